@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian 12 + Node 20 machine to what `npm start` and `npm test` need:
+# nats-server, Go and govmomi's source (for the vCenter simulator), pnpm, the dependencies,
+# and the simulator binary. Every step is skipped when already done, so repeat runs are quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.4.2
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || missing+=(golang-github-vmware-govmomi-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing with apt: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  log "installing pnpm@$PNPM_VERSION"
+  npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
+fi
+
+# pnpm is quick when node_modules already matches the lockfile.
+if [ -f pnpm-lock.yaml ]; then
+  pnpm install --frozen-lockfile --reporter=silent
+else
+  pnpm install --no-frozen-lockfile --reporter=silent
+fi
+
+# The simulator: rebuilt only when its source is newer than the binary.
+bin=.cache/bin/vcsim
+if [ ! -x "$bin" ] || [ -n "$(find tools/vcsim -newer "$bin" -name '*.go' 2>/dev/null)" ]; then
+  log "building the vCenter simulator (govmomi $(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null || echo '?'))"
+  mkdir -p .cache/bin .gopath
+  GO111MODULE=off GOPATH="/usr/share/gocode:$PWD/.gopath" GOCACHE="$PWD/.cache/go-build" go build -o "$bin" ./tools/vcsim
+fi
