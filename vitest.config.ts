@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config";
+
+// Tests import workspace packages from source (the "source" export condition), so a test run
+// does not depend on a fresh `tsc -b`. Each test file starts its own nats-server and simulator;
+// files run in parallel processes, bounded for a 2-core machine.
+export default defineConfig({
+  resolve: { conditions: ["source"] },
+  ssr: { resolve: { conditions: ["source"] } },
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "services/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    maxWorkers: 3,
+    reporters: ["default"],
+  },
+});
