@@ -1,0 +1,21 @@
+import { z } from "zod";
+import { CommandSchema, PowerCommandSchema, ResultSchema } from "./commands.js";
+import { CodedErrorSchema } from "./errors.js";
+import { ProxyEndpoints } from "./proxy.js";
+import { AuditSchema } from "./audit.js";
+
+/** Every wire schema by a stable name: the JSON Schemas in packages/contracts/schemas/ are generated from this. */
+export function wireSchemas(): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {
+    "command": CommandSchema,
+    "command.power": PowerCommandSchema,
+    "result": ResultSchema,
+    "error": CodedErrorSchema,
+    "audit": AuditSchema,
+  };
+  for (const ep of Object.values(ProxyEndpoints)) {
+    out[`proxy.${ep.subject}.request`] = ep.request;
+    out[`proxy.${ep.subject}.response`] = ep.response;
+  }
+  return out;
+}

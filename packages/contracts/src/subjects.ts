@@ -1,0 +1,113 @@
+import { token } from "./tokens.js";
+
+/** Command areas and the actions each carries; a command's subject is `iaas.cmd.<area>.<action>`. */
+export const CommandAreas = {
+  power: ["on", "off", "reset", "suspend", "shutdown", "reboot"],
+  vm: ["create", "clone", "deploy", "delete", "resize"],
+} as const;
+export type CommandArea = keyof typeof CommandAreas;
+
+export const Subjects = {
+  /** JetStream: commands published by the gateway (or an admin); Nats-Msg-Id = command id. */
+  command: (area: CommandArea, action: string) => `iaas.cmd.${token(area, "area")}.${token(action, "action")}`,
+  commandsOf: (area: CommandArea) => `iaas.cmd.${token(area, "area")}.>`,
+  commandsAll: "iaas.cmd.>",
+  /** JetStream: progress and exactly one final result per command. */
+  result: (id: string) => `iaas.result.${token(id, "command id")}`,
+  resultsAll: "iaas.result.>",
+  /** JetStream: vSphere events from the bridge or the poller, by event class. */
+  event: (eventClass: string) => `vsphere.event.${token(eventClass, "event class")}`,
+  eventsAll: "vsphere.event.>",
+  /** Core NATS: notices for the Slack notify channel (remediation, dead letters). */
+  notify: (kind: string) => `iaas.notify.${token(kind, "notice kind")}`,
+  notifyAll: "iaas.notify.>",
+  /** JetStream: who did what, when, with which outcome. Long retention. */
+  audit: (kind: string) => `iaas.audit.${token(kind, "audit kind")}`,
+  auditAll: "iaas.audit.>",
+  /** JetStream: commands that kept failing and were given up on. */
+  deadLetter: (area: CommandArea, action: string) => `iaas.dlq.${token(area, "area")}.${token(action, "action")}`,
+  deadLettersAll: "iaas.dlq.>",
+} as const;
+
+/** Parses `iaas.cmd.<area>.<action>` back into its parts; undefined for anything else. */
+export function parseCommandSubject(subject: string): { area: CommandArea; action: string } | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 4 || parts[0] !== "iaas" || parts[1] !== "cmd") return undefined;
+  const area = parts[2] as CommandArea;
+  const actions = CommandAreas[area] as readonly string[] | undefined;
+  if (!actions || !actions.includes(parts[3]!)) return undefined;
+  return { area, action: parts[3]! };
+}
+
+const DAY_NS = 24 * 60 * 60 * 1e9;
+
+/** JetStream streams. Retention values are defaults an operator can change with `nats stream edit`. */
+export const Streams = {
+  commands: {
+    name: "IAAS_COMMANDS",
+    subjects: [Subjects.commandsAll],
+    /** Dedupe window for Nats-Msg-Id (a repeated command id inside it is dropped). */
+    duplicateWindowNs: 60 * 60 * 1e9,
+    maxAgeNs: 7 * DAY_NS,
+  },
+  results: {
+    name: "IAAS_RESULTS",
+    subjects: [Subjects.resultsAll],
+    duplicateWindowNs: 60 * 60 * 1e9,
+    maxAgeNs: 1 * DAY_NS,
+  },
+  events: {
+    name: "VSPHERE_EVENTS",
+    subjects: [Subjects.eventsAll],
+    duplicateWindowNs: 60 * 60 * 1e9,
+    maxAgeNs: 7 * DAY_NS,
+  },
+  audit: {
+    name: "IAAS_AUDIT",
+    subjects: [Subjects.auditAll],
+    duplicateWindowNs: 10 * 60 * 1e9,
+    maxAgeNs: 365 * DAY_NS,
+  },
+  deadLetters: {
+    name: "IAAS_DLQ",
+    subjects: [Subjects.deadLettersAll],
+    duplicateWindowNs: 10 * 60 * 1e9,
+    maxAgeNs: 30 * DAY_NS,
+  },
+} as const;
+export type StreamName = keyof typeof Streams;
+
+/** Durable consumers, one per consuming service (instances of a service share it). */
+export const Consumers = {
+  power: { stream: Streams.commands.name, durable: "power", filter: Subjects.commandsOf("power"), maxDeliver: 5, ackWaitNs: 120e9 },
+  vmLifecycle: { stream: Streams.commands.name, durable: "vm-lifecycle", filter: Subjects.commandsOf("vm"), maxDeliver: 5, ackWaitNs: 900e9 },
+  gatewayResults: { stream: Streams.results.name, durable: "gateway-results", filter: Subjects.resultsAll, maxDeliver: 10, ackWaitNs: 30e9 },
+} as const;
+
+/** JetStream key-value buckets. */
+export const Buckets = {
+  /** Gateway: where to answer a command (response_url, channel), by command id. */
+  requests: { name: "iaas_requests", ttlMs: 24 * 60 * 60 * 1000 },
+  /** Command handlers: per-command state, for idempotent redelivery. */
+  commandState: { name: "iaas_command_state", ttlMs: 7 * 24 * 60 * 60 * 1000 },
+} as const;
+
+/** Names every service registers as a NATS micro service (`nats micro ls`). */
+export const ServiceNames = {
+  gateway: "gateway",
+  vmLifecycle: "vm-lifecycle",
+  power: "power",
+  remediation: "remediation",
+  vcenterProxy: "vcenter-proxy",
+  vebaBridge: "veba-bridge",
+} as const;
+
+/** NATS headers we set. */
+export const Headers = {
+  msgId: "Nats-Msg-Id",
+  requestId: "Iaas-Request-Id",
+  traceparent: "traceparent",
+  /** micro-service error headers, as @nats-io/services writes them. */
+  serviceError: "Nats-Service-Error",
+  serviceErrorCode: "Nats-Service-Error-Code",
+} as const;

@@ -1,0 +1,226 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import type { z } from "zod";
+import {
+  CommandIdSchema,
+  Consumers,
+  IaasError,
+  Subjects,
+  formatIssues,
+  parseCommandSubject,
+  type Actor,
+  type Command,
+  type CommandAudit,
+  type FinalResult,
+  type Result,
+  type VmSummary,
+} from "@iaas/contracts";
+import { decodeJson, encodeJson, type Jet, type KV } from "./jetstream.js";
+import type { Logger } from "./log.js";
+import type { Metrics } from "./metrics.js";
+
+export interface CommandContext {
+  log: Logger;
+  /** An earlier delivery of this command started work and did not finish (a crash or a lost ack). */
+  resumed: boolean;
+  deliveryCount: number;
+  /** Posts a progress message to `iaas.result.<id>` (the gateway relays it to Slack). */
+  progress(message: string): Promise<void>;
+}
+
+export interface CommandOutcome {
+  message: string;
+  vm?: VmSummary;
+}
+
+type CommandState = { status: "started"; at: string; delivery: number } | { status: "done"; at: string; result: FinalResult };
+
+export interface CommandConsumerOptions<C extends Command> {
+  nc: NatsConnection;
+  jet: Jet;
+  /** The `iaas_command_state` bucket. */
+  state: KV;
+  consumer: keyof typeof Consumers;
+  schema: z.ZodType<C>;
+  handle(cmd: C, ctx: CommandContext): Promise<CommandOutcome>;
+  /** Guard rails: throws an IaasError to refuse (policy, protected VMs); runs before `handle`. */
+  authorize?(cmd: C): Promise<void> | void;
+  log: Logger;
+  metrics: Metrics;
+  /** Commands handled at once by this instance. */
+  concurrency?: number;
+}
+
+export interface CommandConsumer {
+  /** Stops fetching; resolves once in-flight commands have finished. */
+  stop(): Promise<void>;
+}
+
+/** Back-off before a retryable failure is tried again: 1 s, 2 s, 4 s ... capped at 30 s. */
+function backoffMs(delivery: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, delivery - 1));
+}
+
+/**
+ * The shared loop of every command-handling service. At-least-once delivery made safe:
+ * - a command whose final result is recorded is not run again; its result is re-published
+ *   (the results stream drops the duplicate by Nats-Msg-Id) and the message acked;
+ * - a command that started and did not finish is handed over with `resumed`, so the handler
+ *   can check vCenter before acting again;
+ * - the message is acked only after the final result is stored in JetStream;
+ * - a poisoned message (not JSON, wrong schema) is answered once and terminated, never retried;
+ * - a retryable failure is retried with back-off up to `maxDeliver`, then answered, audited and
+ *   copied to the dead-letter stream.
+ */
+export async function startCommandConsumer<C extends Command>(opts: CommandConsumerOptions<C>): Promise<CommandConsumer> {
+  const def = Consumers[opts.consumer];
+  const consumer = await opts.jet.js.consumers.get(def.stream, def.durable);
+  const limit = opts.concurrency ?? 4;
+  const inflight = new Set<Promise<void>>();
+  let messages: ConsumerMessages | undefined;
+  let stopping = false;
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        messages = await consumer.consume({ max_messages: limit });
+        for await (const m of messages) {
+          const p = handleOne(m, opts, def).finally(() => inflight.delete(p));
+          inflight.add(p);
+          while (inflight.size >= limit) await Promise.race(inflight);
+        }
+      } catch (err) {
+        if (stopping) break;
+        opts.log.warn({ err }, "command consumer interrupted; resuming");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+
+  return {
+    stop: async () => {
+      stopping = true;
+      await messages?.close();
+      await loop;
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: (typeof Consumers)[keyof typeof Consumers]): Promise<void> {
+  const started = performance.now();
+  const { js } = opts.jet;
+  const delivery = m.info.deliveryCount;
+  if (delivery > 1) opts.metrics.redeliveries.inc({ consumer: def.durable });
+
+  let raw: unknown;
+  let cmd: C;
+  try {
+    raw = decodeJson(m.data);
+    const parsed = opts.schema.safeParse(raw);
+    if (!parsed.success) throw new IaasError("IAAS_BAD_REQUEST", `invalid command: ${formatIssues(parsed.error)}`);
+    cmd = parsed.data;
+    const subj = parseCommandSubject(m.subject);
+    const action = "action" in cmd ? cmd.action : undefined;
+    if (!subj || subj.area !== cmd.area || subj.action !== action) {
+      throw new IaasError("IAAS_BAD_REQUEST", `the command body (${cmd.area}.${String(action)}) does not match its subject ${m.subject}`);
+    }
+  } catch (err) {
+    // Poison: answer once if we can tell whom, then never deliver it again.
+    const ie = IaasError.from(err, "IAAS_BAD_REQUEST");
+    const id = (raw as { id?: unknown } | undefined)?.id;
+    opts.log.warn({ subject: m.subject, code: ie.code, err: ie }, `rejected a command message: ${ie.message}`);
+    opts.metrics.commands.inc({ verb: m.subject.split(".").slice(2).join("."), outcome: "failed", code: ie.code });
+    if (typeof id === "string" && CommandIdSchema.safeParse(id).success) {
+      await publishFinal(js, { id, status: "failed", command: m.subject.split(".").slice(2).join("."), error: ie.toJSON(), at: new Date().toISOString() }).catch(() => undefined);
+    }
+    m.term(ie.message.slice(0, 200));
+    return;
+  }
+
+  const verb = `${cmd.area}.${"action" in cmd ? cmd.action : "?"}`;
+  const log = opts.log.child({ requestId: cmd.id, verb, delivery });
+  const prior = await readState(opts.state, cmd.id);
+  if (prior?.status === "done") {
+    log.info("command already finished; re-publishing its result");
+    await publishFinal(js, prior.result);
+    opts.metrics.commands.inc({ verb, outcome: "duplicate", code: "" });
+    m.ack();
+    return;
+  }
+  await opts.state.put(cmd.id, JSON.stringify({ status: "started", at: new Date().toISOString(), delivery } satisfies CommandState));
+
+  // Long vCenter tasks: tell JetStream we are alive so the message is not redelivered meanwhile.
+  const keepAlive = setInterval(() => m.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
+  let progressN = 0;
+  const ctx: CommandContext = {
+    log,
+    resumed: prior?.status === "started" || delivery > 1,
+    deliveryCount: delivery,
+    progress: async (message) => {
+      progressN += 1;
+      const r: Result = { id: cmd.id, status: "progress", command: verb, message, at: new Date().toISOString() };
+      await js.publish(Subjects.result(cmd.id), encodeJson(r), { msgID: `${cmd.id}:progress:${delivery}:${progressN}` });
+    },
+  };
+
+  let result: FinalResult;
+  try {
+    await opts.authorize?.(cmd);
+    const out = await opts.handle(cmd, ctx);
+    result = { id: cmd.id, status: "succeeded", command: verb, message: out.message, ...(out.vm ? { vm: out.vm } : {}), at: new Date().toISOString() };
+  } catch (err) {
+    const ie = IaasError.from(err);
+    if (ie.retryable && delivery < def.maxDeliver) {
+      clearInterval(keepAlive);
+      log.warn({ err: ie, code: ie.code }, `retryable failure; will retry (delivery ${delivery} of ${def.maxDeliver})`);
+      opts.metrics.commands.inc({ verb, outcome: "retried", code: ie.code });
+      m.nak(backoffMs(delivery));
+      return;
+    }
+    if (ie.code === "IAAS_INTERNAL") log.error({ err }, "command failed with an unexpected error");
+    else log.info({ code: ie.code }, `command failed: ${ie.message}`);
+    result = { id: cmd.id, status: "failed", command: verb, error: ie.toJSON(), at: new Date().toISOString() };
+    if (ie.retryable) {
+      // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
+      const [area, action] = verb.split(".") as ["power", string];
+      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), { msgID: `${cmd.id}:dlq` }).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
+    }
+  } finally {
+    clearInterval(keepAlive);
+  }
+
+  // Any throw from here on leaves the message un-acked: it comes back and is answered from state.
+  await publishFinal(js, result);
+  await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
+  await publishAudit(js, cmd.actor, cmd.id, verb, "vm" in cmd ? cmd.vm : undefined, result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
+  m.ack();
+  opts.metrics.commands.inc({ verb, outcome: result.status, code: result.status === "failed" ? result.error.code : "" });
+  opts.metrics.commandSeconds.observe({ verb }, (performance.now() - started) / 1000);
+  log.info({ outcome: result.status, ms: Math.round(performance.now() - started) }, `command ${result.status}`);
+}
+
+async function readState(kv: KV, id: string): Promise<CommandState | undefined> {
+  const e = await kv.get(id);
+  if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
+  return e.json<CommandState>();
+}
+
+export async function publishFinal(js: Jet["js"], result: FinalResult): Promise<void> {
+  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: `${result.id}:final` });
+}
+
+export async function publishAudit(js: Jet["js"], actor: Actor, id: string, command: string, vm: string | undefined, result: FinalResult | { status: "rejected"; code: string; message: string; at: string }): Promise<void> {
+  const rec: CommandAudit = {
+    kind: "command",
+    id,
+    actor,
+    command,
+    ...(vm ? { vm } : {}),
+    outcome: result.status === "rejected" ? "rejected" : result.status,
+    ...(result.status === "failed" ? { code: result.error.code } : result.status === "rejected" ? { code: result.code as CommandAudit["code"] } : {}),
+    message: result.status === "failed" ? result.error.message : result.message,
+    at: result.at,
+  };
+  await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: `${id}:audit:${rec.outcome}` });
+}

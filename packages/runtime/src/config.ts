@@ -1,0 +1,55 @@
+import { z } from "zod";
+
+/** A missing or invalid environment variable; the message names it. Never carries the value. */
+export class ConfigError extends Error {
+  constructor(readonly variables: string[], message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export const PortSchema = z.coerce.number().int().min(0).max(65535);
+const optionalNonEmpty = z
+  .string()
+  .optional()
+  .transform((v) => (v === "" ? undefined : v));
+
+/** Variables every service reads. */
+export const BaseEnvSchema = z.object({
+  NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  NATS_USER: optionalNonEmpty,
+  NATS_PASSWORD: optionalNonEmpty,
+  NATS_CREDS: optionalNonEmpty,
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Where /healthz, /readyz and /metrics listen; 0 picks a free port. */
+  HEALTH_HOST: z.string().default("127.0.0.1"),
+});
+export type BaseEnv = z.infer<typeof BaseEnvSchema>;
+
+/**
+ * Parses the environment with `schema`. Throws a ConfigError whose message names each bad
+ * variable and why, without echoing values (they may be secrets).
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined> = process.env): z.infer<S> {
+  const r = schema.safeParse(env);
+  if (r.success) return r.data;
+  const vars = [...new Set(r.error.issues.map((i) => String(i.path[0] ?? "?")))];
+  const detail = r.error.issues
+    .map((i) => {
+      const name = String(i.path[0] ?? "?");
+      const missing = i.code === "invalid_type" && env[name] === undefined;
+      return `${name}: ${missing ? "is required" : i.message}`;
+    })
+    .join("; ");
+  throw new ConfigError(vars, `invalid configuration: ${detail}`);
+}
+
+/** Rules shared by services: NATS credentials come as user+password or a creds file, not half of one. */
+export function natsAuthRefinement(env: BaseEnv, ctx: z.RefinementCtx): void {
+  if ((env.NATS_USER === undefined) !== (env.NATS_PASSWORD === undefined)) {
+    ctx.addIssue({ code: "custom", path: [env.NATS_USER === undefined ? "NATS_USER" : "NATS_PASSWORD"], message: "NATS_USER and NATS_PASSWORD go together" });
+  }
+  if (env.NATS_CREDS !== undefined && env.NATS_USER !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["NATS_CREDS"], message: "set NATS_CREDS or NATS_USER/NATS_PASSWORD, not both" });
+  }
+}

@@ -1,0 +1,97 @@
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { headers as natsHeaders, type NatsConnection, type MsgHdrs } from "@nats-io/transport-node";
+import { Streams, Buckets, Consumers, IaasError } from "@iaas/contracts";
+import type { Logger } from "./log.js";
+
+export type { JetStreamClient, JetStreamManager, KV };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(value));
+}
+
+/** JSON.parse of a payload; a SyntaxError becomes IAAS_BAD_REQUEST. */
+export function decodeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(dec.decode(data));
+  } catch (err) {
+    throw new IaasError("IAAS_BAD_REQUEST", "the message is not valid JSON", { cause: err });
+  }
+}
+
+export function makeHeaders(values: Record<string, string | undefined>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) h.set(k, v);
+  return h;
+}
+
+/**
+ * Creates the product's streams if they are missing. An existing stream is left as it is: an
+ * operator may have tuned its limits or replicas. Only features nats-server 2.9 has are used.
+ */
+export async function ensureStreams(jsm: JetStreamManager, names: (keyof typeof Streams)[], log: Logger, replicas = 1): Promise<void> {
+  for (const key of names) {
+    const def = Streams[key];
+    try {
+      await jsm.streams.info(def.name);
+      continue;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      await jsm.streams.add({
+        name: def.name,
+        subjects: [...def.subjects],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        duplicate_window: def.duplicateWindowNs,
+        max_age: def.maxAgeNs,
+        num_replicas: replicas,
+      });
+      log.info({ stream: def.name }, "created stream");
+    } catch (err) {
+      // Another instance created it between our info and add.
+      if (!String((err as Error).message).includes("already in use")) throw err;
+    }
+  }
+}
+
+export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Consumers): Promise<void> {
+  const def = Consumers[key];
+  try {
+    await jsm.consumers.info(def.stream, def.durable);
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  await jsm.consumers.add(def.stream, {
+    durable_name: def.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: def.filter,
+    max_deliver: def.maxDeliver,
+    ack_wait: def.ackWaitNs,
+  });
+}
+
+export async function openBucket(nc: NatsConnection, key: keyof typeof Buckets, replicas = 1): Promise<KV> {
+  const def = Buckets[key];
+  return new Kvm(nc).create(def.name, { ttl: def.ttlMs, history: 1, replicas });
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: string | number; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(String(e?.message));
+}
+
+export interface Jet {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+export async function jetstreamFor(nc: NatsConnection, timeoutMs = 10_000): Promise<Jet> {
+  return { js: jetstream(nc, { timeout: timeoutMs }), jsm: await jetstreamManager(nc, { timeout: timeoutMs }) };
+}

@@ -1,0 +1,108 @@
+import { Svcm, type Service, type ServiceGroup, type ServiceMsg } from "@nats-io/services";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { errors as natsErrors } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { CodedErrorSchema, ErrorCatalogue, IaasError, formatIssues, Headers, oneLine, type ErrorCode } from "@iaas/contracts";
+import { decodeJson, encodeJson, makeHeaders } from "./jetstream.js";
+import type { Logger } from "./log.js";
+
+export type { Service, ServiceGroup };
+
+/** Registers the process as a NATS micro service (`nats micro ls` lists it). */
+export async function addMicroService(nc: NatsConnection, name: string, version: string, description: string): Promise<Service> {
+  return new Svcm(nc).add({ name, version, description });
+}
+
+export interface JsonEndpoint<Req extends z.ZodType, Res extends z.ZodType> {
+  name: string;
+  subject: string;
+  request: Req;
+  response: Res;
+}
+
+/**
+ * A request/reply endpoint that speaks JSON: the request is parsed with its schema, the handler's
+ * answer with the response schema, and every failure goes back as a coded micro-service error.
+ * @nats-io/services only catches synchronous throws (STACK.md), so the async work is wrapped here.
+ */
+export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
+  service: Service,
+  ep: JsonEndpoint<Req, Res>,
+  handler: (req: z.infer<Req>, msg: ServiceMsg) => Promise<z.infer<Res>>,
+  log: Logger,
+): void {
+  service.addEndpoint(ep.name, {
+    subject: ep.subject,
+    handler: (err, msg) => {
+      if (err) {
+        log.error({ err, endpoint: ep.name }, "endpoint stopped");
+        return;
+      }
+      const requestId = msg.headers?.get(Headers.requestId) || undefined;
+      const started = performance.now();
+      void (async () => {
+        try {
+          const raw = decodeJson(msg.data);
+          const parsed = ep.request.safeParse(raw);
+          if (!parsed.success) throw new IaasError("IAAS_BAD_REQUEST", `bad ${ep.subject} request: ${formatIssues(parsed.error)}`);
+          const out = await handler(parsed.data, msg);
+          msg.respond(encodeJson(ep.response.parse(out)));
+          log.debug({ endpoint: ep.name, requestId, ms: Math.round(performance.now() - started) }, "handled");
+        } catch (e) {
+          const ie = IaasError.from(e);
+          const level = ie.code === "IAAS_INTERNAL" ? "error" : "info";
+          log[level]({ endpoint: ep.name, requestId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
+          msg.respondError(ie.status, oneLine(`${ie.code}: ${ie.message}`), encodeJson(ie.toJSON()));
+        }
+      })();
+    },
+  });
+}
+
+/**
+ * Calls a JSON endpoint. Service errors come back as IaasError with their code; no responder
+ * is IAAS_UNAVAILABLE and a timeout IAAS_TIMEOUT, both retryable.
+ */
+export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
+  nc: NatsConnection,
+  ep: JsonEndpoint<Req, Res>,
+  req: z.input<Req>,
+  opts: { timeoutMs: number; requestId?: string },
+): Promise<z.infer<Res>> {
+  const headers = opts.requestId ? makeHeaders({ [Headers.requestId]: opts.requestId }) : undefined;
+  let msg;
+  try {
+    msg = await nc.request(ep.subject, encodeJson(ep.request.parse(req)), { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
+  } catch (err) {
+    if (err instanceof natsErrors.NoRespondersError) {
+      throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });
+    }
+    if (err instanceof natsErrors.TimeoutError) {
+      throw new IaasError("IAAS_TIMEOUT", `no answer from ${ep.subject} within ${Math.round(opts.timeoutMs / 1000)} s`, { cause: err });
+    }
+    if (err instanceof natsErrors.RequestError && err.isNoResponders()) {
+      throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });
+    }
+    throw new IaasError("IAAS_UNAVAILABLE", `request to ${ep.subject} failed`, { cause: err });
+  }
+  const code = msg.headers?.get(Headers.serviceErrorCode);
+  if (code) {
+    const body = msg.data.length ? CodedErrorSchema.safeParse(safeJson(msg.data)) : undefined;
+    if (body?.success) throw IaasError.fromCoded(body.data);
+    const desc = msg.headers?.get(Headers.serviceError) ?? "";
+    const m = /^(IAAS_[A-Z_]+): (.*)$/.exec(desc);
+    if (m && m[1]! in ErrorCatalogue) throw new IaasError(m[1] as ErrorCode, m[2]);
+    throw new IaasError("IAAS_INTERNAL", `${ep.subject} failed with ${code}: ${desc}`);
+  }
+  const parsed = ep.response.safeParse(decodeJson(msg.data));
+  if (!parsed.success) throw new IaasError("IAAS_INTERNAL", `bad ${ep.subject} response: ${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}

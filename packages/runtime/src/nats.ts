@@ -1,0 +1,45 @@
+import { readFile } from "node:fs/promises";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "./log.js";
+import type { BaseEnv } from "./config.js";
+
+export type { NatsConnection };
+
+/**
+ * Connects to NATS and keeps reconnecting forever: a NATS restart is an outage to ride out,
+ * not a reason to exit. The first connect also waits, so services may start before NATS.
+ */
+export async function connectNats(env: BaseEnv, name: string, log: Logger): Promise<NatsConnection> {
+  const auth = env.NATS_CREDS
+    ? { authenticator: credsAuthenticator(await readFile(env.NATS_CREDS)) }
+    : env.NATS_USER
+      ? { user: env.NATS_USER, pass: env.NATS_PASSWORD }
+      : {};
+  const nc = await connect({
+    servers: env.NATS_URL.split(",").map((s) => s.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    waitOnFirstConnect: true,
+    timeout: 10_000,
+    ...auth,
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+        case "reconnect":
+          log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, `nats ${s.type}`);
+          break;
+        case "error":
+          // Permission violations show up only here (STACK.md).
+          log.error({ nats: s.type, err: s.error }, "nats error");
+          break;
+        default:
+          break;
+      }
+    }
+  })();
+  log.info({ servers: nc.getServer() }, "connected to NATS");
+  return nc;
+}
