@@ -32,6 +32,7 @@ export const ErrorCatalogue = {
   IAAS_VCENTER_UNAVAILABLE: { status: 503, retryable: true, message: "vCenter cannot be reached right now.", fix: "Transient: it is retried. If it lasts, check vCenter and the proxy's VCENTER_URL." },
   IAAS_VCENTER_FAULT: { status: 502, retryable: false, message: "vCenter reported an error.", fix: "The message names vCenter's fault type; see the vSphere API reference." },
   IAAS_TIMEOUT: { status: 504, retryable: true, message: "The operation did not finish in time.", fix: "vCenter may still complete it; check with `/iaas info <vm>` before retrying." },
+  IAAS_INTERRUPTED: { status: 409, retryable: false, message: "An earlier attempt at this command was interrupted; it is not repeated automatically.", fix: "Check the VM with `/iaas info <vm>`, then run the command again if it is still needed." },
   IAAS_UNAVAILABLE: { status: 503, retryable: true, message: "A backend service is not available.", fix: "Transient: a service or NATS is restarting. If it lasts, check `nats micro ls`." },
   IAAS_INTERNAL: { status: 500, retryable: false, message: "Something went wrong on our side.", fix: "A bug: the logs carry the request id and the cause." },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string; fix: string }>;

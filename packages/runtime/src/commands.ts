@@ -134,7 +134,8 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (typeof id === "string" && CommandIdSchema.safeParse(id).success) {
       await publishFinal(js, { id, status: "failed", command: m.subject.split(".").slice(2).join("."), error: ie.toJSON(), at: new Date().toISOString() }).catch(() => undefined);
     }
-    m.term(ie.message.slice(0, 200));
+    // No reason text: nats-server 2.9 ignores "+TERM <reason>" and would redeliver forever.
+    m.term();
     return;
   }
 

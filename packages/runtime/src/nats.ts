@@ -5,6 +5,13 @@ import type { BaseEnv } from "./config.js";
 
 export type { NatsConnection };
 
+const connected = new WeakMap<NatsConnection, boolean>();
+
+/** Readiness: connected now (not closed, draining, or between reconnects). */
+export function isNatsConnected(nc: NatsConnection): boolean {
+  return !nc.isClosed() && !nc.isDraining() && connected.get(nc) !== false;
+}
+
 /**
  * Connects to NATS and keeps reconnecting forever: a NATS restart is an outage to ride out,
  * not a reason to exit. The first connect also waits, so services may start before NATS.
@@ -24,8 +31,11 @@ export async function connectNats(env: BaseEnv, name: string, log: Logger): Prom
     timeout: 10_000,
     ...auth,
   });
+  connected.set(nc, true);
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === "disconnect") connected.set(nc, false);
+      if (s.type === "reconnect") connected.set(nc, true);
       switch (s.type) {
         case "disconnect":
         case "reconnect":

@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { IaasError, PowerCommandSchema, Subjects, Streams, type PowerCommand, type Result } from "@iaas/contracts";
+import { startNatsServer, waitUntil, type NatsServer } from "@iaas/testkit";
+import {
+  createLogger,
+  createMetrics,
+  encodeJson,
+  ensureConsumer,
+  ensureStreams,
+  jetstreamFor,
+  openBucket,
+  startCommandConsumer,
+  type CommandConsumer,
+  type CommandContext,
+  type Jet,
+  type KV,
+} from "@iaas/runtime";
+
+const log = createLogger("test", "silent");
+
+function powerCmd(id: string, action: PowerCommand["action"] = "off", vm = "web-01"): PowerCommand {
+  return { id, area: "power", action, vm, actor: { userId: "U0001", via: "nats" }, issuedAt: new Date().toISOString() };
+}
+
+describe("command consumer", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let jet: Jet;
+  let state: KV;
+  let consumer: CommandConsumer | undefined;
+  const calls: { id: string; resumed: boolean; delivery: number }[] = [];
+  let behaviour: (cmd: PowerCommand, ctx: CommandContext) => Promise<{ message: string }>;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    jet = await jetstreamFor(nc);
+    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+    state = await openBucket(nc, "commandState");
+  });
+  afterAll(async () => {
+    await consumer?.stop();
+    await nc?.close();
+    await server?.dispose();
+  });
+  beforeEach(async () => {
+    await consumer?.stop();
+    // A fresh consumer per test so leftovers do not leak between tests.
+    await jet.jsm.consumers.delete(Streams.commands.name, "power").catch(() => undefined);
+    await jet.jsm.streams.purge(Streams.commands.name);
+    await ensureConsumer(jet.jsm, "power");
+    calls.length = 0;
+    behaviour = async (cmd) => ({ message: `did ${cmd.action} ${cmd.vm}` });
+    consumer = await startCommandConsumer({
+      nc,
+      jet,
+      state,
+      consumer: "power",
+      schema: PowerCommandSchema,
+      handle: async (cmd, ctx) => {
+        calls.push({ id: cmd.id, resumed: ctx.resumed, delivery: ctx.deliveryCount });
+        return behaviour(cmd, ctx);
+      },
+      log,
+      metrics: createMetrics("test"),
+    });
+  });
+
+  async function results(id: string): Promise<Result[]> {
+    const out: Result[] = [];
+    const info = await jet.jsm.streams.info(Streams.results.name);
+    if (info.state.messages === 0) return out;
+    const c = await jet.js.consumers.get(Streams.results.name, { filter_subjects: Subjects.result(id) });
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (!m) break;
+      out.push(m.json<Result>());
+    }
+    return out;
+  }
+
+  async function finalOf(id: string): Promise<Result> {
+    return waitUntil(`final result of ${id}`, async () => (await results(id)).find((r) => r.status !== "progress"));
+  }
+
+  it("runs a command once and publishes exactly one final result", async () => {
+    const cmd = powerCmd("cmd-once-0001");
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    const final = await finalOf(cmd.id);
+    expect(final).toMatchObject({ status: "succeeded", command: "power.off", message: "did off web-01" });
+    expect(calls).toEqual([{ id: cmd.id, resumed: false, delivery: 1 }]);
+  });
+
+  it("drops a repeated command id (Nats-Msg-Id) and never runs it twice", async () => {
+    const cmd = powerCmd("cmd-twice-0001");
+    const a = await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    const b = await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    expect(a.duplicate).toBe(false);
+    expect(b.duplicate).toBe(true);
+    await finalOf(cmd.id);
+    expect(calls.filter((c) => c.id === cmd.id)).toHaveLength(1);
+  });
+
+  it("answers a finished command from its stored state when it is delivered again", async () => {
+    const cmd = powerCmd("cmd-redeliver-1");
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    await finalOf(cmd.id);
+    // Same command again with another msg id (as after the dedupe window): state says done.
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: `${cmd.id}-again` });
+    await waitUntil("second delivery acked", async () => (await jet.jsm.consumers.info(Streams.commands.name, "power")).num_ack_pending === 0 && (await jet.jsm.consumers.info(Streams.commands.name, "power")).delivered.stream_seq >= 2);
+    expect(calls.filter((c) => c.id === cmd.id)).toHaveLength(1);
+    expect((await results(cmd.id)).filter((r) => r.status !== "progress")).toHaveLength(1);
+  });
+
+  it("retries a retryable failure and hands the retry over as resumed", async () => {
+    let n = 0;
+    behaviour = async () => {
+      n += 1;
+      if (n === 1) throw new IaasError("IAAS_VCENTER_UNAVAILABLE", "down for a moment");
+      return { message: "ok on the second try" };
+    };
+    const cmd = powerCmd("cmd-retry-0001");
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    const final = await finalOf(cmd.id);
+    expect(final).toMatchObject({ status: "succeeded", message: "ok on the second try" });
+    expect(calls.map((c) => [c.delivery, c.resumed])).toEqual([
+      [1, false],
+      [2, true],
+    ]);
+  });
+
+  it("answers a permanent failure once, with its code, and does not retry", async () => {
+    behaviour = async () => {
+      throw new IaasError("IAAS_VM_NOT_FOUND", "No VM named `nope`.");
+    };
+    const cmd = powerCmd("cmd-perm-00001", "on", "nope");
+    await jet.js.publish(Subjects.command("power", "on"), encodeJson(cmd), { msgID: cmd.id });
+    const final = await finalOf(cmd.id);
+    expect(final).toMatchObject({ status: "failed", error: { code: "IAAS_VM_NOT_FOUND", message: "No VM named `nope`.", retryable: false } });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("terminates a poisoned message: answers it once if it names an id, never calls the handler", async () => {
+    await jet.js.publish(Subjects.command("power", "off"), new TextEncoder().encode("{not json"), { msgID: "poison-1" });
+    const bad = { ...powerCmd("cmd-poison-001"), vm: "web-*" };
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(bad), { msgID: bad.id });
+    const final = await finalOf(bad.id);
+    expect(final.status).toBe("failed");
+    expect(final.status === "failed" && final.error.code).toBe("IAAS_BAD_REQUEST");
+    expect(final.status === "failed" && final.error.message).toMatch(/^invalid command: vm: must be an exact VM name/);
+    await waitUntil("both acked", async () => (await jet.jsm.consumers.info(Streams.commands.name, "power")).num_ack_pending === 0);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("refuses a body whose action differs from its subject", async () => {
+    const cmd = powerCmd("cmd-mismatch-1", "on");
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+    const final = await finalOf(cmd.id);
+    expect(final.status === "failed" && final.error.message).toBe("the command body (power.on) does not match its subject iaas.cmd.power.off");
+    expect(calls).toHaveLength(0);
+  });
+});

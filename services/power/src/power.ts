@@ -1,0 +1,54 @@
+import { IaasError, ProxyEndpoints, type PowerAction, type PowerCommand, type PowerState, type VmSummary } from "@iaas/contracts";
+import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
+
+/** The power state each action leads to; reset and reboot end where they started. */
+const TARGET: Record<PowerAction, PowerState | undefined> = {
+  on: "poweredOn",
+  off: "poweredOff",
+  suspend: "suspended",
+  shutdown: "poweredOff",
+  reset: undefined,
+  reboot: undefined,
+};
+
+const DONE: Record<PowerAction, string> = {
+  on: "is powered on",
+  off: "is powered off",
+  suspend: "is suspended",
+  shutdown: "was shut down through VMware Tools",
+  reset: "was reset",
+  reboot: "is rebooting through VMware Tools",
+};
+
+export function describeVm(vm: VmSummary): string {
+  const gb = vm.memoryMB / 1024;
+  const mem = Number.isInteger(gb) ? `${gb} GB` : `${vm.memoryMB} MB`;
+  return `${vm.numCpu} vCPU, ${mem}, ${vm.powerState.replace("powered", "powered ").toLowerCase()}`;
+}
+
+export interface PowerDeps {
+  nc: NatsConnection;
+  /** How long the proxy may take for one power operation (it waits for the vCenter task). */
+  proxyTimeoutMs: number;
+}
+
+/**
+ * Runs one power command against vcenter-proxy. On a resumed delivery (an earlier attempt
+ * started and was cut off), the VM is read first: a VM already in the target state counts as
+ * done, and reset/reboot are not repeated blindly, since doing them twice is not harmless.
+ */
+export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandContext): Promise<CommandOutcome> {
+  const call = { timeoutMs: deps.proxyTimeoutMs, requestId: cmd.id };
+  if (ctx.resumed) {
+    const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
+    const target = TARGET[cmd.action];
+    if (target && vm.powerState === target) {
+      ctx.log.info("resumed command: the VM is already in the target state");
+      return { message: `\`${vm.name}\` ${DONE[cmd.action]} (${describeVm(vm)}).`, vm };
+    }
+    if (!target) throw new IaasError("IAAS_INTERRUPTED", `An earlier attempt to ${cmd.action} \`${vm.name}\` was interrupted, so it is not repeated automatically; check the VM and run the command again if needed.`);
+  }
+  // Timeout for the NATS request: a little longer than the proxy's own task deadline.
+  const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, action: cmd.action, timeoutMs: deps.proxyTimeoutMs }, { ...call, timeoutMs: deps.proxyTimeoutMs + 5_000 });
+  return { message: `\`${vm.name}\` ${DONE[cmd.action]} (${describeVm(vm)}).`, vm };
+}
