@@ -173,6 +173,10 @@ export class SlackStandIn {
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString("utf8");
     const path = new URL(req.url ?? "/", this.baseUrl).pathname;
+    if (req.method === "GET" && path === "/calls") {
+      // For local runs: scripts/slack.mjs reads what "Slack" received.
+      return [200, { calls: this.calls }];
+    }
     let body: Record<string, unknown> = {};
     if ((req.headers["content-type"] ?? "").includes("application/json")) {
       body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// Runs the whole system in one terminal (npm start). Embedded defaults fill what the environment
+// leaves out: a nats-server with JetStream when NATS_URL is unset, the vCenter simulator with its
+// demo inventory when VCENTER_URL is unset, and a local Slack stand-in when SLACK_SIGNING_SECRET is
+// unset (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request).
+// Ctrl-C stops everything cleanly.
+import { spawn } from "node:child_process";
+import { mkdir, readFile, writeFile, chmod } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const runDir = join(root, ".run");
+const kit = await import(join(root, "packages/testkit/dist/mod.js"));
+
+/** The services, in start order. Each gets its own health port. */
+const SERVICES = [
+  { name: "vcenter-proxy", healthPort: 9101 },
+  { name: "power", healthPort: 9102 },
+  { name: "gateway", healthPort: 9100 },
+];
+
+const env = { ...process.env };
+const stoppers = [];
+const children = [];
+const pretty = process.stdout.isTTY && env.LOG_FORMAT !== "json";
+const say = (msg) => console.log(`[start] ${msg}`);
+
+await mkdir(runDir, { recursive: true });
+
+if (!env.NATS_URL) {
+  const nats = await kit.startNatsServer({ storeDir: join(runDir, "nats") });
+  env.NATS_URL = nats.url;
+  stoppers.push(() => nats.stop());
+  say(`embedded nats-server with JetStream at ${nats.url} (data in .run/nats)`);
+} else {
+  say(`using NATS at ${env.NATS_URL}`);
+}
+
+if (!env.VCENTER_URL) {
+  const sim = await kit.startVcsim({});
+  env.VCENTER_URL = sim.url;
+  env.VCENTER_USERNAME = sim.username;
+  env.VCENTER_PASSWORD = sim.password;
+  env.VCENTER_INSECURE = "true";
+  stoppers.push(() => sim.stop());
+  say(`embedded vCenter simulator at ${sim.url} (demo inventory: DC0, VMs DC0_H0_VM0..., template tmpl-ubuntu-22.04)`);
+} else {
+  say(`using vCenter at ${env.VCENTER_URL}`);
+}
+
+if (!env.SLACK_SIGNING_SECRET) {
+  const slack = await kit.SlackStandIn.start();
+  stoppers.push(() => slack.close());
+  const secretFile = join(runDir, "slack-signing-secret");
+  const secret = await readFile(secretFile, "utf8").catch(() => randomBytes(24).toString("hex"));
+  await writeFile(secretFile, secret, { mode: 0o600 });
+  await chmod(secretFile, 0o600);
+  env.SLACK_SIGNING_SECRET = secret;
+  env.SLACK_API_URL = slack.apiUrl;
+  await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events` }));
+  say(`no SLACK_SIGNING_SECRET: local Slack stand-in at ${slack.apiUrl} (secret in .run/slack-signing-secret)`);
+  say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"`);
+}
+if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
+
+let stopping = false;
+for (const svc of SERVICES) {
+  const child = spawn(process.execPath, [join(root, "services", svc.name, "dist", "main.js")], {
+    env: { ...env, HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push({ svc, child });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => console.log(pretty ? format(svc.name, line) : line));
+  }
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      say(`${svc.name} exited (${signal ?? code}); stopping everything`);
+      void shutdown(1);
+    }
+  });
+  say(`${svc.name}: health, readiness and metrics at http://127.0.0.1:${svc.healthPort}/{healthz,readyz,metrics}`);
+}
+say(`gateway: Slack requests at http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`);
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  say("stopping services");
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", resolve);
+          child.kill("SIGTERM");
+          setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+        }),
+    ),
+  );
+  for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  say("stopped");
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+/** One readable line from a pino JSON line; other lines pass through. */
+function format(name, line) {
+  try {
+    const o = JSON.parse(line);
+    const { level, time, msg, service, pid, hostname, name: _n, ...rest } = o;
+    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : "";
+    return `${(time ?? "").slice(11, 23)} ${String(level).padEnd(5)} [${name}] ${msg ?? ""}${extra}`;
+  } catch {
+    return `[${name}] ${line}`;
+  }
+}
