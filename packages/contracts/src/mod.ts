@@ -5,4 +5,5 @@ export * from "./common.js";
 export * from "./commands.js";
 export * from "./proxy.js";
 export * from "./audit.js";
+export * from "./events.js";
 export * from "./schemas.js";

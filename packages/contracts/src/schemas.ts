@@ -3,6 +3,7 @@ import { CommandSchema, PowerCommandSchema, ResultSchema } from "./commands.js";
 import { CodedErrorSchema } from "./errors.js";
 import { ProxyEndpoints } from "./proxy.js";
 import { AuditSchema } from "./audit.js";
+import { VsphereEventSchema } from "./events.js";
 
 /** Every wire schema by a stable name: the JSON Schemas in packages/contracts/schemas/ are generated from this. */
 export function wireSchemas(): Record<string, z.ZodType> {
@@ -12,6 +13,7 @@ export function wireSchemas(): Record<string, z.ZodType> {
     "result": ResultSchema,
     "error": CodedErrorSchema,
     "audit": AuditSchema,
+    "event.vsphere": VsphereEventSchema,
   };
   for (const ep of Object.values(ProxyEndpoints)) {
     out[`proxy.${ep.subject}.request`] = ep.request;
