@@ -14,6 +14,8 @@ export const ErrorCatalogue = {
   IAAS_PROTECTED_VM: { status: 403, retryable: false, message: "That VM is protected.", fix: "The policy protects this VM from deletion, power-off, reset, suspend and resize; ask an IT admin." },
   IAAS_QUOTA_EXCEEDED: { status: 403, retryable: false, message: "You have reached your VM quota.", fix: "Delete a VM you own or ask an IT admin to raise your quota." },
   IAAS_LIMIT_EXCEEDED: { status: 400, retryable: false, message: "That is more than the policy allows.", fix: "Choose a size or value within the limits shown by `/iaas sizes`." },
+  IAAS_UNKNOWN_SIZE: { status: 400, retryable: false, message: "There is no VM size by that name.", fix: "The message lists the sizes; `/iaas sizes` shows them with their CPU, memory and disk." },
+  IAAS_NAME_NOT_ALLOWED: { status: 400, retryable: false, message: "That name cannot be used for a new VM.", fix: "The message gives the policy's naming rule; choose a name that follows it (names like `prod-*` are reserved for protected VMs)." },
   IAAS_RATE_LIMITED: { status: 429, retryable: true, message: "Too many commands; slow down.", fix: "Wait a minute and try again." },
   IAAS_CONFIRMATION_EXPIRED: { status: 410, retryable: false, message: "This confirmation has expired.", fix: "Run the command again." },
   IAAS_VM_NOT_FOUND: { status: 404, retryable: false, message: "No VM by that name.", fix: "Check the name with `/iaas list`; names are exact and case-sensitive." },
