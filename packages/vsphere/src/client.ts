@@ -1,0 +1,369 @@
+import { decodeNode, encodeValue } from "./codec.js";
+import { ValidationError, VimFault, isVimFault } from "./errors.js";
+import { asMoRef, asObj, asString } from "./parse.js";
+import { Semaphore } from "./queue.js";
+import { SoapTransport, type RequestOptions } from "./transport.js";
+import { escapeAttr, escapeText } from "./xml.js";
+import { moRef, type MoRef, type ServiceContent, type UserSession } from "./types.js";
+import { PropertyCollector, ViewManager, type ObjectProps, type RetrieveContainerOptions } from "./property.js";
+import { SearchIndex } from "./objects/search_index.js";
+import { SessionManager } from "./objects/session_manager.js";
+import { EventManager } from "./objects/event_manager.js";
+import { VirtualMachine } from "./objects/virtual_machine.js";
+import { Folder } from "./objects/folder.js";
+import { Task } from "./task.js";
+
+/** pino-compatible: any subset of the level methods, called as `(fields, message)`. */
+export interface Logger {
+  debug?(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+  warn?(obj: object, msg?: string): void;
+  error?(obj: object, msg?: string): void;
+}
+
+export interface VimClientOptions {
+  /** SOAP endpoint, e.g. `https://vcenter.example.com/sdk`. */
+  url: string;
+  username: string;
+  password: string;
+  /**
+   * Accept a self-signed certificate. Node's fetch can only do that through an undici dispatcher, and
+   * this package has no undici dependency: for an https URL pass `dispatcher` too, e.g.
+   * `new (await import("undici")).Agent({ connect: { rejectUnauthorized: false } })`.
+   */
+  insecure?: boolean;
+  /** Passed to fetch as `dispatcher` (an undici Agent/Dispatcher). */
+  dispatcher?: unknown;
+  /** A fetch implementation to use instead of the global one. */
+  fetch?: typeof fetch;
+  /** Timeout of every SOAP request; default 60 000 ms. */
+  timeoutMs?: number;
+  /** Send CurrentTime this often so vCenter does not expire the idle session; default 300 000 ms, 0 = off. */
+  keepAliveMs?: number;
+  /** Requests in flight at once; the rest wait in FIFO order. Default 16. */
+  concurrency?: number;
+  /** SOAPAction version; default: the server's `about.apiVersion`. */
+  apiVersion?: string;
+  userAgent?: string;
+  logger?: Logger;
+}
+
+export interface ClientStats {
+  /** Login requests sent: the first login and every re-login attempt, successful or not. */
+  logins: number;
+  /** Re-logins that succeeded after vCenter forgot the session. */
+  relogins: number;
+  /** SOAP requests sent (Login and keep-alives included). */
+  calls: number;
+  /** VimFaults received: SOAP faults, task errors seen by Task.wait, NotAuthenticated in a missingSet. */
+  faults: number;
+}
+
+export type CallOptions = RequestOptions;
+
+/** One method argument: element name, value, schema type (`X[]` for a repeated element). */
+export type Arg = readonly [name: string, value: unknown, type: string];
+
+export interface InvokeOptions extends CallOptions {
+  /** Schema type of `<returnval>`; `X[]` when the method returns an array. Omit for void methods. */
+  returns?: string;
+  /** Inspects the decoded result; may throw (a NotAuthenticated VimFault thrown here triggers a re-login). */
+  check?: (result: unknown) => void;
+  /** Do not log in again on NotAuthenticated (Login itself, Logout). */
+  noRelogin?: boolean;
+}
+
+const SERVICE_INSTANCE = moRef("ServiceInstance", "ServiceInstance");
+
+/**
+ * A vim25 SOAP client with one session, shaped like govmomi's `vim25.Client` + `session.Manager`:
+ * `connect()` logs in; a call that meets NotAuthenticated logs in again once (concurrent callers
+ * share that login) and is retried once; a keep-alive stops vCenter expiring an idle session.
+ */
+export class VimClient {
+  readonly stats: ClientStats = { logins: 0, relogins: 0, calls: 0, faults: 0 };
+  private readonly transport: SoapTransport;
+  private readonly limiter: Semaphore;
+  private readonly log: Logger;
+  private content: ServiceContent | undefined;
+  private userSession: UserSession | undefined;
+  /** Bumped on every successful re-login: calls started under an older generation need no new login. */
+  private generation = 0;
+  private relogin_: Promise<void> | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: VimClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(opts.url);
+    } catch {
+      throw new ValidationError("url", `not a URL: ${opts.url}`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new ValidationError("url", "must be http(s)");
+    if (opts.insecure && url.protocol === "https:" && opts.dispatcher === undefined && opts.fetch === undefined) {
+      throw new ValidationError(
+        "insecure",
+        "skipping TLS verification needs an undici dispatcher: pass `dispatcher: new Agent({ connect: { rejectUnauthorized: false } })`",
+      );
+    }
+    this.transport = new SoapTransport({
+      url: opts.url,
+      apiVersion: opts.apiVersion ?? "6.5",
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      fetch: opts.fetch,
+      dispatcher: opts.dispatcher,
+      userAgent: opts.userAgent ?? "iaas-vsphere",
+    });
+    this.limiter = new Semaphore(opts.concurrency ?? 16);
+    this.log = opts.logger ?? {};
+  }
+
+  /** Creates a client, reads the ServiceContent and logs in. */
+  static async connect(opts: VimClientOptions): Promise<VimClient> {
+    const c = new VimClient(opts);
+    await c.connect();
+    return c;
+  }
+
+  /** RetrieveServiceContent, then Login (once: an InvalidLogin is thrown, not retried). */
+  async connect(): Promise<this> {
+    const raw = await this.invoke("RetrieveServiceContent", SERVICE_INSTANCE, [], {
+      returns: "ServiceContent",
+      noRelogin: true,
+    });
+    this.content = parseServiceContent(raw);
+    if (this.opts.apiVersion === undefined) this.transport.apiVersion = this.content.about.apiVersion;
+    await this.login();
+    this.startKeepAlive();
+    return this;
+  }
+
+  get serviceContent(): ServiceContent {
+    if (this.content === undefined) throw new Error("VimClient: not connected (call connect() first)");
+    return this.content;
+  }
+
+  /** The session from the latest Login. */
+  get session(): UserSession | undefined {
+    return this.userSession;
+  }
+
+  get url(): string {
+    return this.transport.url;
+  }
+
+  // ------------------------------------------------------------------ invoking
+
+  /**
+   * Calls a vim25 method on `thisRef`. NotAuthenticated → one re-login (shared with concurrent
+   * callers) and one retry. Faults surface as VimFault, network failures as TransportError, a
+   * missed deadline as TimeoutError.
+   */
+  async invoke(method: string, thisRef: MoRef, args: readonly Arg[] = [], opts: InvokeOptions = {}): Promise<unknown> {
+    const gen = this.generation;
+    try {
+      return await this.invokeOnce(method, thisRef, args, opts);
+    } catch (err) {
+      if (opts.noRelogin || this.closed || this.userSession === undefined || !isVimFault(err, "NotAuthenticated")) throw err;
+      await this.relogin(gen, method);
+      return await this.invokeOnce(method, thisRef, args, opts);
+    }
+  }
+
+  private async invokeOnce(method: string, thisRef: MoRef, args: readonly Arg[], opts: InvokeOptions): Promise<unknown> {
+    const body =
+      `<${method} xmlns="urn:vim25"><_this type="${escapeAttr(thisRef.type)}">${escapeText(thisRef.value)}</_this>` +
+      args.map(([name, value, type]) => encodeValue(name, value, type)).join("") +
+      `</${method}>`;
+    let result: unknown;
+    try {
+      const res = await this.limiter.run(() => {
+        this.stats.calls++;
+        return this.transport.send(method, body, opts);
+      });
+      if (opts.returns !== undefined) {
+        const many = opts.returns.endsWith("[]");
+        const type = many ? opts.returns.slice(0, -2) : opts.returns;
+        const vals = res.returnvals.map((n) => decodeNode(n, res.scope, type, method));
+        result = many ? vals : vals[0];
+      }
+      opts.check?.(result);
+    } catch (err) {
+      if (err instanceof VimFault) this.stats.faults++;
+      throw err;
+    }
+    return result;
+  }
+
+  private async relogin(seenGeneration: number, method: string): Promise<void> {
+    // Someone logged in again after this call was sent: its failure belongs to the old session.
+    if (this.generation !== seenGeneration) return;
+    this.relogin_ ??= (async () => {
+      try {
+        this.log.info?.({ method }, "vSphere session lost (NotAuthenticated); logging in again");
+        // A Login on a cookie that is still logged in is refused (InvalidLogin), so start clean.
+        this.transport.cookie = undefined;
+        await this.login();
+        this.generation++;
+        this.stats.relogins++;
+      } finally {
+        this.relogin_ = undefined;
+      }
+    })();
+    await this.relogin_;
+  }
+
+  private async login(): Promise<void> {
+    const sm = this.serviceContent.sessionManager;
+    if (sm === undefined) throw new Error("ServiceContent has no sessionManager");
+    this.stats.logins++;
+    const raw = await this.invoke(
+      "Login",
+      sm,
+      [
+        ["userName", this.opts.username, "string"],
+        ["password", this.opts.password, "string"],
+      ],
+      { returns: "UserSession", noRelogin: true },
+    );
+    this.userSession = parseUserSession(raw);
+  }
+
+  /**
+   * Runs `fn`, which creates and uses session-scoped objects (ContainerViews, collectors). If the
+   * session was renewed while it ran, those objects died with the old session (ManagedObjectNotFound),
+   * so `fn` runs once more from the start.
+   */
+  async withSessionObjects<T>(fn: () => Promise<T>): Promise<T> {
+    const gen = this.generation;
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.generation !== gen && isVimFault(err, "ManagedObjectNotFound")) return await fn();
+      throw err;
+    }
+  }
+
+  /** The session generation; changes after each successful re-login. */
+  get sessionGeneration(): number {
+    return this.generation;
+  }
+
+  // ------------------------------------------------------------------ session lifecycle
+
+  private startKeepAlive(): void {
+    const every = this.opts.keepAliveMs ?? 300_000;
+    if (every <= 0 || this.keepAliveTimer !== undefined) return;
+    this.keepAliveTimer = setInterval(() => {
+      this.currentTime().catch((err: unknown) => this.log.warn?.({ err }, "vSphere keep-alive failed"));
+    }, every);
+    this.keepAliveTimer.unref();
+  }
+
+  /** ServiceInstance.CurrentTime: the server clock; also what the keep-alive sends. */
+  async currentTime(opts: CallOptions = {}): Promise<string> {
+    const t = await this.invoke("CurrentTime", SERVICE_INSTANCE, [], { ...opts, returns: "dateTime" });
+    return asString(t, "CurrentTime");
+  }
+
+  /** Stops the keep-alive and ends the session. Later calls fail with NotAuthenticated (no re-login). */
+  async logout(): Promise<void> {
+    this.close();
+    const sm = this.content?.sessionManager;
+    if (sm === undefined || this.userSession === undefined) return;
+    try {
+      await this.invoke("Logout", sm, [], { noRelogin: true });
+    } catch (err) {
+      if (!isVimFault(err, "NotAuthenticated")) throw err;
+    } finally {
+      this.userSession = undefined;
+    }
+  }
+
+  /** Stops the keep-alive and disables re-login without logging out (the session stays until it expires). */
+  close(): void {
+    this.closed = true;
+    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = undefined;
+  }
+
+  // ------------------------------------------------------------------ managed objects
+
+  get propertyCollector(): PropertyCollector {
+    return new PropertyCollector(this, this.serviceContent.propertyCollector);
+  }
+
+  get viewManager(): ViewManager {
+    return new ViewManager(this, required(this.serviceContent.viewManager, "viewManager"));
+  }
+
+  get searchIndex(): SearchIndex {
+    return new SearchIndex(this, required(this.serviceContent.searchIndex, "searchIndex"));
+  }
+
+  get sessionManager(): SessionManager {
+    return new SessionManager(this, required(this.serviceContent.sessionManager, "sessionManager"));
+  }
+
+  get eventManager(): EventManager {
+    return new EventManager(this, required(this.serviceContent.eventManager, "eventManager"));
+  }
+
+  get rootFolder(): Folder {
+    return new Folder(this, this.serviceContent.rootFolder);
+  }
+
+  vm(ref: MoRef): VirtualMachine {
+    return new VirtualMachine(this, ref);
+  }
+
+  folder(ref: MoRef): Folder {
+    return new Folder(this, ref);
+  }
+
+  task(ref: MoRef): Task {
+    return new Task(this, ref);
+  }
+
+  /** Properties of specific objects; see PropertyCollector.retrieve. */
+  retrieve(objs: readonly MoRef[], paths: readonly string[], opts?: CallOptions): Promise<ObjectProps[]> {
+    return this.propertyCollector.retrieve(objs, paths, opts);
+  }
+
+  /** Properties of every object of `type` under a container; see PropertyCollector.retrieveContainer. */
+  retrieveContainer(type: string, paths: readonly string[], opts?: RetrieveContainerOptions): Promise<ObjectProps[]> {
+    return this.propertyCollector.retrieveContainer(type, paths, opts);
+  }
+}
+
+function required(ref: MoRef | undefined, what: string): MoRef {
+  if (ref === undefined) throw new Error(`ServiceContent has no ${what} (not a vCenter?)`);
+  return ref;
+}
+
+function parseServiceContent(raw: unknown): ServiceContent {
+  const o = asObj(raw, "ServiceContent");
+  const about = asObj(o.about, "ServiceContent.about");
+  asString(about.apiVersion, "ServiceContent.about.apiVersion");
+  return {
+    ...o,
+    rootFolder: asMoRef(o.rootFolder, "ServiceContent.rootFolder"),
+    propertyCollector: asMoRef(o.propertyCollector, "ServiceContent.propertyCollector"),
+    about: about as ServiceContent["about"],
+  } as ServiceContent;
+}
+
+function parseUserSession(raw: unknown): UserSession {
+  const o = asObj(raw, "UserSession");
+  return {
+    ...o,
+    key: asString(o.key, "UserSession.key"),
+    userName: asString(o.userName, "UserSession.userName"),
+    fullName: asString(o.fullName ?? "", "UserSession.fullName"),
+    loginTime: asString(o.loginTime, "UserSession.loginTime"),
+    lastActiveTime: asString(o.lastActiveTime ?? o.loginTime, "UserSession.lastActiveTime"),
+  };
+}
+
+export { parseUserSession };

@@ -1,0 +1,171 @@
+import type { CallOptions, VimClient } from "../client.js";
+import { ValidationError } from "../errors.js";
+import { asMoRef } from "../parse.js";
+import type { VirtualMachineCloneSpec, VirtualMachineConfigSpec, VirtualMachineRelocateSpec } from "../specs.js";
+import { Task } from "../task.js";
+import type { MoRef } from "../types.js";
+import { VM_SUMMARY_PATHS, inventoryPath, parseVmSummary, type VmSummary } from "../inventory.js";
+
+/** Property paths of VirtualMachine used by this package (govmomi `mo.VirtualMachine` fields). */
+export const VmProps = {
+  name: "name",
+  parent: "parent",
+  powerState: "runtime.powerState",
+  host: "runtime.host",
+  numCPU: "config.hardware.numCPU",
+  memoryMB: "config.hardware.memoryMB",
+  devices: "config.hardware.device",
+  template: "config.template",
+  cpuHotAddEnabled: "config.cpuHotAddEnabled",
+  memoryHotAddEnabled: "config.memoryHotAddEnabled",
+  annotation: "config.annotation",
+  vmPathName: "config.files.vmPathName",
+  uuid: "config.uuid",
+  instanceUuid: "config.instanceUuid",
+  toolsRunningStatus: "guest.toolsRunningStatus",
+  toolsStatus: "guest.toolsStatus",
+  ipAddress: "guest.ipAddress",
+  guestFullName: "guest.guestFullName",
+  datastore: "datastore",
+  resourcePool: "resourcePool",
+} as const;
+
+/** A VirtualMachine managed object (govmomi `object.VirtualMachine`). `*_Task` methods return a Task to wait on. */
+export class VirtualMachine {
+  constructor(
+    readonly client: VimClient,
+    readonly ref: MoRef,
+  ) {}
+
+  private async startTask(method: string, args: Parameters<VimClient["invoke"]>[2], opts: CallOptions): Promise<Task> {
+    const r = await this.client.invoke(method, this.ref, args, { ...opts, returns: "MoRef" });
+    return new Task(this.client, asMoRef(r, method), method);
+  }
+
+  /** PowerOnVM_Task. Already on → task error InvalidPowerState; a template → SOAP fault InvalidState. */
+  powerOn(host?: MoRef, opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("PowerOnVM_Task", [["host", host, "MoRef"]], opts);
+  }
+
+  /** PowerOffVM_Task (hard power off). Already off → task error InvalidPowerState. */
+  powerOff(opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("PowerOffVM_Task", [], opts);
+  }
+
+  /** ResetVM_Task (hard reset). */
+  reset(opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("ResetVM_Task", [], opts);
+  }
+
+  /** SuspendVM_Task. */
+  suspend(opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("SuspendVM_Task", [], opts);
+  }
+
+  /** ShutdownGuest: asks VMware Tools to shut the guest down and returns at once (vCenter: ToolsUnavailable without tools). */
+  async shutdownGuest(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("ShutdownGuest", this.ref, [], opts);
+  }
+
+  /** RebootGuest through VMware Tools (vcsim 0.24: MethodNotFound). */
+  async rebootGuest(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("RebootGuest", this.ref, [], opts);
+  }
+
+  /** StandbyGuest through VMware Tools (vcsim 0.24: MethodNotFound). */
+  async standbyGuest(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("StandbyGuest", this.ref, [], opts);
+  }
+
+  /** Destroy_Task: deletes the VM and its files. Powered on → task error InvalidPowerState. */
+  destroy(opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("Destroy_Task", [], opts);
+  }
+
+  /** ReconfigVM_Task. */
+  reconfigure(spec: VirtualMachineConfigSpec, opts: CallOptions = {}): Promise<Task> {
+    return this.startTask("ReconfigVM_Task", [["spec", spec, "VirtualMachineConfigSpec"]], opts);
+  }
+
+  /**
+   * CloneVM_Task into `folder` as `name`; the task result is the new VM. From a template,
+   * `spec.location.pool` is required (InvalidArgument otherwise).
+   */
+  async clone(folder: MoRef, name: string, spec: VirtualMachineCloneSpec, opts: CallOptions = {}): Promise<Task> {
+    if (spec.location.datastore) await this.assertExists(spec.location.datastore, "spec.location.datastore", opts);
+    return this.startTask(
+      "CloneVM_Task",
+      [
+        ["folder", folder, "MoRef"],
+        ["name", name, "string"],
+        ["spec", spec, "VirtualMachineCloneSpec"],
+      ],
+      opts,
+    );
+  }
+
+  /**
+   * RelocateVM_Task (storage and/or compute migration). A datastore that does not exist is refused
+   * with ManagedObjectNotFound before the call: vcsim's handler crashes on one.
+   */
+  async relocate(
+    spec: VirtualMachineRelocateSpec,
+    priority: "defaultPriority" | "highPriority" | "lowPriority" = "defaultPriority",
+    opts: CallOptions = {},
+  ): Promise<Task> {
+    if (spec.datastore) await this.assertExists(spec.datastore, "spec.datastore", opts);
+    return this.startTask(
+      "RelocateVM_Task",
+      [
+        ["spec", spec, "VirtualMachineRelocateSpec"],
+        ["priority", priority, "string"],
+      ],
+      opts,
+    );
+  }
+
+  /** MarkAsTemplate (synchronous). Powered on → InvalidPowerState; already a template → NotSupported. */
+  async markAsTemplate(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("MarkAsTemplate", this.ref, [], opts);
+  }
+
+  /** MarkAsVirtualMachine (synchronous); `pool` is required by vCenter (vcsim accepts none and leaves no pool). */
+  async markAsVirtualMachine(pool: MoRef, host?: MoRef, opts: CallOptions = {}): Promise<void> {
+    if (!pool?.value) throw new ValidationError("pool", "a resource pool is required");
+    await this.client.invoke(
+      "MarkAsVirtualMachine",
+      this.ref,
+      [
+        ["pool", pool, "MoRef"],
+        ["host", host, "MoRef"],
+      ],
+      opts,
+    );
+  }
+
+  /** Reads the given property paths; a path vCenter cannot read throws its fault (e.g. InvalidProperty). */
+  async properties(paths: readonly string[], opts: CallOptions = {}): Promise<Record<string, unknown>> {
+    const [r] = await this.client.retrieve([this.ref], paths, opts);
+    const fault = r ? Object.values(r.missing)[0] : undefined;
+    if (fault) throw fault;
+    return r?.props ?? {};
+  }
+
+  /** The summary the proxy needs, in one round trip. */
+  async summary(opts: CallOptions = {}): Promise<VmSummary> {
+    const [r] = await this.client.retrieve([this.ref], VM_SUMMARY_PATHS, opts);
+    if (r === undefined) throw new Error("unreachable: retrieve returns one entry per object");
+    return parseVmSummary(r);
+  }
+
+  /** `/DC0/vm/folder/name`, from the parent chain in one round trip. */
+  inventoryPath(opts: CallOptions = {}): Promise<string> {
+    return inventoryPath(this.client, this.ref, opts);
+  }
+
+  private async assertExists(ref: MoRef, field: string, opts: CallOptions): Promise<void> {
+    if (!ref.value) throw new ValidationError(field, "empty managed object reference");
+    // ManagedObjectNotFound from the server if it does not exist.
+    await this.client.retrieve([ref], ["name"], opts);
+  }
+}

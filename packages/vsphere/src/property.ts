@@ -1,0 +1,289 @@
+import type { CallOptions, VimClient } from "./client.js";
+import { VimFault } from "./errors.js";
+import { asArray, asMoRef, asString, isObj, type Obj } from "./parse.js";
+import { refKey, type MoRef } from "./types.js";
+
+/** One object's properties from the property collector. */
+export interface ObjectProps {
+  obj: MoRef;
+  /** Property path → decoded value. Unset properties are absent. */
+  props: Record<string, unknown>;
+  /** Paths vCenter could not read, with the fault (e.g. InvalidProperty for a path the type lacks). */
+  missing: Record<string, VimFault>;
+}
+
+export interface RetrieveContainerOptions extends CallOptions {
+  /** Where to look; default the root folder. */
+  container?: MoRef;
+  /** Include objects in nested folders/pools; default true. */
+  recursive?: boolean;
+  /** Page size hint (RetrieveOptions.maxObjects); the rest is fetched with ContinueRetrievePropertiesEx. */
+  maxObjects?: number;
+}
+
+export interface PropertySpec {
+  type: string;
+  all?: boolean;
+  pathSet?: string[];
+}
+
+export interface SelectionSpec {
+  _type?: "SelectionSpec";
+  name: string;
+}
+
+export interface TraversalSpec {
+  _type: "TraversalSpec";
+  name?: string;
+  type: string;
+  path: string;
+  skip?: boolean;
+  selectSet?: Array<TraversalSpec | SelectionSpec>;
+}
+
+export interface ObjectSpec {
+  obj: MoRef;
+  skip?: boolean;
+  selectSet?: Array<TraversalSpec | SelectionSpec>;
+}
+
+export interface PropertyFilterSpec {
+  propSet: PropertySpec[];
+  objectSet: ObjectSpec[];
+  reportMissingObjectsInResults?: boolean;
+}
+
+/** A RetrieveResult page. */
+interface Page {
+  token?: string;
+  objects: ObjectProps[];
+}
+
+/**
+ * RetrievePropertiesEx does not fault when the session is gone: it answers 200 with a
+ * NotAuthenticated fault in every object's missingSet (vcsim; vCenter faults). Turning that into a
+ * thrown fault lets the client's re-login path handle both.
+ */
+function throwIfNotAuthenticated(method: string, result: unknown): void {
+  if (!isObj(result)) return;
+  for (const oc of asArray(result.objects)) {
+    if (!isObj(oc)) continue;
+    for (const m of asArray(oc.missingSet)) {
+      const fault = isObj(m) && isObj(m.fault) ? m.fault.fault : undefined;
+      if (isObj(fault) && fault._type === "NotAuthenticated") {
+        throw new VimFault("NotAuthenticated", fault, "", { method });
+      }
+    }
+  }
+}
+
+function toPage(raw: unknown): Page {
+  if (raw === undefined) return { objects: [] };
+  const r = raw as Obj;
+  const objects = asArray(r.objects).map((oc, i) => {
+    const o = oc as Obj;
+    const props: Record<string, unknown> = {};
+    for (const p of asArray(o.propSet)) {
+      const dp = p as Obj;
+      props[asString(dp.name, `objects[${i}].propSet.name`)] = dp.val;
+    }
+    const missing: Record<string, VimFault> = {};
+    for (const m of asArray(o.missingSet)) {
+      const mp = m as Obj;
+      const lmf = isObj(mp.fault) ? mp.fault : {};
+      const fault = isObj(lmf.fault) ? lmf.fault : {};
+      const type = typeof fault._type === "string" ? fault._type : "MethodFault";
+      const msg = typeof lmf.localizedMessage === "string" ? lmf.localizedMessage : "";
+      missing[asString(mp.path, `objects[${i}].missingSet.path`)] = new VimFault(type, fault, msg, {
+        method: "RetrievePropertiesEx",
+      });
+    }
+    return { obj: asMoRef(o.obj, `objects[${i}].obj`), props, missing };
+  });
+  return typeof r.token === "string" && r.token !== "" ? { token: r.token, objects } : { objects };
+}
+
+/** The PropertyCollector managed object (govmomi `property.Collector`). */
+export class PropertyCollector {
+  constructor(
+    readonly client: VimClient,
+    readonly ref: MoRef,
+  ) {}
+
+  /** RetrievePropertiesEx + ContinueRetrievePropertiesEx until the token runs out. */
+  async retrievePropertiesEx(
+    specSet: readonly PropertyFilterSpec[],
+    opts: CallOptions & { maxObjects?: number | undefined } = {},
+  ): Promise<ObjectProps[]> {
+    const check = (r: unknown): void => throwIfNotAuthenticated("RetrievePropertiesEx", r);
+    const page = toPage(
+      await this.client.invoke(
+        "RetrievePropertiesEx",
+        this.ref,
+        [
+          ["specSet", specSet, "PropertyFilterSpec[]"],
+          ["options", { maxObjects: opts.maxObjects }, "RetrieveOptions"],
+        ],
+        { ...opts, returns: "RetrieveResult", check },
+      ),
+    );
+    const all = [...page.objects];
+    let token = page.token;
+    try {
+      while (token !== undefined) {
+        const next = toPage(
+          await this.client.invoke("ContinueRetrievePropertiesEx", this.ref, [["token", token, "string"]], {
+            ...opts,
+            returns: "RetrieveResult",
+            check,
+          }),
+        );
+        all.push(...next.objects);
+        token = next.token;
+      }
+    } catch (err) {
+      // An abandoned result set holds server memory until the session ends.
+      if (token !== undefined) {
+        await this.client.invoke("CancelRetrievePropertiesEx", this.ref, [["token", token, "string"]]).catch(() => undefined);
+      }
+      throw err;
+    }
+    return all;
+  }
+
+  /**
+   * Properties of the given objects, in the order given (one round trip). A deleted object fails the
+   * whole call with a ManagedObjectNotFound VimFault; unreadable paths land in `missing`.
+   */
+  async retrieve(objs: readonly MoRef[], paths: readonly string[], opts: CallOptions = {}): Promise<ObjectProps[]> {
+    if (objs.length === 0) return [];
+    const types = [...new Set(objs.map((o) => o.type))];
+    const results = await this.retrievePropertiesEx(
+      [
+        {
+          propSet: types.map((type) => ({ type, pathSet: [...paths] })),
+          objectSet: objs.map((obj) => ({ obj, skip: false })),
+        },
+      ],
+      opts,
+    );
+    const byRef = new Map(results.map((r) => [refKey(r.obj), r]));
+    return objs.map((obj) => byRef.get(refKey(obj)) ?? { obj, props: {}, missing: {} });
+  }
+
+  /**
+   * Properties of every `type` object under a container, through a ContainerView that is destroyed
+   * afterwards: CreateContainerView → RetrievePropertiesEx (view traversal, skip the view itself) →
+   * ContinueRetrievePropertiesEx while a token comes back → DestroyView. If the session is renewed
+   * half-way, the view is gone with it and the whole sequence runs again.
+   */
+  retrieveContainer(type: string, paths: readonly string[], opts: RetrieveContainerOptions = {}): Promise<ObjectProps[]> {
+    const container = opts.container ?? this.client.serviceContent.rootFolder;
+    return this.client.withSessionObjects(async () => {
+      const view = await this.client.viewManager.createContainerView(container, [type], opts.recursive ?? true, opts);
+      try {
+        return await this.retrievePropertiesEx(
+          [
+            {
+              propSet: [{ type, pathSet: [...paths] }],
+              objectSet: [
+                {
+                  obj: view.ref,
+                  skip: true,
+                  selectSet: [{ _type: "TraversalSpec", name: "view", type: "ContainerView", path: "view", skip: false }],
+                },
+              ],
+            },
+          ],
+          opts,
+        );
+      } finally {
+        await view.destroyView().catch(() => undefined);
+      }
+    });
+  }
+
+  /** CreatePropertyCollector: a private collector (session-scoped) for filters and WaitForUpdatesEx. */
+  async createPropertyCollector(opts: CallOptions = {}): Promise<PropertyCollector> {
+    const ref = await this.client.invoke("CreatePropertyCollector", this.ref, [], { ...opts, returns: "MoRef" });
+    return new PropertyCollector(this.client, asMoRef(ref, "CreatePropertyCollector"));
+  }
+
+  /** CreateFilter; returns the PropertyFilter moref. */
+  async createFilter(spec: PropertyFilterSpec, partialUpdates: boolean, opts: CallOptions = {}): Promise<MoRef> {
+    const ref = await this.client.invoke(
+      "CreateFilter",
+      this.ref,
+      [
+        ["spec", spec, "PropertyFilterSpec"],
+        ["partialUpdates", partialUpdates, "boolean"],
+      ],
+      { ...opts, returns: "MoRef" },
+    );
+    return asMoRef(ref, "CreateFilter");
+  }
+
+  /**
+   * WaitForUpdatesEx: blocks up to `maxWaitSeconds` for changes after `version` ("" for the first
+   * call). Returns undefined when nothing changed in time. The HTTP timeout is stretched past the wait.
+   */
+  async waitForUpdatesEx(
+    version: string,
+    maxWaitSeconds: number,
+    opts: CallOptions = {},
+  ): Promise<Record<string, unknown> | undefined> {
+    const timeoutMs = (opts.timeoutMs ?? 60_000) + maxWaitSeconds * 1000;
+    const r = await this.client.invoke(
+      "WaitForUpdatesEx",
+      this.ref,
+      [
+        ["version", version, "string"],
+        ["options", { maxWaitSeconds }, "WaitOptions"],
+      ],
+      { ...opts, timeoutMs, returns: "UpdateSet" },
+    );
+    return isObj(r) ? r : undefined;
+  }
+
+  /** DestroyPropertyCollector: also destroys its filters. */
+  async destroyPropertyCollector(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("DestroyPropertyCollector", this.ref, [], opts);
+  }
+}
+
+export class ViewManager {
+  constructor(
+    readonly client: VimClient,
+    readonly ref: MoRef,
+  ) {}
+
+  async createContainerView(
+    container: MoRef,
+    types: readonly string[],
+    recursive: boolean,
+    opts: CallOptions = {},
+  ): Promise<ContainerView> {
+    const ref = await this.client.invoke(
+      "CreateContainerView",
+      this.ref,
+      [
+        ["container", container, "MoRef"],
+        ["type", types, "string[]"],
+        ["recursive", recursive, "boolean"],
+      ],
+      { ...opts, returns: "MoRef" },
+    );
+    return new ContainerView(this.client, asMoRef(ref, "CreateContainerView"));
+  }
+}
+
+export class ContainerView {
+  constructor(
+    readonly client: VimClient,
+    readonly ref: MoRef,
+  ) {}
+
+  async destroyView(opts: CallOptions = {}): Promise<void> {
+    await this.client.invoke("DestroyView", this.ref, [], opts);
+  }
+}

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TimeoutError, TransportError, VimClient, VimFault, ValidationError, isVimFault } from "@iaas/vsphere";
+import { connect, rejection, startVcsim, type Vcsim } from "./helpers.js";
+
+// One file walks through the failure modes of the wire, in order: a slow method, a dead server, and
+// a server that came back with different credentials.
+let sim: Vcsim | undefined;
+let client: VimClient;
+
+beforeAll(async () => {
+  sim = await startVcsim({ demo: false, methodDelayMs: { CurrentTime: 3_000 } });
+  client = await connect(sim, { keepAliveMs: 0 });
+});
+
+afterAll(async () => {
+  client?.close();
+  await sim?.stop();
+});
+
+describe("transport failures", () => {
+  it("a call slower than its timeout is a TimeoutError, and the client keeps working", async () => {
+    const err = await rejection(client.currentTime({ timeoutMs: 300 }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).method).toBe("CurrentTime");
+    expect((err as TimeoutError).timeoutMs).toBe(300);
+    expect((err as TimeoutError).retryable).toBe(true);
+    const root = await client.searchIndex.findByInventoryPath("/DC0");
+    expect(root?.type).toBe("Datacenter");
+  });
+
+  it("the client-wide timeoutMs applies to every call", async () => {
+    const c = await connect(sim!, { keepAliveMs: 0, timeoutMs: 300 });
+    try {
+      expect(await rejection(c.currentTime())).toBeInstanceOf(TimeoutError);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("a stopped server is a retryable TransportError", async () => {
+    await sim!.stop();
+    const err = await rejection(client.searchIndex.findByInventoryPath("/DC0"));
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).retryable).toBe(true);
+    expect((err as TransportError).method).toBe("FindByInventoryPath");
+    expect((err as TransportError).message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("a re-login refused with InvalidLogin is thrown, one attempt per call", async () => {
+    const port = Number(new URL(client.url).port);
+    sim = await startVcsim({ demo: false, port, password: "rotated" });
+    const logins = client.stats.logins;
+    // The new server does not know our session: NotAuthenticated, then Login with the old password.
+    const first = await rejection(client.searchIndex.findByInventoryPath("/DC0"));
+    expect(first).toBeInstanceOf(VimFault);
+    expect((first as VimFault).faultType).toBe("InvalidLogin");
+    expect(client.stats.logins).toBe(logins + 1);
+    const second = await rejection(client.searchIndex.findByInventoryPath("/DC0"));
+    expect(isVimFault(second, "InvalidLogin")).toBe(true);
+    expect(client.stats.logins).toBe(logins + 2);
+    expect(client.stats.relogins).toBe(0);
+  });
+});
+
+describe("options", () => {
+  it("insecure https without a dispatcher is refused up front", () => {
+    expect(
+      () => new VimClient({ url: "https://vc.example.invalid/sdk", username: "u", password: "p", insecure: true }),
+    ).toThrow(ValidationError);
+  });
+
+  it("a URL that is not http(s) is refused", () => {
+    expect(() => new VimClient({ url: "ftp://x/sdk", username: "u", password: "p" })).toThrow(ValidationError);
+  });
+});
