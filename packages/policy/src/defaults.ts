@@ -1,0 +1,67 @@
+/**
+ * The default policy (SPEC "Policy", paragraph "Default"), used when IAAS_POLICY is unset and as
+ * the value of every optional field a policy file leaves out. deploy/policy.example.yaml is the
+ * same policy written as YAML; a test keeps the two equal. It is embedded here rather than read
+ * from deploy/ so that it works the same from src/ and dist/ and in any install layout.
+ *
+ * Not in SPEC's paragraph, chosen here: maxDiskGB 200, 10 VMs per user, 20 commands per user per
+ * minute, confirmations live 5 minutes, a datastore is "full" at 80 %, at most 10 remediation
+ * actions a minute, and the vCenter simulator's inventory (DC0) as placement.
+ *
+ * Not typed against the schema (the schema takes its field defaults from here); the loader's
+ * tests parse it like any policy file.
+ */
+export const DEFAULTS = {
+  roles: {
+    viewer: ["help", "list", "info", "templates", "sizes"],
+    operator: ["power.*"],
+    builder: ["create", "clone", "deploy", "resize", "delete"],
+    admin: ["*"],
+  },
+  bindings: [
+    { role: "viewer", everyone: true },
+    { role: "operator", everyone: true },
+    { role: "builder", everyone: true },
+  ],
+  sizes: {
+    small: { cpu: 1, memoryGB: 2, diskGB: 16 },
+    medium: { cpu: 2, memoryGB: 4, diskGB: 40 },
+    large: { cpu: 4, memoryGB: 8, diskGB: 80 },
+  },
+  defaultSize: "small",
+  limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 },
+  naming: {
+    pattern: "^[a-z][a-z0-9-]{1,62}$",
+    description: "2 to 63 lowercase letters, digits and dashes, starting with a letter (for example web-01)",
+    maxLength: 63,
+  },
+  placement: {
+    datacenter: "DC0",
+    resourcePool: "/DC0/host/DC0_C0/Resources",
+    folder: "/DC0/vm",
+  },
+  protected: {
+    names: ["prod-*"],
+    folders: [],
+  },
+  quotas: { vmsPerUser: 10, users: {} },
+  confirm: ["delete"],
+  confirmTtlSeconds: 300,
+  rateLimit: { perUserPerMinute: 20 },
+  remediation: {
+    enabled: true,
+    dryRun: false,
+    cpuAlarms: ["VM CPU Usage", "Virtual machine CPU usage"],
+    memoryAlarms: ["VM Memory Usage", "Virtual machine memory usage"],
+    datastoreAlarms: ["Datastore usage on disk"],
+    vmStorageAlarms: ["VM Storage Usage"],
+    maxCpu: 4,
+    maxMemoryGB: 16,
+    cooldownMinutes: 10,
+    withoutHotAdd: "defer",
+    restartOptIn: { names: [] },
+    excludedDatastores: [],
+    datastoreThresholdPercent: 80,
+    maxActionsPerMinute: 10,
+  },
+} as const;

@@ -1,0 +1,6 @@
+export * from "./commands.js";
+export * from "./schema.js";
+export { DEFAULTS as DEFAULT_POLICY } from "./defaults.js";
+export { PolicyError, type PolicyIssue } from "./errors.js";
+export { loadPolicy, parsePolicy, policyFromObject, DEFAULT_POLICY_SOURCE, ADMIN_ROLE, type Env } from "./load.js";
+export { Policy, PROTECTED_COMMANDS, describeSize, type NamedSize, type AlarmKind, type VmIdentity } from "./policy.js";

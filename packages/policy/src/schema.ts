@@ -1,0 +1,183 @@
+import { z } from "zod";
+import { SlackChannelIdSchema, SlackUserIdSchema } from "@iaas/contracts";
+import { COMMAND_IDS, expandCommandPattern } from "./commands.js";
+import { DEFAULTS } from "./defaults.js";
+
+// The policy file's schema. Strict everywhere: an unknown key is an error, so a typo such as
+// `maxCPU` can never silently fall back to a default. Sections other than roles, bindings,
+// sizes, defaultSize and limits may be left out; any field left out takes the value of the
+// default policy (deploy/policy.example.yaml), which is written out in DEFAULTS.
+
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]+$/;
+
+const RoleNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be 1-32 lowercase letters, digits, - or _, starting with a letter");
+const SizeNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be 1-32 lowercase letters, digits, - or _, starting with a letter");
+
+/** A role or confirm entry: a command id, `power.*` or `*`. */
+const CommandEntrySchema = z.string().superRefine((s, ctx) => {
+  if (expandCommandPattern(s) === undefined) {
+    ctx.addIssue({ code: "custom", message: `unknown command "${s}" (commands: ${COMMAND_IDS.join(", ")}, power.*, *)` });
+  }
+});
+
+// Reuse the wire contract's id rules, with messages that help someone editing YAML.
+const UserIdSchema = z
+  .string()
+  .refine((s) => SlackUserIdSchema.safeParse(s).success, "must be a Slack user id like U012ABC (for every user, write `everyone: true`)");
+const ChannelIdSchema = z
+  .string()
+  .refine((s) => SlackChannelIdSchema.safeParse(s).success, "must be a Slack channel id like C012ABC");
+// Same rule as ActorSchema.groups in @iaas/contracts.
+const GroupIdSchema = z.string().regex(/^S[A-Z0-9]{2,20}$/, "must be a Slack user group id like S012ABC");
+
+const GlobSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(NO_CONTROL, "must not contain control characters");
+/** An inventory path such as `/DC0/vm/prod`. */
+const InventoryPathSchema = z
+  .string()
+  .max(1000)
+  .regex(/^\/[^\u0000-\u001f\u007f]+$/, "must be an inventory path starting with / (for example /DC0/vm/prod)");
+const ObjectNameSchema = z.string().min(1).max(255).regex(NO_CONTROL, "must not contain control characters");
+const AlarmNameSchema = z.string().min(1).max(255).regex(NO_CONTROL, "must not contain control characters");
+
+/** vSphere sizes memory in MB, in steps of 4 MB; a policy says GB, so 0.125 (128 MB) is fine, 0.1 is not. */
+const MemoryGBSchema = z
+  .number()
+  .positive()
+  .refine((v) => Number.isInteger(v * 256), "must be a whole number of 4 MB steps (for example 0.5, 2 or 16)");
+const CpuSchema = z.number().int().min(1);
+const PositiveIntSchema = z.number().int().min(1);
+
+export const BindingSchema = z
+  .strictObject({
+    role: RoleNameSchema,
+    users: z.array(UserIdSchema).min(1).optional(),
+    groups: z.array(GroupIdSchema).min(1).optional(),
+    channels: z.array(ChannelIdSchema).min(1).optional(),
+    everyone: z.literal(true, { error: "must be true (leave it out rather than writing false)" }).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (!b.everyone && !b.users && !b.groups && !b.channels) {
+      ctx.addIssue({ code: "custom", message: "must name users, groups or channels, or say `everyone: true`" });
+    }
+  });
+export type Binding = z.infer<typeof BindingSchema>;
+
+export const SizeSchema = z.strictObject({
+  cpu: CpuSchema,
+  memoryGB: MemoryGBSchema,
+  diskGB: z.number().positive(),
+});
+export type Size = z.infer<typeof SizeSchema>;
+
+export const LimitsSchema = z.strictObject({
+  maxCpu: CpuSchema,
+  maxMemoryGB: MemoryGBSchema,
+  maxDiskGB: z.number().positive(),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+export const NamingSchema = z
+  .strictObject({
+    /** A JavaScript regular expression source; a new VM name must match it whole (anchor it). */
+    pattern: z.string().min(1).max(500).default(DEFAULTS.naming.pattern),
+    /** The rule in words, shown to a user whose name does not match. */
+    description: z.string().min(1).max(300).regex(NO_CONTROL, "must be one line").default(DEFAULTS.naming.description),
+    /** vSphere allows 80 characters for a VM name. */
+    maxLength: z.number().int().min(1).max(80).default(DEFAULTS.naming.maxLength),
+  })
+  .prefault({});
+export type Naming = z.infer<typeof NamingSchema>;
+
+export const PlacementSchema = z
+  .strictObject({
+    datacenter: ObjectNameSchema,
+    cluster: ObjectNameSchema.optional(),
+    resourcePool: InventoryPathSchema.optional(),
+    folder: InventoryPathSchema.optional(),
+    datastore: ObjectNameSchema.optional(),
+  })
+  // Placement fields are a set: writing the section replaces the default placement whole, so a
+  // real vCenter's policy never inherits the simulator's resource pool by accident.
+  .default(() => ({ ...DEFAULTS.placement }));
+export type Placement = z.infer<typeof PlacementSchema>;
+
+export const ProtectedSchema = z
+  .strictObject({
+    names: z.array(GlobSchema).default([...DEFAULTS.protected.names]),
+    folders: z.array(InventoryPathSchema).default([...DEFAULTS.protected.folders]),
+  })
+  .prefault({});
+export type Protected = z.infer<typeof ProtectedSchema>;
+
+export const QuotasSchema = z
+  .strictObject({
+    vmsPerUser: PositiveIntSchema.default(DEFAULTS.quotas.vmsPerUser),
+    /** Per-user overrides of vmsPerUser, by Slack user id. */
+    users: z
+      .record(z.string().refine((s) => SlackUserIdSchema.safeParse(s).success, "must be a Slack user id like U012ABC"), PositiveIntSchema)
+      .default({}),
+  })
+  .prefault({});
+export type Quotas = z.infer<typeof QuotasSchema>;
+
+export const RateLimitSchema = z
+  .strictObject({
+    perUserPerMinute: PositiveIntSchema.default(DEFAULTS.rateLimit.perUserPerMinute),
+  })
+  .prefault({});
+export type RateLimit = z.infer<typeof RateLimitSchema>;
+
+export const WithoutHotAddSchema = z.enum(["defer", "skip", "restart"]);
+export type WithoutHotAdd = z.infer<typeof WithoutHotAddSchema>;
+
+export const RemediationSchema = z
+  .strictObject({
+    enabled: z.boolean().default(DEFAULTS.remediation.enabled),
+    dryRun: z.boolean().default(DEFAULTS.remediation.dryRun),
+    cpuAlarms: z.array(AlarmNameSchema).default([...DEFAULTS.remediation.cpuAlarms]),
+    memoryAlarms: z.array(AlarmNameSchema).default([...DEFAULTS.remediation.memoryAlarms]),
+    datastoreAlarms: z.array(AlarmNameSchema).default([...DEFAULTS.remediation.datastoreAlarms]),
+    vmStorageAlarms: z.array(AlarmNameSchema).default([...DEFAULTS.remediation.vmStorageAlarms]),
+    maxCpu: CpuSchema.default(DEFAULTS.remediation.maxCpu),
+    maxMemoryGB: MemoryGBSchema.default(DEFAULTS.remediation.maxMemoryGB),
+    cooldownMinutes: PositiveIntSchema.default(DEFAULTS.remediation.cooldownMinutes),
+    withoutHotAdd: WithoutHotAddSchema.default(DEFAULTS.remediation.withoutHotAdd),
+    restartOptIn: z
+      .strictObject({ names: z.array(GlobSchema).default([...DEFAULTS.remediation.restartOptIn.names]) })
+      .prefault({}),
+    excludedDatastores: z.array(GlobSchema).default([...DEFAULTS.remediation.excludedDatastores]),
+    datastoreThresholdPercent: z.number().int().min(1).max(100).default(DEFAULTS.remediation.datastoreThresholdPercent),
+    maxActionsPerMinute: PositiveIntSchema.default(DEFAULTS.remediation.maxActionsPerMinute),
+  })
+  .prefault({});
+export type RemediationSettings = z.infer<typeof RemediationSchema>;
+
+/** The whole policy file. */
+export const PolicyDocumentSchema = z.strictObject({
+  roles: z.record(RoleNameSchema, z.array(CommandEntrySchema).min(1)),
+  bindings: z.array(BindingSchema),
+  sizes: z.record(SizeNameSchema, SizeSchema),
+  defaultSize: SizeNameSchema,
+  limits: LimitsSchema,
+  naming: NamingSchema,
+  placement: PlacementSchema,
+  protected: ProtectedSchema,
+  quotas: QuotasSchema,
+  confirm: z.array(CommandEntrySchema).default([...DEFAULTS.confirm]),
+  /** Slack's response_url lives 30 minutes, so a confirmation cannot outlive it. */
+  confirmTtlSeconds: z.number().int().min(10).max(1800).default(DEFAULTS.confirmTtlSeconds),
+  rateLimit: RateLimitSchema,
+  remediation: RemediationSchema,
+});
+/** A validated policy, every default filled in. */
+export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;
+/** A policy as written in YAML (optional sections and fields may be left out). */
+export type PolicyInput = z.input<typeof PolicyDocumentSchema>;
