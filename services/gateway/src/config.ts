@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { SlackUserIdSchema } from "@iaas/contracts";
+import { BaseEnvSchema, PortSchema, natsAuthRefinement } from "@iaas/runtime";
+
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === "" ? undefined : v));
+
+/** `SLACK_API_URL`: the Web API base; a trailing slash is added because the WebClient appends the method name. */
+const ApiUrl = z
+  .string()
+  .optional()
+  .transform((v) => (v === "" ? undefined : v))
+  .pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional())
+  .transform((v) => (v === undefined || v.endsWith("/") ? v : `${v}/`));
+
+const AdminList = z
+  .string()
+  .default("")
+  .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(SlackUserIdSchema));
+
+export const GatewayEnvSchema = BaseEnvSchema.extend({
+  SLACK_SIGNING_SECRET: z.string().min(1, "must not be empty"),
+  SLACK_BOT_TOKEN: optional,
+  /** When set, Slack reaches the gateway over Socket Mode instead of `POST /slack/events`. */
+  SLACK_APP_TOKEN: optional,
+  SLACK_API_URL: ApiUrl,
+  SLACK_NOTIFY_CHANNEL: optional,
+  GATEWAY_PORT: PortSchema.default(3000),
+  GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
+  HEALTH_PORT: PortSchema.default(9100),
+  /** Slack user ids that hold the admin role (comma-separated). */
+  IAAS_ADMINS: AdminList,
+}).superRefine(natsAuthRefinement);
+
+export type GatewayConfig = z.infer<typeof GatewayEnvSchema>;

@@ -1,0 +1,47 @@
+import { ServiceNames } from "@iaas/contracts";
+import { addMicroService, connectNats, createLogger, createMetrics, fatal, loadConfig, onShutdown, startHealthServer, type Logger } from "@iaas/runtime";
+import { buildGateway } from "./build.js";
+import { GatewayEnvSchema } from "./config.js";
+import { ensureGatewayResources } from "./resources.js";
+
+const VERSION = "0.1.0";
+
+async function main(log: Logger): Promise<void> {
+  const config = loadConfig(GatewayEnvSchema);
+  log.level = config.LOG_LEVEL;
+  const nc = await connectNats(config, ServiceNames.gateway, log);
+
+  // /readyz follows the NATS connection: without it the gateway can only answer "unavailable".
+  let natsUp = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") natsUp = false;
+      else if (s.type === "reconnect") natsUp = true;
+    }
+  })();
+
+  await ensureGatewayResources(nc, log);
+  const service = await addMicroService(nc, ServiceNames.gateway, VERSION, "Slack gateway: /iaas commands in, results out");
+  const metrics = createMetrics(ServiceNames.gateway);
+  const gateway = buildGateway({ nc, config, log, metrics });
+  const health = await startHealthServer({
+    host: config.HEALTH_HOST,
+    port: config.HEALTH_PORT,
+    checks: { nats: () => natsUp && !nc.isClosed() },
+    registry: metrics.registry,
+    log,
+  });
+  const { port } = await gateway.start();
+  log.info({ slackPort: port, healthPort: health.port, socketMode: config.SLACK_APP_TOKEN !== undefined }, "gateway started");
+
+  onShutdown(log, async () => {
+    await gateway.stop();
+    await service.stop();
+    await health.close();
+    await nc.drain();
+  });
+}
+
+// The level from the environment is applied once the config has been validated.
+const log = createLogger(ServiceNames.gateway, "info");
+main(log).catch((err: unknown) => fatal(log, err));

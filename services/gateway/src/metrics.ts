@@ -1,0 +1,29 @@
+import { Counter, Histogram, type Metrics } from "@iaas/runtime";
+
+/** The gateway's metrics, on the service registry (served at `/metrics`). */
+export function gatewayMetrics(m: Metrics) {
+  return {
+    /** `iaas_commands_total{verb, outcome, code}`: outcome is accepted, duplicate, rejected, unavailable or answered (help). */
+    commands: m.commands,
+    ackSeconds: new Histogram({
+      name: "iaas_gateway_ack_seconds",
+      help: "Time from a verified slash command to its ack (Slack allows 3 s).",
+      labelNames: ["verb"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+      registers: [m.registry],
+    }),
+    replies: new Counter({
+      name: "iaas_gateway_replies_total",
+      help: "Result messages relayed to Slack, by kind (progress, final) and how (response_url, chat, none).",
+      labelNames: ["kind", "via"] as const,
+      registers: [m.registry],
+    }),
+    results: new Counter({
+      name: "iaas_gateway_results_total",
+      help: "Result messages consumed, by outcome (relayed, unknown_request, duplicate, malformed, retried).",
+      labelNames: ["outcome"] as const,
+      registers: [m.registry],
+    }),
+  };
+}
+export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;

@@ -1,0 +1,141 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "@iaas/runtime";
+import type { RequestRecord, RequestStore } from "./requests.js";
+
+/** Hosts Slack hands out response URLs on (commercial and GovSlack). Always https. */
+const SLACK_RESPONSE_HOSTS = new Set(["hooks.slack.com", "hooks.slack-gov.com"]);
+
+/**
+ * Decides whether a response_url may be posted to: only Slack's own hosts over https, or the
+ * host (and port) of `SLACK_API_URL` when that is set (tests, local use). This is what keeps a
+ * crafted `response_url` from turning the gateway into a request forwarder.
+ */
+export function responseUrlGuard(slackApiUrl: string | undefined): (url: string) => boolean {
+  const local = slackApiUrl ? new URL(slackApiUrl) : undefined;
+  return (raw) => {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      return false;
+    }
+    if (u.username || u.password) return false;
+    if (u.protocol === "https:" && u.port === "" && SLACK_RESPONSE_HOSTS.has(u.hostname)) return true;
+    return local !== undefined && u.protocol === local.protocol && u.host === local.host;
+  };
+}
+
+/** A message as Slack's response_url takes it. */
+export interface SlackMessage {
+  text: string;
+  response_type: "ephemeral" | "in_channel";
+  replace_original?: boolean;
+}
+
+export type PostOutcome = { ok: true } | { ok: false; permanent: boolean; detail: string };
+
+export interface PostOptions {
+  attempts: number;
+  timeoutMs: number;
+  /** Back-off before attempt n+1 is `backoffMs * 2^(n-1)`. */
+  backoffMs: number;
+}
+
+export const DEFAULT_POST_OPTIONS: PostOptions = { attempts: 3, timeoutMs: 5_000, backoffMs: 300 };
+
+/**
+ * POSTs a message to a response_url. Network errors, timeouts, 429 and 5xx are retried (bounded);
+ * other answers (Slack uses 404 for an expired or used-up URL) are permanent. Redirects are
+ * not followed: the guard approved this host, not wherever it might point.
+ */
+export async function postToResponseUrl(url: string, message: SlackMessage, opts: PostOptions = DEFAULT_POST_OPTIONS): Promise<PostOutcome> {
+  let last: PostOutcome = { ok: false, permanent: false, detail: "not tried" };
+  for (let attempt = 1; attempt <= opts.attempts; attempt++) {
+    if (attempt > 1) await sleep(opts.backoffMs * 2 ** (attempt - 2));
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json; charset=utf-8" },
+        body: JSON.stringify(message),
+        redirect: "manual",
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      });
+      const body = await res.text().catch(() => "");
+      if (res.ok) return { ok: true };
+      const transient = res.status === 429 || res.status >= 500;
+      last = { ok: false, permanent: !transient, detail: `HTTP ${res.status} ${body.slice(0, 100)}`.trim() };
+      if (!transient) return last;
+    } catch (err) {
+      last = { ok: false, permanent: false, detail: (err as Error).name === "TimeoutError" ? `no answer in ${opts.timeoutMs} ms` : String((err as Error).message) };
+    }
+  }
+  return last;
+}
+
+export type Via = "response_url" | "chat" | "none";
+
+export interface ReplierDeps {
+  requests: RequestStore;
+  allowed: (url: string) => boolean;
+  /** chat.postMessage, when a bot token is configured. */
+  postMessage?: (channel: string, text: string) => Promise<void>;
+  log: Logger;
+  post?: PostOptions;
+}
+
+/**
+ * Delivers result messages for a request: to its response_url while Slack still accepts posts
+ * there, else (final results only) with chat.postMessage to the request's channel, naming the user.
+ */
+export class Replier {
+  constructor(private readonly d: ReplierDeps) {}
+
+  async deliver(rec: RequestRecord, message: SlackMessage, kind: "progress" | "final"): Promise<Via> {
+    const log = this.d.log.child({ requestId: rec.id, kind });
+    if (!this.d.allowed(rec.responseUrl)) {
+      // Records are written from verified requests only; this is a forged or misrouted one.
+      log.warn({ host: safeHost(rec.responseUrl) }, "not posting: the response_url is not on Slack's host");
+      return "none";
+    }
+    const slot = await this.d.requests.takePost(rec.id, kind);
+    if (slot.ok) {
+      const out = await postToResponseUrl(rec.responseUrl, message, this.d.post);
+      if (out.ok) return "response_url";
+      log.warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
+    } else {
+      log.info({ reason: slot.reason }, "response_url not usable");
+    }
+    // Progress is not worth a channel message; the final result is.
+    if (kind === "progress") return "none";
+    if (!this.d.postMessage) {
+      log.warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
+      return "none";
+    }
+    try {
+      await this.d.postMessage(rec.channelId, `<@${rec.userId}> ${message.text}`);
+      return "chat";
+    } catch (err) {
+      log.warn({ err }, "chat.postMessage failed; final result not delivered");
+      return "none";
+    }
+  }
+
+  /**
+   * One post to a response_url that is not (or not yet) in the store: the answer to a command
+   * whose submission failed after the ack. The URL still has to pass the guard.
+   */
+  async direct(responseUrl: string, message: SlackMessage, requestId: string): Promise<boolean> {
+    if (!this.d.allowed(responseUrl)) return false;
+    const out = await postToResponseUrl(responseUrl, message, this.d.post);
+    if (!out.ok) this.d.log.warn({ requestId, detail: out.detail }, "response_url post failed");
+    return out.ok;
+  }
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "(not a URL)";
+  }
+}

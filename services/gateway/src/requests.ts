@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { CommandIdSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema } from "@iaas/contracts";
+import type { KV, Logger } from "@iaas/runtime";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+
+/**
+ * Where to answer a command, kept in the `iaas_requests` bucket by command id. Written only by
+ * the gateway, from a verified Slack request, before the command is published; read when its
+ * results arrive. The bucket is the gateway's own, so its schema lives here, not in contracts.
+ */
+export const RequestRecordSchema = z.strictObject({
+  id: CommandIdSchema,
+  responseUrl: z.url(),
+  teamId: SlackTeamIdSchema,
+  channelId: SlackChannelIdSchema,
+  userId: SlackUserIdSchema,
+  /** The text after `/iaas`, as typed. */
+  text: z.string().max(4000),
+  createdAt: IsoTimeSchema,
+  /** response_url posts made so far; Slack allows 5 within 30 minutes of the command. */
+  posts: z.number().int().nonnegative(),
+  /** The final result was delivered, so a redelivered result is not posted twice. */
+  finalDelivered: z.boolean(),
+});
+export type RequestRecord = z.infer<typeof RequestRecordSchema>;
+
+/** https://api.slack.com/interactivity/handling#message_responses: "up to 5 times within 30 minutes". */
+export const RESPONSE_URL_MAX_POSTS = 5;
+/** A minute short of Slack's 30, so a slow post does not land just after the URL expired. */
+export const RESPONSE_URL_TTL_MS = 29 * 60 * 1000;
+
+export type PostSlot = { ok: true } | { ok: false; reason: "exhausted" | "expired" | "unknown" };
+
+export class RequestStore {
+  constructor(
+    private readonly kv: KV,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Stores a new record; `false` when one already exists (a retry of the same request). */
+  async create(rec: RequestRecord): Promise<boolean> {
+    const value = JSON.stringify(RequestRecordSchema.parse(rec));
+    try {
+      await this.kv.create(rec.id, value);
+      return true;
+    } catch (err) {
+      // KV create fails with "wrong last sequence" when the key exists; anything else is real.
+      if (await this.get(rec.id)) return false;
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<RequestRecord | undefined> {
+    return (await this.read(id))?.record;
+  }
+
+  /**
+   * Takes one of the request's response_url posts, if any is left and the URL has not expired.
+   * A progress message may not take the last one: that is kept for the final result.
+   * Compare-and-set, so two instances relaying results for one request do not overspend.
+   */
+  async takePost(id: string, kind: "progress" | "final"): Promise<PostSlot> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read(id);
+      if (!cur) return { ok: false, reason: "unknown" };
+      const { record, revision } = cur;
+      if (this.now() - Date.parse(record.createdAt) > RESPONSE_URL_TTL_MS) return { ok: false, reason: "expired" };
+      const limit = kind === "final" ? RESPONSE_URL_MAX_POSTS : RESPONSE_URL_MAX_POSTS - 1;
+      if (record.posts >= limit) return { ok: false, reason: "exhausted" };
+      if (await this.cas(id, { ...record, posts: record.posts + 1 }, revision)) return { ok: true };
+    }
+    throw new Error(`could not update request ${id}: too many concurrent updates`);
+  }
+
+  async markFinalDelivered(id: string): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read(id);
+      if (!cur || cur.record.finalDelivered) return;
+      if (await this.cas(id, { ...cur.record, finalDelivered: true }, cur.revision)) return;
+    }
+    throw new Error(`could not update request ${id}: too many concurrent updates`);
+  }
+
+  private async read(id: string): Promise<{ record: RequestRecord; revision: number } | undefined> {
+    const e = await this.kv.get(id);
+    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
+    let raw: unknown;
+    try {
+      raw = e.json();
+    } catch {
+      raw = undefined;
+    }
+    const r = RequestRecordSchema.safeParse(raw);
+    if (!r.success) {
+      // Someone else wrote to our bucket; such a record is never a reply target.
+      this.log.warn({ requestId: id }, "ignoring a malformed request record");
+      return undefined;
+    }
+    return { record: r.data, revision: e.revision };
+  }
+
+  private async cas(id: string, rec: RequestRecord, revision: number): Promise<boolean> {
+    try {
+      await this.kv.update(id, JSON.stringify(rec), revision);
+      return true;
+    } catch (err) {
+      // Someone else updated it first: read again.
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return false;
+      throw err;
+    }
+  }
+}

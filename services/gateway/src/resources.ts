@@ -1,0 +1,14 @@
+import { ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Logger, type NatsConnection } from "@iaas/runtime";
+
+/**
+ * The JetStream resources the gateway uses: the streams it publishes to or reads (commands,
+ * results; audit and dead letters so a lone gateway still leaves a working system), its
+ * durable result consumer and its request bucket. Idempotent; an existing stream is left as
+ * an operator tuned it.
+ */
+export async function ensureGatewayResources(nc: NatsConnection, log: Logger): Promise<void> {
+  const { jsm } = await jetstreamFor(nc);
+  await ensureStreams(jsm, ["commands", "results", "audit", "deadLetters"], log);
+  await ensureConsumer(jsm, "gatewayResults");
+  await openBucket(nc, "requests");
+}

@@ -1,0 +1,120 @@
+import { Consumers, ResultSchema, Subjects, formatIssues, type Result } from "@iaas/contracts";
+import { decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { GatewayMetrics } from "./metrics.js";
+import { RESULT_RESPONSE_TYPE, resultText } from "./render.js";
+import type { Replier } from "./reply.js";
+import type { RequestStore } from "./requests.js";
+
+export interface ResultRelayDeps {
+  js: JetStreamClient;
+  requests: RequestStore;
+  replier: Replier;
+  log: Logger;
+  metrics: GatewayMetrics;
+  /** Results relayed at once (different requests; one request's results stay in order). */
+  concurrency?: number;
+}
+
+export interface ResultRelay {
+  stop(): Promise<void>;
+}
+
+/**
+ * Relays `iaas.result.<id>` to Slack from the shared durable consumer `gateway-results`, so
+ * gateway instances split the work and a restart resumes where it stopped. Each message is
+ * acked after its post (or after deciding not to post); a message that cannot be handled
+ * because NATS itself failed is nak'ed and comes back.
+ */
+export async function startResultRelay(d: ResultRelayDeps): Promise<ResultRelay> {
+  const def = Consumers.gatewayResults;
+  const consumer = await d.js.consumers.get(def.stream, def.durable);
+  const limit = d.concurrency ?? 8;
+  const inflight = new Set<Promise<void>>();
+  // Per request id, the tail of its chain: progress, then final, posted in stream order.
+  const chains = new Map<string, Promise<void>>();
+  let messages: ConsumerMessages | undefined;
+  let stopping = false;
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        messages = await consumer.consume({ max_messages: limit });
+        for await (const m of messages) {
+          const key = m.subject;
+          const prev = chains.get(key) ?? Promise.resolve();
+          const p = prev.then(() => relayOne(m, d, def.ackWaitNs));
+          chains.set(key, p);
+          const done = p.finally(() => {
+            inflight.delete(done);
+            if (chains.get(key) === p) chains.delete(key);
+          });
+          inflight.add(done);
+          while (inflight.size >= limit) await Promise.race(inflight);
+        }
+      } catch (err) {
+        if (stopping) break;
+        d.log.warn({ err }, "result consumer interrupted; resuming");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+
+  return {
+    stop: async () => {
+      stopping = true;
+      await messages?.close();
+      await loop;
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promise<void> {
+  let result: Result;
+  try {
+    const parsed = ResultSchema.safeParse(decodeJson(m.data));
+    if (!parsed.success) throw new Error(formatIssues(parsed.error));
+    result = parsed.data;
+    if (Subjects.result(result.id) !== m.subject) throw new Error(`result id ${result.id} does not match its subject`);
+  } catch (err) {
+    // A poisoned message: never retried, never posted.
+    d.log.warn({ subject: m.subject, reason: (err as Error).message }, "dropping a malformed result message");
+    d.metrics.results.inc({ outcome: "malformed" });
+    m.term();
+    return;
+  }
+  const log = d.log.child({ requestId: result.id, status: result.status });
+  // Posting may take a few retries; keep JetStream from redelivering meanwhile.
+  const keepAlive = setInterval(() => m.working(), Math.max(1000, ackWaitNs / 1e6 / 3));
+  try {
+    const rec = await d.requests.get(result.id);
+    if (!rec) {
+      // Commands published over NATS by an operator have no Slack request; that is normal.
+      log.info("result for a request the gateway did not take; nothing to post");
+      d.metrics.results.inc({ outcome: "unknown_request" });
+      m.ack();
+      return;
+    }
+    const kind = result.status === "progress" ? "progress" : "final";
+    if (kind === "final" && rec.finalDelivered) {
+      log.info("final result already delivered; not posting again");
+      d.metrics.results.inc({ outcome: "duplicate" });
+      m.ack();
+      return;
+    }
+    const via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
+    if (kind === "final") await d.requests.markFinalDelivered(rec.id);
+    d.metrics.replies.inc({ kind, via });
+    d.metrics.results.inc({ outcome: "relayed" });
+    log.info({ via }, "result relayed");
+    m.ack();
+  } catch (err) {
+    // The store (NATS) failed, not Slack: try again shortly.
+    log.warn({ err }, "could not relay a result; will retry");
+    d.metrics.results.inc({ outcome: "retried" });
+    m.nak(2_000);
+  } finally {
+    clearInterval(keepAlive);
+  }
+}

@@ -1,0 +1,143 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type webApi } from "@slack/bolt";
+import { ConfigError, type Logger } from "@iaas/runtime";
+import { IaasError } from "@iaas/contracts";
+import type { GatewayConfig } from "./config.js";
+import type { SlackMessage } from "./reply.js";
+
+/** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
+export const SLACK_EVENTS_PATH = "/slack/events";
+
+export type CommandListener = (body: unknown, ack: (m: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined }) => Promise<void>;
+
+export interface SlackTransport {
+  /** HTTP: the bound port. Socket Mode: undefined (no listening socket). */
+  start(): Promise<{ port: number | undefined }>;
+  stop(): Promise<void>;
+  /** chat.postMessage as the bot; undefined without SLACK_BOT_TOKEN. */
+  postMessage?: (channel: string, text: string) => Promise<void>;
+}
+
+/**
+ * The Bolt app: transport only (signature check, replay window, ack plumbing); what a command
+ * means is the listener's business.
+ *
+ * - HTTP (default): `POST /slack/events`, verified by Bolt's HTTPReceiver with the signing
+ *   secret; a bad signature, a timestamp older than 5 minutes or missing headers get 401 before
+ *   any listener runs.
+ * - Socket Mode (SLACK_APP_TOKEN set): Bolt opens a WebSocket to Slack, so no public endpoint is
+ *   needed; payloads arrive over that authenticated connection and reach the same listener.
+ *   Socket Mode's start retries against slack.com and cannot be pointed at a local stand-in, so
+ *   this branch is kept to the App options and is not covered by tests (STACK.md).
+ *
+ * Without SLACK_BOT_TOKEN the app runs on an empty `authorize` (replies then go only to
+ * response URLs, which need no token). With one, `deferInitialization` moves Bolt's auth.test
+ * from the constructor (an unhandled rejection when it fails) into `start`, where a refused
+ * token stops the service with a message naming the variable.
+ */
+export function createSlackTransport(config: GatewayConfig, log: Logger, onCommand: CommandListener): SlackTransport {
+  const logger = boltLogger(log.child({ component: "bolt" }));
+  const clientOptions: webApi.WebClientOptions = {
+    ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),
+    // Bounded: the WebClient's default retries go on for about 30 minutes.
+    timeout: 5_000,
+    retryConfig: { retries: 2, factor: 2, minTimeout: 250, maxTimeout: 2_000 },
+    rejectRateLimitedCalls: true,
+    logger,
+  };
+  const auth = config.SLACK_BOT_TOKEN ? { token: config.SLACK_BOT_TOKEN } : { authorize: async () => ({}) };
+  const common = { ...auth, logger, logLevel: LogLevel.INFO, clientOptions, deferInitialization: true, convoStore: false as const };
+
+  const socketMode = config.SLACK_APP_TOKEN !== undefined;
+  const app = socketMode
+    ? new App({ ...common, socketMode: true, appToken: config.SLACK_APP_TOKEN })
+    : new App({
+        ...common,
+        receiver: new HTTPReceiver({
+          signingSecret: config.SLACK_SIGNING_SECRET,
+          endpoints: SLACK_EVENTS_PATH,
+          // Ack first, then keep working (Bolt's default): Slack wants the answer within 3 s.
+          processBeforeResponse: false,
+          logger,
+          logLevel: LogLevel.INFO,
+        }),
+      });
+
+  // Every slash command routed to this app; the app manifest declares only `/iaas`.
+  app.command(/.*/, async ({ body, ack, context }) => {
+    await onCommand(body, async (m) => ack(m), { retryNum: context.retryNum });
+  });
+  app.error(async (err) => {
+    log.error({ err }, "Slack listener failed");
+  });
+
+  let server: Server | undefined;
+  return {
+    start: async () => {
+      try {
+        await app.init();
+      } catch (err) {
+        throw tokenError(err);
+      }
+      if (socketMode) {
+        await app.start();
+        log.info("connected to Slack over Socket Mode");
+        return { port: undefined };
+      }
+      server = (await app.start({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST })) as Server;
+      const port = (server.address() as AddressInfo).port;
+      log.info({ host: config.GATEWAY_HOST, port, path: SLACK_EVENTS_PATH }, "listening for Slack");
+      return { port };
+    },
+    stop: async () => {
+      // Idle keep-alive connections would hold the HTTP server open.
+      server?.closeIdleConnections();
+      await app.stop().catch((err: unknown) => log.debug({ err }, "stopping the Slack app"));
+    },
+    ...(config.SLACK_BOT_TOKEN
+      ? {
+          postMessage: async (channel: string, text: string) => {
+            await app.client.chat.postMessage({ channel, text });
+          },
+        }
+      : {}),
+  };
+}
+
+function tokenError(err: unknown): Error {
+  const e = err as { code?: string; data?: { error?: string } };
+  if (e?.code === "slack_webapi_platform_error") {
+    return new ConfigError(["SLACK_BOT_TOKEN"], `invalid configuration: SLACK_BOT_TOKEN: Slack's auth.test refused it (${e.data?.error ?? "error"})`);
+  }
+  return new IaasError("IAAS_UNAVAILABLE", "Slack's Web API could not be reached to check SLACK_BOT_TOKEN (auth.test)", { cause: err });
+}
+
+/** Bolt's logger interface onto pino. Bolt's debug output can include request details, so it stays at info or above. */
+function boltLogger(log: Logger): BoltLogger {
+  let level = LogLevel.INFO;
+  const emit = (fn: "info" | "warn" | "error", msg: unknown[]) => {
+    const err = msg.find((m): m is Error => m instanceof Error);
+    const text = msg
+      .filter((m) => !(m instanceof Error))
+      .map((m) => (typeof m === "string" ? m : JSON.stringify(m)))
+      .join(" ");
+    if (err) log[fn]({ err }, text || err.message);
+    else log[fn](text);
+  };
+  return {
+    debug: () => undefined,
+    info: (...m: unknown[]) => {
+      if (level === LogLevel.INFO || level === LogLevel.DEBUG) emit("info", m);
+    },
+    warn: (...m: unknown[]) => {
+      if (level !== LogLevel.ERROR) emit("warn", m);
+    },
+    error: (...m: unknown[]) => emit("error", m),
+    setLevel: (l: LogLevel) => {
+      level = l === LogLevel.DEBUG ? LogLevel.INFO : l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
