@@ -70,9 +70,11 @@ export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
   opts: { timeoutMs: number; requestId?: string },
 ): Promise<z.infer<Res>> {
   const headers = opts.requestId ? makeHeaders({ [Headers.requestId]: opts.requestId }) : undefined;
+  const valid = ep.request.safeParse(req);
+  if (!valid.success) throw new IaasError("IAAS_BAD_REQUEST", `bad ${ep.subject} request: ${formatIssues(valid.error)}`);
   let msg;
   try {
-    msg = await nc.request(ep.subject, encodeJson(ep.request.parse(req)), { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
+    msg = await nc.request(ep.subject, encodeJson(valid.data), { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
   } catch (err) {
     if (err instanceof natsErrors.NoRespondersError) {
       throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });
