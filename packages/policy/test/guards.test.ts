@@ -1,0 +1,239 @@
+import { describe, expect, it } from "vitest";
+import { IaasError, type Actor } from "@iaas/contracts";
+import { COMMAND_IDS, loadPolicy, parsePolicy, PROTECTED_COMMANDS } from "@iaas/policy";
+
+const POLICY = `
+roles:
+  builder: [create, resize, delete]
+bindings:
+  - role: builder
+    everyone: true
+sizes:
+  tiny: { cpu: 1, memoryGB: 0.125, diskGB: 0.125 }
+  small: { cpu: 1, memoryGB: 2, diskGB: 16 }
+  large: { cpu: 8, memoryGB: 32, diskGB: 200 }
+defaultSize: small
+limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }
+naming:
+  pattern: "^[a-z][a-z0-9-]*$"
+  description: "lowercase letters, digits and dashes, starting with a letter"
+  maxLength: 20
+protected:
+  names: ["prod-*", "dc?-core", "*.critical"]
+  folders: [/DC0/vm/Finance/]
+quotas:
+  vmsPerUser: 3
+  users: { U0POWER: 50 }
+confirm: ["power.*", delete]
+confirmTtlSeconds: 120
+rateLimit: { perUserPerMinute: 5 }
+remediation:
+  dryRun: true
+  cpuAlarms: ["Custom CPU alarm"]
+  withoutHotAdd: restart
+  restartOptIn: { names: ["batch-*"] }
+  excludedDatastores: ["scratch-*", LocalDS_0]
+  datastoreThresholdPercent: 75
+  maxActionsPerMinute: 3
+`;
+
+const policy = parsePolicy(POLICY, { source: "guards.yaml", env: {} });
+const alice: Actor = { userId: "U0ALICE", via: "slack" };
+
+function thrown(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(IaasError);
+    return `${(err as IaasError).code}: ${(err as Error).message}`;
+  }
+  throw new Error("expected an IaasError");
+}
+
+describe("protected VMs", () => {
+  it("match name globs: * any run, ? one character, case-insensitive", () => {
+    expect(policy.isProtected("prod-db")).toBe(true);
+    expect(policy.isProtected("PROD-DB")).toBe(true);
+    expect(policy.isProtected("prod-")).toBe(true);
+    expect(policy.isProtected("preprod-db")).toBe(false);
+    expect(policy.isProtected("dc1-core")).toBe(true);
+    expect(policy.isProtected("dc12-core")).toBe(false);
+    expect(policy.isProtected("ledger.critical")).toBe(true);
+    expect(policy.isProtected("ledgerxcritical")).toBe(false); // `.` is literal
+  });
+
+  it("match the last segment of an inventory path by name", () => {
+    expect(policy.isProtected("/DC0/vm/apps/prod-db")).toBe(true);
+    expect(policy.isProtected("web-01", "/DC0/vm/apps/web-01")).toBe(false);
+  });
+
+  it("match folders by inventory path prefix, whole segments only", () => {
+    expect(policy.isProtected("ledger", "/DC0/vm/Finance/ledger")).toBe(true);
+    expect(policy.isProtected("ledger", "/DC0/vm/Finance/2026/ledger")).toBe(true);
+    expect(policy.isProtected("/DC0/vm/finance/ledger")).toBe(true);
+    expect(policy.isProtected("ledger", "/DC0/vm/FinanceOld/ledger")).toBe(false);
+    expect(policy.isProtected("ledger")).toBe(false); // path unknown: the service re-checks once resolved
+  });
+
+  it("refuse delete, power off/reset/suspend/shutdown/reboot and resize; allow the rest", () => {
+    const refused = COMMAND_IDS.filter((c) => {
+      try {
+        policy.checkProtected(c, { name: "prod-db" });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(refused).toEqual([...PROTECTED_COMMANDS].sort((a, b) => COMMAND_IDS.indexOf(a) - COMMAND_IDS.indexOf(b)));
+    expect(refused).toMatchInlineSnapshot(`
+      [
+        "power.off",
+        "power.reset",
+        "power.suspend",
+        "power.shutdown",
+        "power.reboot",
+        "resize",
+        "delete",
+        "delete.any",
+      ]
+    `);
+    expect(() => policy.checkProtected("power.off", { name: "web-01" })).not.toThrow();
+  });
+
+  it("say why, in words a user understands", () => {
+    expect(thrown(() => policy.checkProtected("power.off", { name: "prod-db" }))).toMatchInlineSnapshot(`"IAAS_PROTECTED_VM: \`prod-db\` is protected by policy (its name matches \`prod-*\`): it cannot be powered off from Slack. Ask an IT admin."`);
+    expect(thrown(() => policy.checkProtected("delete", { name: "ledger", path: "/DC0/vm/Finance/ledger" }))).toMatchInlineSnapshot(`"IAAS_PROTECTED_VM: \`ledger\` is protected by policy (it is in the protected folder \`/DC0/vm/Finance/\`): it cannot be deleted from Slack. Ask an IT admin."`);
+    expect(thrown(() => policy.checkProtected("resize", { name: "/DC0/vm/dc2-core" }))).toMatchInlineSnapshot(`"IAAS_PROTECTED_VM: \`dc2-core\` is protected by policy (its name matches \`dc?-core\`): it cannot be resized from Slack. Ask an IT admin."`);
+  });
+});
+
+describe("naming rule for new VMs", () => {
+  it("accepts a good name", () => {
+    expect(() => policy.checkName("web-01")).not.toThrow();
+  });
+
+  it("refuses with the rule's description", () => {
+    expect(thrown(() => policy.checkName("Web_01"))).toMatchInlineSnapshot(`"IAAS_NAME_NOT_ALLOWED: \`Web_01\` cannot be used as a VM name: use lowercase letters, digits and dashes, starting with a letter."`);
+    expect(thrown(() => policy.checkName("a-very-long-name-indeed"))).toMatchInlineSnapshot(`"IAAS_NAME_NOT_ALLOWED: \`a-very-long-name-indeed\` cannot be used as a VM name: it is longer than 20 characters."`);
+  });
+
+  it("never a path or a wildcard, whatever the pattern", () => {
+    const loose = parsePolicy(POLICY.replace('pattern: "^[a-z][a-z0-9-]*$"', 'pattern: ".*"'), { source: "t", env: {} });
+    expect(() => loose.checkName("anything goes")).not.toThrow();
+    expect(thrown(() => loose.checkName("a/b"))).toMatch(/^IAAS_NAME_NOT_ALLOWED: /);
+    expect(thrown(() => loose.checkName("web-*"))).toMatch(/^IAAS_NAME_NOT_ALLOWED: /);
+  });
+
+  it("refuses names reserved for protected VMs", () => {
+    expect(thrown(() => policy.checkName("prod-web"))).toMatchInlineSnapshot(`"IAAS_NAME_NOT_ALLOWED: \`prod-web\` cannot be used as a VM name: names matching \`prod-*\` are reserved for protected VMs."`);
+  });
+
+  it("default rule: lowercase, digits, dashes, 2-63 characters", () => {
+    const d = loadPolicy({ env: {} });
+    expect(() => d.checkName("a1")).not.toThrow();
+    expect(() => d.checkName(`a${"b".repeat(62)}`)).not.toThrow();
+    expect(() => d.checkName(`a${"b".repeat(63)}`)).toThrow(IaasError);
+    expect(() => d.checkName("a")).toThrow(IaasError);
+    expect(() => d.checkName("1abc")).toThrow(IaasError);
+    expect(thrown(() => d.checkName("My VM"))).toMatchInlineSnapshot(`"IAAS_NAME_NOT_ALLOWED: \`My VM\` cannot be used as a VM name: use 2 to 63 lowercase letters, digits and dashes, starting with a letter (for example web-01)."`);
+  });
+});
+
+describe("sizes and resize limits", () => {
+  it("resolves a size by name, case-insensitively, or the default", () => {
+    expect(policy.resolveSize("LARGE")).toEqual({ name: "large", cpu: 8, memoryGB: 32, diskGB: 200 });
+    expect(policy.resolveSize(undefined).name).toBe("small");
+  });
+
+  it("an unknown size lists the valid ones", () => {
+    expect(thrown(() => policy.resolveSize("huge"))).toMatchInlineSnapshot(`"IAAS_UNKNOWN_SIZE: There is no size \`huge\`. Sizes: \`tiny\` (1 vCPU, 128 MB memory, 128 MB disk), \`small\` (1 vCPU, 2 GB memory, 16 GB disk), \`large\` (8 vCPU, 32 GB memory, 200 GB disk)."`);
+    expect(thrown(() => policy.resolveSize("constructor"))).toMatch(/^IAAS_UNKNOWN_SIZE: /);
+  });
+
+  it("resize within limits returns the target; what is left out stays", () => {
+    expect(policy.checkResize({ cpu: 2, memoryGB: 4 }, { cpu: 8 })).toEqual({ cpu: 8, memoryGB: 4 });
+    expect(policy.checkResize({ cpu: 2, memoryGB: 4 }, { memoryGB: 0.5 })).toEqual({ cpu: 2, memoryGB: 0.5 });
+    expect(policy.checkResize({ cpu: 2, memoryGB: 4 }, { cpu: 1, memoryGB: 32 })).toEqual({ cpu: 1, memoryGB: 32 });
+  });
+
+  it("resize above limits or to nonsense is refused", () => {
+    expect(thrown(() => policy.checkResize({ cpu: 2, memoryGB: 4 }, { cpu: 9 }))).toMatchInlineSnapshot(`"IAAS_LIMIT_EXCEEDED: \`cpu=9\` is more than the policy allows: at most 8 vCPU."`);
+    expect(thrown(() => policy.checkResize({ cpu: 2, memoryGB: 4 }, { memoryGB: 33 }))).toMatchInlineSnapshot(`"IAAS_LIMIT_EXCEEDED: \`memory=33\` is more than the policy allows: at most 32 GB."`);
+    expect(thrown(() => policy.checkResize({ cpu: 2, memoryGB: 4 }, { cpu: 0 }))).toMatchInlineSnapshot(`"IAAS_SYNTAX: \`cpu=0\` is not a valid number of vCPUs: use a whole number from 1 to 8."`);
+    expect(thrown(() => policy.checkResize({ cpu: 2, memoryGB: 4 }, { memoryGB: 0.1 }))).toMatchInlineSnapshot(`"IAAS_SYNTAX: \`memory=0.1\` is not a valid memory size: use GB, for example \`memory=8\` or \`memory=0.5\`."`);
+    expect(thrown(() => policy.checkResize({ cpu: 2, memoryGB: 4 }, {}))).toMatchInlineSnapshot(`"IAAS_SYNTAX: Say what to change: \`cpu=N\`, \`memory=GB\` or both."`);
+  });
+});
+
+describe("quotas", () => {
+  it("allows up to vmsPerUser VMs", () => {
+    expect(policy.quotaOf(alice)).toBe(3);
+    expect(() => policy.checkQuota(0, alice)).not.toThrow();
+    expect(() => policy.checkQuota(2, alice)).not.toThrow();
+    expect(thrown(() => policy.checkQuota(3, alice))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: You already own 3 VMs and your quota is 3. Delete one you no longer need, or ask an IT admin to raise your quota."`);
+  });
+
+  it("per-user overrides", () => {
+    const power: Actor = { userId: "U0POWER", via: "slack" };
+    expect(policy.quotaOf(power)).toBe(50);
+    expect(() => policy.checkQuota(49, power)).not.toThrow();
+    expect(() => policy.checkQuota(50, power)).toThrow(IaasError);
+  });
+});
+
+describe("confirmation and rate", () => {
+  it("follows confirm, with power.* expanded", () => {
+    expect(COMMAND_IDS.filter((c) => policy.needsConfirmation(c))).toEqual([
+      "power.on",
+      "power.off",
+      "power.reset",
+      "power.suspend",
+      "power.shutdown",
+      "power.reboot",
+      "delete",
+    ]);
+    expect(policy.confirmTtlSeconds).toBe(120);
+    expect(policy.rateLimitPerUserPerMinute).toBe(5);
+  });
+});
+
+describe("remediation settings", () => {
+  it("reads what the file sets and defaults the rest", () => {
+    expect(policy.remediation).toEqual({
+      enabled: true,
+      dryRun: true,
+      cpuAlarms: ["Custom CPU alarm"],
+      memoryAlarms: ["VM Memory Usage", "Virtual machine memory usage"],
+      datastoreAlarms: ["Datastore usage on disk"],
+      vmStorageAlarms: ["VM Storage Usage"],
+      maxCpu: 4,
+      maxMemoryGB: 16,
+      cooldownMinutes: 10,
+      withoutHotAdd: "restart",
+      restartOptIn: { names: ["batch-*"] },
+      excludedDatastores: ["scratch-*", "LocalDS_0"],
+      datastoreThresholdPercent: 75,
+      maxActionsPerMinute: 3,
+    });
+  });
+
+  it("matches alarm names exactly, ignoring case and outer spaces; configured names replace the defaults", () => {
+    expect(policy.isAlarm("cpu", " custom cpu ALARM ")).toBe(true);
+    expect(policy.isAlarm("cpu", "VM CPU Usage")).toBe(false);
+    expect(policy.isAlarm("cpu", "Custom CPU alarm 2")).toBe(false);
+    expect(policy.isAlarm("memory", "Custom CPU alarm")).toBe(false);
+  });
+
+  it("restart opt-in by VM name glob (case-sensitive: it widens what remediation may do)", () => {
+    expect(policy.mayRestart("batch-7")).toBe(true);
+    expect(policy.mayRestart("/DC0/vm/jobs/batch-7")).toBe(true);
+    expect(policy.mayRestart("Batch-7")).toBe(false);
+    expect(policy.mayRestart("web-01")).toBe(false);
+  });
+
+  it("excluded datastores by glob", () => {
+    expect(policy.isDatastoreExcluded("scratch-01")).toBe(true);
+    expect(policy.isDatastoreExcluded("localds_0")).toBe(true);
+    expect(policy.isDatastoreExcluded("LocalDS_1")).toBe(false);
+  });
+});
