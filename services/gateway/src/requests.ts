@@ -38,15 +38,18 @@ export class RequestStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Stores a new record; `false` when one already exists (a retry of the same request). */
-  async create(rec: RequestRecord): Promise<boolean> {
+  /**
+   * Stores a new record; `false` when one already exists (a retry of the same request).
+   * A put expecting "no previous revision" rather than `kv.create`, which on a timeout spends a
+   * second timeout reading the key back; this runs inside Slack's 3-second ack.
+   */
+  async create(rec: RequestRecord, timeoutMs: number): Promise<boolean> {
     const value = JSON.stringify(RequestRecordSchema.parse(rec));
     try {
-      await this.kv.create(rec.id, value);
+      await this.kv.put(rec.id, value, { previousSeq: 0, timeout: timeoutMs });
       return true;
     } catch (err) {
-      // KV create fails with "wrong last sequence" when the key exists; anything else is real.
-      if (await this.get(rec.id)) return false;
+      if (isWrongLastSequence(err)) return false;
       throw err;
     }
   }
@@ -106,8 +109,12 @@ export class RequestStore {
       return true;
     } catch (err) {
       // Someone else updated it first: read again.
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return false;
+      if (isWrongLastSequence(err)) return false;
       throw err;
     }
   }
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
 }

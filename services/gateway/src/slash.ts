@@ -38,7 +38,11 @@ export type SlashPayload = z.infer<typeof SlashPayloadSchema>;
 
 /** How long the ack waits for the command to be stored and published (Slack gives us 3 s in all). */
 export const ACK_BUDGET_MS = 2_000;
-/** A publish that has not been acknowledged by JetStream by then is reported as failed. */
+/**
+ * Storing the reply target fails fast, so that with NATS away the ack itself can say so; a
+ * publish gets longer, and if it outlasts the ack budget its failure is posted afterwards.
+ */
+const STORE_TIMEOUT_MS = 1_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
 
 export interface SlashDeps {
@@ -145,7 +149,7 @@ export class SlashCommands {
         createdAt: new Date().toISOString(),
         posts: 0,
         finalDelivered: false,
-      });
+      }, STORE_TIMEOUT_MS);
       const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
       return { duplicate: pa.duplicate || !created };
     })();
