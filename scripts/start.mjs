@@ -25,27 +25,31 @@ const SERVICES = [
 const env = { ...process.env };
 const stoppers = [];
 const children = [];
+/** Detached helpers (NATS, simulator) to kill if this script exits without a clean stop. */
+const pids = [];
 const pretty = process.stdout.isTTY && env.LOG_FORMAT !== "json";
 const say = (msg) => console.log(`[start] ${msg}`);
 
 await mkdir(runDir, { recursive: true });
 
 if (!env.NATS_URL) {
-  const nats = await kit.startNatsServer({ storeDir: join(runDir, "nats") });
+  const nats = await kit.startNatsServer({ storeDir: join(runDir, "nats"), detached: true });
   env.NATS_URL = nats.url;
   stoppers.push(() => nats.stop());
+  pids.push(() => nats.pid);
   say(`embedded nats-server with JetStream at ${nats.url} (data in .run/nats)`);
 } else {
   say(`using NATS at ${env.NATS_URL}`);
 }
 
 if (!env.VCENTER_URL) {
-  const sim = await kit.startVcsim({});
+  const sim = await kit.startVcsim({ detached: true });
   env.VCENTER_URL = sim.url;
   env.VCENTER_USERNAME = sim.username;
   env.VCENTER_PASSWORD = sim.password;
   env.VCENTER_INSECURE = "true";
   stoppers.push(() => sim.stop());
+  pids.push(() => sim.pid);
   say(`embedded vCenter simulator at ${sim.url} (demo inventory: DC0, VMs DC0_H0_VM0..., template tmpl-ubuntu-22.04)`);
 } else {
   say(`using vCenter at ${env.VCENTER_URL}`);
@@ -71,6 +75,8 @@ for (const svc of SERVICES) {
   const child = spawn(process.execPath, [join(root, "services", svc.name, "dist", "main.js")], {
     env: { ...env, HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
     stdio: ["ignore", "pipe", "pipe"],
+    // Own process group: Ctrl-C reaches only this script, which then stops each child once, in order.
+    detached: true,
   });
   children.push({ svc, child });
   for (const stream of [child.stdout, child.stderr]) {
@@ -106,6 +112,17 @@ async function shutdown(code) {
   process.exit(code);
 }
 process.on("SIGINT", () => void shutdown(0));
+// If this script dies some other way, do not leave detached services behind.
+process.on("exit", () => {
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const pid of pids.map((p) => p()).filter(Boolean)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
 process.on("SIGTERM", () => void shutdown(0));
 
 /** One readable line from a pino JSON line; other lines pass through. */

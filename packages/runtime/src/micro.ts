@@ -50,8 +50,9 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
           log.debug({ endpoint: ep.name, requestId, ms: Math.round(performance.now() - started) }, "handled");
         } catch (e) {
           const ie = IaasError.from(e);
-          const level = ie.code === "IAAS_INTERNAL" ? "error" : "info";
-          log[level]({ endpoint: ep.name, requestId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
+          // An expected refusal (a VM already off) is not an incident: no stack, just the code and its cause's type.
+          if (ie.code === "IAAS_INTERNAL") log.error({ endpoint: ep.name, requestId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
+          else log.info({ endpoint: ep.name, requestId, code: ie.code, cause: causeName(ie.cause) }, `${ep.name} failed: ${ie.message}`);
           msg.respondError(ie.status, oneLine(`${ie.code}: ${ie.message}`), encodeJson(ie.toJSON()));
         }
       })();
@@ -99,6 +100,12 @@ export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
   const parsed = ep.response.safeParse(decodeJson(msg.data));
   if (!parsed.success) throw new IaasError("IAAS_INTERNAL", `bad ${ep.subject} response: ${formatIssues(parsed.error)}`);
   return parsed.data;
+}
+
+function causeName(cause: unknown): string | undefined {
+  if (!cause || typeof cause !== "object") return undefined;
+  const c = cause as { faultType?: unknown; name?: unknown };
+  return typeof c.faultType === "string" ? c.faultType : typeof c.name === "string" ? c.name : undefined;
 }
 
 function safeJson(data: Uint8Array): unknown {

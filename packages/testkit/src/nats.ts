@@ -12,12 +12,16 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Fixed port (to restart on the same URL); default: a free one picked by the server. */
   port?: number;
+  /** Own process group, so a terminal's Ctrl-C reaches only the parent (npm start stops it in order). */
+  detached?: boolean;
 }
 
 export interface NatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** Process id of the running server. */
+  readonly pid: number | undefined;
   /** Graceful stop; the store directory is kept until `dispose()`. */
   stop(): Promise<void>;
   /** SIGKILL, for fault tests. */
@@ -41,7 +45,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const launch = async (): Promise<void> => {
     const portsDir = await mkdtemp(join(tmpdir(), "iaas-nats-ports-"));
     const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "--ports_file_dir", portsDir, ...(opts.args ?? [])];
-    const proc = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"], detached: opts.detached ?? false });
     child = proc;
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => {
@@ -76,6 +80,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       return port;
     },
     storeDir,
+    get pid() {
+      return child?.pid;
+    },
     stop: async () => {
       if (child) await stopProcess(child);
     },

@@ -19,6 +19,8 @@ export interface VcsimOptions {
   password?: string;
   /** Fixed listen port (to restart on the same URL). */
   port?: number;
+  /** Own process group, so a terminal's Ctrl-C reaches only the parent (npm start stops it in order). */
+  detached?: boolean;
 }
 
 export interface Vcsim {
@@ -26,6 +28,8 @@ export interface Vcsim {
   url: string;
   username: string;
   password: string;
+  /** Process id of the running simulator. */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   kill(): Promise<void>;
   /** Start a fresh simulator on the same port (its inventory is new). */
@@ -65,7 +69,7 @@ export async function startVcsim(opts: VcsimOptions = {}): Promise<Vcsim> {
   let info = { url: "", username: "", password: "" };
 
   const launch = async (port: number): Promise<void> => {
-    const proc = spawn(vcsimBinary(), vcsimArgs(opts, port), { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(vcsimBinary(), vcsimArgs(opts, port), { stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
     child = proc;
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => {
@@ -100,6 +104,9 @@ export async function startVcsim(opts: VcsimOptions = {}): Promise<Vcsim> {
     },
     get password() {
       return info.password;
+    },
+    get pid() {
+      return child?.pid;
     },
     stop: async () => {
       if (child) await stopProcess(child);

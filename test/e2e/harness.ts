@@ -1,0 +1,96 @@
+/**
+ * The whole system in one test process, on real parts: a private nats-server, the vCenter
+ * simulator, the Slack stand-in, and each service built by its own factory with real
+ * dependencies (as main.ts wires it). Only Slack's side is a stand-in.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket } from "@iaas/runtime";
+import { VimClient } from "@iaas/vsphere";
+import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
+import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
+import { buildPowerService } from "@iaas/power";
+import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+
+export const SIGNING_SECRET = "e2e-signing-secret-not-a-real-one";
+
+export interface System {
+  nats: NatsServer;
+  sim: Vcsim;
+  slack: SlackStandIn;
+  /** The gateway's Slack endpoint. */
+  gatewayUrl: string;
+  /** A SOAP session of the test's own, to read back what the system did. */
+  observer: VimClient;
+  nc: NatsConnection;
+  slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startSystem(opts: { vcsim?: VcsimOptions; admins?: string } = {}): Promise<System> {
+  const log = createLogger("e2e", process.env.E2E_LOG_LEVEL ?? "silent");
+  const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start()]);
+  const stops: (() => Promise<unknown>)[] = [];
+
+  const connectAs = (name: string) => connect({ servers: nats.url, name });
+
+  // vcenter-proxy
+  const proxyNc = await connectAs("vcenter-proxy");
+  const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
+  await proxy.start();
+  stops.push(async () => {
+    await proxy.stop();
+    await proxyNc.close();
+    await client.logout().catch(() => undefined);
+  });
+
+  // power
+  const powerNc = await connectAs("power");
+  const powerJet = await jetstreamFor(powerNc);
+  await ensureStreams(powerJet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+  await ensureConsumer(powerJet.jsm, "power");
+  const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), log, metrics: createMetrics("power"), config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
+  await power.start();
+  stops.push(async () => {
+    await power.stop();
+    await powerNc.close();
+  });
+
+  // gateway
+  const gwNc = await connectAs("gateway");
+  await ensureGatewayResources(gwNc, log);
+  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: opts.admins ?? "UADMIN1" });
+  const gateway = buildGateway({ nc: gwNc, config, log, metrics: createMetrics("gateway") });
+  const { port } = await gateway.start();
+  stops.push(async () => {
+    await gateway.stop();
+    await gwNc.close();
+  });
+
+  const observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  const nc = await connectAs("e2e-observer");
+  const gatewayUrl = `http://127.0.0.1:${port}/slack/events`;
+  let n = 0;
+
+  return {
+    nats,
+    sim,
+    slack,
+    gatewayUrl,
+    observer,
+    nc,
+    async slash(text, fields = {}) {
+      n += 1;
+      const responseUrl = slack.responseUrl(`r${n}`);
+      const body = slashCommandBody({ text, response_url: responseUrl, ...(fields.user_id ? { user_id: fields.user_id } : {}), ...(fields.channel_id ? { channel_id: fields.channel_id } : {}), ...(fields.trigger_id ? { trigger_id: fields.trigger_id } : {}) });
+      const r = await postSigned(gatewayUrl, body, { secret: SIGNING_SECRET, ...(fields.headers ? { headers: fields.headers } : {}) });
+      return { status: r.status, body: r.body, json: r.json, responseUrl };
+    },
+    async stop() {
+      for (const s of stops.reverse()) await s().catch(() => undefined);
+      await nc.close().catch(() => undefined);
+      await observer.logout().catch(() => undefined);
+      await Promise.all([nats.dispose(), sim.stop(), slack.close()]);
+    },
+  };
+}
