@@ -1,8 +1,8 @@
 import { decodeNode, encodeValue } from "./codec.js";
-import { ValidationError, VimFault, isVimFault } from "./errors.js";
+import { TimeoutError, ValidationError, VimFault, isVimFault } from "./errors.js";
 import { asMoRef, asObj, asString } from "./parse.js";
 import { Semaphore } from "./queue.js";
-import { SoapTransport, type RequestOptions } from "./transport.js";
+import { SoapTransport, startDeadline, type RequestOptions } from "./transport.js";
 import { escapeAttr, escapeText } from "./xml.js";
 import { moRef, type MoRef, type ServiceContent, type UserSession } from "./types.js";
 import { PropertyCollector, ViewManager, type ObjectProps, type RetrieveContainerOptions } from "./property.js";
@@ -153,6 +153,11 @@ export class VimClient {
     return this.transport.url;
   }
 
+  /** The default per-request timeout. */
+  get timeoutMs(): number {
+    return this.transport.defaultTimeoutMs;
+  }
+
   // ------------------------------------------------------------------ invoking
 
   /**
@@ -172,16 +177,38 @@ export class VimClient {
   }
 
   private async invokeOnce(method: string, thisRef: MoRef, args: readonly Arg[], opts: InvokeOptions): Promise<unknown> {
+    const encoded = args.map(([name, value, type]) => {
+      try {
+        return encodeValue(name, value, type);
+      } catch (err) {
+        // A spec the schema refuses (unknown field, "2" for an int, a control character) is the caller's input.
+        if (err instanceof TypeError) throw new ValidationError(`${method}.${name}`, err.message);
+        throw err;
+      }
+    });
     const body =
       `<${method} xmlns="urn:vim25"><_this type="${escapeAttr(thisRef.type)}">${escapeText(thisRef.value)}</_this>` +
-      args.map(([name, value, type]) => encodeValue(name, value, type)).join("") +
+      encoded.join("") +
       `</${method}>`;
     let result: unknown;
+    const deadline = startDeadline(opts.timeoutMs ?? this.transport.defaultTimeoutMs);
+    const queueSignal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
     try {
-      const res = await this.limiter.run(() => {
-        this.stats.calls++;
-        return this.transport.send(method, body, opts);
-      });
+      const res = await this.limiter
+        .run(() => {
+          this.stats.calls++;
+          return this.transport.send(method, body, { deadline, signal: opts.signal });
+        }, queueSignal)
+        .catch((err: unknown) => {
+          // Aborted while still queued for a slot: nothing was sent.
+          if (err === deadline.signal.reason && deadline.signal.aborted) {
+            throw new TimeoutError(`${method}: still queued after ${deadline.timeoutMs} ms (concurrency limit)`, {
+              timeoutMs: deadline.timeoutMs,
+              method,
+            });
+          }
+          throw err;
+        });
       if (opts.returns !== undefined) {
         const many = opts.returns.endsWith("[]");
         const type = many ? opts.returns.slice(0, -2) : opts.returns;
@@ -279,6 +306,10 @@ export class VimClient {
     } finally {
       this.userSession = undefined;
     }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.logout();
   }
 
   /** Stops the keep-alive and disables re-login without logging out (the session stays until it expires). */

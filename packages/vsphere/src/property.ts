@@ -232,7 +232,7 @@ export class PropertyCollector {
     maxWaitSeconds: number,
     opts: CallOptions = {},
   ): Promise<Record<string, unknown> | undefined> {
-    const timeoutMs = (opts.timeoutMs ?? 60_000) + maxWaitSeconds * 1000;
+    const timeoutMs = (opts.timeoutMs ?? this.client.timeoutMs) + maxWaitSeconds * 1000;
     const r = await this.client.invoke(
       "WaitForUpdatesEx",
       this.ref,

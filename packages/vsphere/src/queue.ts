@@ -13,9 +13,25 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` when a slot is free. If `signal` aborts while waiting, rejects with its reason and never runs `fn`. */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     if (this.available > 0) this.available--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const waiter = (): void => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = (): void => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.waiters.push(waiter);
+      });
+    }
     try {
       return await fn();
     } finally {

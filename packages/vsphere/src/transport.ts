@@ -23,6 +23,16 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** A running per-call timeout; started before a call queues for a connection slot so queueing counts. */
+export interface Deadline {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+}
+
+export function startDeadline(timeoutMs: number): Deadline {
+  return { timeoutMs, signal: AbortSignal.timeout(timeoutMs) };
+}
+
 /** The decoded `<returnval>` elements of a response and the namespace scope they live in. */
 export interface SoapResponse {
   returnvals: XNode[];
@@ -53,10 +63,17 @@ export class SoapTransport {
     return this.opts.url;
   }
 
+  get defaultTimeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   /** Sends `<method xmlns="urn:vim25">...</method>` (already encoded) and returns its returnvals. */
-  async send(method: string, bodyXml: string, req: RequestOptions = {}): Promise<SoapResponse> {
-    const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
+  async send(
+    method: string,
+    bodyXml: string,
+    req: RequestOptions & { deadline?: Deadline | undefined } = {},
+  ): Promise<SoapResponse> {
+    const { timeoutMs, signal: timeout } = req.deadline ?? startDeadline(req.timeoutMs ?? this.opts.timeoutMs);
     const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
     const headers: Record<string, string> = {
       "Content-Type": "text/xml; charset=utf-8",
@@ -89,7 +106,8 @@ export class SoapTransport {
   private takeCookie(headers: Headers): void {
     for (const c of headers.getSetCookie()) {
       const m = /^\s*vmware_soap_session=([^;]*)/.exec(c);
-      if (m?.[1] !== undefined) this.cookie = m[1].replace(/^"(.*)"$/, "$1");
+      // Kept verbatim (vCenter quotes it) and sent back as received, as a browser would.
+      if (m?.[1] !== undefined) this.cookie = m[1];
     }
   }
 

@@ -179,6 +179,9 @@ describe("clone, templates, reconfigure, relocate, destroy", () => {
     ).wait();
     const s = await c.vm(vm).summary();
     expect(s).toMatchObject({ numCPU: 4, memoryMB: 4096, ipAddress: "192.0.2.7", powerState: "poweredOn" });
+    const bad = await rejection(c.vm(vm).reconfigure({ numCPUs: "8" as unknown as number }));
+    expect(bad).toBeInstanceOf(ValidationError);
+    expect((bad as ValidationError).field).toBe("ReconfigVM_Task.spec");
     const err = await rejection((await c.vm(vm).reconfigure({ guestId: "no-such-guest" })).wait());
     expect(isVimFault(err, "InvalidArgument")).toBe(true);
     expect((err as VimFault).fault.invalidProperty).toBe("configSpec.guestId");

@@ -60,7 +60,8 @@ describe("login", () => {
 
 describe("re-login after TerminateSession", () => {
   it("a method call logs in again transparently", async () => {
-    const victim = await connect(sim);
+    const logged: string[] = [];
+    const victim = await connect(sim, { logger: { info: (_o, msg) => logged.push(String(msg)) } });
     const admin = await connect(sim);
     try {
       const oldKey = victim.session!.key;
@@ -70,6 +71,7 @@ describe("re-login after TerminateSession", () => {
       expect(await victim.currentTime()).toMatch(/^\d{4}-/);
       expect(victim.stats.relogins).toBe(1);
       expect(victim.stats.logins).toBe(2);
+      expect(logged.filter((m) => m.includes("logging in again"))).toHaveLength(1);
       expect(victim.session!.key).not.toBe(oldKey);
       expect(await admin.sessionManager.sessionIsActive(victim.session!.key, sim.username)).toBe(true);
     } finally {
@@ -103,6 +105,57 @@ describe("re-login after TerminateSession", () => {
       const vms = await victim.retrieveContainer("VirtualMachine", ["name"]);
       expect(vms.map((v) => v.props.name)).toContain("DC0_H0_VM0");
       expect(victim.stats.relogins).toBe(1);
+    } finally {
+      await victim.logout();
+      await admin.logout();
+    }
+  });
+
+  it("a session lost between CreateContainerView and RetrievePropertiesEx: the view is recreated", async () => {
+    const admin = await connect(sim);
+    let victim: VimClient | undefined;
+    let armed = true;
+    // A fetch that ends the session right after the view was created: the real server, a real race.
+    const hook: typeof fetch = async (url, init) => {
+      const res = await fetch(url, init);
+      if (armed && String(init?.body).includes("<CreateContainerView ")) {
+        armed = false;
+        await admin.sessionManager.terminateSession([victim!.session!.key]);
+      }
+      return res;
+    };
+    victim = await connect(sim, { fetch: hook });
+    try {
+      const vms = await victim.retrieveContainer("VirtualMachine", ["name"]);
+      expect(armed).toBe(false);
+      expect(vms.map((v) => v.props.name)).toContain("DC0_H0_VM0");
+      expect(victim.stats.relogins).toBe(1);
+    } finally {
+      await victim.logout();
+      await admin.logout();
+    }
+  });
+
+  it("a session lost while Task.wait sets up its collector: the wait starts over", async () => {
+    const admin = await connect(sim);
+    let victim: VimClient | undefined;
+    let armed = true;
+    const hook: typeof fetch = async (url, init) => {
+      const res = await fetch(url, init);
+      if (armed && String(init?.body).includes("<CreatePropertyCollector ")) {
+        armed = false;
+        await admin.sessionManager.terminateSession([victim!.session!.key]);
+      }
+      return res;
+    };
+    victim = await connect(sim, { fetch: hook });
+    try {
+      const vm = await mustFind(victim, "/DC0/vm/DC0_H0_VM1");
+      const task = await victim.vm(vm).suspend();
+      await task.wait({ timeoutMs: 10_000 });
+      expect(armed).toBe(false);
+      expect(victim.stats.relogins).toBe(1);
+      await (await victim.vm(vm).powerOn()).wait();
     } finally {
       await victim.logout();
       await admin.logout();

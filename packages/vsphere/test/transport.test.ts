@@ -37,6 +37,28 @@ describe("transport failures", () => {
     }
   });
 
+  it("a call still queued behind the concurrency limit at its deadline times out unsent", async () => {
+    const c = await connect(sim!, { keepAliveMs: 0, concurrency: 1 });
+    try {
+      const before = c.stats.calls;
+      const slow = rejection(c.currentTime({ timeoutMs: 1_500 }));
+      const queued = await rejection(c.currentTime({ timeoutMs: 300 }));
+      expect(queued).toBeInstanceOf(TimeoutError);
+      expect((queued as TimeoutError).message).toMatch(/queued/);
+      expect(await slow).toBeInstanceOf(TimeoutError);
+      expect(c.stats.calls - before).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("a caller's AbortSignal cancels the call", async () => {
+    const ac = new AbortController();
+    const p = rejection(client.currentTime({ signal: ac.signal }));
+    ac.abort(new Error("caller gave up"));
+    expect(((await p) as Error).message).toBe("caller gave up");
+  });
+
   it("a stopped server is a retryable TransportError", async () => {
     await sim!.stop();
     const err = await rejection(client.searchIndex.findByInventoryPath("/DC0"));
