@@ -1,0 +1,45 @@
+import { ServiceNames } from "@iaas/contracts";
+import {
+  connectNats,
+  createLogger,
+  createMetrics,
+  ensureStreams,
+  fatal,
+  isNatsConnected,
+  jetstreamFor,
+  loadConfig,
+  onShutdown,
+  startHealthServer,
+  type Logger,
+} from "@iaas/runtime";
+import { buildBridge } from "./build.js";
+import { BridgeEnvSchema, bridgeConfigFromEnv } from "./config.js";
+
+let log: Logger | undefined;
+try {
+  const env = loadConfig(BridgeEnvSchema);
+  log = createLogger(ServiceNames.vebaBridge, env.LOG_LEVEL);
+  const nc = await connectNats(env, ServiceNames.vebaBridge, log);
+  const jet = await jetstreamFor(nc);
+  // The bridge only writes events: the one stream it needs.
+  await ensureStreams(jet.jsm, ["events"], log);
+  const metrics = createMetrics(ServiceNames.vebaBridge);
+  const bridge = buildBridge({ nc, jet, log, metrics, config: bridgeConfigFromEnv(env) });
+  await bridge.start();
+  const health = await startHealthServer({
+    host: env.HEALTH_HOST,
+    port: env.HEALTH_PORT,
+    checks: { nats: () => isNatsConnected(nc), http: () => bridge.listening },
+    registry: metrics.registry,
+    log,
+  });
+  log.info({ health: `http://${env.HEALTH_HOST}:${health.port}` }, "veba-bridge ready");
+  const l = log;
+  onShutdown(l, async () => {
+    await bridge.stop();
+    await health.close();
+    await nc.drain();
+  });
+} catch (err) {
+  fatal(log, err);
+}
