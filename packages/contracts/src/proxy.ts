@@ -1,29 +1,214 @@
 import { z } from "zod";
-import { VmRefSchema, VmSummarySchema } from "./common.js";
+import { CommandIdSchema, SlackUserIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
 import { PowerActionSchema } from "./commands.js";
 
 /**
  * vcenter-proxy: a NATS micro service; request/reply endpoints under `vcenter.`.
  * Errors come back as micro-service errors: `Nats-Service-Error-Code` (HTTP-like status) and
  * `Nats-Service-Error` (`<IAAS_CODE>: <message>`), with the CodedError JSON as the body.
+ * Every request may name the vCenter (`vcenter`); without it the proxy's "default" one serves.
  */
-const optionalVcenter = { vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional() };
+const base = { vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional() };
+const timeoutMs = z.number().int().min(1000).max(3_600_000).optional();
+
+/** A new VM's name: the policy's naming rule is checked by the caller; here only what vCenter needs. */
+const NewVmNameSchema = z.string().min(1).max(80).regex(/^[^/\\%*?[\]\u0000-\u001f\u007f]+$/, "must not contain / \\ % wildcards or control characters");
+const DatastoreNameSchema = z.string().min(1).max(255);
+
+/** Where a new VM goes; unset fields fall back to the proxy's discovery (first datacenter, its default pool). */
+export const PlacementSchema = z.strictObject({
+  datacenter: z.string().min(1).optional(),
+  /** Inventory path of the VM folder, e.g. `/DC0/vm`. */
+  folder: z.string().min(1).optional(),
+  /** Inventory path of a resource pool or cluster, e.g. `/DC0/host/DC0_C0/Resources`. */
+  resourcePool: z.string().min(1).optional(),
+  datastore: DatastoreNameSchema.optional(),
+});
+export type Placement = z.infer<typeof PlacementSchema>;
+
+/** Who made a VM through the product and by which command: written into the VM's extraConfig at creation. */
+const ProvenanceSchema = z.strictObject({ owner: SlackUserIdSchema, requestId: CommandIdSchema });
+
+export const VmDiskSchema = z.strictObject({ label: z.string(), capacityGB: z.number().nonnegative(), datastore: z.string().optional(), file: z.string().optional() });
+
+export const VmInfoSchema = VmSummarySchema.extend({
+  guestOs: z.string().optional(),
+  ipAddress: z.string().optional(),
+  toolsStatus: z.string().optional(),
+  host: z.string().optional(),
+  datastores: z.array(z.string()),
+  disks: z.array(VmDiskSchema),
+  cpuHotAddEnabled: z.boolean(),
+  memoryHotAddEnabled: z.boolean(),
+  annotation: z.string().optional(),
+  /** The product command that made the VM, if it was made through the product. */
+  createdBy: z.string().optional(),
+});
+export type VmInfo = z.infer<typeof VmInfoSchema>;
+
+export const DatastoreInfoSchema = z.strictObject({
+  name: z.string(),
+  moref: z.string(),
+  capacityGB: z.number().nonnegative(),
+  freeGB: z.number().nonnegative(),
+  accessible: z.boolean(),
+  type: z.string().optional(),
+  /** Names of the hosts that mount it. */
+  hosts: z.array(z.string()),
+});
+export type DatastoreInfo = z.infer<typeof DatastoreInfoSchema>;
+
+export const TemplateInfoSchema = z.strictObject({
+  name: z.string(),
+  path: z.string().optional(),
+  moref: z.string(),
+  guestOs: z.string().optional(),
+  numCpu: z.number().int().nonnegative(),
+  memoryMB: z.number().int().nonnegative(),
+});
+export type TemplateInfo = z.infer<typeof TemplateInfoSchema>;
+
+/** A vSphere event as read by the poller: the class, vCenter's key, and the data as vCenter sent it. */
+export const VimEventSchema = z.strictObject({
+  eventClass: z.string(),
+  key: z.number().int(),
+  createdTime: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type VimEvent = z.infer<typeof VimEventSchema>;
 
 export const ProxyEndpoints = {
   vmGet: {
     name: "vm-get",
     subject: "vcenter.vm.get",
-    request: z.strictObject({ ...optionalVcenter, vm: VmRefSchema }),
+    request: z.strictObject({ ...base, vm: VmRefSchema }),
     response: z.strictObject({ vm: VmSummarySchema }),
+  },
+  vmInfo: {
+    name: "vm-info",
+    subject: "vcenter.vm.info",
+    request: z.strictObject({ ...base, vm: VmRefSchema }),
+    response: z.strictObject({ vm: VmInfoSchema }),
+  },
+  vmList: {
+    name: "vm-list",
+    subject: "vcenter.vm.list",
+    request: z.strictObject({
+      ...base,
+      /** Only VMs owned by this Slack user (for quotas). */
+      owner: SlackUserIdSchema.optional(),
+      includeTemplates: z.boolean().optional(),
+    }),
+    response: z.strictObject({ vms: z.array(VmSummarySchema) }),
+  },
+  templateList: {
+    name: "template-list",
+    subject: "vcenter.template.list",
+    request: z.strictObject({ ...base }),
+    response: z.strictObject({ templates: z.array(TemplateInfoSchema) }),
+  },
+  datastoreList: {
+    name: "datastore-list",
+    subject: "vcenter.datastore.list",
+    request: z.strictObject({ ...base }),
+    response: z.strictObject({ datastores: z.array(DatastoreInfoSchema) }),
   },
   vmPower: {
     name: "vm-power",
     subject: "vcenter.vm.power",
-    request: z.strictObject({ ...optionalVcenter, vm: VmRefSchema, action: PowerActionSchema, timeoutMs: z.number().int().min(1000).max(3_600_000).optional() }),
+    request: z.strictObject({ ...base, vm: VmRefSchema, action: PowerActionSchema, timeoutMs }),
     response: z.strictObject({ vm: VmSummarySchema }),
+  },
+  /**
+   * Creates a VM. Idempotent by `provenance.requestId`: a VM of that name already made by the same
+   * request is returned (`created: false`), one made by anything else is IAAS_DUPLICATE_NAME.
+   */
+  vmCreate: {
+    name: "vm-create",
+    subject: "vcenter.vm.create",
+    request: z.strictObject({
+      ...base,
+      name: NewVmNameSchema,
+      cpu: z.number().int().min(1).max(768),
+      memoryMB: z.number().int().min(4).max(24 * 1024 * 1024).multipleOf(4),
+      diskGB: z.number().min(0.001).max(62 * 1024),
+      guestId: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).optional(),
+      placement: PlacementSchema.optional(),
+      provenance: ProvenanceSchema,
+      timeoutMs,
+    }),
+    response: z.strictObject({ vm: VmSummarySchema, created: z.boolean() }),
+  },
+  /** Full clone of a VM, or a deploy when the source is a template; idempotent like vm-create. */
+  vmClone: {
+    name: "vm-clone",
+    subject: "vcenter.vm.clone",
+    request: z.strictObject({
+      ...base,
+      source: VmRefSchema,
+      name: NewVmNameSchema,
+      /** Expected kind of the source: "vm" refuses a template, "template" refuses a VM. */
+      sourceKind: z.enum(["vm", "template"]),
+      /** CPU and memory for the new VM (deploy with a size); the source's when unset. */
+      cpu: z.number().int().min(1).max(768).optional(),
+      memoryMB: z.number().int().min(4).max(24 * 1024 * 1024).multipleOf(4).optional(),
+      powerOn: z.boolean().optional(),
+      placement: PlacementSchema.optional(),
+      provenance: ProvenanceSchema,
+      timeoutMs,
+    }),
+    response: z.strictObject({ vm: VmSummarySchema, created: z.boolean() }),
+  },
+  /** Deletes a VM (powering it off first when asked). A VM already gone: `destroyed: false`. */
+  vmDestroy: {
+    name: "vm-destroy",
+    subject: "vcenter.vm.destroy",
+    request: z.strictObject({ ...base, vm: VmRefSchema, powerOffFirst: z.boolean().optional(), timeoutMs }),
+    response: z.strictObject({ name: z.string(), destroyed: z.boolean() }),
+  },
+  /**
+   * Changes CPU and/or memory. On a powered-on VM only increases within hot-add are made;
+   * anything vCenter would refuse is refused here with IAAS_HOT_ADD_DISABLED or IAAS_INVALID_POWER_STATE.
+   */
+  vmReconfigure: {
+    name: "vm-reconfigure",
+    subject: "vcenter.vm.reconfigure",
+    request: z.strictObject({
+      ...base,
+      vm: VmRefSchema,
+      cpu: z.number().int().min(1).max(768).optional(),
+      memoryMB: z.number().int().min(4).max(24 * 1024 * 1024).multipleOf(4).optional(),
+      timeoutMs,
+    }),
+    response: z.strictObject({ vm: VmInfoSchema, changed: z.boolean() }),
+  },
+  /** Storage vMotion to another datastore. */
+  vmRelocate: {
+    name: "vm-relocate",
+    subject: "vcenter.vm.relocate",
+    request: z.strictObject({ ...base, vm: VmRefSchema, datastore: DatastoreNameSchema, timeoutMs }),
+    response: z.strictObject({ vm: VmInfoSchema, moved: z.boolean() }),
+  },
+  /** VMs on a datastore (for evacuation). */
+  datastoreVms: {
+    name: "datastore-vms",
+    subject: "vcenter.datastore.vms",
+    request: z.strictObject({ ...base, datastore: DatastoreNameSchema }),
+    response: z.strictObject({ vms: z.array(VmSummarySchema) }),
+  },
+  /**
+   * vCenter events with a key greater than `afterKey`, oldest first (for the poller). Reads around the
+   * simulator's collector quirks; `latestKey` is the newest key vCenter has, even if filtered out.
+   */
+  eventsRead: {
+    name: "events-read",
+    subject: "vcenter.events.read",
+    request: z.strictObject({ ...base, afterKey: z.number().int().min(0).optional(), eventTypes: z.array(z.string().regex(/^[A-Za-z]{1,80}$/)).max(50).optional(), maxCount: z.number().int().min(1).max(1000).optional() }),
+    response: z.strictObject({ events: z.array(VimEventSchema), latestKey: z.number().int().optional() }),
   },
 } as const;
 
 export type ProxyEndpointName = keyof typeof ProxyEndpoints;
 export type ProxyRequest<E extends ProxyEndpointName> = z.infer<(typeof ProxyEndpoints)[E]["request"]>;
 export type ProxyResponse<E extends ProxyEndpointName> = z.infer<(typeof ProxyEndpoints)[E]["response"]>;
+
