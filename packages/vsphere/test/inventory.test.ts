@@ -115,6 +115,26 @@ describe("SearchIndex", () => {
   });
 });
 
+describe("concurrency limit", () => {
+  it("queued calls go out in the order they were made", async () => {
+    const sent: string[] = [];
+    const hook: typeof fetch = (url, init) => {
+      const m = /<inventoryPath>([^<]*)<\/inventoryPath>/.exec(String(init?.body));
+      if (m?.[1]) sent.push(m[1]);
+      return fetch(url, init);
+    };
+    const q = await connect(sim, { concurrency: 1, fetch: hook });
+    try {
+      const paths = VPX_VMS.map((n) => `/DC0/vm/${n}`).concat(["/DC0/vm", "/DC0/host", "/DC0/datastore"]);
+      const refs = await Promise.all(paths.map((p) => q.searchIndex.findByInventoryPath(p)));
+      expect(refs.every((r) => r !== undefined)).toBe(true);
+      expect(sent).toEqual(paths);
+    } finally {
+      await q.logout();
+    }
+  });
+});
+
 describe("readers", () => {
   it("VM summaries carry what the proxy shows", async () => {
     const all = await listVmSummaries(c);

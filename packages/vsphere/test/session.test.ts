@@ -58,6 +58,30 @@ describe("login", () => {
   });
 });
 
+describe("SessionManager", () => {
+  it("login and logout are available raw; currentSession follows them", async () => {
+    const c = await connect(sim);
+    const admin = await connect(sim);
+    try {
+      const first = c.session!.key;
+      await c.sessionManager.logout();
+      expect(await admin.sessionManager.sessionIsActive(first, sim.username)).toBe(false);
+      const s = await c.sessionManager.login(sim.username, sim.password);
+      expect(s.key).not.toBe(first);
+      expect(s.userName).toBe(sim.username);
+      expect(await admin.sessionManager.sessionIsActive(s.key, sim.username)).toBe(true);
+      expect((await c.sessionManager.currentSession())?.key).toBe(s.key);
+      // A raw login is not a re-login: the client's own bookkeeping did not run.
+      expect(c.stats.relogins).toBe(0);
+      const bad = await rejection(admin.sessionManager.login(sim.username, "wrong"));
+      expect(isVimFault(bad, "InvalidLogin")).toBe(true);
+    } finally {
+      await c.logout();
+      await admin.logout();
+    }
+  });
+});
+
 describe("re-login after TerminateSession", () => {
   it("a method call logs in again transparently", async () => {
     const logged: string[] = [];
