@@ -5,5 +5,7 @@ export * from "./common.js";
 export * from "./commands.js";
 export * from "./proxy.js";
 export * from "./audit.js";
+export * from "./notices.js";
 export * from "./events.js";
 export * from "./schemas.js";
+export * from "./permissions.js";

@@ -3,6 +3,7 @@ import { CommandSchema, PowerCommandSchema, ResultSchema } from "./commands.js";
 import { CodedErrorSchema } from "./errors.js";
 import { ProxyEndpoints } from "./proxy.js";
 import { AuditSchema } from "./audit.js";
+import { NoticeSchema } from "./notices.js";
 import { VsphereEventSchema } from "./events.js";
 
 /** Every wire schema by a stable name: the JSON Schemas in packages/contracts/schemas/ are generated from this. */
@@ -13,6 +14,7 @@ export function wireSchemas(): Record<string, z.ZodType> {
     "result": ResultSchema,
     "error": CodedErrorSchema,
     "audit": AuditSchema,
+    "notice": NoticeSchema,
     "event.vsphere": VsphereEventSchema,
   };
   for (const ep of Object.values(ProxyEndpoints)) {

@@ -1,0 +1,23 @@
+import { z } from "zod";
+import { IsoTimeSchema } from "./common.js";
+
+/**
+ * `iaas.notify.<kind>`: something the Slack notify channel should hear about, from remediation
+ * (an action taken, or a decision not to act) or from the command pipeline (a dead letter).
+ * Published to core NATS and to the audit stream; the gateway posts it with chat.postMessage.
+ */
+export const NoticeSchema = z.strictObject({
+  /** Stable id; the gateway posts each id once. */
+  id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
+  kind: z.enum(["remediation.action", "remediation.skip", "remediation.deferred", "remediation.failed", "command.dead-letter"]),
+  severity: z.enum(["info", "warning", "error"]),
+  /** One line for the channel, Slack mrkdwn. */
+  text: z.string().min(1).max(3000),
+  vm: z.string().optional(),
+  datastore: z.string().optional(),
+  /** The vSphere event or command that caused it. */
+  cause: z.string().max(300).optional(),
+  dryRun: z.boolean().optional(),
+  at: IsoTimeSchema,
+});
+export type Notice = z.infer<typeof NoticeSchema>;
