@@ -1,0 +1,266 @@
+import { Buckets, CommandAreas, Consumers, ServiceNames, Streams, Subjects, type CommandArea, type StreamName } from "./subjects.js";
+import { ProxyEndpoints, type ProxyEndpointName } from "./proxy.js";
+
+/**
+ * Least-privilege NATS permissions: one user per service and an `admin`. deploy/nats/gen.ts turns
+ * this into deploy/nats/nats-server.conf and the Helm values; test/deploy proves every allowance and
+ * denial against a real nats-server. A service that needs a new subject gets it here, nowhere else.
+ *
+ * Rules this encodes:
+ * - only the gateway (and admin) publish commands; only command handlers publish results;
+ * - the bridge publishes `vsphere.event.>` and reads nothing but its own JetStream acks;
+ * - only vcenter-proxy subscribes `vcenter.>`; callers may request only the endpoints they use;
+ * - services never create or change streams, consumers or buckets: the admin's bootstrap
+ *   (deploy/nats/bootstrap.mjs) makes them from Streams / Consumers / Buckets, services only `INFO`
+ *   them, which is all runtime's ensureStreams / ensureConsumer / openBucket do when they exist;
+ * - every service answers the micro-service API (`$SRV.PING|INFO|STATS`) for its own name only.
+ *
+ * Known trade-off: replies travel on `_INBOX.>`, which every user may subscribe, so a user could
+ * read replies meant for another. Closing that needs a per-user inbox prefix in runtime's
+ * connectNats (`inboxPrefix`), then `_INBOX_<user>.>` here.
+ */
+
+/** A subject (may hold wildcards) and why the user needs it; the reason is written into the config. */
+export interface Grant {
+  subject: string;
+  why: string;
+}
+
+export type NatsUserName = "admin" | (typeof ServiceNames)[keyof typeof ServiceNames];
+
+export interface NatsUserPermissions {
+  user: NatsUserName;
+  description: string;
+  /** Allow lists: anything not listed is denied. */
+  publish: Grant[];
+  subscribe: Grant[];
+  /**
+   * Lets the user answer requests it received (micro endpoints, `$SRV` pings) without a publish
+   * grant on anyone's inbox. `expiresMs` must outlast the slowest handler: a vCenter clone runs
+   * for minutes, and nats-server's default of 2 minutes would drop the late reply.
+   */
+  responses?: { max: number; expiresMs: number };
+}
+
+// --- protocol subjects (NATS, JetStream, KV, micro); product names always come from contracts ---
+
+/** Replies to requests, JetStream API answers, publish acks and pulled messages arrive here. */
+export const InboxSubjects = "_INBOX.>";
+
+const JS_API = "$JS.API";
+
+/** JetStream API subjects a client uses, built from stream and consumer names. */
+export const JsApi = {
+  accountInfo: `${JS_API}.INFO`,
+  streamInfo: (stream: string) => `${JS_API}.STREAM.INFO.${stream}`,
+  consumerInfo: (stream: string, durable: string) => `${JS_API}.CONSUMER.INFO.${stream}.${durable}`,
+  /** Pull requests for a durable consumer. */
+  consumerNext: (stream: string, durable: string) => `${JS_API}.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+  /** Acks, naks, `working` and `term` of messages delivered by a durable consumer. */
+  ack: (stream: string, durable: string) => `$JS.ACK.${stream}.${durable}.>`,
+  /** Direct get (nats-server 2.9+): `.<stream>` by sequence, `.<stream>.<subject>` last by subject. */
+  directGet: (stream: string) => `${JS_API}.DIRECT.GET.${stream}`,
+  directGetLast: (stream: string) => `${JS_API}.DIRECT.GET.${stream}.>`,
+  /** Message get through the stream leader, used when a stream has no direct get. */
+  messageGet: (stream: string) => `${JS_API}.STREAM.MSG.GET.${stream}`,
+} as const;
+
+/** Key-value buckets are streams named `KV_<bucket>` on subjects `$KV.<bucket>.<key>`. */
+export const KvApi = {
+  stream: (bucket: string) => `KV_${bucket}`,
+  keys: (bucket: string) => `$KV.${bucket}.>`,
+} as const;
+
+/** NATS micro-service discovery: `$SRV.<verb>`, `$SRV.<verb>.<name>`, `$SRV.<verb>.<name>.<id>`. */
+export const MicroApi = {
+  verbs: ["PING", "INFO", "STATS"] as const,
+  subjects: (name: string) => MicroApi.verbs.flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.${name}`, `$SRV.${v}.${name}.*`]),
+} as const;
+
+/** The first token of every vcenter-proxy endpoint subject (`vcenter`), as a wildcard. */
+export const ProxySubjectsAll = (() => {
+  const roots = [...new Set(Object.values(ProxyEndpoints).map((e) => e.subject.split(".")[0]!))];
+  if (roots.length !== 1) throw new Error(`vcenter-proxy endpoints must share one root token, got ${roots.join(", ")}`);
+  return `${roots[0]}.>`;
+})();
+
+// --- building blocks --------------------------------------------------------------------------
+
+type ConsumerRef = { stream: string; durable: string };
+
+function service(name: string): Grant[] {
+  return [
+    { subject: InboxSubjects, why: "replies, JetStream API answers, publish acks, pulled messages" },
+    ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}` })),
+  ];
+}
+
+function jetStreamClient(streams: StreamName[]): Grant[] {
+  return [
+    { subject: JsApi.accountInfo, why: "JetStream availability check when the client starts" },
+    ...streams.map((s) => ({ subject: JsApi.streamInfo(Streams[s].name), why: `ensureStreams: ${Streams[s].name} exists (never created here)` })),
+  ];
+}
+
+function durable(c: ConsumerRef): Grant[] {
+  const what = `${c.stream} > ${c.durable}`;
+  return [
+    { subject: JsApi.consumerInfo(c.stream, c.durable), why: `ensureConsumer / consumers.get: ${what}` },
+    { subject: JsApi.consumerNext(c.stream, c.durable), why: `pull from ${what}` },
+    { subject: JsApi.ack(c.stream, c.durable), why: `ack, nak, working, term on ${what}` },
+  ];
+}
+
+function bucket(name: string): Grant[] {
+  const stream = KvApi.stream(name);
+  return [
+    { subject: KvApi.keys(name), why: `put, create, update, delete in bucket ${name}` },
+    { subject: JsApi.streamInfo(stream), why: `openBucket: ${name} exists (never created here)` },
+    { subject: JsApi.directGet(stream), why: `get from ${name}` },
+    { subject: JsApi.directGetLast(stream), why: `get from ${name} (last by key)` },
+    { subject: JsApi.messageGet(stream), why: `get from ${name} without direct get` },
+  ];
+}
+
+function calls(endpoints: ProxyEndpointName[] | "all", user: string): Grant[] {
+  if (endpoints === "all") return [{ subject: ProxySubjectsAll, why: `${user} calls vcenter-proxy (narrow to its endpoints once they are settled)` }];
+  return endpoints.map((e) => ({ subject: ProxyEndpoints[e].subject, why: `request vcenter-proxy ${ProxyEndpoints[e].name}` }));
+}
+
+function stream(s: StreamName, why: string): Grant[] {
+  return Streams[s].subjects.map((subject) => ({ subject, why }));
+}
+
+/** `iaas.dlq.<area>.<action>` for each action of an area: a handler dead-letters only its own commands. */
+function deadLetters(area: CommandArea): Grant[] {
+  return CommandAreas[area].map((action) => ({ subject: Subjects.deadLetter(area, action), why: `dead-letter ${area}.${action} commands` }));
+}
+
+/**
+ * Not declared in contracts yet (the remediation service is being written): its durable on the
+ * events stream and its state bucket. These are the names the permissions assume; when contracts
+ * gain `Consumers.remediation` and a `Buckets` entry, use those here and the bootstrap creates them.
+ */
+export const RemediationPending = {
+  consumer: { stream: Streams.events.name, durable: ServiceNames.remediation },
+  bucket: "iaas_remediation",
+} as const;
+
+const MINUTE = 60_000;
+/** Micro-service answers: one per request, at most as late as the slowest endpoint (a clone). */
+const ONE_ANSWER = (expiresMs: number) => ({ max: 1, expiresMs });
+
+// --- the users ------------------------------------------------------------------------------
+
+const users: NatsUserPermissions[] = [
+  {
+    user: "admin",
+    description: "operators (NATS CLI) and the bootstrap that creates streams, consumers and buckets",
+    publish: [{ subject: ">", why: "everything, including commands and the JetStream API" }],
+    subscribe: [{ subject: ">", why: "everything" }],
+  },
+  {
+    user: ServiceNames.gateway,
+    description: "Slack in, commands out, results and notices back to Slack",
+    publish: [
+      { subject: Subjects.commandsAll, why: "publish commands (JetStream)" },
+      ...stream("audit", "audit refused commands"),
+      ...jetStreamClient(["commands", "results", "audit"]),
+      ...bucket(Buckets.requests.name),
+      ...durable(Consumers.gatewayResults),
+      ...calls(["vmGet"], ServiceNames.gateway),
+    ],
+    subscribe: [...service(ServiceNames.gateway), { subject: Subjects.notifyAll, why: "relay notices to the Slack notify channel" }],
+  },
+  {
+    user: ServiceNames.power,
+    description: "runs iaas.cmd.power.* through vcenter-proxy",
+    publish: [
+      ...stream("results", "progress and final results"),
+      ...stream("audit", "audit every command outcome"),
+      ...deadLetters("power"),
+      ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
+      ...durable(Consumers.power),
+      ...bucket(Buckets.commandState.name),
+      ...calls(["vmGet", "vmPower"], ServiceNames.power),
+    ],
+    subscribe: service(ServiceNames.power),
+  },
+  {
+    user: ServiceNames.vmLifecycle,
+    description: "runs iaas.cmd.vm.* (create, clone, deploy, delete, resize) through vcenter-proxy",
+    publish: [
+      ...stream("results", "progress and final results"),
+      ...stream("audit", "audit every command outcome"),
+      ...deadLetters("vm"),
+      ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
+      ...durable(Consumers.vmLifecycle),
+      ...bucket(Buckets.commandState.name),
+      ...calls("all", ServiceNames.vmLifecycle),
+    ],
+    subscribe: service(ServiceNames.vmLifecycle),
+  },
+  {
+    user: ServiceNames.remediation,
+    description: "consumes vSphere events, fixes what policy allows, tells Slack and the audit stream",
+    publish: [
+      { subject: Subjects.notifyAll, why: "notices for the Slack notify channel" },
+      ...stream("audit", "audit every action and every decision not to act"),
+      ...jetStreamClient(["events", "audit"]),
+      ...durable(RemediationPending.consumer),
+      ...bucket(RemediationPending.bucket),
+      ...calls("all", ServiceNames.remediation),
+    ],
+    subscribe: service(ServiceNames.remediation),
+  },
+  {
+    user: ServiceNames.vcenterProxy,
+    description: "the only holder of vCenter credentials; answers vcenter.* requests",
+    publish: [],
+    subscribe: [...service(ServiceNames.vcenterProxy), { subject: ProxySubjectsAll, why: "serve the vcenter-proxy endpoints (queue group)" }],
+    responses: ONE_ANSWER(65 * MINUTE),
+  },
+  {
+    user: ServiceNames.vebaBridge,
+    description: "VEBA CloudEvents in, vsphere.event.<Class> out; nothing else",
+    publish: [...stream("events", "publish vSphere events (JetStream)"), ...jetStreamClient(["events"])],
+    subscribe: service(ServiceNames.vebaBridge),
+  },
+];
+
+/** Every user; services answer requests within 2 minutes unless they say otherwise. */
+export const NatsPermissions: readonly NatsUserPermissions[] = users.map((u) => (u.user === "admin" || u.responses ? u : { ...u, responses: ONE_ANSWER(2 * MINUTE) }));
+
+export function natsUser(name: NatsUserName): NatsUserPermissions {
+  const u = NatsPermissions.find((p) => p.user === name);
+  if (!u) throw new Error(`no NATS user ${name}`);
+  return u;
+}
+
+/** The environment variable that holds a user's password, for the server config and the services. */
+export function natsPasswordEnv(name: NatsUserName): string {
+  return `NATS_PASSWORD_${name.toUpperCase().replace(/-/g, "_")}`;
+}
+
+/**
+ * NATS subject matching (`*` one token, `>` the rest), to check a subject against grants without
+ * a server: the same rule nats-server applies to permission lists.
+ */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== "*" && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+export function mayPublish(name: NatsUserName, subject: string): boolean {
+  return natsUser(name).publish.some((g) => subjectMatches(g.subject, subject));
+}
+
+export function maySubscribe(name: NatsUserName, subject: string): boolean {
+  return natsUser(name).subscribe.some((g) => subjectMatches(g.subject, subject));
+}

@@ -1,0 +1,485 @@
+/**
+ * The NATS users of deploy/nats/nats-server.conf, proven against a real nats-server started with
+ * that very file: what each service needs works, and what it must not do is refused by the server
+ * (a permission violation, not a timeout or a silent drop).
+ *
+ * The expectations below are written from the product rules (SPEC "NATS contract" and the
+ * permission rules in contracts/src/permissions.ts), not computed from the permission lists, so
+ * a wrong list fails here. A power command runs end to end under the real users: the gateway
+ * publishes it, the real runtime command consumer runs it as `power`, a vcenter-proxy stand-in
+ * answers as `vcenter-proxy`, and the gateway reads the result from its durable consumer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import * as contracts from "@iaas/contracts";
+import {
+  Buckets,
+  Consumers,
+  NatsPermissions,
+  ProxyEndpoints,
+  RemediationPending,
+  ResultSchema,
+  ServiceNames,
+  Streams,
+  Subjects,
+  natsPasswordEnv,
+  type NatsUserName,
+  type PowerCommand,
+  type VmSummary,
+} from "@iaas/contracts";
+import * as runtime from "@iaas/runtime";
+import { startNatsServer, type NatsServer } from "@iaas/testkit";
+import { bootstrap } from "../../deploy/nats/bootstrap.mjs";
+import { renderServerConf } from "../../deploy/nats/render.js";
+
+const CONF = fileURLToPath(new URL("../../deploy/nats/nats-server.conf", import.meta.url));
+const USERS: NatsUserName[] = ["admin", ...Object.values(ServiceNames)];
+const log = runtime.createLogger("nats-permissions-test", "silent");
+const enc = new TextEncoder();
+
+interface Client {
+  user: NatsUserName;
+  nc: NatsConnection;
+  /** Permission violations the server reported on this connection (async `-ERR`s). */
+  violations: errors.PermissionViolationError[];
+}
+
+let server: NatsServer;
+const passwords = new Map<NatsUserName, string>();
+const clients = new Map<NatsUserName, Client>();
+const c = (u: NatsUserName): Client => clients.get(u)!;
+
+async function open(user: NatsUserName): Promise<Client> {
+  const nc = await connect({ servers: server.url, user, pass: passwords.get(user)!, name: `test-${user}`, reconnect: false });
+  const client: Client = { user, nc, violations: [] };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error instanceof errors.PermissionViolationError) client.violations.push(s.error);
+    }
+  })();
+  return client;
+}
+
+/** The violations reported from now on, for a test that must cause none. */
+function since(u: NatsUserName): () => errors.PermissionViolationError[] {
+  const n = c(u).violations.length;
+  return () => c(u).violations.slice(n);
+}
+
+function isViolation(err: unknown, operation: "publish" | "subscription", subject?: string): boolean {
+  const e = err as errors.PermissionViolationError;
+  return e instanceof errors.PermissionViolationError && e.operation === operation && (subject === undefined || e.subject === subject);
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, ms = 3000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** A core publish the server must refuse: the violation arrives, and a watcher sees nothing. */
+async function publishDenied(cl: Client, subject: string): Promise<void> {
+  const watch = c("admin").nc.subscribe(subject);
+  await c("admin").nc.flush();
+  const before = cl.violations.length;
+  cl.nc.publish(subject, enc.encode("{}"));
+  await cl.nc.flush();
+  await waitFor(`publish violation on ${subject} for ${cl.user}`, () => cl.violations.slice(before).find((v) => isViolation(v, "publish", subject)));
+  await c("admin").nc.flush();
+  expect(watch.getReceived(), `${cl.user} must not reach ${subject}`).toBe(0);
+  watch.unsubscribe();
+}
+
+async function publishAllowed(cl: Client, subject: string): Promise<void> {
+  const watch = c("admin").nc.subscribe(subject, { max: 1 });
+  await c("admin").nc.flush();
+  const before = cl.violations.length;
+  cl.nc.publish(subject, enc.encode("{}"));
+  await cl.nc.flush();
+  await waitFor(`${subject} from ${cl.user} to arrive`, () => watch.getReceived() === 1);
+  expect(cl.violations.slice(before)).toEqual([]);
+}
+
+async function subscribeDenied(cl: Client, subject: string, queue?: string): Promise<void> {
+  const sub = cl.nc.subscribe(subject, queue ? { queue } : {});
+  const closed = await Promise.race([sub.closed, sleep(3000).then(() => "still open" as const)]);
+  expect(isViolation(closed, "subscription", subject), `${cl.user} subscribing ${subject}: ${String(closed)}`).toBe(true);
+}
+
+async function subscribeAllowed(cl: Client, subject: string, sample: string): Promise<void> {
+  const sub = cl.nc.subscribe(subject, { max: 1 });
+  await cl.nc.flush();
+  c("admin").nc.publish(sample, enc.encode("{}"));
+  await waitFor(`${sample} to reach ${cl.user}`, () => sub.getReceived() === 1);
+}
+
+/** A request (JetStream API, publish with ack, micro endpoint) the server refuses: it fails at once. */
+async function requestDenied(promise: Promise<unknown>, subject?: string): Promise<void> {
+  const err = await promise.then(
+    () => new Error("allowed"),
+    (e: unknown) => e,
+  );
+  const cause = (err as { cause?: unknown }).cause;
+  expect(isViolation(err, "publish", subject) || isViolation(cause, "publish", subject), `expected a publish violation${subject ? ` on ${subject}` : ""}, got ${String(err)}`).toBe(true);
+}
+
+async function jsPublish(cl: Client, subject: string, data: unknown = {}): Promise<{ stream: string }> {
+  return jetstream(cl.nc, { timeout: 3000 }).publish(subject, enc.encode(JSON.stringify(data)), { msgID: randomBytes(8).toString("hex") });
+}
+
+const vm = (name: string, powerState: VmSummary["powerState"] = "poweredOn"): VmSummary => ({ name, moref: "vm-42", powerState, numCpu: 1, memoryMB: 2048, template: false });
+
+function powerCommand(action: PowerCommand["action"]): PowerCommand {
+  return { id: `cmd-${randomBytes(6).toString("hex")}`, actor: { userId: "U0001", via: "nats" }, issuedAt: new Date().toISOString(), area: "power", action, vm: "DC0_H0_VM0" };
+}
+
+/**
+ * nats-server parses an environment variable's value as config syntax: `1e5` is a number, `true`
+ * a boolean, `4k` 4096, `a b` an error and `x#y` is `x` (a comment). So passwords are letters and
+ * digits starting with a letter (docs/operations.md), or a bcrypt hash.
+ */
+function password(): string {
+  return `p${randomBytes(16).toString("hex")}`;
+}
+
+beforeAll(async () => {
+  for (const u of USERS) {
+    passwords.set(u, password());
+    process.env[natsPasswordEnv(u)] = passwords.get(u);
+  }
+  // -m -1: the config's monitoring port 8222 may be taken on a shared machine.
+  server = await startNatsServer({ args: ["-c", CONF, "-m", "-1"] });
+  for (const u of USERS) clients.set(u, await open(u));
+  await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
+  // Remediation's durable is not in contracts yet; create it as the bootstrap will once it is.
+  await (await jetstreamManager(c("admin").nc)).consumers.add(RemediationPending.consumer.stream, {
+    durable_name: RemediationPending.consumer.durable,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: Subjects.eventsAll,
+  });
+  await new Kvm(c("admin").nc).create(RemediationPending.bucket, { history: 1 });
+});
+
+afterAll(async () => {
+  for (const cl of clients.values()) await cl.nc.close().catch(() => undefined);
+  await server?.dispose();
+});
+
+describe("the generated config", () => {
+  it("is what deploy/nats/gen.ts writes (run `pnpm gen:nats` when this fails)", async () => {
+    expect(await readFile(CONF, "utf8")).toBe(renderServerConf());
+  });
+
+  it("declares every service and admin, each with its own password variable", () => {
+    expect(NatsPermissions.map((p) => p.user).sort()).toEqual([...USERS].sort());
+    expect(new Set(USERS.map(natsPasswordEnv)).size).toBe(USERS.length);
+  });
+
+  it("refuses to start when a password variable is missing or does not parse as a string", async () => {
+    const saved = process.env[natsPasswordEnv("power")];
+    try {
+      process.env[natsPasswordEnv("power")] = "1e5"; // a number to the config parser
+      await expect(startNatsServer({ args: ["-c", CONF, "-m", "-1"] })).rejects.toThrow(/NATS_PASSWORD_POWER/);
+      delete process.env[natsPasswordEnv("power")];
+      await expect(startNatsServer({ args: ["-c", CONF, "-m", "-1"] })).rejects.toThrow(/NATS_PASSWORD_POWER/);
+    } finally {
+      process.env[natsPasswordEnv("power")] = saved;
+    }
+  });
+
+  it("refuses a wrong password and a connection without credentials", async () => {
+    const wrong = await connect({ servers: server.url, user: "power", pass: "not-the-password", reconnect: false }).then(
+      () => "connected",
+      (e: Error) => e.name,
+    );
+    expect(wrong).toBe("AuthorizationError");
+    const anon = await connect({ servers: server.url, reconnect: false }).then(
+      () => "connected",
+      (e: Error) => e.name,
+    );
+    expect(anon).toBe("AuthorizationError");
+  });
+});
+
+describe("services only look JetStream up; the admin bootstrap made it", () => {
+  it("admin created every stream, consumer and bucket from contracts", async () => {
+    const jsm = await jetstreamManager(c("admin").nc);
+    for (const s of Object.values(Streams)) expect((await jsm.streams.info(s.name)).config.name).toBe(s.name);
+    for (const k of Object.values(Consumers)) expect((await jsm.consumers.info(k.stream, k.durable)).name).toBe(k.durable);
+    for (const b of Object.values(Buckets)) expect((await jsm.streams.info(`KV_${b.name}`)).config.name).toBe(`KV_${b.name}`);
+  });
+
+  it("each service's start-up (ensureStreams, ensureConsumer, openBucket) passes on what exists", async () => {
+    const fresh = new Map(USERS.map((u) => [u, since(u)]));
+    const jet = (u: NatsUserName) => runtime.jetstreamFor(c(u).nc, 3000);
+    const gw = await jet("gateway");
+    await runtime.ensureStreams(gw.jsm, ["commands", "results", "audit"], log);
+    await runtime.ensureConsumer(gw.jsm, "gatewayResults");
+    await runtime.openBucket(c("gateway").nc, "requests");
+    for (const u of ["power", "vm-lifecycle"] as const) {
+      const j = await jet(u);
+      await runtime.ensureStreams(j.jsm, ["commands", "results", "audit", "deadLetters"], log);
+      await runtime.ensureConsumer(j.jsm, u === "power" ? "power" : "vmLifecycle");
+      await runtime.openBucket(c(u).nc, "commandState");
+    }
+    await runtime.ensureStreams((await jet("veba-bridge")).jsm, ["events"], log);
+    await runtime.ensureStreams((await jet("remediation")).jsm, ["events", "audit"], log);
+    for (const u of USERS) expect(fresh.get(u)!(), u).toEqual([]);
+  });
+
+  it("no service may create, change, purge or delete a stream or a consumer", async () => {
+    for (const u of Object.values(ServiceNames)) {
+      const jsm = await jetstreamManager(c(u).nc, { checkAPI: false, timeout: 3000 });
+      await requestDenied(jsm.streams.add({ name: `ROGUE_${u.replace(/-/g, "_")}`, subjects: [`rogue.${u}`] }));
+      await requestDenied(jsm.streams.delete(Streams.commands.name));
+      await requestDenied(jsm.streams.purge(Streams.audit.name));
+      await requestDenied(jsm.consumers.add(Streams.commands.name, { durable_name: `rogue-${u}`, ack_policy: AckPolicy.Explicit }));
+      await requestDenied(jsm.consumers.delete(Consumers.power.stream, Consumers.power.durable));
+    }
+  });
+});
+
+describe("commands: only the gateway and admin publish them", () => {
+  it("the gateway and admin publish commands into IAAS_COMMANDS (pub ack)", async () => {
+    expect((await jsPublish(c("gateway"), Subjects.command("power", "on"), powerCommand("on"))).stream).toBe(Streams.commands.name);
+    expect((await jsPublish(c("admin"), Subjects.command("power", "on"), powerCommand("on"))).stream).toBe(Streams.commands.name);
+  });
+
+  it.each(Object.values(ServiceNames).filter((u) => u !== "gateway"))("%s may not publish a command", async (u) => {
+    await requestDenied(jsPublish(c(u), Subjects.command("power", "off"), powerCommand("off")), Subjects.command("power", "off"));
+    await publishDenied(c(u), Subjects.command("vm", "delete"));
+  });
+
+  it.each(Object.values(ServiceNames))("%s may not read commands outside JetStream", async (u) => {
+    await subscribeDenied(c(u), Subjects.commandsAll);
+  });
+});
+
+describe("a power command end to end under the real users", () => {
+  it("gateway -> power (runtime consumer) -> vcenter-proxy -> result back to the gateway, with no violation", async () => {
+    const marks = new Map(USERS.map((u) => [u, c(u).violations.length]));
+    const proxy = await runtime.addMicroService(c("vcenter-proxy").nc, ServiceNames.vcenterProxy, "0.0.0", "test stand-in");
+    runtime.addJsonEndpoint(proxy, ProxyEndpoints.vmGet, async (req) => ({ vm: vm(req.vm) }), log);
+    runtime.addJsonEndpoint(proxy, ProxyEndpoints.vmPower, async (req) => ({ vm: vm(req.vm, req.action === "on" ? "poweredOn" : "poweredOff") }), log);
+    const powerMicro = await runtime.addMicroService(c("power").nc, ServiceNames.power, "0.0.0", "test");
+    const jet = await runtime.jetstreamFor(c("power").nc, 3000);
+    const state = await runtime.openBucket(c("power").nc, "commandState");
+    const consumer = await runtime.startCommandConsumer({
+      nc: c("power").nc,
+      jet,
+      state,
+      consumer: "power",
+      schema: contracts.PowerCommandSchema,
+      handle: async (cmd) => {
+        const r = await runtime.requestJson(c("power").nc, ProxyEndpoints.vmPower, { vm: cmd.vm, action: cmd.action }, { timeoutMs: 3000, requestId: cmd.id });
+        return { message: `${r.vm.name} ${r.vm.powerState}`, vm: r.vm };
+      },
+      log,
+      metrics: runtime.createMetrics(`test_power_${randomBytes(3).toString("hex")}`),
+    });
+    try {
+      const cmd = powerCommand("off");
+      await jsPublish(c("gateway"), Subjects.command("power", "off"), cmd);
+
+      const results = await jetstream(c("gateway").nc).consumers.get(Consumers.gatewayResults.stream, Consumers.gatewayResults.durable);
+      let final: contracts.Result | undefined;
+      const deadline = Date.now() + 15_000;
+      while (!final && Date.now() < deadline) {
+        const m = await results.next({ expires: 2000 });
+        if (!m) continue;
+        const r = ResultSchema.parse(JSON.parse(m.string()));
+        m.ack();
+        if (r.id === cmd.id && r.status !== "progress") final = r;
+      }
+      expect(final).toMatchObject({ id: cmd.id, status: "succeeded", vm: { name: "DC0_H0_VM0", powerState: "poweredOff" } });
+
+      // The command state and the audit record were written as `power`.
+      const kv = await new Kvm(c("admin").nc).open(Buckets.commandState.name);
+      expect((await kv.get(cmd.id))?.json<{ status: string }>().status).toBe("done");
+      const jsm = await jetstreamManager(c("admin").nc);
+      const audit = await jsm.streams.getMessage(Streams.audit.name, { last_by_subj: Subjects.audit("command") });
+      expect(audit?.json<{ id: string }>().id).toBe(cmd.id);
+
+      // Acks went through: nothing pending or waiting for redelivery on power's durable.
+      let info = await jsm.consumers.info(Consumers.power.stream, Consumers.power.durable);
+      for (let i = 0; i < 100 && info.num_ack_pending > 0; i++) {
+        await sleep(50);
+        info = await jsm.consumers.info(Consumers.power.stream, Consumers.power.durable);
+      }
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0);
+
+      // `nats micro ls`: the admin sees both services answer for their own names.
+      const pings = await c("admin").nc.requestMany("$SRV.PING", enc.encode(""), { maxWait: 1000 });
+      const names: string[] = [];
+      for await (const m of pings) names.push((m.json() as { name: string }).name);
+      expect(names).toEqual(expect.arrayContaining([ServiceNames.power, ServiceNames.vcenterProxy]));
+
+      for (const u of ["gateway", "power", "vcenter-proxy"] as const) expect(c(u).violations.slice(marks.get(u)), u).toEqual([]);
+    } finally {
+      await consumer.stop();
+      await powerMicro.stop();
+      await proxy.stop();
+    }
+  });
+});
+
+describe("power", () => {
+  it("consumes only its own durable", async () => {
+    const js = jetstream(c("power").nc, { timeout: 3000 });
+    await requestDenied(js.consumers.get(Consumers.vmLifecycle.stream, Consumers.vmLifecycle.durable));
+    await requestDenied(js.consumers.get(Consumers.gatewayResults.stream, Consumers.gatewayResults.durable));
+  });
+
+  it("publishes results, audit and its own dead letters, not another area's", async () => {
+    expect((await jsPublish(c("power"), Subjects.result("cmd-power-probe"), {})).stream).toBe(Streams.results.name);
+    expect((await jsPublish(c("power"), Subjects.deadLetter("power", "reset"), {})).stream).toBe(Streams.deadLetters.name);
+    await requestDenied(jsPublish(c("power"), Subjects.deadLetter("vm", "delete")), Subjects.deadLetter("vm", "delete"));
+    await requestDenied(jsPublish(c("power"), Subjects.event("VmPoweredOffEvent")), Subjects.event("VmPoweredOffEvent"));
+    await publishDenied(c("power"), Subjects.notify("probe"));
+  });
+
+  it("calls only the vcenter-proxy endpoints it uses", async () => {
+    await requestDenied(c("power").nc.request("vcenter.vm.destroy", enc.encode("{}"), { timeout: 2000 }), "vcenter.vm.destroy");
+  });
+
+  it("cannot touch the gateway's bucket", async () => {
+    const kv = await new Kvm(jetstream(c("power").nc, { timeout: 3000 })).open(Buckets.requests.name);
+    await requestDenied(kv.get("cmd-gateway-probe"));
+    await requestDenied(kv.put("cmd-gateway-probe", "{}"));
+    await publishDenied(c("power"), `$KV.${Buckets.requests.name}.probe`);
+  });
+});
+
+describe("vm-lifecycle", () => {
+  it("pulls and acks vm commands from its durable and publishes their results", async () => {
+    const fresh = since("vm-lifecycle");
+    const create = { id: `cmd-${randomBytes(6).toString("hex")}`, area: "vm", action: "create" };
+    await jsPublish(c("admin"), Subjects.command("vm", "create"), create);
+    const cons = await jetstream(c("vm-lifecycle").nc, { timeout: 3000 }).consumers.get(Consumers.vmLifecycle.stream, Consumers.vmLifecycle.durable);
+    const m = await cons.next({ expires: 3000 });
+    expect(m?.subject).toBe(Subjects.command("vm", "create"));
+    m!.working();
+    expect(await m!.ackAck()).toBe(true);
+    expect((await jsPublish(c("vm-lifecycle"), Subjects.result(create.id), {})).stream).toBe(Streams.results.name);
+    const kv = await runtime.openBucket(c("vm-lifecycle").nc, "commandState");
+    await kv.put(create.id, "{}");
+    expect((await kv.get(create.id))?.string()).toBe("{}");
+    expect(fresh()).toEqual([]);
+  });
+
+  it("cannot take power's commands", async () => {
+    await requestDenied(jetstream(c("vm-lifecycle").nc, { timeout: 3000 }).consumers.get(Consumers.power.stream, Consumers.power.durable));
+  });
+});
+
+describe("remediation", () => {
+  it("reads events from its durable, notifies Slack (via the gateway) and audits", async () => {
+    const fresh = since("remediation");
+    await jsPublish(c("veba-bridge"), Subjects.event("AlarmStatusChangedEvent"), { Key: 1 });
+    const cons = await jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(RemediationPending.consumer.stream, RemediationPending.consumer.durable);
+    const m = await cons.next({ expires: 3000 });
+    expect(m?.subject).toBe(Subjects.event("AlarmStatusChangedEvent"));
+    expect(await m!.ackAck()).toBe(true);
+
+    const notices = c("gateway").nc.subscribe(Subjects.notifyAll, { max: 1 });
+    await c("gateway").nc.flush();
+    c("remediation").nc.publish(Subjects.notify("remediation"), enc.encode("{}"));
+    await waitFor("the notice at the gateway", () => notices.getReceived() === 1);
+
+    expect((await jsPublish(c("remediation"), Subjects.audit("remediation"), {})).stream).toBe(Streams.audit.name);
+    const kv = await new Kvm(jetstream(c("remediation").nc, { timeout: 3000 })).open(RemediationPending.bucket);
+    await kv.put("vm-42", "cooldown");
+    expect(fresh()).toEqual([]);
+  });
+
+  it("may not publish results or events", async () => {
+    await requestDenied(jsPublish(c("remediation"), Subjects.result("cmd-remediation")), Subjects.result("cmd-remediation"));
+    await requestDenied(jsPublish(c("remediation"), Subjects.event("AlarmStatusChangedEvent")), Subjects.event("AlarmStatusChangedEvent"));
+  });
+});
+
+describe("veba-bridge: publishes vSphere events, reads nothing", () => {
+  it("publishes vsphere.event.<Class> into VSPHERE_EVENTS (pub ack)", async () => {
+    const fresh = since("veba-bridge");
+    expect((await jsPublish(c("veba-bridge"), Subjects.event("VmPoweredOffEvent"), { Key: 7 })).stream).toBe(Streams.events.name);
+    expect(fresh()).toEqual([]);
+  });
+
+  it("cannot subscribe to iaas.> or to the events it publishes, nor read them from JetStream", async () => {
+    await subscribeDenied(c("veba-bridge"), "iaas.>");
+    await subscribeDenied(c("veba-bridge"), Subjects.eventsAll);
+    await requestDenied(jetstream(c("veba-bridge").nc, { timeout: 3000 }).consumers.get(RemediationPending.consumer.stream, RemediationPending.consumer.durable));
+    await requestDenied(jetstreamManager(c("veba-bridge").nc, { checkAPI: false, timeout: 3000 }).then((j) => j.streams.info(Streams.commands.name)));
+  });
+
+  it("cannot publish results, commands, notices, or call vCenter", async () => {
+    await requestDenied(jsPublish(c("veba-bridge"), Subjects.result("cmd-bridge")), Subjects.result("cmd-bridge"));
+    await publishDenied(c("veba-bridge"), Subjects.result("cmd-bridge"));
+    await publishDenied(c("veba-bridge"), Subjects.notify("bridge"));
+    await requestDenied(c("veba-bridge").nc.request(ProxyEndpoints.vmGet.subject, enc.encode("{}"), { timeout: 2000 }), ProxyEndpoints.vmGet.subject);
+  });
+});
+
+describe("vcenter-proxy: answers vcenter.*, publishes nothing", () => {
+  it.each(USERS.filter((u) => u !== "vcenter-proxy" && u !== "admin"))("%s may not serve vcenter.>", async (u) => {
+    await subscribeDenied(c(u), "vcenter.>", "q");
+    await subscribeDenied(c(u), ProxyEndpoints.vmPower.subject);
+  });
+
+  it("subscribes vcenter.> and answers; may not publish results, events or notices", async () => {
+    await subscribeAllowed(c("vcenter-proxy"), "vcenter.>", ProxyEndpoints.vmGet.subject);
+    await publishDenied(c("vcenter-proxy"), Subjects.result("cmd-proxy"));
+    await publishDenied(c("vcenter-proxy"), Subjects.event("VmPoweredOffEvent"));
+    await publishDenied(c("vcenter-proxy"), Subjects.notify("proxy"));
+    await requestDenied(jetstream(c("vcenter-proxy").nc, { timeout: 3000 }).publish(Subjects.result("cmd-proxy"), enc.encode("{}")));
+  });
+
+  it("only the gateway, power, vm-lifecycle and remediation may call it", async () => {
+    await publishAllowed(c("gateway"), ProxyEndpoints.vmGet.subject);
+    await publishDenied(c("gateway"), ProxyEndpoints.vmPower.subject);
+    await publishAllowed(c("power"), ProxyEndpoints.vmPower.subject);
+    await publishAllowed(c("vm-lifecycle"), ProxyEndpoints.vmPower.subject);
+    await publishAllowed(c("remediation"), ProxyEndpoints.vmGet.subject);
+    await publishDenied(c("veba-bridge"), ProxyEndpoints.vmGet.subject);
+  });
+});
+
+describe("gateway", () => {
+  it("keeps its request records in iaas_requests, and no one else's", async () => {
+    const kv = await runtime.openBucket(c("gateway").nc, "requests");
+    await kv.create("cmd-gateway-probe", "{}");
+    expect((await kv.get("cmd-gateway-probe"))?.string()).toBe("{}");
+    const state = await new Kvm(jetstream(c("gateway").nc, { timeout: 3000 })).open(Buckets.commandState.name);
+    await requestDenied(state.get("cmd-gateway-probe"));
+    await requestDenied(state.put("cmd-gateway-probe", "{}"));
+    await requestDenied(jetstreamManager(c("gateway").nc, { checkAPI: false, timeout: 3000 }).then((j) => j.streams.info(`KV_${Buckets.commandState.name}`)));
+  });
+
+  it("may not publish results, events, notices or dead letters, nor consume commands", async () => {
+    await requestDenied(jsPublish(c("gateway"), Subjects.result("cmd-gateway")), Subjects.result("cmd-gateway"));
+    await requestDenied(jsPublish(c("gateway"), Subjects.event("VmPoweredOffEvent")), Subjects.event("VmPoweredOffEvent"));
+    await requestDenied(jsPublish(c("gateway"), Subjects.deadLetter("power", "off")), Subjects.deadLetter("power", "off"));
+    await publishDenied(c("gateway"), Subjects.notify("gateway"));
+    await requestDenied(jetstream(c("gateway").nc, { timeout: 3000 }).consumers.get(Consumers.power.stream, Consumers.power.durable));
+  });
+});
+
+describe("micro-service discovery", () => {
+  it.each(Object.values(ServiceNames))("%s answers $SRV for its own name only", async (u) => {
+    await subscribeAllowed(c(u), `$SRV.PING.${u}`, `$SRV.PING.${u}`);
+    const other = u === "power" ? ServiceNames.gateway : ServiceNames.power;
+    await subscribeDenied(c(u), `$SRV.PING.${other}`);
+    await subscribeDenied(c(u), `$SRV.>`);
+  });
+});
