@@ -350,7 +350,9 @@ describe("power", () => {
   });
 
   it("calls only the vcenter-proxy endpoints it uses", async () => {
-    await requestDenied(c("power").nc.request("vcenter.vm.destroy", enc.encode("{}"), { timeout: 2000 }), "vcenter.vm.destroy");
+    for (const ep of [ProxyEndpoints.vmDestroy, ProxyEndpoints.vmCreate, ProxyEndpoints.vmReconfigure]) {
+      await requestDenied(c("power").nc.request(ep.subject, enc.encode("{}"), { timeout: 2000 }), ep.subject);
+    }
   });
 
   it("cannot touch the gateway's bucket", async () => {
@@ -445,13 +447,18 @@ describe("vcenter-proxy: answers vcenter.*, publishes nothing", () => {
     await requestDenied(jetstream(c("vcenter-proxy").nc, { timeout: 3000 }).publish(Subjects.result("cmd-proxy"), enc.encode("{}")));
   });
 
-  it("only the gateway, power, vm-lifecycle and remediation may call it", async () => {
-    await publishAllowed(c("gateway"), ProxyEndpoints.vmGet.subject);
-    await publishDenied(c("gateway"), ProxyEndpoints.vmPower.subject);
-    await publishAllowed(c("power"), ProxyEndpoints.vmPower.subject);
-    await publishAllowed(c("vm-lifecycle"), ProxyEndpoints.vmPower.subject);
-    await publishAllowed(c("remediation"), ProxyEndpoints.vmGet.subject);
-    await publishDenied(c("veba-bridge"), ProxyEndpoints.vmGet.subject);
+  it("callers reach only the endpoints their job needs", async () => {
+    const E = ProxyEndpoints;
+    // The gateway answers info/list/templates itself; it changes nothing in vCenter.
+    for (const ep of [E.vmGet, E.vmInfo, E.vmList, E.templateList]) await publishAllowed(c("gateway"), ep.subject);
+    for (const ep of [E.vmPower, E.vmCreate, E.vmDestroy, E.vmReconfigure, E.vmRelocate]) await publishDenied(c("gateway"), ep.subject);
+    await publishAllowed(c("power"), E.vmPower.subject);
+    for (const ep of [E.vmCreate, E.vmClone, E.vmDestroy, E.vmReconfigure]) await publishAllowed(c("vm-lifecycle"), ep.subject);
+    for (const ep of [E.vmRelocate, E.eventsRead]) await publishDenied(c("vm-lifecycle"), ep.subject);
+    // Remediation resizes, restarts opted-in VMs and moves them; it never creates or deletes.
+    for (const ep of [E.vmReconfigure, E.vmRelocate, E.datastoreVms, E.vmPower]) await publishAllowed(c("remediation"), ep.subject);
+    for (const ep of [E.vmCreate, E.vmClone, E.vmDestroy]) await publishDenied(c("remediation"), ep.subject);
+    for (const ep of [E.vmGet, E.vmDestroy, E.eventsRead]) await publishDenied(c("veba-bridge"), ep.subject);
   });
 });
 

@@ -9,7 +9,8 @@ import { ProxyEndpoints, type ProxyEndpointName } from "./proxy.js";
  * Rules this encodes:
  * - only the gateway (and admin) publish commands; only command handlers publish results;
  * - the bridge publishes `vsphere.event.>` and reads nothing but its own JetStream acks;
- * - only vcenter-proxy subscribes `vcenter.>`; callers may request only the endpoints they use;
+ * - only vcenter-proxy subscribes `vcenter.>`; callers may request only the endpoints they use
+ *   (the gateway only read-only ones, remediation never create/clone/destroy);
  * - services never create or change streams, consumers or buckets: the admin's bootstrap
  *   (deploy/nats/bootstrap.mjs) makes them from Streams / Consumers / Buckets, services only `INFO`
  *   them, which is all runtime's ensureStreams / ensureConsumer / openBucket do when they exist;
@@ -122,8 +123,7 @@ function bucket(name: string): Grant[] {
   ];
 }
 
-function calls(endpoints: ProxyEndpointName[] | "all", user: string): Grant[] {
-  if (endpoints === "all") return [{ subject: ProxySubjectsAll, why: `${user} calls vcenter-proxy (narrow to its endpoints once they are settled)` }];
+function calls(endpoints: ProxyEndpointName[]): Grant[] {
   return endpoints.map((e) => ({ subject: ProxyEndpoints[e].subject, why: `request vcenter-proxy ${ProxyEndpoints[e].name}` }));
 }
 
@@ -168,7 +168,8 @@ const users: NatsUserPermissions[] = [
       ...jetStreamClient(["commands", "results", "audit"]),
       ...bucket(Buckets.requests.name),
       ...durable(Consumers.gatewayResults),
-      ...calls(["vmGet"], ServiceNames.gateway),
+      // info, list, templates: read-only answers
+      ...calls(["vmGet", "vmInfo", "vmList", "templateList"]),
     ],
     subscribe: [...service(ServiceNames.gateway), { subject: Subjects.notifyAll, why: "relay notices to the Slack notify channel" }],
   },
@@ -182,7 +183,7 @@ const users: NatsUserPermissions[] = [
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.power),
       ...bucket(Buckets.commandState.name),
-      ...calls(["vmGet", "vmPower"], ServiceNames.power),
+      ...calls(["vmGet", "vmPower"]),
     ],
     subscribe: service(ServiceNames.power),
   },
@@ -196,7 +197,8 @@ const users: NatsUserPermissions[] = [
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
-      ...calls("all", ServiceNames.vmLifecycle),
+      // create, clone/deploy, delete (powering off first), resize; lists for quotas and placement
+      ...calls(["vmGet", "vmInfo", "vmList", "templateList", "datastoreList", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmPower"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },
@@ -209,7 +211,8 @@ const users: NatsUserPermissions[] = [
       ...jetStreamClient(["events", "audit"]),
       ...durable(RemediationPending.consumer),
       ...bucket(RemediationPending.bucket),
-      ...calls("all", ServiceNames.remediation),
+      // vertical scaling (reconfigure, a restart only for opted-in VMs) and datastore evacuation
+      ...calls(["vmGet", "vmInfo", "vmReconfigure", "vmPower", "vmRelocate", "datastoreList", "datastoreVms"]),
     ],
     subscribe: service(ServiceNames.remediation),
   },
@@ -223,6 +226,8 @@ const users: NatsUserPermissions[] = [
   {
     user: ServiceNames.vebaBridge,
     description: "VEBA CloudEvents in, vsphere.event.<Class> out; nothing else",
+    // The built-in poller (services/veba-bridge/src/poller.ts, not built yet) will add
+    // calls(["eventsRead"]) and its cursor bucket here.
     publish: [...stream("events", "publish vSphere events (JetStream)"), ...jetStreamClient(["events"])],
     subscribe: service(ServiceNames.vebaBridge),
   },
