@@ -1,7 +1,10 @@
-import { IaasError, ProxyEndpoints, ServiceNames } from "@iaas/contracts";
-import { addJsonEndpoint, addMicroService, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import type { z } from "zod";
+import { IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
+import { addJsonEndpoint, addMicroService, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { Counter, Histogram } from "@iaas/runtime";
 import type { Vcenter } from "./vcenter.js";
+import { cloneVm, createVm, destroyVm, reconfigureVm, relocateVm } from "./provision.js";
+import { readEvents } from "./events.js";
 
 export interface ProxyDeps {
   nc: NatsConnection;
@@ -45,13 +48,29 @@ export function buildProxy(deps: ProxyDeps) {
   return {
     async start(): Promise<Service> {
       service = await addMicroService(nc, ServiceNames.vcenterProxy, "0.1.0", "The one door to vCenter: inventory and operations over NATS request/reply");
-      addJsonEndpoint(service, ProxyEndpoints.vmGet, measured("vm-get", async (req) => ({ vm: await pick(req.vcenter).getVm(req.vm) })), log);
-      addJsonEndpoint(
-        service,
-        ProxyEndpoints.vmPower,
-        measured("vm-power", async (req) => ({ vm: await pick(req.vcenter).power(req.vm, req.action, req.timeoutMs ?? deps.config.taskTimeoutMs) })),
-        log,
-      );
+      const t = deps.config.taskTimeoutMs;
+      const E = ProxyEndpoints;
+      const svc = service;
+      // Requests arrive parsed by addJsonEndpoint against the endpoint's schema; answers are parsed on the way out.
+      const add = <K extends ProxyEndpointName>(key: K, fn: (vc: Vcenter, req: ProxyRequest<K>) => Promise<ProxyResponse<K>>) => {
+        // TypeScript cannot correlate E[K] with ProxyRequest<K> (microsoft/TypeScript#30581); the
+        // values are still parsed against E[key]'s own schemas at run time.
+        const ep = E[key] as unknown as JsonEndpoint<z.ZodType<ProxyRequest<K>>, z.ZodType<ProxyResponse<K>>>;
+        addJsonEndpoint(svc, ep, measured(ep.name, (req: ProxyRequest<K>) => fn(pick(req.vcenter), req)), log);
+      };
+      add("vmGet", async (vc, req) => ({ vm: await vc.getVm(req.vm) }));
+      add("vmInfo", async (vc, req) => ({ vm: await vc.infoOf(req.vm) }));
+      add("vmList", async (vc, req) => ({ vms: await vc.list(req) }));
+      add("templateList", async (vc) => ({ templates: await vc.templates() }));
+      add("datastoreList", async (vc) => ({ datastores: await vc.datastores() }));
+      add("datastoreVms", async (vc, req) => ({ vms: await vc.datastoreVms(req.datastore) }));
+      add("vmPower", async (vc, req) => ({ vm: await vc.power(req.vm, req.action, req.timeoutMs ?? t) }));
+      add("vmCreate", (vc, req) => createVm(vc, req, t));
+      add("vmClone", (vc, req) => cloneVm(vc, req, t));
+      add("vmDestroy", (vc, req) => destroyVm(vc, req, t));
+      add("vmReconfigure", (vc, req) => reconfigureVm(vc, req, t));
+      add("vmRelocate", (vc, req) => relocateVm(vc, req, t));
+      add("eventsRead", (vc, req) => readEvents(vc, req));
       return service;
     },
     async stop(): Promise<void> {

@@ -1,5 +1,16 @@
-import { IaasError, type PowerAction, type VmSummary } from "@iaas/contracts";
-import { VimClient, VirtualMachine, inventoryPath, readVmSummaries, type MoRef, type VmSummary as VimVmSummary } from "@iaas/vsphere";
+import { IaasError, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
+import {
+  VimClient,
+  VirtualMachine,
+  VM_SUMMARY_PATHS,
+  inventoryPath,
+  listDatastores,
+  parseVmSummary,
+  refKey,
+  type MoRef,
+  type ObjectProps,
+  type VmSummary as VimVmSummary,
+} from "@iaas/vsphere";
 import type { Logger } from "@iaas/runtime";
 import { toIaasError } from "./faults.js";
 import { waitForValue } from "./wait.js";
@@ -13,8 +24,42 @@ const ACTION_WORDS: Record<PowerAction, string> = {
   reboot: "reboot",
 };
 
-/** Extra-config key that records the Slack user who made a VM through the product. */
+/** extraConfig keys the product writes into VMs it makes: who asked, and by which command. */
 export const OWNER_KEY = "iaas.owner";
+export const REQUEST_KEY = "iaas.request";
+
+/** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
+export const VM_PATHS = [...VM_SUMMARY_PATHS, "config.extraConfig", "config.hotPlugMemoryLimit", "config.hotPlugMemoryIncrementSize"] as const;
+
+/** A VM as read by the proxy: the client's summary plus what the product adds. */
+export interface VmRecord {
+  summary: VimVmSummary;
+  owner: string | undefined;
+  requestId: string | undefined;
+  hotPlugMemoryLimitMB: number | undefined;
+  hotPlugMemoryIncrementMB: number | undefined;
+}
+
+export function parseVmRecord(r: ObjectProps): VmRecord {
+  const extra = extraConfig(r.props["config.extraConfig"]);
+  const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && v !== "" ? Number(v) : undefined);
+  return {
+    summary: parseVmSummary(r),
+    owner: extra.get(OWNER_KEY),
+    requestId: extra.get(REQUEST_KEY),
+    hotPlugMemoryLimitMB: num(r.props["config.hotPlugMemoryLimit"]),
+    hotPlugMemoryIncrementMB: num(r.props["config.hotPlugMemoryIncrementSize"]),
+  };
+}
+
+function extraConfig(v: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const o of Array.isArray(v) ? v : v ? [v] : []) {
+    const ov = o as { key?: unknown; value?: unknown };
+    if (typeof ov.key === "string" && ov.value !== undefined && ov.value !== null) out.set(ov.key, String(ov.value));
+  }
+  return out;
+}
 
 export interface FoundVm {
   ref: MoRef;
@@ -22,46 +67,62 @@ export interface FoundVm {
 }
 
 /**
- * One vCenter, as the product sees it: VMs found by exact name or inventory path, power actions
- * that wait for their task and read the result back. Every vSphere failure leaves as an IaasError.
+ * One vCenter, as the product sees it: VMs found by exact name or inventory path, operations that
+ * wait for their task and read the result back. Every vSphere failure leaves as an IaasError.
  */
 export class Vcenter {
   constructor(
     readonly id: string,
     readonly client: VimClient,
-    private readonly log: Logger,
+    readonly log: Logger,
   ) {}
 
   /**
    * `<vm>` is an exact name or an inventory path beginning with `/`. Names are matched exactly,
    * case and all; two VMs with the same name (in different folders) are an error listing both paths.
+   * `kind` says what the caller expects; templates are VirtualMachines too.
    */
-  async findVm(vm: string): Promise<FoundVm> {
+  async findVm(vm: string, kind: "vm" | "template" | "any" = "any"): Promise<FoundVm> {
+    const what = kind === "template" ? "template" : "VM";
     try {
       if (vm.startsWith("/")) {
         const ref = await this.client.searchIndex.findByInventoryPath(vm);
-        if (!ref || ref.type !== "VirtualMachine") throw new IaasError("IAAS_VM_NOT_FOUND", `No VM at \`${vm}\`. Check the path with \`/iaas list\`.`);
-        const [s] = await this.client.retrieve([ref], ["name"]);
+        if (!ref || ref.type !== "VirtualMachine") throw new IaasError("IAAS_VM_NOT_FOUND", `No ${what} at \`${vm}\`. Check the path with \`/iaas ${kind === "template" ? "templates" : "list"}\`.`);
+        const [s] = await this.client.retrieve([ref], ["name", "config.template"]);
+        this.checkKind(vm, s?.props["config.template"] === true, kind);
         return { ref, name: String(s?.props.name ?? vm) };
       }
-      const all = await this.client.retrieveContainer("VirtualMachine", ["name"]);
+      const all = await this.client.retrieveContainer("VirtualMachine", ["name", "config.template"]);
       const hits = all.filter((o) => o.props.name === vm);
-      if (hits.length === 0) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named \`${vm}\`. Names are exact and case-sensitive; see \`/iaas list\`.`);
+      if (hits.length === 0) throw new IaasError("IAAS_VM_NOT_FOUND", `No ${what} named \`${vm}\`. Names are exact and case-sensitive; see \`/iaas ${kind === "template" ? "templates" : "list"}\`.`);
       if (hits.length > 1) {
         const paths = await Promise.all(hits.map((h) => inventoryPath(this.client, h.obj)));
         throw new IaasError("IAAS_VM_AMBIGUOUS", `${hits.length} VMs are named \`${vm}\`: ${paths.map((p) => `\`${p}\``).join(", ")}. Use the path.`);
       }
+      this.checkKind(vm, hits[0]!.props["config.template"] === true, kind);
       return { ref: hits[0]!.obj, name: vm };
     } catch (err) {
       throw toIaasError(err, { vm, action: "find the VM" });
     }
   }
 
+  private checkKind(vm: string, isTemplate: boolean, kind: "vm" | "template" | "any"): void {
+    if (kind === "vm" && isTemplate) throw new IaasError("IAAS_INVALID_STATE", `\`${vm}\` is a template, not a VM; use \`/iaas deploy\` to make a VM from it.`);
+    if (kind === "template" && !isTemplate) throw new IaasError("IAAS_INVALID_STATE", `\`${vm}\` is a VM, not a template; use \`/iaas clone\` to copy it.`);
+  }
+
+  async record(ref: MoRef): Promise<VmRecord> {
+    const [r] = await this.client.retrieve([ref], VM_PATHS);
+    if (!r) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
+    const missing = Object.values(r.missing)[0];
+    if (missing) throw missing;
+    return parseVmRecord(r);
+  }
+
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
-    const [s] = await readVmSummaries(this.client, [ref]);
-    if (!s) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
+    const rec = await this.record(ref);
     const path = withPath ? await inventoryPath(this.client, ref).catch(() => undefined) : undefined;
-    return toContractSummary(s, path);
+    return toContractSummary(rec, path);
   }
 
   async getVm(vm: string): Promise<VmSummary> {
@@ -70,6 +131,118 @@ export class Vcenter {
       return await this.summary(found.ref);
     } catch (err) {
       throw toIaasError(err, { vm: found.name });
+    }
+  }
+
+  /** Everything `/iaas info` shows, in three round trips (the VM, its path, the names it points at). */
+  async info(ref: MoRef): Promise<VmInfo> {
+    const rec = await this.record(ref);
+    const s = rec.summary;
+    const [path, names] = await Promise.all([inventoryPath(this.client, ref).catch(() => undefined), this.names([...(s.host ? [s.host] : []), ...s.datastores, ...s.disks.flatMap((d) => (d.datastore ? [d.datastore] : []))])]);
+    return {
+      ...toContractSummary(rec, path),
+      ...(s.guestFullName ? { guestOs: s.guestFullName } : {}),
+      ...(s.ipAddress ? { ipAddress: s.ipAddress } : {}),
+      ...(s.toolsRunningStatus ? { toolsStatus: s.toolsRunningStatus } : {}),
+      ...(s.host && names.get(refKey(s.host)) ? { host: names.get(refKey(s.host))! } : {}),
+      datastores: s.datastores.map((d) => names.get(refKey(d)) ?? d.value),
+      disks: s.disks.map((d) => {
+        const ds = d.datastore ? names.get(refKey(d.datastore)) : d.fileName ? /^\[([^\]]+)\]/.exec(d.fileName)?.[1] : undefined;
+        return { label: d.label ?? `disk ${d.key}`, capacityGB: round(d.capacityInKB / (1024 * 1024)), ...(ds ? { datastore: ds } : {}), ...(d.fileName ? { file: d.fileName } : {}) };
+      }),
+      cpuHotAddEnabled: s.cpuHotAddEnabled,
+      memoryHotAddEnabled: s.memoryHotAddEnabled,
+      ...(s.annotation ? { annotation: s.annotation } : {}),
+      ...(rec.requestId ? { createdBy: rec.requestId } : {}),
+    };
+  }
+
+  async infoOf(vm: string): Promise<VmInfo> {
+    const found = await this.findVm(vm);
+    try {
+      return await this.info(found.ref);
+    } catch (err) {
+      throw toIaasError(err, { vm: found.name });
+    }
+  }
+
+  /** Names of managed objects, in one round trip. */
+  async names(refs: MoRef[]): Promise<Map<string, string>> {
+    const unique = [...new Map(refs.map((r) => [refKey(r), r])).values()];
+    if (!unique.length) return new Map();
+    const rs = await this.client.retrieve(unique, ["name"]);
+    return new Map(rs.map((r) => [refKey(r.obj), String(r.props.name ?? r.obj.value)]));
+  }
+
+  /** Every VM (and, when asked, template) with the facts `/iaas list` shows; one property-collector round trip. */
+  async list(opts: { owner?: string | undefined; includeTemplates?: boolean | undefined } = {}): Promise<VmSummary[]> {
+    try {
+      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
+      return rs
+        .filter((r) => r.props.name !== undefined)
+        .map(parseVmRecord)
+        .filter((r) => (opts.includeTemplates || !r.summary.template) && (!opts.owner || r.owner === opts.owner))
+        .map((r) => toContractSummary(r))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw toIaasError(err, { action: "list VMs" });
+    }
+  }
+
+  async templates(): Promise<TemplateInfo[]> {
+    try {
+      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
+      const templates = rs.filter((r) => r.props["config.template"] === true).map(parseVmRecord);
+      const paths = await Promise.all(templates.map((t) => inventoryPath(this.client, t.summary.ref).catch(() => undefined)));
+      return templates
+        .map((t, i) => ({
+          name: t.summary.name,
+          ...(paths[i] ? { path: paths[i] } : {}),
+          moref: t.summary.ref.value,
+          ...(t.summary.guestFullName ? { guestOs: t.summary.guestFullName } : {}),
+          numCpu: t.summary.numCPU ?? 0,
+          memoryMB: t.summary.memoryMB ?? 0,
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw toIaasError(err, { action: "list templates" });
+    }
+  }
+
+  async datastores(): Promise<DatastoreInfo[]> {
+    try {
+      const ds = await listDatastores(this.client);
+      const hostNames = await this.names(ds.flatMap((d) => d.hosts.map((h) => h.host)));
+      const gb = (b: number) => round(b / 1024 ** 3);
+      return ds
+        .map((d) => ({
+          name: d.name,
+          moref: d.ref.value,
+          capacityGB: gb(d.capacity),
+          freeGB: gb(d.freeSpace),
+          accessible: d.accessible,
+          ...(d.type ? { type: d.type } : {}),
+          hosts: d.hosts.filter((h) => h.mounted !== false && h.accessible !== false).map((h) => hostNames.get(refKey(h.host)) ?? h.host.value),
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw toIaasError(err, { action: "list datastores" });
+    }
+  }
+
+  /** VMs whose files are on a datastore (templates excluded: they are not moved). */
+  async datastoreVms(datastore: string): Promise<VmSummary[]> {
+    try {
+      const ds = (await listDatastores(this.client)).find((d) => d.name === datastore);
+      if (!ds) throw new IaasError("IAAS_NOT_FOUND", `No datastore named \`${datastore}\`.`);
+      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
+      return rs
+        .map(parseVmRecord)
+        .filter((r) => !r.summary.template && r.summary.datastores.some((d) => refKey(d) === refKey(ds.ref)))
+        .map((r) => toContractSummary(r))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw toIaasError(err, { action: "list the datastore's VMs" });
     }
   }
 
@@ -123,11 +296,16 @@ export class Vcenter {
   }
 }
 
-function words(state: string): string {
+export function words(state: string): string {
   return state === "poweredOn" ? "powered on" : state === "poweredOff" ? "powered off" : state;
 }
 
-export function toContractSummary(s: VimVmSummary, path?: string): VmSummary {
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export function toContractSummary(rec: VmRecord, path?: string): VmSummary {
+  const s = rec.summary;
   return {
     name: s.name,
     ...(path ? { path } : {}),
@@ -136,5 +314,6 @@ export function toContractSummary(s: VimVmSummary, path?: string): VmSummary {
     numCpu: s.numCPU ?? 0,
     memoryMB: s.memoryMB ?? 0,
     template: s.template,
+    ...(rec.owner ? { owner: rec.owner } : {}),
   };
 }
