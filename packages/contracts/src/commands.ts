@@ -21,7 +21,54 @@ export const PowerCommandSchema = z.strictObject({
 });
 export type PowerCommand = z.infer<typeof PowerCommandSchema>;
 
-export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema]);
+// ---- iaas.cmd.vm.<action> -------------------------------------------------------------------
+// Names and sizes are only shaped here; what is allowed (the naming rule, the sizes, the limits,
+// quotas, protected VMs, ownership) is policy, checked by the gateway and again by vm-lifecycle,
+// so a command published straight to NATS gets the same specific answer as one from Slack.
+
+/** A new VM's name as a command carries it; the policy's naming rule decides whether it may be used. */
+export const NewVmNameSchema = z
+  .string()
+  .min(1, "a name is required")
+  .max(80, "is longer than 80 characters")
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+
+/** A policy size name (`small`); matched case-insensitively against the policy's sizes. */
+export const SizeNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f\s]+$/, "must be one word");
+
+const vmBase = { ...commandBase, area: z.literal("vm") };
+
+/** `iaas.cmd.vm.create`: a new VM of a policy size (the default size when none is named). */
+export const VmCreateCommandSchema = z.strictObject({ ...vmBase, action: z.literal("create"), name: NewVmNameSchema, size: SizeNameSchema.optional() });
+/** `iaas.cmd.vm.clone`: a full clone of a VM (not a template). */
+export const VmCloneCommandSchema = z.strictObject({ ...vmBase, action: z.literal("clone"), source: VmRefSchema, name: NewVmNameSchema });
+/** `iaas.cmd.vm.deploy`: a new VM from a template, with a policy size (the default size when none is named). */
+export const VmDeployCommandSchema = z.strictObject({ ...vmBase, action: z.literal("deploy"), template: VmRefSchema, name: NewVmNameSchema, size: SizeNameSchema.optional() });
+/** `iaas.cmd.vm.delete`: powers the VM off if needed and deletes it. Confirmation happens before publishing. */
+export const VmDeleteCommandSchema = z.strictObject({ ...vmBase, action: z.literal("delete"), vm: VmRefSchema });
+/**
+ * `iaas.cmd.vm.resize`: absolute targets (`cpu=4` means 4 vCPUs, not 4 more), so applying a
+ * command twice changes nothing the second time. At least one of the two must be given.
+ */
+export const VmResizeCommandSchema = z.strictObject({
+  ...vmBase,
+  action: z.literal("resize"),
+  vm: VmRefSchema,
+  cpu: z.number().int().min(1).max(768).optional(),
+  memoryGB: z.number().positive().max(24 * 1024).optional(),
+});
+
+export const VmCommandSchema = z.discriminatedUnion("action", [
+  VmCreateCommandSchema,
+  VmCloneCommandSchema,
+  VmDeployCommandSchema,
+  VmDeleteCommandSchema,
+  VmResizeCommandSchema,
+]);
+export type VmCommand = z.infer<typeof VmCommandSchema>;
+export type VmAction = VmCommand["action"];
+
+export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema, VmCommandSchema]);
 export type Command = z.infer<typeof CommandSchema>;
 
 /** `iaas.result.<id>`: progress messages, then exactly one final result (succeeded or failed). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandSchema, PowerCommandSchema, ResultSchema } from "./commands.js";
+import { CommandSchema, PowerCommandSchema, ResultSchema, VmCommandSchema } from "./commands.js";
 import { CodedErrorSchema } from "./errors.js";
 import { ProxyEndpoints } from "./proxy.js";
 import { AuditSchema } from "./audit.js";
@@ -11,6 +11,7 @@ export function wireSchemas(): Record<string, z.ZodType> {
   const out: Record<string, z.ZodType> = {
     "command": CommandSchema,
     "command.power": PowerCommandSchema,
+    "command.vm": VmCommandSchema,
     "result": ResultSchema,
     "error": CodedErrorSchema,
     "audit": AuditSchema,

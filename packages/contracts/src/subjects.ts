@@ -90,6 +90,16 @@ export const Buckets = {
   requests: { name: "iaas_requests", ttlMs: 24 * 60 * 60 * 1000 },
   /** Command handlers: per-command state, for idempotent redelivery. */
   commandState: { name: "iaas_command_state", ttlMs: 7 * 24 * 60 * 60 * 1000 },
+  /**
+   * Gateway: commands waiting for their requester's Confirm / Cancel, by command id, so any
+   * gateway replica can take the click. Kept 30 minutes (the longest confirmTtlSeconds), so a
+   * consumed or expired confirmation is still known when someone clicks it again.
+   */
+  confirmations: { name: "iaas_confirmations", ttlMs: 30 * 60 * 1000 },
+  /** Gateway: commands per user per minute (policy rateLimit), shared by every replica. */
+  rateLimits: { name: "iaas_rate_limits", ttlMs: 2 * 60 * 1000 },
+  /** Gateway: notice ids already posted to the notify channel, so each is posted once. */
+  notices: { name: "iaas_notices", ttlMs: 24 * 60 * 60 * 1000 },
 } as const;
 
 /** Names every service registers as a NATS micro service (`nats micro ls`). */
