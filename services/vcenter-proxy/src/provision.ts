@@ -76,8 +76,6 @@ export async function cloneVm(vc: Vcenter, req: ProxyRequest<"vmClone">, default
     // A template has no pool: vCenter needs one (InvalidArgument spec.location.pool otherwise).
     const where = await resolvePlacement(vc, req.placement, { datastore: req.placement?.datastore !== undefined || req.sourceKind === "template" });
     const config: VirtualMachineConfigSpec = { extraConfig: provenanceConfig(req.provenance) };
-    if (req.cpu !== undefined) config.numCPUs = req.cpu;
-    if (req.memoryMB !== undefined) config.memoryMB = req.memoryMB;
     const task = await new VirtualMachine(vc.client, source.ref).clone(where.folder, req.name, {
       location: { pool: where.pool, ...(where.datastore.name ? { datastore: where.datastore.ref } : {}) },
       template: false,
@@ -86,6 +84,14 @@ export async function cloneVm(vc: Vcenter, req: ProxyRequest<"vmClone">, default
     });
     const ref = (await task.wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs })) as MoRef;
     vc.log.info({ vm: req.name, source: source.name, moref: ref.value, requestId: req.provenance.requestId }, "cloned VM");
+    // The size as a reconfigure of the powered-off clone rather than in the clone spec: vcsim
+    // ignores the clone spec's CPU and memory; vCenter gives the same result either way.
+    const size: VirtualMachineConfigSpec = {};
+    if (req.cpu !== undefined) size.numCPUs = req.cpu;
+    if (req.memoryMB !== undefined) size.memoryMB = req.memoryMB;
+    if (size.numCPUs !== undefined || size.memoryMB !== undefined) {
+      await (await new VirtualMachine(vc.client, ref).reconfigure(size)).wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs });
+    }
     if (req.powerOn) {
       // Separate from the clone: vcsim ignores spec.powerOn, and vCenter's answer is the same either way.
       await (await new VirtualMachine(vc.client, ref).powerOn()).wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs });

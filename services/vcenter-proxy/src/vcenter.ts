@@ -5,6 +5,7 @@ import {
   VM_SUMMARY_PATHS,
   inventoryPath,
   listDatastores,
+  listHosts,
   parseVmSummary,
   refKey,
   type MoRef,
@@ -211,8 +212,14 @@ export class Vcenter {
 
   async datastores(): Promise<DatastoreInfo[]> {
     try {
-      const ds = await listDatastores(this.client);
-      const hostNames = await this.names(ds.flatMap((d) => d.hosts.map((h) => h.host)));
+      const [ds, hosts] = await Promise.all([listDatastores(this.client), listHosts(this.client)]);
+      // Which hosts reach a datastore, from each host's own datastore list: the simulator's
+      // Datastore.host lists only one host of several that mount it.
+      const reach = new Map<string, string[]>();
+      for (const h of hosts) {
+        if (h.connectionState && h.connectionState !== "connected") continue;
+        for (const d of h.datastores) reach.set(refKey(d), [...(reach.get(refKey(d)) ?? []), h.name]);
+      }
       const gb = (b: number) => round(b / 1024 ** 3);
       return ds
         .map((d) => ({
@@ -222,7 +229,7 @@ export class Vcenter {
           freeGB: gb(d.freeSpace),
           accessible: d.accessible,
           ...(d.type ? { type: d.type } : {}),
-          hosts: d.hosts.filter((h) => h.mounted !== false && h.accessible !== false).map((h) => hostNames.get(refKey(h.host)) ?? h.host.value),
+          hosts: (reach.get(refKey(d.ref)) ?? []).sort(),
         }))
         .sort((a, b) => a.name.localeCompare(b.name));
     } catch (err) {
