@@ -192,7 +192,10 @@ export function buildBridge(deps: BridgeDeps): Bridge {
       if (s) {
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
+        // In-flight requests end within the publish timeout; a sender still streaming a refused body does not hold us up.
+        const cutoff = setTimeout(() => s.closeAllConnections(), config.publishTimeoutMs + 1_000);
         await closed;
+        clearTimeout(cutoff);
       }
       await micro?.stop().catch((err: unknown) => log.warn({ err }, "micro service stop failed"));
       micro = undefined;
