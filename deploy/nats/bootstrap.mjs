@@ -11,7 +11,8 @@
 // ones services would have made themselves; the lists come from contracts' Streams, Consumers and
 // Buckets, so a new entry there is created here without editing this file.
 
-import { pathToFileURL } from "node:url";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 /**
  * @param {object} deps
@@ -59,4 +60,5 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+// Run only as a program, not when a test imports bootstrap(); realpath, since /app may be a link.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

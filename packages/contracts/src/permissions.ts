@@ -165,8 +165,11 @@ const users: NatsUserPermissions[] = [
     publish: [
       { subject: Subjects.commandsAll, why: "publish commands (JetStream)" },
       ...stream("audit", "audit refused commands"),
-      ...jetStreamClient(["commands", "results", "audit"]),
+      ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...bucket(Buckets.requests.name),
+      ...bucket(Buckets.confirmations.name),
+      ...bucket(Buckets.rateLimits.name),
+      ...bucket(Buckets.notices.name),
       ...durable(Consumers.gatewayResults),
       // info, list, templates: read-only answers
       ...calls(["vmGet", "vmInfo", "vmList", "templateList"]),
@@ -179,6 +182,7 @@ const users: NatsUserPermissions[] = [
     publish: [
       ...stream("results", "progress and final results"),
       ...stream("audit", "audit every command outcome"),
+      { subject: Subjects.notifyAll, why: "dead-letter notices for the Slack notify channel" },
       ...deadLetters("power"),
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.power),
@@ -193,12 +197,13 @@ const users: NatsUserPermissions[] = [
     publish: [
       ...stream("results", "progress and final results"),
       ...stream("audit", "audit every command outcome"),
+      { subject: Subjects.notifyAll, why: "dead-letter notices for the Slack notify channel" },
       ...deadLetters("vm"),
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
-      // create, clone/deploy, delete (powering off first), resize; lists for quotas and placement
-      ...calls(["vmGet", "vmInfo", "vmList", "templateList", "datastoreList", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmPower"]),
+      // create, clone/deploy, delete (the proxy powers off first), resize; the list counts quotas
+      ...calls(["vmGet", "vmList", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },
