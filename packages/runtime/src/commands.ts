@@ -4,6 +4,7 @@ import type { z } from "zod";
 import {
   CommandIdSchema,
   Consumers,
+  Headers,
   IaasError,
   Subjects,
   formatIssues,
@@ -15,7 +16,8 @@ import {
   type Result,
   type VmSummary,
 } from "@iaas/contracts";
-import { decodeJson, encodeJson, type Jet, type KV } from "./jetstream.js";
+import { decodeJson, encodeJson, makeHeaders, type Jet, type KV } from "./jetstream.js";
+import { childTraceparent, traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 
@@ -26,6 +28,8 @@ export interface CommandContext {
   deliveryCount: number;
   /** Posts a progress message to `iaas.result.<id>` (the gateway relays it to Slack). */
   progress(message: string): Promise<void>;
+  /** W3C traceparent for calls this command makes (a child span of the one it arrived with). */
+  traceparent: string;
 }
 
 export interface CommandOutcome {
@@ -49,6 +53,8 @@ export interface CommandConsumerOptions<C extends Command> {
   metrics: Metrics;
   /** Commands handled at once by this instance. */
   concurrency?: number;
+  /** Delay before a retryable failure is delivered again; default 1 s doubling to 30 s. */
+  backoffMs?: (delivery: number) => number;
 }
 
 export interface CommandConsumer {
@@ -140,11 +146,13 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   }
 
   const verb = `${cmd.area}.${"action" in cmd ? cmd.action : "?"}`;
-  const log = opts.log.child({ requestId: cmd.id, verb, delivery });
+  const traceparent = childTraceparent(m.headers?.get(Headers.traceparent) || undefined);
+  const log = opts.log.child({ requestId: cmd.id, verb, delivery, traceId: traceIdOf(traceparent) });
+  const publishOpts = (msgID: string) => ({ msgID, headers: makeHeaders({ [Headers.traceparent]: traceparent, [Headers.requestId]: cmd.id }) });
   const prior = await readState(opts.state, cmd.id);
   if (prior?.status === "done") {
     log.info("command already finished; re-publishing its result");
-    await publishFinal(js, prior.result);
+    await publishFinal(js, prior.result, traceparent);
     opts.metrics.commands.inc({ verb, outcome: "duplicate", code: "" });
     m.ack();
     return;
@@ -158,10 +166,11 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     log,
     resumed: prior?.status === "started" || delivery > 1,
     deliveryCount: delivery,
+    traceparent,
     progress: async (message) => {
       progressN += 1;
       const r: Result = { id: cmd.id, status: "progress", command: verb, message, at: new Date().toISOString() };
-      await js.publish(Subjects.result(cmd.id), encodeJson(r), { msgID: `${cmd.id}:progress:${delivery}:${progressN}` });
+      await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(`${cmd.id}:progress:${delivery}:${progressN}`));
     },
   };
 
@@ -176,7 +185,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
       clearInterval(keepAlive);
       log.warn({ err: ie, code: ie.code }, `retryable failure; will retry (delivery ${delivery} of ${def.maxDeliver})`);
       opts.metrics.commands.inc({ verb, outcome: "retried", code: ie.code });
-      m.nak(backoffMs(delivery));
+      m.nak((opts.backoffMs ?? backoffMs)(delivery));
       return;
     }
     if (ie.code === "IAAS_INTERNAL") log.error({ err }, "command failed with an unexpected error");
@@ -185,14 +194,14 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (ie.retryable) {
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];
-      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), { msgID: `${cmd.id}:dlq` }).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
+      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(`${cmd.id}:dlq`)).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
     }
   } finally {
     clearInterval(keepAlive);
   }
 
   // Any throw from here on leaves the message un-acked: it comes back and is answered from state.
-  await publishFinal(js, result);
+  await publishFinal(js, result, traceparent);
   await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
   await publishAudit(js, cmd.actor, cmd.id, verb, "vm" in cmd ? cmd.vm : undefined, result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
   m.ack();
@@ -207,8 +216,9 @@ async function readState(kv: KV, id: string): Promise<CommandState | undefined> 
   return e.json<CommandState>();
 }
 
-export async function publishFinal(js: Jet["js"], result: FinalResult): Promise<void> {
-  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: `${result.id}:final` });
+export async function publishFinal(js: Jet["js"], result: FinalResult, traceparent?: string): Promise<void> {
+  const headers = makeHeaders({ [Headers.requestId]: result.id, [Headers.traceparent]: traceparent });
+  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: `${result.id}:final`, headers });
 }
 
 export async function publishAudit(js: Jet["js"], actor: Actor, id: string, command: string, vm: string | undefined, result: FinalResult | { status: "rejected"; code: string; message: string; at: string }): Promise<void> {

@@ -4,6 +4,7 @@ import { errors as natsErrors } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { CodedErrorSchema, ErrorCatalogue, IaasError, formatIssues, Headers, oneLine, type ErrorCode } from "@iaas/contracts";
 import { decodeJson, encodeJson, makeHeaders } from "./jetstream.js";
+import { traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
 
 export type { Service, ServiceGroup };
@@ -39,6 +40,7 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
         return;
       }
       const requestId = msg.headers?.get(Headers.requestId) || undefined;
+      const traceId = traceIdOf(msg.headers?.get(Headers.traceparent) || undefined);
       const started = performance.now();
       void (async () => {
         try {
@@ -47,12 +49,12 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
           if (!parsed.success) throw new IaasError("IAAS_BAD_REQUEST", `bad ${ep.subject} request: ${formatIssues(parsed.error)}`);
           const out = await handler(parsed.data, msg);
           msg.respond(encodeJson(ep.response.parse(out)));
-          log.debug({ endpoint: ep.name, requestId, ms: Math.round(performance.now() - started) }, "handled");
+          log.debug({ endpoint: ep.name, requestId, traceId, ms: Math.round(performance.now() - started) }, "handled");
         } catch (e) {
           const ie = IaasError.from(e);
           // An expected refusal (a VM already off) is not an incident: no stack, just the code and its cause's type.
-          if (ie.code === "IAAS_INTERNAL") log.error({ endpoint: ep.name, requestId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
-          else log.info({ endpoint: ep.name, requestId, code: ie.code, cause: causeName(ie.cause) }, `${ep.name} failed: ${ie.message}`);
+          if (ie.code === "IAAS_INTERNAL") log.error({ endpoint: ep.name, requestId, traceId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
+          else log.info({ endpoint: ep.name, requestId, traceId, code: ie.code, cause: causeName(ie.cause) }, `${ep.name} failed: ${ie.message}`);
           msg.respondError(ie.status, oneLine(`${ie.code}: ${ie.message}`), encodeJson(ie.toJSON()));
         }
       })();
@@ -68,9 +70,9 @@ export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
   nc: NatsConnection,
   ep: JsonEndpoint<Req, Res>,
   req: z.input<Req>,
-  opts: { timeoutMs: number; requestId?: string },
+  opts: { timeoutMs: number; requestId?: string; traceparent?: string },
 ): Promise<z.infer<Res>> {
-  const headers = opts.requestId ? makeHeaders({ [Headers.requestId]: opts.requestId }) : undefined;
+  const headers = opts.requestId || opts.traceparent ? makeHeaders({ [Headers.requestId]: opts.requestId, [Headers.traceparent]: opts.traceparent }) : undefined;
   const valid = ep.request.safeParse(req);
   if (!valid.success) throw new IaasError("IAAS_BAD_REQUEST", `bad ${ep.subject} request: ${formatIssues(valid.error)}`);
   let msg;

@@ -7,3 +7,4 @@ export { createMetrics, Counter, Histogram, Gauge, Registry, type Metrics } from
 export { startHealthServer, type HealthServer, type ReadinessCheck } from "./health.js";
 export { startCommandConsumer, publishFinal, publishAudit, type CommandContext, type CommandOutcome, type CommandConsumer } from "./commands.js";
 export { onShutdown, fatal } from "./shutdown.js";
+export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";

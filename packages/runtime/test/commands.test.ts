@@ -9,6 +9,7 @@ import {
   ensureConsumer,
   ensureStreams,
   jetstreamFor,
+  makeHeaders,
   openBucket,
   startCommandConsumer,
   type CommandConsumer,
@@ -64,6 +65,8 @@ describe("command consumer", () => {
       },
       log,
       metrics: createMetrics("test"),
+      // Fast retries so the dead-letter path runs in a test's time.
+      backoffMs: () => 50,
     });
   });
 
@@ -128,6 +131,22 @@ describe("command consumer", () => {
       [1, false],
       [2, true],
     ]);
+  });
+
+  it("gives up on a command that keeps failing: dead letter, a final failed result, one audit record", async () => {
+    behaviour = async () => {
+      throw new IaasError("IAAS_VCENTER_UNAVAILABLE", "vCenter cannot be reached right now.");
+    };
+    const cmd = powerCmd("cmd-dlq-000001");
+    await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id, headers: makeHeaders({ traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }) });
+    const final = await finalOf(cmd.id);
+    expect(final).toMatchObject({ status: "failed", error: { code: "IAAS_VCENTER_UNAVAILABLE", retryable: true } });
+    expect(calls.map((c) => c.delivery)).toEqual([1, 2, 3, 4, 5]);
+    const dlq = await jet.js.consumers.get(Streams.deadLetters.name, { filter_subjects: Subjects.deadLetter("power", "off") });
+    const dead = await dlq.next({ expires: 2000 });
+    expect(dead?.json()).toMatchObject({ command: { id: cmd.id }, deliveries: 5, error: { code: "IAAS_VCENTER_UNAVAILABLE" } });
+    // The trace that came in with the command goes out with its result and dead letter.
+    expect(dead?.headers?.get("traceparent")).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
   });
 
   it("answers a permanent failure once, with its code, and does not retry", async () => {

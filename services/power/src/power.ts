@@ -38,7 +38,7 @@ export interface PowerDeps {
  * done, and reset/reboot are not repeated blindly, since doing them twice is not harmless.
  */
 export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandContext): Promise<CommandOutcome> {
-  const call = { timeoutMs: deps.proxyTimeoutMs, requestId: cmd.id };
+  const call = { timeoutMs: deps.proxyTimeoutMs, requestId: cmd.id, traceparent: ctx.traceparent };
   if (ctx.resumed) {
     const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
     const target = TARGET[cmd.action];
