@@ -12,6 +12,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 3,
-    reporters: ["default"],
+    reporters: ["default", "./scripts/summary-reporter.ts"],
   },
 });
