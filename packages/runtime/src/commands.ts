@@ -81,6 +81,10 @@ function backoffMs(delivery: number): number {
 export async function startCommandConsumer<C extends Command>(opts: CommandConsumerOptions<C>): Promise<CommandConsumer> {
   const def = Consumers[opts.consumer];
   const consumer = await opts.jet.js.consumers.get(def.stream, def.durable);
+  opts.metrics.watchConsumer(def.durable, async () => {
+    const info = await opts.jet.jsm.consumers.info(def.stream, def.durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  });
   const limit = opts.concurrency ?? 4;
   const inflight = new Set<Promise<void>>();
   let messages: ConsumerMessages | undefined;

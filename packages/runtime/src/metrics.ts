@@ -3,8 +3,12 @@ import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from "prom
 export { Counter, Histogram, Gauge, Registry };
 
 /** One registry per service, with Node's default metrics and the metrics every service shares. */
+/** Reads a consumer's backlog: messages not yet delivered, and delivered but not yet acked. */
+export type ConsumerProbe = () => Promise<{ pending: number; ackPending: number; redelivered: number }>;
+
 export function createMetrics(service: string) {
   const registry = new Registry();
+  const probes = new Map<string, ConsumerProbe>();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   return {
@@ -21,6 +25,28 @@ export function createMetrics(service: string) {
       labelNames: ["verb"] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
+    }),
+    /** Registers a JetStream consumer whose backlog is read at each scrape. */
+    watchConsumer(name: string, probe: ConsumerProbe): void {
+      probes.set(name, probe);
+    },
+    pending: new Gauge({
+      name: "iaas_jetstream_pending_messages",
+      help: "JetStream consumer backlog at scrape time: kind=pending (not yet delivered), ack_pending (in flight), redelivered.",
+      labelNames: ["consumer", "kind"] as const,
+      registers: [registry],
+      async collect() {
+        for (const [name, probe] of probes) {
+          try {
+            const p = await probe();
+            this.set({ consumer: name, kind: "pending" }, p.pending);
+            this.set({ consumer: name, kind: "ack_pending" }, p.ackPending);
+            this.set({ consumer: name, kind: "redelivered" }, p.redelivered);
+          } catch {
+            // NATS away: leave the last values; readiness reports the outage.
+          }
+        }
+      },
     }),
     redeliveries: new Counter({
       name: "iaas_jetstream_redeliveries_total",

@@ -180,3 +180,26 @@ describe("command consumer", () => {
     expect(calls).toHaveLength(0);
   });
 });
+
+describe("metrics", () => {
+  it("reports a consumer's backlog at scrape time", async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    try {
+      const jet = await jetstreamFor(nc);
+      await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+      await ensureConsumer(jet.jsm, "power");
+      for (let i = 0; i < 3; i++) await jet.js.publish(Subjects.command("power", "on"), encodeJson(powerCmd(`cmd-backlog-${i}00`, "on")), { msgID: `b${i}` });
+      const metrics = createMetrics("test");
+      metrics.watchConsumer("power", async () => {
+        const info = await jet.jsm.consumers.info(Streams.commands.name, "power");
+        return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+      });
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('iaas_jetstream_pending_messages{consumer="power",kind="pending",service="test"} 3');
+    } finally {
+      await nc.close();
+      await server.dispose();
+    }
+  });
+});
