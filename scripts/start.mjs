@@ -20,6 +20,7 @@ const SERVICES = [
   { name: "vcenter-proxy", healthPort: 9101 },
   { name: "power", healthPort: 9102 },
   { name: "gateway", healthPort: 9100 },
+  { name: "veba-bridge", healthPort: 9105 },
 ];
 
 const env = { ...process.env };
@@ -91,6 +92,7 @@ for (const svc of SERVICES) {
   say(`${svc.name}: health, readiness and metrics at http://127.0.0.1:${svc.healthPort}/{healthz,readyz,metrics}`);
 }
 say(`gateway: Slack requests at http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`);
+say(`veba-bridge: CloudEvents from VEBA at http://127.0.0.1:${env.BRIDGE_PORT ?? 8080}/events`);
 
 async function shutdown(code) {
   if (stopping) return;
