@@ -21,6 +21,9 @@ export const BaseEnvSchema = z.object({
   NATS_PASSWORD: optionalNonEmpty,
   NATS_CREDS: optionalNonEmpty,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Operator overrides for this service's JetStream consumer (applied at start; see docs/operations.md). */
+  CONSUMER_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(3_600_000).optional(),
+  CONSUMER_MAX_DELIVER: z.coerce.number().int().min(1).max(100).optional(),
   /** Where /healthz, /readyz and /metrics listen; 0 picks a free port. */
   HEALTH_HOST: z.string().default("127.0.0.1"),
 });

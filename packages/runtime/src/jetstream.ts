@@ -59,10 +59,22 @@ export async function ensureStreams(jsm: JetStreamManager, names: (keyof typeof 
   }
 }
 
-export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Consumers): Promise<void> {
+/** Operator overrides for a consumer; when given, an existing consumer is updated to match. */
+export interface ConsumerOverrides {
+  /** How long a delivered message may stay un-acked before JetStream redelivers it. */
+  ackWaitMs?: number | undefined;
+  /** Deliveries before a command is given up on (dead letter). */
+  maxDeliver?: number | undefined;
+}
+
+export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Consumers, overrides: ConsumerOverrides = {}): Promise<void> {
   const def = Consumers[key];
+  const ackWait = overrides.ackWaitMs !== undefined ? overrides.ackWaitMs * 1e6 : def.ackWaitNs;
+  const maxDeliver = overrides.maxDeliver ?? def.maxDeliver;
   try {
-    await jsm.consumers.info(def.stream, def.durable);
+    const info = await jsm.consumers.info(def.stream, def.durable);
+    const wanted = (overrides.ackWaitMs !== undefined && info.config.ack_wait !== ackWait) || (overrides.maxDeliver !== undefined && info.config.max_deliver !== maxDeliver);
+    if (wanted) await jsm.consumers.update(def.stream, def.durable, { ack_wait: ackWait, max_deliver: maxDeliver });
     return;
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -72,8 +84,8 @@ export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Co
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subject: def.filter,
-    max_deliver: def.maxDeliver,
-    ack_wait: def.ackWaitNs,
+    max_deliver: maxDeliver,
+    ack_wait: ackWait,
   });
 }
 

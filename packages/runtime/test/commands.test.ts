@@ -203,3 +203,24 @@ describe("metrics", () => {
     }
   });
 });
+
+describe("consumer overrides", () => {
+  it("creates a consumer with an operator's ack wait and updates an existing one to match", async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    try {
+      const jet = await jetstreamFor(nc);
+      await ensureStreams(jet.jsm, ["commands"], log);
+      await ensureConsumer(jet.jsm, "power", { ackWaitMs: 5000 });
+      expect((await jet.jsm.consumers.info(Streams.commands.name, "power")).config).toMatchObject({ ack_wait: 5000 * 1e6, max_deliver: 5 });
+      await ensureConsumer(jet.jsm, "power", { ackWaitMs: 7000, maxDeliver: 3 });
+      expect((await jet.jsm.consumers.info(Streams.commands.name, "power")).config).toMatchObject({ ack_wait: 7000 * 1e6, max_deliver: 3 });
+      // Without overrides an existing consumer is left as the operator set it.
+      await ensureConsumer(jet.jsm, "power");
+      expect((await jet.jsm.consumers.info(Streams.commands.name, "power")).config.ack_wait).toBe(7000 * 1e6);
+    } finally {
+      await nc.close();
+      await server.dispose();
+    }
+  });
+});
