@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
  * @param {typeof import("../../packages/runtime/src/mod.ts")} deps.runtime
  * @param {typeof import("../../packages/contracts/src/mod.ts")} deps.contracts
  * @param {number} [deps.replicas] stream and bucket replicas (3 on a three-node cluster)
- * @param {import("pino").Logger} deps.log
+ * @param {import("../../packages/runtime/src/mod.ts").Logger} deps.log
  */
 export async function bootstrap({ nc, runtime, contracts, replicas = 1, log }) {
   const jet = await runtime.jetstreamFor(nc);

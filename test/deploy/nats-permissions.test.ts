@@ -43,11 +43,13 @@ const USERS: NatsUserName[] = ["admin", ...Object.values(ServiceNames)];
 const log = runtime.createLogger("nats-permissions-test", "silent");
 const enc = new TextEncoder();
 
+type Violation = InstanceType<typeof errors.PermissionViolationError>;
+
 interface Client {
   user: NatsUserName;
   nc: NatsConnection;
   /** Permission violations the server reported on this connection (async `-ERR`s). */
-  violations: errors.PermissionViolationError[];
+  violations: Violation[];
 }
 
 let server: NatsServer;
@@ -67,13 +69,13 @@ async function open(user: NatsUserName): Promise<Client> {
 }
 
 /** The violations reported from now on, for a test that must cause none. */
-function since(u: NatsUserName): () => errors.PermissionViolationError[] {
+function since(u: NatsUserName): () => Violation[] {
   const n = c(u).violations.length;
   return () => c(u).violations.slice(n);
 }
 
 function isViolation(err: unknown, operation: "publish" | "subscription", subject?: string): boolean {
-  const e = err as errors.PermissionViolationError;
+  const e = err as Violation;
   return e instanceof errors.PermissionViolationError && e.operation === operation && (subject === undefined || e.subject === subject);
 }
 
