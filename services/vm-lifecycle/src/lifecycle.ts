@@ -1,0 +1,91 @@
+import { IaasError, ProxyEndpoints, type Placement, type VmCommand, type VmSummary } from "@iaas/contracts";
+import { describeSize, type NamedSize, type Policy } from "@iaas/policy";
+import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
+
+export interface LifecycleDeps {
+  nc: NatsConnection;
+  policy: Policy;
+  /** How long vCenter may take for one task (create, clone, delete, reconfigure). */
+  taskTimeoutMs: number;
+}
+
+const POWER_WORDS: Record<VmSummary["powerState"], string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
+
+function memory(mb: number): string {
+  const gb = mb / 1024;
+  return Number.isInteger(gb) || mb % 256 === 0 ? `${gb} GB` : `${mb} MB`;
+}
+
+export function describeVm(vm: VmSummary): string {
+  return `${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, ${POWER_WORDS[vm.powerState]}`;
+}
+
+/** The policy's placement in the proxy's terms: a cluster stands for its root resource pool. */
+export function placementOf(policy: Policy): Placement {
+  const p = policy.placement;
+  const resourcePool = p.resourcePool ?? (p.cluster ? `/${p.datacenter}/host/${p.cluster}/Resources` : undefined);
+  return {
+    datacenter: p.datacenter,
+    ...(p.folder ? { folder: p.folder } : {}),
+    ...(resourcePool ? { resourcePool } : {}),
+    ...(p.datastore ? { datastore: p.datastore } : {}),
+  };
+}
+
+const mbOf = (s: NamedSize) => Math.round(s.memoryGB * 1024);
+
+/**
+ * Runs one vm command through vcenter-proxy. Every step is safe to repeat, because delivery is at
+ * least once: create, clone and deploy are idempotent by request id in the proxy (a second
+ * delivery gets the VM the first one made), a delete of a VM that is already gone is done when it
+ * is a redelivery, and resize carries absolute targets, so applying it twice changes nothing.
+ */
+export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: CommandContext): Promise<CommandOutcome> {
+  const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id };
+  const provenance = { owner: cmd.actor.userId, requestId: cmd.id };
+  const placement = placementOf(d.policy);
+  switch (cmd.action) {
+    case "create": {
+      const size = d.policy.resolveSize(cmd.size);
+      await ctx.progress(`Creating \`${cmd.name}\` (${size.name}: ${describeSize(size)})…`);
+      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmCreate, { name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, created);
+      return { message: `Created \`${vm.name}\` (${size.name}: ${describeSize(size)}), ${POWER_WORDS[vm.powerState]}. It is yours: only you and IT admins can delete it.`, vm };
+    }
+    case "clone": {
+      await ctx.progress(`Cloning \`${cmd.source}\` to \`${cmd.name}\`…`);
+      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, created);
+      return { message: `Cloned \`${cmd.source}\` to \`${vm.name}\` (${describeVm(vm)}). It is yours: only you and IT admins can delete it.`, vm };
+    }
+    case "deploy": {
+      const size = d.policy.resolveSize(cmd.size);
+      await ctx.progress(`Deploying \`${cmd.template}\` as \`${cmd.name}\` (${size.name}: ${size.cpu} vCPU, ${memory(mbOf(size))} memory)…`);
+      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, created);
+      return { message: `Deployed \`${cmd.template}\` as \`${vm.name}\` (${describeVm(vm)}). It is yours: only you and IT admins can delete it.`, vm };
+    }
+    case "delete": {
+      await ctx.progress(`Deleting \`${cmd.vm}\` (powering it off first if it is running)…`);
+      const { name, destroyed } = await requestJson(d.nc, ProxyEndpoints.vmDestroy, { vm: cmd.vm, powerOffFirst: true, timeoutMs: d.taskTimeoutMs }, call);
+      if (!destroyed && !ctx.resumed) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named \`${cmd.vm}\`. Names are exact and case-sensitive; see \`/iaas list\`.`);
+      return { message: `Deleted \`${name}\`.` };
+    }
+    case "resize": {
+      const { vm, changed } = await requestJson(
+        d.nc,
+        ProxyEndpoints.vmReconfigure,
+        { vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryMB: Math.round(cmd.memoryGB * 1024) } : {}), timeoutMs: d.taskTimeoutMs },
+        call,
+      );
+      const summary: VmSummary = { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, powerState: vm.powerState, numCpu: vm.numCpu, memoryMB: vm.memoryMB, template: vm.template, ...(vm.owner ? { owner: vm.owner } : {}) };
+      return changed
+        ? { message: `Resized \`${vm.name}\`: now ${describeVm(summary)}.`, vm: summary }
+        : { message: `\`${vm.name}\` already has ${vm.numCpu} vCPU and ${memory(vm.memoryMB)} memory; nothing changed.`, vm: summary };
+    }
+  }
+}
+
+function logMade(ctx: CommandContext, created: boolean): void {
+  if (!created) ctx.log.info("the VM was already made by an earlier delivery of this command; not making another");
+}
