@@ -9,6 +9,8 @@ import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
 import { buildPowerService } from "@iaas/power";
+import { buildVmLifecycleService } from "@iaas/vm-lifecycle";
+import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
 import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
 
 export const SIGNING_SECRET = "e2e-signing-secret-not-a-real-one";
@@ -22,12 +24,26 @@ export interface System {
   /** A SOAP session of the test's own, to read back what the system did. */
   observer: VimClient;
   nc: NatsConnection;
+  policy: Policy;
   slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
   stop(): Promise<void>;
 }
 
-export async function startSystem(opts: { vcsim?: VcsimOptions; admins?: string } = {}): Promise<System> {
+export interface SystemOptions {
+  vcsim?: VcsimOptions;
+  /** IAAS_ADMINS (default `UADMIN1`). */
+  admins?: string;
+  /** Policy YAML shared by every service, as IAAS_POLICY would give it; the built-in default when unset. */
+  policyYaml?: string;
+  /** The gateway's clock (confirmation expiry, rate-limit windows); the real one when unset. */
+  now?: () => number;
+}
+
+export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const log = createLogger("e2e", process.env.E2E_LOG_LEVEL ?? "silent");
+  const admins = opts.admins ?? "UADMIN1";
+  // One policy for every service, as one IAAS_POLICY file and IAAS_ADMINS would give them.
+  const policy: Policy = opts.policyYaml ? parsePolicy(opts.policyYaml, { source: "e2e policy", env: { IAAS_ADMINS: admins } }) : loadPolicy({ env: { IAAS_ADMINS: admins } });
   const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start()]);
   const stops: (() => Promise<unknown>)[] = [];
 
@@ -49,18 +65,37 @@ export async function startSystem(opts: { vcsim?: VcsimOptions; admins?: string 
   const powerJet = await jetstreamFor(powerNc);
   await ensureStreams(powerJet.jsm, ["commands", "results", "audit", "deadLetters"], log);
   await ensureConsumer(powerJet.jsm, "power");
-  const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), log, metrics: createMetrics("power"), config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
+  const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), policy, log, metrics: createMetrics("power"), config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
   await power.start();
   stops.push(async () => {
     await power.stop();
     await powerNc.close();
   });
 
+  // vm-lifecycle
+  const vmNc = await connectAs("vm-lifecycle");
+  const vmJet = await jetstreamFor(vmNc);
+  await ensureConsumer(vmJet.jsm, "vmLifecycle");
+  const lifecycle = buildVmLifecycleService({
+    nc: vmNc,
+    jet: vmJet,
+    state: await openBucket(vmNc, "commandState"),
+    policy,
+    log,
+    metrics: createMetrics("vm-lifecycle"),
+    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4 },
+  });
+  await lifecycle.start();
+  stops.push(async () => {
+    await lifecycle.stop();
+    await vmNc.close();
+  });
+
   // gateway
   const gwNc = await connectAs("gateway");
   await ensureGatewayResources(gwNc, log);
-  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: opts.admins ?? "UADMIN1" });
-  const gateway = buildGateway({ nc: gwNc, config, log, metrics: createMetrics("gateway") });
+  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins });
+  const gateway = buildGateway({ nc: gwNc, config, log, metrics: createMetrics("gateway"), policy, ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
   stops.push(async () => {
     await gateway.stop();
@@ -79,6 +114,7 @@ export async function startSystem(opts: { vcsim?: VcsimOptions; admins?: string 
     gatewayUrl,
     observer,
     nc,
+    policy,
     async slash(text, fields = {}) {
       n += 1;
       const responseUrl = slack.responseUrl(`r${n}`);

@@ -1,11 +1,15 @@
 import { PowerCommandSchema } from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
 import { startCommandConsumer, type CommandConsumer, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { authorizePowerCommand } from "./guard.js";
 import { runPower } from "./power.js";
 
 export interface PowerServiceDeps {
   nc: NatsConnection;
   jet: Jet;
   state: KV;
+  /** The same policy the gateway enforces (IAAS_POLICY or the default, plus IAAS_ADMINS). */
+  policy: Policy;
   log: Logger;
   metrics: Metrics;
   config: { proxyTimeoutMs: number; concurrency: number };
@@ -22,6 +26,7 @@ export function buildPowerService(deps: PowerServiceDeps) {
         state: deps.state,
         consumer: "power",
         schema: PowerCommandSchema,
+        authorize: (cmd) => authorizePowerCommand({ nc: deps.nc, policy: deps.policy, lookupTimeoutMs: Math.min(deps.config.proxyTimeoutMs, 15_000) }, cmd),
         handle: (cmd, ctx) => runPower({ nc: deps.nc, proxyTimeoutMs: deps.config.proxyTimeoutMs }, cmd, ctx),
         log: deps.log,
         metrics: deps.metrics,

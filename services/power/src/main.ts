@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
+import { PolicyError, loadPolicy, type Policy } from "@iaas/policy";
 import {
   BaseEnvSchema,
+  ConfigError,
   PortSchema,
   addMicroService,
   connectNats,
@@ -31,6 +33,8 @@ let log: Logger | undefined;
 try {
   const env = loadConfig(EnvSchema);
   log = createLogger(ServiceNames.power, env.LOG_LEVEL);
+  const policy = policyFromEnv();
+  log.info({ policy: policy.source }, "policy loaded");
   const nc = await connectNats(env, ServiceNames.power, log);
   const jet = await jetstreamFor(nc);
   await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
@@ -38,7 +42,7 @@ try {
   const state = await openBucket(nc, "commandState");
   const metrics = createMetrics(ServiceNames.power);
   const micro = await addMicroService(nc, ServiceNames.power, "0.1.0", "Powers VMs on, off, reset, suspend, shutdown and reboot");
-  const service = buildPowerService({ nc, jet, state, log, metrics, config: { proxyTimeoutMs: env.POWER_TIMEOUT_MS, concurrency: env.POWER_CONCURRENCY } });
+  const service = buildPowerService({ nc, jet, state, policy, log, metrics, config: { proxyTimeoutMs: env.POWER_TIMEOUT_MS, concurrency: env.POWER_CONCURRENCY } });
   await service.start();
   const health = await startHealthServer({ host: env.HEALTH_HOST, port: env.HEALTH_PORT, checks: { nats: () => isNatsConnected(nc) }, registry: metrics.registry, log });
   log.info({ health: `http://${env.HEALTH_HOST}:${health.port}` }, "power service ready");
@@ -51,4 +55,14 @@ try {
   });
 } catch (err) {
   fatal(log, err);
+}
+
+/** The policy (IAAS_POLICY, IAAS_ADMINS), or a one-line configuration error naming the file and the field. */
+function policyFromEnv(): Policy {
+  try {
+    return loadPolicy({ env: process.env });
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(["IAAS_POLICY"], err.message);
+    throw err;
+  }
 }
