@@ -1,6 +1,11 @@
+import { loadPolicy, type Policy } from "@iaas/policy";
 import { jetstreamFor, openBucket, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { Auditor } from "./audit.js";
 import type { GatewayConfig } from "./config.js";
+import { ConfirmationStore, handleClick, type ClickDeps } from "./confirm.js";
 import { gatewayMetrics } from "./metrics.js";
+import { startNoticeRelay, type NoticeRelay } from "./notify.js";
+import { RateLimiter } from "./ratelimit.js";
 import { Replier, responseUrlGuard } from "./reply.js";
 import { RequestStore } from "./requests.js";
 import { startResultRelay, type ResultRelay } from "./results.js";
@@ -12,40 +17,69 @@ export interface GatewayDeps {
   config: GatewayConfig;
   log: Logger;
   metrics: Metrics;
+  /**
+   * The policy the gateway enforces before it publishes; the command services enforce the same
+   * again. Default: IAAS_POLICY (or the built-in default) with IAAS_ADMINS, from `config`.
+   */
+  policy?: Policy;
+  /** The clock for confirmation expiry, rate-limit windows and command times (tests move it). */
+  now?: () => number;
 }
 
 export interface Gateway {
-  /** Opens the request bucket, starts relaying results and starts taking Slack requests. */
+  /** Opens the buckets, starts relaying results and notices, and starts taking Slack requests. */
   start(): Promise<{ port: number | undefined }>;
   /** Stops taking requests, lets submissions and result posts in flight finish. Leaves `nc` open. */
   stop(): Promise<void>;
 }
 
 /**
- * The gateway, wired but not started. Needs the streams, the `gateway-results` consumer and
- * the `iaas_requests` bucket to exist (`ensureGatewayResources`).
+ * The gateway, wired but not started. Needs the streams, the `gateway-results` consumer and the
+ * gateway's buckets to exist (`ensureGatewayResources`).
  */
-export function buildGateway({ nc, config, log, metrics }: GatewayDeps): Gateway {
+export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now }: GatewayDeps): Gateway {
   const gm = gatewayMetrics(metrics);
   const allowed = responseUrlGuard(config.SLACK_API_URL);
+  const policy = given ?? loadPolicy({ env: { IAAS_POLICY: config.IAAS_POLICY, IAAS_ADMINS: config.IAAS_ADMINS.join(",") } });
   let slash: SlashCommands | undefined;
+  let click: ClickDeps | undefined;
   let relay: ResultRelay | undefined;
+  let notices: NoticeRelay | undefined;
+  let auditor: Auditor | undefined;
 
-  const transport = createSlackTransport(config, log, async (body, ack, meta) => {
-    if (!slash) throw new Error("gateway not started");
-    await slash.handle(body, ack, meta);
-  });
+  const transport = createSlackTransport(
+    config,
+    log,
+    async (body, ack, meta) => {
+      if (!slash) throw new Error("gateway not started");
+      await slash.handle(body, ack, meta);
+    },
+    async (body) => {
+      if (!click) throw new Error("gateway not started");
+      await handleClick(click, body).catch((err: unknown) => log.error({ err }, "handling a click failed"));
+    },
+  );
 
   return {
     start: async () => {
-      const { js } = await jetstreamFor(nc);
+      const { js, jsm } = await jetstreamFor(nc);
       const requests = new RequestStore(await openBucket(nc, "requests"), log);
+      const confirmations = new ConfirmationStore(await openBucket(nc, "confirmations"), log);
+      const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
+      auditor = new Auditor({ js, jsm, log, now });
       const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
-      slash = new SlashCommands({ js, requests, replier, allowed, log, metrics: gm });
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, log, metrics: gm, now });
+      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
+      if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
+        notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
+      } else {
+        log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
+      }
       try {
         return await transport.start();
       } catch (err) {
+        await notices?.stop();
         await relay.stop();
         throw err;
       }
@@ -53,7 +87,9 @@ export function buildGateway({ nc, config, log, metrics }: GatewayDeps): Gateway
     stop: async () => {
       await transport.stop();
       await slash?.stop();
+      await notices?.stop();
       await relay?.stop();
+      await auditor?.flush();
     },
   };
 }

@@ -31,6 +31,8 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   GATEWAY_PORT: PortSchema.default(3000),
   GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
   HEALTH_PORT: PortSchema.default(9100),
+  /** The policy file (YAML); the built-in default when unset. */
+  IAAS_POLICY: optional,
   /** Slack user ids that hold the admin role (comma-separated). */
   IAAS_ADMINS: AdminList,
 }).superRefine(natsAuthRefinement);

@@ -1,5 +1,6 @@
 import { ServiceNames } from "@iaas/contracts";
-import { addMicroService, connectNats, createLogger, createMetrics, fatal, loadConfig, onShutdown, startHealthServer, type Logger } from "@iaas/runtime";
+import { PolicyError, loadPolicy } from "@iaas/policy";
+import { ConfigError, addMicroService, connectNats, createLogger, createMetrics, fatal, loadConfig, onShutdown, startHealthServer, type Logger } from "@iaas/runtime";
 import { buildGateway } from "./build.js";
 import { GatewayEnvSchema } from "./config.js";
 import { ensureGatewayResources } from "./resources.js";
@@ -9,6 +10,15 @@ const VERSION = "0.1.0";
 async function main(log: Logger): Promise<void> {
   const config = loadConfig(GatewayEnvSchema);
   log.level = config.LOG_LEVEL;
+  // A policy that does not load stops the gateway here, with one line naming the file and field.
+  let policy;
+  try {
+    policy = loadPolicy({ env: { IAAS_POLICY: config.IAAS_POLICY, IAAS_ADMINS: config.IAAS_ADMINS.join(",") } });
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(["IAAS_POLICY"], err.message);
+    throw err;
+  }
+  log.info({ policy: policy.source }, "policy loaded");
   const nc = await connectNats(config, ServiceNames.gateway, log);
 
   // /readyz follows the NATS connection: without it the gateway can only answer "unavailable".
@@ -23,7 +33,7 @@ async function main(log: Logger): Promise<void> {
   await ensureGatewayResources(nc, log);
   const service = await addMicroService(nc, ServiceNames.gateway, VERSION, "Slack gateway: /iaas commands in, results out");
   const metrics = createMetrics(ServiceNames.gateway);
-  const gateway = buildGateway({ nc, config, log, metrics });
+  const gateway = buildGateway({ nc, config, log, metrics, policy });
   const health = await startHealthServer({
     host: config.HEALTH_HOST,
     port: config.HEALTH_PORT,

@@ -3,7 +3,7 @@ import { Counter, Histogram, type Metrics } from "@iaas/runtime";
 /** The gateway's metrics, on the service registry (served at `/metrics`). */
 export function gatewayMetrics(m: Metrics) {
   return {
-    /** `iaas_commands_total{verb, outcome, code}`: outcome is accepted, duplicate, rejected, unavailable or answered (help). */
+    /** `iaas_commands_total{verb, outcome, code}`: outcome is accepted, duplicate, rejected, unavailable, answered (queries), confirm (buttons shown) or limited. */
     commands: m.commands,
     ackSeconds: new Histogram({
       name: "iaas_gateway_ack_seconds",
@@ -16,6 +16,18 @@ export function gatewayMetrics(m: Metrics) {
       name: "iaas_gateway_replies_total",
       help: "Result messages relayed to Slack, by kind (progress, final) and how (response_url, chat, none).",
       labelNames: ["kind", "via"] as const,
+      registers: [m.registry],
+    }),
+    confirmations: new Counter({
+      name: "iaas_gateway_confirmations_total",
+      help: "Confirm/Cancel clicks, by outcome (confirmed, cancelled, expired, consumed, not_requester, unknown).",
+      labelNames: ["outcome"] as const,
+      registers: [m.registry],
+    }),
+    notices: new Counter({
+      name: "iaas_gateway_notices_total",
+      help: "Notices from iaas.notify.>, by outcome (posted, duplicate, malformed, failed).",
+      labelNames: ["outcome"] as const,
       registers: [m.registry],
     }),
     results: new Counter({

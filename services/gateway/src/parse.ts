@@ -1,4 +1,4 @@
-import { CommandAreas, IaasError, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
+import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
 import { code } from "./mrkdwn.js";
 
 /**
@@ -11,7 +11,20 @@ import { code } from "./mrkdwn.js";
  * "did you mean" routing: `pow off x` and `poweroff x` are unknown commands.
  */
 
-export type ParsedCommand = { verb: "help"; topic?: Verb } | { verb: "power"; action: PowerAction; vm: VmRef };
+export type ParsedCommand =
+  | { verb: "help"; topic?: Verb }
+  | { verb: "list"; glob?: string }
+  | { verb: "info"; vm: VmRef }
+  | { verb: "templates" }
+  | { verb: "sizes" }
+  | { verb: "create"; name: string; size?: string }
+  | { verb: "clone"; source: VmRef; name: string }
+  | { verb: "deploy"; template: VmRef; name: string; size?: string }
+  | { verb: "power"; action: PowerAction; vm: VmRef }
+  | { verb: "resize"; vm: VmRef; cpu?: number; memoryGB?: number }
+  | { verb: "delete"; vm: VmRef }
+  | { verb: "echo"; text?: string }
+  | { verb: "audit"; vm?: VmRef };
 export type Verb = ParsedCommand["verb"];
 
 /** A parse failure: a catalogue code, a one-line message, and the usage of the command it concerns. */
@@ -44,6 +57,11 @@ interface ArgSpec<T> {
   extraHint?: string;
   /** Parses one token; throws a CommandParseError (without usage, added by the caller). */
   parse(token: string): T;
+  /**
+   * Set on the last argument only: it takes every remaining token (`[cpu=N] [memory=GB]`,
+   * `[text]`) instead of one. `parse` is then not used.
+   */
+  parseRest?(tokens: readonly string[], seen: readonly string[]): T;
 }
 
 type ArgValues<A extends readonly ArgSpec<unknown>[]> = {
@@ -54,6 +72,14 @@ function listWords(words: readonly string[]): string {
   return words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
 }
 
+/** Text a user typed, as it may be quoted back: at most 60 characters, as inline code. */
+export function quote(token: string): string {
+  return code([...token].length > 60 ? `${[...token].slice(0, 59).join("")}…` : token);
+}
+
+/** A whole command longer than this is refused before it is looked at. */
+export const MAX_COMMAND_LENGTH = 2000;
+
 const arg = {
   /** One of a fixed set of words, matched exactly (case-insensitively). */
   keyword<const W extends string>(what: string, words: readonly W[]): ArgSpec<W> & { optional: false } {
@@ -63,25 +89,110 @@ const arg = {
       optional: false,
       parse(token) {
         const w = words.find((x) => x === token.toLowerCase());
-        if (w === undefined) throw new CommandParseError("IAAS_SYNTAX", `${code(token)} is not ${what}: use ${listWords(words)}.`);
+        if (w === undefined) throw new CommandParseError("IAAS_SYNTAX", `${quote(token)} is not ${what}: use ${listWords(words)}.`);
         return w;
       },
     };
   },
   /** `<vm>`: an exact VM name or an inventory path starting with `/`; never a wildcard. */
-  vm(): ArgSpec<VmRef> & { optional: false } {
+  vm(usage = "<vm>", describe = "a VM name"): ArgSpec<VmRef> & { optional: false } {
     return {
-      usage: "<vm>",
-      describe: "a VM name",
+      usage,
+      describe,
       optional: false,
       extraHint: "VM names cannot contain spaces",
       parse(token) {
         const r = VmRefSchema.safeParse(token);
         if (!r.success) {
-          throw new CommandParseError("IAAS_BAD_VM_NAME", `${code(token)} is not a valid VM name (${formatIssues(r.error)}).`);
+          throw new CommandParseError("IAAS_BAD_VM_NAME", `${quote(token)} is not a valid VM name (${formatIssues(r.error)}).`);
         }
         return r.data;
       },
+    };
+  },
+  /** `<name>` of a new VM: only its shape here; the policy's naming rule is applied by the handler. */
+  newName(): ArgSpec<string> & { optional: false } {
+    return {
+      usage: "<name>",
+      describe: "a name for the new VM",
+      optional: false,
+      extraHint: "VM names cannot contain spaces",
+      parse(token) {
+        const r = NewVmNameSchema.safeParse(token);
+        if (!r.success) throw new CommandParseError("IAAS_NAME_NOT_ALLOWED", `${quote(token)} cannot be used as a VM name (${formatIssues(r.error)}).`);
+        return r.data;
+      },
+    };
+  },
+  /** `[size]`: a size name; whether the policy has it is the handler's business. */
+  size(): ArgSpec<string> & { optional: false } {
+    return {
+      usage: "size",
+      describe: "a size",
+      optional: false,
+      extraHint: "see `/iaas sizes`",
+      parse(token) {
+        const r = SizeNameSchema.safeParse(token);
+        if (!r.success) throw new CommandParseError("IAAS_UNKNOWN_SIZE", `${quote(token)} is not a size name; see \`/iaas sizes\`.`);
+        return r.data;
+      },
+    };
+  },
+  /** `[glob]` of `list`: the one place `*` and `?` mean something, and only as a filter. */
+  glob(): ArgSpec<string> & { optional: false } {
+    return {
+      usage: "glob",
+      describe: "a name pattern",
+      optional: false,
+      parse(token) {
+        if ([...token].length > 255 || /[\u0000-\u001f\u007f]/.test(token)) {
+          throw new CommandParseError("IAAS_SYNTAX", `${quote(token)} is not a name pattern: use letters, digits and \`*\` or \`?\`, for example \`web-*\`.`);
+        }
+        return token;
+      },
+    };
+  },
+  /** `[cpu=N] [memory=GB]`: absolute targets, in any order, at least one. */
+  resizeOptions(): ArgSpec<{ cpu?: number; memoryGB?: number }> & { optional: false } {
+    return {
+      usage: "[cpu=N] [memory=GB]",
+      describe: "`cpu=N`, `memory=GB` or both",
+      optional: false,
+      parse: () => {
+        throw new Error("resizeOptions takes the remaining tokens");
+      },
+      parseRest(tokens, seen) {
+        if (tokens.length === 0) throw new CommandParseError("IAAS_SYNTAX", `${quote(seen.join(" "))} needs \`cpu=N\`, \`memory=GB\` or both.`);
+        const out: { cpu?: number; memoryGB?: number } = {};
+        for (const t of tokens) {
+          const m = /^([^=]+)=(.*)$/.exec(t);
+          const key = m?.[1]?.toLowerCase();
+          const value = m?.[2] ?? "";
+          if (key === "cpu" || key === "cpus" || key === "vcpu") {
+            if (out.cpu !== undefined) throw new CommandParseError("IAAS_SYNTAX", "`cpu=` is given twice.");
+            if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1) throw new CommandParseError("IAAS_SYNTAX", `${quote(t)}: the number of vCPUs must be a whole number of at least 1, for example \`cpu=2\`.`);
+            out.cpu = Number(value);
+          } else if (key === "memory" || key === "mem") {
+            if (out.memoryGB !== undefined) throw new CommandParseError("IAAS_SYNTAX", "`memory=` is given twice.");
+            const mm = /^([0-9]{1,6}(?:\.[0-9]{1,3})?)(?:gb|g)?$/i.exec(value);
+            if (!mm || !(Number(mm[1]) > 0)) throw new CommandParseError("IAAS_SYNTAX", `${quote(t)}: memory is in GB, for example \`memory=8\` or \`memory=0.5\`.`);
+            out.memoryGB = Number(mm[1]);
+          } else {
+            throw new CommandParseError("IAAS_SYNTAX", `${quote(t)} is not a resize option: use \`cpu=N\` and/or \`memory=GB\`.`);
+          }
+        }
+        return out;
+      },
+    };
+  },
+  /** `[text]` of `echo`: everything that follows, as typed (tokens joined by one space). */
+  text(): ArgSpec<string> & { optional: false } {
+    return {
+      usage: "text",
+      describe: "text",
+      optional: false,
+      parse: (t) => t,
+      parseRest: (tokens) => tokens.join(" "),
     };
   },
   optional<T>(spec: ArgSpec<T>, usage: string): ArgSpec<T> & { optional: true } {
@@ -118,7 +229,7 @@ const helpTopic: ArgSpec<Verb> = {
   optional: false,
   parse(token) {
     const g = lookup(token);
-    if (!g) throw new CommandParseError("IAAS_UNKNOWN_COMMAND", `There is no command ${code(token)}. Run \`/iaas help\` to see the commands.`);
+    if (!g) throw new CommandParseError("IAAS_UNKNOWN_COMMAND", `There is no command ${quote(token)}. Run \`/iaas help\` to see the commands.`);
     return g.verb;
   },
 };
@@ -133,11 +244,77 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     args: [arg.optional(helpTopic, "command")],
     build: ([topic]) => (topic === undefined ? { verb: "help" } : { verb: "help", topic }),
   }),
+  list: command({
+    verb: "list",
+    summary: "List VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list.",
+    args: [arg.optional(arg.glob(), "glob")],
+    build: ([glob]) => (glob === undefined ? { verb: "list" } : { verb: "list", glob }),
+  }),
+  info: command({
+    verb: "info",
+    summary: "Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add.",
+    args: [arg.vm()],
+    build: ([vm]) => ({ verb: "info", vm }),
+  }),
+  templates: command({
+    verb: "templates",
+    summary: "The templates you can deploy.",
+    args: [],
+    build: () => ({ verb: "templates" }),
+  }),
+  sizes: command({
+    verb: "sizes",
+    summary: "The VM sizes and limits of the policy.",
+    args: [],
+    build: () => ({ verb: "sizes" }),
+  }),
+  create: command({
+    verb: "create",
+    summary: "Create a new, empty VM of a size (the default size when none is given).",
+    args: [arg.newName(), arg.optional(arg.size(), "size")],
+    build: ([name, size]) => (size === undefined ? { verb: "create", name } : { verb: "create", name, size }),
+  }),
+  clone: command({
+    verb: "clone",
+    summary: "Make a full copy of a VM under a new name.",
+    args: [arg.vm("<source-vm>", "the VM to clone"), arg.newName()],
+    build: ([source, name]) => ({ verb: "clone", source, name }),
+  }),
+  deploy: command({
+    verb: "deploy",
+    summary: "Make a new VM from a template, of a size (the default size when none is given).",
+    args: [arg.vm("<template>", "a template name"), arg.newName(), arg.optional(arg.size(), "size")],
+    build: ([template, name, size]) => (size === undefined ? { verb: "deploy", template, name } : { verb: "deploy", template, name, size }),
+  }),
   power: command({
     verb: "power",
     summary: "Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools).",
     args: [arg.keyword("a power action", POWER_ACTIONS), arg.vm()],
     build: ([action, vm]) => ({ verb: "power", action, vm }),
+  }),
+  resize: command({
+    verb: "resize",
+    summary: "Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add.",
+    args: [arg.vm(), arg.resizeOptions()],
+    build: ([vm, o]) => ({ verb: "resize", vm, ...(o.cpu !== undefined ? { cpu: o.cpu } : {}), ...(o.memoryGB !== undefined ? { memoryGB: o.memoryGB } : {}) }),
+  }),
+  delete: command({
+    verb: "delete",
+    summary: "Delete a VM you own (after you confirm).",
+    args: [arg.vm()],
+    build: ([vm]) => ({ verb: "delete", vm }),
+  }),
+  echo: command({
+    verb: "echo",
+    summary: "Show how a command is parsed and who you are to the policy.",
+    args: [arg.optional(arg.text(), "text")],
+    build: ([text]) => (text === undefined || text === "" ? { verb: "echo" } : { verb: "echo", text }),
+  }),
+  audit: command({
+    verb: "audit",
+    summary: "The latest actions (who, what, when, result), for one VM or all.",
+    args: [arg.optional(arg.vm(), "vm")],
+    build: ([vm]) => (vm === undefined ? { verb: "audit" } : { verb: "audit", vm }),
   }),
 };
 
@@ -176,12 +353,16 @@ export function tokenize(text: string): string[] {
 
 /** Parses the text after `/iaas`. Empty text is `help`. */
 export function parseCommand(text: string): ParseResult {
+  const length = [...text].length;
+  if (length > MAX_COMMAND_LENGTH) {
+    return fail(new CommandParseError("IAAS_SYNTAX", `That command is ${length} characters long; a command may have at most ${MAX_COMMAND_LENGTH}.`));
+  }
   const tokens = tokenize(text);
   const [word, ...rest] = tokens;
   if (word === undefined) return { success: true, data: { verb: "help" } };
   const g = lookup(word);
   if (!g) {
-    return fail(new CommandParseError("IAAS_UNKNOWN_COMMAND", `Unknown command ${code(word)}. Run \`/iaas help\` to see the commands.`));
+    return fail(new CommandParseError("IAAS_UNKNOWN_COMMAND", `Unknown command ${quote(word)}. Run \`/iaas help\` to see the commands.`));
   }
   try {
     return { success: true, data: parseArgs(g, rest) };
@@ -195,20 +376,32 @@ function parseArgs(g: GrammarEntry, tokens: string[]): ParsedCommand {
   const specs = g.args;
   const values: unknown[] = [];
   const seen: string[] = [g.verb];
+  let consumed = 0;
   specs.forEach((spec, i) => {
+    if (spec.parseRest) {
+      const rest = tokens.slice(i);
+      consumed = tokens.length;
+      if (rest.length === 0 && spec.optional) {
+        values.push(undefined);
+        return;
+      }
+      values.push(spec.parseRest(rest, seen));
+      return;
+    }
+    consumed = i + 1;
     const token = tokens[i];
     if (token === undefined) {
-      if (!spec.optional) throw new CommandParseError("IAAS_SYNTAX", `${code(seen.join(" "))} needs ${spec.describe}.`);
+      if (!spec.optional) throw new CommandParseError("IAAS_SYNTAX", `${quote(seen.join(" "))} needs ${spec.describe}.`);
       values.push(undefined);
       return;
     }
     values.push(spec.parse(token));
     seen.push(token);
   });
-  const extra = tokens[specs.length];
+  const extra = tokens[Math.max(consumed, specs.length)];
   if (extra !== undefined) {
     const hint = specs[specs.length - 1]?.extraHint;
-    throw new CommandParseError("IAAS_SYNTAX", `Unexpected ${code(extra)} after ${code(seen.join(" "))}${hint ? `; ${hint}` : ""}.`);
+    throw new CommandParseError("IAAS_SYNTAX", `Unexpected ${quote(extra)} after ${quote(seen.join(" "))}${hint ? `; ${hint}` : ""}.`);
   }
   return g.build(values);
 }

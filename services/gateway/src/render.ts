@@ -1,6 +1,6 @@
 import { ErrorCatalogue, oneLine, type CodedError, type PowerAction, type PowerState, type Result, type VmSummary } from "@iaas/contracts";
 import { code, escape } from "./mrkdwn.js";
-import { Verbs, summaryOf, usageOf, type CommandParseError, type ParsedCommand, type Verb } from "./parse.js";
+import type { CommandParseError, ParsedCommand } from "./parse.js";
 import type { RequestRecord } from "./requests.js";
 import type { SlackMessage } from "./reply.js";
 
@@ -26,11 +26,41 @@ const POWER_DOING: Record<PowerAction, string> = {
   reboot: "Rebooting the guest OS of",
 };
 
-/** The ack of an accepted command: what is happening and the request id. */
-export function acceptedText(cmd: Exclude<ParsedCommand, { verb: "help" }>, id: string): string {
+/** The commands that change something: published to JetStream, answered by a command service. */
+export type ActionCommand = Extract<ParsedCommand, { verb: "create" | "clone" | "deploy" | "power" | "resize" | "delete" }>;
+
+/** What an accepted command is doing, without the request id: `Deleting \`web-01\``. */
+export function doingText(cmd: ActionCommand): string {
   switch (cmd.verb) {
     case "power":
-      return `${POWER_DOING[cmd.action]} ${code(cmd.vm)}… (request ${code(id)})`;
+      return `${POWER_DOING[cmd.action]} ${code(cmd.vm)}`;
+    case "create":
+      return `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`;
+    case "clone":
+      return `Cloning ${code(cmd.source)} to ${code(cmd.name)}`;
+    case "deploy":
+      return `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`;
+    case "resize": {
+      const to = [cmd.cpu !== undefined ? `${cmd.cpu} vCPU` : undefined, cmd.memoryGB !== undefined ? `${cmd.memoryGB} GB memory` : undefined].filter(Boolean).join(", ");
+      return `Resizing ${code(cmd.vm)} to ${to}`;
+    }
+    case "delete":
+      return `Deleting ${code(cmd.vm)}`;
+  }
+}
+
+/** The ack of an accepted command: what is happening and the request id. */
+export function acceptedText(cmd: ActionCommand, id: string): string {
+  return `${doingText(cmd)}… (request ${code(id)})`;
+}
+
+/** What the Confirm / Cancel prompt asks. */
+export function questionText(cmd: ActionCommand, typed: string): string {
+  switch (cmd.verb) {
+    case "delete":
+      return `Delete ${code(cmd.vm)}? This cannot be undone.`;
+    default:
+      return `Run ${code(`${SLASH} ${typed.trim().slice(0, 200)}`)}?`;
   }
 }
 
@@ -38,20 +68,14 @@ function usageLines(usage: readonly string[]): string {
   return usage.map((u) => `Usage: ${code(`${SLASH} ${u}`)}`).join("\n");
 }
 
-/** An immediate error: the one-line message, then the command's usage when there is one. */
-export function parseErrorText(err: CommandParseError): string {
-  return [`:warning: ${err.message}`, usageLines(err.usage)].filter(Boolean).join("\n");
+/** An immediate error: the one-line message and the request id, then the command's usage when there is one. */
+export function parseErrorText(err: CommandParseError, requestId?: string): string {
+  return [`:warning: ${err.message}${requestId ? ` (request ${code(requestId)})` : ""}`, usageLines(err.usage)].filter(Boolean).join("\n");
 }
 
 /** A refusal or failure at the gateway (not a parse error); user text is escaped here. */
 export function errorText(err: { code: string; message: string }, requestId?: string): string {
   return `:warning: ${escape(err.message)}${requestId ? ` (request ${code(requestId)})` : ""}`;
-}
-
-export function helpText(topic?: Verb): string {
-  if (topic) return [`*${SLASH} ${topic}*: ${summaryOf(topic)}`, usageLines(usageOf(topic))].join("\n");
-  const lines = Verbs.flatMap((v) => usageOf(v).map((u) => `• ${code(`${SLASH} ${u}`)}: ${summaryOf(v)}`));
-  return [`*${SLASH} commands*`, ...lines, `${code("<vm>")} is an exact VM name or an inventory path starting with ${code("/")}; wildcards are not accepted.`].join("\n");
 }
 
 const POWER_STATE: Record<PowerState, string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };

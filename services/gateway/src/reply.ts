@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@iaas/runtime";
+import type { Block } from "./blocks.js";
 import type { RequestRecord, RequestStore } from "./requests.js";
 
 /** Hosts Slack hands out response URLs on (commercial and GovSlack). Always https. */
@@ -25,11 +26,13 @@ export function responseUrlGuard(slackApiUrl: string | undefined): (url: string)
   };
 }
 
-/** A message as Slack's response_url takes it. */
+/** A message as Slack's response_url (and an ack) takes it: `text` is the fallback when `blocks` are set. */
 export interface SlackMessage {
   text: string;
-  response_type: "ephemeral" | "in_channel";
+  response_type?: "ephemeral" | "in_channel";
   replace_original?: boolean;
+  delete_original?: boolean;
+  blocks?: Block[];
 }
 
 export type PostOutcome = { ok: true } | { ok: false; permanent: boolean; detail: string };
@@ -74,11 +77,14 @@ export async function postToResponseUrl(url: string, message: SlackMessage, opts
 
 export type Via = "response_url" | "chat" | "none";
 
+/** chat.postMessage as the bot. */
+export type PostMessage = (channel: string, text: string, blocks?: Block[]) => Promise<void>;
+
 export interface ReplierDeps {
   requests: RequestStore;
   allowed: (url: string) => boolean;
   /** chat.postMessage, when a bot token is configured. */
-  postMessage?: (channel: string, text: string) => Promise<void>;
+  postMessage?: PostMessage;
   log: Logger;
   post?: PostOptions;
 }

@@ -1,22 +1,25 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type webApi } from "@slack/bolt";
+import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
 import { ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
 import type { GatewayConfig } from "./config.js";
+import type { Block } from "./blocks.js";
 import type { SlackMessage } from "./reply.js";
 
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
 export const SLACK_EVENTS_PATH = "/slack/events";
 
 export type CommandListener = (body: unknown, ack: (m: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined }) => Promise<void>;
+/** A verified `block_actions` payload (a button click), already acked. */
+export type ActionListener = (body: unknown) => Promise<void>;
 
 export interface SlackTransport {
   /** HTTP: the bound port. Socket Mode: undefined (no listening socket). */
   start(): Promise<{ port: number | undefined }>;
   stop(): Promise<void>;
   /** chat.postMessage as the bot; undefined without SLACK_BOT_TOKEN. */
-  postMessage?: (channel: string, text: string) => Promise<void>;
+  postMessage?: (channel: string, text: string, blocks?: Block[]) => Promise<void>;
 }
 
 /**
@@ -36,7 +39,7 @@ export interface SlackTransport {
  * from the constructor (an unhandled rejection when it fails) into `start`, where a refused
  * token stops the service with a message naming the variable.
  */
-export function createSlackTransport(config: GatewayConfig, log: Logger, onCommand: CommandListener): SlackTransport {
+export function createSlackTransport(config: GatewayConfig, log: Logger, onCommand: CommandListener, onAction: ActionListener): SlackTransport {
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
     ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),
@@ -66,7 +69,14 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
 
   // Every slash command routed to this app; the app manifest declares only `/iaas`.
   app.command(/.*/, async ({ body, ack, context }) => {
-    await onCommand(body, async (m) => ack(m), { retryNum: context.retryNum });
+    // Our Block type is the subset of Block Kit we build (blocks.ts); Bolt's is the full union.
+    await onCommand(body, async (m) => ack(m as Parameters<typeof ack>[0]), { retryNum: context.retryNum });
+  });
+  // Confirm / Cancel clicks arrive on the same signed endpoint (interactivity URL). Slack wants an
+  // empty 200 within 3 s; the answer goes to the payload's response_url.
+  app.action({ type: "block_actions", action_id: /^iaas\./ }, async ({ body, ack }) => {
+    await ack();
+    await onAction(body);
   });
   app.error(async (err) => {
     log.error({ err }, "Slack listener failed");
@@ -97,8 +107,9 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
     },
     ...(config.SLACK_BOT_TOKEN
       ? {
-          postMessage: async (channel: string, text: string) => {
-            await app.client.chat.postMessage({ channel, text });
+          postMessage: async (channel: string, text: string, blocks?: Block[]) => {
+            // Our Block type is the subset of Block Kit we build (blocks.ts); Bolt's is the full union.
+            await app.client.chat.postMessage({ channel, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
           },
         }
       : {}),

@@ -2,22 +2,33 @@ import { z } from "zod";
 import {
   IaasError,
   PowerCommandSchema,
+  ProxyEndpoints,
   SlackChannelIdSchema,
   SlackTeamIdSchema,
   SlackUserIdSchema,
   Subjects,
+  VmCommandSchema,
   formatIssues,
   type Actor,
   type CommandArea,
   type Command,
+  type VmSummary,
 } from "@iaas/contracts";
-import { encodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
+import type { Policy } from "@iaas/policy";
+import { encodeJson, requestJson, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
+import type { Auditor } from "./audit.js";
+import { fields, type Block } from "./blocks.js";
+import { confirmationPrompt, type ConfirmationStore } from "./confirm.js";
+import { authorizeParsed, commandIdsOf, mayRun, precheck } from "./guard.js";
 import { commandIdFor } from "./ids.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { parseCommand, type ParsedCommand, type Verb } from "./parse.js";
-import { acceptedText, ephemeral, errorText, helpText, parseErrorText } from "./render.js";
+import { code } from "./mrkdwn.js";
+import { Verbs, parseCommand, type ParsedCommand, type Verb } from "./parse.js";
+import type { RateLimiter } from "./ratelimit.js";
+import { acceptedText, ephemeral, errorText, parseErrorText, questionText, userFacingError, type ActionCommand } from "./render.js";
 import type { Replier, SlackMessage } from "./reply.js";
 import type { RequestStore } from "./requests.js";
+import { auditMessage, echoMessage, helpMessage, infoMessage, listMessage, memory, sizesMessage, templatesMessage } from "./views.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
@@ -30,7 +41,8 @@ export const SlashPayloadSchema = z.object({
   user_id: SlackUserIdSchema,
   channel_id: SlackChannelIdSchema,
   command: z.string().min(1),
-  text: z.string().max(4000),
+  // Bounded, but far above what a command may be: an over-long command gets its own message (parse.ts).
+  text: z.string().max(40_000),
   response_url: z.string().min(1),
   trigger_id: z.string().min(1).max(255),
 });
@@ -38,6 +50,12 @@ export type SlashPayload = z.infer<typeof SlashPayloadSchema>;
 
 /** How long the ack waits for the command to be stored and published (Slack gives us 3 s in all). */
 export const ACK_BUDGET_MS = 2_000;
+/** How long a query (list, info, templates, audit) may take before the ack says "looking" and the answer follows on the response_url. */
+export const QUERY_BUDGET_MS = 2_000;
+/** A query that outlives the ack still has this long to answer on the response_url. */
+const QUERY_TIMEOUT_MS = 15_000;
+/** The look-up before a delete's Confirm/Cancel (owner, protection by folder); on a timeout the service decides. */
+const LOOKUP_TIMEOUT_MS = 1_200;
 /**
  * Storing the reply target fails fast, so that with NATS away the ack itself can say so; a
  * publish gets longer, and if it outlasts the ack budget its failure is posted afterwards.
@@ -46,40 +64,131 @@ const STORE_TIMEOUT_MS = 1_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
 
 export interface SlashDeps {
+  nc: NatsConnection;
   js: JetStreamClient;
   requests: RequestStore;
+  confirmations: ConfirmationStore;
+  rate: RateLimiter;
+  auditor: Auditor;
   replier: Replier;
   allowed: (url: string) => boolean;
+  policy: Policy;
   log: Logger;
   metrics: GatewayMetrics;
+  now: () => number;
 }
 
 export interface Ack {
   message: SlackMessage;
   verb: string;
-  outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered";
+  outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered" | "confirm" | "limited";
   code?: string;
 }
 
-type Handler<C extends ParsedCommand> = (cmd: C, p: SlashPayload, meta: { retryNum?: number | undefined }) => Promise<Ack>;
+/** One slash command being handled: the verified payload, its id and who asked. */
+interface Call {
+  p: SlashPayload;
+  id: string;
+  actor: Actor;
+  meta: { retryNum?: number | undefined };
+  log: Logger;
+}
+
+type Handler<C extends ParsedCommand> = (cmd: C, c: Call) => Promise<Ack>;
+
+/** `vm.delete`, `power.off`, `list`: how a command is named in metrics and the audit trail. */
+export function labelOf(cmd: ParsedCommand): string {
+  switch (cmd.verb) {
+    case "power":
+      return `power.${cmd.action}`;
+    case "create":
+    case "clone":
+    case "deploy":
+    case "resize":
+    case "delete":
+      return `vm.${cmd.verb}`;
+    default:
+      return cmd.verb;
+  }
+}
+
+/** The VM a command is about (the new name for create, clone and deploy), for the audit record. */
+export function vmOf(cmd: ParsedCommand): string | undefined {
+  switch (cmd.verb) {
+    case "create":
+    case "clone":
+    case "deploy":
+      return cmd.name;
+    case "info":
+    case "power":
+    case "resize":
+    case "delete":
+      return cmd.vm;
+    case "audit":
+      return cmd.vm;
+    default:
+      return undefined;
+  }
+}
 
 /**
  * The `/iaas` listener, independent of the transport: Bolt's HTTP receiver and Socket Mode
  * both hand it the verified payload and an `ack`. It acks exactly once, within Slack's 3 s.
+ *
+ * Order for every command: payload → rate limit → grammar → role → the command's own checks →
+ * answer (queries), Confirm/Cancel (policy `confirm`), or publish. Every refusal names the
+ * problem and the request id, and is written to the audit trail.
  */
 export class SlashCommands {
-  /** Submissions still running after their ack (a slow NATS); awaited on stop. */
+  /** Work still running after its ack (a slow NATS, a slow query); awaited on stop. */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly handlers: { [V in Verb]: Handler<Extract<ParsedCommand, { verb: V }>> };
 
   constructor(private readonly d: SlashDeps) {
+    const { policy } = d;
+    const act = (cmd: ActionCommand, c: Call) => this.act(cmd, c);
     this.handlers = {
-      help: async (cmd) => ({ message: ephemeral(helpText(cmd.topic)), verb: "help", outcome: "answered" }),
-      power: async (cmd, p, meta) => {
-        const id = commandIdFor(p.team_id, p.trigger_id);
-        const command = PowerCommandSchema.parse({ id, area: "power", action: cmd.action, vm: cmd.vm, actor: actorOf(p), issuedAt: new Date().toISOString() });
-        return this.submit("power", cmd.action, command, p, acceptedText(cmd, id), meta);
+      help: async (cmd, c) => {
+        if (cmd.topic && !mayRun(policy, c.actor, cmd.topic)) {
+          throw new IaasError("IAAS_NOT_ALLOWED", `You are not allowed to run \`${cmd.topic}\`; \`/iaas help\` lists the commands you can run.`);
+        }
+        const verbs = Verbs.filter((v) => mayRun(policy, c.actor, v));
+        return { message: helpMessage(verbs, cmd.topic), verb: "help", outcome: "answered" };
       },
+      list: (cmd, c) =>
+        this.query(c, "list", async () => {
+          const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          const re = cmd.glob === undefined ? undefined : globToRegExp(cmd.glob);
+          return listMessage(re ? vms.filter((v) => re.test(v.name)) : vms, cmd.glob);
+        }),
+      info: (cmd, c) =>
+        this.query(c, "info", async () => {
+          const { vm } = await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.vm }, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          return infoMessage(vm);
+        }),
+      templates: (_cmd, c) =>
+        this.query(c, "templates", async () => {
+          const { templates } = await requestJson(d.nc, ProxyEndpoints.templateList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          return templatesMessage(templates);
+        }),
+      sizes: async () => ({ message: sizesMessage(policy), verb: "sizes", outcome: "answered" }),
+      create: act,
+      clone: act,
+      deploy: act,
+      power: act,
+      resize: act,
+      delete: act,
+      echo: async (cmd, c) => {
+        const parsed = cmd.text === undefined ? undefined : parseCommand(cmd.text);
+        d.auditor.succeeded(c.actor, c.id, "echo", undefined, "echo answered");
+        return { message: echoMessage(cmd.text, parsed, c.actor, policy.rolesOf(c.actor), c.id), verb: "echo", outcome: "answered" };
+      },
+      audit: (cmd, c) =>
+        this.query(c, "audit", async () => {
+          const { records, scanned } = await d.auditor.latest({ vm: cmd.vm });
+          d.auditor.succeeded(c.actor, c.id, "audit", cmd.vm, `audit answered with ${records.length} records`);
+          return auditMessage(records, cmd.vm, scanned);
+        }),
     };
   }
 
@@ -91,7 +200,7 @@ export class SlashCommands {
     } catch (err) {
       const ie = IaasError.from(err);
       this.d.log.error({ err }, "slash command failed");
-      result = { message: ephemeral(errorText(ie)), verb: "unknown", outcome: "rejected", code: ie.code };
+      result = { message: ephemeral(errorText({ code: ie.code, message: userFacingError(ie.toJSON()) })), verb: "unknown", outcome: "rejected", code: ie.code };
     }
     await ack(result.message);
     this.d.metrics.ackSeconds.observe({ verb: result.verb }, (performance.now() - started) / 1000);
@@ -100,6 +209,7 @@ export class SlashCommands {
 
   async stop(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+    await this.d.auditor.flush();
   }
 
   private async route(body: unknown, meta: { retryNum?: number | undefined }): Promise<Ack> {
@@ -110,15 +220,168 @@ export class SlashCommands {
       return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request from Slack is not one the IaaS app understands."))), verb: "unknown", outcome: "rejected", code: "IAAS_BAD_REQUEST" };
     }
     const p = parsed.data;
+    const id = commandIdFor(p.team_id, p.trigger_id);
+    const c: Call = { p, id, actor: actorOf(p), meta, log: this.d.log.child({ requestId: id, userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
+
+    // A Slack retry is the same request again, not one more.
+    if (!meta.retryNum) {
+      const rate = await this.d.rate.hit(p.user_id);
+      if (!rate.ok) {
+        c.log.info({ limit: rate.limit }, "command refused: rate limit");
+        const err = new IaasError("IAAS_RATE_LIMITED", `You have sent ${rate.limit} commands in the last minute, the most the policy allows; nothing was done. Wait a minute and try again.`);
+        return { message: ephemeral(errorText(err, id)), verb: "unknown", outcome: "limited", code: err.code };
+      }
+    }
+
     const cmd = parseCommand(p.text);
     if (!cmd.success) {
       // Never a word the user typed as a label: metric label values must stay a small set.
       const verb = cmd.error.verb ?? "unknown";
-      this.d.log.info({ userId: p.user_id, code: cmd.error.code }, `command rejected: ${cmd.error.message}`);
-      return { message: ephemeral(parseErrorText(cmd.error)), verb, outcome: "rejected", code: cmd.error.code };
+      c.log.info({ code: cmd.error.code }, `command rejected: ${cmd.error.message}`);
+      this.d.auditor.rejected(c.actor, id, verb, undefined, cmd.error.code, cmd.error.message);
+      return { message: ephemeral(parseErrorText(cmd.error, id)), verb, outcome: "rejected", code: cmd.error.code };
     }
-    const handler = this.handlers[cmd.data.verb] as Handler<ParsedCommand>;
-    return handler(cmd.data, p, meta);
+    const label = labelOf(cmd.data);
+    try {
+      authorizeParsed(this.d.policy, c.actor, cmd.data);
+      const handler = this.handlers[cmd.data.verb] as Handler<ParsedCommand>;
+      return await handler(cmd.data, c);
+    } catch (err) {
+      if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL") throw err;
+      c.log.info({ code: err.code, verb: label }, `command refused: ${err.message}`);
+      this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message);
+      return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code };
+    }
+  }
+
+  /** A command that changes something: checked, then confirmed first or published now. */
+  private async act(cmd: ActionCommand, c: Call): Promise<Ack> {
+    const { policy } = this.d;
+    precheck(policy, cmd);
+    let facts: Block[] = [];
+    if (cmd.verb === "delete") {
+      const vm = await this.lookup(cmd.vm, c);
+      if (vm) {
+        policy.checkProtected("delete", { name: vm.name, path: vm.path });
+        policy.authorizeDelete(c.actor, { name: vm.name, owner: vm.owner });
+        facts = fields([
+          ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
+          ["Now", `${vm.powerState === "poweredOn" ? "powered on (it will be powered off first)" : vm.powerState === "poweredOff" ? "powered off" : "suspended"} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
+          ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded"],
+        ]);
+      }
+    }
+    const command = this.commandOf(cmd, c);
+    const label = labelOf(cmd);
+    if (commandIdsOf(cmd).some((id) => policy.needsConfirmation(id))) return this.askConfirmation(cmd, command, c, facts);
+    return this.submit(command.area, command.action, command, c, acceptedText(cmd, c.id), label);
+  }
+
+  /**
+   * The VM a delete names, looked up before the buttons are shown, so a user is told at once
+   * that a VM does not exist, is not theirs, or is protected by folder. If vCenter is slow or
+   * the proxy is away, the buttons are shown anyway: vm-lifecycle checks everything again.
+   */
+  private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
+    try {
+      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id })).vm;
+    } catch (err) {
+      if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
+        c.log.warn({ code: err.code }, "VM look-up before confirmation failed; the command service will check");
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  private commandOf(cmd: ActionCommand, c: Call): Command {
+    const base = { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() };
+    switch (cmd.verb) {
+      case "power":
+        return PowerCommandSchema.parse({ ...base, area: "power", action: cmd.action, vm: cmd.vm });
+      case "create":
+        return VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) });
+      case "clone":
+        return VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name });
+      case "deploy":
+        return VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) });
+      case "resize":
+        return VmCommandSchema.parse({ ...base, area: "vm", action: "resize", vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryGB: cmd.memoryGB } : {}) });
+      case "delete":
+        return VmCommandSchema.parse({ ...base, area: "vm", action: "delete", vm: cmd.vm });
+    }
+  }
+
+  /**
+   * Stores the checked command as a pending confirmation (any replica can take the click) and
+   * answers with Confirm / Cancel. A Slack retry of the same request shows the same prompt.
+   */
+  private async askConfirmation(cmd: ActionCommand, command: Command, c: Call, facts: Block[]): Promise<Ack> {
+    const label = labelOf(cmd);
+    if (!this.d.allowed(c.p.response_url)) return this.foreignResponseUrl(c, label);
+    const ttl = this.d.policy.confirmTtlSeconds;
+    const now = this.d.now();
+    const vm = vmOf(cmd);
+    const rec = {
+      id: c.id,
+      command,
+      verb: label,
+      question: questionText(cmd, c.p.text),
+      accepted: acceptedText(cmd, c.id),
+      ...(vm ? { vm } : {}),
+      userId: c.p.user_id,
+      teamId: c.p.team_id,
+      channelId: c.p.channel_id,
+      text: c.p.text.slice(0, 4000),
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + ttl * 1000).toISOString(),
+      state: "pending" as const,
+    };
+    try {
+      const created = await this.d.confirmations.create(rec, STORE_TIMEOUT_MS);
+      c.log.info({ created }, created ? "asked for confirmation" : "confirmation asked again (Slack retry)");
+    } catch (err) {
+      c.log.error({ err }, "could not store the confirmation");
+      return { message: ephemeral(errorText(unavailable(), c.id)), verb: label, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
+    }
+    return { message: confirmationPrompt(rec, facts, ttl), verb: label, outcome: "confirm" };
+  }
+
+  private foreignResponseUrl(c: Call, verb: string): Ack {
+    // Slack's response URLs are always on Slack's host; anything else is a misconfiguration
+    // (SLACK_API_URL) or a crafted request. Refuse before anything is published.
+    c.log.warn("command refused: its response_url is not on Slack's host");
+    return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request cannot be answered: its response URL is not Slack's."))), verb, outcome: "rejected", code: "IAAS_BAD_REQUEST" };
+  }
+
+  /**
+   * Answers a query in the ack when it is quick (the usual case); otherwise acks with "looking"
+   * and posts the answer to the response_url when it comes.
+   */
+  private async query(c: Call, verb: string, fn: () => Promise<SlackMessage>): Promise<Ack> {
+    const failure = (err: unknown): Ack => {
+      const ie = IaasError.from(err);
+      if (ie.code === "IAAS_INTERNAL") c.log.error({ err }, `${verb} failed`);
+      else c.log.info({ code: ie.code }, `${verb} failed: ${ie.message}`);
+      return { message: ephemeral(errorText({ code: ie.code, message: userFacingError(ie.toJSON()) }, c.id)), verb, outcome: ie.code === "IAAS_UNAVAILABLE" || ie.code === "IAAS_TIMEOUT" ? "unavailable" : "rejected", code: ie.code };
+    };
+    const work = fn().then(
+      (m) => ({ kind: "done" as const, m }),
+      (err: unknown) => ({ kind: "failed" as const, err }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([work, new Promise<{ kind: "late" }>((resolve) => (timer = setTimeout(() => resolve({ kind: "late" }), QUERY_BUDGET_MS)))]);
+    clearTimeout(timer);
+    if (first.kind === "done") return { message: first.m, verb, outcome: "answered" };
+    if (first.kind === "failed") return failure(first.err);
+    c.log.info("query slower than the ack budget; answering on the response_url");
+    const later = work.then(async (r) => {
+      const m = r.kind === "done" ? r.m : failure(r.err).message;
+      await this.d.replier.direct(c.p.response_url, { ...m, replace_original: false }, c.id);
+    });
+    this.pending.add(later);
+    void later.finally(() => this.pending.delete(later));
+    return { message: ephemeral(`:mag: Looking that up… (request ${code(c.id)})`), verb, outcome: "answered" };
   }
 
   /**
@@ -127,29 +390,26 @@ export class SlashCommands {
    * that it is not. If NATS is slower than that, the ack says the command is on its way and a
    * later failure is posted to the response_url.
    */
-  private async submit(area: CommandArea, action: string, command: Command, p: SlashPayload, acceptedLine: string, meta: { retryNum?: number | undefined }): Promise<Ack> {
-    const verb = `${area}.${action}`;
-    const id = command.id;
-    const log = this.d.log.child({ requestId: id, verb, userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) });
-    if (!this.d.allowed(p.response_url)) {
-      // Slack's response URLs are always on Slack's host; anything else is a misconfiguration
-      // (SLACK_API_URL) or a crafted request. Refuse before anything is published.
-      log.warn("command refused: its response_url is not on Slack's host");
-      return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request cannot be answered: its response URL is not Slack's."))), verb, outcome: "rejected", code: "IAAS_BAD_REQUEST" };
-    }
+  private async submit(area: CommandArea, action: string, command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
+    const { p, id } = c;
+    const log = c.log.child({ verb });
+    if (!this.d.allowed(p.response_url)) return this.foreignResponseUrl(c, verb);
 
     const work = (async () => {
-      const created = await this.d.requests.create({
-        id,
-        responseUrl: p.response_url,
-        teamId: p.team_id,
-        channelId: p.channel_id,
-        userId: p.user_id,
-        text: p.text,
-        createdAt: new Date().toISOString(),
-        posts: 0,
-        finalDelivered: false,
-      }, STORE_TIMEOUT_MS);
+      const created = await this.d.requests.create(
+        {
+          id,
+          responseUrl: p.response_url,
+          teamId: p.team_id,
+          channelId: p.channel_id,
+          userId: p.user_id,
+          text: p.text.slice(0, 4000),
+          createdAt: new Date().toISOString(),
+          posts: 0,
+          finalDelivered: false,
+        },
+        STORE_TIMEOUT_MS,
+      );
       const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
       return { duplicate: pa.duplicate || !created };
     })();
@@ -198,4 +458,10 @@ function unavailable(): IaasError {
 
 function actorOf(p: SlashPayload): Actor {
   return { userId: p.user_id, teamId: p.team_id, channelId: p.channel_id, via: "slack" };
+}
+
+/** `list` patterns: `*` any run, `?` one character, everything else literal; case-insensitive. */
+export function globToRegExp(glob: string): RegExp {
+  const body = [...glob].map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[\\^$.|+()[\]{}]/g, "\\$&"))).join("");
+  return new RegExp(`^${body}$`, "isu");
 }

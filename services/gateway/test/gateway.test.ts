@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects, type Result } from "@iaas/contracts";
 import { openBucket } from "@iaas/runtime";
 import { SlackStandIn, postSigned, slashCommandBody, signedHeaders } from "@iaas/testkit";
+import { commandIdFor } from "../src/ids.js";
 import { SECRET, startHarness, type Harness } from "./harness.js";
 
 const ID = /\(request `(r-[a-z2-7]{24})`\)/;
@@ -180,23 +181,24 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
   });
 
   describe("immediate errors name the problem and publish nothing", () => {
+    // `{id}`: the request id, from the request's team and trigger ids.
     const cases: [string, string][] = [
-      ["reboot web-01", ":warning: Unknown command `reboot`. Run `/iaas help` to see the commands."],
-      ["pow off x", ":warning: Unknown command `pow`. Run `/iaas help` to see the commands."],
-      ["poweroff x", ":warning: Unknown command `poweroff`. Run `/iaas help` to see the commands."],
-      ["power of x", ":warning: `of` is not a power action: use on, off, reset, suspend, shutdown or reboot.\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`"],
+      ["reboot web-01", ":warning: Unknown command `reboot`. Run `/iaas help` to see the commands. (request `{id}`)"],
+      ["pow off x", ":warning: Unknown command `pow`. Run `/iaas help` to see the commands. (request `{id}`)"],
+      ["poweroff x", ":warning: Unknown command `poweroff`. Run `/iaas help` to see the commands. (request `{id}`)"],
+      ["power of x", ":warning: `of` is not a power action: use on, off, reset, suspend, shutdown or reboot. (request `{id}`)\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`"],
       [
         "power off web-*",
-        ":warning: `web-*` is not a valid VM name (must be an exact VM name or an inventory path: wildcards and control characters are not allowed).\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`",
+        ":warning: `web-*` is not a valid VM name (must be an exact VM name or an inventory path: wildcards and control characters are not allowed). (request `{id}`)\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`",
       ],
-      ["power off", ":warning: `power off` needs a VM name.\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`"],
+      ["power off", ":warning: `power off` needs a VM name. (request `{id}`)\nUsage: `/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;`"],
     ];
     for (const [text, expected] of cases) {
       it(`/iaas ${text}`, async () => {
         const leaked = await h.publishedBy(async () => {
           const r = await h.slash(text);
           expect(r.status).toBe(200);
-          expect(r.json).toEqual({ response_type: "ephemeral", text: expected });
+          expect(r.json).toEqual({ response_type: "ephemeral", text: expected.replace("{id}", commandIdFor("T0TEAM", r.triggerId)) });
         });
         expect(leaked).toEqual([]);
       });
@@ -206,9 +208,18 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
   it("help lists the commands with their usage; help power shows power's", async () => {
     const all = await h.slash("help");
     expect((all.json as { text: string }).text).toMatchInlineSnapshot(`
-      "*/iaas commands*
+      "*/iaas commands you can run*
       • \`/iaas help [command]\`: Show the commands, or how to use one of them.
+      • \`/iaas list [glob]\`: List VMs with their power state, CPU and memory; a pattern such as \`web-*\` narrows the list.
+      • \`/iaas info &lt;vm&gt;\`: Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add.
+      • \`/iaas templates\`: The templates you can deploy.
+      • \`/iaas sizes\`: The VM sizes and limits of the policy.
+      • \`/iaas create &lt;name&gt; [size]\`: Create a new, empty VM of a size (the default size when none is given).
+      • \`/iaas clone &lt;source-vm&gt; &lt;name&gt;\`: Make a full copy of a VM under a new name.
+      • \`/iaas deploy &lt;template&gt; &lt;name&gt; [size]\`: Make a new VM from a template, of a size (the default size when none is given).
       • \`/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;\`: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools).
+      • \`/iaas resize &lt;vm&gt; [cpu=N] [memory=GB]\`: Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add.
+      • \`/iaas delete &lt;vm&gt;\`: Delete a VM you own (after you confirm).
       \`&lt;vm&gt;\` is an exact VM name or an inventory path starting with \`/\`; wildcards are not accepted."
     `);
     const power = await h.slash("help power");

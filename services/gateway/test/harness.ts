@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Consumers, Streams, Subjects, type Result } from "@iaas/contracts";
 import { connectNats, createLogger, createMetrics, encodeJson, jetstreamFor, loadConfig, type Jet, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, waitUntil, type NatsServer, type PostResult, type SlashCommandFields } from "@iaas/testkit";
+import { DEFAULT_POLICY, policyFromObject, type Policy } from "@iaas/policy";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway } from "../src/mod.js";
 
 export const SECRET = "test-signing-secret";
@@ -40,7 +41,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+/**
+ * The default policy with room for the many commands one test user sends in a burst; tests of
+ * the rate limit pass their own.
+ */
+export function testPolicy(overrides: Record<string, unknown> = {}, admins = ""): Policy {
+  return policyFromObject({ ...DEFAULT_POLICY, rateLimit: { perUserPerMinute: 1000 }, ...overrides }, { source: "gateway test policy", env: { IAAS_ADMINS: admins } });
+}
+
+export async function startHarness(env: Record<string, string> = {}, opts: { policy?: Policy; now?: () => number } = {}): Promise<Harness> {
   const nats = await startNatsServer();
   const slack = await SlackStandIn.start();
   const log = createLogger("gateway-test", process.env.TEST_LOG_LEVEL ?? "silent");
@@ -57,7 +66,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   await ensureGatewayResources(nc, log);
   const jet = await jetstreamFor(nc);
   const metrics = createMetrics("gateway");
-  const gateway = buildGateway({ nc, config, log, metrics });
+  const gateway = buildGateway({ nc, config, log, metrics, policy: opts.policy ?? testPolicy({}, config.IAAS_ADMINS.join(",")), ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
   const url = `http://127.0.0.1:${port}/slack/events`;
 

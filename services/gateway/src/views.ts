@@ -1,0 +1,158 @@
+import type { Actor, PowerState, TemplateInfo, VmInfo, VmSummary } from "@iaas/contracts";
+import type { AuditRow } from "./audit.js";
+import { describeSize, type Policy } from "@iaas/policy";
+import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
+import { code, escape } from "./mrkdwn.js";
+import { summaryOf, usageOf, type ParseResult, type Verb } from "./parse.js";
+import type { SlackMessage } from "./reply.js";
+
+/**
+ * The answers to queries (help, list, info, templates, sizes, echo, audit), as Block Kit with
+ * fields, plus a plain-text fallback. Every value that came from a user or from vCenter is escaped.
+ * All replies are ephemeral (see render.ts).
+ */
+const SLASH = "/iaas";
+
+export const LIST_CAP = 20;
+
+function message(text: string, blocks: Block[]): SlackMessage {
+  return { response_type: "ephemeral", text, blocks: blocks.slice(0, MAX_BLOCKS) };
+}
+
+const POWER: Record<PowerState, string> = { poweredOn: ":large_green_circle: on", poweredOff: ":white_circle: off", suspended: ":double_vertical_bar: suspended" };
+const POWER_WORDS: Record<PowerState, string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
+
+export function memory(mb: number): string {
+  if (mb >= 1024 && mb % 256 === 0) return `${mb / 1024} GB`;
+  return `${mb} MB`;
+}
+
+const gb = (n: number) => (n < 1 ? `${Math.round(n * 1024)} MB` : `${Math.round(n * 100) / 100} GB`);
+
+export function helpMessage(verbs: readonly Verb[], topic?: Verb): SlackMessage {
+  if (topic) {
+    const usage = usageOf(topic).map((u) => `Usage: ${code(`${SLASH} ${u}`)}`).join("\n");
+    return message(`*${SLASH} ${topic}*: ${summaryOf(topic)}\n${usage}`, [section(`*${SLASH} ${topic}*: ${summaryOf(topic)}`), section(usage)]);
+  }
+  if (verbs.length === 0) return message("There are no commands you may run; ask an IT admin.", [section("There are no commands you may run; ask an IT admin.")]);
+  const lines = verbs.flatMap((v) => usageOf(v).map((u) => `• ${code(`${SLASH} ${u}`)}: ${summaryOf(v)}`));
+  const note = `${code("<vm>")} is an exact VM name or an inventory path starting with ${code("/")}; wildcards are not accepted.`;
+  return message([`*${SLASH} commands you can run*`, ...lines, note].join("\n"), [
+    section(`*${SLASH} commands you can run*`),
+    ...fields(verbs.map((v) => [usageOf(v).map((u) => code(`${SLASH} ${u}`)).join("\n"), summaryOf(v)] as const)),
+    context(note),
+  ]);
+}
+
+export function listMessage(vms: readonly VmSummary[], glob: string | undefined): SlackMessage {
+  const shown = vms.slice(0, LIST_CAP);
+  const more = vms.length - shown.length;
+  const what = glob === undefined ? "VMs" : `VMs matching ${code(glob)}`;
+  if (vms.length === 0) return message(`No ${what}.`, [section(`No ${what}.`)]);
+  const head = `*${vms.length} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
+  const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}`;
+  const blocks: Block[] = [section(head)];
+  for (let i = 0; i < shown.length; i += 5) {
+    blocks.push(...fields(shown.slice(i, i + 5).flatMap((v) => [[escape(v.name), line(v)] as const])));
+  }
+  const tail = more > 0 ? `…and ${more} more. Narrow the list with a pattern: ${code(`${SLASH} list web-*`)}.` : undefined;
+  if (tail) blocks.push(context(tail));
+  const text = [`${vms.length} ${what}:`, ...shown.map((v) => `${v.name}: ${POWER_WORDS[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
+  return message(text, blocks);
+}
+
+export function infoMessage(vm: VmInfo): SlackMessage {
+  const pairs: [string, string][] = [
+    ["Power", POWER[vm.powerState]],
+    ["CPU", `${vm.numCpu} vCPU${vm.cpuHotAddEnabled ? " (hot-add on)" : " (hot-add off)"}`],
+    ["Memory", `${memory(vm.memoryMB)}${vm.memoryHotAddEnabled ? " (hot-add on)" : " (hot-add off)"}`],
+    ["Disks", vm.disks.length ? vm.disks.map((d) => `${escape(d.label)}: ${gb(d.capacityGB)}${d.datastore ? ` on ${escape(d.datastore)}` : ""}`).join("\n") : "none"],
+    ["Datastores", vm.datastores.length ? vm.datastores.map(escape).join(", ") : "none"],
+    ["Host", vm.host ? escape(vm.host) : "unknown"],
+    ["Guest OS", vm.guestOs ? escape(vm.guestOs) : "unknown"],
+    ["IP address", vm.ipAddress ? escape(vm.ipAddress) : "none reported"],
+    ["VMware Tools", vm.toolsStatus ? escape(vm.toolsStatus) : "unknown"],
+    ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded (not made through IaaS)"],
+  ];
+  const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
+  const text = `${vm.name}: ${POWER_WORDS[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${vm.ipAddress}` : ""}`;
+  return message(text, [section(title), ...fields(pairs), ...(vm.createdBy ? [context(`Made by request ${code(vm.createdBy)}`)] : [])]);
+}
+
+export function templatesMessage(templates: readonly TemplateInfo[]): SlackMessage {
+  if (templates.length === 0) return message("There are no templates to deploy.", [section("There are no templates to deploy.")]);
+  const shown = templates.slice(0, 40);
+  const text = [`${templates.length} template${templates.length === 1 ? "" : "s"}:`, ...shown.map((t) => `${t.name}: ${t.guestOs ?? "guest OS unknown"}, ${t.numCpu} vCPU, ${memory(t.memoryMB)}`)].join("\n");
+  return message(text, [
+    section(`*${templates.length} template${templates.length === 1 ? "" : "s"}* to deploy with ${code(`${SLASH} deploy <template> <name> [size]`)}`),
+    ...fields(shown.map((t) => [escape(t.name), `${t.guestOs ? `${escape(t.guestOs)} · ` : ""}${t.numCpu} vCPU · ${memory(t.memoryMB)}`] as const)),
+  ]);
+}
+
+export function sizesMessage(policy: Policy): SlackMessage {
+  const sizes = policy.sizes();
+  const def = policy.defaultSize.name;
+  const l = policy.limits;
+  const limits = `Limits: at most ${l.maxCpu} vCPU, ${gb(l.maxMemoryGB)} memory, ${gb(l.maxDiskGB)} disk per VM.`;
+  const text = [`VM sizes (default ${def}):`, ...sizes.map((s) => `${s.name}: ${describeSize(s)}`), limits].join("\n");
+  return message(text, [
+    section(`*VM sizes* (the default is ${code(def)})`),
+    ...fields(sizes.map((s) => [`${escape(s.name)}${s.name === def ? " (default)" : ""}`, `${s.cpu} vCPU · ${gb(s.memoryGB)} memory · ${gb(s.diskGB)} disk`] as const)),
+    context(limits),
+  ]);
+}
+
+/** `/iaas echo`: how the text parses and who the caller is to the policy. Nothing secret: no tokens, no URLs. */
+export function echoMessage(text: string | undefined, parsed: ParseResult | undefined, actor: Actor, roles: readonly string[], requestId: string): SlackMessage {
+  const shownText = text === undefined ? "(none)" : code(text.length > 500 ? `${text.slice(0, 499)}…` : text);
+  const result = parsed === undefined ? "(nothing to parse)" : parsed.success ? `\`\`\`${escape(JSON.stringify(parsed.data)).replace(/`/g, "'")}\`\`\`` : `${parsed.error.code}: ${escape(parsed.error.message)}`;
+  const pairs: [string, string][] = [
+    ["Text", shownText],
+    ["Parsed", result],
+    ["User", `<@${actor.userId}> (${code(actor.userId)})`],
+    ["Team", actor.teamId ? code(actor.teamId) : "unknown"],
+    ["Channel", actor.channelId ? `<#${actor.channelId}> (${code(actor.channelId)})` : "unknown"],
+    ["Roles", roles.length ? roles.map(code).join(", ") : "none"],
+  ];
+  const plain = `echo: text ${text === undefined ? "(none)" : JSON.stringify(text.slice(0, 500))}; parsed ${parsed === undefined ? "-" : parsed.success ? JSON.stringify(parsed.data) : parsed.error.code}; user ${actor.userId}; team ${actor.teamId ?? "-"}; channel ${actor.channelId ?? "-"}; roles ${roles.join(", ") || "none"} (request ${requestId})`;
+  return message(plain, [...fields(pairs), context(`request ${code(requestId)}`)]);
+}
+
+export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, scanned: number): SlackMessage {
+  const what = vm === undefined ? "" : ` for ${code(vm)}`;
+  if (rows.length === 0) return message(`No audit records${vm === undefined ? "" : ` for ${vm}`} in the latest ${scanned}.`, [section(`No audit records${what} in the latest ${scanned}.`)]);
+  const icon: Record<string, string> = { succeeded: ":white_check_mark:", failed: ":x:", rejected: ":no_entry:", acted: ":robot_face:", deferred: ":hourglass:", skipped: ":fast_forward:" };
+  const blocks: Block[] = [section(`*Latest ${rows.length} action${rows.length === 1 ? "" : "s"}${what}*, newest first`)];
+  const lines: string[] = [];
+  const clip = (m: string) => escape(m.length > 300 ? `${m.slice(0, 299)}…` : m) || "-";
+  for (const row of rows) {
+    const r = row.record;
+    const when = `<!date^${Math.floor(Date.parse(r.at) / 1000)}^{date_short_pretty} {time_secs}|${r.at}>`;
+    if (row.kind === "command") {
+      const c = row.record;
+      blocks.push(
+        sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""} · request ${code(c.id)}`, [
+          ["Who", `<@${c.actor.userId}> via ${c.actor.via}`],
+          ["When", when],
+          ["Result", `${c.outcome}${c.code ? ` (${c.code})` : ""}`],
+          ["Details", clip(c.message)],
+        ]),
+      );
+      lines.push(`${c.at} ${c.actor.userId} ${c.command}${c.vm ? ` ${c.vm}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""} (request ${c.id})`);
+    } else {
+      const o = row.record;
+      const label = [o.kind, o.rule].filter(Boolean).join(".");
+      const result = [o.decision, o.reason].filter(Boolean).join(": ") || "-";
+      blocks.push(
+        sectionWithFields(`${icon[o.decision ?? ""] ?? ":gear:"} ${code(label)}${o.vm ? ` ${code(o.vm)}` : o.datastore ? ` ${code(o.datastore)}` : ""}`, [
+          ["Who", escape(o.kind)],
+          ["When", when],
+          ["Result", escape(result)],
+          ["Details", clip(o.message)],
+        ]),
+      );
+      lines.push(`${o.at} ${o.kind} ${label}${o.vm ? ` ${o.vm}` : ""}: ${result}`);
+    }
+  }
+  return message([`Latest actions${vm === undefined ? "" : ` for ${vm}`}:`, ...lines].join("\n"), blocks);
+}
