@@ -163,12 +163,12 @@ beforeAll(async () => {
   server = await startNatsServer({ args: ["-c", CONF, "-m", "-1"] });
   for (const u of USERS) clients.set(u, await open(u));
   await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
-  // Remediation's durable is not in contracts yet; create it as the bootstrap will once it is.
-  await (await jetstreamManager(c("admin").nc)).consumers.add(RemediationPending.consumer.stream, {
-    durable_name: RemediationPending.consumer.durable,
-    ack_policy: AckPolicy.Explicit,
-    filter_subject: Subjects.eventsAll,
-  });
+  // Remediation's durable may not be in contracts yet; then make it as the bootstrap will.
+  const jsm = await jetstreamManager(c("admin").nc);
+  const { stream, durable } = RemediationPending.consumer;
+  if (!(await jsm.consumers.info(stream, durable).catch(() => undefined))) {
+    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, filter_subject: Subjects.eventsAll });
+  }
   await new Kvm(c("admin").nc).create(RemediationPending.bucket, { history: 1 });
 });
 
