@@ -459,7 +459,9 @@ describe("vcenter-proxy: answers vcenter.*, publishes nothing", () => {
     // Remediation resizes, restarts opted-in VMs and moves them; it never creates or deletes.
     for (const ep of [E.vmReconfigure, E.vmRelocate, E.datastoreVms, E.vmPower]) await publishAllowed(c("remediation"), ep.subject);
     for (const ep of [E.vmCreate, E.vmClone, E.vmDestroy]) await publishDenied(c("remediation"), ep.subject);
-    for (const ep of [E.vmGet, E.vmDestroy, E.eventsRead]) await publishDenied(c("veba-bridge"), ep.subject);
+    // The bridge's built-in poller reads events; nothing else.
+    await publishAllowed(c("veba-bridge"), E.eventsRead.subject);
+    for (const ep of [E.vmGet, E.vmInfo, E.vmDestroy]) await publishDenied(c("veba-bridge"), ep.subject);
   });
 });
 

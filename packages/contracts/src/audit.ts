@@ -18,5 +18,43 @@ export const CommandAuditSchema = z.strictObject({
 });
 export type CommandAudit = z.infer<typeof CommandAuditSchema>;
 
-export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema]);
+/** What remediation rule a decision belongs to: the alarm kinds of the policy. */
+export const RemediationRuleSchema = z.enum(["cpu", "memory", "datastore", "vmStorage"]);
+export type RemediationRule = z.infer<typeof RemediationRuleSchema>;
+
+const FromToNumber = z.strictObject({ from: z.number(), to: z.number() });
+
+/**
+ * `iaas.audit.remediation`: one record per remediation decision, whether it acted or not. `id` is
+ * the id of the notice that told Slack about it (the Nats-Msg-Id too, so a redelivered event
+ * records its decision once).
+ */
+export const RemediationAuditSchema = z.strictObject({
+  kind: z.literal("remediation"),
+  id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
+  rule: RemediationRuleSchema,
+  /** acted: the change was made (or, in dry-run, would have been); deferred: waits for a power-off. */
+  decision: z.enum(["acted", "deferred", "skipped", "failed"]),
+  /** Why it did not act, or how it acted: `cooldown`, `at-cap`, `no-target`, `deferred-applied`, ... (docs in services/remediation/README.md). */
+  reason: z.string().regex(/^[a-z][a-z0-9-]{1,40}$/).optional(),
+  vm: z.string().optional(),
+  datastore: z.string().optional(),
+  /** What changed, or would have. */
+  change: z
+    .strictObject({
+      cpu: FromToNumber.optional(),
+      memoryMB: FromToNumber.optional(),
+      datastore: z.strictObject({ from: z.string(), to: z.string() }).optional(),
+    })
+    .optional(),
+  /** The event that caused it: its Nats-Msg-Id (`<source>#<key>`) and, for alarms, the alarm's name. */
+  cause: z.string().max(300).optional(),
+  alarm: z.string().optional(),
+  dryRun: z.boolean(),
+  message: z.string().max(3000),
+  at: IsoTimeSchema,
+});
+export type RemediationAudit = z.infer<typeof RemediationAuditSchema>;
+
+export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema, RemediationAuditSchema]);
 export type Audit = z.infer<typeof AuditSchema>;

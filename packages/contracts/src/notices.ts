@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { IsoTimeSchema } from "./common.js";
+import { Subjects } from "./subjects.js";
+import { token } from "./tokens.js";
 
 /**
  * `iaas.notify.<kind>`: something the Slack notify channel should hear about, from remediation
@@ -21,3 +23,14 @@ export const NoticeSchema = z.strictObject({
   at: IsoTimeSchema,
 });
 export type Notice = z.infer<typeof NoticeSchema>;
+
+export type NoticeKind = Notice["kind"];
+
+/**
+ * The subject of a notice: `iaas.notify.<kind>` with the kind's dots as subject levels
+ * (`iaas.notify.remediation.action`), so `iaas.notify.remediation.>` selects remediation's notices.
+ */
+export function noticeSubject(kind: NoticeKind): string {
+  const [first, ...rest] = kind.split(".");
+  return [Subjects.notify(first ?? ""), ...rest.map((p) => token(p, "notice kind part"))].join(".");
+}

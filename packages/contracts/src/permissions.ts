@@ -137,13 +137,12 @@ function deadLetters(area: CommandArea): Grant[] {
 }
 
 /**
- * Not declared in contracts yet (the remediation service is being written): its durable on the
- * events stream and its state bucket. These are the names the permissions assume; when contracts
- * gain `Consumers.remediation` and a `Buckets` entry, use those here and the bootstrap creates them.
+ * Remediation's durable on the events stream and its state bucket. Kept under this name for the
+ * deploy tests, which predate `Consumers.remediation` and `Buckets.remediation`.
  */
 export const RemediationPending = {
-  consumer: { stream: Streams.events.name, durable: ServiceNames.remediation },
-  bucket: "iaas_remediation",
+  consumer: { stream: Consumers.remediation.stream, durable: Consumers.remediation.durable },
+  bucket: Buckets.remediation.name,
 } as const;
 
 const MINUTE = 60_000;
@@ -214,8 +213,9 @@ const users: NatsUserPermissions[] = [
       { subject: Subjects.notifyAll, why: "notices for the Slack notify channel" },
       ...stream("audit", "audit every action and every decision not to act"),
       ...jetStreamClient(["events", "audit"]),
-      ...durable(RemediationPending.consumer),
-      ...bucket(RemediationPending.bucket),
+      ...durable(Consumers.remediation),
+      { subject: JsApi.messageGet(Streams.events.name), why: "read ahead in VSPHERE_EVENTS: has a red alarm changed again since?" },
+      ...bucket(Buckets.remediation.name),
       // vertical scaling (reconfigure, a restart only for opted-in VMs) and datastore evacuation
       ...calls(["vmGet", "vmInfo", "vmReconfigure", "vmPower", "vmRelocate", "datastoreList", "datastoreVms"]),
     ],
@@ -230,10 +230,14 @@ const users: NatsUserPermissions[] = [
   },
   {
     user: ServiceNames.vebaBridge,
-    description: "VEBA CloudEvents in, vsphere.event.<Class> out; nothing else",
-    // The built-in poller (services/veba-bridge/src/poller.ts, not built yet) will add
-    // calls(["eventsRead"]) and its cursor bucket here.
-    publish: [...stream("events", "publish vSphere events (JetStream)"), ...jetStreamClient(["events"])],
+    description: "VEBA CloudEvents in (and the built-in poller's vCenter events), vsphere.event.<Class> out",
+    publish: [
+      ...stream("events", "publish vSphere events (JetStream)"),
+      ...jetStreamClient(["events"]),
+      // The built-in poller (POLLER_ENABLED): vCenter's events through the proxy, its checkpoint in KV.
+      ...calls(["eventsRead"]),
+      ...bucket(Buckets.eventPoller.name),
+    ],
     subscribe: service(ServiceNames.vebaBridge),
   },
 ];

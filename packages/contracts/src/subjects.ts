@@ -82,6 +82,12 @@ export const Consumers = {
   power: { stream: Streams.commands.name, durable: "power", filter: Subjects.commandsOf("power"), maxDeliver: 5, ackWaitNs: 120e9 },
   vmLifecycle: { stream: Streams.commands.name, durable: "vm-lifecycle", filter: Subjects.commandsOf("vm"), maxDeliver: 5, ackWaitNs: 900e9 },
   gatewayResults: { stream: Streams.results.name, durable: "gateway-results", filter: Subjects.resultsAll, maxDeliver: 10, ackWaitNs: 30e9 },
+  /**
+   * Remediation reads every vSphere event, one at a time and in order. An evacuation moves VMs
+   * one after another; the handler tells JetStream it is still working, so the ack wait only
+   * bounds how long a crashed instance holds an event.
+   */
+  remediation: { stream: Streams.events.name, durable: "remediation", filter: Subjects.eventsAll, maxDeliver: 10, ackWaitNs: 120e9 },
 } as const;
 
 /** JetStream key-value buckets. */
@@ -100,6 +106,14 @@ export const Buckets = {
   rateLimits: { name: "iaas_rate_limits", ttlMs: 2 * 60 * 1000 },
   /** Gateway: notice ids already posted to the notify channel, so each is posted once. */
   notices: { name: "iaas_notices", ttlMs: 24 * 60 * 60 * 1000 },
+  /**
+   * Remediation: events handled, cooldowns, cap episodes, changes deferred to a VM's next
+   * power-off, and the actions-per-minute brake. 30 days: longer than the events stream keeps an
+   * event (so a redelivery is always recognised); a change deferred that long is dropped.
+   */
+  remediation: { name: "iaas_remediation", ttlMs: 30 * 24 * 60 * 60 * 1000 },
+  /** The event poller's checkpoint per vCenter (the last key it published). Never expires. */
+  eventPoller: { name: "iaas_event_poller", ttlMs: 0 },
 } as const;
 
 /** Names every service registers as a NATS micro service (`nats micro ls`). */
