@@ -23,7 +23,6 @@ import {
   Consumers,
   NatsPermissions,
   ProxyEndpoints,
-  RemediationPending,
   ResultSchema,
   ServiceNames,
   Streams,
@@ -163,13 +162,6 @@ beforeAll(async () => {
   server = await startNatsServer({ args: ["-c", CONF, "-m", "-1"] });
   for (const u of USERS) clients.set(u, await open(u));
   await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
-  // Remediation's durable may not be in contracts yet; then make it as the bootstrap will.
-  const jsm = await jetstreamManager(c("admin").nc);
-  const { stream, durable } = RemediationPending.consumer;
-  if (!(await jsm.consumers.info(stream, durable).catch(() => undefined))) {
-    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, filter_subject: Subjects.eventsAll });
-  }
-  await new Kvm(c("admin").nc).create(RemediationPending.bucket, { history: 1 });
 });
 
 afterAll(async () => {
@@ -390,7 +382,7 @@ describe("remediation", () => {
   it("reads events from its durable, notifies Slack (via the gateway) and audits", async () => {
     const fresh = since("remediation");
     await jsPublish(c("veba-bridge"), Subjects.event("AlarmStatusChangedEvent"), { Key: 1 });
-    const cons = await jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(RemediationPending.consumer.stream, RemediationPending.consumer.durable);
+    const cons = await jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(Consumers.remediation.stream, Consumers.remediation.durable);
     const m = await cons.next({ expires: 3000 });
     expect(m?.subject).toBe(Subjects.event("AlarmStatusChangedEvent"));
     expect(await m!.ackAck()).toBe(true);
@@ -401,7 +393,7 @@ describe("remediation", () => {
     await waitFor("the notice at the gateway", () => notices.getReceived() === 1);
 
     expect((await jsPublish(c("remediation"), Subjects.audit("remediation"), {})).stream).toBe(Streams.audit.name);
-    const kv = await new Kvm(jetstream(c("remediation").nc, { timeout: 3000 })).open(RemediationPending.bucket);
+    const kv = await new Kvm(jetstream(c("remediation").nc, { timeout: 3000 })).open(Buckets.remediation.name);
     await kv.put("vm-42", "cooldown");
     expect(fresh()).toEqual([]);
   });
@@ -422,7 +414,7 @@ describe("veba-bridge: publishes vSphere events, reads nothing", () => {
   it("cannot subscribe to iaas.> or to the events it publishes, nor read them from JetStream", async () => {
     await subscribeDenied(c("veba-bridge"), "iaas.>");
     await subscribeDenied(c("veba-bridge"), Subjects.eventsAll);
-    await requestDenied(jetstream(c("veba-bridge").nc, { timeout: 3000 }).consumers.get(RemediationPending.consumer.stream, RemediationPending.consumer.durable));
+    await requestDenied(jetstream(c("veba-bridge").nc, { timeout: 3000 }).consumers.get(Consumers.remediation.stream, Consumers.remediation.durable));
     await requestDenied(jetstreamManager(c("veba-bridge").nc, { checkAPI: false, timeout: 3000 }).then((j) => j.streams.info(Streams.commands.name)));
   });
 

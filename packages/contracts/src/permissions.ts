@@ -136,15 +136,6 @@ function deadLetters(area: CommandArea): Grant[] {
   return CommandAreas[area].map((action) => ({ subject: Subjects.deadLetter(area, action), why: `dead-letter ${area}.${action} commands` }));
 }
 
-/**
- * Remediation's durable on the events stream and its state bucket. Kept under this name for the
- * deploy tests, which predate `Consumers.remediation` and `Buckets.remediation`.
- */
-export const RemediationPending = {
-  consumer: { stream: Consumers.remediation.stream, durable: Consumers.remediation.durable },
-  bucket: Buckets.remediation.name,
-} as const;
-
 const MINUTE = 60_000;
 /** Micro-service answers: one per request, at most as late as the slowest endpoint (a clone). */
 const ONE_ANSWER = (expiresMs: number) => ({ max: 1, expiresMs });
