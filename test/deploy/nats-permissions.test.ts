@@ -28,6 +28,7 @@ import {
   Streams,
   Subjects,
   natsPasswordEnv,
+  noticeSubject,
   type NatsUserName,
   type PowerCommand,
   type VmSummary,
@@ -335,7 +336,9 @@ describe("power", () => {
     await requestDenied(js.consumers.get(Consumers.gatewayResults.stream, Consumers.gatewayResults.durable));
   });
 
-  it("publishes results, audit and its own dead letters, not another area's", async () => {
+  it("publishes results, audit, its own dead letters and dead-letter notices, not another area's or remediation's", async () => {
+    await publishAllowed(c("power"), noticeSubject("command.dead-letter"));
+    await publishDenied(c("power"), noticeSubject("remediation.action"));
     expect((await jsPublish(c("power"), Subjects.result("cmd-power-probe"), {})).stream).toBe(Streams.results.name);
     expect((await jsPublish(c("power"), Subjects.deadLetter("power", "reset"), {})).stream).toBe(Streams.deadLetters.name);
     await requestDenied(jsPublish(c("power"), Subjects.deadLetter("vm", "delete")), Subjects.deadLetter("vm", "delete"));
@@ -389,7 +392,7 @@ describe("remediation", () => {
 
     const notices = c("gateway").nc.subscribe(Subjects.notifyAll, { max: 1 });
     await c("gateway").nc.flush();
-    c("remediation").nc.publish(Subjects.notify("remediation"), enc.encode("{}"));
+    c("remediation").nc.publish(noticeSubject("remediation.action"), enc.encode("{}"));
     await waitFor("the notice at the gateway", () => notices.getReceived() === 1);
 
     expect((await jsPublish(c("remediation"), Subjects.audit("remediation"), {})).stream).toBe(Streams.audit.name);
@@ -398,7 +401,8 @@ describe("remediation", () => {
     expect(fresh()).toEqual([]);
   });
 
-  it("may not publish results or events", async () => {
+  it("may not publish results, events or another's notices", async () => {
+    await publishDenied(c("remediation"), noticeSubject("command.dead-letter"));
     await requestDenied(jsPublish(c("remediation"), Subjects.result("cmd-remediation")), Subjects.result("cmd-remediation"));
     await requestDenied(jsPublish(c("remediation"), Subjects.event("AlarmStatusChangedEvent")), Subjects.event("AlarmStatusChangedEvent"));
   });

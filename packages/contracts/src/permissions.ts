@@ -1,5 +1,6 @@
 import { Buckets, CommandAreas, Consumers, ServiceNames, Streams, Subjects, type CommandArea, type StreamName } from "./subjects.js";
 import { ProxyEndpoints, type ProxyEndpointName } from "./proxy.js";
+import { NoticeSchema, noticeSubject, type NoticeKind } from "./notices.js";
 
 /**
  * Least-privilege NATS permissions: one user per service and an `admin`. deploy/nats/gen.ts turns
@@ -127,6 +128,13 @@ function calls(endpoints: ProxyEndpointName[]): Grant[] {
   return endpoints.map((e) => ({ subject: ProxyEndpoints[e].subject, why: `request vcenter-proxy ${ProxyEndpoints[e].name}` }));
 }
 
+/** The notice subjects of the kinds starting with `prefix` (`remediation.`, `command.`). */
+function notices(prefix: string, why: string): Grant[] {
+  const kinds = NoticeSchema.shape.kind.options.filter((k: NoticeKind) => k.startsWith(prefix));
+  if (!kinds.length) throw new Error(`no notice kinds start with ${prefix}`);
+  return kinds.map((k: NoticeKind) => ({ subject: noticeSubject(k), why: `${why} (${k})` }));
+}
+
 function stream(s: StreamName, why: string): Grant[] {
   return Streams[s].subjects.map((subject) => ({ subject, why }));
 }
@@ -172,7 +180,7 @@ const users: NatsUserPermissions[] = [
     publish: [
       ...stream("results", "progress and final results"),
       ...stream("audit", "audit every command outcome"),
-      { subject: Subjects.notifyAll, why: "dead-letter notices for the Slack notify channel" },
+      ...notices("command.", "tell the Slack notify channel"),
       ...deadLetters("power"),
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.power),
@@ -187,7 +195,7 @@ const users: NatsUserPermissions[] = [
     publish: [
       ...stream("results", "progress and final results"),
       ...stream("audit", "audit every command outcome"),
-      { subject: Subjects.notifyAll, why: "dead-letter notices for the Slack notify channel" },
+      ...notices("command.", "tell the Slack notify channel"),
       ...deadLetters("vm"),
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.vmLifecycle),
@@ -201,7 +209,7 @@ const users: NatsUserPermissions[] = [
     user: ServiceNames.remediation,
     description: "consumes vSphere events, fixes what policy allows, tells Slack and the audit stream",
     publish: [
-      { subject: Subjects.notifyAll, why: "notices for the Slack notify channel" },
+      ...notices("remediation.", "tell the Slack notify channel"),
       ...stream("audit", "audit every action and every decision not to act"),
       ...jetStreamClient(["events", "audit"]),
       ...durable(Consumers.remediation),
