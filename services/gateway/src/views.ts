@@ -47,7 +47,8 @@ export function helpMessage(verbs: readonly Verb[], topic?: Verb): SlackMessage 
 export function listMessage(vms: readonly VmSummary[], glob: string | undefined): SlackMessage {
   const shown = vms.slice(0, LIST_CAP);
   const more = vms.length - shown.length;
-  const what = glob === undefined ? "VMs" : `VMs matching ${code(glob)}`;
+  const noun = vms.length === 1 ? "VM" : "VMs";
+  const what = glob === undefined ? noun : `${noun} matching ${code(glob)}`;
   if (vms.length === 0) return message(`No ${what}.`, [section(`No ${what}.`)]);
   const head = `*${vms.length} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
   const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}`;
