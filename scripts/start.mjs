@@ -19,6 +19,7 @@ const kit = await import(join(root, "packages/testkit/dist/mod.js"));
 const SERVICES = [
   { name: "vcenter-proxy", healthPort: 9101 },
   { name: "power", healthPort: 9102 },
+  { name: "vm-lifecycle", healthPort: 9103 },
   { name: "gateway", healthPort: 9100 },
   { name: "veba-bridge", healthPort: 9105 },
 ];
