@@ -9,15 +9,18 @@ import {
   jetstreamFor,
   loadConfig,
   onShutdown,
+  openBucket,
   startHealthServer,
   type Logger,
 } from "@iaas/runtime";
 import { buildBridge } from "./build.js";
 import { BridgeEnvSchema, bridgeConfigFromEnv } from "./config.js";
+import { PollerEnvSchema, buildPoller, pollerConfigFromEnv } from "./poller.js";
 
 let log: Logger | undefined;
 try {
   const env = loadConfig(BridgeEnvSchema);
+  const pollerEnv = loadConfig(PollerEnvSchema);
   log = createLogger(ServiceNames.vebaBridge, env.LOG_LEVEL);
   const nc = await connectNats(env, ServiceNames.vebaBridge, log);
   const jet = await jetstreamFor(nc);
@@ -26,6 +29,11 @@ try {
   const metrics = createMetrics(ServiceNames.vebaBridge);
   const bridge = buildBridge({ nc, jet, log, metrics, config: bridgeConfigFromEnv(env) });
   await bridge.start();
+  // For sites without VEBA: vCenter's events through vcenter-proxy, published the same way.
+  const poller = pollerEnv.POLLER_ENABLED
+    ? buildPoller({ nc, jet, checkpoints: await openBucket(nc, "eventPoller"), log: log.child({ part: "poller" }), metrics, config: pollerConfigFromEnv(pollerEnv, env.BRIDGE_PUBLISH_TIMEOUT_MS) })
+    : undefined;
+  poller?.start();
   const health = await startHealthServer({
     host: env.HEALTH_HOST,
     port: env.HEALTH_PORT,
@@ -36,6 +44,7 @@ try {
   log.info({ health: `http://${env.HEALTH_HOST}:${health.port}` }, "veba-bridge ready");
   const l = log;
   onShutdown(l, async () => {
+    await poller?.stop();
     await bridge.stop();
     await health.close();
     await nc.drain();

@@ -3,3 +3,4 @@ export { BridgeEnvSchema, bridgeConfigFromEnv, type BridgeConfig, type BridgeAut
 export { contentModeOf, eventClassOf, parseEvents, mediaTypeOf, MediaTypes, type ContentMode, type ParsedEvent } from "./cloudevents.js";
 export { isAuthorized } from "./auth.js";
 export { Rejection, RejectReasons, type RejectReason } from "./reject.js";
+export { buildPoller, PollerEnvSchema, pollerConfigFromEnv, sourceOf, toVsphereEvent, pascalize, type Poller, type PollerConfig, type PollerDeps, type PollerEnv, type PollResult } from "./poller.js";
