@@ -1,0 +1,302 @@
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import {
+  Consumers,
+  IaasError,
+  ServiceNames,
+  VsphereEventSchema,
+  eventMsgId,
+  formatIssues,
+  normalizeVsphereEvent,
+  type NormalizedVsphereEvent,
+  type RemediationRule,
+  type VsphereEvent,
+} from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
+import { addMicroService, decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { code, errText, type AlarmTrigger, type RuleContext } from "./context.js";
+import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
+import { newerAlarmStatus } from "./lookahead.js";
+import { remediationMetrics } from "./metrics.js";
+import { createReporter } from "./report.js";
+import { applyPending, scaleUp } from "./scaling.js";
+import { RemediationState } from "./state.js";
+import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
+
+export const VERSION = "0.1.0";
+
+export interface RemediationConfig {
+  /** Deadline of a read through vcenter-proxy (VM info, datastore lists). */
+  lookupTimeoutMs: number;
+  /** Deadline of a vCenter task (reconfigure, relocate, power). */
+  taskTimeoutMs: number;
+  /** How often deferred changes are checked against their VM's power state (besides power-off events). */
+  pendingRecheckMs: number;
+}
+
+export interface RemediationDeps {
+  nc: NatsConnection;
+  jet: Jet;
+  /** The `iaas_remediation` bucket. */
+  state: KV;
+  /** The same policy every service loads (IAAS_POLICY or the default); its `remediation` section rules here. */
+  policy: Policy;
+  log: Logger;
+  metrics: Metrics;
+  config: RemediationConfig;
+  /** The clock of cooldowns and the brake; the real one when unset. */
+  now?: () => number;
+  /** vCenter access; through vcenter-proxy over NATS when unset. */
+  vcenter?: VcenterPort;
+}
+
+export interface Remediation {
+  /** Registers the micro service, starts consuming VSPHERE_EVENTS and re-checking deferred changes. */
+  start(): Promise<void>;
+  /** Stops fetching, lets the event in hand finish, deregisters. */
+  stop(): Promise<void>;
+  /** Applies every deferred change whose VM is powered off now (what the periodic re-check runs). */
+  recheckPending(): Promise<void>;
+}
+
+/** What an event asks of remediation, if anything. */
+type Work = { type: "alarm"; rule: RemediationRule; alarm: string } | { type: "power-off"; moref: string | undefined; name: string | undefined };
+
+/** VM power-off events after which a deferred change can be applied (vCenter and the simulator emit these). */
+const POWER_OFF_EVENTS: ReadonlySet<string> = new Set(["VmPoweredOffEvent", "VmGuestShutdownEvent"]);
+
+/** Back-off before a retryable failure is tried again: 1 s, 2 s, 4 s ... capped at 30 s. */
+function backoffMs(delivery: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, delivery - 1));
+}
+
+/**
+ * The remediation service, not started. It reads every event of VSPHERE_EVENTS on its durable,
+ * one at a time and in order, and acts on the alarms the policy names:
+ * - a red CPU or memory alarm on a VM: one vCPU or 2 GB more (scaling.ts);
+ * - a red datastore usage alarm: VMs moved off the datastore; a red VM storage alarm: that VM moved (evacuation.ts);
+ * - a VM's power-off: changes deferred for it (no hot-add) are applied.
+ * Every decision, to act or not, is audited and noticed (report.ts). An event is acked once its
+ * decisions are recorded; a redelivery of an event already handled is dropped (the state bucket
+ * remembers it), and one interrupted half-way resumes its own change (cooldowns name their event).
+ */
+export function buildRemediation(deps: RemediationDeps): Remediation {
+  const { jet, log, policy } = deps;
+  const now = deps.now ?? Date.now;
+  const m = remediationMetrics(deps.metrics);
+  const state = new RemediationState(deps.state, log);
+  const vc = deps.vcenter ?? vcenterOverNats(deps.nc, { lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs });
+  const report = createReporter({ nc: deps.nc, jet, log, metrics: m, now });
+  const def = Consumers.remediation;
+
+  let micro: Service | undefined;
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopping = false;
+  // Events and re-checks take turns: a deferred change is never applied by both at once.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+
+  const ctxFor = (elog: Logger): RuleContext => ({ policy, vc, state, report, now, log: elog });
+
+  function classify(ev: VsphereEvent, n: NormalizedVsphereEvent): Work | undefined {
+    if (ev.eventClass === "AlarmStatusChangedEvent") {
+      const kind = n.alarmName ? policy.alarmKind(n.alarmName) : undefined;
+      // Only the turn to red is a trigger: green, yellow and gray transitions ask nothing.
+      if (!kind || n.to !== "red") return undefined;
+      return { type: "alarm", rule: kind, alarm: n.alarmName! };
+    }
+    if (POWER_OFF_EVENTS.has(ev.eventClass) && n.vm) return { type: "power-off", moref: n.vm.value, name: n.vm.name };
+    return undefined;
+  }
+
+  async function onAlarm(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger): Promise<void> {
+    const ctx = ctxFor(elog);
+    const s = policy.remediation;
+    const entity = n.entity;
+    const about = entity?.value ?? entity?.name ?? eventId;
+    const base = { rule: work.rule, cause: { id: eventId, alarm: work.alarm }, about, dryRun: s.dryRun, ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }) } as const;
+    const t: AlarmTrigger | undefined = entity?.name ? { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } } : undefined;
+    const on = t ? `${entity!.type === "Datastore" ? "datastore" : entity!.type === "VirtualMachine" ? "VM" : entity!.type} ${code(t.entity.name)}` : "an unnamed object";
+    if (!t) {
+      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on alarm *${work.alarm}*: the event does not name the object it fired on.` });
+      return;
+    }
+    if (!s.enabled) {
+      await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on alarm *${work.alarm}* on ${on}: remediation is turned off (remediation.enabled: false).` });
+      return;
+    }
+    const newer = await newerAlarmStatus(jet, msg.seq, ev, n);
+    if (newer) {
+      const cleared = newer.to !== "red";
+      await report.record({
+        ...base,
+        decision: "skipped",
+        reason: cleared ? "cleared" : "superseded",
+        // A newer red alarm gets its own decision and notice; this one is only audited.
+        notify: cleared,
+        text: cleared
+          ? `Not acting on alarm *${work.alarm}* on ${on}: it has already turned ${newer.to} again.`
+          : `Not acting on this red alarm *${work.alarm}* on ${on}: a newer one is queued and is handled on its own.`,
+      });
+      return;
+    }
+    switch (work.rule) {
+      case "cpu":
+      case "memory":
+        return scaleUp(ctx, t, work.rule);
+      case "datastore":
+        return evacuateDatastore(ctx, t);
+      case "vmStorage":
+        return moveAlarmedVm(ctx, t);
+    }
+  }
+
+  async function onPowerOff(work: Extract<Work, { type: "power-off" }>, elog: Logger): Promise<void> {
+    if (!policy.remediation.enabled) return;
+    let items = work.moref ? await state.pendingOf(work.moref) : [];
+    if (!work.moref && work.name) items = [...(await state.allPending()).values()].find((ps) => ps[0]?.vm === work.name) ?? [];
+    if (items.length === 0) return;
+    elog.info({ vm: work.name, pending: items.length }, "VM powered off with changes waiting");
+    await applyPending(ctxFor(elog), items, work.name);
+  }
+
+  async function handle(msg: JsMsg): Promise<void> {
+    const delivery = msg.info.deliveryCount;
+    let ev: VsphereEvent;
+    try {
+      const parsed = VsphereEventSchema.safeParse(decodeJson(msg.data));
+      if (!parsed.success) throw new IaasError("IAAS_BAD_REQUEST", `not a vsphere.event message: ${formatIssues(parsed.error)}`);
+      ev = parsed.data;
+    } catch (err) {
+      log.warn({ subject: msg.subject, seq: msg.seq, err: IaasError.from(err, "IAAS_BAD_REQUEST") }, "dropping a malformed event message");
+      m.events.inc({ outcome: "poison" });
+      // No reason text: nats-server 2.9 ignores "+TERM <reason>".
+      msg.term();
+      return;
+    }
+    const n = normalizeVsphereEvent(ev);
+    const work = classify(ev, n);
+    if (!work) {
+      msg.ack();
+      m.events.inc({ outcome: "ignored" });
+      return;
+    }
+    const eventId = eventMsgId(ev.source, ev.key);
+    const elog = log.child({ event: eventId, eventClass: ev.eventClass, delivery });
+    if (work.type === "alarm" && (await state.isDone(eventId))) {
+      elog.info("event already handled; dropping the repeat");
+      msg.ack();
+      m.events.inc({ outcome: "duplicate" });
+      return;
+    }
+    // Evacuations and restarts take a while: tell JetStream we are alive so it does not redeliver meanwhile.
+    const keepAlive = setInterval(() => msg.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
+    try {
+      if (work.type === "alarm") {
+        await onAlarm(msg, ev, n, work, eventId, elog);
+        await state.markDone(eventId, now());
+      } else {
+        await onPowerOff(work, elog);
+      }
+      msg.ack();
+      m.events.inc({ outcome: "handled" });
+    } catch (err) {
+      const ie = IaasError.from(err);
+      if (ie.retryable && delivery < def.maxDeliver) {
+        elog.warn({ err: ie, code: ie.code }, `retryable failure; the event comes back (delivery ${delivery} of ${def.maxDeliver})`);
+        m.events.inc({ outcome: "retried" });
+        msg.nak(backoffMs(delivery));
+        return;
+      }
+      if (ie.code === "IAAS_INTERNAL") elog.error({ err }, "handling the event failed");
+      else elog.warn({ code: ie.code }, `handling the event failed: ${ie.message}`);
+      try {
+        if (work.type === "alarm") {
+          const entity = n.entity;
+          await report.record({
+            rule: work.rule,
+            decision: "failed",
+            reason: ie.retryable ? "retries-exhausted" : "vcenter-error",
+            cause: { id: eventId, alarm: work.alarm },
+            about: entity?.value ?? entity?.name ?? eventId,
+            ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }),
+            dryRun: policy.remediation.dryRun,
+            text: `Could not act on alarm *${work.alarm}*${entity?.name ? ` on ${code(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
+          });
+          await state.markDone(eventId, now());
+        }
+        msg.ack();
+        m.events.inc({ outcome: "failed" });
+      } catch (recordErr) {
+        // Not even the failure could be recorded (NATS itself is away): the event comes back.
+        elog.error({ err: recordErr }, "could not record the failure; the event comes back");
+        msg.nak(backoffMs(delivery));
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async function recheckPending(): Promise<void> {
+    if (!policy.remediation.enabled) return;
+    const all = await state.allPending();
+    for (const items of all.values()) {
+      const first = items[0]!;
+      const rlog = log.child({ recheck: true, vm: first.vm });
+      try {
+        await applyPending(ctxFor(rlog), items, undefined);
+      } catch (err) {
+        rlog.warn({ err: IaasError.from(err) }, "re-checking a deferred change failed; it stays queued");
+      }
+    }
+  }
+
+  function scheduleRecheck(): void {
+    if (stopping) return;
+    timer = setTimeout(() => {
+      void exclusive(recheckPending)
+        .catch((err: unknown) => log.warn({ err }, "re-checking deferred changes failed"))
+        .finally(scheduleRecheck);
+    }, deps.config.pendingRecheckMs);
+  }
+
+  return {
+    async start() {
+      stopping = false;
+      micro = await addMicroService(deps.nc, ServiceNames.remediation, VERSION, "Acts on vCenter alarms from VSPHERE_EVENTS: vertical scaling, datastore evacuation");
+      const consumer = await jet.js.consumers.get(def.stream, def.durable);
+      loop = (async () => {
+        while (!stopping) {
+          try {
+            messages = await consumer.consume({ max_messages: 1 });
+            for await (const msg of messages) {
+              await exclusive(() => handle(msg));
+              if (stopping) break;
+            }
+          } catch (err) {
+            if (stopping) break;
+            log.warn({ err }, "event consumer interrupted; resuming");
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
+      })();
+      scheduleRecheck();
+      log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(timer);
+      await messages?.close();
+      await loop;
+      await turn;
+      await micro?.stop().catch((err: unknown) => log.warn({ err }, "micro service stop failed"));
+      micro = undefined;
+    },
+    recheckPending: () => exclusive(recheckPending),
+  };
+}

@@ -1,0 +1,50 @@
+import { IaasError, type ObjRef, type RemediationRule } from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
+import type { Logger } from "@iaas/runtime";
+import type { Reporter } from "./report.js";
+import type { RemediationState } from "./state.js";
+import type { VcenterPort } from "./vcenter.js";
+
+/** What every rule works with. */
+export interface RuleContext {
+  policy: Policy;
+  vc: VcenterPort;
+  state: RemediationState;
+  report: Reporter;
+  now(): number;
+  log: Logger;
+}
+
+/** A remediation alarm that turned red, still current when it is handled. */
+export interface AlarmTrigger {
+  rule: RemediationRule;
+  /** The event's identity: its Nats-Msg-Id (`<source>#<key>`). */
+  eventId: string;
+  alarm: string;
+  /** The alarmed object (a VM or a datastore). */
+  entity: ObjRef & { name: string };
+}
+
+/** Slack mrkdwn inline code; `&`, `<`, `>` escaped so a name can never become a link or a mention. */
+export function code(s: string): string {
+  return `\`${s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "'")}\``;
+}
+
+export function alarmText(t: AlarmTrigger): string {
+  return `alarm *${t.alarm.replace(/[*&<>]/g, "")}*`;
+}
+
+export function memText(mb: number): string {
+  return mb >= 1024 ? `${Math.round((mb / 1024) * 100) / 100} GB` : `${mb} MB`;
+}
+
+/** Failures worth another delivery of the event (vCenter or the proxy briefly away); the rest are decisions. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof IaasError && err.retryable;
+}
+
+/** One line about an error for a notice: the coded message, never a stack. */
+export function errText(err: unknown): string {
+  const e = IaasError.from(err);
+  return `${e.message} (${e.code})`;
+}

@@ -1,0 +1,135 @@
+import { createHash } from "node:crypto";
+import {
+  RemediationAuditSchema,
+  Subjects,
+  noticeSubject,
+  type Notice,
+  type NoticeKind,
+  type RemediationAudit,
+  type RemediationRule,
+} from "@iaas/contracts";
+import { encodeJson, type Jet, type Logger, type NatsConnection } from "@iaas/runtime";
+import type { RemediationMetrics } from "./metrics.js";
+
+/** Why remediation acted as it did, or did not act: stable codes (metric labels, audit `reason`). */
+export const Reasons = {
+  acted: ["hot-add", "powered-off", "restarted", "deferred-applied", "relocated"],
+  deferred: ["no-hot-add", "restart-not-allowed"],
+  skipped: [
+    "disabled",
+    "cleared",
+    "superseded",
+    "wrong-entity",
+    "vm-not-found",
+    "vm-ambiguous",
+    "vm-changed",
+    "template",
+    "cooldown",
+    "at-cap",
+    "no-hot-add",
+    "already-pending",
+    "already-applied",
+    "brake",
+    "datastore-not-found",
+    "below-threshold",
+    "no-vms",
+    "no-target",
+  ],
+  failed: ["vcenter-error", "retries-exhausted"],
+} as const;
+
+export type DecisionKind = keyof typeof Reasons;
+export type Reason<D extends DecisionKind = DecisionKind> = (typeof Reasons)[D][number];
+
+export type Decision = {
+  [D in DecisionKind]: {
+    rule: RemediationRule;
+    decision: D;
+    reason: Reason<D>;
+    /** One line for Slack (mrkdwn). */
+    text: string;
+    vm?: string | undefined;
+    datastore?: string | undefined;
+    change?: RemediationAudit["change"];
+    /** What caused it: the event's id (or a deferral's id) and, for alarms, the alarm's name. */
+    cause: { id: string; alarm?: string | undefined };
+    /** The VM or datastore the decision is about; with the cause, decision and reason it makes the notice id. */
+    about: string;
+    dryRun: boolean;
+    /** false: audit and metrics only, no Slack notice (a cap episode already noticed). */
+    notify?: boolean;
+  };
+}[DecisionKind];
+
+const KIND: Record<DecisionKind, NoticeKind> = {
+  acted: "remediation.action",
+  deferred: "remediation.deferred",
+  skipped: "remediation.skip",
+  failed: "remediation.failed",
+};
+
+const WARN: ReadonlySet<Reason> = new Set<Reason>(["at-cap", "no-target", "brake", "vm-not-found", "vm-ambiguous", "vm-changed", "datastore-not-found"]);
+
+function severityOf(d: Decision): Notice["severity"] {
+  if (d.decision === "failed") return "error";
+  return WARN.has(d.reason) ? "warning" : "info";
+}
+
+/** The notice (and audit) id of a decision: the same decision about the same cause always has the same id. */
+export function decisionId(d: Pick<Decision, "rule" | "cause" | "about" | "decision" | "reason">): string {
+  const h = createHash("sha256").update([d.cause.id, d.about, d.decision, d.reason].join("\u0000")).digest("hex");
+  return `rem-${d.rule}-${h.slice(0, 40)}`;
+}
+
+export interface Reporter {
+  /** Records a decision: the audit stream (JetStream, deduplicated by id), the notify channel, metrics, log. */
+  record(d: Decision): Promise<string>;
+}
+
+/**
+ * Every decision goes to the audit stream first: that publish is acked by JetStream, so when it
+ * fails the event is not acked and comes back. The notice follows on core NATS (the gateway posts
+ * each id once, so a notice sent again after a redelivery is not posted twice).
+ */
+export function createReporter(deps: { nc: NatsConnection; jet: Jet; log: Logger; metrics: RemediationMetrics; now: () => number }): Reporter {
+  return {
+    async record(d) {
+      const id = decisionId(d);
+      const at = new Date(deps.now()).toISOString();
+      const audit: RemediationAudit = RemediationAuditSchema.parse({
+        kind: "remediation",
+        id,
+        rule: d.rule,
+        decision: d.decision,
+        reason: d.reason,
+        ...(d.vm ? { vm: d.vm } : {}),
+        ...(d.datastore ? { datastore: d.datastore } : {}),
+        ...(d.change ? { change: d.change } : {}),
+        cause: d.cause.id.slice(0, 300),
+        ...(d.cause.alarm ? { alarm: d.cause.alarm } : {}),
+        dryRun: d.dryRun,
+        message: d.text.slice(0, 3000),
+        at,
+      });
+      await deps.jet.js.publish(Subjects.audit("remediation"), encodeJson(audit), { msgID: id });
+      if (d.notify !== false) {
+        const notice: Notice = {
+          id,
+          kind: KIND[d.decision],
+          severity: severityOf(d),
+          text: d.text.slice(0, 3000),
+          ...(d.vm ? { vm: d.vm } : {}),
+          ...(d.datastore ? { datastore: d.datastore } : {}),
+          cause: d.cause.id.slice(0, 300),
+          ...(d.dryRun ? { dryRun: true } : {}),
+          at,
+        };
+        deps.nc.publish(noticeSubject(notice.kind), encodeJson(notice));
+      }
+      if (d.decision === "skipped") deps.metrics.skips.inc({ rule: d.rule, reason: d.reason });
+      else deps.metrics.actions.inc({ rule: d.rule, outcome: d.decision === "acted" ? (d.dryRun ? "dry-run" : "applied") : d.decision, reason: d.reason });
+      deps.log.info({ id, rule: d.rule, decision: d.decision, reason: d.reason, vm: d.vm, datastore: d.datastore, cause: d.cause.id, dryRun: d.dryRun, notified: d.notify !== false }, d.text);
+      return id;
+    },
+  };
+}

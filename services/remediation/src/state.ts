@@ -1,0 +1,193 @@
+import { z } from "zod";
+import { IaasError } from "@iaas/contracts";
+import type { KV, Logger } from "@iaas/runtime";
+
+/**
+ * What remediation remembers, in the `iaas_remediation` bucket, so that it survives restarts and
+ * is shared by every instance:
+ *
+ * | key | value |
+ * |---|---|
+ * | `event.<id>` | an event whose decisions are all made and published (redeliveries are dropped) |
+ * | `cooldown.<scope>.<vm>` | until when a VM is left alone, and which event (and target) started it |
+ * | `cap.<resource>.<vm>` | a VM is at the cap: the notice was sent for this episode |
+ * | `pending.<resource>.<vm>` | a change waiting for the VM's next power-off |
+ * | `brake` | the times of the actions of the last minute |
+ *
+ * `<vm>` is the VM's moref and `<id>` the event's Nats-Msg-Id, base64url-encoded (KV keys allow
+ * only `A-Z a-z 0-9 - _ = . /`).
+ */
+
+const enc = (s: string) => Buffer.from(s, "utf8").toString("base64url");
+
+export type Resource = "cpu" | "memory";
+/** Cooldown scopes: resizing and moving a VM are separate (a VM just moved may still be resized). */
+export type CooldownScope = "scale" | "move";
+
+const IsoMs = z.number().int().nonnegative();
+
+export const CooldownSchema = z.strictObject({
+  /** Epoch ms. */
+  until: IsoMs,
+  /** The event that started it: its redelivery resumes the same change instead of being refused. */
+  eventId: z.string(),
+  /** The absolute target, so a resumed change is the same change (applying it twice changes nothing). */
+  cpu: z.number().int().positive().optional(),
+  memoryMB: z.number().int().positive().optional(),
+  datastore: z.string().optional(),
+  /** Where the change started from, and how it is made (a decision reason: hot-add, powered-off, restarted, relocated). */
+  from: z.union([z.number(), z.string()]).optional(),
+  reason: z.string().optional(),
+});
+export type Cooldown = z.infer<typeof CooldownSchema>;
+
+export const PendingSchema = z.strictObject({
+  /** Stable id of this deferral: the notices about it (deferred, applied) derive from it. */
+  id: z.string(),
+  resource: z.enum(["cpu", "memory"]),
+  vm: z.string(),
+  moref: z.string(),
+  from: z.number().int().nonnegative(),
+  /** Absolute target: vCPUs or MB. */
+  to: z.number().int().positive(),
+  eventId: z.string(),
+  alarm: z.string(),
+  at: IsoMs,
+});
+export type Pending = z.infer<typeof PendingSchema>;
+
+const CapSchema = z.strictObject({ since: IsoMs, eventId: z.string(), value: z.number() });
+const DoneSchema = z.strictObject({ at: IsoMs });
+const BrakeSchema = z.strictObject({ times: z.array(IsoMs) });
+
+const WINDOW_MS = 60_000;
+
+export class RemediationState {
+  constructor(
+    private readonly kv: KV,
+    private readonly log: Logger,
+  ) {}
+
+  private async read<T>(key: string, schema: z.ZodType<T>): Promise<{ value: T; revision: number } | undefined> {
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
+    let raw: unknown;
+    try {
+      raw = e.json();
+    } catch {
+      raw = undefined;
+    }
+    const r = schema.safeParse(raw);
+    if (!r.success) {
+      // Written by another version, or damaged: forget it rather than act on a guess.
+      this.log.warn({ key }, "ignoring an unreadable remediation state entry");
+      return undefined;
+    }
+    return { value: r.data, revision: e.revision };
+  }
+
+  private async write(key: string, value: unknown): Promise<void> {
+    await this.kv.put(key, JSON.stringify(value));
+  }
+
+  // ---- events handled -------------------------------------------------------------------
+
+  async isDone(eventId: string): Promise<boolean> {
+    return (await this.read(`event.${enc(eventId)}`, DoneSchema)) !== undefined;
+  }
+
+  async markDone(eventId: string, now: number): Promise<void> {
+    await this.write(`event.${enc(eventId)}`, { at: now });
+  }
+
+  // ---- cooldowns ----------------------------------------------------------------------------
+
+  async cooldown(scope: CooldownScope, moref: string): Promise<Cooldown | undefined> {
+    return (await this.read(`cooldown.${scope}.${enc(moref)}`, CooldownSchema))?.value;
+  }
+
+  async setCooldown(scope: CooldownScope, moref: string, c: Cooldown): Promise<void> {
+    await this.write(`cooldown.${scope}.${enc(moref)}`, c);
+  }
+
+  // ---- cap episodes -------------------------------------------------------------------------
+
+  /** Records that the VM is at the cap; false when this episode was already recorded (and noticed). */
+  async startCapEpisode(resource: Resource, moref: string, eventId: string, value: number, now: number): Promise<boolean> {
+    const key = `cap.${resource}.${enc(moref)}`;
+    try {
+      await this.kv.create(key, JSON.stringify({ since: now, eventId, value }));
+      return true;
+    } catch (err) {
+      const existing = await this.read(key, CapSchema);
+      if (!existing) throw err;
+      // The same event again (a redelivery): it is the one that started the episode.
+      return existing.value.eventId === eventId;
+    }
+  }
+
+  /** The VM is below the cap again: the next time it reaches it is a new episode. */
+  async endCapEpisode(resource: Resource, moref: string): Promise<void> {
+    const key = `cap.${resource}.${enc(moref)}`;
+    if (await this.read(key, CapSchema)) await this.kv.delete(key);
+  }
+
+  // ---- deferred changes ---------------------------------------------------------------------
+
+  async pending(resource: Resource, moref: string): Promise<Pending | undefined> {
+    return (await this.read(`pending.${resource}.${enc(moref)}`, PendingSchema))?.value;
+  }
+
+  async putPending(p: Pending): Promise<void> {
+    await this.write(`pending.${p.resource}.${enc(p.moref)}`, p);
+  }
+
+  async deletePending(p: Pending): Promise<void> {
+    await this.kv.delete(`pending.${p.resource}.${enc(p.moref)}`);
+  }
+
+  /** Every deferred change, grouped by VM moref. */
+  async allPending(): Promise<Map<string, Pending[]>> {
+    const out = new Map<string, Pending[]>();
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys("pending.>")) keys.push(k);
+    for (const k of keys) {
+      const p = (await this.read(k, PendingSchema))?.value;
+      if (p) out.set(p.moref, [...(out.get(p.moref) ?? []), p]);
+    }
+    return out;
+  }
+
+  /** Deferred changes of one VM. */
+  async pendingOf(moref: string): Promise<Pending[]> {
+    const out: Pending[] = [];
+    for (const r of ["cpu", "memory"] as const) {
+      const p = await this.pending(r, moref);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  // ---- the brake -------------------------------------------------------------------------
+
+  /**
+   * Takes one action from the budget of `limit` per minute, shared by every instance (a
+   * compare-and-set on one key). False when the last minute already had `limit` actions.
+   */
+  async takeBrake(now: number, limit: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read("brake", BrakeSchema);
+      const recent = (cur?.value.times ?? []).filter((t) => t > now - WINDOW_MS && t <= now + WINDOW_MS);
+      if (recent.length >= limit) return false;
+      const next = JSON.stringify({ times: [...recent, now] });
+      try {
+        if (cur) await this.kv.update("brake", next, cur.revision);
+        else await this.kv.create("brake", next);
+        return true;
+      } catch {
+        // Another instance took one meanwhile: read again.
+      }
+    }
+    throw new IaasError("IAAS_UNAVAILABLE", "the remediation action brake is contended; the event is tried again");
+  }
+}
