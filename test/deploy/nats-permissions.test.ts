@@ -58,7 +58,7 @@ const clients = new Map<NatsUserName, Client>();
 const c = (u: NatsUserName): Client => clients.get(u)!;
 
 async function open(user: NatsUserName): Promise<Client> {
-  const nc = await connect({ servers: server.url, user, pass: passwords.get(user)!, name: `test-${user}`, reconnect: false });
+  const nc = await connect({ servers: server.url, user, pass: passwords.get(user)!, name: `test-${user}`, reconnect: false, ...(user === "admin" ? {} : { inboxPrefix: contracts.inboxPrefixFor(user) }) });
   const client: Client = { user, nc, violations: [] };
   void (async () => {
     for await (const s of nc.status()) {
@@ -241,6 +241,15 @@ describe("services only look JetStream up; the admin bootstrap made it", () => {
       await requestDenied(jsm.consumers.add(Streams.commands.name, { durable_name: `rogue-${u}`, ack_policy: AckPolicy.Explicit }));
       await requestDenied(jsm.consumers.delete(Consumers.power.stream, Consumers.power.durable));
     }
+  });
+});
+
+describe("replies: each service reads only its own inbox", () => {
+  it.each(["gateway", "power", "vm-lifecycle", "remediation", "vcenter-proxy", "veba-bridge"] as const)("%s may not subscribe the shared or another service's inbox", async (u) => {
+    await subscribeDenied(c(u), "_INBOX.>");
+    const other = u === "gateway" ? "power" : "gateway";
+    await subscribeDenied(c(u), `${contracts.inboxPrefixFor(other)}.>`);
+    await subscribeAllowed(c(u), `${contracts.inboxPrefixFor(u)}.>`, `${contracts.inboxPrefixFor(u)}.probe`);
   });
 });
 

@@ -17,9 +17,9 @@ import { NoticeSchema, noticeSubject, type NoticeKind } from "./notices.js";
  *   them, which is all runtime's ensureStreams / ensureConsumer / openBucket do when they exist;
  * - every service answers the micro-service API (`$SRV.PING|INFO|STATS`) for its own name only.
  *
- * Known trade-off: replies travel on `_INBOX.>`, which every user may subscribe, so a user could
- * read replies meant for another. Closing that needs a per-user inbox prefix in runtime's
- * connectNats (`inboxPrefix`), then `_INBOX_<user>.>` here.
+ * Replies: each service user connects with its own inbox prefix (`_INBOX_<user>`, set by runtime's
+ * connectNats from the service name) and may subscribe only that, so no user can read replies
+ * meant for another.
  */
 
 /** A subject (may hold wildcards) and why the user needs it; the reason is written into the config. */
@@ -46,8 +46,13 @@ export interface NatsUserPermissions {
 
 // --- protocol subjects (NATS, JetStream, KV, micro); product names always come from contracts ---
 
-/** Replies to requests, JetStream API answers, publish acks and pulled messages arrive here. */
-export const InboxSubjects = "_INBOX.>";
+/**
+ * A user's own inbox prefix: replies to its requests, JetStream API answers, publish acks and
+ * pulled messages arrive under it. Runtime's connectNats sets it from the service name.
+ */
+export function inboxPrefixFor(user: string): string {
+  return `_INBOX_${user}`;
+}
 
 const JS_API = "$JS.API";
 
@@ -92,7 +97,7 @@ type ConsumerRef = { stream: string; durable: string };
 
 function service(name: string): Grant[] {
   return [
-    { subject: InboxSubjects, why: "replies, JetStream API answers, publish acks, pulled messages" },
+    { subject: `${inboxPrefixFor(name)}.>`, why: "its own inbox: replies, JetStream API answers, publish acks, pulled messages" },
     ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}` })),
   ];
 }

@@ -54,7 +54,8 @@ export async function ensureStreams(jsm: JetStreamManager, names: (keyof typeof 
       log.info({ stream: def.name }, "created stream");
     } catch (err) {
       // Another instance created it between our info and add.
-      if (!String((err as Error).message).includes("already in use")) throw err;
+      if (String((err as Error).message).includes("already in use")) continue;
+      throw missingUnderLeastPrivilege(err, `stream ${def.name}`);
     }
   }
 }
@@ -79,19 +80,35 @@ export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Co
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  await jsm.consumers.add(def.stream, {
+  await jsm.consumers
+    .add(def.stream, {
     durable_name: def.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subject: def.filter,
     max_deliver: maxDeliver,
     ack_wait: ackWait,
-  });
+  })
+    .catch((err: unknown) => {
+      throw missingUnderLeastPrivilege(err, `consumer ${def.stream}/${def.durable}`);
+    });
+}
+
+/**
+ * Under the least-privilege NATS config (deploy/nats) services only look JetStream up; the admin's
+ * bootstrap creates it. A denied create then means the bootstrap has not run: say that, not the
+ * raw permission error.
+ */
+function missingUnderLeastPrivilege(err: unknown, what: string): unknown {
+  if (!/permissions? violation/i.test(String((err as Error)?.message)) && (err as Error)?.name !== "PermissionViolationError") return err;
+  return new Error(`JetStream ${what} does not exist and this NATS user may not create it: run the admin bootstrap first (node deploy/nats/bootstrap.mjs, see docs/operations.md)`, { cause: err });
 }
 
 export async function openBucket(nc: NatsConnection, key: keyof typeof Buckets, replicas = 1): Promise<KV> {
   const def = Buckets[key];
-  return new Kvm(nc).create(def.name, { ttl: def.ttlMs, history: 1, replicas });
+  return new Kvm(nc).create(def.name, { ttl: def.ttlMs, history: 1, replicas }).catch((err: unknown) => {
+    throw missingUnderLeastPrivilege(err, `bucket ${def.name}`);
+  });
 }
 
 function isNotFound(err: unknown): boolean {

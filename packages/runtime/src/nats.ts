@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./log.js";
 import type { BaseEnv } from "./config.js";
+import { inboxPrefixFor } from "@iaas/contracts";
 
 export type { NatsConnection };
 
@@ -29,6 +30,8 @@ export async function connectNats(env: BaseEnv, name: string, log: Logger): Prom
     reconnectTimeWait: 500,
     waitOnFirstConnect: true,
     timeout: 10_000,
+    // Per-service inbox, so least-privilege users can be limited to their own replies (deploy/nats).
+    inboxPrefix: inboxPrefixFor(name),
     ...auth,
   });
   connected.set(nc, true);

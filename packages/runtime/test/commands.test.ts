@@ -224,3 +224,27 @@ describe("consumer overrides", () => {
     }
   });
 });
+
+describe("under least privilege", () => {
+  it("names the missing stream and the bootstrap when a service may not create it", async () => {
+    const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "iaas-lp-"));
+    const conf = join(dir, "nats.conf");
+    // A user who may only look JetStream up, as every service is in deploy/nats.
+    await writeFile(conf, `authorization { users: [ { user: svc, password: pw, permissions: { publish: { allow: ["$JS.API.INFO", "$JS.API.STREAM.INFO.>"] }, subscribe: { allow: ["_INBOX.>"] } } } ] }\n`);
+    const server = await startNatsServer({ args: ["-c", conf] });
+    const nc = await connect({ servers: server.url, user: "svc", pass: "pw" });
+    try {
+      const jet = await jetstreamFor(nc, 3000);
+      await expect(ensureStreams(jet.jsm, ["commands"], log)).rejects.toThrow(
+        "JetStream stream IAAS_COMMANDS does not exist and this NATS user may not create it: run the admin bootstrap first (node deploy/nats/bootstrap.mjs, see docs/operations.md)",
+      );
+    } finally {
+      await nc.close();
+      await server.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
