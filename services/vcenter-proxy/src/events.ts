@@ -10,7 +10,10 @@ import type { Vcenter } from "./vcenter.js";
  */
 export async function readEvents(vc: Vcenter, req: ProxyRequest<"eventsRead">): Promise<ProxyResponse<"eventsRead">> {
   try {
-    const all = await vc.client.eventManager.queryEvents(req.eventTypes?.length ? { eventTypeId: req.eventTypes } : {});
+    // maxCount 1000 (the most vCenter allows): without it the simulator answers from a 10-event page
+    // that holds the newest event and the oldest nine (VCSIM.md), so any event logged between two
+    // polls other than the newest would never be read.
+    const all = await vc.client.eventManager.queryEvents({ ...(req.eventTypes?.length ? { eventTypeId: req.eventTypes } : {}), maxCount: 1000 });
     const after = req.afterKey ?? -1;
     const sorted = all.filter((e) => e.key > after).sort((a, b) => a.key - b.key);
     const page = sorted.slice(0, req.maxCount ?? 100);
