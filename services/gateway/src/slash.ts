@@ -340,6 +340,13 @@ export class SlashCommands {
     try {
       const created = await this.d.confirmations.create(rec, STORE_TIMEOUT_MS);
       c.log.info({ created }, created ? "asked for confirmation" : "confirmation asked again (Slack retry)");
+      if (!created) {
+        // A Slack retry of a request whose buttons were already answered: say so, no new buttons.
+        const prior = await this.d.confirmations.get(c.id);
+        if (prior && prior.record.state !== "pending") {
+          return { message: ephemeral(`This request was already ${prior.record.state}; nothing more was done. (request ${code(c.id)})`), verb: label, outcome: "duplicate" };
+        }
+      }
     } catch (err) {
       c.log.error({ err }, "could not store the confirmation");
       return { message: ephemeral(errorText(unavailable(), c.id)), verb: label, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };

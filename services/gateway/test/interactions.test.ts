@@ -99,6 +99,21 @@ describe("gateway: rate limit, clicks, notices", () => {
     });
   });
 
+  it("a Slack retry of a delete whose buttons were already answered shows no new buttons", async () => {
+    const trigger = `${Date.now()}.3.${randomUUID()}`;
+    const ask = await h.slash("delete web-08", { trigger_id: trigger });
+    const id = /\(request `(r-[a-z2-7]{24})`\)/.exec(text(ask.json))?.[1];
+    const responseUrl = h.slack.responseUrl();
+    await postSigned(
+      h.url,
+      blockActionsBody({ type: "block_actions", user: { id: "U0ALICE" }, team: { id: "T0TEAM" }, response_url: responseUrl, actions: [{ type: "button", action_id: "iaas.cancel", value: id }] }),
+      { secret: SECRET },
+    );
+    await h.slack.waitFor((calls) => calls.some((c) => c.path === new URL(responseUrl).pathname));
+    const retry = await h.slash("delete web-08", { trigger_id: trigger }, { "x-slack-retry-num": "1" });
+    expect(retry.json).toEqual({ response_type: "ephemeral", text: `This request was already cancelled; nothing more was done. (request \`${id}\`)` });
+  });
+
   describe("notices", () => {
     const notice = (id: string): Notice => ({ id, kind: "remediation.action", severity: "info", text: "Added 1 vCPU to `web-01` (now 3) after *VM CPU Usage* turned red.", vm: "web-01", cause: "vcsim#42", at: new Date().toISOString() });
 
