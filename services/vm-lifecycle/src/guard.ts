@@ -54,8 +54,8 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.checkProtected("resize", { name: cmd.vm });
       // Limits first: they need no look-up, and the answer is the same whatever the VM.
       policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
-      const vm = await lookup(d, cmd.vm, call);
-      if (!vm) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named \`${cmd.vm}\`. Names are exact and case-sensitive; see \`/iaas list\`.`);
+      // Not found or ambiguous: the proxy's own words (they name the path form to use).
+      const { vm } = await requestJson(d.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
       policy.checkProtected("resize", { name: vm.name, path: vm.path });
       return;
     }
