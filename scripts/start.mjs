@@ -20,8 +20,10 @@ const SERVICES = [
   { name: "vcenter-proxy", healthPort: 9101 },
   { name: "power", healthPort: 9102 },
   { name: "vm-lifecycle", healthPort: 9103 },
+  { name: "remediation", healthPort: 9104 },
   { name: "gateway", healthPort: 9100 },
-  { name: "veba-bridge", healthPort: 9105 },
+  // With the embedded simulator there is no VEBA: the bridge's built-in poller reads its events.
+  { name: "veba-bridge", healthPort: 9105, env: () => (embeddedVcenter && env.POLLER_ENABLED === undefined ? { POLLER_ENABLED: "true", POLL_INTERVAL_MS: "2000" } : {}) },
 ];
 
 const env = { ...process.env };
@@ -44,7 +46,8 @@ if (!env.NATS_URL) {
   say(`using NATS at ${env.NATS_URL}`);
 }
 
-if (!env.VCENTER_URL) {
+const embeddedVcenter = !env.VCENTER_URL;
+if (embeddedVcenter) {
   const sim = await kit.startVcsim({ detached: true });
   env.VCENTER_URL = sim.url;
   env.VCENTER_USERNAME = sim.username;
@@ -75,7 +78,7 @@ if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
 let stopping = false;
 for (const svc of SERVICES) {
   const child = spawn(process.execPath, [join(root, "services", svc.name, "dist", "main.js")], {
-    env: { ...env, HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
+    env: { ...env, ...(svc.env?.() ?? {}), HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
     stdio: ["ignore", "pipe", "pipe"],
     // Own process group: Ctrl-C reaches only this script, which then stops each child once, in order.
     detached: true,

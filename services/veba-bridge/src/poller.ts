@@ -267,7 +267,9 @@ export function buildPoller(deps: PollerDeps): Poller {
         (err: unknown) => {
           m.polls.inc({ outcome: "failed" });
           const ie = IaasError.from(err);
-          log.warn({ code: ie.code, err: ie }, `polling vCenter events failed: ${ie.message}`);
+          // vcenter-proxy or JetStream away for a moment is expected (start-up, restarts): no stack for those.
+          if (ie.code === "IAAS_INTERNAL") log.error({ err }, `polling vCenter events failed: ${ie.message}`);
+          else log.warn({ code: ie.code }, `polling vCenter events failed: ${ie.message}; next poll in ${config.intervalMs} ms`);
         },
       );
       running = p;
