@@ -268,10 +268,10 @@ describe("/iaas commands, end to end", () => {
       expect(text).toMatch(/U0001 vm\.delete retry-01: rejected \(IAAS_CONFIRMATION_EXPIRED\)/);
       expect(text).toMatch(/U0001 echo: rejected \(IAAS_NOT_ALLOWED\)/);
       expect(blocksOf(r.json)).toContain("*Who*");
-      // For one VM: the records that name it, and those whose result quotes it (a create's).
+      // For one VM: the records that name it, the create's included.
       const one = await sys.slash("audit web-01", { user_id: "UADMIN1" });
       const lines = textOf(one.json).split("\n").slice(1);
-      expect(lines.some((l) => / U0001 vm\.create: succeeded/.test(l))).toBe(true);
+      expect(lines.some((l) => / U0001 vm\.create web-01: succeeded/.test(l))).toBe(true);
       expect(lines.some((l) => / U0001 vm\.resize web-01: succeeded/.test(l))).toBe(true);
       expect(lines.some((l) => /web-02|retry-01/.test(l))).toBe(false);
     });

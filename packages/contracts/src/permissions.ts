@@ -176,6 +176,7 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.gatewayResults),
       // info, list, templates: read-only answers
       ...calls(["vmGet", "vmInfo", "vmList", "templateList"]),
+      { subject: JsApi.messageGet(Streams.audit.name), why: "`/iaas audit` reads the newest audit records by sequence" },
     ],
     subscribe: [...service(ServiceNames.gateway), { subject: Subjects.notifyAll, why: "relay notices to the Slack notify channel" }],
   },

@@ -207,11 +207,18 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   // Any throw from here on leaves the message un-acked: it comes back and is answered from state.
   await publishFinal(js, result, traceparent);
   await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
-  await publishAudit(js, cmd.actor, cmd.id, verb, "vm" in cmd ? cmd.vm : undefined, result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
+  await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
   m.ack();
   opts.metrics.commands.inc({ verb, outcome: result.status, code: result.status === "failed" ? result.error.code : "" });
   opts.metrics.commandSeconds.observe({ verb }, (performance.now() - started) / 1000);
   log.info({ outcome: result.status, ms: Math.round(performance.now() - started) }, `command ${result.status}`);
+}
+
+/** The VM a command is about: the one it acts on, or the one it makes. */
+function vmNamed(cmd: Command): string | undefined {
+  if ("vm" in cmd) return cmd.vm;
+  if ("name" in cmd && typeof cmd.name === "string") return cmd.name;
+  return undefined;
 }
 
 async function readState(kv: KV, id: string): Promise<CommandState | undefined> {

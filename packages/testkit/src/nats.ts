@@ -58,10 +58,18 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
         const files = await readdir(portsDir).catch(() => [] as string[]);
         const file = files.find((f) => f.endsWith(".ports"));
         if (file) {
-          const ports = JSON.parse(await readFile(join(portsDir, file), "utf8")) as { nats: string[] };
-          const u = new URL(ports.nats[0]!);
-          port = Number(u.port);
-          return;
+          // The server creates the file before it writes it: an empty or partial read means "not yet".
+          const text = await readFile(join(portsDir, file), "utf8");
+          let ports: { nats?: string[] } | undefined;
+          try {
+            ports = JSON.parse(text) as { nats?: string[] };
+          } catch {
+            ports = undefined;
+          }
+          if (ports?.nats?.[0]) {
+            port = Number(new URL(ports.nats[0]).port);
+            return;
+          }
         }
         if (Date.now() > deadline) throw new Error(`nats-server did not start: ${stderr}`);
         await sleep(25);

@@ -72,8 +72,8 @@ export class Auditor {
 
   /**
    * The newest audit records, newest first: read back from the end of the IAAS_AUDIT stream, at
-   * most AUDIT_SCAN messages, keeping those about `vm` when one is given. A record is about a VM
-   * when it names it, or when its message quotes it (results name the VM they made or changed).
+   * most AUDIT_SCAN messages, keeping those about `vm` when one is given: every record names the VM
+   * it acted on or made.
    */
   async latest(opts: { vm?: string | undefined; limit?: number } = {}): Promise<{ records: AuditRow[]; scanned: number }> {
     const limit = opts.limit ?? AUDIT_SHOW;
@@ -107,7 +107,7 @@ export class Auditor {
         const o = c.success ? undefined : OtherAuditSchema.safeParse(raw);
         const row: AuditRow | undefined = c.success ? { kind: "command", record: c.data } : o?.success ? { kind: "other", record: o.data } : undefined;
         if (!row) continue;
-        if (opts.vm !== undefined && row.record.vm !== opts.vm && !row.record.message.includes(`\`${opts.vm}\``)) continue;
+        if (opts.vm !== undefined && row.record.vm !== opts.vm) continue;
         out.push(row);
         if (out.length >= limit) break;
       }
