@@ -17,7 +17,7 @@ import {
   type RemediationAudit,
   type VsphereEvent,
 } from "@iaas/contracts";
-import { DEFAULT_POLICY, policyFromObject, type Policy } from "@iaas/policy";
+import { DEFAULT_POLICY, policyFromObject, type Policy, type RemediationSettings } from "@iaas/policy";
 import {
   connectNats,
   createLogger,
@@ -43,7 +43,7 @@ import { buildRemediation, type Remediation } from "../src/mod.js";
 export const log = createLogger("remediation-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const NOTIFY_CHANNEL = "C0NOTIFY";
 
-export type RemediationOverrides = Partial<(typeof DEFAULT_POLICY)["remediation"]> & { restartOptIn?: { names: string[] }; excludedDatastores?: string[] };
+export type RemediationOverrides = Partial<RemediationSettings>;
 
 export interface WorldOptions {
   remediation?: RemediationOverrides;
