@@ -54,6 +54,20 @@ describe("/iaas power, end to end", () => {
     expect(textOf(post.body)).toContain("No VM named `no-such-vm`");
   });
 
+  it("one W3C trace runs from the Slack request through the command to its result", async () => {
+    const r = await sys.slash("power off DC0_C0_RP0_VM1");
+    await sys.slack.waitFor((calls) => calls.find((c) => c.path === new URL(r.responseUrl).pathname && /powered off/.test(textOf(c.body))));
+    const id = /(r-[a-z0-9]+)/.exec(String((r.json as { text?: string }).text))![1]!;
+    const jsm = await jetstreamManager(sys.nc);
+    const cmd = await jsm.streams.getMessage(Streams.commands.name, { last_by_subj: "iaas.cmd.power.off" });
+    const res = await jsm.streams.getMessage(Streams.results.name, { last_by_subj: `iaas.result.${id}` });
+    const trace = (tp: string | undefined) => /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(tp ?? "")?.[1];
+    expect(trace(cmd?.header.get("traceparent"))).toBeTruthy();
+    expect(trace(res?.header.get("traceparent"))).toBe(trace(cmd?.header.get("traceparent")));
+    // A child span, not the same one.
+    expect(res?.header.get("traceparent")).not.toBe(cmd?.header.get("traceparent"));
+  });
+
   it("bad signature, stale timestamp and missing headers get 401 and publish nothing", async () => {
     const before = await commandsInStream();
     const body = slashCommandBody({ text: "power off DC0_H0_VM1", response_url: sys.slack.responseUrl() });

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { CommandIdSchema, CommandSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, Subjects, formatIssues, type Command } from "@iaas/contracts";
-import { encodeJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
+import { CommandIdSchema, CommandSchema, Headers, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, Subjects, formatIssues, type Command } from "@iaas/contracts";
+import { encodeJson, makeHeaders, newTraceparent, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { Auditor } from "./audit.js";
 import { button, context, section, type Block } from "./blocks.js";
@@ -222,5 +222,7 @@ async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Comman
     5_000,
   );
   const [area, action] = [command.area, command.action];
-  await d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: command.id, timeout: 5_000 });
+  // The click is a request of its own: a new trace, carried with the command like any other.
+  const headers = makeHeaders({ [Headers.traceparent]: newTraceparent(), [Headers.requestId]: command.id });
+  await d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: command.id, timeout: 5_000, headers });
 }

@@ -15,7 +15,8 @@ import {
   type VmSummary,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { encodeJson, requestJson, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
+import { Headers } from "@iaas/contracts";
+import { encodeJson, makeHeaders, newTraceparent, requestJson, traceIdOf, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Auditor } from "./audit.js";
 import { fields, type Block } from "./blocks.js";
 import { confirmationPrompt, type ConfirmationStore } from "./confirm.js";
@@ -92,6 +93,8 @@ interface Call {
   actor: Actor;
   meta: { retryNum?: number | undefined };
   log: Logger;
+  /** W3C trace context started for this Slack request; travels with the command on NATS. */
+  traceparent: string;
 }
 
 type Handler<C extends ParsedCommand> = (cmd: C, c: Call) => Promise<Ack>;
@@ -157,18 +160,18 @@ export class SlashCommands {
       },
       list: (cmd, c) =>
         this.query(c, "list", async () => {
-          const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
           const re = cmd.glob === undefined ? undefined : globToRegExp(cmd.glob);
           return listMessage(re ? vms.filter((v) => re.test(v.name)) : vms, cmd.glob);
         }),
       info: (cmd, c) =>
         this.query(c, "info", async () => {
-          const { vm } = await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.vm }, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          const { vm } = await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.vm }, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
           return infoMessage(vm);
         }),
       templates: (_cmd, c) =>
         this.query(c, "templates", async () => {
-          const { templates } = await requestJson(d.nc, ProxyEndpoints.templateList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id });
+          const { templates } = await requestJson(d.nc, ProxyEndpoints.templateList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
           return templatesMessage(templates);
         }),
       sizes: async () => ({ message: sizesMessage(policy), verb: "sizes", outcome: "answered" }),
@@ -221,7 +224,8 @@ export class SlashCommands {
     }
     const p = parsed.data;
     const id = commandIdFor(p.team_id, p.trigger_id);
-    const c: Call = { p, id, actor: actorOf(p), meta, log: this.d.log.child({ requestId: id, userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
+    const traceparent = newTraceparent();
+    const c: Call = { p, id, actor: actorOf(p), meta, traceparent, log: this.d.log.child({ requestId: id, traceId: traceIdOf(traceparent), userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
 
     // A Slack retry is the same request again, not one more.
     if (!meta.retryNum) {
@@ -284,7 +288,7 @@ export class SlashCommands {
    */
   private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
     try {
-      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id })).vm;
+      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
     } catch (err) {
       if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
         c.log.warn({ code: err.code }, "VM look-up before confirmation failed; the command service will check");
@@ -417,7 +421,8 @@ export class SlashCommands {
         },
         STORE_TIMEOUT_MS,
       );
-      const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
+      const headers = makeHeaders({ [Headers.traceparent]: c.traceparent, [Headers.requestId]: id });
+      const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS, headers });
       return { duplicate: pa.duplicate || !created };
     })();
 
