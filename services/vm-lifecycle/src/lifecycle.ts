@@ -41,7 +41,7 @@ const mbOf = (s: NamedSize) => Math.round(s.memoryGB * 1024);
  * is a redelivery, and resize carries absolute targets, so applying it twice changes nothing.
  */
 export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: CommandContext): Promise<CommandOutcome> {
-  const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id };
+  const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id, traceparent: ctx.traceparent };
   const provenance = { owner: cmd.actor.userId, requestId: cmd.id };
   const placement = placementOf(d.policy);
   switch (cmd.action) {
