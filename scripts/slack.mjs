@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Plays Slack for a local `npm start`: sends a signed `/iaas <text>` to the gateway, with a
 // response_url on the local Slack stand-in, and prints the ack and what the gateway posted back.
-//   node scripts/slack.mjs "power off DC0_H0_VM0" [--user U0001] [--wait 30]
+// When the answer asks for a confirmation (delete), it clicks Confirm or Cancel as you say.
+//   node scripts/slack.mjs "power off DC0_H0_VM0" [--user U0001] [--wait 30] [--yes | --no]
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline/promises";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
@@ -14,28 +16,74 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args.splice(i, 2)[1] : def;
 };
+const flag = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? (args.splice(i, 1), true) : false;
+};
 const user = opt("user", "U0001");
 const waitS = Number(opt("wait", "30"));
+const yes = flag("yes");
+const no = flag("no");
 const text = args.join(" ");
-const local = JSON.parse(await readFile(join(root, ".run/local-slack.json"), "utf8").catch(() => {
-  console.error("no .run/local-slack.json: start the system with `npm start` and no SLACK_SIGNING_SECRET first");
-  process.exit(2);
-}));
+const local = JSON.parse(
+  await readFile(join(root, ".run/local-slack.json"), "utf8").catch(() => {
+    console.error("no .run/local-slack.json: start the system with `npm start` and no SLACK_SIGNING_SECRET first");
+    process.exit(2);
+  }),
+);
 const secret = process.env.SLACK_SIGNING_SECRET ?? (await readFile(join(root, ".run/slack-signing-secret"), "utf8"));
-const base = new URL(local.apiUrl);
-const responseUrl = `${base.origin}/response/${randomUUID()}`;
-const body = kit.slashCommandBody({ text, user_id: user, response_url: responseUrl });
-const ack = await kit.postSigned(process.env.GATEWAY_URL ?? local.gateway, body, { secret });
+const gateway = process.env.GATEWAY_URL ?? local.gateway;
+const origin = new URL(local.apiUrl).origin;
+
+const responseUrl = `${origin}/response/${randomUUID()}`;
+const ack = await kit.postSigned(gateway, kit.slashCommandBody({ text, user_id: user, response_url: responseUrl }), { secret });
 console.log(`ack (HTTP ${ack.status}, ${Math.round(ack.ms)} ms): ${ack.json?.text ?? ack.body}`);
-const path = new URL(responseUrl).pathname;
+
+const buttons = (ack.json?.blocks ?? []).filter((b) => b.type === "actions").flatMap((b) => b.elements ?? []);
+let watchUrl = responseUrl;
+if (buttons.length) {
+  let answer = yes ? "confirm" : no ? "cancel" : undefined;
+  if (!answer && process.stdin.isTTY) {
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    answer = /^y/i.test(await rl.question("Confirm? [y/N] ")) ? "confirm" : "cancel";
+    rl.close();
+  }
+  const button = buttons.find((b) => b.action_id === `iaas.${answer ?? "cancel"}`);
+  if (!answer || !button) {
+    console.log("a confirmation is waiting: run again with --yes or --no");
+    process.exit(0);
+  }
+  // The click, as Slack sends it: a signed block_actions payload with its own response_url.
+  watchUrl = `${origin}/response/${randomUUID()}`;
+  const payload = {
+    type: "block_actions",
+    user: { id: user, username: "local", team_id: "T0001" },
+    api_app_id: "A0001",
+    container: { type: "message", message_ts: `${Date.now() / 1000}`, channel_id: "C0001", is_ephemeral: true },
+    trigger_id: `${Date.now()}.1.${randomUUID()}`,
+    team: { id: "T0001", domain: "example" },
+    channel: { id: "C0001", name: "iaas" },
+    response_url: watchUrl,
+    actions: [{ type: "button", action_id: button.action_id, block_id: `confirm-${button.value}`, value: button.value, action_ts: `${Date.now() / 1000}` }],
+  };
+  const click = await kit.postSigned(gateway, kit.blockActionsBody(payload), { secret });
+  console.log(`clicked ${answer} (HTTP ${click.status})`);
+}
+
+// Print replies until a final one (success or failure) arrives, or the wait runs out.
+const path = new URL(watchUrl).pathname;
 const deadline = Date.now() + waitS * 1000;
 let seen = 0;
-while (Date.now() < deadline) {
-  const { calls } = await (await fetch(`${base.origin}/calls`)).json();
+let final = false;
+while (!final && Date.now() < deadline) {
+  const { calls } = await (await fetch(`${origin}/calls`)).json();
   const posts = calls.filter((c) => c.path === path);
-  for (const p of posts.slice(seen)) console.log(`reply: ${p.body.text}`);
+  for (const p of posts.slice(seen)) {
+    console.log(`reply: ${p.body.text}`);
+    // Progress lines end with an ellipsis; a result does not.
+    if (!/…\s*(\(request `[^`]+`\))?$/.test(p.body.text ?? "")) final = true;
+  }
   seen = posts.length;
-  if (posts.some((p) => p.body.replace_original !== undefined || /request/.test(p.body.text ?? "")) && posts.length && !/…$/.test(posts.at(-1).body.text ?? "")) break;
-  await new Promise((r) => setTimeout(r, 250));
+  if (!final) await new Promise((r) => setTimeout(r, 250));
 }
-if (!seen) console.log(`no reply within ${waitS} s`);
+if (!seen && (!buttons.length || yes || no)) console.log(`no reply within ${waitS} s (queries answer in the ack above)`);
