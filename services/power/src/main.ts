@@ -38,7 +38,7 @@ try {
   const nc = await connectNats(env, ServiceNames.power, log);
   const jet = await jetstreamFor(nc);
   await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
-  await ensureConsumer(jet.jsm, "power");
+  await ensureConsumer(jet.jsm, "power", { ackWaitMs: env.CONSUMER_ACK_WAIT_MS, maxDeliver: env.CONSUMER_MAX_DELIVER });
   const state = await openBucket(nc, "commandState");
   const metrics = createMetrics(ServiceNames.power);
   const micro = await addMicroService(nc, ServiceNames.power, "0.1.0", "Powers VMs on, off, reset, suspend, shutdown and reboot");

@@ -43,7 +43,7 @@ try {
   const nc = await connectNats(env, ServiceNames.vmLifecycle, log);
   const jet = await jetstreamFor(nc);
   await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
-  await ensureConsumer(jet.jsm, "vmLifecycle");
+  await ensureConsumer(jet.jsm, "vmLifecycle", { ackWaitMs: env.CONSUMER_ACK_WAIT_MS, maxDeliver: env.CONSUMER_MAX_DELIVER });
   const state = await openBucket(nc, "commandState");
   const metrics = createMetrics(ServiceNames.vmLifecycle);
   const micro = await addMicroService(nc, ServiceNames.vmLifecycle, "0.1.0", "Creates, clones, deploys, resizes and deletes VMs");
