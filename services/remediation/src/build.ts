@@ -13,7 +13,7 @@ import {
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import { addMicroService, decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
-import { code, errText, type AlarmTrigger, type RuleContext } from "./context.js";
+import { alarmText, code, errText, safe, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
 import { remediationMetrics } from "./metrics.js";
@@ -120,14 +120,14 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const entity = n.entity;
     const about = entity?.value ?? entity?.name ?? eventId;
     const base = { rule: work.rule, cause: { id: eventId, alarm: work.alarm }, about, dryRun: s.dryRun, ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }) } as const;
-    const t: AlarmTrigger | undefined = entity?.name ? { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } } : undefined;
-    const on = t ? `${entity!.type === "Datastore" ? "datastore" : entity!.type === "VirtualMachine" ? "VM" : entity!.type} ${code(t.entity.name)}` : "an unnamed object";
-    if (!t) {
-      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on alarm *${work.alarm}*: the event does not name the object it fired on.` });
+    if (!entity?.name) {
+      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on alarm *${safe(work.alarm)}*: the event does not name the object it fired on.` });
       return;
     }
+    const t: AlarmTrigger = { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } };
+    const on = `${entity.type === "Datastore" ? "datastore" : entity.type === "VirtualMachine" ? "VM" : entity.type} ${code(entity.name)}`;
     if (!s.enabled) {
-      await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on alarm *${work.alarm}* on ${on}: remediation is turned off (remediation.enabled: false).` });
+      await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
       return;
     }
     const newer = await newerAlarmStatus(jet, msg.seq, ev, n);
@@ -140,8 +140,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         // A newer red alarm gets its own decision and notice; this one is only audited.
         notify: cleared,
         text: cleared
-          ? `Not acting on alarm *${work.alarm}* on ${on}: it has already turned ${newer.to} again.`
-          : `Not acting on this red alarm *${work.alarm}* on ${on}: a newer one is queued and is handled on its own.`,
+          ? `Not acting on ${alarmText(t)} on ${on}: it has already turned ${newer.to} again.`
+          : `Not acting on this red ${alarmText(t)} on ${on}: a newer one is queued and is handled on its own.`,
       });
       return;
     }
@@ -226,7 +226,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
             about: entity?.value ?? entity?.name ?? eventId,
             ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }),
             dryRun: policy.remediation.dryRun,
-            text: `Could not act on alarm *${work.alarm}*${entity?.name ? ` on ${code(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
+            text: `Could not act on alarm *${safe(work.alarm)}*${entity?.name ? ` on ${code(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
           });
           await state.markDone(eventId, now());
         }

@@ -30,8 +30,13 @@ export function code(s: string): string {
   return `\`${s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "'")}\``;
 }
 
-export function alarmText(t: AlarmTrigger): string {
-  return `alarm *${t.alarm.replace(/[*&<>]/g, "")}*`;
+/** Text from an event for mrkdwn emphasis: no `*`, and nothing Slack would read as a link or a mention. */
+export function safe(s: string): string {
+  return s.replace(/[*&<>`]/g, "");
+}
+
+export function alarmText(t: Pick<AlarmTrigger, "alarm">): string {
+  return `alarm *${safe(t.alarm)}*`;
 }
 
 export function memText(mb: number): string {

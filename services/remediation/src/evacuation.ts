@@ -16,7 +16,7 @@ function usedPercent(s: Space, extraGB = 0): number {
 const pct = (n: number) => `${Math.round(n)} %`;
 
 /** A VM's size for planning: every disk, at its provisioned capacity (the worst case a move needs). */
-export function vmSizeGB(vm: VmInfo): number {
+function vmSizeGB(vm: VmInfo): number {
   return vm.disks.reduce((sum, d) => sum + d.capacityGB, 0);
 }
 
@@ -25,7 +25,7 @@ export function vmSizeGB(vm: VmInfo): number {
  * is on, that stays under the threshold with the VM on it; of those, the one with the most free
  * space (then by name, so the choice is stable). Undefined when none fits.
  */
-export function pickTarget(ctx: RuleContext, vm: VmInfo, spaces: Map<string, Space>, sizeGB: number): Space | undefined {
+function pickTarget(ctx: RuleContext, vm: VmInfo, spaces: Map<string, Space>, sizeGB: number): Space | undefined {
   const threshold = ctx.policy.remediation.datastoreThresholdPercent;
   return [...spaces.values()]
     .filter((s) => s.ds.accessible && !vm.datastores.includes(s.ds.name) && !ctx.policy.isDatastoreExcluded(s.ds.name))

@@ -2,4 +2,3 @@ export { buildRemediation, VERSION, type Remediation, type RemediationDeps, type
 export { RemediationEnvSchema, remediationConfigFromEnv, type RemediationEnv } from "./config.js";
 export { vcenterOverNats, type VcenterPort, type VcenterTimeouts } from "./vcenter.js";
 export { Reasons, decisionId, type Decision, type Reason } from "./report.js";
-export { pickTarget, vmSizeGB } from "./evacuation.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { IaasError, type VmInfo } from "@iaas/contracts";
-import { alarmText, code, errText, isRetryable, memText, type AlarmTrigger, type RuleContext } from "./context.js";
+import { alarmText, code, errText, isRetryable, memText, safe, type AlarmTrigger, type RuleContext } from "./context.js";
 import type { Decision } from "./report.js";
 import type { Cooldown, Pending, Resource } from "./state.js";
 
@@ -238,7 +238,7 @@ async function defer(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, resource: Re
  * Applies a VM's deferred changes once it is powered off (its power-off event, or the periodic
  * re-check). Targets are absolute and capped by the policy as it is now; a VM already at or above
  * a target needs nothing. The VM still running: nothing happens, the change keeps waiting.
- * `trigger` names what noticed the power-off (an event id, or `recheck`).
+ * `vmName` is the name the power-off event gives (the deferral's own when the re-check calls).
  */
 export async function applyPending(ctx: RuleContext, items: Pending[], vmName: string | undefined): Promise<void> {
   if (items.length === 0) return;
@@ -304,7 +304,7 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
   }
   await ctx.state.setCooldown("scale", vm.moref, { until: now + s.cooldownMinutes * 60_000, eventId: first.id, ...spec });
   for (const x of todo) {
-    await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${code(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (${x.p.alarm.replace(/[*&<>]/g, "")}).` });
+    await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${code(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (${safe(x.p.alarm)}).` });
     await ctx.state.deletePending(x.p);
   }
 }
