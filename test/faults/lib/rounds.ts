@@ -62,6 +62,26 @@ export async function slashWithRetries(sys: FaultSystem, text: string, o: { gate
   return { slash, retries };
 }
 
+/**
+ * For outages: sends the same request (same trigger_id, so the same command id) until the
+ * gateway accepts it, as a user pressing "retry" on a refused request would, without ever
+ * making a second command. Bounded.
+ */
+export async function slashUntilAccepted(sys: FaultSystem, text: string, timeoutMs = 90_000): Promise<{ slash: SlashOutcome; retries: number; refusals: number }> {
+  let slash = await sys.slash(text);
+  let retries = 0;
+  let refusals = 0;
+  const deadline = Date.now() + timeoutMs;
+  const accepted = (s: SlashOutcome) => s.http?.status === 200 && s.http.body.includes(s.id) && !s.http.body.includes(":warning:");
+  while (!accepted(slash) && Date.now() < deadline) {
+    if (slash.http) refusals += 1;
+    await sleep(Math.min(4000, 500 * 2 ** Math.min(retries, 3)));
+    retries += 1;
+    slash = await sys.slash(text, { triggerId: slash.triggerId, responseUrl: slash.responseUrl, retryNum: Math.min(retries, 3) });
+  }
+  return { slash, retries, refusals };
+}
+
 /** VMs of the pool with no command in flight (their last command has a final result). */
 export async function idleVms(sys: FaultSystem, ledger: Ledger): Promise<string[]> {
   const finals = await sys.finals();
@@ -72,7 +92,7 @@ export async function idleVms(sys: FaultSystem, ledger: Ledger): Promise<string[
 }
 
 /** Issues one power command per VM (on if it should be off, off if on), concurrently. */
-export async function issueRound(sys: FaultSystem, ledger: Ledger, vms: readonly string[], round: number, gateway?: string | (() => string)): Promise<Issued[]> {
+export async function issueRound(sys: FaultSystem, ledger: Ledger, vms: readonly string[], round: number, gateway?: string | (() => string), untilAccepted = false): Promise<Issued[]> {
   const batch = await Promise.all(
     vms.map(async (vm) => {
       const now = ledger.expected.get(vm)!;
@@ -80,7 +100,7 @@ export async function issueRound(sys: FaultSystem, ledger: Ledger, vms: readonly
       ledger.expected.set(vm, action === "on" ? "poweredOn" : "poweredOff");
       ledger.perVm.get(vm)![action] += 1;
       const text = `power ${action} ${vm}`;
-      const { slash, retries } = await slashWithRetries(sys, text, gateway ? { gateway } : {});
+      const { slash, retries } = untilAccepted ? await slashUntilAccepted(sys, text) : await slashWithRetries(sys, text, gateway ? { gateway } : {});
       // Fail now, with the answer, if the gateway did not take it (a refusal is not a fault we inject).
       if (slash.http && !slash.http.body.includes(slash.id)) throw new Error(`"${text}" was not accepted: ${slash.http.status} ${slash.http.body}`);
       const it: Issued = { vm, action, text, slash, retries, round };

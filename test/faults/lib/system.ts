@@ -371,6 +371,23 @@ export class FaultSystem {
     return (await listVmSummaries(this.observer)).find((v) => v.name === name)?.ref;
   }
 
+  /**
+   * TerminateSession, from the observer's session, of every other session (the proxy's): what an
+   * administrator does in vCenter's session list. Returns the keys terminated.
+   */
+  async terminateOtherSessions(): Promise<string[]> {
+    const c = this.observer;
+    const sm = c.serviceContent.sessionManager;
+    if (!sm) throw new Error("no SessionManager in the ServiceContent");
+    const [r] = await c.retrieve([sm], ["sessionList"]);
+    const raw = r?.props.sessionList;
+    const list = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]) as { key?: string }[];
+    const mine = c.session?.key;
+    const victims = list.map((s) => s.key).filter((k): k is string => typeof k === "string" && k !== mine);
+    if (victims.length) await c.sessionManager.terminateSession(victims);
+    return victims;
+  }
+
   /** How many instances of a micro service answer `$SRV.PING.<name>` within `waitMs`. */
   async ping(name: string, waitMs = 1000): Promise<number> {
     let n = 0;
