@@ -40,7 +40,14 @@ describe("a slow vCenter", () => {
           if (!m.reply) return;
           const reply = m.reply;
           seen.set(reply, { at: Date.now(), answered: false });
-          subs.push(sys.nc.subscribe(reply, { max: 1, callback: () => (seen.get(reply)!.answered = true) }));
+          subs.push(
+            sys.nc.subscribe(reply, {
+              max: 1,
+              callback: () => {
+                seen.get(reply)!.answered = true;
+              },
+            }),
+          );
         },
       }),
     );
