@@ -36,7 +36,7 @@ const PLAN = {
   ackSeconds: 10,
   powerCycles: 40,
   vmGets: 150,
-  e2eCommands: 30,
+  e2eCommands: 40,
   concurrency: 8,
   throughputSeconds: 10,
   bridgeConcurrency: 32,
@@ -255,6 +255,7 @@ async function stackPower(w: World, client: HttpClient, vm: string, action: "on"
 async function endToEnd(w: World): Promise<Results["e2e"]> {
   const client = new HttpClient(8);
   const stack: number[] = [];
+  const byAction = { on: [] as number[], off: [] as number[] };
   const acks: number[] = [];
   const direct: number[] = [];
   const failures: string[] = [];
@@ -265,6 +266,7 @@ async function endToEnd(w: World): Promise<Results["e2e"]> {
     const r = await stackPower(w, client, "bench-03", a, "e2e");
     if (r.ok) {
       stack.push(r.ms);
+      byAction[a].push(r.ms);
       acks.push(r.ackMs);
       stackState = a;
     } else {
@@ -280,7 +282,7 @@ async function endToEnd(w: World): Promise<Results["e2e"]> {
   }
   client.close();
   w.sink.clear();
-  return { stack: summarize(stack, failures.length), ack: summarize(acks), direct: summarize(direct), failures };
+  return { stack: summarize(stack, failures.length), on: summarize(byAction.on), off: summarize(byAction.off), ack: summarize(acks), direct: summarize(direct), failures };
 }
 
 // ---------------------------------------------------------------- 4. throughput at concurrency 8
