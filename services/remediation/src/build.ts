@@ -275,7 +275,12 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
           try {
             messages = await consumer.consume({ max_messages: 1 });
             for await (const msg of messages) {
-              await exclusive(() => handle(msg));
+              await exclusive(() => handle(msg)).catch((err: unknown) => {
+                // Outside the per-event handling (the state bucket unreachable): the event comes back.
+                log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
+                m.events.inc({ outcome: "retried" });
+                msg.nak(backoffMs(msg.info.deliveryCount));
+              });
               if (stopping) break;
             }
           } catch (err) {
