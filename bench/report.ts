@@ -16,6 +16,8 @@ export interface Rate {
   seconds: number;
   latency: Summary;
   errorSamples: string[];
+  /** SOAP requests per operation (only where they go through the benchmark's own client). */
+  soapPerOp?: number;
 }
 
 export interface Results {
@@ -26,6 +28,8 @@ export interface Results {
   throughput: { concurrency: number; direct: Rate; inproc: Rate; proxy: Rate; stack: Rate };
   bridge: Rate & { concurrency: number; stored: number };
   memory: { idle: Record<string, number | undefined>; peaks: Map<string, Map<string, number>> };
+  /** The largest V8 heap (total reserved, and used at that moment) each service reported after a benchmark, in kB. */
+  heap: Record<string, { totalKb: number; usedKb: number }>;
   /** Average cores used per benchmark, by the benchmark's processes and by everything else on the machine. */
   cpu: Record<string, Cores>;
   /** Cores other processes used just before the run started, and how long the run waited for quiet. */
@@ -280,17 +284,19 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     const top = Math.max(0, ...phases.map(([, kb]) => kb));
     const first = phases.find(([, kb]) => kb >= 0.97 * top);
     const worst = peakOf(name);
-    return `| ${name} | ${mb(r.memory.idle[name])} | ${first ? `${mb(top)} (reached during ${first[0]})` : "–"} | ${SERVICES.includes(name) ? (worst < 100 * 1024 ? "yes" : "**no**") : "(not a service)"} |`;
+    const h = r.heap[name];
+    return `| ${name} | ${mb(r.memory.idle[name])} | ${first ? `${mb(top)} (reached during ${first[0]})` : "–"} | ${h ? `${mb(h.totalKb)} (${mb(h.usedKb)} in use)` : "–"} | ${SERVICES.includes(name) ? (worst < 100 * 1024 ? "yes" : "**no**") : "(not a service)"} |`;
   };
   p(
     "## 6. Resident memory",
     "",
     "VmRSS from `/proc/<pid>/status`: idle = a few seconds after start with no traffic; under load = the largest sample",
     "(every 200 ms) during the benchmarks, with the benchmark during which it was first (within 3 %) reached. The power",
-    "service starts after the ack benchmark.",
+    "service starts after the ack benchmark. The V8 heap is read from each service's `/metrics`",
+    "(`nodejs_heap_size_total_bytes`, and `…_used_bytes` at that moment, garbage included) at the end of each benchmark.",
     "",
-    "| process | idle | peak under load | < 100 MB |",
-    "|---|---|---|---|",
+    "| process | idle | peak under load | largest V8 heap after a benchmark | < 100 MB |",
+    "|---|---|---|---|---|",
     ...SERVICES.map(peakRow),
     ...["signature-server", "nats-server", "vcsim"].map(peakRow),
     "",
@@ -300,6 +306,8 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
 }
 
 const cores = (c: Cores | undefined, name: string) => (c?.byProcess[name] ?? 0).toFixed(2);
+/** CPU milliseconds one process spent per operation, from its average cores and the operation rate. */
+const cpuMsPer = (c: Cores | undefined, name: string, perSecond: number) => (perSecond > 0 ? ((1000 * (c?.byProcess[name] ?? 0)) / perSecond).toFixed(2) : "–");
 
 /**
  * For each missed target, what this run's own figures say about why. Only measured facts and the
@@ -346,20 +354,27 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const c = (label: string) => r.cpu[`4. throughput: ${label}`];
     out.push(
       `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). The proxy's own logic run in-process reaches ${t.inproc.perSecond.toFixed(1)} ops/s against ${t.direct.perSecond.toFixed(1)} direct:` +
-        " each `vm-power` makes about twice the SOAP calls of the bare task (find by name, read before, task and wait, read after and the inventory path), and vcsim serialises operations per VM and spends CPU on each call" +
+        ` each \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"} (find by name through a ContainerView, read before, task and wait, read after and the inventory path), and vcsim serialises operations per VM and spends CPU on each call` +
         ` (vcsim used ${cores(c("direct SOAP"), "vcsim")} cores on the direct run and ${cores(c("proxy logic in-process"), "vcsim")} in-process).` +
-        ` Over NATS (${t.proxy.perSecond.toFixed(1)} ops/s) the vcenter-proxy process used ${cores(c("proxy over NATS"), "vcenter-proxy")} cores: one Node thread doing all SOAP encoding and XML parsing.` +
-        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) adds the power service (${cores(c("whole stack"), "power")} cores), the gateway (${cores(c("whole stack"), "gateway")}) and nats-server (${cores(c("whole stack"), "nats-server")}) on the same 2 cores;` +
-        " for `off` the power service's protection lookup adds a second proxy request per command.",
+        ` Over NATS (${t.proxy.perSecond.toFixed(1)} ops/s) the vcenter-proxy process used ${cores(c("proxy over NATS"), "vcenter-proxy")} cores, ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of CPU per \`vm-power\`:` +
+        " one Node thread doing all SOAP encoding and XML parsing, so one proxy process tops out near 1000 ÷ that many operations a second." +
+        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) puts the power service (${cores(c("whole stack"), "power")} cores, ${cpuMsPer(c("whole stack"), "power", t.stack.perSecond)} ms per command),` +
+        ` the gateway (${cores(c("whole stack"), "gateway")}, ${cpuMsPer(c("whole stack"), "gateway", t.stack.perSecond)} ms) and nats-server (${cores(c("whole stack"), "nats-server")}) on the same 2 cores as the proxy` +
+        ` (${cores(c("whole stack"), "vcenter-proxy")}, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command: for \`off\` the power service's protection lookup is a second proxy request)` +
+        ` and vcsim; all of the benchmark's processes together used ${(c("whole stack")?.ours ?? 0).toFixed(2)} cores and other processes ${(c("whole stack")?.others ?? 0).toFixed(2)}.`,
     );
   }
 
   if (r.bridge.perSecond < 5000) {
     const c = r.cpu["5. bridge ingest"];
+    const perEvent = cpuMsPer(c, "veba-bridge", r.bridge.perSecond);
     out.push(
-      `- **Bridge ingest** (${r.bridge.perSecond.toFixed(0)} events/s). The bridge process used ${cores(c, "veba-bridge")} cores, nats-server ${cores(c, "nats-server")} and the load generator ${cores(c, "load generator")}` +
-        ` of the 2: per event it parses HTTP, builds and validates a CloudEvent, parses the vSphere event with zod, and waits for a JetStream acknowledgement before answering;` +
-        " the generator (32 keep-alive connections in the same machine) competes for the same cores. A single Node process is CPU-bound here; more bridge replicas or batch mode (`application/cloudevents-batch+json`) would raise it.",
+      `- **Bridge ingest** (${r.bridge.perSecond.toFixed(0)} events/s). The bridge process used ${cores(c, "veba-bridge")} cores, nats-server ${cores(c, "nats-server")}, the load generator ${cores(c, "load generator")}` +
+        ` and other processes ${(c?.others ?? 0).toFixed(2)} (${((c?.ours ?? 0) + (c?.others ?? 0)).toFixed(2)} of 2 cores busy)` +
+        ((c?.byProcess["veba-bridge"] ?? 0) > 0.85 ? ": the bridge's single Node thread was busy nearly all the time." : ".") +
+        ` The bridge spent ${perEvent} ms of CPU per event (it parses HTTP, builds and validates a CloudEvent, parses the message with zod, publishes and waits for JetStream's acknowledgement before answering),` +
+        ` so even a whole core to itself would give about ${Number.isFinite(Number(perEvent)) ? (1000 / Number(perEvent)).toFixed(0) : "?"} events/s.` +
+        " 5,000 events/s needs less work per event, batch mode (`application/cloudevents-batch+json`, one request for many events) or more than one bridge process.",
     );
   }
 
@@ -367,7 +382,8 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const over = ["vcenter-proxy", "power", "gateway", "veba-bridge"].filter((n) => k.peakOf(n) >= 100 * 1024);
     out.push(
       `- **Resident memory** (${over.map((n) => `${n} ${mb(k.peakOf(n))}`).join(", ")}). Idle, every service is ${mb(Math.max(...["vcenter-proxy", "power", "gateway", "veba-bridge"].map((n) => r.memory.idle[n] ?? 0)))} or less;` +
-        " the peaks come under load, when V8 grows its heap to match the allocation rate (SOAP XML parsing in the proxy, HTTP and JSON in the gateway and the bridge) and does not hand it back at once." +
+        " the peaks come under load, when V8 grows its heap to match the allocation rate (SOAP XML parsing in the proxy, HTTP and JSON in the gateway and the bridge) and does not hand it back at once" +
+        ` (the proxy's V8 heap reached ${mb(r.heap["vcenter-proxy"]?.totalKb)}, most of its resident size).` +
         " Node's default heap limits are sized for much larger machines; `NODE_OPTIONS=--max-old-space-size=…` (and a smaller `--max-semi-space-size`) would hold the peak down at some CPU cost.",
     );
   }

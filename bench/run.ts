@@ -77,6 +77,8 @@ interface World {
   refs: Map<string, MoRef>;
   procs: Map<string, Proc>;
   gatewayUrl: string;
+  /** Each service's health server (`/metrics` has V8's heap figures). */
+  health: Map<string, string>;
   baselineUrl: string;
   bridgeUrl: string;
   policyDir: string;
@@ -117,7 +119,7 @@ async function setup(): Promise<World> {
   const baseline = startProc("signature-server", ["--import", "tsx", join(ROOT, "bench", "signature-server.ts")], { SLACK_SIGNING_SECRET: SECRET });
   procs.set("signature-server", baseline);
 
-  const [, gw, listening, , base] = await Promise.all([
+  const [ready, gw, listening, bridgeReady, base] = await Promise.all([
     proxy.waitForJson("readiness", (o) => o.msg === "vcenter-proxy ready"),
     gateway.waitForJson("start", (o) => o.msg === "gateway started"),
     bridge.waitForJson("listening", (o) => o.msg === "bridge listening"),
@@ -135,6 +137,11 @@ async function setup(): Promise<World> {
     refs,
     procs,
     gatewayUrl: `http://127.0.0.1:${String(gw.slackPort)}/slack/events`,
+    health: new Map([
+      ["vcenter-proxy", String(ready.health)],
+      ["gateway", `http://127.0.0.1:${String(gw.healthPort)}`],
+      ["veba-bridge", String(bridgeReady.health)],
+    ]),
     baselineUrl: `http://127.0.0.1:${String(base.port)}/slack/events`,
     bridgeUrl: String(listening.url),
     policyDir,
@@ -298,6 +305,7 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
   const next = (vm: string): "on" | "off" => (state.get(vm) === "off" ? "on" : "off");
   const run = async (label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>) => {
     sampler.setPhase(`throughput ${label}`);
+    const calls = w.direct.stats.calls;
     const r = await measured(`4. throughput: ${label}`, () => closedLoop(PLAN.concurrency, PLAN.throughputSeconds * 1000, 10_000, async (worker) => {
       const vm = vms[worker]!;
       const action = next(vm);
@@ -307,7 +315,9 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
       return out;
     }));
     say(`throughput ${label}: ${r.perSecond.toFixed(1)} ops/s (${r.ok} ok, ${r.errors} errors)`);
-    return { ...r, latency: summarize(r.latencies, r.errors) };
+    // SOAP requests per operation, where they go through the benchmark's own client (direct and in-process).
+    const soapPerOp = (w.direct.stats.calls - calls) / Math.max(1, r.ok + r.errors);
+    return { ...r, latency: summarize(r.latencies, r.errors), soapPerOp };
   };
   const direct = await run("direct SOAP", async (vm, action) => {
     const o = w.direct.vm(w.refs.get(vm)!);
@@ -329,7 +339,7 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
   });
   client.close();
   w.sink.clear();
-  const strip = (r: Awaited<ReturnType<typeof run>>) => ({ perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: r.latency, errorSamples: r.errorSamples });
+  const strip = (r: Awaited<ReturnType<typeof run>>) => ({ perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: r.latency, errorSamples: r.errorSamples, soapPerOp: r.soapPerOp });
   return { concurrency: PLAN.concurrency, direct: strip(direct), inproc: strip(inproc), proxy: strip(proxy), stack: strip(stack) };
 }
 
@@ -357,6 +367,23 @@ async function bridgeIngest(w: World): Promise<Results["bridge"]> {
 }
 
 // ---------------------------------------------------------------- the run
+
+/** V8 heap of each service now (from its /metrics), folded into `into` as the largest seen. */
+async function scrapeHeaps(w: World, into: Results["heap"]): Promise<void> {
+  await Promise.all(
+    [...w.health].map(async ([name, url]) => {
+      try {
+        const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+        const g = (metric: string) => Number(new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / 1024;
+        const total = g("nodejs_heap_size_total_bytes");
+        const prev = into[name];
+        if (Number.isFinite(total) && (!prev || total > prev.totalKb)) into[name] = { totalKb: total, usedKb: g("nodejs_heap_size_used_bytes") };
+      } catch {
+        // a scrape is best effort; the RSS figures stand on their own
+      }
+    }),
+  );
+}
 
 /**
  * The machine may be shared (other test runs): wait, bounded, for a quiet moment, since every figure
@@ -388,10 +415,12 @@ async function main(): Promise<void> {
   const w = await setup();
   world = w;
   const cpu: Results["cpu"] = {};
+  const heap: Results["heap"] = {};
   const measured: Measure = async (label, f) => {
     const a = meter.snap();
     const out = await f();
     cpu[label] = meter.between(a, meter.snap());
+    await scrapeHeaps(w, heap);
     return out;
   };
   const pid = (n: string) => w.procs.get(n)?.child.pid;
@@ -422,7 +451,8 @@ async function main(): Promise<void> {
     sampler.setPhase("idle");
     const power = startService("power", { ...w.env, IAAS_ADMINS: "" });
     w.procs.set("power", power);
-    await power.waitForJson("readiness", (o) => o.msg === "power service ready");
+    const powerReady = await power.waitForJson("readiness", (o) => o.msg === "power service ready");
+    w.health.set("power", String(powerReady.health));
     await sleep(2_000);
     idle.power = rssKb(pid("power"));
 
@@ -445,7 +475,7 @@ async function main(): Promise<void> {
     sampler.stop();
     sampler.sample();
 
-    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, bridge, memory: { idle, peaks: sampler.peaks }, cpu, quiet };
+    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, bridge, memory: { idle, peaks: sampler.peaks }, heap, cpu, quiet };
     const machine = await machineInfo();
     await writeFile(OUT, renderReport(results, machine, (performance.now() - started) / 1000));
     say(`wrote ${OUT}`);
