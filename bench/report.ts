@@ -69,7 +69,8 @@ export async function machineInfo(): Promise<Machine> {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const meminfo = readFileSync("/proc/meminfo", "utf8");
   const kb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
-  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no"]) !== "";
+  // Only what the figures depend on: the code that runs, the simulator launcher and the policy the bench copies.
+  const dirty = run("git", ["status", "--porcelain", "--", "packages", "services", "bench", "tools", "deploy/policy.example.yaml", "package.json", "pnpm-lock.yaml"]) !== "";
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     nproc: run("nproc", []),
@@ -78,7 +79,7 @@ export async function machineInfo(): Promise<Machine> {
     node: process.version,
     natsServer: run("nats-server", ["--version"]),
     govmomi: `govmomi ${run("dpkg-query", ["-W", "-f=${Version}", "golang-github-vmware-govmomi-dev"])} simulator (tools/vcsim)`,
-    commit: `${run("git", ["rev-parse", "--short", "HEAD"])}${dirty ? " + uncommitted changes in the working tree" : ""}`,
+    commit: `${run("git", ["rev-parse", "--short", "HEAD"])}${dirty ? " + uncommitted changes to the code under test (packages, services, bench, tools)" : " (no uncommitted changes to the code under test)"}`,
   };
 }
 
