@@ -22,7 +22,7 @@ export interface Rate {
 
 export interface Results {
   plan: Record<string, number | number[]>;
-  ack: { target: "baseline" | "help" | "power"; rate: number; achievedRate: number; summary: Summary; errorSamples: string[]; loopDelay: { p99: number; max: number }; cpu: Cores }[];
+  ack: { target: "baseline" | "help" | "power"; rate: number; achievedRate: number; summary: Summary; errorSamples: string[]; loopDelay: { p99: number; max: number }; cpu: Cores; discarded: { p99: number; stall: number; others: number }[] }[];
   proxy: { errors: number; powerOn: Trio; powerOff: Trio; vmGet: Trio };
   e2e: { stack: Summary; on: Summary; off: Summary; ack: Summary; direct: Summary; failures: string[] };
   throughput: { concurrency: number; direct: Rate; inproc: Rate; proxy: Rate; stack: Rate };
@@ -203,6 +203,9 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "*Generator stall* is the load generator's own worst event-loop delay during the run: a request it sent late",
     "counts as slow (latency runs from the due time), so a large stall there points at the machine, not the server.",
     "*Others' CPU* is what processes outside the benchmark used meanwhile (from /proc/stat minus our processes).",
+    `A run in which the generator stalled for more than ${r.plan.ackStallMs} ms is repeated (at most ${r.plan.ackRepeats} repeats in all); the repeated runs are listed here, not hidden.`,
+    "",
+    ...r.ack.flatMap((a) => a.discarded.map((d) => `- repeated: ${a.target} at ${a.rate}/s, p99 ${ms(d.p99)} ms with a ${ms(d.stall)} ms generator stall and ${d.others.toFixed(2)} cores used by other processes`)),
     "",
     ...r.ack.filter((a) => a.errorSamples.length).map((a) => `Errors (${a.target} at ${a.rate}/s), first: \`${a.errorSamples[0]!.replace(/`/g, "'")}\``),
     "",

@@ -34,6 +34,9 @@ const FIXTURE = join(ROOT, "services/veba-bridge/test/fixtures/veba/VmPoweredOff
 const PLAN = {
   ackRates: [50, 200],
   ackSeconds: 10,
+  /** An ack run whose generator stalled longer than this is repeated, at most `ackRepeats` times in all. */
+  ackStallMs: 20,
+  ackRepeats: 3,
   powerCycles: 40,
   vmGets: 150,
   e2eCommands: 40,
@@ -184,18 +187,32 @@ async function ackLatency(w: World, sampler: RssSampler, meter: CpuMeter): Promi
     client.close();
   }
   const out: Results["ack"] = [];
+  // A run during which the load generator itself stalled (another process took the CPU) measures the
+  // machine, not the server: it is repeated, a bounded number of times in all, and the repeat is reported.
+  let repeatsLeft = PLAN.ackRepeats;
   for (const rate of PLAN.ackRates) {
     for (const t of targets) {
-      sampler.setPhase(`ack ${rate}/s`);
-      // A fresh pool per run: the servers close idle keep-alive sockets after 5 s.
-      const client = new HttpClient(256);
-      const before = meter.snap();
-      const r = await openLoop(rate, PLAN.ackSeconds * 1000, fire(client, t));
-      const cpu = meter.between(before, meter.snap());
-      client.close();
-      out.push({ target: t.key, rate, achievedRate: r.achievedRate, summary: summarize(r.latencies, r.errors), errorSamples: r.errorSamples, loopDelay: r.loopDelay, cpu });
-      if (process.env.BENCH_DEBUG) say(`  slow at (ms from start): ${r.slowAt.map((x) => x.toFixed(0)).join(" ")}`);
-      say(`ack ${t.key} @ ${rate}/s: p50 ${r.latencies.length ? summarize(r.latencies).p50.toFixed(1) : "-"} ms, p99 ${summarize(r.latencies).p99.toFixed(1)} ms, errors ${r.errors}, generator loop delay max ${r.loopDelay.max.toFixed(1)} ms, other processes ${cpu.others.toFixed(2)} cores`);
+      const discarded: Results["ack"][number]["discarded"] = [];
+      for (;;) {
+        sampler.setPhase(`ack ${rate}/s`);
+        // A fresh pool per run: the servers close idle keep-alive sockets after 5 s.
+        const client = new HttpClient(256);
+        const before = meter.snap();
+        const r = await openLoop(rate, PLAN.ackSeconds * 1000, fire(client, t));
+        const cpu = meter.between(before, meter.snap());
+        client.close();
+        const summary = summarize(r.latencies, r.errors);
+        if (process.env.BENCH_DEBUG) say(`  slow at (ms from start): ${r.slowAt.map((x) => x.toFixed(0)).join(" ")}`);
+        say(`ack ${t.key} @ ${rate}/s: p50 ${summary.p50.toFixed(1)} ms, p99 ${summary.p99.toFixed(1)} ms, errors ${r.errors}, generator stall max ${r.loopDelay.max.toFixed(1)} ms, other processes ${cpu.others.toFixed(2)} cores`);
+        if (r.loopDelay.max > PLAN.ackStallMs && repeatsLeft > 0) {
+          repeatsLeft--;
+          discarded.push({ p99: summary.p99, stall: r.loopDelay.max, others: cpu.others });
+          say(`  the generator stalled for ${r.loopDelay.max.toFixed(0)} ms: repeating this run`);
+          continue;
+        }
+        out.push({ target: t.key, rate, achievedRate: r.achievedRate, summary, errorSamples: r.errorSamples, loopDelay: r.loopDelay, cpu, discarded });
+        break;
+      }
     }
   }
   return out;
