@@ -342,30 +342,34 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const avg = (f: (t: Trio) => number) => (f(on) + f(off)) / 2;
     const extraSoap = avg((t) => t.inproc.p50 - t.direct.p50);
     const hop = avg((t) => t.proxy.p50 - t.inproc.p50);
-    const rest = r.e2e.stack.p50 - avg((t) => t.proxy.p50);
+    const rest = r.e2e.on.p50 - on.proxy.p50;
     out.push(
-      `- **End-to-end overhead** (${ms(k.overhead)} ms at the median). From section 1, about ${ms(extraSoap)} ms of it is vSphere work the proxy does beyond the bare task` +
-        ` (finding the VM by name through a ContainerView, reading it before and after: ${ms(avg((t) => t.inproc.p50))} ms in-process vs ${ms(avg((t) => t.direct.p50))} ms for the task alone),` +
-        ` about ${ms(hop)} ms the NATS request/reply hop into the proxy process, and the remaining ~${ms(rest)} ms the command path around it:` +
-        " the gateway's KV put and JetStream publish, the power consumer's fetch, its policy check (for `off` a protection lookup, itself a `vm-get` through the proxy:" +
-        ` ${ms(r.proxy.vmGet.proxy.p50)} ms), the result's publish, the gateway's result consumer and the POST to the response URL.` +
-        " On a real vCenter, where a power task takes seconds, the same fixed cost is a few percent; against the simulator, whose tasks finish inside the call, it dominates.",
+      `- **End-to-end overhead** (${ms(k.overhead)} ms at the median). Section 1 accounts for most of it: the proxy's vSphere work beyond the bare task` +
+        ` (finding the VM by name through a ContainerView, reading it before and after) costs about ${ms(extraSoap)} ms, the NATS request/reply hop into the proxy process about ${ms(hop)} ms.` +
+        ` \`off\` commands also pass the power service's protection lookup, a \`vm-get\` through the proxy (${ms(r.proxy.vmGet.proxy.p50)} ms median), which is why \`off\` (${ms(r.e2e.off.p50)} ms) is slower than \`on\` (${ms(r.e2e.on.p50)} ms).` +
+        ` What is left for the command path itself (the gateway's KV writes and JetStream publish, which the ack's ${ms(r.e2e.ack.p50)} ms median includes, the power consumer, the result's publish, the gateway's relay and the POST to the response URL)` +
+        ` is roughly \`on\` end to end minus \`vm-power\` through the proxy: ${rest >= 1 ? `${ms(rest)} ms` : "a few milliseconds at most"} (medians from different benchmarks, so approximate; the ack's reply and the command's execution overlap).` +
+        " On a real vCenter, where a power task takes seconds, this fixed cost is a few percent; against the simulator, whose tasks finish inside the call, it dominates.",
     );
   }
 
   if (k.tpShare < 0.7) {
     const t = r.throughput;
     const c = (label: string) => r.cpu[`4. throughput: ${label}`];
+    const perCall = (label: string, proc: string, x: Rate) =>
+      x.perSecond > 0 && x.soapPerOp ? ((1000 * (c(label)?.byProcess[proc] ?? 0)) / x.perSecond / x.soapPerOp).toFixed(2) : "–";
     out.push(
-      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). The proxy's own logic run in-process reaches ${t.inproc.perSecond.toFixed(1)} ops/s against ${t.direct.perSecond.toFixed(1)} direct:` +
-        ` each \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"} (find by name through a ContainerView, read before, task and wait, read after and the inventory path), and vcsim serialises operations per VM and spends CPU on each call` +
-        ` (vcsim used ${cores(c("direct SOAP"), "vcsim")} cores on the direct run and ${cores(c("proxy logic in-process"), "vcsim")} in-process).` +
-        ` Over NATS (${t.proxy.perSecond.toFixed(1)} ops/s) the vcenter-proxy process used ${cores(c("proxy over NATS"), "vcenter-proxy")} cores, ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of CPU per \`vm-power\`:` +
-        " one Node thread doing all SOAP encoding and XML parsing, so one proxy process tops out near 1000 ÷ that many operations a second." +
-        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) puts the power service (${cores(c("whole stack"), "power")} cores, ${cpuMsPer(c("whole stack"), "power", t.stack.perSecond)} ms per command),` +
-        ` the gateway (${cores(c("whole stack"), "gateway")}, ${cpuMsPer(c("whole stack"), "gateway", t.stack.perSecond)} ms) and nats-server (${cores(c("whole stack"), "nats-server")}) on the same 2 cores as the proxy` +
-        ` (${cores(c("whole stack"), "vcenter-proxy")}, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command: for \`off\` the power service's protection lookup is a second proxy request)` +
-        ` and vcsim; all of the benchmark's processes together used ${(c("whole stack")?.ours ?? 0).toFixed(2)} cores and other processes ${(c("whole stack")?.others ?? 0).toFixed(2)}.`,
+      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). Every path here is limited by one Node thread's CPU, not by the simulator:` +
+        ` the thread doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
+        ` while vcsim used ${cores(c("direct SOAP"), "vcsim")}, ${cores(c("proxy logic in-process"), "vcsim")} and ${cores(c("proxy over NATS"), "vcsim")}.` +
+        ` A \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"}` +
+        ` (find by name through a ContainerView, read before, task and wait, read after, inventory path), and each costs more CPU to encode and parse` +
+        ` (${perCall("proxy logic in-process", "load generator", t.inproc)} ms against ${perCall("direct SOAP", "load generator", t.direct)} ms per request: the name lookup parses every VM's name):` +
+        ` ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of the proxy's CPU per \`vm-power\`, so one proxy process tops out near ${(1000 / Number(cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)) || 0).toFixed(0)} a second on this CPU.` +
+        ` The NATS hop itself costs little (${t.proxy.perSecond.toFixed(1)} ops/s over NATS vs ${t.inproc.perSecond.toFixed(1)} in-process).` +
+        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) shares the 2 cores between the proxy (${cores(c("whole stack"), "vcenter-proxy")} cores, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command: for \`off\` the protection lookup is a second proxy request),` +
+        ` the gateway (${cores(c("whole stack"), "gateway")}, ${cpuMsPer(c("whole stack"), "gateway", t.stack.perSecond)} ms), the power service (${cores(c("whole stack"), "power")}, ${cpuMsPer(c("whole stack"), "power", t.stack.perSecond)} ms), nats-server (${cores(c("whole stack"), "nats-server")}) and vcsim (${cores(c("whole stack"), "vcsim")}):` +
+        ` ${(c("whole stack")?.ours ?? 0).toFixed(2)} cores in all, other processes ${(c("whole stack")?.others ?? 0).toFixed(2)}.`,
     );
   }
 
@@ -388,7 +392,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
       `- **Resident memory** (${over.map((n) => `${n} ${mb(k.peakOf(n))}`).join(", ")}). Idle, every service is ${mb(Math.max(...["vcenter-proxy", "power", "gateway", "veba-bridge"].map((n) => r.memory.idle[n] ?? 0)))} or less;` +
         " the peaks come under load, when V8 grows its heap to match the allocation rate (SOAP XML parsing in the proxy, HTTP and JSON in the gateway and the bridge) and does not hand it back at once" +
         ` (the proxy's V8 heap reached ${mb(r.heap["vcenter-proxy"]?.totalKb)}, most of its resident size).` +
-        " Node's default heap limits are sized for much larger machines; `NODE_OPTIONS=--max-old-space-size=…` (and a smaller `--max-semi-space-size`) would hold the peak down at some CPU cost.",
+        " V8's heap limit follows the machine's memory, so nothing pushes it to collect early; `NODE_OPTIONS=--max-old-space-size=…` (and a smaller `--max-semi-space-size`) would hold the peak down at some CPU cost, and fewer SOAP requests per command would lower the allocation rate in the proxy.",
     );
   }
 
