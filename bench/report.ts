@@ -126,8 +126,10 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     `| other processes on the machine | ${r.quiet.others.toFixed(2)} cores busy just before the start${r.quiet.waitedS >= 4 ? ` (after waiting ${r.quiet.waitedS.toFixed(0)} s for a quieter moment)` : ""}; per benchmark below |`,
     "",
     "Every process (nats-server, vcsim, four services, the baseline server and the load generator itself) shares",
-    `the ${m.nproc} cores, so each figure includes contention from the others. Numbers vary by a few percent from`,
-    "run to run; ratios measured in the same run are steadier than absolute values.",
+    `the ${m.nproc} cores, so each figure includes contention from the others. The machine is also shared with other work`,
+    "(the CPU table below shows how much it took during each benchmark): on it, repeated runs differed by up to a",
+    "third in throughput and median latency and by more at p99. Ratios measured in the same run are steadier than",
+    "absolute values.",
     "",
     "## Targets",
     "",
@@ -325,11 +327,13 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const a200 = r.ack.filter((a) => a.rate === 200);
     const base = a200.find((a) => a.target === "baseline")!;
     const worst = a200.filter((a) => a.target !== "baseline").sort((x, y) => y.summary.p99 - x.summary.p99)[0]!;
-    const contended = worst.cpu.others > 0.3 || worst.loopDelay.max > 10;
+    const busy = worst.cpu.others > 0.3;
+    const stalled = worst.loopDelay.max > 10;
     out.push(
       `- **Ack p99 at 200 req/s** (${worst.target}: ${ms(worst.summary.p99)} ms; baseline ${ms(base.summary.p99)} ms).` +
-        (contended
-          ? ` During that run other processes used ${worst.cpu.others.toFixed(2)} cores and the load generator itself stalled for up to ${ms(worst.loopDelay.max)} ms, so the tail is at least partly the shared machine: a stalled generator sends late and a late send counts as slow.`
+        (busy ? ` During that run other processes used ${worst.cpu.others.toFixed(2)} cores of the 2, so part of the tail is the shared machine.` : "") +
+        (stalled
+          ? ` The load generator's own event loop stalled for up to ${ms(worst.loopDelay.max)} ms (its garbage collection or being descheduled); requests due meanwhile went out late and count as slow, so the generator alone can account for tail latencies of that size.`
           : "") +
         ` The medians (${ms(worst.summary.p50)} ms vs ${ms(base.summary.p50)} ms for the baseline) are the gateway's own cost: Bolt's receiver and listener chain` +
         (worst.target === "power" ? ", the reply target stored in the KV bucket, the rate-limit counter and a JetStream publish acknowledged by the server, each a NATS round trip." : "."),
@@ -359,7 +363,9 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const perCall = (label: string, proc: string, x: Rate) =>
       x.perSecond > 0 && x.soapPerOp ? ((1000 * (c(label)?.byProcess[proc] ?? 0)) / x.perSecond / x.soapPerOp).toFixed(2) : "–";
     out.push(
-      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). Every path here is limited by one Node thread's CPU, not by the simulator:` +
+      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). Every path here is limited by the CPU of one Node thread, not by the simulator` +
+        (Math.max(c("direct SOAP")?.others ?? 0, c("proxy logic in-process")?.others ?? 0, c("proxy over NATS")?.others ?? 0) > 0.3 ? " (and by what other processes left of the 2 cores)" : "") +
+        ":" +
         ` the thread doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
         ` while vcsim used ${cores(c("direct SOAP"), "vcsim")}, ${cores(c("proxy logic in-process"), "vcsim")} and ${cores(c("proxy over NATS"), "vcsim")}.` +
         ` A \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"}` +
