@@ -55,6 +55,15 @@ export class ServiceProcess {
   starts = 0;
   kills = 0;
   ready: ReadyInfo | undefined;
+  /**
+   * Restart on a crash, as a supervisor (Kubernetes, compose `restart: unless-stopped`) would: the
+   * crash is still recorded, and the scenario can go on to check what the crash cost. A start
+   * that fails counts as a crash too (Kubernetes' CrashLoopBackOff); at most eight restarts per
+   * instance, 0.5 s doubling to 4 s apart.
+   */
+  supervise = false;
+  private supervisedRestarts = 0;
+  private disposed = false;
 
   constructor(
     readonly name: ServiceName,
@@ -111,7 +120,16 @@ export class ServiceProcess {
     };
     for (const s of [child.stdout!, child.stderr!]) createInterface({ input: s }).on("line", onLine);
     const exited = once(child, "exit").then(([code, signal]) => {
-      if (!this.expectedExit && gen === this.starts) this.crashes.push(`${this.label} exited (${signal ?? code}) without being asked`);
+      if (!this.expectedExit && gen === this.starts) {
+        this.crashes.push(`${this.label} exited (${signal ?? code}) without being asked: ${this.lastError()}`);
+        if (this.supervise && this.supervisedRestarts < 8) {
+          const wait = Math.min(4000, 500 * 2 ** this.supervisedRestarts);
+          this.supervisedRestarts += 1;
+          setTimeout(() => {
+            if (!this.disposed && !this.running) void this.start().catch(() => undefined);
+          }, wait);
+        }
+      }
       return { code, signal };
     });
     let timer: NodeJS.Timeout | undefined;
@@ -159,6 +177,16 @@ export class ServiceProcess {
     return this.start();
   }
 
+  /** The first line of the last non-JSON output (an uncaught error's message), for crash reports. */
+  private lastError(): string {
+    const raw = this.ring
+      .filter((l) => !l.json)
+      .slice(-60)
+      .map((l) => l.raw.trim());
+    const line = raw.find((l) => /^[A-Za-z]+(Error|Exception)?: /.test(l) && !/^at /.test(l));
+    return line ? line.slice(0, 300) : "(no error output)";
+  }
+
   /** The last `n` log lines, for failure messages. */
   tail(n = 40): string {
     return this.ring
@@ -173,6 +201,7 @@ export class ServiceProcess {
   }
 
   async dispose(): Promise<void> {
+    this.disposed = true;
     await this.stop(5_000);
     await new Promise<void>((resolve) => (this.file ? this.file.end(() => resolve()) : resolve()));
     this.file = undefined;

@@ -67,8 +67,9 @@ export async function slashWithRetries(sys: FaultSystem, text: string, o: { gate
  * gateway accepts it, as a user pressing "retry" on a refused request would, without ever
  * making a second command. Bounded.
  */
-export async function slashUntilAccepted(sys: FaultSystem, text: string, timeoutMs = 90_000): Promise<{ slash: SlashOutcome; retries: number; refusals: number }> {
-  let slash = await sys.slash(text);
+export async function slashUntilAccepted(sys: FaultSystem, text: string, timeoutMs = 90_000, gateway?: string | (() => string)): Promise<{ slash: SlashOutcome; retries: number; refusals: number }> {
+  const gw = () => (typeof gateway === "function" ? { gateway: gateway() } : gateway ? { gateway } : {});
+  let slash = await sys.slash(text, gw());
   let retries = 0;
   let refusals = 0;
   const deadline = Date.now() + timeoutMs;
@@ -77,7 +78,7 @@ export async function slashUntilAccepted(sys: FaultSystem, text: string, timeout
     if (slash.http) refusals += 1;
     await sleep(Math.min(4000, 500 * 2 ** Math.min(retries, 3)));
     retries += 1;
-    slash = await sys.slash(text, { triggerId: slash.triggerId, responseUrl: slash.responseUrl, retryNum: Math.min(retries, 3) });
+    slash = await sys.slash(text, { triggerId: slash.triggerId, responseUrl: slash.responseUrl, retryNum: Math.min(retries, 3), ...gw() });
   }
   return { slash, retries, refusals };
 }
@@ -100,7 +101,7 @@ export async function issueRound(sys: FaultSystem, ledger: Ledger, vms: readonly
       ledger.expected.set(vm, action === "on" ? "poweredOn" : "poweredOff");
       ledger.perVm.get(vm)![action] += 1;
       const text = `power ${action} ${vm}`;
-      const { slash, retries } = untilAccepted ? await slashUntilAccepted(sys, text) : await slashWithRetries(sys, text, gateway ? { gateway } : {});
+      const { slash, retries } = untilAccepted ? await slashUntilAccepted(sys, text, 90_000, gateway) : await slashWithRetries(sys, text, gateway ? { gateway } : {});
       // Fail now, with the answer, if the gateway did not take it (a refusal is not a fault we inject).
       if (slash.http && !slash.http.body.includes(slash.id)) throw new Error(`"${text}" was not accepted: ${slash.http.status} ${slash.http.body}`);
       const it: Issued = { vm, action, text, slash, retries, round };

@@ -435,6 +435,9 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
     } catch (err) {
       lastErr = err;
     }
+    // A crash explains a wait better than a timeout does (unless the scenario restarts crashed services).
+    const crashes = sys?.crashes() ?? [];
+    if (crashes.length && !sys?.procs.all.some((p) => p.supervise)) throw new Error(`while waiting for ${what}: ${crashes.join("; ")}\n${sys!.procs.tails(15)}`);
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ""}${sys ? `\n${sys.procs.tails(15)}` : ""}`);
     await sleep(50);
   }
