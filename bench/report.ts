@@ -27,7 +27,8 @@ export interface Results {
   e2e: { stack: Summary; on: Summary; off: Summary; ack: Summary; direct: Summary; failures: string[] };
   throughput: { concurrency: number; direct: Rate; inproc: Rate; proxy: Rate; stack: Rate };
   bridge: Rate & { concurrency: number; stored: number };
-  memory: { idle: Record<string, number | undefined>; peaks: Map<string, Map<string, number>> };
+  /** RSS in kB: idle, and the largest sample per process and benchmark (benchmarks in the order they ran). */
+  memory: { idle: Record<string, number | undefined>; peaks: Record<string, [phase: string, kb: number][]> };
   /** The largest V8 heap (total reserved, and used at that moment) each service reported after a benchmark, in kB. */
   heap: Record<string, { totalKb: number; usedKb: number }>;
   /** Average cores used per benchmark, by the benchmark's processes and by everything else on the machine. */
@@ -92,7 +93,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
   const ackWorst = Math.max(...ack200.map((a) => a.summary.p99));
   const overhead = r.e2e.stack.p50 - r.e2e.direct.p50;
   const tpShare = r.throughput.stack.perSecond / r.throughput.direct.perSecond;
-  const peakOf = (name: string) => Math.max(r.memory.idle[name] ?? 0, ...(r.memory.peaks.get(name)?.values() ?? []));
+  const peakOf = (name: string) => Math.max(r.memory.idle[name] ?? 0, ...(r.memory.peaks[name] ?? []).map(([, kb]) => kb));
   const memWorst = Math.max(...SERVICES.map(peakOf));
   const hop = r.proxy.powerOn.proxy.p50 - r.proxy.powerOn.inproc.p50;
   const extraSoap = r.proxy.powerOn.inproc.p50 - r.proxy.powerOn.direct.p50;
@@ -286,7 +287,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
   // 6
   const peakRow = (name: string) => {
     // Resident memory rarely shrinks, so name the benchmark where the peak was (nearly) first reached.
-    const phases = [...(r.memory.peaks.get(name)?.entries() ?? [])].filter(([ph]) => ph !== "idle");
+    const phases = (r.memory.peaks[name] ?? []).filter(([ph]) => ph !== "idle");
     const top = Math.max(0, ...phases.map(([, kb]) => kb));
     const first = phases.find(([, kb]) => kb >= 0.97 * top);
     const worst = peakOf(name);
@@ -334,6 +335,9 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
         (busy ? ` During that run other processes used ${worst.cpu.others.toFixed(2)} cores of the 2, so part of the tail is the shared machine.` : "") +
         (stalled
           ? ` The load generator's own event loop stalled for up to ${ms(worst.loopDelay.max)} ms (its garbage collection or being descheduled); requests due meanwhile went out late and count as slow, so the generator alone can account for tail latencies of that size.`
+          : "") +
+        (!busy && !stalled
+          ? ` Neither other processes (${worst.cpu.others.toFixed(2)} cores) nor the generator (worst stall ${ms(worst.loopDelay.max)} ms) explain the tail (p95 ${ms(worst.summary.p95)} ms, p99 ${ms(worst.summary.p99)} ms), so it is likely pauses in the gateway itself (garbage collection: its heap grows under this load, section 6) or in nats-server's JetStream writes; this run does not tell them apart.`
           : "") +
         ` The medians (${ms(worst.summary.p50)} ms vs ${ms(base.summary.p50)} ms for the baseline) are the gateway's own cost: Bolt's receiver and listener chain` +
         (worst.target === "power" ? ", the reply target stored in the KV bucket, the rate-limit counter and a JetStream publish acknowledged by the server, each a NATS round trip." : "."),

@@ -7,9 +7,10 @@
  *
  *   pnpm tsx bench/run.ts            (after `pnpm run -s build:ts`)
  *   BENCH_OUT=/tmp/b.md pnpm tsx bench/run.ts    (write elsewhere)
+ *   BENCH_RENDER_ONLY=1 pnpm tsx bench/run.ts     (re-render from the last run's .cache/bench-results.json)
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,11 +24,12 @@ import { Vcenter } from "@iaas/vcenter-proxy";
 import { HttpClient, SlackSink, closedLoop, openLoop, type SinkPost } from "./http.js";
 import { CpuMeter, ROOT, RssSampler, rssKb, startProc, startService, type Proc } from "./stack.js";
 import { summarize } from "./stats.js";
-import { machineInfo, renderReport, type Results } from "./report.js";
+import { machineInfo, renderReport, type Machine, type Results } from "./report.js";
 
 const SECRET = `bench-${randomBytes(12).toString("hex")}`;
 const USER = "U0BENCH01";
 const OUT = process.env.BENCH_OUT ?? join(ROOT, "docs", "benchmarks.md");
+const RAW = join(ROOT, ".cache", "bench-results.json");
 const FIXTURE = join(ROOT, "services/veba-bridge/test/fixtures/veba/VmPoweredOffEvent.router-structured-ce.json");
 
 /** Sizes of each benchmark; small enough for ~3 minutes on 2 cores, large enough for a stable p99 at 200 req/s. */
@@ -492,9 +494,13 @@ async function main(): Promise<void> {
     sampler.stop();
     sampler.sample();
 
-    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, bridge, memory: { idle, peaks: sampler.peaks }, heap, cpu, quiet };
-    const machine = await machineInfo();
-    await writeFile(OUT, renderReport(results, machine, (performance.now() - started) / 1000));
+    const peaks = Object.fromEntries([...sampler.peaks].map(([name, byPhase]) => [name, [...byPhase]]));
+    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, bridge, memory: { idle, peaks }, heap, cpu, quiet };
+    const report = { results, machine: await machineInfo(), seconds: (performance.now() - started) / 1000 };
+    // The raw figures, so the text can be re-rendered without a new run: BENCH_RENDER_ONLY=1.
+    await mkdir(join(ROOT, ".cache"), { recursive: true });
+    await writeFile(RAW, JSON.stringify(report, null, 1));
+    await writeFile(OUT, renderReport(report.results, report.machine, report.seconds));
     say(`wrote ${OUT}`);
   } finally {
     sampler.stop();
@@ -505,7 +511,13 @@ async function main(): Promise<void> {
   }
 }
 
-await main().then(
+async function renderOnly(): Promise<void> {
+  const { results, machine, seconds } = JSON.parse(await readFile(RAW, "utf8")) as { results: Results; machine: Machine; seconds: number };
+  await writeFile(OUT, renderReport(results, machine, seconds));
+  say(`re-rendered ${OUT} from ${RAW}`);
+}
+
+await (process.env.BENCH_RENDER_ONLY ? renderOnly() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
