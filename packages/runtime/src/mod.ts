@@ -8,3 +8,4 @@ export { startHealthServer, type HealthServer, type ReadinessCheck } from "./hea
 export { startCommandConsumer, publishFinal, publishAudit, type CommandContext, type CommandOutcome, type CommandConsumer } from "./commands.js";
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
+export { runService, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";

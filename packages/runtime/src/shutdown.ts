@@ -30,11 +30,13 @@ export function onShutdown(log: Logger, stop: () => Promise<void>, graceMs = 25_
   process.on("SIGTERM", handler);
 }
 
-/** For main.ts: a config error is one line on stderr and exit 1; anything else is logged as fatal. */
+/** For main.ts: a config or policy error is one line on stderr and exit 1; anything else is logged as fatal. */
 export function fatal(log: Logger | undefined, err: unknown): never {
   const e = err as Error;
-  if (e?.name === "ConfigError" || !log) {
-    process.stderr.write(`${e?.name === "ConfigError" ? "" : "fatal: "}${e?.message ?? String(err)}\n`);
+  // Configuration and policy errors are the operator's to fix: one line naming the variable or field.
+  const config = e?.name === "ConfigError" || e?.name === "PolicyError";
+  if (config || !log) {
+    process.stderr.write(`${config ? "" : "fatal: "}${e?.message ?? String(err)}\n`);
   } else {
     log.fatal({ err }, "fatal error");
   }

@@ -1,26 +1,7 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
-import { PolicyError, loadPolicy, type Policy } from "@iaas/policy";
-import {
-  BaseEnvSchema,
-  ConfigError,
-  PortSchema,
-  addMicroService,
-  connectNats,
-  createLogger,
-  createMetrics,
-  ensureConsumer,
-  ensureStreams,
-  fatal,
-  isNatsConnected,
-  jetstreamFor,
-  loadConfig,
-  natsAuthRefinement,
-  onShutdown,
-  openBucket,
-  startHealthServer,
-  type Logger,
-} from "@iaas/runtime";
+import { loadPolicy } from "@iaas/policy";
+import { BaseEnvSchema, PortSchema, ensureConsumer, ensureStreams, natsAuthRefinement, openBucket, runService } from "@iaas/runtime";
 import { buildVmLifecycleService } from "./build.js";
 
 const EnvSchema = BaseEnvSchema.extend({
@@ -33,49 +14,30 @@ const EnvSchema = BaseEnvSchema.extend({
   IAAS_ADMINS: z.string().optional(),
 }).superRefine(natsAuthRefinement);
 
-let log: Logger | undefined;
-try {
-  const env = loadConfig(EnvSchema);
-  log = createLogger(ServiceNames.vmLifecycle, env.LOG_LEVEL);
+await runService({
+  name: ServiceNames.vmLifecycle,
+  description: "Creates, clones, deploys, resizes and deletes VMs",
+  env: EnvSchema,
   // A policy that does not load stops the service here, with a line naming the field.
-  const policy = policyFromEnv();
-  log.info({ policy: policy.source }, "policy loaded");
-  const nc = await connectNats(env, ServiceNames.vmLifecycle, log);
-  const jet = await jetstreamFor(nc);
-  await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
-  await ensureConsumer(jet.jsm, "vmLifecycle", { ackWaitMs: env.CONSUMER_ACK_WAIT_MS, maxDeliver: env.CONSUMER_MAX_DELIVER });
-  const state = await openBucket(nc, "commandState");
-  const metrics = createMetrics(ServiceNames.vmLifecycle);
-  const micro = await addMicroService(nc, ServiceNames.vmLifecycle, "0.1.0", "Creates, clones, deploys, resizes and deletes VMs");
-  const service = buildVmLifecycleService({
-    nc,
-    jet,
-    state,
-    policy,
-    log,
-    metrics,
-    config: { taskTimeoutMs: env.VM_LIFECYCLE_TASK_TIMEOUT_MS, lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS, concurrency: env.VM_LIFECYCLE_CONCURRENCY },
-  });
-  await service.start();
-  const health = await startHealthServer({ host: env.HEALTH_HOST, port: env.HEALTH_PORT, checks: { nats: () => isNatsConnected(nc) }, registry: metrics.registry, log });
-  log.info({ health: `http://${env.HEALTH_HOST}:${health.port}` }, "vm-lifecycle service ready");
-  const l = log;
-  onShutdown(l, async () => {
-    await service.stop();
-    await micro.stop();
-    await health.close();
-    await nc.drain();
-  });
-} catch (err) {
-  fatal(log, err);
-}
-
-/** The policy, or a one-line configuration error naming the file and the field. */
-function policyFromEnv(): Policy {
-  try {
-    return loadPolicy({ env: process.env });
-  } catch (err) {
-    if (err instanceof PolicyError) throw new ConfigError(["IAAS_POLICY"], err.message);
-    throw err;
-  }
-}
+  prepare: (_env, log) => {
+    const policy = loadPolicy({ env: process.env });
+    log.info({ policy: policy.source }, "policy loaded");
+    return policy;
+  },
+  async start({ env, prepared: policy, log, nc, jet, metrics }) {
+    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+    await ensureConsumer(jet.jsm, "vmLifecycle", { ackWaitMs: env.CONSUMER_ACK_WAIT_MS, maxDeliver: env.CONSUMER_MAX_DELIVER });
+    const state = await openBucket(nc, "commandState");
+    const service = buildVmLifecycleService({
+      nc,
+      jet,
+      state,
+      policy,
+      log,
+      metrics,
+      config: { taskTimeoutMs: env.VM_LIFECYCLE_TASK_TIMEOUT_MS, lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS, concurrency: env.VM_LIFECYCLE_CONCURRENCY },
+    });
+    await service.start();
+    return service;
+  },
+});

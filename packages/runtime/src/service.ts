@@ -1,0 +1,82 @@
+import type { z } from "zod";
+import type { BaseEnv } from "./config.js";
+import { loadConfig } from "./config.js";
+import { jetstreamFor, type Jet } from "./jetstream.js";
+import { createLogger, type Logger } from "./log.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { addMicroService, type Service } from "./micro.js";
+import { connectNats, isNatsConnected, type NatsConnection } from "./nats.js";
+import { startHealthServer, type ReadinessCheck } from "./health.js";
+import { fatal, onShutdown } from "./shutdown.js";
+
+export interface ServiceContext<E, P> {
+  env: E;
+  /** What `prepare` returned. */
+  prepared: P;
+  log: Logger;
+  nc: NatsConnection;
+  jet: Jet;
+  metrics: Metrics;
+  /** The registered micro service, to add endpoints to. */
+  micro: Service;
+}
+
+export interface RunningService {
+  /** Stop taking work and let work in flight finish; NATS is drained afterwards by runService. */
+  stop(): Promise<void>;
+  /** Readiness beyond "NATS connected" (e.g. a live vCenter session). */
+  checks?: Record<string, ReadinessCheck>;
+  /** Extra fields for the "ready" log line (where it listens). */
+  ready?: Record<string, unknown>;
+}
+
+export interface ServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P> {
+  /** The service's name: NATS connection name, micro-service name, logger name, metrics label. */
+  name: string;
+  description: string;
+  version?: string;
+  env: S;
+  /**
+   * Runs before connecting to anything: load what must be valid for the service to start at all
+   * (the policy), so a bad file stops the process at once, even with NATS unreachable.
+   */
+  prepare?(env: z.infer<S>, log: Logger): P | Promise<P>;
+  /** Wires and starts the service (its build(deps) + start()); throws to stop the process. */
+  start(ctx: ServiceContext<z.infer<S>, P>): Promise<RunningService>;
+}
+
+/**
+ * What every service's main.ts does, once: parse the environment (a bad variable stops the
+ * process naming it), log, connect to NATS, register the micro service, start the service,
+ * serve /healthz /readyz /metrics, and on SIGINT/SIGTERM stop in order and drain.
+ */
+export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: ServiceDefinition<S, P>): Promise<void> {
+  let log: Logger | undefined;
+  try {
+    const env = loadConfig(def.env);
+    log = createLogger(def.name, env.LOG_LEVEL);
+    const prepared = (await def.prepare?.(env, log)) as P;
+    const nc = await connectNats(env, def.name, log);
+    const jet = await jetstreamFor(nc);
+    const metrics = createMetrics(def.name);
+    const micro = await addMicroService(nc, def.name, def.version ?? "0.1.0", def.description);
+    const running = await def.start({ env, prepared, log, nc, jet, metrics, micro });
+    const health = await startHealthServer({
+      host: env.HEALTH_HOST,
+      port: env.HEALTH_PORT,
+      checks: { nats: () => isNatsConnected(nc), ...running.checks },
+      registry: metrics.registry,
+      log,
+    });
+    log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, ...running.ready }, `${def.name} ready`);
+    const l = log;
+    onShutdown(l, async () => {
+      await running.stop();
+      await micro.stop();
+      await health.close();
+      await nc.drain();
+    });
+  } catch (err) {
+    fatal(log, err);
+  }
+}
