@@ -124,13 +124,15 @@ async function setup(): Promise<World> {
   const baseline = startProc("signature-server", ["--import", "tsx", join(ROOT, "bench", "signature-server.ts")], { SLACK_SIGNING_SECRET: SECRET });
   procs.set("signature-server", baseline);
 
-  const [ready, gw, listening, bridgeReady, base] = await Promise.all([
-    proxy.waitForJson("readiness", (o) => o.msg === "vcenter-proxy ready"),
-    gateway.waitForJson("start", (o) => o.msg === "gateway started"),
-    bridge.waitForJson("listening", (o) => o.msg === "bridge listening"),
-    bridge.waitForJson("readiness", (o) => o.msg === "veba-bridge ready"),
+  const [proxyHealth, gw, listening, bridgeHealth, base] = await Promise.all([
+    healthOf(proxy),
+    gateway.waitForJson("its Slack port", (o) => typeof o.slackPort === "number"),
+    bridge.waitForJson("its events URL", (o) => o.msg === "bridge listening" && typeof o.url === "string"),
+    healthOf(bridge),
     baseline.waitForJson("port", (o) => typeof o.port === "number"),
   ]);
+  const gatewayHealth = typeof gw.healthPort === "number" ? `http://127.0.0.1:${gw.healthPort}` : await healthOf(gateway);
+  await Promise.all([proxyHealth, gatewayHealth, bridgeHealth].map((h) => untilReady(h)));
   const nc = await connect({ servers: nats.url, name: "bench" });
   return {
     nats,
@@ -143,15 +145,35 @@ async function setup(): Promise<World> {
     procs,
     gatewayUrl: `http://127.0.0.1:${String(gw.slackPort)}/slack/events`,
     health: new Map([
-      ["vcenter-proxy", String(ready.health)],
-      ["gateway", `http://127.0.0.1:${String(gw.healthPort)}`],
-      ["veba-bridge", String(bridgeReady.health)],
+      ["vcenter-proxy", proxyHealth],
+      ["gateway", gatewayHealth],
+      ["veba-bridge", bridgeHealth],
     ]),
     baselineUrl: `http://127.0.0.1:${String(base.port)}/slack/events`,
     bridgeUrl: String(listening.url),
     policyDir,
     env,
   };
+}
+
+/** The health server a service announces in its log (the first line with a `health` URL). */
+async function healthOf(p: Proc): Promise<string> {
+  const o = await p.waitForJson("its health URL", (l) => typeof l.health === "string");
+  return String(o.health);
+}
+
+/** Polls `/readyz` until it answers 200 (bounded). */
+async function untilReady(health: string, timeoutMs = 30_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`${health}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (performance.now() > end) throw new Error(`${health}/readyz still answers ${status} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
 
 function vmName(i: number): string {
@@ -470,8 +492,9 @@ async function main(): Promise<void> {
     sampler.setPhase("idle");
     const power = startService("power", { ...w.env, IAAS_ADMINS: "" });
     w.procs.set("power", power);
-    const powerReady = await power.waitForJson("readiness", (o) => o.msg === "power service ready");
-    w.health.set("power", String(powerReady.health));
+    const powerHealth = await healthOf(power);
+    await untilReady(powerHealth);
+    w.health.set("power", powerHealth);
     await sleep(2_000);
     idle.power = rssKb(pid("power"));
 

