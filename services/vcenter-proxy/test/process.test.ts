@@ -43,10 +43,8 @@ describe("a wrong VCENTER_PASSWORD", () => {
       const out = proc.lines.filter((l) => l.trim() !== "");
       expect(out.join("\n")).not.toContain(PASSWORD);
       expect(out, out.join("\n")).toHaveLength(1);
-      const line = jsonLine(out[0]!);
-      expect(line?.level).toBe("fatal");
-      expect((line?.err as { faultType?: unknown } | undefined)?.faultType).toBe("InvalidLogin");
-      expect(out[0]).toContain("Login failure");
+      // Today a pino fatal line whose err names the fault; a plain one-line message would do as well.
+      expect(out[0]).toMatch(/InvalidLogin/);
       expect(relay.counts.logins).toBe(1);
     } finally {
       await proc?.stop();
