@@ -75,6 +75,28 @@ export interface InvokeOptions extends CallOptions {
 
 const SERVICE_INSTANCE = moRef("ServiceInstance", "ServiceInstance");
 
+/** A queued call found a re-login under way when its turn came: it was not sent. */
+const RELOGIN_PENDING = Symbol("relogin pending");
+
+/** Waits for `p`, or rejects with the signal's reason when it aborts first (a deadline). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /**
  * A vim25 SOAP client with one session, shaped like govmomi's `vim25.Client` + `session.Manager`:
  * `connect()` logs in; a call that meets NotAuthenticated logs in again once (concurrent callers
@@ -194,11 +216,29 @@ export class VimClient {
     const deadline = startDeadline(opts.timeoutMs ?? this.transport.defaultTimeoutMs);
     const queueSignal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
     try {
-      const res = await this.limiter
-        .run(() => {
-          this.stats.calls++;
-          return this.transport.send(method, body, { deadline, signal: opts.signal });
-        }, queueSignal)
+      // While a re-login is under way, a call must not go out without a session (it would only
+      // fail NotAuthenticated and come back): it waits for the login outside the queue, then
+      // queues again. The Login itself (noRelogin) goes to the head of the queue.
+      let res;
+      for (;;) {
+        if (this.relogin_ && !opts.noRelogin) {
+          await raceAbort(this.relogin_, queueSignal).catch((err: unknown) => {
+            if (err === deadline.signal.reason && deadline.signal.aborted) {
+              throw new TimeoutError(`${method}: still waiting for the re-login after ${deadline.timeoutMs} ms`, { timeoutMs: deadline.timeoutMs, method });
+            }
+            throw err;
+          });
+        }
+        res = await this.limiter
+          .run(
+            async () => {
+              if (this.relogin_ && !opts.noRelogin) return RELOGIN_PENDING;
+              this.stats.calls++;
+              return this.transport.send(method, body, { deadline, signal: opts.signal });
+            },
+            queueSignal,
+            opts.noRelogin === true,
+          )
         .catch((err: unknown) => {
           // Aborted while still queued for a slot: nothing was sent.
           if (err === deadline.signal.reason && deadline.signal.aborted) {
@@ -209,6 +249,8 @@ export class VimClient {
           }
           throw err;
         });
+        if (res !== RELOGIN_PENDING) break;
+      }
       if (opts.returns !== undefined) {
         const many = opts.returns.endsWith("[]");
         const type = many ? opts.returns.slice(0, -2) : opts.returns;

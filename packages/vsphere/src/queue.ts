@@ -13,8 +13,12 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  /** Runs `fn` when a slot is free. If `signal` aborts while waiting, rejects with its reason and never runs `fn`. */
-  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  /**
+   * Runs `fn` when a slot is free. If `signal` aborts while waiting, rejects with its reason and never
+   * runs `fn`. `first` puts the waiter at the head of the queue (a re-login, which every queued
+   * call is waiting for).
+   */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal, first = false): Promise<T> {
     signal?.throwIfAborted();
     if (this.available > 0) this.available--;
     else {
@@ -29,7 +33,8 @@ export class Semaphore {
           reject(signal?.reason);
         };
         signal?.addEventListener("abort", onAbort, { once: true });
-        this.waiters.push(waiter);
+        if (first) this.waiters.unshift(waiter);
+        else this.waiters.push(waiter);
       });
     }
     try {

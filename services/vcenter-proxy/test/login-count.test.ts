@@ -80,6 +80,10 @@ describe(`${BURST} concurrent requests and vCenter logins`, () => {
     await burst();
     expect(client.stats.logins - before.logins).toBe(1);
     expect(client.stats.relogins - before.relogins).toBe(1);
+    // Only calls already on the wire when the session died meet NotAuthenticated (about the
+    // client's concurrency, 16, plus one freed slot racing the re-login's start); the queued rest
+    // wait for the re-login instead of each failing once first (all 200 did before).
+    expect(client.stats.faults - before.faults).toBeLessThanOrEqual(2 * 16);
     const logins = (await newLogins()).slice(loginsBefore);
     expect(logins.map((e) => e.sessionId)).toEqual([client.session!.key]);
     expect(client.session!.key).not.toBe(oldKey);
