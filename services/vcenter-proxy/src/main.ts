@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { Agent } from "undici";
 import { ServiceNames } from "@iaas/contracts";
-import { VimClient } from "@iaas/vsphere";
+import { VimClient, isVimFault, type VimClientOptions } from "@iaas/vsphere";
 import {
   BaseEnvSchema,
+  ConfigError,
   PortSchema,
   connectNats,
   createLogger,
@@ -40,16 +41,19 @@ try {
   const env = loadConfig(EnvSchema);
   log = createLogger(ServiceNames.vcenterProxy, env.LOG_LEVEL);
   const vlog = log.child({ vcenter: "default" });
-  const client = await VimClient.connect({
-    url: env.VCENTER_URL,
-    username: env.VCENTER_USERNAME,
-    password: env.VCENTER_PASSWORD,
-    insecure: env.VCENTER_INSECURE,
-    ...(env.VCENTER_INSECURE && env.VCENTER_URL.startsWith("https:") ? { dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } : {}),
-    timeoutMs: env.VCENTER_TIMEOUT_MS,
-    concurrency: env.VCENTER_CONCURRENCY,
-    logger: vlog,
-  });
+  const client = await connectVcenter(
+    {
+      url: env.VCENTER_URL,
+      username: env.VCENTER_USERNAME,
+      password: env.VCENTER_PASSWORD,
+      insecure: env.VCENTER_INSECURE,
+      ...(env.VCENTER_INSECURE && env.VCENTER_URL.startsWith("https:") ? { dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } : {}),
+      timeoutMs: env.VCENTER_TIMEOUT_MS,
+      concurrency: env.VCENTER_CONCURRENCY,
+      logger: vlog,
+    },
+    vlog,
+  );
   log.info({ vcenter: new URL(env.VCENTER_URL).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
   const nc = await connectNats(env, ServiceNames.vcenterProxy, log);
   const metrics = createMetrics(ServiceNames.vcenterProxy);
@@ -78,4 +82,25 @@ try {
   });
 } catch (err) {
   fatal(log, err);
+}
+
+/**
+ * Logs in to vCenter. Refused credentials stop the proxy with one line naming the variables (no
+ * retry loop against vCenter's lockout policy); an unreachable vCenter is waited for with back-off,
+ * so the proxy can start before vCenter or ride out its restart at start-up.
+ */
+async function connectVcenter(opts: VimClientOptions, log: Logger): Promise<VimClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await VimClient.connect(opts);
+    } catch (err) {
+      if (isVimFault(err, "InvalidLogin")) {
+        throw new ConfigError(["VCENTER_USERNAME", "VCENTER_PASSWORD"], "vCenter refused the login (InvalidLogin): check VCENTER_USERNAME and VCENTER_PASSWORD");
+      }
+      if (!(err as { retryable?: boolean }).retryable) throw err;
+      const waitMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+      log.warn({ err, attempt, waitMs }, "vCenter not reachable yet; retrying");
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
 }
