@@ -1,11 +1,33 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
+import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
 import { ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
 import type { GatewayConfig } from "./config.js";
 import type { Block } from "./blocks.js";
 import type { SlackMessage } from "./reply.js";
+
+/**
+ * Bolt 5.1's HTTPReceiver reads `body.ssl_check` right after parsing, without checking that the
+ * body is an object: a correctly signed `payload=null` (or `payload=1`, or a JSON body `null`)
+ * throws inside its request handler, an unhandled rejection that ends the process. The receiver
+ * calls `parseHTTPRequestBody` through this shared exports object, so refusing non-objects there
+ * turns such a request into Bolt's own 400 "Malformed request body". Found by the bad-input corpus.
+ */
+function guardBoltBodyParser(): void {
+  const fns = HTTPModuleFunctions as unknown as { parseHTTPRequestBody: ((req: unknown) => unknown) & { iaasGuarded?: boolean } };
+  const parse = fns.parseHTTPRequestBody;
+  if (parse.iaasGuarded) return;
+  const guarded = Object.assign(
+    (req: unknown): unknown => {
+      const body = parse(req);
+      if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error("the request body is not an object");
+      return body;
+    },
+    { iaasGuarded: true },
+  );
+  fns.parseHTTPRequestBody = guarded;
+}
 
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
 export const SLACK_EVENTS_PATH = "/slack/events";
@@ -40,6 +62,7 @@ export interface SlackTransport {
  * token stops the service with a message naming the variable.
  */
 export function createSlackTransport(config: GatewayConfig, log: Logger, onCommand: CommandListener, onAction: ActionListener): SlackTransport {
+  guardBoltBodyParser();
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
     ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),

@@ -140,6 +140,15 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
     expect(h.slack.calls.length).toBe(calls);
   });
 
+  it("a signed body that is not an object (payload=null, payload=1, payload=[]) gets 400 and the gateway keeps serving", async () => {
+    // Bolt 5.1 alone throws on these inside its request handler, which ends the process.
+    for (const body of ["payload=null", "payload=1", "payload=%5B%5D"]) {
+      expect((await postSigned(h.url, body, { secret: SECRET })).status).toBe(400);
+    }
+    const r = await postSigned(h.url, slashCommandBody({ text: "help", response_url: h.slack.responseUrl() }), { secret: SECRET });
+    expect(r.status).toBe(200);
+  });
+
   describe("requests that are not Slack's get 401 and publish nothing", () => {
     it("a bad signature", async () => {
       const leaked = await h.publishedBy(async () => {
