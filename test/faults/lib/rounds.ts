@@ -157,12 +157,14 @@ export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeou
   await sys.slack.waitFor(() => ledger.issued.every((i) => sys.finalPosts(i.slash.responseUrl).length >= 1), 30_000).catch(() => undefined);
   let missing = 0;
   let duplicated = 0;
+  const odd: string[] = [];
   for (const i of ledger.issued) {
     const n = sys.finalPosts(i.slash.responseUrl).length;
     if (n === 0) missing += 1;
     if (n > 1) duplicated += 1;
+    if (n !== 1) odd.push(`${i.slash.id} (${i.text}): ${n} final posts`);
   }
-  expect({ missing, duplicated }, "final Slack posts per request").toEqual({ missing: 0, duplicated: 0 });
+  expect({ missing, duplicated }, `final Slack posts per request: ${odd.slice(0, 5).join("; ")}`).toEqual({ missing: 0, duplicated: 0 });
 
   // vCenter: each command applied exactly once.
   const { counts, ringFull } = await sys.eventCounts(POWER_EVENTS);
