@@ -57,7 +57,7 @@ describe("the vCenter simulator stops and comes back", () => {
     // Still down: this command's first deliveries fail and are retried with back-off ...
     const r = await sys.slash("power off DC0_H0_VM1");
     accepted(r);
-    await until("the command's first retry", async () => (await sys.jsm.consumers.info(Consumers.power.stream, Consumers.power.durable)).num_redelivered > 0, 30_000, sys);
+    await until("the command's second delivery", async () => ((await sys.stateRecordOf(r.id))?.delivery ?? 0) >= 2, 30_000, sys);
     // ... and vCenter returns before they run out (a fresh inventory: every demo VM is on again).
     await sys.sim.restart();
     const f = (await sys.waitFinals([r.id], 60_000)).get(r.id)!;

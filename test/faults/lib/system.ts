@@ -317,9 +317,14 @@ export class FaultSystem {
 
   /** Command-state record (the runtime's KV), for "is it in flight yet". */
   async stateOf(id: string): Promise<string | undefined> {
+    return (await this.stateRecordOf(id))?.status;
+  }
+
+  /** The whole record: `started` carries the delivery that wrote it. */
+  async stateRecordOf(id: string): Promise<{ status: string; delivery?: number } | undefined> {
     const e = await this.stateKv.get(id);
     if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
-    return (e.json() as { status: string }).status;
+    return e.json() as { status: string; delivery?: number };
   }
 
   /** Names, power states, CPU and memory of every VM and template, sorted by name. */
