@@ -34,38 +34,70 @@ const EnvSchema = BaseEnvSchema.extend({
   VCENTER_TASK_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   /** SOAP requests in flight at once; more wait in a queue. */
   VCENTER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * More vCenters beside the default one, by id (`lab,dr`): each is read from VCENTER_<ID>_URL,
+   * _USERNAME, _PASSWORD and _INSECURE, and requests name it in their `vcenter` field.
+   */
+  VCENTERS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is VCENTER_URL's"))),
 }).superRefine(natsAuthRefinement);
+
+/** The variables of one more vCenter, named after its id (`lab` → VCENTER_LAB_URL, ...). */
+function extraVcenterSchema(id: string) {
+  const p = `VCENTER_${id.toUpperCase().replace(/-/g, "_")}_`;
+  return z
+    .object({
+      [`${p}URL`]: z.url().refine((u) => /^https?:/.test(u), "must be an http(s) URL"),
+      [`${p}USERNAME`]: z.string().min(1),
+      [`${p}PASSWORD`]: z.string().min(1),
+      [`${p}INSECURE`]: bool,
+    })
+    .transform((e) => ({ url: e[`${p}URL`] as string, username: e[`${p}USERNAME`] as string, password: e[`${p}PASSWORD`] as string, insecure: e[`${p}INSECURE`] as boolean }));
+}
 
 let log: Logger | undefined;
 try {
   const env = loadConfig(EnvSchema);
   log = createLogger(ServiceNames.vcenterProxy, env.LOG_LEVEL);
-  const vlog = log.child({ vcenter: "default" });
-  const client = await connectVcenter(
-    {
-      url: env.VCENTER_URL,
-      username: env.VCENTER_USERNAME,
-      password: env.VCENTER_PASSWORD,
-      insecure: env.VCENTER_INSECURE,
-      ...(env.VCENTER_INSECURE && env.VCENTER_URL.startsWith("https:") ? { dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } : {}),
-      timeoutMs: env.VCENTER_TIMEOUT_MS,
-      concurrency: env.VCENTER_CONCURRENCY,
-      logger: vlog,
-    },
-    vlog,
-  );
-  log.info({ vcenter: new URL(env.VCENTER_URL).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
+  const targets = [
+    { id: "default", url: env.VCENTER_URL, username: env.VCENTER_USERNAME, password: env.VCENTER_PASSWORD, insecure: env.VCENTER_INSECURE },
+    ...env.VCENTERS.map((id) => ({ id, ...loadConfig(extraVcenterSchema(id)) })),
+  ];
+  const vcenters = new Map<string, Vcenter>();
+  for (const t of targets) {
+    const vlog = log.child({ vcenter: t.id });
+    const client = await connectVcenter(
+      {
+        url: t.url,
+        username: t.username,
+        password: t.password,
+        insecure: t.insecure,
+        ...(t.insecure && t.url.startsWith("https:") ? { dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } : {}),
+        timeoutMs: env.VCENTER_TIMEOUT_MS,
+        concurrency: env.VCENTER_CONCURRENCY,
+        logger: vlog,
+      },
+      vlog,
+      t.id,
+    );
+    vlog.info({ host: new URL(t.url).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
+    vcenters.set(t.id, new Vcenter(t.id, client, vlog));
+  }
   const nc = await connectNats(env, ServiceNames.vcenterProxy, log);
   const metrics = createMetrics(ServiceNames.vcenterProxy);
-  const proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, vlog)]]), log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
+  const proxy = buildProxy({ nc, vcenters, log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
   const micro = await proxy.start();
   const health = await startHealthServer({
     host: env.HEALTH_HOST,
     port: env.HEALTH_PORT,
     checks: {
       nats: () => isNatsConnected(nc),
+      // Ready when every vCenter answers with a live session.
       vcenter: async () => {
-        await client.currentTime({ timeoutMs: 5000 });
+        await Promise.all([...vcenters.values()].map((v) => v.client.currentTime({ timeoutMs: 5000 })));
         return true;
       },
     },
@@ -77,7 +109,7 @@ try {
   onShutdown(l, async () => {
     await proxy.stop();
     await nc.drain();
-    await client.logout().catch((err: unknown) => l.warn({ err }, "vCenter logout failed"));
+    await Promise.all([...vcenters.values()].map((v) => v.client.logout().catch((err: unknown) => l.warn({ err, vcenter: v.id }, "vCenter logout failed"))));
     await health.close();
   });
 } catch (err) {
@@ -89,13 +121,14 @@ try {
  * retry loop against vCenter's lockout policy); an unreachable vCenter is waited for with back-off,
  * so the proxy can start before vCenter or ride out its restart at start-up.
  */
-async function connectVcenter(opts: VimClientOptions, log: Logger): Promise<VimClient> {
+async function connectVcenter(opts: VimClientOptions, log: Logger, id: string): Promise<VimClient> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await VimClient.connect(opts);
     } catch (err) {
       if (isVimFault(err, "InvalidLogin")) {
-        throw new ConfigError(["VCENTER_USERNAME", "VCENTER_PASSWORD"], "vCenter refused the login (InvalidLogin): check VCENTER_USERNAME and VCENTER_PASSWORD");
+        const p = id === "default" ? "VCENTER_" : `VCENTER_${id.toUpperCase().replace(/-/g, "_")}_`;
+        throw new ConfigError([`${p}USERNAME`, `${p}PASSWORD`], `vCenter${id === "default" ? "" : ` "${id}"`} refused the login (InvalidLogin): check ${p}USERNAME and ${p}PASSWORD`);
       }
       if (!(err as { retryable?: boolean }).retryable) throw err;
       const waitMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
