@@ -4,7 +4,7 @@
  * dependencies (as main.ts wires it). Only Slack's side is a stand-in.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket } from "@iaas/runtime";
+import { createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
@@ -25,6 +25,8 @@ export interface System {
   observer: VimClient;
   nc: NatsConnection;
   policy: Policy;
+  /** Each service's metrics registry, as its /metrics endpoint serves it. */
+  metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway", Metrics>;
   slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
   stop(): Promise<void>;
 }
@@ -52,7 +54,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
   const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
+  const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway") };
+  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   await proxy.start();
   stops.push(async () => {
     await proxy.stop();
@@ -65,7 +68,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const powerJet = await jetstreamFor(powerNc);
   await ensureStreams(powerJet.jsm, ["commands", "results", "audit", "deadLetters"], log);
   await ensureConsumer(powerJet.jsm, "power");
-  const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), policy, log, metrics: createMetrics("power"), config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
+  const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), policy, log, metrics: metrics.power, config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
   await power.start();
   stops.push(async () => {
     await power.stop();
@@ -82,7 +85,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     state: await openBucket(vmNc, "commandState"),
     policy,
     log,
-    metrics: createMetrics("vm-lifecycle"),
+    metrics: metrics["vm-lifecycle"],
     config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4 },
   });
   await lifecycle.start();
@@ -95,7 +98,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const gwNc = await connectAs("gateway");
   await ensureGatewayResources(gwNc, log);
   const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins });
-  const gateway = buildGateway({ nc: gwNc, config, log, metrics: createMetrics("gateway"), policy, ...(opts.now ? { now: opts.now } : {}) });
+  const gateway = buildGateway({ nc: gwNc, config, log, metrics: metrics.gateway, policy, ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
   stops.push(async () => {
     await gateway.stop();
@@ -108,6 +111,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   let n = 0;
 
   return {
+    metrics,
     nats,
     sim,
     slack,
