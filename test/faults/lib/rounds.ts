@@ -151,7 +151,6 @@ export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeou
     if (f[0]?.status !== "succeeded") failures.push(`${i.text} (round ${i.round}): ${JSON.stringify(f[0])}; history of ${i.vm}: ${historyOf(ledger, i.vm, finals)}`);
   }
   expect(dups, "final results published more than once").toBe(0);
-  expect(failures, "every command succeeds").toEqual([]);
 
   // Slack: the final result reaches each response_url exactly once.
   await sys.slack.waitFor(() => ledger.issued.every((i) => sys.finalPosts(i.slash.responseUrl).length >= 1), 30_000).catch(() => undefined);
@@ -181,6 +180,9 @@ export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeou
   const snap = await sys.vmSnapshot();
   const states = Object.fromEntries([...ledger.expected.keys()].map((vm) => [vm, snap.find((v) => v.name === vm)?.powerState]));
   expect(states, "each VM ends in the state its last command asked for").toEqual(Object.fromEntries(ledger.expected));
+  // Checked last: by now every effect is known to have happened exactly once, so a failure here is a
+  // wrong answer, not a wrong action (docs/reliability.md, bug 2: a redelivery racing the task it repeats).
+  expect(failures, "every command succeeds (effects were exactly once; a failure here is a wrong answer, see docs/reliability.md bug 2)").toEqual([]);
   return {
     commands: ids.length,
     succeeded: ids.length - failures.length,
