@@ -5,7 +5,7 @@
  * connection reading IAAS_RESULTS / IAAS_DLQ / the command-state bucket, and $SRV.PING.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -148,6 +148,7 @@ export class FaultSystem {
   }
 
   static async start(opts: FaultSystemOptions): Promise<FaultSystem> {
+    await pruneOldLogs();
     const logDir = await mkdtemp(join(tmpdir(), `iaas-faults-${opts.name}-`));
     const sys = new FaultSystem(opts, logDir);
     try {
@@ -427,6 +428,21 @@ export class FaultSystem {
     await this.sim?.stop().catch(() => undefined);
     await this.slack?.close().catch(() => undefined);
     await this.nats?.dispose().catch(() => undefined);
+  }
+}
+
+/**
+ * Each run keeps its services' logs in /tmp/iaas-faults-<scenario>-* for a post-mortem; the ones
+ * older than a day are removed so repeated CI runs do not fill /tmp.
+ */
+async function pruneOldLogs(): Promise<void> {
+  const dir = tmpdir();
+  const old = Date.now() - 24 * 60 * 60 * 1000;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith("iaas-faults-")) continue;
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isDirectory() && st.mtimeMs < old) await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
