@@ -37,7 +37,10 @@ export interface CommandOutcome {
   vm?: VmSummary;
 }
 
-type CommandState = { status: "started"; at: string; delivery: number } | { status: "done"; at: string; result: FinalResult };
+type CommandState =
+  | { status: "started"; at: string; delivery: number }
+  | { status: "retrying"; at: string; delivery: number }
+  | { status: "done"; at: string; result: FinalResult };
 
 export interface CommandConsumerOptions<C extends Command> {
   nc: NatsConnection;
@@ -81,6 +84,14 @@ function backoffMs(delivery: number): number {
 export async function startCommandConsumer<C extends Command>(opts: CommandConsumerOptions<C>): Promise<CommandConsumer> {
   const def = Consumers[opts.consumer];
   const consumer = await opts.jet.js.consumers.get(def.stream, def.durable);
+  // The consumer as it is configured (an operator may have changed ack wait or max deliveries),
+  // not the contract's defaults: keep-alives must beat the real ack wait.
+  const info = await consumer.info();
+  const settings: ConsumerSettings = {
+    durable: def.durable,
+    ackWaitMs: (info.config.ack_wait ?? def.ackWaitNs) / 1e6,
+    maxDeliver: info.config.max_deliver !== undefined && info.config.max_deliver > 0 ? info.config.max_deliver : Number.POSITIVE_INFINITY,
+  };
   opts.metrics.watchConsumer(def.durable, async () => {
     const info = await opts.jet.jsm.consumers.info(def.stream, def.durable);
     return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
@@ -95,7 +106,18 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
       try {
         messages = await consumer.consume({ max_messages: limit });
         for await (const m of messages) {
-          const p = handleOne(m, opts, def).finally(() => inflight.delete(p));
+          const p = handleOne(m, opts, settings)
+            .catch((err: unknown) => {
+              // Outside the handler (NATS away while storing the result or state): the message is
+              // not acked, so it comes back and is answered from the stored state.
+              opts.log.error({ err, subject: m.subject }, "could not finish a command message; it will be delivered again");
+              try {
+                m.nak(1000);
+              } catch {
+                // The connection is gone; JetStream redelivers after the ack wait.
+              }
+            })
+            .finally(() => inflight.delete(p));
           inflight.add(p);
           while (inflight.size >= limit) await Promise.race(inflight);
         }
@@ -117,7 +139,13 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
   };
 }
 
-async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: (typeof Consumers)[keyof typeof Consumers]): Promise<void> {
+interface ConsumerSettings {
+  durable: string;
+  ackWaitMs: number;
+  maxDeliver: number;
+}
+
+async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: ConsumerSettings): Promise<void> {
   const started = performance.now();
   const { js } = opts.jet;
   const delivery = m.info.deliveryCount;
@@ -161,14 +189,26 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     m.ack();
     return;
   }
+  // A holder that is alive keeps the message with working(), so JetStream redelivers only an ack
+  // wait after its last sign of life. A delivery sooner than an ack wait after another one started
+  // means that one may still be running (nats-server 2.9 hands a killed client's pull on early):
+  // wait out its lease rather than race its vCenter task. Never on the last delivery.
+  if (prior?.status === "started" && delivery < def.maxDeliver) {
+    const age = Date.now() - Date.parse(prior.at);
+    if (age < def.ackWaitMs) {
+      log.warn({ ageMs: age }, "an earlier delivery of this command may still be running; waiting for its lease");
+      m.nak(Math.max(1000, def.ackWaitMs - age));
+      return;
+    }
+  }
   await opts.state.put(cmd.id, JSON.stringify({ status: "started", at: new Date().toISOString(), delivery } satisfies CommandState));
 
   // Long vCenter tasks: tell JetStream we are alive so the message is not redelivered meanwhile.
-  const keepAlive = setInterval(() => m.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
+  const keepAlive = setInterval(() => m.working(), Math.max(1000, def.ackWaitMs / 3));
   let progressN = 0;
   const ctx: CommandContext = {
     log,
-    resumed: prior?.status === "started" || delivery > 1,
+    resumed: prior?.status === "started" || prior?.status === "retrying" || delivery > 1,
     deliveryCount: delivery,
     traceparent,
     progress: async (message) => {
@@ -189,6 +229,8 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
       clearInterval(keepAlive);
       log.warn({ err: ie, code: ie.code }, `retryable failure; will retry (delivery ${delivery} of ${def.maxDeliver})`);
       opts.metrics.commands.inc({ verb, outcome: "retried", code: ie.code });
+      // Our own retry, not a crash: the next delivery need not wait for a lease.
+      await opts.state.put(cmd.id, JSON.stringify({ status: "retrying", at: new Date().toISOString(), delivery } satisfies CommandState));
       m.nak((opts.backoffMs ?? backoffMs)(delivery));
       return;
     }
@@ -204,9 +246,10 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     clearInterval(keepAlive);
   }
 
-  // Any throw from here on leaves the message un-acked: it comes back and is answered from state.
-  await publishFinal(js, result, traceparent);
+  // State first, then the result: if publishing fails, the message comes back and the stored
+  // result is published then (deduplicated by Nats-Msg-Id), instead of running the command again.
   await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
+  await publishFinal(js, result, traceparent);
   await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
   m.ack();
   opts.metrics.commands.inc({ verb, outcome: result.status, code: result.status === "failed" ? result.error.code : "" });

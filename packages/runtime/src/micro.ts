@@ -83,7 +83,7 @@ export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
       throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });
     }
     if (err instanceof natsErrors.TimeoutError) {
-      throw new IaasError("IAAS_TIMEOUT", `no answer from ${ep.subject} within ${Math.round(opts.timeoutMs / 1000)} s`, { cause: err });
+      throw new IaasError("IAAS_TIMEOUT", `No answer from the ${ep.subject.split(".")[0]} service within ${Math.round(opts.timeoutMs / 1000)} s; the operation may still complete.`, { cause: err });
     }
     if (err instanceof natsErrors.RequestError && err.isNoResponders()) {
       throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });

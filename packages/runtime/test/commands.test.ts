@@ -248,3 +248,85 @@ describe("under least privilege", () => {
     }
   });
 });
+
+describe("command consumer under crashes and NATS trouble", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let jet: Jet;
+  let state: KV;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    jet = await jetstreamFor(nc);
+    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+    state = await openBucket(nc, "commandState");
+    await ensureConsumer(jet.jsm, "power", { ackWaitMs: 3000 });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it("waits out the lease of a delivery that started moments ago elsewhere, then runs it as resumed", async () => {
+    const calls: { resumed: boolean; delivery: number }[] = [];
+    const cmd = powerCmd("cmd-lease-00001");
+    // Another instance started this command just now (it may still be running its vCenter task).
+    await state.put(cmd.id, JSON.stringify({ status: "started", at: new Date().toISOString(), delivery: 1 }));
+    const consumer = await startCommandConsumer({
+      nc, jet, state, consumer: "power", schema: PowerCommandSchema, log, metrics: createMetrics("test"),
+      handle: async (_c, ctx) => {
+        calls.push({ resumed: ctx.resumed, delivery: ctx.deliveryCount });
+        return { message: "done" };
+      },
+    });
+    try {
+      await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+      await waitUntil("the command to run after the lease", () => calls.length === 1, 20_000);
+      // Not on the delivery that found the lease held: that one was handed back.
+      expect(calls).toEqual([{ resumed: true, delivery: 2 }]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it("survives failing to store a command's state: the message comes back and is answered once", async () => {
+    let failNextDone = true;
+    // The real bucket, with one write failing as it would while NATS fails over.
+    const flaky = new Proxy(state, {
+      get(target, prop, receiver) {
+        if (prop === "put") {
+          return async (key: string, value: string) => {
+            if (failNextDone && value.includes('"status":"done"')) {
+              failNextDone = false;
+              throw new Error("simulated: JetStream unavailable");
+            }
+            return target.put(key, value);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    let runs = 0;
+    const consumer = await startCommandConsumer({
+      nc, jet, state: flaky, consumer: "power", schema: PowerCommandSchema, log, metrics: createMetrics("test"),
+      handle: async () => {
+        runs += 1;
+        return { message: "done once" };
+      },
+    });
+    try {
+      const cmd = powerCmd("cmd-flaky-00001");
+      await jet.js.publish(Subjects.command("power", "off"), encodeJson(cmd), { msgID: cmd.id });
+      const c = await jet.js.consumers.get(Streams.results.name, { filter_subjects: Subjects.result(cmd.id) });
+      const first = await waitUntil("a final result", async () => (await c.next({ expires: 1000 }))?.json<Result>(), 30_000);
+      expect(first).toMatchObject({ status: "succeeded", message: "done once" });
+      // The loop is still alive and takes the next command.
+      const next = powerCmd("cmd-flaky-00002");
+      await jet.js.publish(Subjects.command("power", "off"), encodeJson(next), { msgID: next.id });
+      await waitUntil("the next command", () => runs >= 2 && runs <= 3, 30_000);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});

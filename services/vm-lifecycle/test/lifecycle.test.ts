@@ -132,8 +132,9 @@ describe("vm-lifecycle", () => {
   it("a delete resumed after its VM is gone succeeds; a fresh delete of a missing VM is not found", async () => {
     const cmd = command({ action: "delete", vm: "idem-02" });
     expect((await run(cmd)).final).toMatchObject({ status: "succeeded", message: "Deleted `idem-02`." });
-    // As if the first delivery deleted the VM and died before recording its result.
-    await state.put(cmd.id, JSON.stringify({ status: "started", at: new Date().toISOString(), delivery: 1 }));
+    // As if the first delivery deleted the VM and died before recording its result; JetStream
+    // redelivers it once the ack wait (15 minutes for vm-lifecycle) has passed.
+    await state.put(cmd.id, JSON.stringify({ status: "started", at: new Date(Date.now() - 16 * 60_000).toISOString(), delivery: 1 }));
     expect((await run(cmd)).final).toMatchObject({ status: "succeeded", message: "Deleted `idem-02`." });
     const missing = await run(command({ action: "delete", vm: "never-was" }));
     expect(missing.final).toMatchObject({ status: "failed", error: { code: "IAAS_VM_NOT_FOUND" } });
