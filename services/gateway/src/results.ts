@@ -103,8 +103,19 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
       m.ack();
       return;
     }
-    const via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
-    if (kind === "final") await d.requests.markFinalDelivered(rec.id);
+    if (kind === "final" && !(await d.requests.claimFinal(rec.id))) {
+      log.info("final result already delivered; not posting again");
+      d.metrics.results.inc({ outcome: "duplicate" });
+      m.ack();
+      return;
+    }
+    let via;
+    try {
+      via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
+    } catch (err) {
+      if (kind === "final") await d.requests.releaseFinal(rec.id).catch(() => undefined);
+      throw err;
+    }
     d.metrics.replies.inc({ kind, via });
     d.metrics.results.inc({ outcome: "relayed" });
     log.info({ via }, "result relayed");
