@@ -6,7 +6,7 @@ import { startHarness, type Harness } from "./harness.js";
 describe("gateway with a bot token", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ SLACK_BOT_TOKEN: "xoxb-test-token" });
+    h = await startHarness({ SLACK_BOT_TOKEN: "xoxb-fake-1" });
   });
   afterAll(async () => {
     await h?.close();

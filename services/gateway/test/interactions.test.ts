@@ -14,7 +14,7 @@ describe("gateway: rate limit, clicks, notices", () => {
   let minute = 0;
   beforeAll(async () => {
     h = await startHarness(
-      { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_NOTIFY_CHANNEL: "C0NOTIFY" },
+      { SLACK_BOT_TOKEN: "xoxb-fake-1", SLACK_NOTIFY_CHANNEL: "C0NOTIFY" },
       // Minute 1000 of the epoch and on: the rate-limit window is the clock's minute.
       { policy: testPolicy({ rateLimit: { perUserPerMinute: 3 } }), now: () => (1000 + minute) * 60_000 + 30_000 },
     );

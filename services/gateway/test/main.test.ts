@@ -22,13 +22,13 @@ function runMain(env: Record<string, string>): { child: ChildProcess; out: () =>
 
 describe("main: configuration", () => {
   it("exits non-zero naming a missing or invalid variable, without echoing values", async () => {
-    const p = runMain({ SLACK_API_URL: "not a url", GATEWAY_PORT: "99999", SLACK_BOT_TOKEN: "xoxb-secret-value" });
+    const p = runMain({ SLACK_API_URL: "not a url", GATEWAY_PORT: "99999", SLACK_BOT_TOKEN: "xoxb-not-real" });
     const [code] = (await once(p.child, "exit")) as [number];
     expect(code).not.toBe(0);
     expect(p.err()).toContain("SLACK_SIGNING_SECRET: is required");
     expect(p.err()).toContain("SLACK_API_URL");
     expect(p.err()).toContain("GATEWAY_PORT");
-    expect(p.err() + p.out()).not.toContain("xoxb-secret-value");
+    expect(p.err() + p.out()).not.toContain("xoxb-not-real");
   });
 });
 
