@@ -121,8 +121,7 @@ export class Vcenter {
   }
 
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
-    const rec = await this.record(ref);
-    const path = withPath ? await inventoryPath(this.client, ref).catch(() => undefined) : undefined;
+    const [rec, path] = await Promise.all([this.record(ref), withPath ? inventoryPath(this.client, ref).catch(() => undefined) : undefined]);
     return toContractSummary(rec, path);
   }
 
