@@ -76,27 +76,13 @@ export class RequestStore {
     throw new Error(`could not update request ${id}: too many concurrent updates`);
   }
 
-  /**
-   * Claims the request's one final post before it is sent: true for the caller that flips
-   * `finalDelivered`, false when it was already set. Claiming first means a NATS failure after a
-   * successful post cannot lead to a second post (the claim is already stored).
-   */
-  async claimFinal(id: string): Promise<boolean> {
+  async markFinalDelivered(id: string): Promise<void> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.read(id);
-      if (!cur || cur.record.finalDelivered) return false;
-      if (await this.cas(id, { ...cur.record, finalDelivered: true }, cur.revision)) return true;
+      if (!cur || cur.record.finalDelivered) return;
+      if (await this.cas(id, { ...cur.record, finalDelivered: true }, cur.revision)) return;
     }
     throw new Error(`could not update request ${id}: too many concurrent updates`);
-  }
-
-  /** Gives a claim back when the post could not be made, so a redelivery tries again. */
-  async releaseFinal(id: string): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.read(id);
-      if (!cur || !cur.record.finalDelivered) return;
-      if (await this.cas(id, { ...cur.record, finalDelivered: false }, cur.revision)) return;
-    }
   }
 
   private async read(id: string): Promise<{ record: RequestRecord; revision: number } | undefined> {

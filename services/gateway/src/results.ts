@@ -103,19 +103,8 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
       m.ack();
       return;
     }
-    if (kind === "final" && !(await d.requests.claimFinal(rec.id))) {
-      log.info("final result already delivered; not posting again");
-      d.metrics.results.inc({ outcome: "duplicate" });
-      m.ack();
-      return;
-    }
-    let via;
-    try {
-      via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
-    } catch (err) {
-      if (kind === "final") await d.requests.releaseFinal(rec.id).catch(() => undefined);
-      throw err;
-    }
+    const via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
+    if (kind === "final") await markDelivered(d, rec.id, log);
     d.metrics.replies.inc({ kind, via });
     d.metrics.results.inc({ outcome: "relayed" });
     log.info({ via }, "result relayed");
@@ -127,5 +116,24 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
     m.nak(2_000);
   } finally {
     clearInterval(keepAlive);
+  }
+}
+
+/**
+ * Records that the final result was posted. Posting comes first: a gateway killed before it posts
+ * must leave the result to be posted by the next delivery (at least once; a lost result is worse
+ * than a repeated one). A store failure after a successful post (a NATS leader moving) is retried
+ * here for a few seconds rather than by redelivering, which would post again.
+ */
+async function markDelivered(d: { requests: RequestStore }, id: string, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await d.requests.markFinalDelivered(id);
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      if (attempt === 1) log.warn({ err }, "posted, but could not record it yet; retrying");
+      await new Promise((r) => setTimeout(r, 250 * Math.min(attempt, 4)));
+    }
   }
 }
