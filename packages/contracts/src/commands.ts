@@ -72,29 +72,31 @@ export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema, V
 export type Command = z.infer<typeof CommandSchema>;
 
 /** `iaas.result.<id>`: progress messages, then exactly one final result (succeeded or failed). */
-export const ResultSchema = z.discriminatedUnion("status", [
-  z.strictObject({
-    id: CommandIdSchema,
-    status: z.literal("progress"),
-    command: z.string(),
-    message: z.string().max(3000),
-    at: IsoTimeSchema,
-  }),
-  z.strictObject({
-    id: CommandIdSchema,
-    status: z.literal("succeeded"),
-    command: z.string(),
-    message: z.string().max(3000),
-    vm: VmSummarySchema.optional(),
-    at: IsoTimeSchema,
-  }),
-  z.strictObject({
-    id: CommandIdSchema,
-    status: z.literal("failed"),
-    command: z.string(),
-    error: CodedErrorSchema,
-    at: IsoTimeSchema,
-  }),
-]);
+const ProgressResultSchema = z.strictObject({
+  id: CommandIdSchema,
+  status: z.literal("progress"),
+  command: z.string(),
+  message: z.string().max(3000),
+  at: IsoTimeSchema,
+});
+const SucceededResultSchema = z.strictObject({
+  id: CommandIdSchema,
+  status: z.literal("succeeded"),
+  command: z.string(),
+  message: z.string().max(3000),
+  vm: VmSummarySchema.optional(),
+  at: IsoTimeSchema,
+});
+const FailedResultSchema = z.strictObject({
+  id: CommandIdSchema,
+  status: z.literal("failed"),
+  command: z.string(),
+  error: CodedErrorSchema,
+  at: IsoTimeSchema,
+});
+
+export const ResultSchema = z.discriminatedUnion("status", [ProgressResultSchema, SucceededResultSchema, FailedResultSchema]);
+/** A command's one final answer (what is stored for redeliveries). */
+export const FinalResultSchema = z.discriminatedUnion("status", [SucceededResultSchema, FailedResultSchema]);
 export type Result = z.infer<typeof ResultSchema>;
-export type FinalResult = Exclude<Result, { status: "progress" }>;
+export type FinalResult = z.infer<typeof FinalResultSchema>;

@@ -1,11 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsMsg, ConsumerMessages } from "@nats-io/jetstream";
-import type { z } from "zod";
+import { z } from "zod";
 import {
   CommandIdSchema,
   Consumers,
   Headers,
   IaasError,
+  FinalResultSchema,
+  IsoTimeSchema,
   Subjects,
   formatIssues,
   parseCommandSubject,
@@ -16,7 +18,7 @@ import {
   type Result,
   type VmSummary,
 } from "@iaas/contracts";
-import { decodeJson, encodeJson, makeHeaders, type Jet, type KV } from "./jetstream.js";
+import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
 import { childTraceparent, traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
@@ -37,10 +39,12 @@ export interface CommandOutcome {
   vm?: VmSummary;
 }
 
-type CommandState =
-  | { status: "started"; at: string; delivery: number }
-  | { status: "retrying"; at: string; delivery: number }
-  | { status: "done"; at: string; result: FinalResult };
+const CommandStateSchema = z.discriminatedUnion("status", [
+  z.strictObject({ status: z.literal("started"), at: IsoTimeSchema, delivery: z.number().int() }),
+  z.strictObject({ status: z.literal("retrying"), at: IsoTimeSchema, delivery: z.number().int() }),
+  z.strictObject({ status: z.literal("done"), at: IsoTimeSchema, result: FinalResultSchema }),
+]);
+type CommandState = z.infer<typeof CommandStateSchema>;
 
 export interface CommandConsumerOptions<C extends Command> {
   nc: NatsConnection;
@@ -181,7 +185,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   const traceparent = childTraceparent(m.headers?.get(Headers.traceparent) || undefined);
   const log = opts.log.child({ requestId: cmd.id, verb, delivery, traceId: traceIdOf(traceparent) });
   const publishOpts = (msgID: string) => ({ msgID, headers: makeHeaders({ [Headers.traceparent]: traceparent, [Headers.requestId]: cmd.id }) });
-  const prior = await readState(opts.state, cmd.id);
+  const prior = await readState(opts.state, cmd.id, log);
   if (prior?.status === "done") {
     log.info("command already finished; re-publishing its result");
     await publishFinal(js, prior.result, traceparent);
@@ -264,10 +268,8 @@ function vmNamed(cmd: Command): string | undefined {
   return undefined;
 }
 
-async function readState(kv: KV, id: string): Promise<CommandState | undefined> {
-  const e = await kv.get(id);
-  if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
-  return e.json<CommandState>();
+async function readState(kv: KV, id: string, log: Logger): Promise<CommandState | undefined> {
+  return (await readKvJson(kv, id, CommandStateSchema, log, "command state"))?.value;
 }
 
 export async function publishFinal(js: Jet["js"], result: FinalResult, traceparent?: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { headers as natsHeaders, type NatsConnection, type MsgHdrs } from "@nats-io/transport-node";
+import type { z } from "zod";
 import { Streams, Buckets, Consumers, IaasError } from "@iaas/contracts";
 import type { Logger } from "./log.js";
 
@@ -102,6 +103,28 @@ export async function ensureConsumer(jsm: JetStreamManager, key: keyof typeof Co
 function missingUnderLeastPrivilege(err: unknown, what: string): unknown {
   if (!/permissions? violation/i.test(String((err as Error)?.message)) && (err as Error)?.name !== "PermissionViolationError") return err;
   return new Error(`JetStream ${what} does not exist and this NATS user may not create it: run the admin bootstrap first (node deploy/nats/bootstrap.mjs, see docs/operations.md)`, { cause: err });
+}
+
+/**
+ * A key's value parsed with `schema`, with its revision (for compare-and-set). Missing, deleted
+ * or unparseable entries are `undefined`; an unparseable one is logged and never acted on: another
+ * version or another writer put it there.
+ */
+export async function readKvJson<T>(kv: KV, key: string, schema: z.ZodType<T>, log: Logger, what: string): Promise<{ value: T; revision: number } | undefined> {
+  const e = await kv.get(key);
+  if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
+  let raw: unknown;
+  try {
+    raw = e.json();
+  } catch {
+    raw = undefined;
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    log.warn({ key }, `ignoring an unreadable ${what}`);
+    return undefined;
+  }
+  return { value: r.data, revision: e.revision };
 }
 
 export async function openBucket(nc: NatsConnection, key: keyof typeof Buckets, replicas = 1): Promise<KV> {

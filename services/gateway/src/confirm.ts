@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CommandIdSchema, CommandSchema, Headers, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, Subjects, formatIssues, type Command } from "@iaas/contracts";
-import { encodeJson, makeHeaders, newTraceparent, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
+import { encodeJson, makeHeaders, newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { Auditor } from "./audit.js";
 import { button, context, section, type Block } from "./blocks.js";
@@ -59,20 +59,8 @@ export class ConfirmationStore {
   }
 
   async get(id: string): Promise<{ record: Confirmation; revision: number } | undefined> {
-    const e = await this.kv.get(id);
-    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
-    let raw: unknown;
-    try {
-      raw = e.json();
-    } catch {
-      raw = undefined;
-    }
-    const r = ConfirmationSchema.safeParse(raw);
-    if (!r.success) {
-      this.log.warn({ requestId: id }, "ignoring a malformed confirmation record");
-      return undefined;
-    }
-    return { record: r.data, revision: e.revision };
+    const r = await readKvJson(this.kv, id, ConfirmationSchema, this.log, "confirmation record");
+    return r && { record: r.value, revision: r.revision };
   }
 
   /** Moves a pending confirmation to `state`; `false` if someone else moved it first. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CommandIdSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema } from "@iaas/contracts";
-import type { KV, Logger } from "@iaas/runtime";
+import { readKvJson, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 
 /**
@@ -86,21 +86,9 @@ export class RequestStore {
   }
 
   private async read(id: string): Promise<{ record: RequestRecord; revision: number } | undefined> {
-    const e = await this.kv.get(id);
-    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
-    let raw: unknown;
-    try {
-      raw = e.json();
-    } catch {
-      raw = undefined;
-    }
-    const r = RequestRecordSchema.safeParse(raw);
-    if (!r.success) {
-      // Someone else wrote to our bucket; such a record is never a reply target.
-      this.log.warn({ requestId: id }, "ignoring a malformed request record");
-      return undefined;
-    }
-    return { record: r.data, revision: e.revision };
+    // A malformed record (someone else wrote to our bucket) is never a reply target.
+    const r = await readKvJson(this.kv, id, RequestRecordSchema, this.log, "request record");
+    return r && { record: r.value, revision: r.revision };
   }
 
   private async cas(id: string, rec: RequestRecord, revision: number): Promise<boolean> {

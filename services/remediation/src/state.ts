@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { IaasError } from "@iaas/contracts";
-import type { KV, Logger } from "@iaas/runtime";
+import { readKvJson, type KV, type Logger } from "@iaas/runtime";
 
 /**
  * What remediation remembers, in the `iaas_remediation` bucket, so that it survives restarts and
@@ -68,22 +68,9 @@ export class RemediationState {
     private readonly log: Logger,
   ) {}
 
-  private async read<T>(key: string, schema: z.ZodType<T>): Promise<{ value: T; revision: number } | undefined> {
-    const e = await this.kv.get(key);
-    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
-    let raw: unknown;
-    try {
-      raw = e.json();
-    } catch {
-      raw = undefined;
-    }
-    const r = schema.safeParse(raw);
-    if (!r.success) {
-      // Written by another version, or damaged: forget it rather than act on a guess.
-      this.log.warn({ key }, "ignoring an unreadable remediation state entry");
-      return undefined;
-    }
-    return { value: r.data, revision: e.revision };
+  private read<T>(key: string, schema: z.ZodType<T>): Promise<{ value: T; revision: number } | undefined> {
+    // Written by another version, or damaged: forgotten rather than acted on as a guess.
+    return readKvJson(this.kv, key, schema, this.log, "remediation state entry");
   }
 
   private async write(key: string, value: unknown): Promise<void> {
