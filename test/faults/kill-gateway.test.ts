@@ -42,7 +42,7 @@ describe("kill -9 the gateway mid-request, 10 rounds", () => {
         return sys.inflightSlash > 0;
       },
     });
-    const v = await verifyExactlyOnce(sys, ledger, 90_000);
+    const v = await verifyExactlyOnce(sys, ledger, 90_000, ledger.kills);
     expect(sys.crashes(), "no service exited on its own").toEqual([]);
     expect(ledger.killsMidFlight, "kills that found requests in flight").toBeGreaterThanOrEqual(ROUNDS / 2);
     expect(v.retriedRequests, "requests that needed a Slack-style retry").toBeGreaterThan(0);

@@ -80,7 +80,7 @@ describe("scale-out: 3 NATS nodes, 2 instances of every service, one of each kil
       await sent;
       await created;
     }
-    const v = await verifyExactlyOnce(sys, ledger, 180_000).catch((err: unknown) => {
+    const v = await verifyExactlyOnce(sys, ledger, 180_000, 1).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\ncrashes: ${sys.crashes().join("; ") || "none"}`);
     });
 

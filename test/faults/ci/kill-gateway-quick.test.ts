@@ -32,7 +32,7 @@ describe("kill -9 the gateway mid-request (3 rounds)", () => {
         return sys.inflightSlash > 0;
       },
     });
-    const v = await verifyExactlyOnce(sys, ledger, 60_000);
+    const v = await verifyExactlyOnce(sys, ledger, 60_000, ledger.kills);
     expect(sys.crashes()).toEqual([]);
     expect(await sys.ping("gateway")).toBe(1);
     report("kill -9 gateway (CI)", { kills: ledger.kills, killsMidFlight: ledger.killsMidFlight, ...v, lost: 0 });

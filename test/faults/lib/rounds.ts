@@ -132,7 +132,13 @@ export interface Verdict {
  * each (succeeded), one final Slack post each, vCenter's power events per VM equal to the
  * commands sent for it, and every VM in the state its last command asked for.
  */
-export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeoutMs: number): Promise<Verdict> {
+/**
+ * `repeatedPostsAllowed`: where gateways are killed, how many final Slack posts may be repeated.
+ * A gateway killed after its post and before recording it makes the next one post again: Slack's
+ * response_url takes no idempotency key, so posts are at least once (docs/reliability.md, bug 4).
+ * Effects, results and missing posts are held to exactly once / zero regardless.
+ */
+export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeoutMs: number, repeatedPostsAllowed = 0): Promise<Verdict> {
   // For a post-mortem: which command went to which VM, next to the services' logs.
   await writeFile(join(sys.logDir, "ledger.json"), JSON.stringify({ issued: ledger.issued.map((i) => ({ round: i.round, vm: i.vm, action: i.action, id: i.slash.id, retries: i.retries })), kills: ledger.killLog }, null, 1));
   process.stdout.write(`[faults] logs and ledger in ${sys.logDir}\n`);
@@ -178,7 +184,8 @@ export async function verifyExactlyOnce(sys: FaultSystem, ledger: Ledger, timeou
     if (n > 1) duplicated += 1;
     if (n !== 1) odd.push(`${i.slash.id} (${i.text}): ${n} final posts`);
   }
-  expect({ missing, duplicated }, `final Slack posts per request: ${odd.slice(0, 5).join("; ")}`).toEqual({ missing: 0, duplicated: 0 });
+  expect(missing, `final Slack posts missing: ${odd.slice(0, 5).join("; ")}`).toBe(0);
+  expect(duplicated, `final Slack posts repeated (allowed: ${repeatedPostsAllowed}): ${odd.slice(0, 5).join("; ")}`).toBeLessThanOrEqual(repeatedPostsAllowed);
 
   // Checked last: by now every effect is known to have happened exactly once, so a failure here is a
   // wrong answer, not a wrong action (docs/reliability.md, bug 2: a redelivery racing the task it repeats).
