@@ -114,6 +114,7 @@ export class VimClient {
   private relogin_: Promise<void> | undefined;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly renewalListeners = new Set<() => void>();
 
   constructor(private readonly opts: VimClientOptions) {
     let url: URL;
@@ -276,6 +277,13 @@ export class VimClient {
         await this.login();
         this.generation++;
         this.stats.relogins++;
+        for (const fn of this.renewalListeners) {
+          try {
+            fn();
+          } catch {
+            // a listener's failure is its own
+          }
+        }
       } finally {
         this.relogin_ = undefined;
       }
@@ -312,6 +320,17 @@ export class VimClient {
       if (this.generation !== gen && isVimFault(err, "ManagedObjectNotFound")) return await fn();
       throw err;
     }
+  }
+
+  /** Calls `fn` after each re-login (session objects of the old session are gone); returns an unsubscribe. */
+  onSessionRenewed(fn: () => void): () => void {
+    this.renewalListeners.add(fn);
+    return () => this.renewalListeners.delete(fn);
+  }
+
+  /** After close() or logout(): calls no longer log in again. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** The session generation; changes after each successful re-login. */

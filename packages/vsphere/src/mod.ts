@@ -31,6 +31,7 @@ export {
   type TraversalSpec,
   type SelectionSpec,
 } from "./property.js";
+export { VmIndex, type IndexedVm, type VmIndexOptions } from "./vm_index.js";
 export { Task, faultFromLocalized, type TaskInfo, type TaskState, type WaitOptions } from "./task.js";
 export { SearchIndex } from "./objects/search_index.js";
 export { SessionManager } from "./objects/session_manager.js";

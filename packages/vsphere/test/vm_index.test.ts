@@ -1,0 +1,105 @@
+/**
+ * VmIndex: a live copy of every VM's name, template flag and inventory path, fed by the property
+ * collector. Checked against what vCenter answers to a listing, after changes, and across a
+ * session that is terminated under it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitUntil } from "@iaas/testkit";
+import { VmIndex, inventoryPath, type MoRef, type VimClient } from "@iaas/vsphere";
+import { connect, mustFind, startVcsim, type Vcsim } from "./helpers.js";
+
+let sim: Vcsim;
+let c: VimClient;
+let admin: VimClient;
+let index: VmIndex;
+
+beforeAll(async () => {
+  sim = await startVcsim();
+  c = await connect(sim);
+  admin = await connect(sim);
+  index = new VmIndex(c, { maxWaitSeconds: 2 });
+  await index.start();
+});
+
+afterAll(async () => {
+  await index?.stop();
+  await c?.logout();
+  await admin?.logout();
+  await sim?.stop();
+});
+
+/** What a listing says, as name → refs, for comparison. */
+async function listing(): Promise<Map<string, string[]>> {
+  const all = await admin.retrieveContainer("VirtualMachine", ["name"]);
+  const out = new Map<string, string[]>();
+  for (const o of all) out.set(String(o.props.name), [...(out.get(String(o.props.name)) ?? []), o.obj.value].sort());
+  return out;
+}
+
+function indexed(name: string): string[] {
+  return index.lookup(name).map((v) => v.ref.value).sort();
+}
+
+async function rename(vm: MoRef, newName: string): Promise<void> {
+  const task = await admin.invoke("Rename_Task", vm, [["newName", newName, "string"]], { returns: "MoRef" });
+  await admin.task(task as MoRef).wait({ timeoutMs: 10_000 });
+}
+
+describe("VmIndex", () => {
+  it("is live after start with every VM and template a listing has, and the same inventory paths", async () => {
+    expect(index.live).toBe(true);
+    const list = await listing();
+    expect(index.size).toBe([...list.values()].flat().length);
+    for (const [name, refs] of list) expect(indexed(name), name).toEqual(refs);
+    for (const refs of list.values()) {
+      for (const value of refs) {
+        const ref = { type: "VirtualMachine", value };
+        expect(index.pathOf(ref), value).toBe(await inventoryPath(admin, ref));
+      }
+    }
+    const tmpl = await mustFind(admin, "/DC0/vm/tmpl-ubuntu-22.04");
+    expect(index.get(tmpl)?.template).toBe(true);
+    expect(index.lookup("DC0_H0_VM0")[0]?.template).toBe(false);
+  });
+
+  it("follows changes made by another session: a clone appears, a rename moves it, a destroy removes it", async () => {
+    const src = await mustFind(admin, "/DC0/vm/DC0_H0_VM0");
+    const folder = (await mustFind(admin, "/DC0/vm")) as MoRef;
+    const clone = (await (await admin.vm(src).clone(folder, "idx-clone", { location: {}, template: false, powerOn: false })).wait({ timeoutMs: 10_000 })) as MoRef;
+    await waitUntil("the clone in the index", () => indexed("idx-clone").includes(clone.value));
+    expect(index.pathOf(clone)).toBe("/DC0/vm/idx-clone");
+
+    await rename(clone, "idx-renamed");
+    await waitUntil("the new name in the index", () => indexed("idx-renamed").includes(clone.value));
+    expect(indexed("idx-clone")).toEqual([]);
+    expect(index.pathOf(clone)).toBe("/DC0/vm/idx-renamed");
+
+    await (await admin.vm(clone).destroy()).wait({ timeoutMs: 10_000 });
+    await waitUntil("the VM gone from the index", () => indexed("idx-renamed").length === 0 && index.get(clone) === undefined);
+    expect(index.live).toBe(true);
+  });
+
+  it("a terminated session: not live at once, then rebuilt on the new session and following changes again", async () => {
+    const builds = index.stats.builds;
+    await admin.sessionManager.terminateSession([c.session!.key]);
+    // The next call on the client meets NotAuthenticated and logs in again; the index notices the renewal.
+    await c.currentTime();
+    expect(c.stats.relogins).toBe(1);
+    expect(index.live).toBe(false);
+    await waitUntil("the index rebuilt", () => index.live && index.stats.builds > builds);
+    const src = await mustFind(admin, "/DC0/vm/DC0_H0_VM0");
+    await rename(src, "idx-after-renewal");
+    await waitUntil("a change seen on the new session", () => indexed("idx-after-renewal").includes(src.value));
+    await rename(src, "DC0_H0_VM0");
+    await waitUntil("renamed back", () => indexed("DC0_H0_VM0").includes(src.value));
+  });
+
+  it("stop ends the feed: not live, and a later start is not needed by anyone", async () => {
+    const other = new VmIndex(c, { maxWaitSeconds: 30 });
+    await other.start();
+    expect(other.live).toBe(true);
+    // stop() aborts the long poll in flight rather than waiting out its 30 s.
+    await other.stop();
+    expect(other.live).toBe(false);
+  });
+});
