@@ -176,7 +176,7 @@ describe("re-login after TerminateSession", () => {
     try {
       const vm = await mustFind(victim, "/DC0/vm/DC0_H0_VM1");
       const task = await victim.vm(vm).suspend();
-      await task.wait({ timeoutMs: 10_000 });
+      await task.wait({ timeoutMs: 10_000, firstRead: false });
       expect(armed).toBe(false);
       expect(victim.stats.relogins).toBe(1);
       await (await victim.vm(vm).powerOn()).wait();

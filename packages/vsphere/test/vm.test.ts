@@ -45,6 +45,24 @@ describe("power operations", () => {
     expect(info.error?.fault._type).toBe("InvalidPowerState");
   });
 
+  it("Task.wait: a finished task takes one read; the collector path (firstRead: false) gives the same answers", async () => {
+    const vm = await mustFind(c, "/DC0/vm/DC0_H0_VM1");
+    for (const firstRead of [true, false]) {
+      const off = await c.vm(vm).powerOff();
+      const before = c.stats.calls;
+      expect(await off.wait({ timeoutMs: 10_000, firstRead })).toBeUndefined();
+      // The simulator finishes tasks inside the call: one RetrievePropertiesEx, or the collector's four.
+      expect(c.stats.calls - before).toBe(firstRead ? 1 : 4);
+      const again = await c.vm(vm).powerOff();
+      const err = await rejection(again.wait({ timeoutMs: 10_000, firstRead }));
+      expect(isVimFault(err, "InvalidPowerState")).toBe(true);
+      expect((err as VimFault).task).toEqual(again.ref);
+      expect((err as VimFault).method).toBe("PowerOffVM_Task");
+      await (await c.vm(vm).powerOn()).wait({ timeoutMs: 10_000, firstRead });
+      expect(await powerState(vm)).toBe("poweredOn");
+    }
+  });
+
   it("suspend; suspending again is InvalidPowerState; powerOn resumes and reset keeps it on", async () => {
     const vm = await mustFind(c, "/DC0/vm/DC0_C0_RP0_VM0");
     await (await c.vm(vm).suspend()).wait();
