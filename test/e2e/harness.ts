@@ -55,10 +55,14 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const proxyNc = await connectAs("vcenter-proxy");
   const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
   const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway") };
-  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
+  // As the proxy's main runs it: with the live inventory index.
+  const vcenter = new Vcenter("default", client, log, { liveIndex: true });
+  await vcenter.index!.start();
+  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   await proxy.start();
   stops.push(async () => {
     await proxy.stop();
+    await vcenter.close();
     await proxyNc.close();
     await client.logout().catch(() => undefined);
   });

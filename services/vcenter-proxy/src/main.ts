@@ -35,6 +35,11 @@ const EnvSchema = BaseEnvSchema.extend({
   /** SOAP requests in flight at once; more wait in a queue. */
   VCENTER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /**
+   * Keep a live index of VM names and paths (a property-collector feed; one long-poll per vCenter,
+   * which also keeps the session alive) instead of listing every VM per look-up.
+   */
+  VCENTER_LIVE_INDEX: z.enum(["true", "false", "1", "0", ""]).default("true").transform((v) => v !== "false" && v !== "0"),
+  /**
    * More vCenters beside the default one, by id (`lab,dr`): each is read from VCENTER_<ID>_URL,
    * _USERNAME, _PASSWORD and _INSECURE, and requests name it in their `vcenter` field.
    */
@@ -84,7 +89,7 @@ try {
       t.id,
     );
     vlog.info({ host: new URL(t.url).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
-    vcenters.set(t.id, new Vcenter(t.id, client, vlog));
+    vcenters.set(t.id, new Vcenter(t.id, client, vlog, { liveIndex: env.VCENTER_LIVE_INDEX }));
   }
   const nc = await connectNats(env, ServiceNames.vcenterProxy, log);
   const metrics = createMetrics(ServiceNames.vcenterProxy);
@@ -109,6 +114,7 @@ try {
   onShutdown(l, async () => {
     await proxy.stop();
     await nc.drain();
+    await Promise.all([...vcenters.values()].map((v) => v.close()));
     await Promise.all([...vcenters.values()].map((v) => v.client.logout().catch((err: unknown) => l.warn({ err, vcenter: v.id }, "vCenter logout failed"))));
     await health.close();
   });

@@ -3,6 +3,8 @@ import {
   VimClient,
   VirtualMachine,
   VM_SUMMARY_PATHS,
+  VmIndex,
+  isVimFault,
   inventoryPath,
   listDatastores,
   listHosts,
@@ -65,6 +67,28 @@ function extraConfig(v: unknown): Map<string, string> {
 export interface FoundVm {
   ref: MoRef;
   name: string;
+  /** From the live index without a read of vCenter: a caller that reads the VM checks the name. */
+  indexed?: boolean;
+  template?: boolean;
+}
+
+export interface FindOptions {
+  /**
+   * Take the live index's answer without reading the VM back. For callers that read the VM next
+   * anyway (and check its name) or whose operation a stale answer cannot misdirect further than a
+   * listing could (a VM renamed between look-up and operation).
+   */
+  trustIndex?: boolean;
+  /** Ask vCenter, not the index (a retry after the index's answer turned out stale). */
+  fresh?: boolean;
+}
+
+/** The index named a VM that is gone or renamed: look again in vCenter. */
+class StaleIndex extends Error {}
+
+export interface VcenterOptions {
+  /** Keep a live name → VM index (VmIndex) instead of listing every VM per look-up. */
+  liveIndex?: boolean;
 }
 
 /**
@@ -72,20 +96,84 @@ export interface FoundVm {
  * wait for their task and read the result back. Every vSphere failure leaves as an IaasError.
  */
 export class Vcenter {
+  readonly index: VmIndex | undefined;
+
   constructor(
     readonly id: string,
     readonly client: VimClient,
     readonly log: Logger,
-  ) {}
+    opts: VcenterOptions = {},
+  ) {
+    if (opts.liveIndex) {
+      this.index = new VmIndex(client, { logger: log });
+      // Not awaited: until it is live, look-ups ask vCenter.
+      this.index.start().catch((err: unknown) => log.warn({ err }, "inventory index not live yet; look-ups ask vCenter"));
+    }
+  }
+
+  /** Stops the index's feed (before the client logs out). */
+  async close(): Promise<void> {
+    await this.index?.stop();
+  }
+
+  /** Inventory path from the live index, else one read of the parent chain. */
+  async pathOf(ref: MoRef): Promise<string | undefined> {
+    const fromIndex = this.index?.live ? this.index.pathOf(ref) : undefined;
+    return fromIndex ?? (await inventoryPath(this.client, ref).catch(() => undefined));
+  }
+
+  /**
+   * Finds the VM and runs `fn` on it; if the live index's answer turns out stale (`fn` met a VM
+   * that is gone, or read one whose name no longer matches), finds it again in vCenter and runs
+   * `fn` once more. Only for `fn`s that change nothing before they read the VM.
+   */
+  private async withVm<T>(vm: string, kind: "vm" | "template" | "any", fn: (found: FoundVm) => Promise<T>): Promise<T> {
+    const found = await this.findVm(vm, kind, { trustIndex: true });
+    try {
+      return await fn(found);
+    } catch (err) {
+      if (!found.indexed || !(err instanceof StaleIndex || isVimFault(err, "ManagedObjectNotFound"))) throw err;
+      return await fn(await this.findVm(vm, kind, { fresh: true }));
+    }
+  }
+
+  /** For `withVm` callbacks: the VM read under the index's answer is not the one asked for. */
+  private checkName(found: FoundVm, vm: string, actual: string): void {
+    if (found.indexed && !vm.startsWith("/") && actual !== vm) throw new StaleIndex(`${found.ref.value} is now named ${actual}`);
+  }
 
   /**
    * `<vm>` is an exact name or an inventory path beginning with `/`. Names are matched exactly,
    * case and all; two VMs with the same name (in different folders) are an error listing both paths.
    * `kind` says what the caller expects; templates are VirtualMachines too.
    */
-  async findVm(vm: string, kind: "vm" | "template" | "any" = "any"): Promise<FoundVm> {
+  async findVm(vm: string, kind: "vm" | "template" | "any" = "any", opts: FindOptions = {}): Promise<FoundVm> {
     const what = kind === "template" ? "template" : "VM";
     try {
+      if (!vm.startsWith("/") && !opts.fresh && this.index?.live) {
+        const hits = this.index.lookup(vm);
+        if (hits.length > 1) {
+          const paths = await Promise.all(hits.map((h) => this.pathOf(h.ref)));
+          throw new IaasError("IAAS_VM_AMBIGUOUS", `${hits.length} VMs are named \`${vm}\`: ${paths.map((p, i) => `\`${p ?? hits[i]!.ref.value}\``).join(", ")}. Use the path.`);
+        }
+        const hit = hits[0];
+        // Not in the index: perhaps created a moment ago; vCenter has the last word below.
+        if (hit && opts.trustIndex) {
+          this.checkKind(vm, hit.template, kind);
+          return { ref: hit.ref, name: vm, indexed: true, template: hit.template };
+        }
+        if (hit) {
+          const [s] = await this.client.retrieve([hit.ref], ["name", "config.template"]).catch((err: unknown) => {
+            if (isVimFault(err, "ManagedObjectNotFound")) return [];
+            throw err;
+          });
+          if (s?.props.name === vm) {
+            const template = s.props["config.template"] === true;
+            this.checkKind(vm, template, kind);
+            return { ref: hit.ref, name: vm, template };
+          }
+        }
+      }
       if (vm.startsWith("/")) {
         const ref = await this.client.searchIndex.findByInventoryPath(vm);
         if (!ref || ref.type !== "VirtualMachine") throw new IaasError("IAAS_VM_NOT_FOUND", `No ${what} at \`${vm}\`. Check the path with \`/iaas ${kind === "template" ? "templates" : "list"}\`.`);
@@ -100,8 +188,9 @@ export class Vcenter {
         const paths = await Promise.all(hits.map((h) => inventoryPath(this.client, h.obj)));
         throw new IaasError("IAAS_VM_AMBIGUOUS", `${hits.length} VMs are named \`${vm}\`: ${paths.map((p) => `\`${p}\``).join(", ")}. Use the path.`);
       }
-      this.checkKind(vm, hits[0]!.props["config.template"] === true, kind);
-      return { ref: hits[0]!.obj, name: vm };
+      const template = hits[0]!.props["config.template"] === true;
+      this.checkKind(vm, template, kind);
+      return { ref: hits[0]!.obj, name: vm, template };
     } catch (err) {
       throw toIaasError(err, { vm, action: "find the VM" });
     }
@@ -121,24 +210,28 @@ export class Vcenter {
   }
 
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
-    const [rec, path] = await Promise.all([this.record(ref), withPath ? inventoryPath(this.client, ref).catch(() => undefined) : undefined]);
+    const [rec, path] = await Promise.all([this.record(ref), withPath ? this.pathOf(ref) : undefined]);
     return toContractSummary(rec, path);
   }
 
   async getVm(vm: string): Promise<VmSummary> {
-    const found = await this.findVm(vm);
-    try {
-      return await this.summary(found.ref);
-    } catch (err) {
-      throw toIaasError(err, { vm: found.name });
-    }
+    return this.withVm(vm, "any", async (found) => {
+      try {
+        const s = await this.summary(found.ref);
+        this.checkName(found, vm, s.name);
+        return s;
+      } catch (err) {
+        if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
+        throw toIaasError(err, { vm: found.name });
+      }
+    });
   }
 
   /** Everything `/iaas info` shows, in three round trips (the VM, its path, the names it points at). */
   async info(ref: MoRef): Promise<VmInfo> {
     const rec = await this.record(ref);
     const s = rec.summary;
-    const [path, names] = await Promise.all([inventoryPath(this.client, ref).catch(() => undefined), this.names([...(s.host ? [s.host] : []), ...s.datastores, ...s.disks.flatMap((d) => (d.datastore ? [d.datastore] : []))])]);
+    const [path, names] = await Promise.all([this.pathOf(ref), this.names([...(s.host ? [s.host] : []), ...s.datastores, ...s.disks.flatMap((d) => (d.datastore ? [d.datastore] : []))])]);
     return {
       ...toContractSummary(rec, path),
       ...(s.guestFullName ? { guestOs: s.guestFullName } : {}),
@@ -158,12 +251,16 @@ export class Vcenter {
   }
 
   async infoOf(vm: string): Promise<VmInfo> {
-    const found = await this.findVm(vm);
-    try {
-      return await this.info(found.ref);
-    } catch (err) {
-      throw toIaasError(err, { vm: found.name });
-    }
+    return this.withVm(vm, "any", async (found) => {
+      try {
+        const info = await this.info(found.ref);
+        this.checkName(found, vm, info.name);
+        return info;
+      } catch (err) {
+        if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
+        throw toIaasError(err, { vm: found.name });
+      }
+    });
   }
 
   /** Names of managed objects, in one round trip. */
@@ -193,7 +290,7 @@ export class Vcenter {
     try {
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
       const templates = rs.filter((r) => r.props["config.template"] === true).map(parseVmRecord);
-      const paths = await Promise.all(templates.map((t) => inventoryPath(this.client, t.summary.ref).catch(() => undefined)));
+      const paths = await Promise.all(templates.map((t) => this.pathOf(t.summary.ref)));
       return templates
         .map((t, i) => ({
           name: t.summary.name,
@@ -258,12 +355,21 @@ export class Vcenter {
    * without VMware Tools), so users see the same answer on both.
    */
   async power(vm: string, action: PowerAction, timeoutMs: number): Promise<VmSummary> {
-    const found = await this.findVm(vm);
+    return this.withVm(vm, "any", (found) => this.powerFound(vm, found, action, timeoutMs));
+  }
+
+  private async powerFound(vm: string, found: FoundVm, action: PowerAction, timeoutMs: number): Promise<VmSummary> {
     const ctx = { vm: found.name, action: ACTION_WORDS[action] };
+    const isTemplate = () => new IaasError("IAAS_INVALID_STATE", `\`${found.name}\` is a template; deploy it to get a VM you can power on.`);
     try {
       const vmo = new VirtualMachine(this.client, found.ref);
-      const before = await vmo.summary();
-      if (before.template) throw new IaasError("IAAS_INVALID_STATE", `\`${found.name}\` is a template; deploy it to get a VM you can power on.`);
+      // on, off and reset need nothing of the VM but that it is not a template, which a look-up
+      // by the live index already says; the others depend on its state and read it first.
+      const needsState = action === "suspend" || action === "shutdown" || action === "reboot" || !found.indexed;
+      if (!needsState && found.template) throw isTemplate();
+      const before = needsState ? await vmo.summary() : undefined;
+      if (before) this.checkName(found, vm, before.name);
+      if (before?.template) throw isTemplate();
       const deadline = { timeoutMs };
       switch (action) {
         case "on":
@@ -276,13 +382,13 @@ export class Vcenter {
           await (await vmo.reset()).wait(deadline);
           break;
         case "suspend":
-          if (before.powerState !== "poweredOn") throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot suspend: \`${found.name}\` is ${words(before.powerState)}.`);
+          if (before!.powerState !== "poweredOn") throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot suspend: \`${found.name}\` is ${words(before!.powerState)}.`);
           await (await vmo.suspend()).wait(deadline);
           break;
         case "shutdown":
         case "reboot":
-          if (before.powerState !== "poweredOn") throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot ${ctx.action}: \`${found.name}\` is ${words(before.powerState)}.`);
-          if (before.toolsRunningStatus !== "guestToolsRunning") {
+          if (before!.powerState !== "poweredOn") throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot ${ctx.action}: \`${found.name}\` is ${words(before!.powerState)}.`);
+          if (before!.toolsRunningStatus !== "guestToolsRunning") {
             throw new IaasError("IAAS_TOOLS_UNAVAILABLE", `Cannot ${ctx.action} \`${found.name}\`: VMware Tools is not running in it. Use \`power ${action === "shutdown" ? "off" : "reset"}\` instead.`);
           }
           if (action === "shutdown") {
@@ -297,6 +403,7 @@ export class Vcenter {
       }
       return await this.summary(found.ref);
     } catch (err) {
+      if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
       throw toIaasError(err, ctx);
     }
   }

@@ -9,13 +9,18 @@ import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
 const log = createLogger("test", "silent");
 const provenance = (requestId: string) => ({ owner: "UOWNER1", requestId });
 
-describe("vcenter-proxy operations against the simulator", () => {
+// Both ways the proxy finds VMs: a listing per look-up, and the live inventory index (as main runs it).
+describe.each([
+  { index: false, mode: "look-ups by listing" },
+  { index: true, mode: "live inventory index" },
+])("vcenter-proxy operations against the simulator ($mode)", ({ index }) => {
   let nats: NatsServer;
   let sim: Vcsim;
   let nc: NatsConnection;
   let client: VimClient;
   let observer: VimClient;
   let proxy: ReturnType<typeof buildProxy>;
+  let vcenter: Vcenter;
 
   beforeAll(async () => {
     [nats, sim] = await Promise.all([
@@ -26,11 +31,14 @@ describe("vcenter-proxy operations against the simulator", () => {
     client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
     observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
     nc = await connect({ servers: nats.url });
-    proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
+    vcenter = new Vcenter("default", client, log, { liveIndex: index });
+    if (index) await vcenter.index!.start();
+    proxy = buildProxy({ nc, vcenters: new Map([["default", vcenter]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
     await proxy.start();
   });
   afterAll(async () => {
     await proxy?.stop();
+    await vcenter?.close();
     await nc?.close();
     await Promise.all([nats?.dispose(), sim?.stop()]);
   });
