@@ -95,6 +95,20 @@ interface Call {
   log: Logger;
   /** W3C trace context started for this Slack request; travels with the command on NATS. */
   traceparent: string;
+  /**
+   * Resolves when the user is within the rate limit, throws RateLimitedError when not. The count
+   * is started as the request arrives; whatever has an effect (a query, an audit record, a
+   * publish) awaits this first, so a refused request does nothing, but a command's own round
+   * trips (storing its reply target) need not wait for the count's.
+   */
+  admit: () => Promise<void>;
+}
+
+/** A request over the user's rate limit: answered as such, never audited (it did nothing). */
+class RateLimitedError extends IaasError {
+  constructor(readonly limit: number) {
+    super("IAAS_RATE_LIMITED", `You have sent ${limit} commands in the last minute, the most the policy allows; nothing was done. Wait a minute and try again.`);
+  }
 }
 
 type Handler<C extends ParsedCommand> = (cmd: C, c: Call) => Promise<Ack>;
@@ -112,6 +126,21 @@ export function labelOf(cmd: ParsedCommand): string {
       return `vm.${cmd.verb}`;
     default:
       return cmd.verb;
+  }
+}
+
+/** Commands that change something: checked, then confirmed or published (SlashCommands.act). */
+function isAction(cmd: ParsedCommand): cmd is ActionCommand {
+  switch (cmd.verb) {
+    case "create":
+    case "clone":
+    case "deploy":
+    case "power":
+    case "resize":
+    case "delete":
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -140,7 +169,9 @@ export function vmOf(cmd: ParsedCommand): string | undefined {
  *
  * Order for every command: payload → rate limit → grammar → role → the command's own checks →
  * answer (queries), Confirm/Cancel (policy `confirm`), or publish. Every refusal names the
- * problem and the request id, and is written to the audit trail.
+ * problem and the request id, and is written to the audit trail. The rate limit's count is
+ * started first and decides first, but is awaited only where something would happen: a command
+ * to publish stores its reply target meanwhile.
  */
 export class SlashCommands {
   /** Work still running after its ack (a slow NATS, a slow query); awaited on stop. */
@@ -225,20 +256,31 @@ export class SlashCommands {
     const p = parsed.data;
     const id = commandIdFor(p.team_id, p.trigger_id);
     const traceparent = newTraceparent();
-    const c: Call = { p, id, actor: actorOf(p), meta, traceparent, log: this.d.log.child({ requestId: id, traceId: traceIdOf(traceparent), userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
-
     // A Slack retry is the same request again, not one more.
-    if (!meta.retryNum) {
-      const rate = await this.d.rate.hit(p.user_id);
-      if (!rate.ok) {
-        c.log.info({ limit: rate.limit }, "command refused: rate limit");
-        const err = new IaasError("IAAS_RATE_LIMITED", `You have sent ${rate.limit} commands in the last minute, the most the policy allows; nothing was done. Wait a minute and try again.`);
-        return { message: ephemeral(errorText(err, id)), verb: "unknown", outcome: "limited", code: err.code };
-      }
+    const admission = meta.retryNum ? undefined : this.d.rate.hit(p.user_id);
+    const admit = async () => {
+      const rate = await admission;
+      if (rate && !rate.ok) throw new RateLimitedError(rate.limit);
+    };
+    const c: Call = { p, id, actor: actorOf(p), meta, traceparent, admit, log: this.d.log.child({ requestId: id, traceId: traceIdOf(traceparent), userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
+    try {
+      return await this.dispatch(c);
+    } catch (err) {
+      if (!(err instanceof RateLimitedError)) throw err;
+      c.log.info({ limit: err.limit }, "command refused: rate limit");
+      return { message: ephemeral(errorText(err, id)), verb: "unknown", outcome: "limited", code: err.code };
     }
+  }
 
-    const cmd = parseCommand(p.text);
+  /**
+   * Grammar → role → the command's own checks → answer, confirm or publish. Parsing and the
+   * policy checks are local; the rate limit is awaited before any answer or effect (`admit`).
+   */
+  private async dispatch(c: Call): Promise<Ack> {
+    const { id } = c;
+    const cmd = parseCommand(c.p.text);
     if (!cmd.success) {
+      await c.admit();
       // Never a word the user typed as a label: metric label values must stay a small set.
       const verb = cmd.error.verb ?? "unknown";
       c.log.info({ code: cmd.error.code }, `command rejected: ${cmd.error.message}`);
@@ -247,11 +289,14 @@ export class SlashCommands {
     }
     const label = labelOf(cmd.data);
     try {
+      // Commands with an effect await the rate limit themselves (act), overlapping it with their own work.
+      if (!isAction(cmd.data)) await c.admit();
       authorizeParsed(this.d.policy, c.actor, cmd.data);
       const handler = this.handlers[cmd.data.verb] as Handler<ParsedCommand>;
       return await handler(cmd.data, c);
     } catch (err) {
-      if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL") throw err;
+      if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL" || err instanceof RateLimitedError) throw err;
+      await c.admit();
       c.log.info({ code: err.code, verb: label }, `command refused: ${err.message}`);
       this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message);
       return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code };
@@ -264,6 +309,7 @@ export class SlashCommands {
     precheck(policy, cmd);
     let facts: Block[] = [];
     if (cmd.verb === "delete") {
+      await c.admit();
       const vm = await this.lookup(cmd.vm, c);
       if (vm) {
         policy.checkProtected("delete", { name: vm.name, path: vm.path });
@@ -277,7 +323,10 @@ export class SlashCommands {
     }
     const command = this.commandOf(cmd, c);
     const label = labelOf(cmd);
-    if (commandIdsOf(cmd).some((id) => policy.needsConfirmation(id))) return this.askConfirmation(cmd, command, c, facts);
+    if (commandIdsOf(cmd).some((id) => policy.needsConfirmation(id))) {
+      await c.admit();
+      return this.askConfirmation(cmd, command, c, facts);
+    }
     return this.submit(command.area, command.action, command, c, acceptedText(cmd, c.id), label);
   }
 
@@ -404,23 +453,32 @@ export class SlashCommands {
   private async submit(area: CommandArea, action: string, command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
     const { p, id } = c;
     const log = c.log.child({ verb });
-    if (!this.d.allowed(p.response_url)) return this.foreignResponseUrl(c, verb);
+    if (!this.d.allowed(p.response_url)) {
+      await c.admit();
+      return this.foreignResponseUrl(c, verb);
+    }
 
+    // The reply target is written while the rate limit is counted (two round trips at once); the
+    // command is published only once both are done: within the limit, and its answer has
+    // somewhere to go. A refused command leaves an unused record, which the bucket's TTL removes.
+    const stored = this.d.requests.create(
+      {
+        id,
+        responseUrl: p.response_url,
+        teamId: p.team_id,
+        channelId: p.channel_id,
+        userId: p.user_id,
+        text: p.text.slice(0, 4000),
+        createdAt: new Date().toISOString(),
+        posts: 0,
+        finalDelivered: false,
+      },
+      STORE_TIMEOUT_MS,
+    );
+    stored.catch(() => undefined);
+    await c.admit();
     const work = (async () => {
-      const created = await this.d.requests.create(
-        {
-          id,
-          responseUrl: p.response_url,
-          teamId: p.team_id,
-          channelId: p.channel_id,
-          userId: p.user_id,
-          text: p.text.slice(0, 4000),
-          createdAt: new Date().toISOString(),
-          posts: 0,
-          finalDelivered: false,
-        },
-        STORE_TIMEOUT_MS,
-      );
+      const created = await stored;
       const headers = makeHeaders({ [Headers.traceparent]: c.traceparent, [Headers.requestId]: id });
       const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS, headers });
       return { duplicate: pa.duplicate || !created };
