@@ -17,7 +17,16 @@ export function isNatsConnected(nc: NatsConnection): boolean {
  * Connects to NATS and keeps reconnecting forever: a NATS restart is an outage to ride out,
  * not a reason to exit. The first connect also waits, so services may start before NATS.
  */
-export async function connectNats(env: BaseEnv, name: string, log: Logger): Promise<NatsConnection> {
+export interface ConnectOptions {
+  /**
+   * Skip the stack nats.js captures at every request (kept to extend a later timeout's or error's
+   * stack): a cost paid by every request, worth dropping in a service whose hot path is a few
+   * requests per incoming call. Errors keep their message and cause.
+   */
+  noAsyncTraces?: boolean;
+}
+
+export async function connectNats(env: BaseEnv, name: string, log: Logger, opts: ConnectOptions = {}): Promise<NatsConnection> {
   const auth = env.NATS_CREDS
     ? { authenticator: credsAuthenticator(await readFile(env.NATS_CREDS)) }
     : env.NATS_USER
@@ -32,6 +41,7 @@ export async function connectNats(env: BaseEnv, name: string, log: Logger): Prom
     timeout: 10_000,
     // Per-service inbox, so least-privilege users can be limited to their own replies (deploy/nats).
     inboxPrefix: inboxPrefixFor(name),
+    ...(opts.noAsyncTraces ? { noAsyncTraces: true } : {}),
     ...auth,
   });
   connected.set(nc, true);
