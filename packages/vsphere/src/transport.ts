@@ -114,7 +114,11 @@ export class SoapTransport {
   private parse(method: string, status: number, text: string): SoapResponse {
     let root: XNode;
     try {
-      root = parseXml(text);
+      // A whole response ends with the envelope's end tag. Checking that instead of validating the
+      // whole document (a second pass over every response) still refuses a cut-off answer, which the
+      // lenient parser would otherwise read as a shorter one (a listing with VMs missing).
+      if (!endsWithEnvelope(text)) throw new ProtocolError(`${method}: the response is incomplete (no closing Envelope tag)`);
+      root = parseXml(text, false);
     } catch (err) {
       if (status !== 200) throw new TransportError(`${method}: HTTP ${status}`, { status, method, cause: err });
       throw err;
@@ -154,6 +158,15 @@ function soapFault(method: string, fault: XNode, scope: NsScope): VimFault {
   const decoded = decodeNode(node, dscope, "MethodFault", elemName);
   const obj = typeof decoded === "object" && decoded !== null ? (decoded as Record<string, unknown>) : {};
   return new VimFault(type, { ...obj, _type: type }, faultString, { method });
+}
+
+function endsWithEnvelope(text: string): boolean {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) <= 32) end--;
+  const open = text.lastIndexOf("</", end);
+  if (open < 0 || text.charCodeAt(end - 1) !== 62 /* > */) return false;
+  const tag = text.slice(open + 2, end - 1).trim();
+  return tag === "Envelope" || tag.endsWith(":Envelope");
 }
 
 function describe(cause: unknown): string {

@@ -84,9 +84,13 @@ const parser = new XMLParser({
   attributeValueProcessor: (_name, value) => decodeEntities(value),
 });
 
-export function parseXml(text: string): XNode {
+/**
+ * Parses a document. `validate` (default) checks well-formedness first, a second pass over the text;
+ * the transport skips it for SOAP responses, which it checks for completeness itself.
+ */
+export function parseXml(text: string, validate = true): XNode {
   try {
-    return parser.parse(text, true) as XNode;
+    return parser.parse(text, validate) as XNode;
   } catch (err) {
     throw new ProtocolError(`response is not well-formed XML: ${(err as Error).message}`, { cause: err });
   }

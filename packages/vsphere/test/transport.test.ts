@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TimeoutError, TransportError, VimClient, VimFault, ValidationError, isVimFault } from "@iaas/vsphere";
+import { ProtocolError, TimeoutError, TransportError, VimClient, VimFault, ValidationError, isVimFault } from "@iaas/vsphere";
 import { connect, rejection, startVcsim, type Vcsim } from "./helpers.js";
 
 // One file walks through the failure modes of the wire, in order: a slow method, a dead server, and
@@ -81,6 +81,30 @@ describe("transport failures", () => {
     expect(isVimFault(second, "InvalidLogin")).toBe(true);
     expect(client.stats.logins).toBe(logins + 2);
     expect(client.stats.relogins).toBe(0);
+  });
+});
+
+describe("responses cut short", () => {
+  /** A fetch that hands back only part of each real response (or the whole of it, plus a newline). */
+  const cutting = (cut: (text: string) => string): typeof fetch => async (url, init) => {
+    const res = await fetch(url, init);
+    return new Response(cut(await res.text()), { status: res.status, headers: res.headers });
+  };
+
+  it("a response without its closing Envelope tag is a ProtocolError, not a shorter answer", async () => {
+    const c = new VimClient({ url: sim!.url, username: sim!.username, password: sim!.password, keepAliveMs: 0, fetch: cutting((t) => t.slice(0, t.lastIndexOf("</"))) });
+    const err = await rejection(c.connect());
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as Error).message).toMatch(/RetrieveServiceContent: the response is incomplete/);
+    const mid = new VimClient({ url: sim!.url, username: sim!.username, password: sim!.password, keepAliveMs: 0, fetch: cutting((t) => t.slice(0, Math.floor(t.length / 2))) });
+    expect(await rejection(mid.connect())).toBeInstanceOf(ProtocolError);
+  });
+
+  it("a whole response with trailing whitespace is fine", async () => {
+    const c = new VimClient({ url: sim!.url, username: sim!.username, password: sim!.password, keepAliveMs: 0, fetch: cutting((t) => `${t}\n\n`) });
+    await c.connect();
+    expect(c.session).toBeDefined();
+    await c.logout();
   });
 });
 
