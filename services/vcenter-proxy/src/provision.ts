@@ -2,7 +2,7 @@ import { IaasError, type Placement, type ProxyRequest, type VmSummary, type VmIn
 import { VirtualMachine, type MoRef, type OptionValue, type VirtualMachineConfigSpec } from "@iaas/vsphere";
 import { toIaasError } from "./faults.js";
 import { resolvePlacement } from "./placement.js";
-import { OWNER_KEY, REQUEST_KEY, type Vcenter, words } from "./vcenter.js";
+import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, type Vcenter, words } from "./vcenter.js";
 
 type Provenance = { owner: string; requestId: string };
 
@@ -23,7 +23,7 @@ async function existing(vc: Vcenter, name: string, requestId: string): Promise<V
   const hits = all.filter((o) => o.props.name === name);
   if (hits.length === 0) return undefined;
   for (const h of hits) {
-    const rec = await vc.record(h.obj);
+    const rec = await vc.record(h.obj, VM_BRIEF_PATHS);
     if (rec.requestId === requestId) return vc.summary(h.obj);
   }
   throw new IaasError("IAAS_DUPLICATE_NAME", `A VM named \`${name}\` already exists. Choose another name.`);

@@ -34,6 +34,12 @@ export const REQUEST_KEY = "iaas.request";
 /** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
 export const VM_PATHS = [...VM_SUMMARY_PATHS, "config.extraConfig", "config.hotPlugMemoryLimit", "config.hotPlugMemoryIncrementSize"] as const;
 
+/**
+ * What a contract VmSummary (`toContractSummary`) needs, and no more: the device list and guest
+ * facts of VM_PATHS make a read several times larger, so answers that do not show them skip them.
+ */
+export const VM_BRIEF_PATHS = ["name", "runtime.powerState", "config.hardware.numCPU", "config.hardware.memoryMB", "config.template", "config.extraConfig"] as const;
+
 /** A VM as read by the proxy: the client's summary plus what the product adds. */
 export interface VmRecord {
   summary: VimVmSummary;
@@ -201,8 +207,8 @@ export class Vcenter {
     if (kind === "template" && !isTemplate) throw new IaasError("IAAS_INVALID_STATE", `\`${vm}\` is a VM, not a template; use \`/iaas clone\` to copy it.`);
   }
 
-  async record(ref: MoRef): Promise<VmRecord> {
-    const [r] = await this.client.retrieve([ref], VM_PATHS);
+  async record(ref: MoRef, paths: readonly string[] = VM_PATHS): Promise<VmRecord> {
+    const [r] = await this.client.retrieve([ref], paths);
     if (!r) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
     const missing = Object.values(r.missing)[0];
     if (missing) throw missing;
@@ -210,7 +216,7 @@ export class Vcenter {
   }
 
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
-    const [rec, path] = await Promise.all([this.record(ref), withPath ? this.pathOf(ref) : undefined]);
+    const [rec, path] = await Promise.all([this.record(ref, VM_BRIEF_PATHS), withPath ? this.pathOf(ref) : undefined]);
     return toContractSummary(rec, path);
   }
 
@@ -274,7 +280,7 @@ export class Vcenter {
   /** Every VM (and, when asked, template) with the facts `/iaas list` shows; one property-collector round trip. */
   async list(opts: { owner?: string | undefined; includeTemplates?: boolean | undefined } = {}): Promise<VmSummary[]> {
     try {
-      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
+      const rs = await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS);
       return rs
         .filter((r) => r.props.name !== undefined)
         .map(parseVmRecord)
