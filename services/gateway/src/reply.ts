@@ -1,7 +1,9 @@
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@iaas/runtime";
 import type { Block } from "./blocks.js";
-import type { RequestRecord, RequestStore } from "./requests.js";
+import type { RequestStore, StoredRequest } from "./requests.js";
 
 /** Hosts Slack hands out response URLs on (commercial and GovSlack). Always https. */
 const SLACK_RESPONSE_HOSTS = new Set(["hooks.slack.com", "hooks.slack-gov.com"]);
@@ -53,26 +55,66 @@ export const DEFAULT_POST_OPTIONS: PostOptions = { attempts: 3, timeoutMs: 5_000
  */
 export async function postToResponseUrl(url: string, message: SlackMessage, opts: PostOptions = DEFAULT_POST_OPTIONS): Promise<PostOutcome> {
   let last: PostOutcome = { ok: false, permanent: false, detail: "not tried" };
+  const body = JSON.stringify(message);
   for (let attempt = 1; attempt <= opts.attempts; attempt++) {
     if (attempt > 1) await sleep(opts.backoffMs * 2 ** (attempt - 2));
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json; charset=utf-8" },
-        body: JSON.stringify(message),
-        redirect: "manual",
-        signal: AbortSignal.timeout(opts.timeoutMs),
-      });
-      const body = await res.text().catch(() => "");
-      if (res.ok) return { ok: true };
+      const res = await postJson(url, body, opts.timeoutMs);
+      if (res.status >= 200 && res.status < 300) return { ok: true };
       const transient = res.status === 429 || res.status >= 500;
-      last = { ok: false, permanent: !transient, detail: `HTTP ${res.status} ${body.slice(0, 100)}`.trim() };
+      last = { ok: false, permanent: !transient, detail: `HTTP ${res.status} ${res.body.slice(0, 100)}`.trim() };
       if (!transient) return last;
     } catch (err) {
-      last = { ok: false, permanent: false, detail: (err as Error).name === "TimeoutError" ? `no answer in ${opts.timeoutMs} ms` : String((err as Error).message) };
+      last = { ok: false, permanent: false, detail: err instanceof PostTimeout ? `no answer in ${opts.timeoutMs} ms` : String((err as Error).message) };
     }
   }
   return last;
+}
+
+class PostTimeout extends Error {}
+
+/**
+ * Keep-alive pools for response_url posts. node:http rather than fetch: a post is one small JSON
+ * body and a status, and fetch's streams, Headers and AbortSignal cost several times the CPU and
+ * memory per post at hundreds of results a second. Idle sockets are dropped after 30 s.
+ */
+const agents = {
+  http: new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 30_000 }),
+  https: new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 30_000 }),
+};
+
+/** One POST with a deadline for the whole exchange; the status and at most the first KiB of the answer. */
+function postJson(url: string, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const https = u.protocol === "https:";
+    const req = (https ? httpsRequest : httpRequest)(
+      u,
+      { method: "POST", agent: https ? agents.https : agents.http, headers: { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          if (text.length < 1024) text += chunk;
+        });
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: text });
+        });
+        res.on("error", fail);
+        res.on("close", () => {
+          if (!res.complete) fail(new Error("the connection closed before the answer was complete"));
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new PostTimeout()), timeoutMs);
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      reject(err);
+    }
+    req.on("error", fail);
+    req.end(body);
+  });
 }
 
 export type Via = "response_url" | "chat" | "none";
@@ -96,33 +138,39 @@ export interface ReplierDeps {
 export class Replier {
   constructor(private readonly d: ReplierDeps) {}
 
-  async deliver(rec: RequestRecord, message: SlackMessage, kind: "progress" | "final"): Promise<Via> {
+  /**
+   * `stored` is the request as just read; it comes back as the store last saw it (after taking
+   * a post), so the caller can record the delivery without reading it again.
+   */
+  async deliver(stored: StoredRequest, message: SlackMessage, kind: "progress" | "final"): Promise<{ via: Via; stored: StoredRequest }> {
+    const rec = stored.record;
     const log = this.d.log.child({ requestId: rec.id, kind });
     if (!this.d.allowed(rec.responseUrl)) {
       // Records are written from verified requests only; this is a forged or misrouted one.
       log.warn({ host: safeHost(rec.responseUrl) }, "not posting: the response_url is not on Slack's host");
-      return "none";
+      return { via: "none", stored };
     }
-    const slot = await this.d.requests.takePost(rec.id, kind);
+    const slot = await this.d.requests.takePost(rec.id, kind, stored);
+    const after = slot.ok ? slot.stored : stored;
     if (slot.ok) {
       const out = await postToResponseUrl(rec.responseUrl, message, this.d.post);
-      if (out.ok) return "response_url";
+      if (out.ok) return { via: "response_url", stored: after };
       log.warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
     } else {
       log.info({ reason: slot.reason }, "response_url not usable");
     }
     // Progress is not worth a channel message; the final result is.
-    if (kind === "progress") return "none";
+    if (kind === "progress") return { via: "none", stored: after };
     if (!this.d.postMessage) {
       log.warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
-      return "none";
+      return { via: "none", stored: after };
     }
     try {
       await this.d.postMessage(rec.channelId, `<@${rec.userId}> ${message.text}`);
-      return "chat";
+      return { via: "chat", stored: after };
     } catch (err) {
       log.warn({ err }, "chat.postMessage failed; final result not delivered");
-      return "none";
+      return { via: "none", stored: after };
     }
   }
 

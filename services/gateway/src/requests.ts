@@ -29,7 +29,13 @@ export const RESPONSE_URL_MAX_POSTS = 5;
 /** A minute short of Slack's 30, so a slow post does not land just after the URL expired. */
 export const RESPONSE_URL_TTL_MS = 29 * 60 * 1000;
 
-export type PostSlot = { ok: true } | { ok: false; reason: "exhausted" | "expired" | "unknown" };
+/** A record with the revision it was read or written at, so the next change can be a compare-and-set without reading it again. */
+export interface StoredRequest {
+  record: RequestRecord;
+  revision: number;
+}
+
+export type PostSlot = { ok: true; stored: StoredRequest } | { ok: false; reason: "exhausted" | "expired" | "unknown" };
 
 export class RequestStore {
   constructor(
@@ -54,50 +60,59 @@ export class RequestStore {
     }
   }
 
-  async get(id: string): Promise<RequestRecord | undefined> {
-    return (await this.read(id))?.record;
+  /** The record and its revision; undefined when there is none (or it is unreadable). */
+  async get(id: string): Promise<StoredRequest | undefined> {
+    return this.read(id);
   }
 
   /**
    * Takes one of the request's response_url posts, if any is left and the URL has not expired.
    * A progress message may not take the last one: that is kept for the final result.
-   * Compare-and-set, so two instances relaying results for one request do not overspend.
+   * Compare-and-set, so two instances relaying results for one request do not overspend. `known`
+   * (what the caller just read) saves a read; if it is stale the write is refused and the
+   * record read again.
    */
-  async takePost(id: string, kind: "progress" | "final"): Promise<PostSlot> {
+  async takePost(id: string, kind: "progress" | "final", known?: StoredRequest): Promise<PostSlot> {
+    let cur = known;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.read(id);
+      cur ??= await this.read(id);
       if (!cur) return { ok: false, reason: "unknown" };
       const { record, revision } = cur;
       if (this.now() - Date.parse(record.createdAt) > RESPONSE_URL_TTL_MS) return { ok: false, reason: "expired" };
       const limit = kind === "final" ? RESPONSE_URL_MAX_POSTS : RESPONSE_URL_MAX_POSTS - 1;
       if (record.posts >= limit) return { ok: false, reason: "exhausted" };
-      if (await this.cas(id, { ...record, posts: record.posts + 1 }, revision)) return { ok: true };
+      const next = { ...record, posts: record.posts + 1 };
+      const written = await this.cas(id, next, revision);
+      if (written !== undefined) return { ok: true, stored: { record: next, revision: written } };
+      cur = undefined;
     }
     throw new Error(`could not update request ${id}: too many concurrent updates`);
   }
 
-  async markFinalDelivered(id: string): Promise<void> {
+  /** Marks the final result delivered; `known` as for takePost. */
+  async markFinalDelivered(id: string, known?: StoredRequest): Promise<void> {
+    let cur = known;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.read(id);
+      cur ??= await this.read(id);
       if (!cur || cur.record.finalDelivered) return;
-      if (await this.cas(id, { ...cur.record, finalDelivered: true }, cur.revision)) return;
+      if ((await this.cas(id, { ...cur.record, finalDelivered: true }, cur.revision)) !== undefined) return;
+      cur = undefined;
     }
     throw new Error(`could not update request ${id}: too many concurrent updates`);
   }
 
-  private async read(id: string): Promise<{ record: RequestRecord; revision: number } | undefined> {
+  private async read(id: string): Promise<StoredRequest | undefined> {
     // A malformed record (someone else wrote to our bucket) is never a reply target.
     const r = await readKvJson(this.kv, id, RequestRecordSchema, this.log, "request record");
     return r && { record: r.value, revision: r.revision };
   }
 
-  private async cas(id: string, rec: RequestRecord, revision: number): Promise<boolean> {
+  /** The new revision, or undefined when someone else updated the record first (read it again). */
+  private async cas(id: string, rec: RequestRecord, revision: number): Promise<number | undefined> {
     try {
-      await this.kv.update(id, JSON.stringify(rec), revision);
-      return true;
+      return await this.kv.update(id, JSON.stringify(rec), revision);
     } catch (err) {
-      // Someone else updated it first: read again.
-      if (isWrongLastSequence(err)) return false;
+      if (isWrongLastSequence(err)) return undefined;
       throw err;
     }
   }

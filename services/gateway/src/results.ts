@@ -4,7 +4,7 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { GatewayMetrics } from "./metrics.js";
 import { RESULT_RESPONSE_TYPE, resultText } from "./render.js";
 import type { Replier } from "./reply.js";
-import type { RequestStore } from "./requests.js";
+import type { RequestStore, StoredRequest } from "./requests.js";
 
 export interface ResultRelayDeps {
   js: JetStreamClient;
@@ -88,14 +88,15 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
   // Posting may take a few retries; keep JetStream from redelivering meanwhile.
   const keepAlive = setInterval(() => m.working(), Math.max(1000, ackWaitNs / 1e6 / 3));
   try {
-    const rec = await d.requests.get(result.id);
-    if (!rec) {
+    const stored = await d.requests.get(result.id);
+    if (!stored) {
       // Commands published over NATS by an operator have no Slack request; that is normal.
       log.info("result for a request the gateway did not take; nothing to post");
       d.metrics.results.inc({ outcome: "unknown_request" });
       m.ack();
       return;
     }
+    const rec = stored.record;
     const kind = result.status === "progress" ? "progress" : "final";
     if (kind === "final" && rec.finalDelivered) {
       log.info("final result already delivered; not posting again");
@@ -103,8 +104,8 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
       m.ack();
       return;
     }
-    const via = await d.replier.deliver(rec, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
-    if (kind === "final") await markDelivered(d, rec.id, log);
+    const { via, stored: after } = await d.replier.deliver(stored, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
+    if (kind === "final") await markDelivered(d, after, log);
     d.metrics.replies.inc({ kind, via });
     d.metrics.results.inc({ outcome: "relayed" });
     log.info({ via }, "result relayed");
@@ -125,10 +126,11 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
  * than a repeated one). A store failure after a successful post (a NATS leader moving) is retried
  * here for a few seconds rather than by redelivering, which would post again.
  */
-async function markDelivered(d: { requests: RequestStore }, id: string, log: Logger): Promise<void> {
+async function markDelivered(d: { requests: RequestStore }, known: StoredRequest, log: Logger): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await d.requests.markFinalDelivered(id);
+      // The first try writes over the revision just taken; after a failure, it reads again.
+      await d.requests.markFinalDelivered(known.record.id, attempt === 1 ? known : undefined);
       return;
     } catch (err) {
       if (attempt >= 20) throw err;
