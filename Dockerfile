@@ -33,7 +33,7 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store set -eu; \
       rm -f "/out/$d/dist/.tsbuildinfo"; \
     done; \
     cp deploy/nats/bootstrap.mjs /out/deploy/nats/; \
-    cp deploy/docker/entrypoint.sh /out/deploy/docker/; \
+    cp deploy/docker/entrypoint.sh deploy/node-options /out/deploy/docker/; \
     if [ -f deploy/policy.example.yaml ]; then cp deploy/policy.example.yaml /out/deploy/; fi; \
     cd /out && pnpm install --prod --frozen-lockfile --offline --filter "{./services/*}..."; \
     rm -f /out/pnpm-lock.yaml /out/pnpm-workspace.yaml

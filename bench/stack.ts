@@ -72,7 +72,9 @@ export function startProc(name: string, args: string[], env: Record<string, stri
 
 /** A built service, `services/<name>/dist/main.js`, as scripts/start.mjs runs it. */
 export function startService(name: string, env: Record<string, string>): Proc {
-  return startProc(name, [join(ROOT, "services", name, "dist", "main.js")], env);
+  // With the V8 heap limits the services run with everywhere (deploy/node-options).
+  const nodeOptions = [readFileSync(join(ROOT, "deploy", "node-options"), "utf8").trim(), env.NODE_OPTIONS ?? ""].join(" ").trim();
+  return startProc(name, [join(ROOT, "services", name, "dist", "main.js")], { ...env, NODE_OPTIONS: nodeOptions });
 }
 
 /** Resident set size of a process in kB (VmRSS in /proc/<pid>/status), or undefined once it is gone. */

@@ -75,10 +75,13 @@ if (!env.SLACK_SIGNING_SECRET) {
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
 
+// V8 heap limits for the services (deploy/node-options); NODE_OPTIONS given here comes after, so it wins.
+const nodeOptions = [(await readFile(join(root, "deploy", "node-options"), "utf8")).trim(), env.NODE_OPTIONS ?? ""].join(" ").trim();
+
 let stopping = false;
 for (const svc of SERVICES) {
   const child = spawn(process.execPath, [join(root, "services", svc.name, "dist", "main.js")], {
-    env: { ...env, ...(svc.env?.() ?? {}), HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
+    env: { ...env, NODE_OPTIONS: nodeOptions, ...(svc.env?.() ?? {}), HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
     stdio: ["ignore", "pipe", "pipe"],
     // Own process group: Ctrl-C reaches only this script, which then stops each child once, in order.
     detached: true,

@@ -2,6 +2,9 @@
 # Container entry point: `<service> [args]`, or SERVICE=<service> with no argument.
 # exec: node replaces the shell as PID 1, so it gets SIGTERM itself and drains NATS on stop.
 set -eu
+# V8 heap limits (deploy/node-options, copied beside this script) first, so flags set in NODE_OPTIONS by the operator win.
+NODE_OPTIONS="$(cat /app/deploy/docker/node-options) ${NODE_OPTIONS:-}"
+export NODE_OPTIONS
 name="${1:-${SERVICE:-}}"
 [ $# -gt 0 ] && shift
 case "$name" in
