@@ -56,7 +56,7 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
     const env = loadConfig(def.env);
     log = createLogger(def.name, env.LOG_LEVEL);
     const prepared = (await def.prepare?.(env, log)) as P;
-    const nc = await connectNats(env, def.name, log);
+    const nc = await connectNats(env, def.name, log, { noAsyncTraces: true });
     const jet = await jetstreamFor(nc);
     const metrics = createMetrics(def.name);
     const micro = await addMicroService(nc, def.name, def.version ?? "0.1.0", def.description);

@@ -91,7 +91,7 @@ try {
     vlog.info({ host: new URL(t.url).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
     vcenters.set(t.id, new Vcenter(t.id, client, vlog, { liveIndex: env.VCENTER_LIVE_INDEX }));
   }
-  const nc = await connectNats(env, ServiceNames.vcenterProxy, log);
+  const nc = await connectNats(env, ServiceNames.vcenterProxy, log, { noAsyncTraces: true });
   const metrics = createMetrics(ServiceNames.vcenterProxy);
   const proxy = buildProxy({ nc, vcenters, log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
   const micro = await proxy.start();
