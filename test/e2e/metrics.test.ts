@@ -41,9 +41,11 @@ describe("metrics after commands", () => {
   it("vcenter-proxy: requests by endpoint and outcome, and how long vCenter took", async () => {
     const t = await text("vcenter-proxy");
     expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-power", outcome: "ok" })).toBe(1);
-    // The unknown VM is caught by the power service's policy look-up (vm-get), before any vm-power.
-    expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-get", outcome: "IAAS_VM_NOT_FOUND" })).toBe(1);
-    expect(sample(t, "iaas_vcenter_request_duration_seconds_count", { endpoint: "vm-power" })).toBe(1);
+    // The default policy protects no folder, so the power service looks nothing up first: the
+    // unknown VM is vm-power's own not-found.
+    expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-power", outcome: "IAAS_VM_NOT_FOUND" })).toBe(1);
+    expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-get", outcome: "IAAS_VM_NOT_FOUND" })).toBeUndefined();
+    expect(sample(t, "iaas_vcenter_request_duration_seconds_count", { endpoint: "vm-power" })).toBe(2);
   });
 
   it("gateway: commands by verb and outcome, ack latency", async () => {

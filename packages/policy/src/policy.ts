@@ -161,6 +161,11 @@ export class Policy {
     return folder === undefined ? undefined : `it is in the protected folder \`${this.document.protected.folders[this.protectedFolders.indexOf(folder)]}\``;
   }
 
+  /** Whether any VM is protected by folder: only then does protection depend on where a VM is. */
+  get protectsFolders(): boolean {
+    return this.protectedFolders.length > 0;
+  }
+
   isProtected(vm: string, inventoryPath?: string): boolean {
     return this.protectionOf(vm, inventoryPath) !== undefined;
   }
