@@ -8,7 +8,9 @@ import { randomBytes } from "node:crypto";
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 export function newTraceparent(): string {
-  return `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
+  // One read of the random source for both ids (trace: 16 bytes, span: 8).
+  const hex = randomBytes(24).toString("hex");
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`;
 }
 
 /** A child span of `parent` (same trace, new span id); a fresh trace when `parent` is missing or malformed. */

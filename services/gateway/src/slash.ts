@@ -262,7 +262,20 @@ export class SlashCommands {
       const rate = await admission;
       if (rate && !rate.ok) throw new RateLimitedError(rate.limit);
     };
-    const c: Call = { p, id, actor: actorOf(p), meta, traceparent, admit, log: this.d.log.child({ requestId: id, traceId: traceIdOf(traceparent), userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }) };
+    // The request's logger is made on first use: most answers (help, sizes, …) log nothing.
+    const parent = this.d.log;
+    let log: Logger | undefined;
+    const c: Call = {
+      p,
+      id,
+      actor: actorOf(p),
+      meta,
+      traceparent,
+      admit,
+      get log() {
+        return (log ??= parent.child({ requestId: id, traceId: traceIdOf(traceparent), userId: p.user_id, ...(meta.retryNum ? { retryNum: meta.retryNum } : {}) }));
+      },
+    };
     try {
       return await this.dispatch(c);
     } catch (err) {
@@ -452,7 +465,7 @@ export class SlashCommands {
    */
   private async submit(area: CommandArea, action: string, command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
     const { p, id } = c;
-    const log = c.log.child({ verb });
+    const log = () => c.log.child({ verb });
     if (!this.d.allowed(p.response_url)) {
       await c.admit();
       return this.foreignResponseUrl(c, verb);
@@ -498,18 +511,18 @@ export class SlashCommands {
 
     switch (first.kind) {
       case "done":
-        log.info({ duplicate: first.duplicate }, first.duplicate ? "command repeated; JetStream dropped the copy" : "command published");
+        c.log.info({ verb, duplicate: first.duplicate }, first.duplicate ? "command repeated; JetStream dropped the copy" : "command published");
         return { message: ephemeral(acceptedLine), verb, outcome: first.duplicate ? "duplicate" : "accepted" };
       case "failed": {
-        log.error({ err: first.err }, "could not publish the command");
+        log().error({ err: first.err }, "could not publish the command");
         return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
       }
       case "late": {
-        log.warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
+        log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
         const later = work.then(
-          () => log.info("command published after the ack"),
+          () => log().info("command published after the ack"),
           async (err: unknown) => {
-            log.error({ err }, "could not publish the command");
+            log().error({ err }, "could not publish the command");
             this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
             await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
           },
