@@ -27,6 +27,16 @@ const ACTION_WORDS: Record<PowerAction, string> = {
   reboot: "reboot",
 };
 
+/** The power state a finished action leaves; reset and reboot keep a VM on (they need it on). */
+const AFTER: Record<PowerAction, "poweredOn" | "poweredOff" | "suspended" | undefined> = {
+  on: "poweredOn",
+  off: "poweredOff",
+  suspend: "suspended",
+  shutdown: "poweredOff",
+  reset: undefined,
+  reboot: undefined,
+};
+
 /** extraConfig keys the product writes into VMs it makes: who asked, and by which command. */
 export const OWNER_KEY = "iaas.owner";
 export const REQUEST_KEY = "iaas.request";
@@ -377,6 +387,10 @@ export class Vcenter {
       if (before) this.checkName(found, vm, before.name);
       if (before?.template) throw isTemplate();
       const deadline = { timeoutMs };
+      // What a power action does not change (name, size, owner, path) is read while the task runs;
+      // the power state in the answer is the one the finished task brought the VM to.
+      const facts = this.summary(found.ref);
+      facts.catch(() => undefined); // a failed task is the error to report; this read's failure goes with it
       switch (action) {
         case "on":
           await (await vmo.powerOn()).wait(deadline);
@@ -407,7 +421,9 @@ export class Vcenter {
           }
           break;
       }
-      return await this.summary(found.ref);
+      const after = await facts;
+      const state = AFTER[action];
+      return state ? { ...after, powerState: state } : after;
     } catch (err) {
       if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
       throw toIaasError(err, ctx);
