@@ -26,6 +26,8 @@ export interface Results {
   proxy: { errors: number; powerOn: Trio; powerOff: Trio; vmGet: Trio };
   e2e: { stack: Summary; on: Summary; off: Summary; ack: Summary; direct: Summary; failures: string[] };
   throughput: { concurrency: number; direct: Rate; inproc: Rate; proxy: Rate; stack: Rate };
+  /** Section 4b (absent in runs before it existed): the same, with power methods delayed as a real vCenter's tasks take time. */
+  latencyThroughput?: { delayMs: number; concurrency: number; direct: Rate; stack: Rate };
   bridge: Rate & { concurrency: number; stored: number };
   /** RSS in kB: idle, and the largest sample per process and benchmark (benchmarks in the order they ran). */
   memory: { idle: Record<string, number | undefined>; peaks: Record<string, [phase: string, kb: number][]> };
@@ -141,6 +143,11 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     `| gateway ack p99 < 10 ms at 200 req/s | ${ack200.map((a) => `\`${a.target}\` ${ms(a.summary.p99)} ms`).join(", ")} | ${yes(ackWorst < 10)} |`,
     `| end-to-end overhead over direct SOAP < 10 ms at the median | ${ms(overhead)} ms (${ms(r.e2e.stack.p50)} vs ${ms(r.e2e.direct.p50)} ms) | ${yes(overhead < 10)} |`,
     `| whole-stack throughput ≥ 70 % of direct SOAP at concurrency ${r.throughput.concurrency} | ${pct(r.throughput.stack.perSecond, r.throughput.direct.perSecond)} (${r.throughput.stack.perSecond.toFixed(1)} vs ${r.throughput.direct.perSecond.toFixed(1)} ops/s) | ${yes(tpShare >= 0.7)} |`,
+    ...(r.latencyThroughput
+      ? [
+          `| the same, with ${r.latencyThroughput.delayMs} ms vCenter power tasks (section 4b) | ${pct(r.latencyThroughput.stack.perSecond, r.latencyThroughput.direct.perSecond)} (${r.latencyThroughput.stack.perSecond.toFixed(1)} vs ${r.latencyThroughput.direct.perSecond.toFixed(1)} ops/s) | ${yes(r.latencyThroughput.stack.perSecond >= 0.7 * r.latencyThroughput.direct.perSecond)} |`,
+        ]
+      : []),
     `| bridge ≥ 5,000 events/s | ${r.bridge.perSecond.toFixed(0)} events/s | ${yes(r.bridge.perSecond >= 5000)} |`,
     `| each service < 100 MB resident | largest ${mb(memWorst)} | ${yes(memWorst < 100 * 1024)} |`,
     "",
@@ -150,8 +157,9 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "- **direct** is the vSphere call made by the benchmark process itself with `@iaas/vsphere`'s VimClient on its",
     "  own session: the floor for anything that talks to this simulator.",
     "- **in-process** runs the proxy's own code (`Vcenter.power`, `Vcenter.getVm` from `@iaas/vcenter-proxy`) in the",
-    "  benchmark process on the direct client: the same SOAP calls the proxy makes (find the VM by name, read it,",
-    "  run the task, wait through the property collector, read it back) without NATS and without a process hop.",
+    "  benchmark process on a session of its own with the live inventory index, as the proxy runs: the same SOAP",
+    "  calls the proxy makes (the VM found by name in the index, the task, one read of the task's state, the VM read",
+    "  back) without NATS and without a process hop.",
     "  **proxy** is the real thing: `requestJson` over NATS to the vcenter-proxy process.",
     "  So *in-process − direct* is the extra vSphere work the proxy does, *proxy − in-process* is the NATS/process hop.",
     "- Ack latency is open loop: request *i* is due at *i*/rate whatever happened before, and its latency counts from",
@@ -169,9 +177,10 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "",
     `Sequential, one operation at a time, ${r.plan.powerCycles} off→on cycles per path on VMs of their own (the three`,
     `paths interleaved), ${r.plan.vmGets} reads each. Power = \`PowerOnVM_Task\`/\`PowerOffVM_Task\` and waiting for the`,
-    "task; the proxy and in-process paths also find the VM by name and read it before and after (`vm-power`).",
+    "task (one read of its state: the simulator's tasks are over when their method returns); the proxy and",
+    "in-process paths also find the VM by name (the live index) and read it back afterwards (`vm-power`).",
     "Direct vm-get = one `RetrievePropertiesEx` of the summary paths on a known moref; the proxy's `vm-get` finds",
-    "the VM by name (a ContainerView), reads it and its inventory path.",
+    "the VM by name in the index and reads the paths its answer shows (the inventory path comes from the index).",
     "",
     "| operation | direct p50 / p95 | in-process p50 / p95 | proxy p50 / p95 | proxy / direct (median) | NATS + process hop (ms, median) |",
     "|---|---|---|---|---|---|",
@@ -219,7 +228,8 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "## 3. End-to-end power command latency",
     "",
     `${r.plan.e2eCommands} commands one after another, alternating \`/iaas power on\` and \`off\` on one VM: signed POST to the`,
-    "gateway → JetStream → power service (policy; for `off` a protection lookup through the proxy) → vcenter-proxy →",
+    "gateway → JetStream → power service (policy; a look-up through the proxy only where folders are protected, and",
+    "the benchmark's policy, deploy/policy.example.yaml, protects none) → vcenter-proxy →",
     "simulator → result on JetStream → gateway → POST to the response URL, timed until that post arrives at the sink.",
     "Interleaved with the same `PowerOnVM_Task`/`PowerOffVM_Task` + wait made directly on another VM.",
     "",
@@ -227,7 +237,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "|---|---|---|---|",
     `| whole stack (POST → result post) | ${ms(r.e2e.stack.p50)} | ${ms(r.e2e.stack.p95)} | ${ms(r.e2e.stack.max)} |`,
     `| — \`power on\` only | ${ms(r.e2e.on.p50)} | ${ms(r.e2e.on.p95)} | ${ms(r.e2e.on.max)} |`,
-    `| — \`power off\` only (adds the protection lookup) | ${ms(r.e2e.off.p50)} | ${ms(r.e2e.off.p95)} | ${ms(r.e2e.off.max)} |`,
+    `| — \`power off\` only | ${ms(r.e2e.off.p50)} | ${ms(r.e2e.off.p95)} | ${ms(r.e2e.off.max)} |`,
     `| of which the ack (POST → 200) | ${ms(r.e2e.ack.p50)} | ${ms(r.e2e.ack.p95)} | ${ms(r.e2e.ack.max)} |`,
     `| direct SOAP | ${ms(r.e2e.direct.p50)} | ${ms(r.e2e.direct.p95)} | ${ms(r.e2e.direct.max)} |`,
     "",
@@ -254,6 +264,31 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     ...[t.direct, t.inproc, t.proxy, t.stack].filter((x) => x.errorSamples.length).map((x) => `Error sample: \`${x.errorSamples[0]!.replace(/`/g, "'").slice(0, 200)}\``),
     "",
   );
+
+  // 4b
+  const d = r.latencyThroughput;
+  if (d) {
+    const dRow = (name: string, x: Rate) => `| ${name} | ${x.perSecond.toFixed(1)} | ${x.ok} | ${x.errors} | ${ms(x.latency.p50)} / ${ms(x.latency.p95)} | ${pct(x.perSecond, d.direct.perSecond)} |`;
+    p(
+      `## 4b. Throughput when vCenter takes time (${d.delayMs} ms per power task)`,
+      "",
+      `Section 4 again, against a second simulator whose \`PowerOnVM_Task\` and \`PowerOffVM_Task\` take ${d.delayMs} ms (vcsim's`,
+      "`-method-delay`), standing in for a real vCenter, where a power task takes from a fraction of a second to",
+      "seconds. The proxy is restarted on that simulator with its own clones of the benchmark VMs; the gateway and the",
+      `power service are the same processes. ${d.concurrency} closed-loop workers, ${r.plan.throughputSeconds} s per path.`,
+      "Against a simulator that answers at once (section 4) the figure is a contest of CPU on a shared 2-core machine",
+      "(the gateway, the power service, the proxy, nats-server and vcsim against the benchmark's single process); here",
+      "it shows what the stack adds to each operation and whether it serialises them.",
+      "",
+      "| path | ops/s | completed | errors | latency p50 / p95 | of direct |",
+      "|---|---|---|---|---|---|",
+      dRow("direct SOAP", d.direct),
+      dRow("whole stack (Slack command → result post)", d.stack),
+      "",
+      ...[d.direct, d.stack].filter((x) => x.errorSamples.length).map((x) => `Error sample: \`${x.errorSamples[0]!.replace(/`/g, "'").slice(0, 200)}\``),
+      "",
+    );
+  }
 
   // 5
   const b = r.bridge;
@@ -355,8 +390,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const rest = r.e2e.on.p50 - on.proxy.p50;
     out.push(
       `- **End-to-end overhead** (${ms(k.overhead)} ms at the median). Section 1 accounts for most of it: the proxy's vSphere work beyond the bare task` +
-        ` (finding the VM by name through a ContainerView, reading it before and after) costs about ${ms(extraSoap)} ms, the NATS request/reply hop into the proxy process about ${ms(hop)} ms.` +
-        ` \`off\` commands also pass the power service's protection lookup, a \`vm-get\` through the proxy (${ms(r.proxy.vmGet.proxy.p50)} ms median), which is why \`off\` (${ms(r.e2e.off.p50)} ms) is slower than \`on\` (${ms(r.e2e.on.p50)} ms).` +
+        ` (the VM read back after the task; the look-up by name comes from the live index) costs about ${ms(extraSoap)} ms, the NATS request/reply hop into the proxy process about ${ms(hop)} ms.` +
         ` What is left for the command path itself (the gateway's KV writes and JetStream publish, which the ack's ${ms(r.e2e.ack.p50)} ms median includes, the power consumer, the result's publish, the gateway's relay and the POST to the response URL)` +
         ` is roughly \`on\` end to end minus \`vm-power\` through the proxy: ${rest >= 1 ? `${ms(rest)} ms` : "a few milliseconds at most"} (medians from different benchmarks, so approximate; the ack's reply and the command's execution overlap).` +
         " On a real vCenter, where a power task takes seconds, this fixed cost is a few percent; against the simulator, whose tasks finish inside the call, it dominates.",
@@ -375,11 +409,11 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
         ` the thread doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
         ` while vcsim used ${cores(c("direct SOAP"), "vcsim")}, ${cores(c("proxy logic in-process"), "vcsim")} and ${cores(c("proxy over NATS"), "vcsim")}.` +
         ` A \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"}` +
-        ` (find by name through a ContainerView, read before, task and wait, read after, inventory path), and each costs more CPU to encode and parse` +
-        ` (${perCall("proxy logic in-process", "load generator", t.inproc)} ms against ${perCall("direct SOAP", "load generator", t.direct)} ms per request: the name lookup parses every VM's name):` +
+        ` (the task, a read of its state and the VM read back, plus the live index's long poll, answered after every change), at` +
+        ` ${perCall("proxy logic in-process", "load generator", t.inproc)} ms of CPU per request against ${perCall("direct SOAP", "load generator", t.direct)} ms:` +
         ` ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of the proxy's CPU per \`vm-power\`, so one proxy process tops out near ${(1000 / Number(cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)) || 0).toFixed(0)} a second on this CPU.` +
         ` The NATS hop itself costs little (${t.proxy.perSecond.toFixed(1)} ops/s over NATS vs ${t.inproc.perSecond.toFixed(1)} in-process).` +
-        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) shares the 2 cores between the proxy (${cores(c("whole stack"), "vcenter-proxy")} cores, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command: for \`off\` the protection lookup is a second proxy request),` +
+        ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) shares the 2 cores between the proxy (${cores(c("whole stack"), "vcenter-proxy")} cores, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command),` +
         ` the gateway (${cores(c("whole stack"), "gateway")}, ${cpuMsPer(c("whole stack"), "gateway", t.stack.perSecond)} ms), the power service (${cores(c("whole stack"), "power")}, ${cpuMsPer(c("whole stack"), "power", t.stack.perSecond)} ms), nats-server (${cores(c("whole stack"), "nats-server")}) and vcsim (${cores(c("whole stack"), "vcsim")}):` +
         ` ${(c("whole stack")?.ours ?? 0).toFixed(2)} cores in all, other processes ${(c("whole stack")?.others ?? 0).toFixed(2)}.`,
     );
@@ -392,7 +426,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
       `- **Bridge ingest** (${r.bridge.perSecond.toFixed(0)} events/s). The bridge process used ${cores(c, "veba-bridge")} cores, nats-server ${cores(c, "nats-server")}, the load generator ${cores(c, "load generator")}` +
         ` and other processes ${(c?.others ?? 0).toFixed(2)} (${((c?.ours ?? 0) + (c?.others ?? 0)).toFixed(2)} of 2 cores busy)` +
         ((c?.byProcess["veba-bridge"] ?? 0) > 0.85 ? ": the bridge's single Node thread was busy nearly all the time." : ".") +
-        ` The bridge spent ${perEvent} ms of CPU per event (it parses HTTP, builds and validates a CloudEvent, parses the message with zod, publishes and waits for JetStream's acknowledgement before answering),` +
+        ` The bridge spent ${perEvent} ms of CPU per event (it parses HTTP, builds and validates a CloudEvent, publishes and waits for JetStream's acknowledgement before answering),` +
         ` so even a whole core to itself would give about ${Number.isFinite(Number(perEvent)) ? (1000 / Number(perEvent)).toFixed(0) : "?"} events/s.` +
         " 5,000 events/s needs less work per event, batch mode (`application/cloudevents-batch+json`, one request for many events) or more than one bridge process.",
     );
@@ -404,7 +438,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
       `- **Resident memory** (${over.map((n) => `${n} ${mb(k.peakOf(n))}`).join(", ")}). Idle, every service is ${mb(Math.max(...["vcenter-proxy", "power", "gateway", "veba-bridge"].map((n) => r.memory.idle[n] ?? 0)))} or less;` +
         " the peaks come under load, when V8 grows its heap to match the allocation rate (SOAP XML parsing in the proxy, HTTP and JSON in the gateway and the bridge) and does not hand it back at once" +
         ` (the proxy's V8 heap reached ${mb(r.heap["vcenter-proxy"]?.totalKb)}, most of its resident size).` +
-        " V8's heap limit follows the machine's memory, so nothing pushes it to collect early; `NODE_OPTIONS=--max-old-space-size=…` (and a smaller `--max-semi-space-size`) would hold the peak down at some CPU cost, and fewer SOAP requests per command would lower the allocation rate in the proxy.",
+        " The services run with the V8 limits in deploy/node-options (old space 96 MB, semi space 4 MB), which make V8 collect instead of growing; what is left is Node's own footprint (code, the loaded modules, buffers) plus the young generation under load.",
     );
   }
 

@@ -44,6 +44,8 @@ const PLAN = {
   e2eCommands: 40,
   concurrency: 8,
   throughputSeconds: 10,
+  /** Section 4b: what the simulator adds to each power method, standing in for a real vCenter's task time. */
+  vcenterDelayMs: 250,
   bridgeConcurrency: 32,
   bridgeSeconds: 10,
 };
@@ -391,6 +393,70 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
   return { concurrency: PLAN.concurrency, direct: strip(direct), inproc: strip(inproc), proxy: strip(proxy), stack: strip(stack) };
 }
 
+// ---------------------------------------------------------------- 4b. throughput with vCenter latency
+
+/**
+ * Section 4 again, against a simulator whose power methods take PLAN.vcenterDelayMs as a real
+ * vCenter's tasks take time: a second simulator, its own clones of the benchmark VMs, and the proxy
+ * restarted on it (the gateway and the power service do not talk to vCenter). Run last.
+ */
+async function latencyThroughput(w: World, sampler: RssSampler, measured: Measure): Promise<NonNullable<Results["latencyThroughput"]>> {
+  const delay = PLAN.vcenterDelayMs;
+  const sim = await startVcsim({ methodDelayMs: { PowerOnVM_Task: delay, PowerOffVM_Task: delay } });
+  helperPids.push(() => sim.pid);
+  const direct = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, userAgent: "iaas-bench-direct" });
+  const first = w.sim;
+  try {
+    const src = (await direct.searchIndex.findByInventoryPath("/DC0/vm/DC0_H0_VM0"))!;
+    const folder = (await direct.searchIndex.findByInventoryPath("/DC0/vm"))!;
+    const vms = Array.from({ length: PLAN.concurrency }, (_, i) => vmName(5 + i));
+    const refs = new Map<string, MoRef>();
+    for (const name of vms) refs.set(name, (await (await direct.vm(src).clone(folder, name, { location: {}, template: false, powerOn: false })).wait({ timeoutMs: 30_000 })) as MoRef);
+    await w.procs.get("vcenter-proxy")?.stop();
+    const proxy = startService("vcenter-proxy", { ...w.env, VCENTER_URL: sim.url, VCENTER_USERNAME: sim.username, VCENTER_PASSWORD: sim.password });
+    w.procs.set("vcenter-proxy", proxy);
+    const health = await healthOf(proxy);
+    await untilReady(health);
+    w.health.set("vcenter-proxy", health);
+    w.sim = sim;
+    const state = new Map<string, "on" | "off">(vms.map((v) => [v, "off"]));
+    const resync = async (vm: string) => {
+      const [r] = await direct.retrieve([refs.get(vm)!], ["runtime.powerState"]);
+      state.set(vm, r?.props["runtime.powerState"] === "poweredOn" ? "on" : "off");
+    };
+    const run = async (label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>) => {
+      sampler.setPhase(`vCenter latency ${label}`);
+      const r = await measured(`4b. ${delay} ms vCenter: ${label}`, () => closedLoop(PLAN.concurrency, PLAN.throughputSeconds * 1000, 10_000, async (worker) => {
+        const vm = vms[worker]!;
+        const action = state.get(vm) === "off" ? "on" : "off";
+        const out = await op(vm, action).catch((err: unknown) => String(err));
+        if (out === true) state.set(vm, action);
+        else await resync(vm);
+        return out;
+      }));
+      say(`${delay} ms vCenter, ${label}: ${r.perSecond.toFixed(1)} ops/s (${r.ok} ok, ${r.errors} errors)`);
+      return { perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: summarize(r.latencies, r.errors), errorSamples: r.errorSamples };
+    };
+    const directRate = await run("direct SOAP", async (vm, action) => {
+      const o = direct.vm(refs.get(vm)!);
+      await (await (action === "on" ? o.powerOn() : o.powerOff())).wait({ timeoutMs: 30_000 });
+      return true;
+    });
+    const client = new HttpClient(PLAN.concurrency * 2);
+    const stack = await run("whole stack", async (vm, action) => {
+      const r = await stackPower(w, client, vm, action, "tpd");
+      return r.ok || r.text.slice(0, 200);
+    });
+    client.close();
+    w.sink.clear();
+    return { delayMs: delay, concurrency: PLAN.concurrency, direct: directRate, stack };
+  } finally {
+    await direct.logout().catch(() => undefined);
+    w.sim = first;
+    await sim.stop();
+  }
+}
+
 // ---------------------------------------------------------------- 5. bridge ingest
 
 async function bridgeIngest(w: World): Promise<Results["bridge"]> {
@@ -521,11 +587,14 @@ async function main(): Promise<void> {
     say("5. bridge ingest");
     sampler.setPhase("bridge ingest");
     const bridge = await measured("5. bridge ingest", () => bridgeIngest(w));
+
+    say(`4b. throughput with ${PLAN.vcenterDelayMs} ms vCenter power methods (proxy restarted on a second simulator)`);
+    const latencyTp = await latencyThroughput(w, sampler, measured);
     sampler.stop();
     sampler.sample();
 
     const peaks = Object.fromEntries([...sampler.peaks].map(([name, byPhase]) => [name, [...byPhase]]));
-    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, bridge, memory: { idle, peaks }, heap, cpu, quiet };
+    const results: Results = { plan: PLAN, ack, proxy, e2e, throughput: tp, latencyThroughput: latencyTp, bridge, memory: { idle, peaks }, heap, cpu, quiet };
     const report = { results, machine: await machineInfo(), seconds: (performance.now() - started) / 1000 };
     // The raw figures, so the text can be re-rendered without a new run: BENCH_RENDER_ONLY=1.
     await mkdir(join(ROOT, ".cache"), { recursive: true });
