@@ -185,7 +185,15 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   const traceparent = childTraceparent(m.headers?.get(Headers.traceparent) || undefined);
   const log = opts.log.child({ requestId: cmd.id, verb, delivery, traceId: traceIdOf(traceparent) });
   const publishOpts = (msgID: string) => ({ msgID, headers: makeHeaders({ [Headers.traceparent]: traceparent, [Headers.requestId]: cmd.id }) });
-  const prior = await readState(opts.state, cmd.id, log);
+  // The common case, a command seen for the first time, takes one round trip: creating its state
+  // succeeds only where there is none. Any state already there (an earlier delivery, even one
+  // nats-server 2.9 handed on with delivery count 1) is read and decides, as below.
+  const startedState = () => JSON.stringify({ status: "started", at: new Date().toISOString(), delivery } satisfies CommandState);
+  const fresh = await opts.state.create(cmd.id, startedState()).then(
+    () => true,
+    () => false,
+  );
+  const prior = fresh ? undefined : await readState(opts.state, cmd.id, log);
   if (prior?.status === "done") {
     log.info("command already finished; re-publishing its result");
     await publishFinal(js, prior.result, traceparent);
@@ -205,7 +213,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
       return;
     }
   }
-  await opts.state.put(cmd.id, JSON.stringify({ status: "started", at: new Date().toISOString(), delivery } satisfies CommandState));
+  if (!fresh) await opts.state.put(cmd.id, startedState());
 
   // Long vCenter tasks: tell JetStream we are alive so the message is not redelivered meanwhile.
   const keepAlive = setInterval(() => m.working(), Math.max(1000, def.ackWaitMs / 3));
