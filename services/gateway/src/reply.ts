@@ -144,10 +144,11 @@ export class Replier {
    */
   async deliver(stored: StoredRequest, message: SlackMessage, kind: "progress" | "final"): Promise<{ via: Via; stored: StoredRequest }> {
     const rec = stored.record;
-    const log = this.d.log.child({ requestId: rec.id, kind });
+    // Only the unusual paths log here; the relay logs the usual outcome.
+    const log = () => this.d.log.child({ requestId: rec.id, kind });
     if (!this.d.allowed(rec.responseUrl)) {
       // Records are written from verified requests only; this is a forged or misrouted one.
-      log.warn({ host: safeHost(rec.responseUrl) }, "not posting: the response_url is not on Slack's host");
+      log().warn({ host: safeHost(rec.responseUrl) }, "not posting: the response_url is not on Slack's host");
       return { via: "none", stored };
     }
     const slot = await this.d.requests.takePost(rec.id, kind, stored);
@@ -155,21 +156,21 @@ export class Replier {
     if (slot.ok) {
       const out = await postToResponseUrl(rec.responseUrl, message, this.d.post);
       if (out.ok) return { via: "response_url", stored: after };
-      log.warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
+      log().warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
     } else {
-      log.info({ reason: slot.reason }, "response_url not usable");
+      log().info({ reason: slot.reason }, "response_url not usable");
     }
     // Progress is not worth a channel message; the final result is.
     if (kind === "progress") return { via: "none", stored: after };
     if (!this.d.postMessage) {
-      log.warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
+      log().warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
       return { via: "none", stored: after };
     }
     try {
       await this.d.postMessage(rec.channelId, `<@${rec.userId}> ${message.text}`);
       return { via: "chat", stored: after };
     } catch (err) {
-      log.warn({ err }, "chat.postMessage failed; final result not delivered");
+      log().warn({ err }, "chat.postMessage failed; final result not delivered");
       return { via: "none", stored: after };
     }
   }
