@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
+import { Headers, IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
 import { addJsonEndpoint, addMicroService, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { Counter, Histogram } from "@iaas/runtime";
 import type { Vcenter } from "./vcenter.js";
@@ -15,12 +15,35 @@ export interface ProxyDeps {
   config: { taskTimeoutMs: number };
 }
 
+/** Endpoints that change vCenter: a repeat of one still in flight joins it. */
+const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate"]);
+
 /** vcenter-proxy, not started: `start()` registers the micro service and its endpoints. */
 export function buildProxy(deps: ProxyDeps) {
   const { nc, log, metrics } = deps;
   const calls = new Counter({ name: "iaas_vcenter_requests_total", help: "Proxy requests by endpoint and outcome (ok or error code).", labelNames: ["endpoint", "outcome"] as const, registers: [metrics.registry] });
   const seconds = new Histogram({ name: "iaas_vcenter_request_duration_seconds", help: "Proxy request handling time, vCenter calls included.", labelNames: ["endpoint"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [metrics.registry] });
   let service: Service | undefined;
+
+  /**
+   * Operations in flight, by endpoint, request id and request. A command service that died and
+   * had its command redelivered asks again while the first call may still be running here (a clone
+   * takes minutes on a real vCenter); the second request waits for the first one's answer instead of
+   * starting the same task again. Once it is over, the operations' own checks (an existing VM of
+   * that request, a VM already in the state asked for) keep a later repeat harmless.
+   */
+  const inFlight = new Map<string, Promise<unknown>>();
+  function joinable<T>(key: string, start: () => Promise<T>): Promise<T> {
+    const pending = inFlight.get(key) as Promise<T> | undefined;
+    if (pending) {
+      joined.inc();
+      return pending;
+    }
+    const p = start().finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+    return p;
+  }
+  const joined = new Counter({ name: "iaas_vcenter_requests_joined_total", help: "Requests that joined the same request already in flight (a redelivered command) instead of starting it again.", registers: [metrics.registry] });
 
   const pick = (id: string | undefined): Vcenter => {
     const vc = deps.vcenters.get(id ?? "default");
@@ -56,7 +79,17 @@ export function buildProxy(deps: ProxyDeps) {
         // TypeScript cannot correlate E[K] with ProxyRequest<K> (microsoft/TypeScript#30581); the
         // values are still parsed against E[key]'s own schemas at run time.
         const ep = E[key] as unknown as JsonEndpoint<z.ZodType<ProxyRequest<K>>, z.ZodType<ProxyResponse<K>>>;
-        addJsonEndpoint(svc, ep, measured(ep.name, (req: ProxyRequest<K>) => fn(pick(req.vcenter), req)), log);
+        const run = measured(ep.name, (req: ProxyRequest<K>) => fn(pick(req.vcenter), req));
+        const changes = CHANGING.has(key);
+        addJsonEndpoint(
+          svc,
+          ep,
+          (req: ProxyRequest<K>, msg) => {
+            const requestId = msg.headers?.get(Headers.requestId);
+            return changes && requestId ? joinable(`${ep.name}\n${requestId}\n${JSON.stringify(req)}`, () => run(req)) : run(req);
+          },
+          log,
+        );
       };
       add("vmGet", async (vc, req) => ({ vm: await vc.getVm(req.vm) }));
       add("vmInfo", async (vc, req) => ({ vm: await vc.infoOf(req.vm) }));
