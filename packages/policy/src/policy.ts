@@ -91,6 +91,19 @@ export class Policy {
 
   // ---- who may do what -------------------------------------------------------------------
 
+  /**
+   * The Slack user group ids any binding names, in policy order, each once. Only the gateway
+   * resolves Slack users to groups, and only these matter to the policy (docs/policy.md).
+   */
+  get boundGroups(): readonly string[] {
+    return [...new Set(this.document.bindings.flatMap((b) => b.groups ?? []))];
+  }
+
+  /** Whether any binding names a user group: only then is group membership worth looking up. */
+  get usesGroups(): boolean {
+    return this.document.bindings.some((b) => (b.groups?.length ?? 0) > 0);
+  }
+
   /** The roles bound to the actor, in the order the policy defines roles. */
   rolesOf(actor: Actor): string[] {
     const bound = new Set(this.document.bindings.filter((b) => bindingMatches(b, actor)).map((b) => b.role));

@@ -65,6 +65,14 @@ describe("bindings", () => {
     expect(policy.rolesOf(user("U0DAN", { groups: [] }))).toEqual(["viewer"]);
   });
 
+  it("boundGroups / usesGroups: the group ids the bindings name (what the gateway looks up)", () => {
+    expect(policy.boundGroups).toEqual(["S0DEVS", "S0AUDIT"]);
+    expect(policy.usesGroups).toBe(true);
+    const noGroups = parsePolicy(POLICY.replace(/^ {4}groups: .*\n/gm, "").replace(/^  - role: builder\n(?=  - role: builder)/m, ""), { source: "test.yaml", env: {} });
+    expect(noGroups.boundGroups).toEqual([]);
+    expect(noGroups.usesGroups).toBe(false);
+  });
+
   it("one binding with users and groups matches either", () => {
     expect(policy.can(user("U0CAROL"), "audit")).toBe(true);
     expect(policy.can(user("U0EVE", { groups: ["S0AUDIT"] }), "audit")).toBe(true);
