@@ -104,6 +104,13 @@ export class SlackStandIn {
   private baseUrl = "";
   /** When set, response_url posts answer with this status (to test fallbacks). */
   responseUrlStatus = 200;
+  /**
+   * The workspace's user groups, as `usergroups.list` answers them: id, members, and whether the
+   * group is disabled (Slack then sets `date_delete` and leaves it out unless `include_disabled`).
+   */
+  usergroups: { id: string; users: string[]; disabled?: boolean }[] = [];
+  /** When set, `usergroups.list` answers `{ ok: false, error }` (to test a failing refresh). */
+  usergroupsError: string | undefined;
 
   private constructor() {
     this.server = createServer((req, res) => {
@@ -168,6 +175,28 @@ export class SlackStandIn {
     await this.close();
   }
 
+  /** https://api.slack.com/methods/usergroups.list: the fields the gateway reads, and a few more. */
+  private usergroupsList(args: Record<string, unknown>): unknown {
+    if (this.usergroupsError !== undefined) return { ok: false, error: this.usergroupsError };
+    const yes = (v: unknown) => v === true || v === "true" || v === "1" || v === 1;
+    return {
+      ok: true,
+      usergroups: this.usergroups
+        .filter((g) => !g.disabled || yes(args.include_disabled))
+        .map((g) => ({
+          id: g.id,
+          team_id: "T0001",
+          is_usergroup: true,
+          name: g.id.toLowerCase(),
+          handle: g.id.toLowerCase(),
+          date_create: 1_700_000_000,
+          date_delete: g.disabled ? 1_700_000_100 : 0,
+          user_count: g.users.length,
+          ...(yes(args.include_users) ? { users: [...g.users] } : {}),
+        })),
+    };
+  }
+
   private async handle(req: IncomingMessage): Promise<[number, unknown]> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -195,6 +224,8 @@ export class SlackStandIn {
           return [200, { ok: true, url: "https://example.slack.com/", team: "example", user: "iaas", team_id: "T0001", user_id: "UBOT", bot_id: "BBOT" }];
         case "chat.postMessage":
           return [200, { ok: true, channel: body.channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
+        case "usergroups.list":
+          return [200, this.usergroupsList(body)];
         default:
           return [200, { ok: true }];
       }

@@ -36,6 +36,24 @@ describe("testkit", () => {
     expect(slack.apiCalls("chat.postMessage")[0]?.body).toMatchObject({ channel: "C1", text: "yo" });
   });
 
+  it("answers usergroups.list from the groups a test sets, records the call, and can fail it", async () => {
+    await using slack = await SlackStandIn.start();
+    slack.usergroups = [
+      { id: "S0DEVS", users: ["U1", "U2"] },
+      { id: "S0GONE", users: ["U1"], disabled: true },
+    ];
+    const list = async (form: string) =>
+      (await fetch(`${slack.apiUrl}usergroups.list`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form })).json();
+    expect(await list("include_users=true")).toMatchObject({ ok: true, usergroups: [{ id: "S0DEVS", users: ["U1", "U2"], date_delete: 0 }] });
+    expect(await list("")).toMatchObject({ ok: true, usergroups: [{ id: "S0DEVS", user_count: 2 }] });
+    expect(((await list("")) as { usergroups: object[] }).usergroups[0]).not.toHaveProperty("users");
+    expect(await list("include_users=true&include_disabled=true")).toMatchObject({ usergroups: [{ id: "S0DEVS" }, { id: "S0GONE", date_delete: 1_700_000_100 }] });
+    slack.usergroupsError = "ratelimited";
+    expect(await list("include_users=true")).toEqual({ ok: false, error: "ratelimited" });
+    expect(slack.apiCalls("usergroups.list")).toHaveLength(5);
+    expect(slack.apiCalls("usergroups.list")[0]?.body).toEqual({ include_users: "true" });
+  });
+
   it("signs like Slack's documented example", () => {
     // Example from https://api.slack.com/authentication/verifying-requests-from-slack
     const body =
