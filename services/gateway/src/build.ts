@@ -11,6 +11,7 @@ import { RequestStore } from "./requests.js";
 import { startResultRelay, type ResultRelay } from "./results.js";
 import { createSlackTransport } from "./slack.js";
 import { SlashCommands } from "./slash.js";
+import { UserGroups } from "./usergroups.js";
 
 export interface GatewayDeps {
   nc: NatsConnection;
@@ -60,6 +61,15 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     },
   );
 
+  const groups = new UserGroups({
+    list: transport.listUserGroups,
+    policy,
+    log,
+    metrics: gm,
+    refreshMs: config.SLACK_USERGROUPS_REFRESH_S * 1000,
+  });
+  const groupsOf = (userId: string) => groups.groupsOf(userId);
+
   return {
     start: async () => {
       const { js, jsm } = await jetstreamFor(nc);
@@ -68,8 +78,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
       auditor = new Auditor({ js, jsm, log, now });
       const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, log, metrics: gm, now });
-      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now };
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
+      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
@@ -77,14 +87,19 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
       }
       try {
+        // Membership is read before Slack's requests are taken (bounded; a failure only logs), so
+        // a group member is not refused for the first moments after a restart.
+        await groups.start();
         return await transport.start();
       } catch (err) {
+        groups.stop();
         await notices?.stop();
         await relay.stop();
         throw err;
       }
     },
     stop: async () => {
+      groups.stop();
       await transport.stop();
       await slash?.stop();
       await notices?.stop();

@@ -28,6 +28,11 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   SLACK_APP_TOKEN: optional,
   SLACK_API_URL: ApiUrl,
   SLACK_NOTIFY_CHANNEL: optional,
+  /**
+   * How often Slack user group membership is read again (usergroups.list, Slack's rate tier 2:
+   * about 20 calls a minute), when the policy binds roles to groups.
+   */
+  SLACK_USERGROUPS_REFRESH_S: z.coerce.number().int().min(1).max(86_400).default(300),
   GATEWAY_PORT: PortSchema.default(3000),
   GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
   HEALTH_PORT: PortSchema.default(9100),

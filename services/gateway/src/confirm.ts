@@ -110,6 +110,12 @@ export interface ClickDeps {
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
+  /**
+   * Set when the policy binds roles to user groups: the clicker's groups now (usergroups.ts). A
+   * confirmed command carries them instead of those read when it was typed, so a user taken out
+   * of a group meanwhile cannot confirm what only the group allowed (the service re-checks).
+   */
+  groupsOf?: (userId: string) => readonly string[] | undefined;
 }
 
 const replace = (text: string): SlackMessage => ({ response_type: "ephemeral", replace_original: true, text, blocks: [section(text)] });
@@ -182,11 +188,17 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   log.info("confirmed; publishing the command");
   await say(replace(rec.accepted));
   try {
-    await publishConfirmed(d, rec, rec.command, responseUrl);
+    await publishConfirmed(d, rec, d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command, responseUrl);
   } catch (err) {
     log.error({ err }, "could not publish a confirmed command");
     await say(aside(errorText({ code: "IAAS_UNAVAILABLE", message: "The IaaS service cannot take commands right now; nothing was done. Run the command again in a minute." }, rec.id)));
   }
+}
+
+/** The command as stored, its actor's groups replaced (left out when none). */
+function withGroups(command: Command, groups: readonly string[] | undefined): Command {
+  const { groups: _old, ...actor } = command.actor;
+  return { ...command, actor: { ...actor, ...(groups?.length ? { groups: [...groups] } : {}) } };
 }
 
 /**

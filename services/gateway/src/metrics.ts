@@ -30,6 +30,12 @@ export function gatewayMetrics(m: Metrics) {
       labelNames: ["outcome"] as const,
       registers: [m.registry],
     }),
+    usergroupRefreshes: new Counter({
+      name: "iaas_gateway_usergroup_refreshes_total",
+      help: "Reads of Slack user group membership (usergroups.list), by outcome (ok, failed); only when the policy binds groups.",
+      labelNames: ["outcome"] as const,
+      registers: [m.registry],
+    }),
     results: new Counter({
       name: "iaas_gateway_results_total",
       help: "Result messages consumed, by outcome (relayed, unknown_request, duplicate, malformed, retried).",

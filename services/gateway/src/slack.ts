@@ -42,6 +42,8 @@ export interface SlackTransport {
   stop(): Promise<void>;
   /** chat.postMessage as the bot; undefined without SLACK_BOT_TOKEN. */
   postMessage?: (channel: string, text: string, blocks?: Block[]) => Promise<void>;
+  /** usergroups.list with members, enabled groups only (scope usergroups:read); undefined without SLACK_BOT_TOKEN. */
+  listUserGroups?: () => Promise<unknown>;
 }
 
 /**
@@ -134,6 +136,8 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
             // Our Block type is the subset of Block Kit we build (blocks.ts); Bolt's is the full union.
             await app.client.chat.postMessage({ channel, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
           },
+          // https://api.slack.com/methods/usergroups.list: one call answers every group with its members.
+          listUserGroups: () => app.client.usergroups.list({ include_users: true, include_disabled: false }),
         }
       : {}),
   };

@@ -74,6 +74,8 @@ export interface SlashDeps {
   replier: Replier;
   allowed: (url: string) => boolean;
   policy: Policy;
+  /** The policy's Slack user groups the user is in (usergroups.ts): a map look-up, never a call. */
+  groupsOf: (userId: string) => readonly string[] | undefined;
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
@@ -268,7 +270,7 @@ export class SlashCommands {
     const c: Call = {
       p,
       id,
-      actor: actorOf(p),
+      actor: actorOf(p, this.d.groupsOf(p.user_id)),
       meta,
       traceparent,
       admit,
@@ -539,8 +541,8 @@ function unavailable(): IaasError {
   return new IaasError("IAAS_UNAVAILABLE", "The IaaS service cannot take commands right now; nothing was done. Try again in a minute.");
 }
 
-function actorOf(p: SlashPayload): Actor {
-  return { userId: p.user_id, teamId: p.team_id, channelId: p.channel_id, via: "slack" };
+function actorOf(p: SlashPayload, groups: readonly string[] | undefined): Actor {
+  return { userId: p.user_id, teamId: p.team_id, channelId: p.channel_id, ...(groups?.length ? { groups: [...groups] } : {}), via: "slack" };
 }
 
 /** `list` patterns: `*` any run, `?` one character, everything else literal; case-insensitive. */
