@@ -49,9 +49,17 @@ export function testPolicy(overrides: Record<string, unknown> = {}, admins = "")
   return policyFromObject({ ...DEFAULT_POLICY, rateLimit: { perUserPerMinute: 1000 }, ...overrides }, { source: "gateway test policy", env: { IAAS_ADMINS: admins } });
 }
 
-export async function startHarness(env: Record<string, string> = {}, opts: { policy?: Policy; now?: () => number } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  policy?: Policy;
+  now?: () => number;
+  /** Sets up the Slack stand-in before the gateway starts (user groups, failures). */
+  slack?: (slack: SlackStandIn) => void;
+}
+
+export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const nats = await startNatsServer();
   const slack = await SlackStandIn.start();
+  opts.slack?.(slack);
   const log = createLogger("gateway-test", process.env.TEST_LOG_LEVEL ?? "silent");
   const config = loadConfig(GatewayEnvSchema, {
     NATS_URL: nats.url,
