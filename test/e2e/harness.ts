@@ -39,6 +39,10 @@ export interface SystemOptions {
   policyYaml?: string;
   /** The gateway's clock (confirmation expiry, rate-limit windows); the real one when unset. */
   now?: () => number;
+  /** More gateway environment (SLACK_BOT_TOKEN, SLACK_USERGROUPS_REFRESH_S, …). */
+  gatewayEnv?: Record<string, string>;
+  /** Sets up the Slack stand-in before the gateway starts (user groups). */
+  slack?: (slack: SlackStandIn) => void;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -99,9 +103,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   });
 
   // gateway
+  opts.slack?.(slack);
   const gwNc = await connectAs("gateway");
   await ensureGatewayResources(gwNc, log);
-  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins });
+  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins, ...opts.gatewayEnv });
   const gateway = buildGateway({ nc: gwNc, config, log, metrics: metrics.gateway, policy, ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
   stops.push(async () => {
