@@ -438,7 +438,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
       `- **Resident memory** (${over.map((n) => `${n} ${mb(k.peakOf(n))}`).join(", ")}). Idle, every service is ${mb(Math.max(...["vcenter-proxy", "power", "gateway", "veba-bridge"].map((n) => r.memory.idle[n] ?? 0)))} or less;` +
         " the peaks come under load, when V8 grows its heap to match the allocation rate (SOAP XML parsing in the proxy, HTTP and JSON in the gateway and the bridge) and does not hand it back at once" +
         ` (the proxy's V8 heap reached ${mb(r.heap["vcenter-proxy"]?.totalKb)}, most of its resident size).` +
-        " The services run with the V8 limits in deploy/node-options (a small young generation, old space capped at 96 MB), which make V8 collect instead of growing; what is left is Node's own footprint (code, the loaded modules, buffers) plus the young generation under load.",
+        " The services run with the V8 limits in deploy/node-options (a 1 MB young generation, old space capped at 96 MB, two V8 worker threads), which make V8 collect instead of growing; what is left is Node's own footprint (code, the loaded modules, buffers) plus the young generation under load.",
     );
   }
 
