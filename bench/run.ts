@@ -143,11 +143,7 @@ async function setup(): Promise<World> {
     sim,
     sink,
     direct,
-    inproc: await (async () => {
-      const v = new Vcenter("bench", inprocClient, silent, { liveIndex: true });
-      await v.index!.start();
-      return v;
-    })(),
+    inproc: new Vcenter("bench", inprocClient, silent),
     nc,
     refs,
     procs,
@@ -252,7 +248,26 @@ async function ackLatency(w: World, sampler: RssSampler, meter: CpuMeter): Promi
 
 // ---------------------------------------------------------------- 1. proxy vs direct SOAP
 
-async function proxyVsDirect(w: World): Promise<Results["proxy"]> {
+/**
+ * Runs `fn` with the proxy's logic on the in-process session, live index and all, as the proxy
+ * runs it; the index is stopped afterwards, so a second index does not load the simulator while
+ * the other paths are measured (the proxy process keeps its own).
+ */
+async function withIndexedInproc<T>(w: World, fn: (inproc: Vcenter) => Promise<T>): Promise<T> {
+  const vc = new Vcenter("bench", w.inproc.client, silent, { liveIndex: true });
+  await vc.index!.start();
+  try {
+    return await fn(vc);
+  } finally {
+    await vc.close();
+  }
+}
+
+function proxyVsDirect(w: World): Promise<Results["proxy"]> {
+  return withIndexedInproc(w, (inproc) => proxyVsDirectWith(w, inproc));
+}
+
+async function proxyVsDirectWith(w: World, inproc: Vcenter): Promise<Results["proxy"]> {
   const power = { proxy: { on: [] as number[], off: [] as number[] }, inproc: { on: [] as number[], off: [] as number[] }, direct: { on: [] as number[], off: [] as number[] } };
   let errors = 0;
   const time = async (into: number[], f: () => Promise<unknown>) => {
@@ -274,7 +289,7 @@ async function proxyVsDirect(w: World): Promise<Results["proxy"]> {
   for (let i = 0; i < PLAN.powerCycles; i++) {
     for (const action of ["on", "off"] as const) {
       await time(power.proxy[action], () => viaProxy("bench-00", action));
-      await time(power.inproc[action], () => w.inproc.power("bench-01", action, 30_000));
+      await time(power.inproc[action], () => inproc.power("bench-01", action, 30_000));
       await time(power.direct[action], () => viaDirect("bench-02", action));
     }
   }
@@ -282,7 +297,7 @@ async function proxyVsDirect(w: World): Promise<Results["proxy"]> {
   const ref = w.refs.get("bench-00")!;
   for (let i = 0; i < PLAN.vmGets; i++) {
     await time(get.proxy, () => requestJson(w.nc, ProxyEndpoints.vmGet, { vm: "bench-00" }, { timeoutMs: 30_000 }));
-    await time(get.inproc, () => w.inproc.getVm("bench-00"));
+    await time(get.inproc, () => inproc.getVm("bench-00"));
     await time(get.direct, () => w.direct.retrieve([ref], VM_SUMMARY_PATHS));
   }
   const s = (a: number[]) => summarize(a);
@@ -374,10 +389,12 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
     await (await (action === "on" ? o.powerOn() : o.powerOff())).wait({ timeoutMs: 30_000 });
     return true;
   });
-  const inproc = await run("proxy logic in-process", async (vm, action) => {
-    await w.inproc.power(vm, action, 30_000);
-    return true;
-  }, w.inproc.client);
+  const inproc = await withIndexedInproc(w, (vc) =>
+    run("proxy logic in-process", async (vm, action) => {
+      await vc.power(vm, action, 30_000);
+      return true;
+    }, vc.client),
+  );
   const proxy = await run("proxy over NATS", async (vm, action) => {
     await requestJson(w.nc, ProxyEndpoints.vmPower, { vm, action }, { timeoutMs: 30_000 });
     return true;

@@ -194,9 +194,10 @@ export class VmIndex {
         }
       } finally {
         this.ready = this.ready && !this.stopped;
-        // Both belong to the session; a stopped index leaves them to the logout that follows.
-        if (pc && !this.stopped) await pc.destroyPropertyCollector({ timeoutMs: 5000 }).catch(() => undefined);
-        if (view && !this.stopped) await view.destroyView({ timeoutMs: 5000 }).catch(() => undefined);
+        // Both belong to the session and would outlive this loop in it (a collector keeps gathering
+        // changes for a poll that never comes): destroyed, unless the session is being closed anyway.
+        if (pc && !this.client.isClosed) await pc.destroyPropertyCollector({ timeoutMs: 2000 }).catch(() => undefined);
+        if (view && !this.client.isClosed) await view.destroyView({ timeoutMs: 2000 }).catch(() => undefined);
       }
       this.ready = false;
     }
