@@ -20,8 +20,10 @@ describe("a slow vCenter", () => {
   beforeAll(async () => {
     sys = await FaultSystem.start({
       name: "slow-vcenter",
-      // Power-off: slower than one attempt, faster than the retries. Power-on: slower than all of them.
-      vcsim: { methodDelayMs: { PowerOffVM_Task: 15_000, PowerOnVM_Task: 50_000 } },
+      // Power-off: slower than one attempt, faster than the retries. Power-on: slower than all of them,
+      // with room to spare: a retry joins the request still in flight in the proxy (same request id),
+      // so a power-on that ends while the last delivery still waits is that delivery's success.
+      vcsim: { methodDelayMs: { PowerOffVM_Task: 15_000, PowerOnVM_Task: 75_000 } },
       env: { power: { POWER_TIMEOUT_MS: "1000", POWER_CONCURRENCY: String(CONCURRENCY) } },
     });
     await sys.createVms(["slow-a", "slow-b"]);
@@ -95,7 +97,7 @@ describe("a slow vCenter", () => {
     }
 
     // vCenter finishes what it was asked, once per VM, however many times the request was repeated.
-    await until("the slow power-ons to finish in vCenter", async () => (await sys.powerStateOf("slow-a")) === "poweredOn" && (await sys.powerStateOf("slow-b")) === "poweredOn", 90_000, sys);
+    await until("the slow power-ons to finish in vCenter", async () => (await sys.powerStateOf("slow-a")) === "poweredOn" && (await sys.powerStateOf("slow-b")) === "poweredOn", 120_000, sys);
     const { counts } = await sys.eventCounts(POWER_EVENTS);
     const delta = (vm: string, t: string) => (counts.get(vm)?.[t] ?? 0) - (before.get(vm)?.[t] ?? 0);
     expect({ a: delta("slow-a", "VmPoweredOnEvent"), b: delta("slow-b", "VmPoweredOnEvent"), v0: delta("DC0_H0_VM0", "VmPoweredOffEvent"), v1: delta("DC0_H0_VM1", "VmPoweredOffEvent") }).toEqual({ a: 1, b: 1, v0: 1, v1: 1 });
