@@ -366,7 +366,7 @@ function wholeStackBound(r: Results): string {
   return (
     ` In all, a command through the whole stack costs ${ms(stackMs)} ms of CPU across the benchmark's processes, a direct operation ${ms(directMs)} ms (the benchmark process and vcsim):` +
     ` on 2 cores that alone caps the whole stack near ${cap.toFixed(0)} commands a second, ${pct(cap, t.direct.perSecond)} of direct, however well the processes overlap.` +
-    ` Of it, vcsim's share is ${ms(simStack)} ms per command against ${ms(simDirect)} ms per direct operation: the simulator re-collects the live index's whole container view for every change in its inventory (docs/vcsim-notes.md), where vCenter sends only what changed.` +
+    ` Of it, vcsim's share is ${ms(simStack)} ms per command against ${ms(simDirect)} ms per direct operation (the VM read back, and the live index, which the simulator serves by re-collecting its whole container view on every change in its inventory, docs/vcsim-notes.md, where vCenter sends only what changed).` +
     ` Section 4b measures the same stack against power tasks that take time, as vCenter's do.`
   );
 }
@@ -425,16 +425,16 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const perCall = (label: string, proc: string, x: Rate) =>
       x.perSecond > 0 && x.soapPerOp ? ((1000 * (c(label)?.byProcess[proc] ?? 0)) / x.perSecond / x.soapPerOp).toFixed(2) : "–";
     out.push(
-      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). Every path here is limited by the CPU of one Node thread, not by the simulator` +
-        (Math.max(c("direct SOAP")?.others ?? 0, c("proxy logic in-process")?.others ?? 0, c("proxy over NATS")?.others ?? 0) > 0.3 ? " (and by what other processes left of the 2 cores)" : "") +
+      `- **Throughput** (${(100 * k.tpShare).toFixed(0)} % of direct). Every path here is limited by CPU, the machine's 2 cores shared by the process doing the SOAP work and vcsim` +
+        (Math.max(c("direct SOAP")?.others ?? 0, c("proxy logic in-process")?.others ?? 0, c("proxy over NATS")?.others ?? 0) > 0.3 ? " (and by what other processes left of them)" : "") +
         ":" +
-        ` the thread doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
+        ` the process doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
         ` while vcsim used ${cores(c("direct SOAP"), "vcsim")}, ${cores(c("proxy logic in-process"), "vcsim")} and ${cores(c("proxy over NATS"), "vcsim")}.` +
         ` A \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"}` +
         ` (the task, a read of its state and the VM read back, plus the live index's long poll, answered after every change), at` +
         ` ${perCall("proxy logic in-process", "load generator", t.inproc)} ms of CPU per request against ${perCall("direct SOAP", "load generator", t.direct)} ms:` +
         ` ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of the proxy's CPU per \`vm-power\`, so one proxy process tops out near ${(1000 / Number(cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)) || 0).toFixed(0)} a second on this CPU.` +
-        ` The NATS hop itself costs little (${t.proxy.perSecond.toFixed(1)} ops/s over NATS vs ${t.inproc.perSecond.toFixed(1)} in-process).` +
+        ` The NATS hop and the process boundary take ${pct(t.inproc.perSecond - t.proxy.perSecond, t.inproc.perSecond)} off (${t.proxy.perSecond.toFixed(1)} ops/s over NATS vs ${t.inproc.perSecond.toFixed(1)} in-process).` +
         ` The whole stack (${t.stack.perSecond.toFixed(1)} ops/s) shares the 2 cores between the proxy (${cores(c("whole stack"), "vcenter-proxy")} cores, ${cpuMsPer(c("whole stack"), "vcenter-proxy", t.stack.perSecond)} ms per command),` +
         ` the gateway (${cores(c("whole stack"), "gateway")}, ${cpuMsPer(c("whole stack"), "gateway", t.stack.perSecond)} ms), the power service (${cores(c("whole stack"), "power")}, ${cpuMsPer(c("whole stack"), "power", t.stack.perSecond)} ms), nats-server (${cores(c("whole stack"), "nats-server")}) and vcsim (${cores(c("whole stack"), "vcsim")}):` +
         ` ${(c("whole stack")?.ours ?? 0).toFixed(2)} cores in all, other processes ${(c("whole stack")?.others ?? 0).toFixed(2)}.` +
