@@ -255,7 +255,7 @@ describe("/iaas commands, end to end", () => {
     it("echo shows the parsed command and the caller, never a secret", async () => {
       const r = await sys.slash("echo power off web-01", { user_id: "UADMIN1" });
       const all = JSON.stringify(r.json);
-      expect(textOf(r.json)).toContain('parsed {"verb":"power","action":"off","vm":"web-01"}; user UADMIN1; team T0001; channel C0001; roles viewer, operator, builder, admin');
+      expect(textOf(r.json)).toContain('parsed {"verb":"power","action":"off","vm":"web-01"}; user UADMIN1; team T0001; channel C0001; groups none; roles viewer, operator, builder, admin');
       expect(all).not.toContain("deprecated-verification-token");
       expect(all).not.toContain("e2e-signing-secret");
       expect(all).not.toContain("/response/");

@@ -10,7 +10,7 @@ import { buttonsOf, click, finalPost, idOf, inventory, textOf } from "./helpers.
  */
 const POLICY = `
 roles:
-  viewer: [help, list, info, templates, sizes]
+  viewer: [help, list, info, templates, sizes, echo]
   operator: ["power.*"]
   admin: ["*"]
 bindings:
@@ -29,7 +29,7 @@ describe("policy bindings by Slack user group, from Slack to vCenter", () => {
   beforeAll(async () => {
     sys = await startSystem({
       policyYaml: POLICY,
-      gatewayEnv: { SLACK_BOT_TOKEN: "xoxb-e2e-groups", SLACK_USERGROUPS_REFRESH_S: "1" },
+      gatewayEnv: { SLACK_BOT_TOKEN: "xoxb-e2e-grp", SLACK_USERGROUPS_REFRESH_S: "1" },
       slack: (s) => (s.usergroups = [{ id: "S0OPS", users: ["U0OPS1", "U0OPS2"] }]),
     });
   });
@@ -49,6 +49,11 @@ describe("policy bindings by Slack user group, from Slack to vCenter", () => {
     const inv = await inventory(sys);
     expect(inv.get("DC0_H0_VM0")?.powerState).toBe("poweredOff");
     expect(inv.get("DC0_H0_VM1")?.powerState).toBe("poweredOn");
+  });
+
+  it("echo shows the groups the gateway resolved and the roles they give", async () => {
+    expect(textOf((await sys.slash("echo power off x", { user_id: "U0OPS1" })).json)).toContain("; groups S0OPS; roles viewer, operator (request");
+    expect(textOf((await sys.slash("echo power off x", { user_id: "U0OTHER" })).json)).toContain("; groups none; roles viewer (request");
   });
 
   it("taken out of the group between the question and the click: the confirmed command is refused by the power service", async () => {

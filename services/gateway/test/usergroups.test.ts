@@ -14,7 +14,7 @@ import { SECRET, startHarness, testPolicy, type Harness } from "./harness.js";
  * signatures; membership changes are waited for by polling, never by time.
  */
 
-const TOKEN = "xoxb-fake-usergroups-1";
+const TOKEN = "xoxb-fake-ug1";
 
 /** Everyone may look; power only through @ops, building only through @devs; `power.reset` asks first. */
 const groupPolicy = () =>
