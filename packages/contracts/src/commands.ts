@@ -1,10 +1,20 @@
 import { z } from "zod";
-import { ActorSchema, CommandIdSchema, IsoTimeSchema, VmRefSchema, VmSummarySchema } from "./common.js";
+import { ActorSchema, CommandIdSchema, IsoTimeSchema, VmRefSchema, VmSummarySchema, type PowerState } from "./common.js";
 import { CodedErrorSchema } from "./errors.js";
 import { CommandAreas } from "./subjects.js";
 
 export const PowerActionSchema = z.enum(CommandAreas.power);
 export type PowerAction = z.infer<typeof PowerActionSchema>;
+
+/** The power state a finished action leaves a VM in; reset and reboot keep it where it was (on: they need it on). */
+export const PowerStateAfter: Readonly<Record<PowerAction, PowerState | undefined>> = {
+  on: "poweredOn",
+  off: "poweredOff",
+  suspend: "suspended",
+  shutdown: "poweredOff",
+  reset: undefined,
+  reboot: undefined,
+};
 
 const commandBase = {
   id: CommandIdSchema,

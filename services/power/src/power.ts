@@ -1,15 +1,6 @@
-import { IaasError, ProxyEndpoints, type PowerAction, type PowerCommand, type PowerState, type VmSummary } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, ProxyEndpoints, type PowerAction, type PowerCommand, type VmSummary } from "@iaas/contracts";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
-/** The power state each action leads to; reset and reboot end where they started. */
-const TARGET: Record<PowerAction, PowerState | undefined> = {
-  on: "poweredOn",
-  off: "poweredOff",
-  suspend: "suspended",
-  shutdown: "poweredOff",
-  reset: undefined,
-  reboot: undefined,
-};
 
 const DONE: Record<PowerAction, string> = {
   on: "is powered on",
@@ -41,7 +32,7 @@ export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandC
   const call = { timeoutMs: deps.proxyTimeoutMs, requestId: cmd.id, traceparent: ctx.traceparent };
   if (ctx.resumed) {
     const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
-    const target = TARGET[cmd.action];
+    const target = PowerStateAfter[cmd.action];
     if (target && vm.powerState === target) {
       ctx.log.info("resumed command: the VM is already in the target state");
       return { message: `\`${vm.name}\` ${DONE[cmd.action]} (${describeVm(vm)}).`, vm };

@@ -1,4 +1,4 @@
-import { IaasError, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
 import {
   VimClient,
   VirtualMachine,
@@ -25,16 +25,6 @@ const ACTION_WORDS: Record<PowerAction, string> = {
   suspend: "suspend",
   shutdown: "shut down",
   reboot: "reboot",
-};
-
-/** The power state a finished action leaves; reset and reboot keep a VM on (they need it on). */
-const AFTER: Record<PowerAction, "poweredOn" | "poweredOff" | "suspended" | undefined> = {
-  on: "poweredOn",
-  off: "poweredOff",
-  suspend: "suspended",
-  shutdown: "poweredOff",
-  reset: undefined,
-  reboot: undefined,
 };
 
 /** extraConfig keys the product writes into VMs it makes: who asked, and by which command. */
@@ -102,6 +92,11 @@ export interface FindOptions {
 /** The index named a VM that is gone or renamed: look again in vCenter. */
 class StaleIndex extends Error {}
 
+/** Whether `err` means the index's answer for `found` was out of date (so vCenter is asked again). */
+function isStale(err: unknown, found: FoundVm): boolean {
+  return err instanceof StaleIndex || (found.indexed === true && isVimFault(err, "ManagedObjectNotFound"));
+}
+
 export interface VcenterOptions {
   /** Keep a live name → VM index (VmIndex) instead of listing every VM per look-up. */
   liveIndex?: boolean;
@@ -148,7 +143,7 @@ export class Vcenter {
     try {
       return await fn(found);
     } catch (err) {
-      if (!found.indexed || !(err instanceof StaleIndex || isVimFault(err, "ManagedObjectNotFound"))) throw err;
+      if (!isStale(err, found)) throw err;
       return await fn(await this.findVm(vm, kind, { fresh: true }));
     }
   }
@@ -231,17 +226,23 @@ export class Vcenter {
   }
 
   async getVm(vm: string): Promise<VmSummary> {
+    return this.readByName(vm, (ref) => this.summary(ref));
+  }
+
+  /** Finds the VM by name or path and reads it with `read`; a stale index answer is looked up again. */
+  private readByName<T extends { name: string }>(vm: string, read: (ref: MoRef) => Promise<T>): Promise<T> {
     return this.withVm(vm, "any", async (found) => {
       try {
-        const s = await this.summary(found.ref);
-        this.checkName(found, vm, s.name);
-        return s;
+        const out = await read(found.ref);
+        this.checkName(found, vm, out.name);
+        return out;
       } catch (err) {
-        if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
+        if (isStale(err, found)) throw err;
         throw toIaasError(err, { vm: found.name });
       }
     });
   }
+
 
   /** Everything `/iaas info` shows, in three round trips (the VM, its path, the names it points at). */
   async info(ref: MoRef): Promise<VmInfo> {
@@ -267,17 +268,9 @@ export class Vcenter {
   }
 
   async infoOf(vm: string): Promise<VmInfo> {
-    return this.withVm(vm, "any", async (found) => {
-      try {
-        const info = await this.info(found.ref);
-        this.checkName(found, vm, info.name);
-        return info;
-      } catch (err) {
-        if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
-        throw toIaasError(err, { vm: found.name });
-      }
-    });
+    return this.readByName(vm, (ref) => this.info(ref));
   }
+
 
   /** Names of managed objects, in one round trip. */
   async names(refs: MoRef[]): Promise<Map<string, string>> {
@@ -422,10 +415,10 @@ export class Vcenter {
           break;
       }
       const after = await facts;
-      const state = AFTER[action];
+      const state = PowerStateAfter[action];
       return state ? { ...after, powerState: state } : after;
     } catch (err) {
-      if (err instanceof StaleIndex || (found.indexed && isVimFault(err, "ManagedObjectNotFound"))) throw err;
+      if (isStale(err, found)) throw err;
       throw toIaasError(err, ctx);
     }
   }

@@ -6,6 +6,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { VimClient, VimEvent } from "@iaas/vsphere";
 import { stopProcess, waitUntil } from "@iaas/testkit";
+import { expect } from "vitest";
+import { IaasError } from "@iaas/contracts";
 
 /** The built proxy: process tests run what `npm start` and the container run, not the TS source. */
 export const PROXY_MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -110,4 +112,15 @@ export async function startCountingRelay(target: string): Promise<CountingRelay>
 export async function loginEvents(observer: VimClient): Promise<VimEvent[]> {
   const events = await observer.eventManager.queryEvents({ eventTypeId: ["UserLoginSessionEvent"] });
   return [...new Map(events.map((e) => [e.key, e])).values()].sort((a, b) => a.key - b.key);
+}
+
+/** The IaasError a promise rejects with; fails the test if it resolves or rejects with anything else. */
+export async function failure(p: Promise<unknown>): Promise<IaasError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(IaasError);
+    return err as IaasError;
+  }
+  throw new Error("expected a failure");
 }

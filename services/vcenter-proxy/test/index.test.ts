@@ -3,11 +3,11 @@
  * behind vCenter (its feed held back here) never answers for a VM that is gone or renamed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IaasError } from "@iaas/contracts";
 import { createLogger } from "@iaas/runtime";
 import { VimClient, type MoRef } from "@iaas/vsphere";
 import { startVcsim, waitUntil, type Vcsim } from "@iaas/testkit";
 import { Vcenter } from "@iaas/vcenter-proxy";
+import { failure } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 
@@ -49,15 +49,6 @@ afterAll(async () => {
   await sim?.stop();
 });
 
-async function failure(p: Promise<unknown>): Promise<IaasError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(IaasError);
-    return err as IaasError;
-  }
-  throw new Error("expected a failure");
-}
 
 async function rename(vm: MoRef, name: string): Promise<void> {
   const task = await admin.invoke("Rename_Task", vm, [["newName", name, "string"]], { returns: "MoRef" });

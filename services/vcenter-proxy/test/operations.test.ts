@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { IaasError, ProxyEndpoints, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
+import { ProxyEndpoints, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, listVmSummaries, readVmSummaries, type MoRef } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
 import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { failure } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 const provenance = (requestId: string) => ({ owner: "UOWNER1", requestId });
@@ -45,15 +46,6 @@ describe.each([
 
   function call<K extends ProxyEndpointName>(key: K, req: ProxyRequest<K>): Promise<ProxyResponse<K>> {
     return requestJson(nc, ProxyEndpoints[key] as never, req as never, { timeoutMs: 30_000 }) as Promise<ProxyResponse<K>>;
-  }
-  async function failure(p: Promise<unknown>): Promise<IaasError> {
-    try {
-      await p;
-    } catch (err) {
-      expect(err).toBeInstanceOf(IaasError);
-      return err as IaasError;
-    }
-    throw new Error("expected a failure");
   }
   const namesOf = async (name: string) => (await listVmSummaries(observer)).filter((v) => v.name === name);
 

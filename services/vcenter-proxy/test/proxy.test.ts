@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { IaasError, ProxyEndpoints } from "@iaas/contracts";
+import { ProxyEndpoints } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, VirtualMachine, listVmSummaries } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
 import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { failure } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 
@@ -34,15 +35,6 @@ describe("vcenter-proxy over NATS, against the simulator", () => {
   const call = <E extends keyof typeof ProxyEndpoints>(ep: E, req: unknown) =>
     requestJson(nc, ProxyEndpoints[ep] as never, req as never, { timeoutMs: 20_000 }) as Promise<{ vm: { name: string; powerState: string; numCpu: number; memoryMB: number; path?: string; template: boolean } }>;
 
-  async function failure(p: Promise<unknown>): Promise<IaasError> {
-    try {
-      await p;
-    } catch (err) {
-      expect(err).toBeInstanceOf(IaasError);
-      return err as IaasError;
-    }
-    throw new Error("expected a failure");
-  }
 
   async function powerStateOf(name: string): Promise<string> {
     const vms = await listVmSummaries(observer);
