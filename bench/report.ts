@@ -89,6 +89,8 @@ export async function machineInfo(): Promise<Machine> {
 const yes = (ok: boolean) => (ok ? "**met**" : "**missed**");
 const pct = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(0)} %` : "–");
 const lat = (s: Summary) => `${ms(s.p50)} / ${ms(s.p95)}`;
+/** A throughput table row: rate, counts, latency, and the share of `direct`'s rate. */
+const rateRow = (name: string, x: Rate, direct: Rate) => `| ${name} | ${x.perSecond.toFixed(1)} | ${x.ok} | ${x.errors} | ${lat(x.latency)} | ${pct(x.perSecond, direct.perSecond)} |`;
 
 export function renderReport(r: Results, m: Machine, seconds: number): string {
   const ack200 = r.ack.filter((a) => a.rate === 200 && a.target !== "baseline");
@@ -247,7 +249,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
 
   // 4
   const t = r.throughput;
-  const tpRow = (name: string, x: Rate) => `| ${name} | ${x.perSecond.toFixed(1)} | ${x.ok} | ${x.errors} | ${ms(x.latency.p50)} / ${ms(x.latency.p95)} | ${pct(x.perSecond, t.direct.perSecond)} |`;
+  const tpRow = (name: string, x: Rate) => rateRow(name, x, t.direct);
   p(
     "## 4. Throughput at the same concurrency",
     "",
@@ -268,7 +270,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
   // 4b
   const d = r.latencyThroughput;
   if (d) {
-    const dRow = (name: string, x: Rate) => `| ${name} | ${x.perSecond.toFixed(1)} | ${x.ok} | ${x.errors} | ${ms(x.latency.p50)} / ${ms(x.latency.p95)} | ${pct(x.perSecond, d.direct.perSecond)} |`;
+    const dRow = (name: string, x: Rate) => rateRow(name, x, d.direct);
     p(
       `## 4b. Throughput when vCenter takes time (${d.delayMs} ms per power task)`,
       "",
