@@ -46,6 +46,10 @@ describe("metrics after commands", () => {
     expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-power", outcome: "IAAS_VM_NOT_FOUND" })).toBe(1);
     expect(sample(t, "iaas_vcenter_requests_total", { endpoint: "vm-get", outcome: "IAAS_VM_NOT_FOUND" })).toBeUndefined();
     expect(sample(t, "iaas_vcenter_request_duration_seconds_count", { endpoint: "vm-power" })).toBe(2);
+    // The live inventory index: answering look-ups, holding the simulator's VMs, built once.
+    expect(sample(t, "iaas_vcenter_index_live", { vcenter: "default" })).toBe(1);
+    expect(sample(t, "iaas_vcenter_index_vms", { vcenter: "default" })).toBeGreaterThanOrEqual(5);
+    expect(sample(t, "iaas_vcenter_index_builds", { vcenter: "default" })).toBe(1);
   });
 
   it("gateway: commands by verb and outcome, ack latency", async () => {

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { Headers, IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
 import { addJsonEndpoint, addMicroService, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
-import { Counter, Histogram } from "@iaas/runtime";
+import { Counter, Gauge, Histogram } from "@iaas/runtime";
 import type { Vcenter } from "./vcenter.js";
 import { cloneVm, createVm, destroyVm, reconfigureVm, relocateVm } from "./provision.js";
 import { readEvents } from "./events.js";
@@ -24,6 +24,39 @@ export function buildProxy(deps: ProxyDeps) {
   const calls = new Counter({ name: "iaas_vcenter_requests_total", help: "Proxy requests by endpoint and outcome (ok or error code).", labelNames: ["endpoint", "outcome"] as const, registers: [metrics.registry] });
   const seconds = new Histogram({ name: "iaas_vcenter_request_duration_seconds", help: "Proxy request handling time, vCenter calls included.", labelNames: ["endpoint"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [metrics.registry] });
   let service: Service | undefined;
+
+  // The live inventory index of each vCenter, read at scrape time: whether look-ups by name are
+  // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
+  const indexed = [...deps.vcenters.values()].filter((vc) => vc.index !== undefined);
+  if (indexed.length > 0) {
+    new Gauge({
+      name: "iaas_vcenter_index_live",
+      help: "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost, session renewed).",
+      labelNames: ["vcenter"] as const,
+      registers: [metrics.registry],
+      collect() {
+        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.live ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "iaas_vcenter_index_vms",
+      help: "VMs and templates in the live inventory index.",
+      labelNames: ["vcenter"] as const,
+      registers: [metrics.registry],
+      collect() {
+        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.size);
+      },
+    });
+    new Gauge({
+      name: "iaas_vcenter_index_builds",
+      help: "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).",
+      labelNames: ["vcenter"] as const,
+      registers: [metrics.registry],
+      collect() {
+        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.stats.builds);
+      },
+    });
+  }
 
   /**
    * Operations in flight, by endpoint, request id and request. A command service that died and
