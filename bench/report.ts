@@ -160,8 +160,8 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "  own session: the floor for anything that talks to this simulator.",
     "- **in-process** runs the proxy's own code (`Vcenter.power`, `Vcenter.getVm` from `@iaas/vcenter-proxy`) in the",
     "  benchmark process on a session of its own with the live inventory index, as the proxy runs: the same SOAP",
-    "  calls the proxy makes (the VM found by name in the index, the task, one read of the task's state, the VM read",
-    "  back) without NATS and without a process hop.",
+    "  calls the proxy makes (the VM found by name in the index, the task, one read of the task's state and the VM)",
+    "  without NATS and without a process hop.",
     "  **proxy** is the real thing: `requestJson` over NATS to the vcenter-proxy process.",
     "  So *in-process − direct* is the extra vSphere work the proxy does, *proxy − in-process* is the NATS/process hop.",
     "- Ack latency is open loop: request *i* is due at *i*/rate whatever happened before, and its latency counts from",
@@ -180,7 +180,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     `Sequential, one operation at a time, ${r.plan.powerCycles} off→on cycles per path on VMs of their own (the three`,
     `paths interleaved), ${r.plan.vmGets} reads each. Power = \`PowerOnVM_Task\`/\`PowerOffVM_Task\` and waiting for the`,
     "task (one read of its state: the simulator's tasks are over when their method returns); the proxy and",
-    "in-process paths also find the VM by name (the live index) and read it back afterwards (`vm-power`).",
+    "in-process paths also find the VM by name (the live index) and read the VM with the task's state (`vm-power`).",
     "Direct vm-get = one `RetrievePropertiesEx` of the summary paths on a known moref; the proxy's `vm-get` finds",
     "the VM by name in the index and reads the paths its answer shows (the inventory path comes from the index).",
     "",
@@ -414,7 +414,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
     const rest = r.e2e.on.p50 - on.proxy.p50;
     out.push(
       `- **End-to-end overhead** (${ms(k.overhead)} ms at the median). Section 1 accounts for most of it: the proxy's vSphere work beyond the bare task` +
-        ` (the VM read back after the task; the look-up by name comes from the live index) costs about ${ms(extraSoap)} ms, the NATS request/reply hop into the proxy process about ${ms(hop)} ms.` +
+        ` (the VM's facts, read with the task's state; the look-up by name comes from the live index) costs about ${ms(extraSoap)} ms, the NATS request/reply hop into the proxy process about ${ms(hop)} ms.` +
         ` What is left for the command path itself (the gateway's KV writes and JetStream publish, which the ack's ${ms(r.e2e.ack.p50)} ms median includes, the power consumer, the result's publish, the gateway's relay and the POST to the response URL)` +
         ` is roughly \`on\` end to end minus \`vm-power\` through the proxy: ${rest >= 1 ? `${ms(rest)} ms` : "a few milliseconds at most"} (medians from different benchmarks, so approximate; the ack's reply and the command's execution overlap).` +
         " On a real vCenter, where a power task takes seconds, this fixed cost is a few percent; against the simulator, whose tasks finish inside the call, it dominates.",
@@ -433,7 +433,7 @@ function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: nu
         ` the process doing the SOAP work used ${cores(c("direct SOAP"), "load generator")} cores on the direct run, ${cores(c("proxy logic in-process"), "load generator")} in-process and ${cores(c("proxy over NATS"), "vcenter-proxy")} in the proxy process,` +
         ` while vcsim used ${cores(c("direct SOAP"), "vcsim")}, ${cores(c("proxy logic in-process"), "vcsim")} and ${cores(c("proxy over NATS"), "vcsim")}.` +
         ` A \`vm-power\` makes ${t.inproc.soapPerOp?.toFixed(1) ?? "?"} SOAP requests where the bare task and its wait make ${t.direct.soapPerOp?.toFixed(1) ?? "?"}` +
-        ` (the task, a read of its state and the VM read back, plus the live index's long poll, answered after every change), at` +
+        ` (the task, then its state and the VM in one read, plus the live index's long poll, answered after every change), at` +
         ` ${perCall("proxy logic in-process", "load generator", t.inproc)} ms of CPU per request against ${perCall("direct SOAP", "load generator", t.direct)} ms:` +
         ` ${cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)} ms of the proxy's CPU per \`vm-power\`, so one proxy process tops out near ${(1000 / Number(cpuMsPer(c("proxy over NATS"), "vcenter-proxy", t.proxy.perSecond)) || 0).toFixed(0)} a second on this CPU.` +
         ` The NATS hop and the process boundary take ${pct(t.inproc.perSecond - t.proxy.perSecond, t.inproc.perSecond)} off (${t.proxy.perSecond.toFixed(1)} ops/s over NATS vs ${t.inproc.perSecond.toFixed(1)} in-process).` +

@@ -32,7 +32,7 @@ export {
   type SelectionSpec,
 } from "./property.js";
 export { VmIndex, type IndexedVm, type VmIndexOptions } from "./vm_index.js";
-export { Task, faultFromLocalized, type TaskInfo, type TaskState, type WaitOptions } from "./task.js";
+export { Task, TASK_STATE_PATHS, faultFromLocalized, type TaskInfo, type TaskOutcome, type TaskState, type WaitOptions } from "./task.js";
 export { SearchIndex } from "./objects/search_index.js";
 export { SessionManager } from "./objects/session_manager.js";
 export { VirtualMachine, VmProps } from "./objects/virtual_machine.js";

@@ -34,7 +34,12 @@ export interface WaitOptions extends CallOptions {
   firstRead?: boolean;
 }
 
-const WAIT_PATHS = ["info.state", "info.error", "info.result"];
+/** What a wait reads of a task: enough to tell running from done, and the result or fault. */
+export const TASK_STATE_PATHS: readonly string[] = ["info.state", "info.error", "info.result"];
+const WAIT_PATHS = [...TASK_STATE_PATHS];
+
+/** A task's state as read (TASK_STATE_PATHS): over, with its result, or not yet. */
+export type TaskOutcome = { done: true; result: unknown } | { done: false };
 
 /** A LocalizedMethodFault (task `info.error`, missingSet entries) as a VimFault. */
 export function faultFromLocalized(lmf: unknown, ctx: { method?: string | undefined; task?: MoRef | undefined } = {}): VimFault {
@@ -78,12 +83,8 @@ export class Task {
       const [first] = await this.client.retrieve([this.ref], WAIT_PATHS, call);
       const missing = first ? Object.values(first.missing)[0] : undefined;
       if (missing) throw missing;
-      const now = first?.props ?? {};
-      if (now["info.state"] === "success") return now["info.result"];
-      if (now["info.state"] === "error") {
-        this.client.stats.faults++;
-        throw faultFromLocalized(now["info.error"], { method: this.method, task: this.ref });
-      }
+      const now = this.outcome(first?.props ?? {});
+      if (now.done) return now.result;
     }
     return this.client.withSessionObjects(async () => {
       const pc = await this.client.propertyCollector.createPropertyCollector(call);
@@ -119,6 +120,19 @@ export class Task {
         await pc.destroyPropertyCollector().catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Reads a read of TASK_STATE_PATHS (made by the caller, e.g. together with other objects in one
+   * RetrievePropertiesEx): the result when the task succeeded, its fault thrown when it failed.
+   */
+  outcome(props: Record<string, unknown>): TaskOutcome {
+    if (props["info.state"] === "success") return { done: true, result: props["info.result"] };
+    if (props["info.state"] === "error") {
+      this.client.stats.faults++;
+      throw faultFromLocalized(props["info.error"], { method: this.method, task: this.ref });
+    }
+    return { done: false };
   }
 
   private apply(update: Record<string, unknown>, state: Record<string, unknown>): void {

@@ -4,7 +4,9 @@ import {
   VirtualMachine,
   VM_SUMMARY_PATHS,
   VmIndex,
+  TASK_STATE_PATHS,
   isVimFault,
+  type Task,
   inventoryPath,
   listDatastores,
   listHosts,
@@ -367,6 +369,35 @@ export class Vcenter {
     return this.withVm(vm, "any", (found) => this.powerFound(vm, found, action, timeoutMs));
   }
 
+  /**
+   * Starts a task and reads its state and the VM's brief facts in one round trip; a task still
+   * running then is waited for through a collector. On the simulator, and for vCenter's quick
+   * tasks, that is the task's method and one read: as many calls as the bare task and its wait.
+   */
+  private async taskWithFacts(start: Promise<Task>, ref: MoRef, timeoutMs: number): Promise<VmSummary> {
+    const task = await start;
+    const rs = await this.client.propertyCollector.retrievePropertiesEx([
+      {
+        propSet: [
+          { type: "Task", pathSet: [...TASK_STATE_PATHS] },
+          { type: ref.type, pathSet: [...VM_BRIEF_PATHS] },
+        ],
+        objectSet: [
+          { obj: task.ref, skip: false },
+          { obj: ref, skip: false },
+        ],
+      },
+    ]);
+    const t = rs.find((r) => r.obj.type === "Task");
+    const v = rs.find((r) => refKey(r.obj) === refKey(ref));
+    const unread = [t, v].flatMap((r) => (r ? Object.values(r.missing) : []))[0];
+    if (unread) throw unread;
+    const now = task.outcome(t?.props ?? {});
+    if (!now.done) await task.wait({ timeoutMs, firstRead: false });
+    const [rec, path] = await Promise.all([v ? parseVmRecord(v) : this.record(ref, VM_BRIEF_PATHS), this.pathOf(ref)]);
+    return toContractSummary(rec, path);
+  }
+
   private async powerFound(vm: string, found: FoundVm, action: PowerAction, timeoutMs: number): Promise<VmSummary> {
     const ctx = { vm: found.name, action: ACTION_WORDS[action] };
     const isTemplate = () => new IaasError("IAAS_INVALID_STATE", `\`${found.name}\` is a template; deploy it to get a VM you can power on.`);
@@ -379,24 +410,23 @@ export class Vcenter {
       const before = needsState ? await vmo.summary() : undefined;
       if (before) this.checkName(found, vm, before.name);
       if (before?.template) throw isTemplate();
-      const deadline = { timeoutMs };
-      // What a power action does not change (name, size, owner, path) is read while the task runs;
-      // the power state in the answer is the one the finished task brought the VM to.
-      const facts = this.summary(found.ref);
-      facts.catch(() => undefined); // a failed task is the error to report; this read's failure goes with it
+      // What a power action does not change (name, size, owner, path) is read with the task's state
+      // (or, for the guest operations, while they run); the power state in the answer is the one the
+      // finished action brought the VM to.
+      let facts: Promise<VmSummary> | undefined;
       switch (action) {
         case "on":
-          await (await vmo.powerOn()).wait(deadline);
+          facts = this.taskWithFacts(vmo.powerOn(), found.ref, timeoutMs);
           break;
         case "off":
-          await (await vmo.powerOff()).wait(deadline);
+          facts = this.taskWithFacts(vmo.powerOff(), found.ref, timeoutMs);
           break;
         case "reset":
-          await (await vmo.reset()).wait(deadline);
+          facts = this.taskWithFacts(vmo.reset(), found.ref, timeoutMs);
           break;
         case "suspend":
           if (before!.powerState !== "poweredOn") throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot suspend: \`${found.name}\` is ${words(before!.powerState)}.`);
-          await (await vmo.suspend()).wait(deadline);
+          facts = this.taskWithFacts(vmo.suspend(), found.ref, timeoutMs);
           break;
         case "shutdown":
         case "reboot":
@@ -404,6 +434,8 @@ export class Vcenter {
           if (before!.toolsRunningStatus !== "guestToolsRunning") {
             throw new IaasError("IAAS_TOOLS_UNAVAILABLE", `Cannot ${ctx.action} \`${found.name}\`: VMware Tools is not running in it. Use \`power ${action === "shutdown" ? "off" : "reset"}\` instead.`);
           }
+          facts = this.summary(found.ref);
+          facts.catch(() => undefined); // a failed guest operation is the error to report
           if (action === "shutdown") {
             await vmo.shutdownGuest();
             // ShutdownGuest returns once the guest was asked; success means the VM is off.
@@ -414,7 +446,7 @@ export class Vcenter {
           }
           break;
       }
-      const after = await facts;
+      const after = await facts!;
       const state = PowerStateAfter[action];
       return state ? { ...after, powerState: state } : after;
     } catch (err) {
