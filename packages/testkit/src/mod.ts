@@ -5,9 +5,13 @@ export {
   slackSignature,
   signedHeaders,
   slashCommandBody,
+  slashCommandPayload,
   blockActionsBody,
   postSigned,
   type RecordedCall,
+  type SlackStandInOptions,
+  type SocketAck,
+  type SocketEnvelopeType,
   type SlashCommandFields,
   type PostResult,
 } from "./slack.js";

@@ -1,7 +1,9 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { acceptWebSocket, refuseUpgrade, type WebSocketPeer } from "./websocket.js";
 
 /** Slack's v0 request signature: https://api.slack.com/authentication/verifying-requests-from-slack */
 export function slackSignature(secret: string, timestamp: number, body: string): string {
@@ -26,9 +28,9 @@ export interface SlashCommandFields {
   trigger_id?: string;
 }
 
-/** The form body Slack sends for a slash command. */
-export function slashCommandBody(fields: SlashCommandFields): string {
-  const form = new URLSearchParams({
+/** The fields Slack sends for a slash command: a form body over HTTP, a JSON `payload` in a Socket Mode envelope. */
+export function slashCommandPayload(fields: SlashCommandFields): Record<string, string> {
+  return {
     token: "deprecated-verification-token",
     team_id: fields.team_id ?? "T0001",
     team_domain: "example",
@@ -42,8 +44,12 @@ export function slashCommandBody(fields: SlashCommandFields): string {
     is_enterprise_install: "false",
     response_url: fields.response_url ?? "https://hooks.slack.com/commands/T0001/1/abc",
     trigger_id: fields.trigger_id ?? `${Date.now()}.1.${randomUUID()}`,
-  });
-  return form.toString();
+  };
+}
+
+/** The form body Slack sends for a slash command. */
+export function slashCommandBody(fields: SlashCommandFields): string {
+  return new URLSearchParams(slashCommandPayload(fields)).toString();
 }
 
 export interface SignedPostOptions {
@@ -94,14 +100,50 @@ export interface RecordedCall {
   at: number;
 }
 
+export interface SlackStandInOptions {
+  /**
+   * Turns on the Socket Mode side: `apps.connections.open` called with this app-level token
+   * (`Authorization: Bearer …`) answers a one-use `ws://` URL on this server, where the app is
+   * greeted with `hello` and then gets the envelopes a test sends.
+   */
+  appToken?: string;
+}
+
+/** What the app sent back over the socket for an envelope: `{ envelope_id, payload? }`. */
+export interface SocketAck {
+  envelope_id: string;
+  /** The response payload (a slash command's ephemeral answer); undefined for a bare ack. */
+  payload: Record<string, unknown> | undefined;
+  at: number;
+}
+
+/** The envelope types the gateway takes: slash commands and interactivity (button clicks). */
+export type SocketEnvelopeType = "slash_commands" | "interactive";
+
 /**
  * Slack's side of the wire, for tests and local runs: records Web API calls under `/api/<method>`
  * and posts to response URLs it hands out under `/response/<id>`. The only stand-in in the tests.
+ *
+ * With an `appToken` it also plays Socket Mode (https://api.slack.com/apis/socket-mode): the app
+ * calls `apps.connections.open` with its app-level token, connects to the WebSocket URL it gets,
+ * is sent `hello`, and then receives envelopes (`sendEnvelope`) that it acks over the socket with
+ * the same `envelope_id` (`socketAcks`). `disconnectSockets` is Slack's routine "please reconnect"
+ * and `dropSockets` a connection lost without a word.
  */
 export class SlackStandIn {
   readonly calls: RecordedCall[] = [];
+  /** Every ack received over Socket Mode, in arrival order. */
+  readonly socketAcks: SocketAck[] = [];
+  /** WebSocket upgrades refused (no ticket, a used or unknown one): none of them got `hello`. */
+  socketRefusals = 0;
+  /** Connections greeted with `hello` since the start (a reconnect adds one). */
+  socketConnects = 0;
   private server: Server;
   private baseUrl = "";
+  private readonly appToken: string | undefined;
+  /** One-use tickets handed out by apps.connections.open, as Slack's `wss://…/link/?ticket=…`. */
+  private readonly tickets = new Set<string>();
+  private readonly sockets = new Set<{ peer: WebSocketPeer; tcp: Duplex }>();
   /** When set, response_url posts answer with this status (to test fallbacks). */
   responseUrlStatus = 200;
   /**
@@ -112,7 +154,8 @@ export class SlackStandIn {
   /** When set, `usergroups.list` answers `{ ok: false, error }` (to test a failing refresh). */
   usergroupsError: string | undefined;
 
-  private constructor() {
+  private constructor(opts: SlackStandInOptions) {
+    this.appToken = opts.appToken;
     this.server = createServer((req, res) => {
       void this.handle(req).then(
         ([status, out]) => {
@@ -125,10 +168,11 @@ export class SlackStandIn {
         },
       );
     });
+    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
   }
 
-  static async start(): Promise<SlackStandIn> {
-    const s = new SlackStandIn();
+  static async start(opts: SlackStandInOptions = {}): Promise<SlackStandIn> {
+    const s = new SlackStandIn(opts);
     await new Promise<void>((resolve) => s.server.listen(0, "127.0.0.1", resolve));
     s.baseUrl = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
     return s;
@@ -155,18 +199,114 @@ export class SlackStandIn {
 
   /** Waits until `predicate` holds over the recorded calls; throws with what was seen on timeout. */
   async waitFor<T>(predicate: (calls: RecordedCall[]) => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+    return this.until(() => predicate(this.calls), "condition", timeoutMs);
+  }
+
+  private async until<T>(probe: () => T | undefined | false, what: string, timeoutMs: number): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const v = predicate(this.calls);
+      const v = probe();
       if (v) return v;
       if (Date.now() > deadline) {
-        throw new Error(`Slack stand-in: condition not met in ${timeoutMs} ms; calls: ${JSON.stringify(this.calls, null, 1).slice(0, 3000)}`);
+        const seen = { calls: this.calls, socketAcks: this.socketAcks };
+        throw new Error(`Slack stand-in: ${what} not met in ${timeoutMs} ms; seen: ${JSON.stringify(seen, null, 1).slice(0, 3000)}`);
       }
       await sleep(20);
     }
   }
 
+  /**
+   * https://api.slack.com/methods/apps.connections.open: only an app-level token (the one this
+   * stand-in was given) gets a URL; Slack's error names for the rest.
+   */
+  private connectionsOpen(authorization: string | undefined): unknown {
+    const token = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];
+    if (!token) return { ok: false, error: "not_authed" };
+    if (!token.startsWith("xapp-")) return { ok: false, error: "not_allowed_token_type" };
+    if (this.appToken === undefined || token !== this.appToken) return { ok: false, error: "invalid_auth" };
+    const ticket = randomUUID();
+    this.tickets.add(ticket);
+    return { ok: true, url: `${this.baseUrl.replace(/^http/, "ws")}/link/?ticket=${ticket}&app_id=A0001` };
+  }
+
+  /** The WebSocket side of Socket Mode: only with a ticket from apps.connections.open, each used once. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? "/", this.baseUrl);
+    const ticket = url.searchParams.get("ticket") ?? "";
+    if (url.pathname !== "/link/" || !this.tickets.delete(ticket)) {
+      this.socketRefusals += 1;
+      refuseUpgrade(socket, 401, "Unauthorized");
+      return;
+    }
+    const conn = { peer: undefined as unknown as WebSocketPeer, tcp: socket };
+    const peer = acceptWebSocket(req, socket, head, () => ({
+      onMessage: (text) => {
+        let msg: { envelope_id?: unknown; payload?: unknown };
+        try {
+          msg = JSON.parse(text) as typeof msg;
+        } catch {
+          return;
+        }
+        if (typeof msg.envelope_id !== "string") return;
+        const payload = msg.payload && typeof msg.payload === "object" && Object.keys(msg.payload).length > 0 ? (msg.payload as Record<string, unknown>) : undefined;
+        this.socketAcks.push({ envelope_id: msg.envelope_id, payload, at: Date.now() });
+      },
+      onClose: () => {
+        this.sockets.delete(conn);
+      },
+    }));
+    if (!peer) return;
+    conn.peer = peer;
+    this.sockets.add(conn);
+    this.socketConnects += 1;
+    peer.send(
+      JSON.stringify({
+        type: "hello",
+        num_connections: this.socketsOpen,
+        debug_info: { host: "slack-stand-in", approximate_connection_time: 18_060 },
+        connection_info: { app_id: "A0001" },
+      }),
+    );
+  }
+
+  /** Open Socket Mode connections (greeted, not closed). */
+  get socketsOpen(): number {
+    return [...this.sockets].filter((s) => s.peer.open).length;
+  }
+
+  /**
+   * Sends an envelope to the app over its newest open connection, as Slack does with one of an
+   * app's connections; returns the envelope id to find the ack by. Throws when no app is connected
+   * (Slack would then fail the command for the user, with nothing sent).
+   */
+  sendEnvelope(type: SocketEnvelopeType, payload: Record<string, unknown>, opts: { envelopeId?: string } = {}): string {
+    const conn = [...this.sockets].reverse().find((s) => s.peer.open);
+    if (!conn) throw new Error("Slack stand-in: no Socket Mode connection is open");
+    const envelope_id = opts.envelopeId ?? randomUUID();
+    // Slack sets accepts_response_payload for slash commands (the ack may carry the reply) and
+    // for interactivity only where a response is allowed (not block_actions).
+    conn.peer.send(JSON.stringify({ envelope_id, type, payload, accepts_response_payload: type === "slash_commands" }));
+    return envelope_id;
+  }
+
+  /** Waits for the app's ack of an envelope. */
+  ackOf(envelopeId: string, timeoutMs = 15_000): Promise<SocketAck> {
+    const find = () => this.socketAcks.find((a) => a.envelope_id === envelopeId);
+    return this.until(find, `the ack of envelope ${envelopeId}`, timeoutMs);
+  }
+
+  /** Slack's routine reconnect request (`{"type":"disconnect"}`): the app closes this socket and opens a new one. */
+  disconnectSockets(reason = "refresh_requested"): void {
+    for (const s of this.sockets) if (s.peer.open) s.peer.send(JSON.stringify({ type: "disconnect", reason, debug_info: { host: "slack-stand-in" } }));
+  }
+
+  /** The TCP connections of every socket cut without a close frame (a network failure). */
+  dropSockets(): void {
+    for (const s of this.sockets) s.tcp.destroy();
+  }
+
   async close(): Promise<void> {
+    for (const s of this.sockets) s.tcp.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -226,6 +366,8 @@ export class SlackStandIn {
           return [200, { ok: true, channel: body.channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
         case "usergroups.list":
           return [200, this.usergroupsList(body)];
+        case "apps.connections.open":
+          return [200, this.connectionsOpen(req.headers.authorization)];
         default:
           return [200, { ok: true }];
       }
