@@ -24,8 +24,12 @@ const AdminList = z
 export const GatewayEnvSchema = BaseEnvSchema.extend({
   SLACK_SIGNING_SECRET: z.string().min(1, "must not be empty"),
   SLACK_BOT_TOKEN: optional,
-  /** When set, Slack reaches the gateway over Socket Mode instead of `POST /slack/events`. */
-  SLACK_APP_TOKEN: optional,
+  /**
+   * When set, Slack reaches the gateway over Socket Mode instead of `POST /slack/events`. Only an
+   * app-level token (`xapp-`) opens a connection; Slack answers any other kind with
+   * `not_allowed_token_type`, which the Socket Mode client retries for ever instead of failing.
+   */
+  SLACK_APP_TOKEN: optional.pipe(z.string().startsWith("xapp-", "must be an app-level token (xapp-…)").optional()),
   SLACK_API_URL: ApiUrl,
   SLACK_NOTIFY_CHANNEL: optional,
   /**

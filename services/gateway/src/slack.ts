@@ -53,10 +53,13 @@ export interface SlackTransport {
  * - HTTP (default): `POST /slack/events`, verified by Bolt's HTTPReceiver with the signing
  *   secret; a bad signature, a timestamp older than 5 minutes or missing headers get 401 before
  *   any listener runs.
- * - Socket Mode (SLACK_APP_TOKEN set): Bolt opens a WebSocket to Slack, so no public endpoint is
- *   needed; payloads arrive over that authenticated connection and reach the same listener.
- *   Socket Mode's start retries against slack.com and cannot be pointed at a local stand-in, so
- *   this branch is kept to the App options and is not covered by tests (STACK.md).
+ * - Socket Mode (SLACK_APP_TOKEN set): Bolt calls `apps.connections.open` with the app-level
+ *   token and opens the WebSocket it answers, so no public endpoint is needed; payloads arrive over
+ *   that authenticated connection, reach the same listeners and are acked over the socket. No
+ *   signature to check (the signing secret is not used). Bolt hands the App's `clientOptions` to
+ *   the Socket Mode client, so SLACK_API_URL applies to `apps.connections.open` too: the tests run
+ *   this branch against the Slack stand-in (test/socket-mode.test.ts, test/e2e/socket-mode.test.ts).
+ *   When Slack asks it to (`disconnect`) or the socket drops, the client opens a new connection.
  *
  * Without SLACK_BOT_TOKEN the app runs on an empty `authorize` (replies then go only to
  * response URLs, which need no token). With one, `deferInitialization` moves Bolt's auth.test
@@ -116,7 +119,11 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
         throw tokenError(err);
       }
       if (socketMode) {
-        await app.start();
+        try {
+          await app.start();
+        } catch (err) {
+          throw appTokenError(err);
+        }
         log.info("connected to Slack over Socket Mode");
         return { port: undefined };
       }
@@ -149,6 +156,18 @@ function tokenError(err: unknown): Error {
     return new ConfigError(["SLACK_BOT_TOKEN"], `invalid configuration: SLACK_BOT_TOKEN: Slack's auth.test refused it (${e.data?.error ?? "error"})`);
   }
   return new IaasError("IAAS_UNAVAILABLE", "Slack's Web API could not be reached to check SLACK_BOT_TOKEN (auth.test)", { cause: err });
+}
+
+/**
+ * A refused `apps.connections.open` (invalid_auth, not_authed, a revoked token…) fails at once
+ * rather than being retried by the Socket Mode client; it names the variable, never the token.
+ */
+function appTokenError(err: unknown): Error {
+  const e = err as { code?: string; data?: { error?: string } };
+  if (e?.code === "slack_webapi_platform_error") {
+    return new ConfigError(["SLACK_APP_TOKEN"], `invalid configuration: SLACK_APP_TOKEN: Slack's apps.connections.open refused it (${e.data?.error ?? "error"})`);
+  }
+  return new IaasError("IAAS_UNAVAILABLE", "Slack could not be reached to open the Socket Mode connection (apps.connections.open)", { cause: err });
 }
 
 /** Bolt's logger interface onto pino. Bolt's debug output can include request details, so it stays at info or above. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Consumers, Streams, Subjects, type Result } from "@iaas/contracts";
 import { connectNats, createLogger, createMetrics, encodeJson, jetstreamFor, loadConfig, type Jet, type Metrics, type NatsConnection } from "@iaas/runtime";
-import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, waitUntil, type NatsServer, type PostResult, type SlashCommandFields } from "@iaas/testkit";
+import { SlackStandIn, postSigned, slashCommandBody, slashCommandPayload, startNatsServer, waitUntil, type NatsServer, type PostResult, type SlackStandInOptions, type SlashCommandFields } from "@iaas/testkit";
 import { DEFAULT_POLICY, policyFromObject, type Policy } from "@iaas/policy";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway } from "../src/mod.js";
 
@@ -21,9 +21,13 @@ export interface Harness {
   jet: Jet;
   metrics: Metrics;
   gateway: Gateway;
-  /** `http://127.0.0.1:<port>/slack/events` */
+  /** `http://127.0.0.1:<port>/slack/events`; empty in Socket Mode (no HTTP port). */
   url: string;
-  /** A signed `/iaas <text>` with a fresh trigger_id and a response_url on the stand-in, unless given. */
+  /**
+   * A signed `/iaas <text>` with a fresh trigger_id and a response_url on the stand-in, unless given.
+   * In Socket Mode the same command as a `slash_commands` envelope: status 200 and the ack's payload
+   * as `json` once the gateway acks it over the socket (`headers` do not apply).
+   */
   slash(text: string, fields?: Partial<SlashCommandFields>, headers?: Record<string, string>): Promise<PostResult & { responseUrl: string; triggerId: string }>;
   /** Every message in IAAS_COMMANDS after sequence `afterSeq`. */
   commands(afterSeq?: number): Promise<StoredCommand[]>;
@@ -54,11 +58,13 @@ export interface HarnessOptions {
   now?: () => number;
   /** Sets up the Slack stand-in before the gateway starts (user groups, failures). */
   slack?: (slack: SlackStandIn) => void;
+  /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side). */
+  slackOptions?: SlackStandInOptions;
 }
 
 export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const nats = await startNatsServer();
-  const slack = await SlackStandIn.start();
+  const slack = await SlackStandIn.start(opts.slackOptions);
   opts.slack?.(slack);
   const log = createLogger("gateway-test", process.env.TEST_LOG_LEVEL ?? "silent");
   const config = loadConfig(GatewayEnvSchema, {
@@ -76,7 +82,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
   const metrics = createMetrics("gateway");
   const gateway = buildGateway({ nc, config, log, metrics, policy: opts.policy ?? testPolicy({}, config.IAAS_ADMINS.join(",")), ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
-  const url = `http://127.0.0.1:${port}/slack/events`;
+  const url = port === undefined ? "" : `http://127.0.0.1:${port}/slack/events`;
 
   const commands = async (afterSeq = 0): Promise<StoredCommand[]> => {
     const info = await jet.jsm.streams.info(Streams.commands.name);
@@ -101,8 +107,14 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
     slash: async (text, fields = {}, headers = {}) => {
       const responseUrl = fields.response_url ?? slack.responseUrl();
       const triggerId = fields.trigger_id ?? `${Date.now()}.42.${randomUUID()}`;
-      const body = slashCommandBody({ text, user_id: "U0ALICE", team_id: "T0TEAM", channel_id: "C0OPS", ...fields, response_url: responseUrl, trigger_id: triggerId });
-      const r = await postSigned(url, body, { secret: SECRET, headers });
+      const payload = { text, user_id: "U0ALICE", team_id: "T0TEAM", channel_id: "C0OPS", ...fields, response_url: responseUrl, trigger_id: triggerId };
+      if (url === "") {
+        const started = performance.now();
+        const ack = await slack.ackOf(slack.sendEnvelope("slash_commands", slashCommandPayload(payload)));
+        const json = ack.payload ?? {};
+        return { status: 200, body: JSON.stringify(json), json, ms: performance.now() - started, responseUrl, triggerId };
+      }
+      const r = await postSigned(url, slashCommandBody(payload), { secret: SECRET, headers });
       return { ...r, responseUrl, triggerId };
     },
     commands,
