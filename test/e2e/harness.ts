@@ -6,7 +6,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
-import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
+import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type SlackStandInOptions, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
 import { buildPowerService } from "@iaas/power";
 import { buildVmLifecycleService } from "@iaas/vm-lifecycle";
@@ -19,7 +19,7 @@ export interface System {
   nats: NatsServer;
   sim: Vcsim;
   slack: SlackStandIn;
-  /** The gateway's Slack endpoint. */
+  /** The gateway's Slack endpoint; empty in Socket Mode (no HTTP port). */
   gatewayUrl: string;
   /** A SOAP session of the test's own, to read back what the system did. */
   observer: VimClient;
@@ -43,6 +43,8 @@ export interface SystemOptions {
   gatewayEnv?: Record<string, string>;
   /** Sets up the Slack stand-in before the gateway starts (user groups). */
   slack?: (slack: SlackStandIn) => void;
+  /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side; give the gateway SLACK_APP_TOKEN too). */
+  slackOptions?: SlackStandInOptions;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -50,7 +52,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const admins = opts.admins ?? "UADMIN1";
   // One policy for every service, as one IAAS_POLICY file and IAAS_ADMINS would give them.
   const policy: Policy = opts.policyYaml ? parsePolicy(opts.policyYaml, { source: "e2e policy", env: { IAAS_ADMINS: admins } }) : loadPolicy({ env: { IAAS_ADMINS: admins } });
-  const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start()]);
+  const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start(opts.slackOptions)]);
   const stops: (() => Promise<unknown>)[] = [];
 
   const connectAs = (name: string) => connect({ servers: nats.url, name });
@@ -116,7 +118,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
 
   const observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
   const nc = await connectAs("e2e-observer");
-  const gatewayUrl = `http://127.0.0.1:${port}/slack/events`;
+  const gatewayUrl = port === undefined ? "" : `http://127.0.0.1:${port}/slack/events`;
   let n = 0;
 
   return {

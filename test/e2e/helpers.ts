@@ -74,9 +74,22 @@ export async function makeFolder(sys: System, name: string): Promise<void> {
 }
 
 /** A signed `block_actions` click on a Confirm or Cancel button, from `userId`. */
-export async function click(sys: System, opts: { userId: string; action: "confirm" | "cancel"; value: string; teamId?: string }): Promise<{ status: number; responseUrl: string }> {
+export async function click(sys: System, opts: ClickOptions): Promise<{ status: number; responseUrl: string }> {
   const responseUrl = sys.slack.responseUrl(`click-${randomUUID()}`);
-  const payload = {
+  const r = await postSigned(sys.gatewayUrl, blockActionsBody(clickPayload(opts, responseUrl)), { secret: SIGNING_SECRET });
+  return { status: r.status, responseUrl };
+}
+
+export interface ClickOptions {
+  userId: string;
+  action: "confirm" | "cancel";
+  value: string;
+  teamId?: string;
+}
+
+/** The `block_actions` payload of a Confirm / Cancel click, as Slack sends it (a form field over HTTP, an envelope in Socket Mode). */
+export function clickPayload(opts: ClickOptions, responseUrl: string): Record<string, unknown> {
+  return {
     type: "block_actions",
     user: { id: opts.userId, username: "someone", team_id: opts.teamId ?? "T0001" },
     api_app_id: "A0001",
@@ -88,8 +101,6 @@ export async function click(sys: System, opts: { userId: string; action: "confir
     response_url: responseUrl,
     actions: [{ type: "button", action_id: `iaas.${opts.action}`, block_id: `confirm-${opts.value}`, value: opts.value, text: { type: "plain_text", text: opts.action }, action_ts: `${Date.now() / 1000}` }],
   };
-  const r = await postSigned(sys.gatewayUrl, blockActionsBody(payload), { secret: SIGNING_SECRET });
-  return { status: r.status, responseUrl };
 }
 
 /** The Confirm / Cancel buttons of a prompt (the ack), with the value they carry. */
