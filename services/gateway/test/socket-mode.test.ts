@@ -4,7 +4,7 @@ import { SlackStandIn, slashCommandPayload, startNatsServer, waitUntil } from "@
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "../src/mod.js";
 import { SECRET, startHarness, testPolicy, type Harness } from "./harness.js";
 
-/** An obviously fake app-level token (real ones are `xapp-1-A…-…-…`). */
+/** An obviously fake app-level token: real ones are far longer. */
 const APP_TOKEN = "xapp-fake-1";
 
 /**
