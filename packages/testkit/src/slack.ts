@@ -128,7 +128,8 @@ export type SocketEnvelopeType = "slash_commands" | "interactive";
  * calls `apps.connections.open` with its app-level token, connects to the WebSocket URL it gets,
  * is sent `hello`, and then receives envelopes (`sendEnvelope`) that it acks over the socket with
  * the same `envelope_id` (`socketAcks`). `disconnectSockets` is Slack's routine "please reconnect"
- * and `dropSockets` a connection lost without a word.
+ * and `dropSockets` a connection lost without a word; `connectionsOpenFailure` makes
+ * `apps.connections.open` fail as in a Slack outage (HTTP 503, or a cut connection).
  */
 export class SlackStandIn {
   readonly calls: RecordedCall[] = [];
@@ -153,12 +154,23 @@ export class SlackStandIn {
   usergroups: { id: string; users: string[]; disabled?: boolean }[] = [];
   /** When set, `usergroups.list` answers `{ ok: false, error }` (to test a failing refresh). */
   usergroupsError: string | undefined;
+  /**
+   * When set, `apps.connections.open` fails as Slack does in an outage (the call is still recorded):
+   * `"http_503"` answers HTTP 503 Service Unavailable, `"drop"` cuts the TCP connection without an
+   * answer (a network failure). Back to `undefined`, it hands out URLs again.
+   */
+  connectionsOpenFailure: "http_503" | "drop" | undefined;
 
   private constructor(opts: SlackStandInOptions) {
     this.appToken = opts.appToken;
     this.server = createServer((req, res) => {
       void this.handle(req).then(
-        ([status, out]) => {
+        (answer) => {
+          if (answer === "drop") {
+            req.socket.destroy();
+            return;
+          }
+          const [status, out] = answer;
           res.writeHead(status, { "content-type": "application/json" });
           res.end(JSON.stringify(out));
         },
@@ -337,7 +349,7 @@ export class SlackStandIn {
     };
   }
 
-  private async handle(req: IncomingMessage): Promise<[number, unknown]> {
+  private async handle(req: IncomingMessage): Promise<[number, unknown] | "drop"> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString("utf8");
@@ -367,6 +379,8 @@ export class SlackStandIn {
         case "usergroups.list":
           return [200, this.usergroupsList(body)];
         case "apps.connections.open":
+          if (this.connectionsOpenFailure === "drop") return "drop";
+          if (this.connectionsOpenFailure === "http_503") return [503, { ok: false, error: "service_unavailable" }];
           return [200, this.connectionsOpen(req.headers.authorization)];
         default:
           return [200, { ok: true }];

@@ -112,6 +112,20 @@ describe("Slack stand-in: Socket Mode", () => {
     expect(await connectionsOpen(plain, APP_TOKEN)).toEqual({ ok: false, error: "invalid_auth" });
   });
 
+  it("connectionsOpenFailure fails apps.connections.open as an outage does (HTTP 503, or a cut connection), recorded, until cleared", async () => {
+    await using slack = await SlackStandIn.start({ appToken: APP_TOKEN });
+    const call = () => fetch(`${slack.apiUrl}apps.connections.open`, { method: "POST", headers: { authorization: `Bearer ${APP_TOKEN}` }, body: "" });
+    slack.connectionsOpenFailure = "http_503";
+    const res = await call();
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ ok: false, error: "service_unavailable" });
+    slack.connectionsOpenFailure = "drop";
+    await expect(call()).rejects.toThrow(/fetch failed/);
+    slack.connectionsOpenFailure = undefined;
+    expect((await connectionsOpen(slack, APP_TOKEN)).ok).toBe(true);
+    expect(slack.apiCalls("apps.connections.open")).toHaveLength(3);
+  });
+
   it("refuses a WebSocket without a ticket, with a made-up one, or with one already used; none of them is greeted", async () => {
     await using slack = await SlackStandIn.start({ appToken: APP_TOKEN });
     const { url } = await connectionsOpen(slack, APP_TOKEN);
