@@ -138,7 +138,8 @@ export class Vcenter {
   /**
    * Finds the VM and runs `fn` on it; if the live index's answer turns out stale (`fn` met a VM
    * that is gone, or read one whose name no longer matches), finds it again in vCenter and runs
-   * `fn` once more. Only for `fn`s that change nothing before they read the VM.
+   * `fn` once more. Only for `fn`s whose failure on a stale answer changed nothing: a read, or a
+   * task vCenter refused because the VM is gone.
    */
   private async withVm<T>(vm: string, kind: "vm" | "template" | "any", fn: (found: FoundVm) => Promise<T>): Promise<T> {
     const found = await this.findVm(vm, kind, { trustIndex: true });
