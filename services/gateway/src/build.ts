@@ -9,7 +9,7 @@ import { RateLimiter } from "./ratelimit.js";
 import { Replier, responseUrlGuard } from "./reply.js";
 import { RequestStore } from "./requests.js";
 import { startResultRelay, type ResultRelay } from "./results.js";
-import { createSlackTransport } from "./slack.js";
+import { createSlackTransport, type SocketReconnect } from "./slack.js";
 import { SlashCommands } from "./slash.js";
 import { UserGroups } from "./usergroups.js";
 
@@ -25,6 +25,8 @@ export interface GatewayDeps {
   policy?: Policy;
   /** The clock for confirmation expiry, rate-limit windows and command times (tests move it). */
   now?: () => number;
+  /** Socket Mode: the wait between reconnect attempts (default SOCKET_RECONNECT: 1 s doubling up to 60 s; tests shorten it). */
+  slackReconnect?: SocketReconnect;
 }
 
 export interface Gateway {
@@ -32,13 +34,15 @@ export interface Gateway {
   start(): Promise<{ port: number | undefined }>;
   /** Stops taking requests, lets submissions and result posts in flight finish. Leaves `nc` open. */
   stop(): Promise<void>;
+  /** For /readyz: over Socket Mode, whether the connection to Slack is up; over HTTP always true (Slack comes to us). */
+  slackReady(): boolean;
 }
 
 /**
  * The gateway, wired but not started. Needs the streams, the `gateway-results` consumer and the
  * gateway's buckets to exist (`ensureGatewayResources`).
  */
-export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now }: GatewayDeps): Gateway {
+export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect }: GatewayDeps): Gateway {
   const gm = gatewayMetrics(metrics);
   const allowed = responseUrlGuard(config.SLACK_API_URL);
   const policy = given ?? loadPolicy({ env: { IAAS_POLICY: config.IAAS_POLICY, IAAS_ADMINS: config.IAAS_ADMINS.join(",") } });
@@ -59,6 +63,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       if (!click) throw new Error("gateway not started");
       await handleClick(click, body).catch((err: unknown) => log.error({ err }, "handling a click failed"));
     },
+    slackReconnect ? { reconnect: slackReconnect } : {},
   );
 
   const groups = new UserGroups({
@@ -106,5 +111,6 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       await relay?.stop();
       await auditor?.flush();
     },
+    slackReady: () => transport.socketConnected?.() ?? true,
   };
 }

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
+import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
 import { ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
 import type { GatewayConfig } from "./config.js";
@@ -44,6 +44,21 @@ export interface SlackTransport {
   postMessage?: (channel: string, text: string, blocks?: Block[]) => Promise<void>;
   /** usergroups.list with members, enabled groups only (scope usergroups:read); undefined without SLACK_BOT_TOKEN. */
   listUserGroups?: () => Promise<unknown>;
+  /** Socket Mode: whether the WebSocket to Slack is up (greeted with `hello`). Undefined over HTTP. */
+  socketConnected?: () => boolean;
+}
+
+/** How long the gateway waits before reconnecting its Socket Mode connection: `minMs` doubled after each failed attempt, at most `maxMs`. */
+export interface SocketReconnect {
+  minMs: number;
+  maxMs: number;
+}
+
+export const SOCKET_RECONNECT: SocketReconnect = { minMs: 1_000, maxMs: 60_000 };
+
+/** The wait before reconnect attempt `attempt` (1 for the first after a close). */
+export function reconnectDelay(attempt: number, { minMs, maxMs }: SocketReconnect): number {
+  return Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
 }
 
 /**
@@ -59,14 +74,21 @@ export interface SlackTransport {
  *   signature to check (the signing secret is not used). Bolt hands the App's `clientOptions` to
  *   the Socket Mode client, so SLACK_API_URL applies to `apps.connections.open` too: the tests run
  *   this branch against the Slack stand-in (test/socket-mode.test.ts, test/e2e/socket-mode.test.ts).
- *   When Slack asks it to (`disconnect`) or the socket drops, the client opens a new connection.
+ *   When Slack asks it to (`disconnect`) or the socket drops, the gateway opens a new connection
+ *   itself (`keepConnected`), not the client: see there why.
  *
  * Without SLACK_BOT_TOKEN the app runs on an empty `authorize` (replies then go only to
  * response URLs, which need no token). With one, `deferInitialization` moves Bolt's auth.test
  * from the constructor (an unhandled rejection when it fails) into `start`, where a refused
  * token stops the service with a message naming the variable.
  */
-export function createSlackTransport(config: GatewayConfig, log: Logger, onCommand: CommandListener, onAction: ActionListener): SlackTransport {
+export function createSlackTransport(
+  config: GatewayConfig,
+  log: Logger,
+  onCommand: CommandListener,
+  onAction: ActionListener,
+  opts: { reconnect?: SocketReconnect } = {},
+): SlackTransport {
   guardBoltBodyParser();
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
@@ -80,9 +102,15 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
   const auth = config.SLACK_BOT_TOKEN ? { token: config.SLACK_BOT_TOKEN } : { authorize: async () => ({}) };
   const common = { ...auth, logger, logLevel: LogLevel.INFO, clientOptions, deferInitialization: true, convoStore: false as const };
 
-  const socketMode = config.SLACK_APP_TOKEN !== undefined;
-  const app = socketMode
-    ? new App({ ...common, socketMode: true, appToken: config.SLACK_APP_TOKEN })
+  // Built here rather than by `socketMode: true` so that its client is ours to watch. Bolt would
+  // hand it the App's clientOptions the same way (installerOptions.clientOptions).
+  const receiver = config.SLACK_APP_TOKEN
+    ? new SocketModeReceiver({ appToken: config.SLACK_APP_TOKEN, logger, logLevel: LogLevel.INFO, autoReconnectEnabled: false, installerOptions: { clientOptions: { ...clientOptions } } })
+    : undefined;
+  const socket = receiver ? keepConnected(receiver, log.child({ component: "socket-mode" }), opts.reconnect ?? SOCKET_RECONNECT) : undefined;
+  const socketMode = receiver !== undefined;
+  const app = receiver
+    ? new App({ ...common, receiver })
     : new App({
         ...common,
         receiver: new HTTPReceiver({
@@ -124,6 +152,7 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
         } catch (err) {
           throw appTokenError(err);
         }
+        socket?.started();
         log.info("connected to Slack over Socket Mode");
         return { port: undefined };
       }
@@ -135,6 +164,7 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
     stop: async () => {
       // Idle keep-alive connections would hold the HTTP server open.
       server?.closeIdleConnections();
+      socket?.stop();
       await app.stop().catch((err: unknown) => log.debug({ err }, "stopping the Slack app"));
     },
     ...(config.SLACK_BOT_TOKEN
@@ -147,7 +177,95 @@ export function createSlackTransport(config: GatewayConfig, log: Logger, onComma
           listUserGroups: () => app.client.usergroups.list({ include_users: true, include_disabled: false }),
         }
       : {}),
+    ...(socket ? { socketConnected: () => socket.connected() } : {}),
   };
+}
+
+/**
+ * Keeps the Socket Mode connection up, in place of the client's own reconnection, which is turned
+ * off (`autoReconnectEnabled: false`). In @slack/socket-mode 3.1.0 that reconnection runs
+ * `start()` from a timer with no catch, and `start()` rethrows what it deems unrecoverable from
+ * `apps.connections.open`: an HTTP error (a 503 in a Slack outage), a network failure, a refused
+ * token. Slack unreachable at the moment of a reconnect was then an unhandled rejection, which
+ * ends the process (and the client never tried again). Here every attempt is awaited: a failed
+ * one is logged (its error's code and message; the token is in no error) and tried again after
+ * `reconnectDelay`, for as long as the gateway runs; `connected()` is false meanwhile, for /readyz.
+ *
+ * With reconnection off, the client emits `disconnected` when the socket closes and does nothing
+ * else (public API: the option, `start()`, the `connected` / `disconnected` events). Pinned by
+ * test/socket-mode-outage.test.ts: a client that reconnected by itself would open a second
+ * connection there, one that kept its uncaught rejection would fail it.
+ */
+function keepConnected(receiver: SocketModeReceiver, log: Logger, backoff: SocketReconnect) {
+  const client = receiver.client;
+  let connected = false;
+  let running = false;
+  let attempting = false;
+  let attempts = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const schedule = () => {
+    attempts += 1;
+    const delayMs = reconnectDelay(attempts, backoff);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void attempt();
+    }, delayMs);
+    return delayMs;
+  };
+  const attempt = async () => {
+    if (!running) return;
+    attempting = true;
+    const n = attempts;
+    try {
+      await client.start();
+      if (!running) {
+        // Stopped while this attempt was under way: close what it opened.
+        await client.disconnect();
+        return;
+      }
+      log.info({ attempt: n }, "reconnected to Slack over Socket Mode");
+      if (!connected) schedule(); // already closed again
+    } catch (err) {
+      if (!running) return;
+      const retryInMs = schedule();
+      log.warn({ attempt: n, retryInMs, reason: describe(err) }, "could not reconnect to Slack over Socket Mode; retrying");
+    } finally {
+      attempting = false;
+    }
+  };
+
+  client.on("connected", () => {
+    connected = true;
+    attempts = 0;
+  });
+  client.on("disconnected", () => {
+    connected = false;
+    // During an attempt its own outcome decides; before the first start, the start reports it.
+    if (!running || attempting || timer) return;
+    const retryInMs = schedule();
+    log.info({ retryInMs }, "Socket Mode connection closed; reconnecting");
+  });
+
+  return {
+    connected: () => connected,
+    /** The first connection is up: from now on a closed one is reopened. */
+    started: () => {
+      running = true;
+    },
+    stop: () => {
+      running = false;
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+/** An error's code and message, no more (a WebAPIHTTPError also carries headers and body). */
+function describe(err: unknown): string {
+  if (err === undefined) return "the WebSocket closed before Slack's hello";
+  const e = err as { code?: unknown; message?: unknown };
+  return [e.code, e.message].filter((v) => typeof v === "string" && v).join(": ") || String(err);
 }
 
 function tokenError(err: unknown): Error {
@@ -158,13 +276,17 @@ function tokenError(err: unknown): Error {
   return new IaasError("IAAS_UNAVAILABLE", "Slack's Web API could not be reached to check SLACK_BOT_TOKEN (auth.test)", { cause: err });
 }
 
+/** `apps.connections.open` errors that say the token is no good (@slack/socket-mode's UnrecoverableSocketModeStartError, and the wrong kind of token). */
+const TOKEN_REFUSALS = new Set(["not_authed", "invalid_auth", "account_inactive", "user_removed_from_team", "team_disabled", "not_allowed_token_type"]);
+
 /**
- * A refused `apps.connections.open` (invalid_auth, not_authed, a revoked token…) fails at once
- * rather than being retried by the Socket Mode client; it names the variable, never the token.
+ * A refused `apps.connections.open` (invalid_auth, not_authed, a revoked token…) at the first start
+ * stops it naming the variable, never the token; any other failure then (Slack unreachable, a 503)
+ * stops it as unavailable, for the orchestrator to restart. Later reconnects: `keepConnected`.
  */
 function appTokenError(err: unknown): Error {
   const e = err as { code?: string; data?: { error?: string } };
-  if (e?.code === "slack_webapi_platform_error") {
+  if (e?.code === "slack_webapi_platform_error" && TOKEN_REFUSALS.has(e.data?.error ?? "")) {
     return new ConfigError(["SLACK_APP_TOKEN"], `invalid configuration: SLACK_APP_TOKEN: Slack's apps.connections.open refused it (${e.data?.error ?? "error"})`);
   }
   return new IaasError("IAAS_UNAVAILABLE", "Slack could not be reached to open the Socket Mode connection (apps.connections.open)", { cause: err });

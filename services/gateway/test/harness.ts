@@ -3,7 +3,7 @@ import { Consumers, Streams, Subjects, type Result } from "@iaas/contracts";
 import { connectNats, createLogger, createMetrics, encodeJson, jetstreamFor, loadConfig, type Jet, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { SlackStandIn, postSigned, slashCommandBody, slashCommandPayload, startNatsServer, waitUntil, type NatsServer, type PostResult, type SlackStandInOptions, type SlashCommandFields } from "@iaas/testkit";
 import { DEFAULT_POLICY, policyFromObject, type Policy } from "@iaas/policy";
-import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway } from "../src/mod.js";
+import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway, type SocketReconnect } from "../src/mod.js";
 
 export const SECRET = "test-signing-secret";
 
@@ -60,6 +60,8 @@ export interface HarnessOptions {
   slack?: (slack: SlackStandIn) => void;
   /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side). */
   slackOptions?: SlackStandInOptions;
+  /** Socket Mode: the gateway's reconnect back-off (default 1 s doubling up to 60 s). */
+  slackReconnect?: SocketReconnect;
 }
 
 export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -80,7 +82,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
   await ensureGatewayResources(nc, log);
   const jet = await jetstreamFor(nc);
   const metrics = createMetrics("gateway");
-  const gateway = buildGateway({ nc, config, log, metrics, policy: opts.policy ?? testPolicy({}, config.IAAS_ADMINS.join(",")), ...(opts.now ? { now: opts.now } : {}) });
+  const gateway = buildGateway({ nc, config, log, metrics, policy: opts.policy ?? testPolicy({}, config.IAAS_ADMINS.join(",")), ...(opts.now ? { now: opts.now } : {}), ...(opts.slackReconnect ? { slackReconnect: opts.slackReconnect } : {}) });
   const { port } = await gateway.start();
   const url = port === undefined ? "" : `http://127.0.0.1:${port}/slack/events`;
 

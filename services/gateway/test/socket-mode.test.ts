@@ -83,7 +83,7 @@ describe("gateway over Socket Mode", () => {
   it("reconnects when Slack asks it to (disconnect) and when the connection drops, and takes commands again", async () => {
     const opens = h.slack.apiCalls("apps.connections.open").length;
     h.slack.disconnectSockets();
-    // The client waits about 5 s before it reconnects (Bolt's fixed back-off).
+    // The gateway waits 1 s before it reconnects (its own back-off, see socket-mode-outage.test.ts).
     await waitUntil("a new connection after `disconnect`", () => h.slack.socketConnects === 2 && h.slack.socketsOpen === 1, 30_000);
     expect((await slash("help")).text).toContain("/iaas commands you can run");
 
