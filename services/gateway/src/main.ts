@@ -22,7 +22,8 @@ async function main(log: Logger): Promise<void> {
   // Every Slack request makes a few NATS requests; their per-request stack capture was ~10% of the gateway's CPU.
   const nc = await connectNats(config, ServiceNames.gateway, log, { noAsyncTraces: true });
 
-  // /readyz follows the NATS connection: without it the gateway can only answer "unavailable".
+  // /readyz follows the NATS connection (without it the gateway can only answer "unavailable") and,
+  // over Socket Mode, the connection to Slack.
   let natsUp = true;
   void (async () => {
     for await (const s of nc.status()) {
@@ -38,7 +39,11 @@ async function main(log: Logger): Promise<void> {
   const health = await startHealthServer({
     host: config.HEALTH_HOST,
     port: config.HEALTH_PORT,
-    checks: { nats: () => natsUp && !nc.isClosed() },
+    checks: {
+      nats: () => natsUp && !nc.isClosed(),
+      // Over Socket Mode Slack reaches the gateway only through its own connection: none, not ready.
+      ...(config.SLACK_APP_TOKEN !== undefined ? { slack: () => gateway.slackReady() } : {}),
+    },
     registry: metrics.registry,
     log,
   });

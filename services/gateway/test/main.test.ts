@@ -99,3 +99,58 @@ describe("main: a running gateway", () => {
     expect(p.out()).not.toContain("main-secret");
   });
 });
+
+/**
+ * The process over Socket Mode, Slack unreachable during a reconnect: the case that ended it (an
+ * unhandled rejection in @slack/socket-mode's reconnect timer, see test/socket-mode-outage.test.ts).
+ * It stays up, /readyz says not ready while the connection is down, and it reconnects.
+ */
+describe("main: over Socket Mode, Slack unreachable during a reconnect", () => {
+  const APP_TOKEN = "xapp-fake-main";
+  let nats: NatsServer;
+  let slack: SlackStandIn;
+  let p: ReturnType<typeof runMain>;
+  let readyz: () => Promise<{ status: number; body: unknown }>;
+
+  beforeAll(async () => {
+    [nats, slack] = await Promise.all([startNatsServer(), SlackStandIn.start({ appToken: APP_TOKEN })]);
+    p = runMain({ NATS_URL: nats.url, SLACK_SIGNING_SECRET: "main-secret", SLACK_API_URL: slack.apiUrl, SLACK_APP_TOKEN: APP_TOKEN, HEALTH_PORT: "0" });
+    const started = await waitUntil(
+      "the gateway to start",
+      () => {
+        if (p.child.exitCode !== null) throw new Error(`exited: ${p.err()}`);
+        const line = p.out().split("\n").find((l) => l.includes('"gateway started"'));
+        return line ? (JSON.parse(line) as { healthPort: number }) : undefined;
+      },
+      30_000,
+    );
+    readyz = async () => {
+      const r = await fetch(`http://127.0.0.1:${started.healthPort}/readyz`);
+      return { status: r.status, body: await r.json() };
+    };
+  });
+  afterAll(async () => {
+    if (p?.child) await stopProcess(p.child);
+    await slack?.close();
+    await nats?.dispose();
+  });
+
+  it("keeps running, is not ready while apps.connections.open answers 503, reconnects once Slack answers, and logs no token", async () => {
+    expect(await readyz()).toEqual({ status: 200, body: { ready: true, checks: { nats: true, slack: true } } });
+    const before = slack.apiCalls("apps.connections.open").length;
+    slack.connectionsOpenFailure = "http_503";
+    slack.disconnectSockets();
+    // One whole failed attempt (three calls with the WebClient's retries), logged.
+    await waitUntil("a failed reconnect attempt", () => p.out().includes("could not reconnect to Slack over Socket Mode; retrying") && slack.apiCalls("apps.connections.open").length >= before + 3, 20_000);
+    expect(p.child.exitCode).toBeNull();
+    expect(await readyz()).toEqual({ status: 503, body: { ready: false, checks: { nats: true, slack: false } } });
+
+    slack.connectionsOpenFailure = undefined;
+    await waitUntil("reconnected", () => slack.socketsOpen === 1, 20_000);
+    await waitUntil("ready again", async () => (await readyz()).status === 200);
+    expect(p.child.exitCode).toBeNull();
+    expect(p.out() + p.err()).not.toContain(APP_TOKEN);
+    const warn = p.out().split("\n").find((l) => l.includes("could not reconnect"));
+    expect(JSON.parse(warn!)).toMatchObject({ level: "warn", attempt: 1, retryInMs: 2000, reason: expect.stringContaining("slack_webapi_http_error") });
+  });
+});
