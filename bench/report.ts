@@ -368,7 +368,7 @@ function wholeStackBound(r: Results): string {
   return (
     ` In all, a command through the whole stack costs ${ms(stackMs)} ms of CPU across the benchmark's processes, a direct operation ${ms(directMs)} ms (the benchmark process and vcsim):` +
     ` on 2 cores that alone caps the whole stack near ${cap.toFixed(0)} commands a second, ${pct(cap, t.direct.perSecond)} of direct, however well the processes overlap.` +
-    ` Of it, vcsim's share is ${ms(simStack)} ms per command against ${ms(simDirect)} ms per direct operation (the VM read back, and the live index, which the simulator serves by re-collecting its whole container view on every change in its inventory, docs/vcsim-notes.md, where vCenter sends only what changed).` +
+    ` Of it, vcsim's share is ${ms(simStack)} ms per command against ${ms(simDirect)} ms per direct operation (the VM's facts read with the task's state, and the live index, which the simulator serves by re-collecting its whole container view on every change in its inventory, docs/vcsim-notes.md, where vCenter sends only what changed).` +
     ` Section 4b measures the same stack against power tasks that take time, as vCenter's do.`
   );
 }
