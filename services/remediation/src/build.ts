@@ -2,7 +2,6 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import {
   Consumers,
   IaasError,
-  ServiceNames,
   VsphereEventSchema,
   eventMsgId,
   formatIssues,
@@ -12,7 +11,7 @@ import {
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { addMicroService, decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, code, errText, safe, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
@@ -50,9 +49,9 @@ export interface RemediationDeps {
 }
 
 export interface Remediation {
-  /** Registers the micro service, starts consuming VSPHERE_EVENTS and re-checking deferred changes. */
+  /** Starts consuming VSPHERE_EVENTS and re-checking deferred changes (the process registers the micro service: runService). */
   start(): Promise<void>;
-  /** Stops fetching, lets the event in hand finish, deregisters. */
+  /** Stops fetching and lets the event in hand finish. */
   stop(): Promise<void>;
   /** Applies every deferred change whose VM is powered off now (what the periodic re-check runs). */
   recheckPending(): Promise<void>;
@@ -88,7 +87,6 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const report = createReporter({ nc: deps.nc, jet, log, metrics: m, now });
   const def = Consumers.remediation;
 
-  let micro: Service | undefined;
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -268,7 +266,6 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   return {
     async start() {
       stopping = false;
-      micro = await addMicroService(deps.nc, ServiceNames.remediation, VERSION, "Acts on vCenter alarms from VSPHERE_EVENTS: vertical scaling, datastore evacuation");
       const consumer = await jet.js.consumers.get(def.stream, def.durable);
       loop = (async () => {
         while (!stopping) {
@@ -299,8 +296,6 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await messages?.close();
       await loop;
       await turn;
-      await micro?.stop().catch((err: unknown) => log.warn({ err }, "micro service stop failed"));
-      micro = undefined;
     },
     recheckPending: () => exclusive(recheckPending),
   };
