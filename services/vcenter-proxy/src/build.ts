@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { Headers, IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
 import { addJsonEndpoint, addMicroService, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { Counter, Gauge, Histogram } from "@iaas/runtime";
+import type { VmIndex } from "@iaas/vsphere";
 import type { Vcenter } from "./vcenter.js";
 import { cloneVm, createVm, destroyVm, reconfigureVm, relocateVm } from "./provision.js";
 import { readEvents } from "./events.js";
@@ -27,33 +28,20 @@ export function buildProxy(deps: ProxyDeps) {
 
   // The live inventory index of each vCenter, read at scrape time: whether look-ups by name are
   // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
-  const indexed = [...deps.vcenters.values()].filter((vc) => vc.index !== undefined);
-  if (indexed.length > 0) {
+  const indexed = [...deps.vcenters.values()].flatMap((vc) => (vc.index ? [{ id: vc.id, index: vc.index }] : []));
+  const indexGauges: [name: string, help: string, value: (index: VmIndex) => number][] = [
+    ["iaas_vcenter_index_live", "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost, session renewed).", (i) => (i.live ? 1 : 0)],
+    ["iaas_vcenter_index_vms", "VMs and templates in the live inventory index.", (i) => i.size],
+    ["iaas_vcenter_index_builds", "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).", (i) => i.stats.builds],
+  ];
+  for (const [name, help, value] of indexed.length ? indexGauges : []) {
     new Gauge({
-      name: "iaas_vcenter_index_live",
-      help: "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost, session renewed).",
+      name,
+      help,
       labelNames: ["vcenter"] as const,
       registers: [metrics.registry],
       collect() {
-        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.live ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "iaas_vcenter_index_vms",
-      help: "VMs and templates in the live inventory index.",
-      labelNames: ["vcenter"] as const,
-      registers: [metrics.registry],
-      collect() {
-        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.size);
-      },
-    });
-    new Gauge({
-      name: "iaas_vcenter_index_builds",
-      help: "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).",
-      labelNames: ["vcenter"] as const,
-      registers: [metrics.registry],
-      collect() {
-        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index!.stats.builds);
+        for (const vc of indexed) this.set({ vcenter: vc.id }, value(vc.index));
       },
     });
   }
