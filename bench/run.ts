@@ -360,29 +360,37 @@ async function endToEnd(w: World): Promise<Results["e2e"]> {
 
 type Measure = <T>(label: string, f: () => Promise<T>) => Promise<T>;
 
+/**
+ * Closed-loop power cycling: PLAN.concurrency workers for PLAN.throughputSeconds, each alternating
+ * on/off on a VM of its own; a failed operation re-reads its VM's state with `resync`.
+ */
+function powerLoop(vms: readonly string[], resync: (vm: string) => Promise<"on" | "off">, measured: Measure, sampler: RssSampler) {
+  const state = new Map<string, "on" | "off">(vms.map((v) => [v, "off"]));
+  return async (phase: string, label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>) => {
+    sampler.setPhase(phase);
+    const r = await measured(label, () =>
+      closedLoop(PLAN.concurrency, PLAN.throughputSeconds * 1000, 10_000, async (worker) => {
+        const vm = vms[worker]!;
+        const action = state.get(vm) === "off" ? "on" : "off";
+        const out = await op(vm, action).catch((err: unknown) => String(err));
+        state.set(vm, out === true ? action : await resync(vm));
+        return out;
+      }),
+    );
+    say(`${phase}: ${r.perSecond.toFixed(1)} ops/s (${r.ok} ok, ${r.errors} errors)`);
+    return { perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: summarize(r.latencies, r.errors), errorSamples: r.errorSamples };
+  };
+}
+
 async function throughput(w: World, sampler: RssSampler, measured: Measure): Promise<Results["throughput"]> {
   const vms = Array.from({ length: PLAN.concurrency }, (_, i) => vmName(5 + i));
-  const state = new Map<string, "on" | "off">(vms.map((v) => [v, "off"]));
-  const resync = async (vm: string) => {
-    state.set(vm, (await w.inproc.getVm(vm)).powerState === "poweredOn" ? "on" : "off");
-  };
-  const next = (vm: string): "on" | "off" => (state.get(vm) === "off" ? "on" : "off");
+  const loop = powerLoop(vms, async (vm) => ((await w.inproc.getVm(vm)).powerState === "poweredOn" ? "on" : "off"), measured, sampler);
   const run = async (label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>, client = w.direct) => {
-    sampler.setPhase(`throughput ${label}`);
     const calls = client.stats.calls;
-    const r = await measured(`4. throughput: ${label}`, () => closedLoop(PLAN.concurrency, PLAN.throughputSeconds * 1000, 10_000, async (worker) => {
-      const vm = vms[worker]!;
-      const action = next(vm);
-      const out = await op(vm, action).catch((err: unknown) => String(err));
-      if (out === true) state.set(vm, action);
-      else await resync(vm);
-      return out;
-    }));
-    say(`throughput ${label}: ${r.perSecond.toFixed(1)} ops/s (${r.ok} ok, ${r.errors} errors)`);
+    const r = await loop(`throughput ${label}`, `4. throughput: ${label}`, op);
     // SOAP requests per operation, where they go through the benchmark's own client (direct and in-process).
     // In-process, the live index's own long polls (answered on every change) are counted too.
-    const soapPerOp = (client.stats.calls - calls) / Math.max(1, r.ok + r.errors);
-    return { ...r, latency: summarize(r.latencies, r.errors), soapPerOp };
+    return { ...r, soapPerOp: (client.stats.calls - calls) / Math.max(1, r.ok + r.errors) };
   };
   const direct = await run("direct SOAP", async (vm, action) => {
     const o = w.direct.vm(w.refs.get(vm)!);
@@ -406,8 +414,7 @@ async function throughput(w: World, sampler: RssSampler, measured: Measure): Pro
   });
   client.close();
   w.sink.clear();
-  const strip = (r: Awaited<ReturnType<typeof run>>) => ({ perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: r.latency, errorSamples: r.errorSamples, soapPerOp: r.soapPerOp });
-  return { concurrency: PLAN.concurrency, direct: strip(direct), inproc: strip(inproc), proxy: strip(proxy), stack: strip(stack) };
+  return { concurrency: PLAN.concurrency, direct, inproc, proxy, stack };
 }
 
 // ---------------------------------------------------------------- 4b. throughput with vCenter latency
@@ -436,24 +443,13 @@ async function latencyThroughput(w: World, sampler: RssSampler, measured: Measur
     await untilReady(health);
     w.health.set("vcenter-proxy", health);
     w.sim = sim;
-    const state = new Map<string, "on" | "off">(vms.map((v) => [v, "off"]));
-    const resync = async (vm: string) => {
-      const [r] = await direct.retrieve([refs.get(vm)!], ["runtime.powerState"]);
-      state.set(vm, r?.props["runtime.powerState"] === "poweredOn" ? "on" : "off");
-    };
-    const run = async (label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>) => {
-      sampler.setPhase(`vCenter latency ${label}`);
-      const r = await measured(`4b. ${delay} ms vCenter: ${label}`, () => closedLoop(PLAN.concurrency, PLAN.throughputSeconds * 1000, 10_000, async (worker) => {
-        const vm = vms[worker]!;
-        const action = state.get(vm) === "off" ? "on" : "off";
-        const out = await op(vm, action).catch((err: unknown) => String(err));
-        if (out === true) state.set(vm, action);
-        else await resync(vm);
-        return out;
-      }));
-      say(`${delay} ms vCenter, ${label}: ${r.perSecond.toFixed(1)} ops/s (${r.ok} ok, ${r.errors} errors)`);
-      return { perSecond: r.perSecond, ok: r.ok, errors: r.errors, seconds: r.seconds, latency: summarize(r.latencies, r.errors), errorSamples: r.errorSamples };
-    };
+    const loop = powerLoop(
+      vms,
+      async (vm) => ((await direct.retrieve([refs.get(vm)!], ["runtime.powerState"]))[0]?.props["runtime.powerState"] === "poweredOn" ? "on" : "off"),
+      measured,
+      sampler,
+    );
+    const run = (label: string, op: (vm: string, action: "on" | "off") => Promise<true | string>) => loop(`vCenter latency ${label}`, `4b. ${delay} ms vCenter: ${label}`, op);
     const directRate = await run("direct SOAP", async (vm, action) => {
       const o = direct.vm(refs.get(vm)!);
       await (await (action === "on" ? o.powerOn() : o.powerOff())).wait({ timeoutMs: 30_000 });
