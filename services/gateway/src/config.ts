@@ -22,7 +22,8 @@ const AdminList = z
   .pipe(z.array(SlackUserIdSchema));
 
 export const GatewayEnvSchema = BaseEnvSchema.extend({
-  SLACK_SIGNING_SECRET: z.string().min(1, "must not be empty"),
+  /** Verifies every HTTP request from Slack; not used (and not needed) in Socket Mode. */
+  SLACK_SIGNING_SECRET: z.string().min(1, "must not be empty").optional(),
   SLACK_BOT_TOKEN: optional,
   /**
    * When set, Slack reaches the gateway over Socket Mode instead of `POST /slack/events`. Only an
@@ -44,6 +45,12 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   IAAS_POLICY: optional,
   /** Slack user ids that hold the admin role (comma-separated). */
   IAAS_ADMINS: AdminList,
-}).superRefine(natsAuthRefinement);
+}).superRefine((env, ctx) => {
+  natsAuthRefinement(env, ctx);
+  // Over HTTP every request is verified with it; Socket Mode's connection is opened with the app token instead.
+  if (env.SLACK_SIGNING_SECRET === undefined && env.SLACK_APP_TOKEN === undefined) {
+    ctx.addIssue({ code: "custom", path: ["SLACK_SIGNING_SECRET"], message: "is required (unless SLACK_APP_TOKEN is set, for Socket Mode)" });
+  }
+});
 
 export type GatewayConfig = z.infer<typeof GatewayEnvSchema>;

@@ -109,12 +109,15 @@ export function createSlackTransport(
     : undefined;
   const socket = receiver ? keepConnected(receiver, log.child({ component: "socket-mode" }), opts.reconnect ?? SOCKET_RECONNECT) : undefined;
   const socketMode = receiver !== undefined;
+  const signingSecret = config.SLACK_SIGNING_SECRET;
+  // The config already refuses HTTP mode without it; this keeps an unverified HTTP receiver impossible.
+  if (!receiver && !signingSecret) throw new ConfigError(["SLACK_SIGNING_SECRET"], "invalid configuration: SLACK_SIGNING_SECRET: is required (unless SLACK_APP_TOKEN is set, for Socket Mode)");
   const app = receiver
     ? new App({ ...common, receiver })
     : new App({
         ...common,
         receiver: new HTTPReceiver({
-          signingSecret: config.SLACK_SIGNING_SECRET,
+          signingSecret: signingSecret!,
           endpoints: SLACK_EVENTS_PATH,
           // Ack first, then keep working (Bolt's default): Slack wants the answer within 3 s.
           processBeforeResponse: false,

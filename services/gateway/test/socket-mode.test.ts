@@ -101,7 +101,8 @@ describe("gateway Socket Mode: tokens", () => {
     await using nats = await startNatsServer();
     await using slack = await SlackStandIn.start({ appToken: APP_TOKEN });
     const log = createLogger("gateway-test", "silent");
-    const config = loadConfig(GatewayEnvSchema, { NATS_URL: nats.url, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl, SLACK_APP_TOKEN: "xapp-fake-2" });
+    // No signing secret: Socket Mode does not use one.
+    const config = loadConfig(GatewayEnvSchema, { NATS_URL: nats.url, SLACK_API_URL: slack.apiUrl, SLACK_APP_TOKEN: "xapp-fake-2" });
     const nc = await connectNats(config, "gateway-test", log);
     try {
       await ensureGatewayResources(nc, log);
@@ -137,9 +138,9 @@ describe("gateway Socket Mode: tokens", () => {
     expect((err as Error).message).not.toContain("xoxb-fake-1");
   });
 
-  it("SLACK_SIGNING_SECRET stays required with SLACK_APP_TOKEN, though Socket Mode does not use it", () => {
-    // Kept as it is: deploy/compose.yaml and the manifest ask for it in both modes; HTTP mode
-    // verifies every request with it.
-    expect(() => loadConfig(GatewayEnvSchema, { SLACK_APP_TOKEN: APP_TOKEN })).toThrow(/SLACK_SIGNING_SECRET: is required/);
+  it("SLACK_SIGNING_SECRET is required over HTTP, and may be left out in Socket Mode, which does not use it", () => {
+    expect(() => loadConfig(GatewayEnvSchema, {})).toThrow(/SLACK_SIGNING_SECRET: is required \(unless SLACK_APP_TOKEN is set, for Socket Mode\)/);
+    expect(() => loadConfig(GatewayEnvSchema, { SLACK_SIGNING_SECRET: "" })).toThrow(/SLACK_SIGNING_SECRET: must not be empty/);
+    expect(loadConfig(GatewayEnvSchema, { SLACK_APP_TOKEN: APP_TOKEN }).SLACK_SIGNING_SECRET).toBeUndefined();
   });
 });
