@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the whole system in one terminal (npm start). Embedded defaults fill what the environment
 // leaves out: a nats-server with JetStream when NATS_URL is unset, the vCenter simulator with its
-// demo inventory when VCENTER_URL is unset, and a local Slack stand-in when SLACK_SIGNING_SECRET is
-// unset (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request).
+// demo inventory when VCENTER_URL is unset, and a local Slack stand-in when neither SLACK_SIGNING_SECRET
+// nor SLACK_APP_TOKEN is set (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request).
 // Ctrl-C stops everything cleanly.
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile, chmod } from "node:fs/promises";
@@ -60,7 +60,8 @@ if (embeddedVcenter) {
   say(`using vCenter at ${env.VCENTER_URL}`);
 }
 
-if (!env.SLACK_SIGNING_SECRET) {
+// A real Slack app is configured by its signing secret (HTTP) or its app-level token (Socket Mode).
+if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   const slack = await kit.SlackStandIn.start();
   stoppers.push(() => slack.close());
   const secretFile = join(runDir, "slack-signing-secret");
@@ -70,7 +71,7 @@ if (!env.SLACK_SIGNING_SECRET) {
   env.SLACK_SIGNING_SECRET = secret;
   env.SLACK_API_URL = slack.apiUrl;
   await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events` }));
-  say(`no SLACK_SIGNING_SECRET: local Slack stand-in at ${slack.apiUrl} (secret in .run/slack-signing-secret)`);
+  say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in .run/slack-signing-secret)`);
   say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"`);
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
