@@ -75,3 +75,37 @@ describe("Socket Mode reconnect back-off", () => {
     expect(reconnectDelay(3, { minMs: 100, maxMs: 400 })).toBe(400);
   });
 });
+
+describe("gateway over Socket Mode: stopped while Slack is unreachable", () => {
+  it("stop returns while it is retrying, and no attempt follows it", async () => {
+    const h = await startHarness({ SLACK_APP_TOKEN: APP_TOKEN }, { slackOptions: { appToken: APP_TOKEN }, slackReconnect: { minMs: 100, maxMs: 200 } });
+    const opens = () => h.slack.apiCalls("apps.connections.open").length;
+    try {
+      const before = opens();
+      h.slack.connectionsOpenFailure = "http_503";
+      h.slack.disconnectSockets();
+      // Two failed attempts (up to three calls each): the retry loop is running.
+      await waitUntil("the gateway retrying", () => opens() >= before + 4, 20_000);
+      await h.gateway.stop();
+      // An attempt under way at the stop may finish its own HTTP retries; then the calls must stop
+      // for good. While retrying, the gateway calls at least every 200 ms (plus the attempt).
+      let last = opens();
+      let quietSince = Date.now();
+      await waitUntil(
+        "no more calls for 1.5 s",
+        () => {
+          if (opens() !== last) {
+            last = opens();
+            quietSince = Date.now();
+          }
+          return Date.now() - quietSince >= 1_500;
+        },
+        15_000,
+      );
+      expect(h.slack.socketsOpen).toBe(0);
+      expect(h.gateway.slackReady()).toBe(false);
+    } finally {
+      await h.close();
+    }
+  });
+});
