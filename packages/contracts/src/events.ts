@@ -10,10 +10,13 @@ import { token } from "./tokens.js";
  * which is what VEBA puts in `subject` (router) or in the type (`com.vmware.vsphere.<id>.v0`).
  * Each dot-separated part must be a subject token, so a class can never widen or redirect a subject.
  */
+/** An event class usable as subject levels: dot-separated parts of A-Z a-z 0-9 _ - (EventClassSchema's rule). */
+export const EventClassPattern = /^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,128})*$/;
+
 export const EventClassSchema = z
   .string()
   .max(255, "is longer than 255 characters")
-  .regex(/^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,128})*$/, "must be dot-separated parts of A-Z a-z 0-9 _ -");
+  .regex(EventClassPattern, "must be dot-separated parts of A-Z a-z 0-9 _ -");
 
 /** vCenter's event key (`Event.key`, an int): unique and increasing per vCenter. */
 export const EventKeySchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

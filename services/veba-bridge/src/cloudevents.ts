@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { CloudEvent, HTTP, type CloudEventV1 } from "cloudevents";
 import {
+  EventClassPattern,
   EventClassSchema,
   VsphereEventSchema,
   eventMsgId,
@@ -297,9 +298,6 @@ export function vouchedFor(m: VsphereEvent): boolean {
     !Object.hasOwn(m.data, "__proto__")
   );
 }
-
-/** EventClassSchema's pattern. */
-const EventClassPattern = /^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,128})*$/;
 
 function isLength(v: unknown, min: number, max: number): v is string {
   return typeof v === "string" && v.length >= min && v.length <= max;
