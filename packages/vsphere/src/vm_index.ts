@@ -1,5 +1,4 @@
 import type { VimClient } from "./client.js";
-import { isVimFault } from "./errors.js";
 import { asArray, isObj } from "./parse.js";
 import type { ContainerView, PropertyCollector } from "./property.js";
 import { isMoRef, refKey, type MoRef } from "./types.js";
@@ -183,8 +182,9 @@ export class VmIndex {
       } catch (err) {
         if (this.stopped) break;
         this.stats.failures++;
-        // A collector of a session that was renewed under us: expected, rebuild at once.
-        const renewed = isVimFault(err, "ManagedObjectNotFound") || this.generation !== this.client.sessionGeneration || this.abort?.signal.aborted === true;
+        // The session was renewed under us (its collector is gone): expected, rebuild at once. Any
+        // other failure, a ManagedObjectNotFound without a renewal included, waits its back-off.
+        const renewed = this.generation !== this.client.sessionGeneration || this.abort?.signal.aborted === true;
         this.ready = false;
         if (!renewed) {
           this.opts.logger?.warn?.({ err, retryInMs: backoff }, "inventory index lost its feed; look-ups ask vCenter until it is back");
@@ -193,7 +193,6 @@ export class VmIndex {
           backoff = Math.min(backoff * 2, 30_000);
         }
       } finally {
-        this.ready = this.ready && !this.stopped;
         // Both belong to the session and would outlive this loop in it (a collector keeps gathering
         // changes for a poll that never comes): destroyed, unless the session is being closed anyway.
         if (pc && !this.client.isClosed) await pc.destroyPropertyCollector({ timeoutMs: 2000 }).catch(() => undefined);
