@@ -1,7 +1,6 @@
 import { IaasError, PowerStateAfter, ProxyEndpoints, type PowerAction, type PowerCommand, type VmSummary } from "@iaas/contracts";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
-
 const DONE: Record<PowerAction, string> = {
   on: "is powered on",
   off: "is powered off",

@@ -54,6 +54,7 @@ export function buildProxy(deps: ProxyDeps) {
    * that request, a VM already in the state asked for) keep a later repeat harmless.
    */
   const inFlight = new Map<string, Promise<unknown>>();
+  const joined = new Counter({ name: "iaas_vcenter_requests_joined_total", help: "Requests that joined the same request already in flight (a redelivered command) instead of starting it again.", registers: [metrics.registry] });
   function joinable<T>(key: string, start: () => Promise<T>): Promise<T> {
     const pending = inFlight.get(key) as Promise<T> | undefined;
     if (pending) {
@@ -64,7 +65,6 @@ export function buildProxy(deps: ProxyDeps) {
     inFlight.set(key, p);
     return p;
   }
-  const joined = new Counter({ name: "iaas_vcenter_requests_joined_total", help: "Requests that joined the same request already in flight (a redelivered command) instead of starting it again.", registers: [metrics.registry] });
 
   const pick = (id: string | undefined): Vcenter => {
     const vc = deps.vcenters.get(id ?? "default");

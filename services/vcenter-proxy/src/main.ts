@@ -19,7 +19,9 @@ import {
 import { buildProxy } from "./build.js";
 import { Vcenter } from "./vcenter.js";
 
-const bool = z.enum(["true", "false", "1", "0", ""]).default("false").transform((v) => v === "true" || v === "1");
+/** true/1 or false/0; unset or empty is `dflt`. */
+const flag = (dflt: boolean) => z.enum(["true", "false", "1", "0", ""]).default("").transform((v) => (v === "" ? dflt : v === "true" || v === "1"));
+const bool = flag(false);
 
 const EnvSchema = BaseEnvSchema.extend({
   HEALTH_PORT: PortSchema.default(9101),
@@ -37,7 +39,7 @@ const EnvSchema = BaseEnvSchema.extend({
    * Keep a live index of VM names and paths (a property-collector feed; one long-poll per vCenter,
    * which also keeps the session alive) instead of listing every VM per look-up.
    */
-  VCENTER_LIVE_INDEX: z.enum(["true", "false", "1", "0", ""]).default("true").transform((v) => v !== "false" && v !== "0"),
+  VCENTER_LIVE_INDEX: flag(true),
   /**
    * More vCenters beside the default one, by id (`lab,dr`): each is read from VCENTER_<ID>_URL,
    * _USERNAME, _PASSWORD and _INSECURE, and requests name it in their `vcenter` field.

@@ -246,7 +246,6 @@ export class Vcenter {
     });
   }
 
-
   /** Everything `/iaas info` shows, in three round trips (the VM, its path, the names it points at). */
   async info(ref: MoRef): Promise<VmInfo> {
     const rec = await this.record(ref);
@@ -273,7 +272,6 @@ export class Vcenter {
   async infoOf(vm: string): Promise<VmInfo> {
     return this.readByName(vm, (ref) => this.info(ref));
   }
-
 
   /** Names of managed objects, in one round trip. */
   async names(refs: MoRef[]): Promise<Map<string, string>> {
