@@ -260,6 +260,9 @@ export class SlashCommands {
     const traceparent = newTraceparent();
     // A Slack retry is the same request again, not one more.
     const admission = meta.retryNum ? undefined : this.d.rate.hit(p.user_id);
+    // Awaited by admit() wherever the request does something; a path that throws before that
+    // must not leave a failed count as an unhandled rejection.
+    admission?.catch(() => undefined);
     const admit = async () => {
       const rate = await admission;
       if (rate && !rate.ok) throw new RateLimitedError(rate.limit);
