@@ -1,17 +1,10 @@
 import { decodeNode, encodeValue } from "./codec.js";
 import { TimeoutError, ValidationError, VimFault, isVimFault } from "./errors.js";
-import { asMoRef, asObj, asString } from "./parse.js";
+import { asString, parseServiceContent, parseUserSession } from "./parse.js";
 import { Semaphore } from "./queue.js";
 import { SoapTransport, startDeadline, type RequestOptions } from "./transport.js";
 import { escapeAttr, escapeText } from "./xml.js";
 import { moRef, type MoRef, type ServiceContent, type UserSession } from "./types.js";
-import { PropertyCollector, ViewManager, type ObjectProps, type RetrieveContainerOptions } from "./property.js";
-import { SearchIndex } from "./objects/search_index.js";
-import { SessionManager } from "./objects/session_manager.js";
-import { EventManager } from "./objects/event_manager.js";
-import { VirtualMachine } from "./objects/virtual_machine.js";
-import { Folder } from "./objects/folder.js";
-import { Task } from "./task.js";
 
 /** pino-compatible: any subset of the level methods, called as `(fields, message)`. */
 export interface Logger {
@@ -75,6 +68,9 @@ export interface InvokeOptions extends CallOptions {
 
 const SERVICE_INSTANCE = moRef("ServiceInstance", "ServiceInstance");
 
+/** The managers ServiceContent may name (a plain ESXi host lacks some of them). */
+export type ServiceManager = "viewManager" | "sessionManager" | "searchIndex" | "eventManager" | "taskManager" | "perfManager" | "alarmManager";
+
 /** A queued call found a re-login under way when its turn came: it was not sent. */
 const RELOGIN_PENDING = Symbol("relogin pending");
 
@@ -101,8 +97,10 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
  * A vim25 SOAP client with one session, shaped like govmomi's `vim25.Client` + `session.Manager`:
  * `connect()` logs in; a call that meets NotAuthenticated logs in again once (concurrent callers
  * share that login) and is retried once; a keep-alive stops vCenter expiring an idle session.
+ * Transport and session only: the managed-object wrappers sit on top of it and the service-instance
+ * facade (`VimClient`) hands them out, so nothing here knows them.
  */
-export class VimClient {
+export class Vim25Client {
   readonly stats: ClientStats = { logins: 0, relogins: 0, calls: 0, faults: 0 };
   private readonly transport: SoapTransport;
   private readonly limiter: Semaphore;
@@ -142,9 +140,9 @@ export class VimClient {
     this.log = opts.logger ?? {};
   }
 
-  /** Creates a client, reads the ServiceContent and logs in. */
-  static async connect(opts: VimClientOptions): Promise<VimClient> {
-    const c = new VimClient(opts);
+  /** Creates a client (of the class it is called on), reads the ServiceContent and logs in. */
+  static async connect<C extends Vim25Client>(this: new (opts: VimClientOptions) => C, opts: VimClientOptions): Promise<C> {
+    const c = new this(opts);
     await c.connect();
     return c;
   }
@@ -165,6 +163,13 @@ export class VimClient {
   get serviceContent(): ServiceContent {
     if (this.content === undefined) throw new Error("VimClient: not connected (call connect() first)");
     return this.content;
+  }
+
+  /** A manager's moref from the ServiceContent; throws when the server has none (not a vCenter). */
+  serviceRef(name: ServiceManager): MoRef {
+    const ref = this.serviceContent[name];
+    if (ref === undefined) throw new Error(`ServiceContent has no ${name} (not a vCenter?)`);
+    return ref;
   }
 
   /** The session from the latest Login. */
@@ -292,19 +297,25 @@ export class VimClient {
   }
 
   private async login(): Promise<void> {
-    const sm = this.serviceContent.sessionManager;
-    if (sm === undefined) throw new Error("ServiceContent has no sessionManager");
     this.stats.logins++;
+    this.userSession = await this.loginAs(this.opts.username, this.opts.password);
+  }
+
+  /**
+   * SessionManager.Login on this connection, the one place it is written. It does not become the
+   * client's session (connect() and the re-login keep that), and a NotAuthenticated is not retried.
+   */
+  async loginAs(userName: string, password: string, opts: CallOptions = {}): Promise<UserSession> {
     const raw = await this.invoke(
       "Login",
-      sm,
+      this.serviceRef("sessionManager"),
       [
-        ["userName", this.opts.username, "string"],
-        ["password", this.opts.password, "string"],
+        ["userName", userName, "string"],
+        ["password", password, "string"],
       ],
-      { returns: "UserSession", noRelogin: true },
+      { ...opts, returns: "UserSession", noRelogin: true },
     );
-    this.userSession = parseUserSession(raw);
+    return parseUserSession(raw);
   }
 
   /**
@@ -379,83 +390,4 @@ export class VimClient {
     if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer);
     this.keepAliveTimer = undefined;
   }
-
-  // ------------------------------------------------------------------ managed objects
-
-  get propertyCollector(): PropertyCollector {
-    return new PropertyCollector(this, this.serviceContent.propertyCollector);
-  }
-
-  get viewManager(): ViewManager {
-    return new ViewManager(this, required(this.serviceContent.viewManager, "viewManager"));
-  }
-
-  get searchIndex(): SearchIndex {
-    return new SearchIndex(this, required(this.serviceContent.searchIndex, "searchIndex"));
-  }
-
-  get sessionManager(): SessionManager {
-    return new SessionManager(this, required(this.serviceContent.sessionManager, "sessionManager"));
-  }
-
-  get eventManager(): EventManager {
-    return new EventManager(this, required(this.serviceContent.eventManager, "eventManager"));
-  }
-
-  get rootFolder(): Folder {
-    return new Folder(this, this.serviceContent.rootFolder);
-  }
-
-  vm(ref: MoRef): VirtualMachine {
-    return new VirtualMachine(this, ref);
-  }
-
-  folder(ref: MoRef): Folder {
-    return new Folder(this, ref);
-  }
-
-  task(ref: MoRef): Task {
-    return new Task(this, ref);
-  }
-
-  /** Properties of specific objects; see PropertyCollector.retrieve. */
-  retrieve(objs: readonly MoRef[], paths: readonly string[], opts?: CallOptions): Promise<ObjectProps[]> {
-    return this.propertyCollector.retrieve(objs, paths, opts);
-  }
-
-  /** Properties of every object of `type` under a container; see PropertyCollector.retrieveContainer. */
-  retrieveContainer(type: string, paths: readonly string[], opts?: RetrieveContainerOptions): Promise<ObjectProps[]> {
-    return this.propertyCollector.retrieveContainer(type, paths, opts);
-  }
 }
-
-function required(ref: MoRef | undefined, what: string): MoRef {
-  if (ref === undefined) throw new Error(`ServiceContent has no ${what} (not a vCenter?)`);
-  return ref;
-}
-
-function parseServiceContent(raw: unknown): ServiceContent {
-  const o = asObj(raw, "ServiceContent");
-  const about = asObj(o.about, "ServiceContent.about");
-  asString(about.apiVersion, "ServiceContent.about.apiVersion");
-  return {
-    ...o,
-    rootFolder: asMoRef(o.rootFolder, "ServiceContent.rootFolder"),
-    propertyCollector: asMoRef(o.propertyCollector, "ServiceContent.propertyCollector"),
-    about: about as ServiceContent["about"],
-  } as ServiceContent;
-}
-
-function parseUserSession(raw: unknown): UserSession {
-  const o = asObj(raw, "UserSession");
-  return {
-    ...o,
-    key: asString(o.key, "UserSession.key"),
-    userName: asString(o.userName, "UserSession.userName"),
-    fullName: asString(o.fullName ?? "", "UserSession.fullName"),
-    loginTime: asString(o.loginTime, "UserSession.loginTime"),
-    lastActiveTime: asString(o.lastActiveTime ?? o.loginTime, "UserSession.lastActiveTime"),
-  };
-}
-
-export { parseUserSession };

@@ -1,4 +1,4 @@
-import type { CallOptions, VimClient } from "./client.js";
+import type { CallOptions, Vim25Client } from "./client.js";
 import { ProtocolError } from "./errors.js";
 import {
   asArray,
@@ -11,7 +11,8 @@ import {
   optNumber,
   optString,
 } from "./parse.js";
-import type { ObjectProps, RetrieveContainerOptions } from "./property.js";
+import { defaultCollector, type ObjectProps, type RetrieveContainerOptions } from "./property.js";
+import { DatastoreProps, EntityProps, HostProps, VmProps } from "./props.js";
 import { refKey, type MoRef } from "./types.js";
 
 // Readers: fixed property path lists plus parsers that turn ObjectProps into typed summaries. Each
@@ -51,22 +52,22 @@ export interface VmSummary {
 }
 
 export const VM_SUMMARY_PATHS = [
-  "name",
-  "runtime.powerState",
-  "config.hardware.numCPU",
-  "config.hardware.memoryMB",
-  "config.template",
-  "config.cpuHotAddEnabled",
-  "config.memoryHotAddEnabled",
-  "config.annotation",
-  "guest.toolsRunningStatus",
-  "guest.ipAddress",
-  "guest.guestFullName",
-  "runtime.host",
-  "datastore",
-  "config.hardware.device",
-  "resourcePool",
-  "parent",
+  VmProps.name,
+  VmProps.powerState,
+  VmProps.numCPU,
+  VmProps.memoryMB,
+  VmProps.template,
+  VmProps.cpuHotAddEnabled,
+  VmProps.memoryHotAddEnabled,
+  VmProps.annotation,
+  VmProps.toolsRunningStatus,
+  VmProps.ipAddress,
+  VmProps.guestFullName,
+  VmProps.host,
+  VmProps.datastore,
+  VmProps.devices,
+  VmProps.resourcePool,
+  VmProps.parent,
 ] as const;
 
 const POWER_STATES = new Set(["poweredOn", "poweredOff", "suspended"]);
@@ -92,38 +93,38 @@ function disksOf(devices: unknown, where: string): VmDisk[] {
 export function parseVmSummary(r: ObjectProps): VmSummary {
   const p = r.props;
   const at = (path: string): string => `${r.obj.value}.${path}`;
-  const powerState = asString(p["runtime.powerState"], at("runtime.powerState"));
-  if (!POWER_STATES.has(powerState)) throw new ProtocolError(`${at("runtime.powerState")}: unknown state ${powerState}`);
+  const powerState = asString(p[VmProps.powerState], at(VmProps.powerState));
+  if (!POWER_STATES.has(powerState)) throw new ProtocolError(`${at(VmProps.powerState)}: unknown state ${powerState}`);
   return {
     ref: r.obj,
-    name: asString(p.name ?? "", at("name")),
+    name: asString(p[VmProps.name] ?? "", at(VmProps.name)),
     powerState: powerState as VmPowerState,
-    numCPU: optNumber(p["config.hardware.numCPU"], at("config.hardware.numCPU")),
-    memoryMB: optNumber(p["config.hardware.memoryMB"], at("config.hardware.memoryMB")),
-    template: optBoolean(p["config.template"], at("config.template")) ?? false,
-    cpuHotAddEnabled: optBoolean(p["config.cpuHotAddEnabled"], at("config.cpuHotAddEnabled")) ?? false,
-    memoryHotAddEnabled: optBoolean(p["config.memoryHotAddEnabled"], at("config.memoryHotAddEnabled")) ?? false,
-    annotation: optString(p["config.annotation"], at("config.annotation")) ?? "",
-    toolsRunningStatus: optString(p["guest.toolsRunningStatus"], at("guest.toolsRunningStatus")),
-    ipAddress: optString(p["guest.ipAddress"], at("guest.ipAddress")),
-    guestFullName: optString(p["guest.guestFullName"], at("guest.guestFullName")),
-    host: optMoRef(p["runtime.host"], at("runtime.host")),
-    datastores: asArray(p.datastore).map((d, i) => asMoRef(d, `${at("datastore")}[${i}]`)),
-    disks: disksOf(p["config.hardware.device"], at("config.hardware.device")),
-    resourcePool: optMoRef(p.resourcePool, at("resourcePool")),
-    parent: optMoRef(p.parent, at("parent")),
+    numCPU: optNumber(p[VmProps.numCPU], at(VmProps.numCPU)),
+    memoryMB: optNumber(p[VmProps.memoryMB], at(VmProps.memoryMB)),
+    template: optBoolean(p[VmProps.template], at(VmProps.template)) ?? false,
+    cpuHotAddEnabled: optBoolean(p[VmProps.cpuHotAddEnabled], at(VmProps.cpuHotAddEnabled)) ?? false,
+    memoryHotAddEnabled: optBoolean(p[VmProps.memoryHotAddEnabled], at(VmProps.memoryHotAddEnabled)) ?? false,
+    annotation: optString(p[VmProps.annotation], at(VmProps.annotation)) ?? "",
+    toolsRunningStatus: optString(p[VmProps.toolsRunningStatus], at(VmProps.toolsRunningStatus)),
+    ipAddress: optString(p[VmProps.ipAddress], at(VmProps.ipAddress)),
+    guestFullName: optString(p[VmProps.guestFullName], at(VmProps.guestFullName)),
+    host: optMoRef(p[VmProps.host], at(VmProps.host)),
+    datastores: asArray(p[VmProps.datastore]).map((d, i) => asMoRef(d, `${at(VmProps.datastore)}[${i}]`)),
+    disks: disksOf(p[VmProps.devices], at(VmProps.devices)),
+    resourcePool: optMoRef(p[VmProps.resourcePool], at(VmProps.resourcePool)),
+    parent: optMoRef(p[VmProps.parent], at(VmProps.parent)),
   };
 }
 
 /** Summaries of every VM and template under `container` (default: the whole inventory). */
-export async function listVmSummaries(client: VimClient, opts: RetrieveContainerOptions = {}): Promise<VmSummary[]> {
-  const rs = await client.retrieveContainer("VirtualMachine", VM_SUMMARY_PATHS, opts);
+export async function listVmSummaries(client: Vim25Client, opts: RetrieveContainerOptions = {}): Promise<VmSummary[]> {
+  const rs = await defaultCollector(client).retrieveContainer("VirtualMachine", VM_SUMMARY_PATHS, opts);
   return rs.map(parseVmSummary);
 }
 
 /** Summaries of specific VMs, in the order given; a deleted VM throws ManagedObjectNotFound. */
-export async function readVmSummaries(client: VimClient, vms: readonly MoRef[], opts: CallOptions = {}): Promise<VmSummary[]> {
-  const rs = await client.retrieve(vms, VM_SUMMARY_PATHS, opts);
+export async function readVmSummaries(client: Vim25Client, vms: readonly MoRef[], opts: CallOptions = {}): Promise<VmSummary[]> {
+  const rs = await defaultCollector(client).retrieve(vms, VM_SUMMARY_PATHS, opts);
   return rs.map(parseVmSummary);
 }
 
@@ -150,22 +151,29 @@ export interface DatastoreSummary {
   hosts: DatastoreHostMount[];
 }
 
-export const DATASTORE_PATHS = ["name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.type", "host"] as const;
+export const DATASTORE_PATHS = [
+  DatastoreProps.name,
+  DatastoreProps.capacity,
+  DatastoreProps.freeSpace,
+  DatastoreProps.accessible,
+  DatastoreProps.type,
+  DatastoreProps.host,
+] as const;
 
 export function parseDatastoreSummary(r: ObjectProps): DatastoreSummary {
   const p = r.props;
   const at = (path: string): string => `${r.obj.value}.${path}`;
   return {
     ref: r.obj,
-    name: asString(p.name, at("name")),
-    capacity: asNumber(p["summary.capacity"], at("summary.capacity")),
-    freeSpace: asNumber(p["summary.freeSpace"], at("summary.freeSpace")),
-    accessible: optBoolean(p["summary.accessible"], at("summary.accessible")) ?? false,
-    type: optString(p["summary.type"], at("summary.type")) ?? "",
-    hosts: asArray(p.host).map((m, i) => {
+    name: asString(p[DatastoreProps.name], at(DatastoreProps.name)),
+    capacity: asNumber(p[DatastoreProps.capacity], at(DatastoreProps.capacity)),
+    freeSpace: asNumber(p[DatastoreProps.freeSpace], at(DatastoreProps.freeSpace)),
+    accessible: optBoolean(p[DatastoreProps.accessible], at(DatastoreProps.accessible)) ?? false,
+    type: optString(p[DatastoreProps.type], at(DatastoreProps.type)) ?? "",
+    hosts: asArray(p[DatastoreProps.host]).map((m, i) => {
       const mount = isObj(m) ? m : {};
       const info = isObj(mount.mountInfo) ? mount.mountInfo : {};
-      const w = `${at("host")}[${i}]`;
+      const w = `${at(DatastoreProps.host)}[${i}]`;
       return {
         host: asMoRef(mount.key, `${w}.key`),
         mounted: optBoolean(info.mounted, `${w}.mountInfo.mounted`),
@@ -177,8 +185,8 @@ export function parseDatastoreSummary(r: ObjectProps): DatastoreSummary {
   };
 }
 
-export async function listDatastores(client: VimClient, opts: RetrieveContainerOptions = {}): Promise<DatastoreSummary[]> {
-  const rs = await client.retrieveContainer("Datastore", DATASTORE_PATHS, opts);
+export async function listDatastores(client: Vim25Client, opts: RetrieveContainerOptions = {}): Promise<DatastoreSummary[]> {
+  const rs = await defaultCollector(client).retrieveContainer("Datastore", DATASTORE_PATHS, opts);
   return rs.map(parseDatastoreSummary);
 }
 
@@ -199,14 +207,14 @@ export interface HostSummary {
 }
 
 export const HOST_PATHS = [
-  "name",
-  "parent",
-  "runtime.connectionState",
-  "runtime.powerState",
-  "runtime.inMaintenanceMode",
-  "summary.hardware.numCpuCores",
-  "summary.hardware.memorySize",
-  "datastore",
+  HostProps.name,
+  HostProps.parent,
+  HostProps.connectionState,
+  HostProps.powerState,
+  HostProps.inMaintenanceMode,
+  HostProps.numCpuCores,
+  HostProps.memorySize,
+  HostProps.datastore,
 ] as const;
 
 export function parseHostSummary(r: ObjectProps): HostSummary {
@@ -214,19 +222,19 @@ export function parseHostSummary(r: ObjectProps): HostSummary {
   const at = (path: string): string => `${r.obj.value}.${path}`;
   return {
     ref: r.obj,
-    name: asString(p.name, at("name")),
-    parent: optMoRef(p.parent, at("parent")),
-    connectionState: optString(p["runtime.connectionState"], at("runtime.connectionState")),
-    powerState: optString(p["runtime.powerState"], at("runtime.powerState")),
-    inMaintenanceMode: optBoolean(p["runtime.inMaintenanceMode"], at("runtime.inMaintenanceMode")) ?? false,
-    numCpuCores: optNumber(p["summary.hardware.numCpuCores"], at("summary.hardware.numCpuCores")),
-    memorySize: optNumber(p["summary.hardware.memorySize"], at("summary.hardware.memorySize")),
-    datastores: asArray(p.datastore).map((d, i) => asMoRef(d, `${at("datastore")}[${i}]`)),
+    name: asString(p[HostProps.name], at(HostProps.name)),
+    parent: optMoRef(p[HostProps.parent], at(HostProps.parent)),
+    connectionState: optString(p[HostProps.connectionState], at(HostProps.connectionState)),
+    powerState: optString(p[HostProps.powerState], at(HostProps.powerState)),
+    inMaintenanceMode: optBoolean(p[HostProps.inMaintenanceMode], at(HostProps.inMaintenanceMode)) ?? false,
+    numCpuCores: optNumber(p[HostProps.numCpuCores], at(HostProps.numCpuCores)),
+    memorySize: optNumber(p[HostProps.memorySize], at(HostProps.memorySize)),
+    datastores: asArray(p[HostProps.datastore]).map((d, i) => asMoRef(d, `${at(HostProps.datastore)}[${i}]`)),
   };
 }
 
-export async function listHosts(client: VimClient, opts: RetrieveContainerOptions = {}): Promise<HostSummary[]> {
-  const rs = await client.retrieveContainer("HostSystem", HOST_PATHS, opts);
+export async function listHosts(client: Vim25Client, opts: RetrieveContainerOptions = {}): Promise<HostSummary[]> {
+  const rs = await defaultCollector(client).retrieveContainer("HostSystem", HOST_PATHS, opts);
   return rs.map(parseHostSummary);
 }
 
@@ -250,8 +258,8 @@ export function parseResourcePool(r: ObjectProps): ResourcePoolSummary {
   };
 }
 
-export async function listResourcePools(client: VimClient, opts: RetrieveContainerOptions = {}): Promise<ResourcePoolSummary[]> {
-  const rs = await client.retrieveContainer("ResourcePool", RESOURCE_POOL_PATHS, opts);
+export async function listResourcePools(client: Vim25Client, opts: RetrieveContainerOptions = {}): Promise<ResourcePoolSummary[]> {
+  const rs = await defaultCollector(client).retrieveContainer("ResourcePool", RESOURCE_POOL_PATHS, opts);
   return rs.map(parseResourcePool);
 }
 
@@ -275,8 +283,8 @@ export function parseFolder(r: ObjectProps): FolderSummary {
   };
 }
 
-export async function listFolders(client: VimClient, opts: RetrieveContainerOptions = {}): Promise<FolderSummary[]> {
-  const rs = await client.retrieveContainer("Folder", FOLDER_PATHS, opts);
+export async function listFolders(client: Vim25Client, opts: RetrieveContainerOptions = {}): Promise<FolderSummary[]> {
+  const rs = await defaultCollector(client).retrieveContainer("Folder", FOLDER_PATHS, opts);
   return rs.map(parseFolder);
 }
 
@@ -287,11 +295,11 @@ export async function listFolders(client: VimClient, opts: RetrieveContainerOpti
  * it. One RetrievePropertiesEx follows `parent` up to the root folder with a recursive TraversalSpec
  * and returns every ancestor's name; the root folder ("Datacenters") is not part of the path.
  */
-export async function inventoryPath(client: VimClient, ref: MoRef, opts: CallOptions = {}): Promise<string> {
-  const results = await client.propertyCollector.retrievePropertiesEx(
+export async function inventoryPath(client: Vim25Client, ref: MoRef, opts: CallOptions = {}): Promise<string> {
+  const results = await defaultCollector(client).retrievePropertiesEx(
     [
       {
-        propSet: [{ type: "ManagedEntity", pathSet: ["name", "parent"] }],
+        propSet: [{ type: "ManagedEntity", pathSet: [EntityProps.name, EntityProps.parent] }],
         objectSet: [
           {
             obj: ref,

@@ -1,6 +1,8 @@
 // @iaas/vsphere: a typed vim25 SOAP client shaped like govmomi. See README.md.
+export { VimClient } from "./service_instance.js";
 export {
-  VimClient,
+  Vim25Client,
+  type ServiceManager,
   type VimClientOptions,
   type ClientStats,
   type CallOptions,
@@ -23,6 +25,10 @@ export {
   PropertyCollector,
   ViewManager,
   ContainerView,
+  defaultCollector,
+  defaultViewManager,
+  faultFromLocalized,
+  type WaitForOptions,
   type ObjectProps,
   type RetrieveContainerOptions,
   type PropertyFilterSpec,
@@ -32,10 +38,11 @@ export {
   type SelectionSpec,
 } from "./property.js";
 export { VmIndex, type IndexedVm, type VmIndexOptions } from "./vm_index.js";
-export { Task, TASK_STATE_PATHS, faultFromLocalized, type TaskInfo, type TaskOutcome, type TaskState, type WaitOptions } from "./task.js";
+export { VmProps, HostProps, DatastoreProps, TaskProps, EntityProps } from "./props.js";
+export { Task, TASK_STATE_PATHS, type TaskInfo, type TaskOutcome, type TaskState, type WaitOptions } from "./task.js";
 export { SearchIndex } from "./objects/search_index.js";
 export { SessionManager } from "./objects/session_manager.js";
-export { VirtualMachine, VmProps } from "./objects/virtual_machine.js";
+export { VirtualMachine } from "./objects/virtual_machine.js";
 export { Folder, datastoreOfPath } from "./objects/folder.js";
 export { EventManager, EventHistoryCollector, parseEvent, type VimEvent } from "./objects/event_manager.js";
 export {

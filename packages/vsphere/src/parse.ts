@@ -1,5 +1,5 @@
 import { ProtocolError } from "./errors.js";
-import { isMoRef, type MoRef } from "./types.js";
+import { isMoRef, type MoRef, type ServiceContent, type UserSession } from "./types.js";
 
 // Guards for decoded SOAP values: a response that does not have the shape we rely on is a
 // ProtocolError naming the field, never a silent `undefined` further down.
@@ -61,6 +61,31 @@ export function optMoRef(v: unknown, what: string): MoRef | undefined {
 export function asArray(v: unknown): unknown[] {
   if (v === undefined) return [];
   return Array.isArray(v) ? v : [v];
+}
+
+export function parseServiceContent(raw: unknown): ServiceContent {
+  const o = asObj(raw, "ServiceContent");
+  const about = asObj(o.about, "ServiceContent.about");
+  asString(about.apiVersion, "ServiceContent.about.apiVersion");
+  return {
+    ...o,
+    rootFolder: asMoRef(o.rootFolder, "ServiceContent.rootFolder"),
+    propertyCollector: asMoRef(o.propertyCollector, "ServiceContent.propertyCollector"),
+    about: about as ServiceContent["about"],
+  } as ServiceContent;
+}
+
+/** A UserSession from Login or SessionManager.currentSession. */
+export function parseUserSession(raw: unknown): UserSession {
+  const o = asObj(raw, "UserSession");
+  return {
+    ...o,
+    key: asString(o.key, "UserSession.key"),
+    userName: asString(o.userName, "UserSession.userName"),
+    fullName: asString(o.fullName ?? "", "UserSession.fullName"),
+    loginTime: asString(o.loginTime, "UserSession.loginTime"),
+    lastActiveTime: asString(o.lastActiveTime ?? o.loginTime, "UserSession.lastActiveTime"),
+  };
 }
 
 function preview(v: unknown): string {

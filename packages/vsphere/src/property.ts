@@ -1,5 +1,5 @@
-import type { CallOptions, VimClient } from "./client.js";
-import { VimFault } from "./errors.js";
+import type { CallOptions, Vim25Client } from "./client.js";
+import { TimeoutError, VimFault } from "./errors.js";
 import { asArray, asMoRef, asString, isObj, type Obj } from "./parse.js";
 import { refKey, type MoRef } from "./types.js";
 
@@ -53,6 +53,32 @@ export interface PropertyFilterSpec {
   reportMissingObjectsInResults?: boolean;
 }
 
+export interface WaitForOptions {
+  signal?: AbortSignal;
+  /** What to throw when the deadline passes; default a TimeoutError naming the object and paths. */
+  timeoutError?: () => Error;
+  /** Named in the fault thrown when the object is gone (vCenter forgets finished tasks after a while). */
+  method?: string | undefined;
+}
+
+/** A LocalizedMethodFault (task `info.error`, missingSet entries) as a VimFault. */
+export function faultFromLocalized(lmf: unknown, ctx: { method?: string | undefined; task?: MoRef | undefined } = {}): VimFault {
+  const o = isObj(lmf) ? lmf : {};
+  const fault = isObj(o.fault) ? o.fault : {};
+  const type = typeof fault._type === "string" ? fault._type : "MethodFault";
+  return new VimFault(type, fault, typeof o.localizedMessage === "string" ? o.localizedMessage : "", ctx);
+}
+
+/** The session's PropertyCollector (govmomi `property.DefaultCollector`). */
+export function defaultCollector(client: Vim25Client): PropertyCollector {
+  return new PropertyCollector(client, client.serviceContent.propertyCollector);
+}
+
+/** The session's ViewManager; throws when the server has none. */
+export function defaultViewManager(client: Vim25Client): ViewManager {
+  return new ViewManager(client, client.serviceRef("viewManager"));
+}
+
 /** A RetrieveResult page. */
 interface Page {
   token?: string;
@@ -90,13 +116,7 @@ function toPage(raw: unknown): Page {
     const missing: Record<string, VimFault> = {};
     for (const m of asArray(o.missingSet)) {
       const mp = m as Obj;
-      const lmf = isObj(mp.fault) ? mp.fault : {};
-      const fault = isObj(lmf.fault) ? lmf.fault : {};
-      const type = typeof fault._type === "string" ? fault._type : "MethodFault";
-      const msg = typeof lmf.localizedMessage === "string" ? lmf.localizedMessage : "";
-      missing[asString(mp.path, `objects[${i}].missingSet.path`)] = new VimFault(type, fault, msg, {
-        method: "RetrievePropertiesEx",
-      });
+      missing[asString(mp.path, `objects[${i}].missingSet.path`)] = faultFromLocalized(mp.fault, { method: "RetrievePropertiesEx" });
     }
     return { obj: asMoRef(o.obj, `objects[${i}].obj`), props, missing };
   });
@@ -106,7 +126,7 @@ function toPage(raw: unknown): Page {
 /** The PropertyCollector managed object (govmomi `property.Collector`). */
 export class PropertyCollector {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
@@ -180,7 +200,7 @@ export class PropertyCollector {
   retrieveContainer(type: string, paths: readonly string[], opts: RetrieveContainerOptions = {}): Promise<ObjectProps[]> {
     const container = opts.container ?? this.client.serviceContent.rootFolder;
     return this.client.withSessionObjects(async () => {
-      const view = await this.client.viewManager.createContainerView(container, [type], opts.recursive ?? true, opts);
+      const view = await defaultViewManager(this.client).createContainerView(container, [type], opts.recursive ?? true, opts);
       try {
         return await this.retrievePropertiesEx(
           [
@@ -199,6 +219,50 @@ export class PropertyCollector {
         );
       } finally {
         await view.destroyView().catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * Waits until `done` accepts the values of `paths` of `obj`, through a private collector
+   * (CreatePropertyCollector → CreateFilter → WaitForUpdatesEx loop → DestroyPropertyCollector), as
+   * govmomi's property.Wait does; no polling. `done` sees every path that is set (unset ones are
+   * absent) after each update, the first one being the current values; it may throw to stop the wait
+   * with that error. Resolves with the values `done` accepted. An object that is gone throws its
+   * fault (ManagedObjectNotFound); passing `deadline` (a Date.now() time) throws `timeoutError()`.
+   * WaitForUpdatesEx waits in whole seconds, so the deadline may be overshot by < 1 s. Runs again
+   * from the start if the session is renewed under it (the collector died with the old session).
+   */
+  waitFor(
+    obj: MoRef,
+    paths: readonly string[],
+    done: (props: Record<string, unknown>) => boolean,
+    deadline: number,
+    opts: WaitForOptions = {},
+  ): Promise<Record<string, unknown>> {
+    const call: CallOptions = { signal: opts.signal };
+    const timeoutMs = Math.max(0, deadline - Date.now());
+    const timeout =
+      opts.timeoutError ??
+      (() => new TimeoutError(`${obj.value}.${paths.join(",")} did not reach the expected value within ${timeoutMs} ms`, { timeoutMs, method: opts.method }));
+    return this.client.withSessionObjects(async () => {
+      const pc = await this.createPropertyCollector(call);
+      try {
+        await pc.createFilter({ propSet: [{ type: obj.type, pathSet: [...paths] }], objectSet: [{ obj, skip: false }] }, false, call);
+        const state: Record<string, unknown> = {};
+        let version = "";
+        for (;;) {
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) throw timeout();
+          const update = await pc.waitForUpdatesEx(version, Math.min(60, Math.ceil(remaining / 1000)), call);
+          if (update !== undefined) {
+            if (typeof update.version === "string") version = update.version;
+            applyChanges(update, state, (fault) => faultFromLocalized(fault, { method: opts.method, task: obj.type === "Task" ? obj : undefined }));
+          }
+          if (done(state)) return state;
+        }
+      } finally {
+        await pc.destroyPropertyCollector().catch(() => undefined);
       }
     });
   }
@@ -251,9 +315,27 @@ export class PropertyCollector {
   }
 }
 
+/** Folds one UpdateSet of a single-object filter into `state` (path → value); a missing object throws. */
+function applyChanges(update: Record<string, unknown>, state: Record<string, unknown>, gone: (fault: unknown) => Error): void {
+  for (const fu of asArray(update.filterSet)) {
+    if (!isObj(fu)) continue;
+    for (const mo of asArray(fu.missingSet)) {
+      if (isObj(mo)) throw gone(mo.fault);
+    }
+    for (const ou of asArray(fu.objectSet)) {
+      if (!isObj(ou)) continue;
+      for (const pc of asArray(ou.changeSet)) {
+        if (!isObj(pc) || typeof pc.name !== "string") continue;
+        if (pc.op === "remove" || pc.op === "indirectRemove" || pc.val === undefined) delete state[pc.name];
+        else state[pc.name] = pc.val;
+      }
+    }
+  }
+}
+
 export class ViewManager {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
@@ -279,7 +361,7 @@ export class ViewManager {
 
 export class ContainerView {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 

@@ -1,8 +1,9 @@
-import type { CallOptions, VimClient } from "./client.js";
-import { TimeoutError, VimFault } from "./errors.js";
-import { asArray, asObj, isObj } from "./parse.js";
+import type { CallOptions, Vim25Client } from "./client.js";
+import { TimeoutError } from "./errors.js";
+import { asObj } from "./parse.js";
+import { defaultCollector, faultFromLocalized } from "./property.js";
+import { TaskProps } from "./props.js";
 import type { MoRef } from "./types.js";
-
 export type TaskState = "queued" | "running" | "success" | "error";
 
 export interface TaskInfo {
@@ -35,24 +36,15 @@ export interface WaitOptions extends CallOptions {
 }
 
 /** What a wait reads of a task: enough to tell running from done, and the result or fault. */
-export const TASK_STATE_PATHS: readonly string[] = ["info.state", "info.error", "info.result"];
-const WAIT_PATHS = [...TASK_STATE_PATHS];
+export const TASK_STATE_PATHS: readonly string[] = [TaskProps.state, TaskProps.error, TaskProps.result];
 
 /** A task's state as read (TASK_STATE_PATHS): over, with its result, or not yet. */
 export type TaskOutcome = { done: true; result: unknown } | { done: false };
 
-/** A LocalizedMethodFault (task `info.error`, missingSet entries) as a VimFault. */
-export function faultFromLocalized(lmf: unknown, ctx: { method?: string | undefined; task?: MoRef | undefined } = {}): VimFault {
-  const o = isObj(lmf) ? lmf : {};
-  const fault = isObj(o.fault) ? o.fault : {};
-  const type = typeof fault._type === "string" ? fault._type : "MethodFault";
-  return new VimFault(type, fault, typeof o.localizedMessage === "string" ? o.localizedMessage : "", ctx);
-}
-
 /** A Task managed object (govmomi `object.Task`). */
 export class Task {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
     /** The `*_Task` method that started it, for error messages. */
     readonly method?: string,
@@ -60,66 +52,54 @@ export class Task {
 
   /** Reads `info` once. */
   async info(opts: CallOptions = {}): Promise<TaskInfo> {
-    const [r] = await this.client.retrieve([this.ref], ["info"], opts);
+    const [r] = await defaultCollector(this.client).retrieve([this.ref], [TaskProps.info], opts);
     const missing = r ? Object.values(r.missing)[0] : undefined;
     if (missing) throw missing;
-    return asObj(r?.props.info, "Task.info") as TaskInfo;
+    return asObj(r?.props[TaskProps.info], "Task.info") as TaskInfo;
   }
 
   /**
-   * Reads the task's state once; if it is still running, waits for it to finish through a private property collector (CreatePropertyCollector →
-   * CreateFilter on info.state/error/result → WaitForUpdatesEx loop → DestroyPropertyCollector), as
-   * govmomi's task.Wait does; no polling. Resolves with `info.result` (e.g. the new VM for CloneVM_Task),
-   * throws the task's fault as a VimFault, or a TimeoutError carrying the task moref when the deadline
-   * passes first. WaitForUpdatesEx waits in whole seconds, so the deadline may be overshot by < 1 s.
+   * Reads the task's state once; if it is still running, waits for it to finish through
+   * PropertyCollector.waitFor on info.state/error/result, as govmomi's task.Wait does; no polling.
+   * Resolves with `info.result` (e.g. the new VM for CloneVM_Task), throws the task's fault as a
+   * VimFault, or a TimeoutError carrying the task moref when the deadline passes first (overshot by
+   * < 1 s: WaitForUpdatesEx waits in whole seconds).
    */
   async wait(opts: WaitOptions = {}): Promise<unknown> {
     const timeoutMs = opts.timeoutMs ?? 600_000;
     const deadline = Date.now() + timeoutMs;
-    const call: CallOptions = { signal: opts.signal };
+    const pc = defaultCollector(this.client);
     // One read first: a task that is already over (quick ones often are by the time their method
     // returns) needs no collector. The read costs one round trip where the wait below costs four.
     if (opts.firstRead !== false) {
-      const [first] = await this.client.retrieve([this.ref], WAIT_PATHS, call);
+      const [first] = await pc.retrieve([this.ref], TASK_STATE_PATHS, { signal: opts.signal });
       const missing = first ? Object.values(first.missing)[0] : undefined;
       if (missing) throw missing;
       const now = this.outcome(first?.props ?? {});
       if (now.done) return now.result;
     }
-    return this.client.withSessionObjects(async () => {
-      const pc = await this.client.propertyCollector.createPropertyCollector(call);
-      try {
-        await pc.createFilter(
-          { propSet: [{ type: "Task", pathSet: WAIT_PATHS }], objectSet: [{ obj: this.ref, skip: false }] },
-          false,
-          call,
-        );
-        const state: Record<string, unknown> = {};
-        let version = "";
-        for (;;) {
-          const remaining = deadline - Date.now();
-          if (remaining <= 0) {
-            throw new TimeoutError(`task ${this.ref.value} (${this.method ?? "task"}) did not finish within ${timeoutMs} ms`, {
-              timeoutMs,
-              method: this.method,
-              task: this.ref,
-            });
-          }
-          const update = await pc.waitForUpdatesEx(version, Math.min(60, Math.ceil(remaining / 1000)), call);
-          if (update !== undefined) {
-            version = typeof update.version === "string" ? update.version : version;
-            this.apply(update, state);
-          }
-          if (state["info.state"] === "success") return state["info.result"];
-          if (state["info.state"] === "error") {
-            this.client.stats.faults++;
-            throw faultFromLocalized(state["info.error"], { method: this.method, task: this.ref });
-          }
-        }
-      } finally {
-        await pc.destroyPropertyCollector().catch(() => undefined);
-      }
-    });
+    let result: unknown;
+    await pc.waitFor(
+      this.ref,
+      TASK_STATE_PATHS,
+      (props) => {
+        const now = this.outcome(props);
+        if (now.done) result = now.result;
+        return now.done;
+      },
+      deadline,
+      {
+        signal: opts.signal,
+        method: this.method,
+        timeoutError: () =>
+          new TimeoutError(`task ${this.ref.value} (${this.method ?? "task"}) did not finish within ${timeoutMs} ms`, {
+            timeoutMs,
+            method: this.method,
+            task: this.ref,
+          }),
+      },
+    );
+    return result;
   }
 
   /**
@@ -127,29 +107,11 @@ export class Task {
    * RetrievePropertiesEx): the result when the task succeeded, its fault thrown when it failed.
    */
   outcome(props: Record<string, unknown>): TaskOutcome {
-    if (props["info.state"] === "success") return { done: true, result: props["info.result"] };
-    if (props["info.state"] === "error") {
+    if (props[TaskProps.state] === "success") return { done: true, result: props[TaskProps.result] };
+    if (props[TaskProps.state] === "error") {
       this.client.stats.faults++;
-      throw faultFromLocalized(props["info.error"], { method: this.method, task: this.ref });
+      throw faultFromLocalized(props[TaskProps.error], { method: this.method, task: this.ref });
     }
     return { done: false };
-  }
-
-  private apply(update: Record<string, unknown>, state: Record<string, unknown>): void {
-    for (const fu of asArray(update.filterSet)) {
-      if (!isObj(fu)) continue;
-      for (const mo of asArray(fu.missingSet)) {
-        // The task itself is gone (vCenter forgets finished tasks after a while).
-        if (isObj(mo)) throw faultFromLocalized(mo.fault, { method: this.method, task: this.ref });
-      }
-      for (const ou of asArray(fu.objectSet)) {
-        if (!isObj(ou)) continue;
-        for (const pc of asArray(ou.changeSet)) {
-          if (!isObj(pc) || typeof pc.name !== "string") continue;
-          if (pc.op === "remove" || pc.op === "indirectRemove" || pc.val === undefined) delete state[pc.name];
-          else state[pc.name] = pc.val;
-        }
-      }
-    }
   }
 }

@@ -1,6 +1,7 @@
-import type { VimClient } from "./client.js";
+import type { Vim25Client } from "./client.js";
 import { asArray, isObj } from "./parse.js";
-import type { ContainerView, PropertyCollector } from "./property.js";
+import { defaultCollector, defaultViewManager, type ContainerView, type PropertyCollector } from "./property.js";
+import { EntityProps, VmProps } from "./props.js";
 import { isMoRef, refKey, type MoRef } from "./types.js";
 
 /** One VM (or template) as the index knows it. */
@@ -24,8 +25,8 @@ export interface VmIndexOptions {
   logger?: { info?: (o: object, msg: string) => void; warn?: (o: object, msg: string) => void };
 }
 
-const VM_PATHS = ["name", "parent", "config.template"];
-const ENTITY_PATHS = ["name", "parent"];
+const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template];
+const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
 
 /**
  * A live index of every VM's name, template flag and inventory path, kept by the property
@@ -56,7 +57,7 @@ export class VmIndex {
   readonly stats = { builds: 0, updates: 0, failures: 0 };
 
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     private readonly opts: VmIndexOptions = {},
   ) {}
 
@@ -142,8 +143,8 @@ export class VmIndex {
         this.abort = new AbortController();
         const signal = this.abort.signal;
         const gen = this.client.sessionGeneration;
-        pc = await this.client.propertyCollector.createPropertyCollector({ signal });
-        view = await this.client.viewManager.createContainerView(this.client.serviceContent.rootFolder, ["VirtualMachine", "Folder", "Datacenter", "VirtualApp"], true, { signal });
+        pc = await defaultCollector(this.client).createPropertyCollector({ signal });
+        view = await defaultViewManager(this.client).createContainerView(this.client.serviceContent.rootFolder, ["VirtualMachine", "Folder", "Datacenter", "VirtualApp"], true, { signal });
         await pc.createFilter(
           {
             propSet: [
@@ -240,9 +241,9 @@ export class VmIndex {
         }
         if (ref.type === "VirtualMachine") {
           const prev = this.vms.get(key);
-          const name = changes.has("name") ? changes.get("name") : prev?.name;
-          const parent = changes.has("parent") ? changes.get("parent") : prev?.parent;
-          const template = changes.has("config.template") ? changes.get("config.template") : prev?.template;
+          const name = changes.has(VmProps.name) ? changes.get(VmProps.name) : prev?.name;
+          const parent = changes.has(VmProps.parent) ? changes.get(VmProps.parent) : prev?.parent;
+          const template = changes.has(VmProps.template) ? changes.get(VmProps.template) : prev?.template;
           this.removeVm(key);
           if (typeof name !== "string") continue;
           this.vms.set(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined });
@@ -251,8 +252,8 @@ export class VmIndex {
           set.add(key);
         } else {
           const prev = this.nodes.get(key);
-          const name = changes.has("name") ? changes.get("name") : prev?.name;
-          const parent = changes.has("parent") ? changes.get("parent") : prev?.parent;
+          const name = changes.has(EntityProps.name) ? changes.get(EntityProps.name) : prev?.name;
+          const parent = changes.has(EntityProps.parent) ? changes.get(EntityProps.parent) : prev?.parent;
           if (typeof name === "string") this.nodes.set(key, { name, parent: isMoRef(parent) ? parent : undefined });
         }
       }

@@ -1,6 +1,7 @@
-import type { CallOptions, VimClient } from "../client.js";
+import type { CallOptions, Vim25Client } from "../client.js";
 import { ValidationError, isVimFault } from "../errors.js";
 import { asMoRef, asNumber, asObj, asString } from "../parse.js";
+import { defaultCollector } from "../property.js";
 import type { EventFilterSpec, PostableEvent } from "../specs.js";
 import { isSubtype } from "../schema.js";
 import type { MoRef } from "../types.js";
@@ -44,7 +45,7 @@ function parseEvents(raw: unknown, method: string): VimEvent[] {
 /** The EventManager managed object. */
 export class EventManager {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
@@ -98,7 +99,7 @@ export class EventHistoryCollector {
     private generation: number,
   ) {}
 
-  private get client(): VimClient {
+  private get client(): Vim25Client {
     return this.manager.client;
   }
 
@@ -135,7 +136,7 @@ export class EventHistoryCollector {
   /** The `latestPage` property: the newest events, up to the page size. */
   latestPage(opts: CallOptions = {}): Promise<VimEvent[]> {
     return this.withCollector(async (ref) => {
-      const [r] = await this.client.retrieve([ref], ["latestPage"], opts);
+      const [r] = await defaultCollector(this.client).retrieve([ref], ["latestPage"], opts);
       const fault = r ? Object.values(r.missing)[0] : undefined;
       if (fault) throw fault;
       const page = r?.props.latestPage;

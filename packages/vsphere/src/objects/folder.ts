@@ -1,7 +1,9 @@
-import type { CallOptions, VimClient } from "../client.js";
+import type { CallOptions, Vim25Client } from "../client.js";
 import { ValidationError } from "../errors.js";
 import { asArray, asMoRef, asString, optMoRef } from "../parse.js";
 import type { VirtualMachineConfigSpec } from "../specs.js";
+import { defaultCollector } from "../property.js";
+import { DatastoreProps, EntityProps, HostProps, VmProps } from "../props.js";
 import { Task } from "../task.js";
 import type { MoRef } from "../types.js";
 
@@ -13,7 +15,7 @@ export function datastoreOfPath(path: string): string | undefined {
 /** A Folder managed object. */
 export class Folder {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
@@ -26,13 +28,13 @@ export class Folder {
   async createVM(config: VirtualMachineConfigSpec, pool: MoRef, host?: MoRef, opts: CallOptions = {}): Promise<Task> {
     if (!pool?.value) throw new ValidationError("pool", "a resource pool is required");
     const vmPath = config.files?.vmPathName;
-    if (vmPath === undefined) throw new ValidationError("config.files.vmPathName", "required, e.g. \"[datastore1]\"");
+    if (vmPath === undefined) throw new ValidationError(VmProps.vmPathName, "required, e.g. \"[datastore1]\"");
     const dsName = datastoreOfPath(vmPath);
-    if (dsName === undefined) throw new ValidationError("config.files.vmPathName", `not a datastore path: ${vmPath}`);
+    if (dsName === undefined) throw new ValidationError(VmProps.vmPathName, `not a datastore path: ${vmPath}`);
     const reachable = await this.datastoreNames(pool, host, opts);
     if (!reachable.includes(dsName)) {
       throw new ValidationError(
-        "config.files.vmPathName",
+        VmProps.vmPathName,
         `no datastore "${dsName}" is available to ${host ? `host ${host.value}` : `pool ${pool.value}`}`,
       );
     }
@@ -57,17 +59,19 @@ export class Folder {
 
   /** Names of the datastores of `host`, or of the compute resource owning `pool` (ManagedObjectNotFound if `pool` is gone). */
   private async datastoreNames(pool: MoRef, host: MoRef | undefined, opts: CallOptions): Promise<string[]> {
+    const pc = defaultCollector(this.client);
     let holder = host;
     if (holder === undefined) {
-      const [p] = await this.client.retrieve([pool], ["owner"], opts);
+      const [p] = await pc.retrieve([pool], ["owner"], opts);
       holder = optMoRef(p?.props.owner, "ResourcePool.owner");
       if (holder === undefined) throw new ValidationError("pool", `resource pool ${pool.value} has no owner`);
     } else {
-      await this.client.retrieve([pool], ["name"], opts);
+      await pc.retrieve([pool], [EntityProps.name], opts);
     }
-    const [h] = await this.client.retrieve([holder], ["datastore"], opts);
-    const dss = asArray(h?.props.datastore).map((d, i) => asMoRef(d, `datastore[${i}]`));
-    const named = await this.client.retrieve(dss, ["name"], opts);
-    return named.map((n, i) => asString(n.props.name, `datastore[${i}].name`));
+    // A host and a compute resource both name their datastores in `datastore`.
+    const [h] = await pc.retrieve([holder], [HostProps.datastore], opts);
+    const dss = asArray(h?.props[HostProps.datastore]).map((d, i) => asMoRef(d, `datastore[${i}]`));
+    const named = await pc.retrieve(dss, [DatastoreProps.name], opts);
+    return named.map((n, i) => asString(n.props[DatastoreProps.name], `datastore[${i}].name`));
   }
 }

@@ -1,15 +1,15 @@
-import type { CallOptions, VimClient } from "../client.js";
+import type { Arg, CallOptions, Vim25Client } from "../client.js";
 import { optMoRef } from "../parse.js";
 import type { MoRef } from "../types.js";
 
 /** The SearchIndex managed object: lookups that answer "not found" with `undefined`, not a fault. */
 export class SearchIndex {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
-  private async find(method: string, args: Parameters<VimClient["invoke"]>[2], opts: CallOptions): Promise<MoRef | undefined> {
+  private async find(method: string, args: readonly Arg[], opts: CallOptions): Promise<MoRef | undefined> {
     const r = await this.client.invoke(method, this.ref, args, { ...opts, returns: "MoRef" });
     return optMoRef(r, method);
   }

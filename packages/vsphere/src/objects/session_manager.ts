@@ -1,5 +1,6 @@
-import { parseUserSession, type CallOptions, type VimClient } from "../client.js";
-import { asBoolean } from "../parse.js";
+import type { CallOptions, Vim25Client } from "../client.js";
+import { asBoolean, parseUserSession } from "../parse.js";
+import { defaultCollector } from "../property.js";
 import type { MoRef, UserSession } from "../types.js";
 
 /**
@@ -8,22 +9,13 @@ import type { MoRef, UserSession } from "../types.js";
  */
 export class SessionManager {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
   /** Login on this client's connection. Normally done by VimClient.connect(); no re-login applies. */
-  async login(userName: string, password: string, opts: CallOptions = {}): Promise<UserSession> {
-    const r = await this.client.invoke(
-      "Login",
-      this.ref,
-      [
-        ["userName", userName, "string"],
-        ["password", password, "string"],
-      ],
-      { ...opts, returns: "UserSession", noRelogin: true },
-    );
-    return parseUserSession(r);
+  login(userName: string, password: string, opts: CallOptions = {}): Promise<UserSession> {
+    return this.client.loginAs(userName, password, opts);
   }
 
   /** Logout of the current session (VimClient.logout() also stops the keep-alive and re-login). */
@@ -52,7 +44,7 @@ export class SessionManager {
 
   /** The `currentSession` property: this connection's session, or undefined if not logged in. */
   async currentSession(opts: CallOptions = {}): Promise<UserSession | undefined> {
-    const [r] = await this.client.retrieve([this.ref], ["currentSession"], opts);
+    const [r] = await defaultCollector(this.client).retrieve([this.ref], ["currentSession"], opts);
     const v = r?.props.currentSession;
     return v === undefined ? undefined : parseUserSession(v);
   }

@@ -1,43 +1,21 @@
-import type { CallOptions, VimClient } from "../client.js";
+import type { Arg, CallOptions, Vim25Client } from "../client.js";
 import { ValidationError } from "../errors.js";
 import { asMoRef } from "../parse.js";
 import type { VirtualMachineCloneSpec, VirtualMachineConfigSpec, VirtualMachineRelocateSpec } from "../specs.js";
 import { Task } from "../task.js";
 import type { MoRef } from "../types.js";
 import { VM_SUMMARY_PATHS, inventoryPath, parseVmSummary, type VmSummary } from "../inventory.js";
-
-/** Property paths of VirtualMachine used by this package (govmomi `mo.VirtualMachine` fields). */
-export const VmProps = {
-  name: "name",
-  parent: "parent",
-  powerState: "runtime.powerState",
-  host: "runtime.host",
-  numCPU: "config.hardware.numCPU",
-  memoryMB: "config.hardware.memoryMB",
-  devices: "config.hardware.device",
-  template: "config.template",
-  cpuHotAddEnabled: "config.cpuHotAddEnabled",
-  memoryHotAddEnabled: "config.memoryHotAddEnabled",
-  annotation: "config.annotation",
-  vmPathName: "config.files.vmPathName",
-  uuid: "config.uuid",
-  instanceUuid: "config.instanceUuid",
-  toolsRunningStatus: "guest.toolsRunningStatus",
-  toolsStatus: "guest.toolsStatus",
-  ipAddress: "guest.ipAddress",
-  guestFullName: "guest.guestFullName",
-  datastore: "datastore",
-  resourcePool: "resourcePool",
-} as const;
+import { defaultCollector } from "../property.js";
+import { VmProps } from "../props.js";
 
 /** A VirtualMachine managed object (govmomi `object.VirtualMachine`). `*_Task` methods return a Task to wait on. */
 export class VirtualMachine {
   constructor(
-    readonly client: VimClient,
+    readonly client: Vim25Client,
     readonly ref: MoRef,
   ) {}
 
-  private async startTask(method: string, args: Parameters<VimClient["invoke"]>[2], opts: CallOptions): Promise<Task> {
+  private async startTask(method: string, args: readonly Arg[], opts: CallOptions): Promise<Task> {
     const r = await this.client.invoke(method, this.ref, args, { ...opts, returns: "MoRef" });
     return new Task(this.client, asMoRef(r, method), method);
   }
@@ -145,7 +123,7 @@ export class VirtualMachine {
 
   /** Reads the given property paths; a path vCenter cannot read throws its fault (e.g. InvalidProperty). */
   async properties(paths: readonly string[], opts: CallOptions = {}): Promise<Record<string, unknown>> {
-    const [r] = await this.client.retrieve([this.ref], paths, opts);
+    const [r] = await defaultCollector(this.client).retrieve([this.ref], paths, opts);
     const fault = r ? Object.values(r.missing)[0] : undefined;
     if (fault) throw fault;
     return r?.props ?? {};
@@ -153,7 +131,7 @@ export class VirtualMachine {
 
   /** The summary the proxy needs, in one round trip. */
   async summary(opts: CallOptions = {}): Promise<VmSummary> {
-    const [r] = await this.client.retrieve([this.ref], VM_SUMMARY_PATHS, opts);
+    const [r] = await defaultCollector(this.client).retrieve([this.ref], VM_SUMMARY_PATHS, opts);
     if (r === undefined) throw new Error("unreachable: retrieve returns one entry per object");
     return parseVmSummary(r);
   }
@@ -166,6 +144,6 @@ export class VirtualMachine {
   private async assertExists(ref: MoRef, field: string, opts: CallOptions): Promise<void> {
     if (!ref.value) throw new ValidationError(field, "empty managed object reference");
     // ManagedObjectNotFound from the server if it does not exist.
-    await this.client.retrieve([ref], ["name"], opts);
+    await defaultCollector(this.client).retrieve([ref], [VmProps.name], opts);
   }
 }
