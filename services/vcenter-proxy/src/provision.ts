@@ -1,5 +1,5 @@
 import { IaasError, type Placement, type ProxyRequest, type VmSummary, type VmInfo } from "@iaas/contracts";
-import { VirtualMachine, type MoRef, type OptionValue, type VirtualMachineConfigSpec } from "@iaas/vsphere";
+import { VirtualMachine, VmProps, type MoRef, type OptionValue, type VirtualMachineConfigSpec } from "@iaas/vsphere";
 import { toIaasError } from "./faults.js";
 import { resolvePlacement } from "./placement.js";
 import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, type Vcenter, words } from "./vcenter.js";
@@ -19,8 +19,8 @@ function provenanceConfig(p: Provenance): OptionValue[] {
  * answer (the earlier attempt got through); one made by anything else is a duplicate.
  */
 async function existing(vc: Vcenter, name: string, requestId: string): Promise<VmSummary | undefined> {
-  const all = await vc.client.retrieveContainer("VirtualMachine", ["name"]);
-  const hits = all.filter((o) => o.props.name === name);
+  const all = await vc.client.retrieveContainer("VirtualMachine", [VmProps.name]);
+  const hits = all.filter((o) => o.props[VmProps.name] === name);
   if (hits.length === 0) return undefined;
   for (const h of hits) {
     const rec = await vc.record(h.obj, VM_BRIEF_PATHS);

@@ -5,6 +5,7 @@ import {
   VM_SUMMARY_PATHS,
   VmIndex,
   TASK_STATE_PATHS,
+  VmProps,
   isVimFault,
   type Task,
   inventoryPath,
@@ -18,7 +19,6 @@ import {
 } from "@iaas/vsphere";
 import type { Logger } from "@iaas/runtime";
 import { toIaasError } from "./faults.js";
-import { waitForValue } from "./wait.js";
 
 const ACTION_WORDS: Record<PowerAction, string> = {
   on: "power on",
@@ -34,13 +34,16 @@ export const OWNER_KEY = "iaas.owner";
 export const REQUEST_KEY = "iaas.request";
 
 /** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
-export const VM_PATHS = [...VM_SUMMARY_PATHS, "config.extraConfig", "config.hotPlugMemoryLimit", "config.hotPlugMemoryIncrementSize"] as const;
+export const VM_PATHS = [...VM_SUMMARY_PATHS, VmProps.extraConfig, VmProps.hotPlugMemoryLimit, VmProps.hotPlugMemoryIncrementSize] as const;
 
 /**
  * What a contract VmSummary (`toContractSummary`) needs, and no more: the device list and guest
  * facts of VM_PATHS make a read several times larger, so answers that do not show them skip them.
  */
-export const VM_BRIEF_PATHS = ["name", "runtime.powerState", "config.hardware.numCPU", "config.hardware.memoryMB", "config.template", "config.extraConfig"] as const;
+export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.template, VmProps.extraConfig] as const;
+
+/** What a look-up reads to tell a VM from a template. */
+const KIND_PATHS = [VmProps.name, VmProps.template] as const;
 
 /** A VM as read by the proxy: the client's summary plus what the product adds. */
 export interface VmRecord {
@@ -52,14 +55,14 @@ export interface VmRecord {
 }
 
 export function parseVmRecord(r: ObjectProps): VmRecord {
-  const extra = extraConfig(r.props["config.extraConfig"]);
+  const extra = extraConfig(r.props[VmProps.extraConfig]);
   const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && v !== "" ? Number(v) : undefined);
   return {
     summary: parseVmSummary(r),
     owner: extra.get(OWNER_KEY),
     requestId: extra.get(REQUEST_KEY),
-    hotPlugMemoryLimitMB: num(r.props["config.hotPlugMemoryLimit"]),
-    hotPlugMemoryIncrementMB: num(r.props["config.hotPlugMemoryIncrementSize"]),
+    hotPlugMemoryLimitMB: num(r.props[VmProps.hotPlugMemoryLimit]),
+    hotPlugMemoryIncrementMB: num(r.props[VmProps.hotPlugMemoryIncrementSize]),
   };
 }
 
@@ -177,12 +180,12 @@ export class Vcenter {
           return { ref: hit.ref, name: vm, indexed: true, template: hit.template };
         }
         if (hit) {
-          const [s] = await this.client.retrieve([hit.ref], ["name", "config.template"]).catch((err: unknown) => {
+          const [s] = await this.client.retrieve([hit.ref], KIND_PATHS).catch((err: unknown) => {
             if (isVimFault(err, "ManagedObjectNotFound")) return [];
             throw err;
           });
-          if (s?.props.name === vm) {
-            const template = s.props["config.template"] === true;
+          if (s?.props[VmProps.name] === vm) {
+            const template = s.props[VmProps.template] === true;
             this.checkKind(vm, template, kind);
             return { ref: hit.ref, name: vm, template };
           }
@@ -191,18 +194,18 @@ export class Vcenter {
       if (vm.startsWith("/")) {
         const ref = await this.client.searchIndex.findByInventoryPath(vm);
         if (!ref || ref.type !== "VirtualMachine") throw new IaasError("IAAS_VM_NOT_FOUND", `No ${what} at \`${vm}\`. Check the path with \`/iaas ${kind === "template" ? "templates" : "list"}\`.`);
-        const [s] = await this.client.retrieve([ref], ["name", "config.template"]);
-        this.checkKind(vm, s?.props["config.template"] === true, kind);
-        return { ref, name: String(s?.props.name ?? vm) };
+        const [s] = await this.client.retrieve([ref], KIND_PATHS);
+        this.checkKind(vm, s?.props[VmProps.template] === true, kind);
+        return { ref, name: String(s?.props[VmProps.name] ?? vm) };
       }
-      const all = await this.client.retrieveContainer("VirtualMachine", ["name", "config.template"]);
-      const hits = all.filter((o) => o.props.name === vm);
+      const all = await this.client.retrieveContainer("VirtualMachine", KIND_PATHS);
+      const hits = all.filter((o) => o.props[VmProps.name] === vm);
       if (hits.length === 0) throw new IaasError("IAAS_VM_NOT_FOUND", `No ${what} named \`${vm}\`. Names are exact and case-sensitive; see \`/iaas ${kind === "template" ? "templates" : "list"}\`.`);
       if (hits.length > 1) {
         const paths = await Promise.all(hits.map((h) => inventoryPath(this.client, h.obj)));
         throw new IaasError("IAAS_VM_AMBIGUOUS", `${hits.length} VMs are named \`${vm}\`: ${paths.map((p) => `\`${p}\``).join(", ")}. Use the path.`);
       }
-      const template = hits[0]!.props["config.template"] === true;
+      const template = hits[0]!.props[VmProps.template] === true;
       this.checkKind(vm, template, kind);
       return { ref: hits[0]!.obj, name: vm, template };
     } catch (err) {
@@ -286,7 +289,7 @@ export class Vcenter {
     try {
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS);
       return rs
-        .filter((r) => r.props.name !== undefined)
+        .filter((r) => r.props[VmProps.name] !== undefined)
         .map(parseVmRecord)
         .filter((r) => (opts.includeTemplates || !r.summary.template) && (!opts.owner || r.owner === opts.owner))
         .map((r) => toContractSummary(r))
@@ -299,7 +302,7 @@ export class Vcenter {
   async templates(): Promise<TemplateInfo[]> {
     try {
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
-      const templates = rs.filter((r) => r.props["config.template"] === true).map(parseVmRecord);
+      const templates = rs.filter((r) => r.props[VmProps.template] === true).map(parseVmRecord);
       const paths = await Promise.all(templates.map((t) => this.pathOf(t.summary.ref)));
       return templates
         .map((t, i) => ({
@@ -438,7 +441,7 @@ export class Vcenter {
           if (action === "shutdown") {
             await vmo.shutdownGuest();
             // ShutdownGuest returns once the guest was asked; success means the VM is off.
-            await waitForValue(this.client, found.ref, "runtime.powerState", (v) => v === "poweredOff", timeoutMs);
+            await this.client.propertyCollector.waitFor(found.ref, [VmProps.powerState], (p) => p[VmProps.powerState] === "poweredOff", Date.now() + timeoutMs);
           } else {
             // Never fall back to a hard reset: a reboot through Tools or a clear "not supported".
             await vmo.rebootGuest();
