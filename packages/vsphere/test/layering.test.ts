@@ -64,4 +64,9 @@ describe("package layering", () => {
     const up = (g.get("client.ts") ?? []).filter((d) => d.startsWith("objects/") || ["property.ts", "task.ts", "service_instance.ts"].includes(d));
     expect(up).toEqual([]);
   });
+
+  it("leaves the facade to callers: only mod.ts imports service_instance.ts", () => {
+    const importers = [...g].filter(([, deps]) => deps.includes("service_instance.ts")).map(([f]) => f);
+    expect(importers).toEqual(["mod.ts"]);
+  });
 });
