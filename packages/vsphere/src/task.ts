@@ -4,6 +4,7 @@ import { asObj } from "./parse.js";
 import { defaultCollector, faultFromLocalized } from "./property.js";
 import { TaskProps } from "./props.js";
 import type { MoRef } from "./types.js";
+
 export type TaskState = "queued" | "running" | "success" | "error";
 
 export interface TaskInfo {
