@@ -18,7 +18,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ProxyEndpoints, Streams } from "@iaas/contracts";
 import { createLogger, requestJson } from "@iaas/runtime";
-import { VimClient, VM_SUMMARY_PATHS, type MoRef } from "@iaas/vsphere";
+import { VimClient, VM_SUMMARY_PATHS, VmProps, type MoRef } from "@iaas/vsphere";
 import { signedHeaders, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
 import { Vcenter } from "@iaas/vcenter-proxy";
 import { HttpClient, SlackSink, closedLoop, openLoop, type SinkPost } from "./http.js";
@@ -445,7 +445,7 @@ async function latencyThroughput(w: World, sampler: RssSampler, measured: Measur
     w.sim = sim;
     const loop = powerLoop(
       vms,
-      async (vm) => ((await direct.retrieve([refs.get(vm)!], ["runtime.powerState"]))[0]?.props["runtime.powerState"] === "poweredOn" ? "on" : "off"),
+      async (vm) => ((await direct.retrieve([refs.get(vm)!], [VmProps.powerState]))[0]?.props[VmProps.powerState] === "poweredOn" ? "on" : "off"),
       measured,
       sampler,
     );
