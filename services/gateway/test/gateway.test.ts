@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects, type Result } from "@iaas/contracts";
 import { openBucket } from "@iaas/runtime";
 import { SlackStandIn, postSigned, slashCommandBody, signedHeaders } from "@iaas/testkit";
-import { commandIdFor } from "../src/ids.js";
+import { commandIdFor } from "../src/commands/ids.js";
 import { SECRET, startHarness, type Harness } from "./harness.js";
 
 const ID = /\(request `(r-[a-z2-7]{24})`\)/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommand, usageOf, Verbs, type ParseResult } from "../src/parse.js";
+import { parseCommand, usageOf, Verbs, type ParseResult } from "../src/commands/parse.js";
 
 /** A parse result as data, so inline snapshots show code, message and usage together. */
 function show(r: ParseResult) {

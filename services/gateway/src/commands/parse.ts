@@ -1,5 +1,5 @@
 import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
-import { code } from "./mrkdwn.js";
+import { code } from "../presentation/mrkdwn.js";
 
 /**
  * The `/iaas` grammar. Pure: text in, a typed command or a coded error out; no I/O, no Slack.

@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
 import { ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
-import type { GatewayConfig } from "./config.js";
-import type { Block } from "./blocks.js";
+import type { GatewayConfig } from "../config.js";
+import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "./reply.js";
 
 /**

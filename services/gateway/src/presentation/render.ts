@@ -1,8 +1,8 @@
 import { ErrorCatalogue, oneLine, type CodedError, type PowerAction, type PowerState, type Result, type VmSummary } from "@iaas/contracts";
 import { code, escape } from "./mrkdwn.js";
-import type { CommandParseError, ParsedCommand } from "./parse.js";
-import type { RequestRecord } from "./requests.js";
-import type { SlackMessage } from "./reply.js";
+import type { CommandParseError, ParsedCommand } from "../commands/parse.js";
+import type { RequestRecord } from "../stores/requests.js";
+import type { SlackMessage } from "../transport/reply.js";
 
 /**
  * Everything the gateway says to a user, in one place. Replies are ephemeral: the ack is, so

@@ -2,13 +2,13 @@ import { z } from "zod";
 import { CommandIdSchema, CommandSchema, Headers, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, Subjects, formatIssues, type Command } from "@iaas/contracts";
 import { encodeJson, makeHeaders, newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { Auditor } from "./audit.js";
-import { button, context, section, type Block } from "./blocks.js";
-import type { GatewayMetrics } from "./metrics.js";
-import { code } from "./mrkdwn.js";
-import { errorText } from "./render.js";
-import { postToResponseUrl, type SlackMessage } from "./reply.js";
-import type { RequestStore } from "./requests.js";
+import type { Auditor } from "../stores/audit.js";
+import { button, context, section, type Block } from "../presentation/blocks.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { code } from "../presentation/mrkdwn.js";
+import { errorText } from "../presentation/render.js";
+import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
+import type { RequestStore } from "../stores/requests.js";
 
 /** Action ids of the two buttons; the button value is the command id. */
 export const CONFIRM_ACTION = "iaas.confirm";

@@ -17,19 +17,19 @@ import {
 import type { Policy } from "@iaas/policy";
 import { Headers } from "@iaas/contracts";
 import { encodeJson, makeHeaders, newTraceparent, requestJson, traceIdOf, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
-import type { Auditor } from "./audit.js";
-import { fields, type Block } from "./blocks.js";
+import type { Auditor } from "../stores/audit.js";
+import { fields, type Block } from "../presentation/blocks.js";
 import { confirmationPrompt, type ConfirmationStore } from "./confirm.js";
-import { authorizeParsed, commandIdsOf, mayRun, precheck } from "./guard.js";
-import { commandIdFor } from "./ids.js";
-import type { GatewayMetrics } from "./metrics.js";
-import { code } from "./mrkdwn.js";
-import { Verbs, parseCommand, type ParsedCommand, type Verb } from "./parse.js";
-import type { RateLimiter } from "./ratelimit.js";
-import { acceptedText, ephemeral, errorText, parseErrorText, questionText, userFacingError, type ActionCommand } from "./render.js";
-import type { Replier, SlackMessage } from "./reply.js";
-import type { RequestStore } from "./requests.js";
-import { auditMessage, echoMessage, helpMessage, infoMessage, listMessage, memory, sizesMessage, templatesMessage } from "./views.js";
+import { authorizeParsed, commandIdsOf, mayRun, precheck } from "../commands/guard.js";
+import { commandIdFor } from "../commands/ids.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { code } from "../presentation/mrkdwn.js";
+import { Verbs, parseCommand, type ParsedCommand, type Verb } from "../commands/parse.js";
+import type { RateLimiter } from "../stores/ratelimit.js";
+import { acceptedText, ephemeral, errorText, parseErrorText, questionText, userFacingError, type ActionCommand } from "../presentation/render.js";
+import type { Replier, SlackMessage } from "../transport/reply.js";
+import type { RequestStore } from "../stores/requests.js";
+import { auditMessage, echoMessage, helpMessage, infoMessage, listMessage, memory, sizesMessage, templatesMessage } from "../presentation/views.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
