@@ -168,6 +168,18 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       expect(leaked).toEqual([]);
     });
 
+    it("a timestamp 6 minutes in the future (Bolt alone takes it)", async () => {
+      const leaked = await h.publishedBy(async () => {
+        const body = slashCommandBody({ text: "power off web-01", response_url: h.slack.responseUrl() });
+        const r = await postSigned(h.url, body, { secret: SECRET, timestamp: Math.floor(Date.now() / 1000) + 6 * 60 });
+        expect(r.status).toBe(401);
+      });
+      expect(leaked).toEqual([]);
+      // Within the window either way is still Slack's.
+      const body = slashCommandBody({ text: "help", response_url: h.slack.responseUrl() });
+      expect((await postSigned(h.url, body, { secret: SECRET, timestamp: Math.floor(Date.now() / 1000) + 60 })).status).toBe(200);
+    });
+
     it("missing signature headers", async () => {
       const leaked = await h.publishedBy(async () => {
         const body = slashCommandBody({ text: "power off web-01", response_url: h.slack.responseUrl() });

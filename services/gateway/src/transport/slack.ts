@@ -29,6 +29,35 @@ function guardBoltBodyParser(): void {
   fns.parseHTTPRequestBody = guarded;
 }
 
+/** How far a request's timestamp may be from our clock, either way (Slack's verification guide). */
+export const SLACK_TIMESTAMP_SKEW_S = 5 * 60;
+
+/**
+ * Bolt 5.1 refuses a request stamped more than 5 minutes ago but not one stamped in the future:
+ * a signed request captured or made with a clock ahead would stay valid until its time came. The
+ * receiver verifies through this shared exports object; after Bolt's own check (signature,
+ * staleness) this refuses a timestamp more than 5 minutes ahead as well, which Bolt answers 401.
+ * `ssl_check` requests carry no timestamp and are let through as Bolt lets them.
+ */
+function guardBoltFutureTimestamps(): void {
+  type Verify = ((opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown) => Promise<unknown>) & { iaasGuarded?: boolean };
+  const fns = HTTPModuleFunctions as unknown as { parseAndVerifyHTTPRequest: Verify };
+  const verify = fns.parseAndVerifyHTTPRequest;
+  if (verify.iaasGuarded) return;
+  fns.parseAndVerifyHTTPRequest = Object.assign(
+    async (opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown): Promise<unknown> => {
+      const verified = await verify(opts, req, res);
+      const enabled = (opts as { enabled?: boolean }).enabled !== false;
+      const stamp = Number(req.headers["x-slack-request-timestamp"]);
+      if (enabled && Number.isFinite(stamp) && stamp - Math.floor(Date.now() / 1000) > SLACK_TIMESTAMP_SKEW_S) {
+        throw new Error(`x-slack-request-timestamp is more than ${SLACK_TIMESTAMP_SKEW_S} s in the future`);
+      }
+      return verified;
+    },
+    { iaasGuarded: true },
+  );
+}
+
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
 export const SLACK_EVENTS_PATH = "/slack/events";
 
@@ -66,7 +95,7 @@ export function reconnectDelay(attempt: number, { minMs, maxMs }: SocketReconnec
  * means is the listener's business.
  *
  * - HTTP (default): `POST /slack/events`, verified by Bolt's HTTPReceiver with the signing
- *   secret; a bad signature, a timestamp older than 5 minutes or missing headers get 401 before
+ *   secret; a bad signature, a timestamp more than 5 minutes off (either way) or missing headers get 401 before
  *   any listener runs.
  * - Socket Mode (SLACK_APP_TOKEN set): Bolt calls `apps.connections.open` with the app-level
  *   token and opens the WebSocket it answers, so no public endpoint is needed; payloads arrive over
@@ -90,6 +119,7 @@ export function createSlackTransport(
   opts: { reconnect?: SocketReconnect } = {},
 ): SlackTransport {
   guardBoltBodyParser();
+  guardBoltFutureTimestamps();
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
     ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),
