@@ -226,6 +226,15 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
     }
   });
 
+  it("a text longer than the payload's bound (40 000) is refused as too long, not as a request Slack got wrong", async () => {
+    const leaked = await h.publishedBy(async () => {
+      const r = await h.slash(`power off ${"a".repeat(40_000)}`);
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual({ response_type: "ephemeral", text: ":warning: That command is 40010 characters long; a command may have at most 2000." });
+    });
+    expect(leaked).toEqual([]);
+  });
+
   it("help lists the commands with their usage; help power shows power's", async () => {
     const all = await h.slash("help");
     expect((all.json as { text: string }).text).toMatchInlineSnapshot(`

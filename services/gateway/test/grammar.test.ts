@@ -237,6 +237,15 @@ describe("grammar: the commands beyond power", () => {
     expect(show(parseCommand("list *-db"))).toEqual({ verb: "list", glob: "*-db" });
   });
 
+  it("a list pattern is capped: the work of matching it grows with its length", () => {
+    expect(show(parseCommand(`list ${"*a".repeat(50)}`))).toEqual({ verb: "list", glob: "*a".repeat(50) });
+    expect(show(parseCommand(`list ${"*a".repeat(50)}b`))).toEqual({
+      code: "IAAS_SYNTAX",
+      message: "That pattern is 101 characters long; a pattern may have at most 100 (VM names have at most 80).",
+      usage: ["list [glob]"],
+    });
+  });
+
   it("new VM names: shape only (the policy's naming rule is applied by the handler)", () => {
     expect(show(parseCommand("create Web_01"))).toEqual({ verb: "create", name: "Web_01" });
     expect(show(parseCommand(`create ${"n".repeat(81)}`))).toMatchInlineSnapshot(`

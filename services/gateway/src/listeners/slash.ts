@@ -14,7 +14,7 @@ import {
   type Command,
   type VmSummary,
 } from "@iaas/contracts";
-import type { Policy } from "@iaas/policy";
+import { compileGlob, type Policy } from "@iaas/policy";
 import { Headers } from "@iaas/contracts";
 import { encodeJson, makeHeaders, newTraceparent, requestJson, traceIdOf, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Auditor } from "../stores/audit.js";
@@ -24,7 +24,7 @@ import { authorizeParsed, commandIdsOf, mayRun, precheck } from "../commands/gua
 import { commandIdFor } from "../commands/ids.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { code } from "../presentation/mrkdwn.js";
-import { Verbs, parseCommand, type ParsedCommand, type Verb } from "../commands/parse.js";
+import { commandTooLong, Verbs, parseCommand, type ParsedCommand, type Verb } from "../commands/parse.js";
 import type { RateLimiter } from "../stores/ratelimit.js";
 import { acceptedText, ephemeral, errorText, parseErrorText, questionText, userFacingError, type ActionCommand } from "../presentation/render.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
@@ -194,8 +194,9 @@ export class SlashCommands {
       list: (cmd, c) =>
         this.query(c, "list", async () => {
           const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
-          const re = cmd.glob === undefined ? undefined : globToRegExp(cmd.glob);
-          return listMessage(re ? vms.filter((v) => re.test(v.name)) : vms, cmd.glob);
+          // Case-insensitive, as VM names are in vCenter's own search.
+          const glob = cmd.glob === undefined ? undefined : compileGlob(cmd.glob, { caseInsensitive: true });
+          return listMessage(glob ? vms.filter((v) => glob.test(v.name)) : vms, cmd.glob);
         }),
       info: (cmd, c) =>
         this.query(c, "info", async () => {
@@ -253,6 +254,11 @@ export class SlashCommands {
     if (!parsed.success) {
       const msg = `slash command payload rejected: ${formatIssues(parsed.error)}`;
       this.d.log.warn(msg);
+      // Slack sent it; only the text is too long for the payload's bound. Say that, as the grammar would.
+      if (parsed.error.issues.every((i) => i.code === "too_big" && i.path.length === 1 && i.path[0] === "text")) {
+        const tooLong = commandTooLong([...(body as { text: string }).text].length);
+        return { message: ephemeral(parseErrorText(tooLong)), verb: "unknown", outcome: "rejected", code: tooLong.code };
+      }
       return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request from Slack is not one the IaaS app understands."))), verb: "unknown", outcome: "rejected", code: "IAAS_BAD_REQUEST" };
     }
     const p = parsed.data;
@@ -546,10 +552,4 @@ function unavailable(): IaasError {
 
 function actorOf(p: SlashPayload, groups: readonly string[] | undefined): Actor {
   return { userId: p.user_id, teamId: p.team_id, channelId: p.channel_id, ...(groups?.length ? { groups: [...groups] } : {}), via: "slack" };
-}
-
-/** `list` patterns: `*` any run, `?` one character, everything else literal; case-insensitive. */
-export function globToRegExp(glob: string): RegExp {
-  const body = [...glob].map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[\\^$.|+()[\]{}]/g, "\\$&"))).join("");
-  return new RegExp(`^${body}$`, "isu");
 }
