@@ -1,35 +1,22 @@
 import { z } from "zod";
-import {
-  IaasError,
-  PowerCommandSchema,
-  ProxyEndpoints,
-  SlackChannelIdSchema,
-  SlackTeamIdSchema,
-  SlackUserIdSchema,
-  Subjects,
-  VmCommandSchema,
-  formatIssues,
-  type Actor,
-  type CommandArea,
-  type Command,
-  type VmSummary,
-} from "@iaas/contracts";
-import { compileGlob, type Policy } from "@iaas/policy";
-import { Headers } from "@iaas/contracts";
-import { encodeJson, makeHeaders, newTraceparent, requestJson, traceIdOf, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
+import { IaasError, ProxyEndpoints, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Actor, type Command, type VmSummary } from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
+import { newTraceparent, requestJson, traceIdOf, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Auditor } from "../stores/audit.js";
-import { fields, type Block } from "../presentation/blocks.js";
+import type { Block } from "../presentation/blocks.js";
 import { confirmationPrompt, type ConfirmationStore } from "./confirm.js";
-import { authorizeParsed, commandIdsOf, mayRun, precheck } from "../commands/guard.js";
 import { commandIdFor } from "../commands/ids.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { code } from "../presentation/mrkdwn.js";
-import { commandTooLong, Verbs, parseCommand, type ParsedCommand, type Verb } from "../commands/parse.js";
+import { commandTooLong, parseCommand, type ParsedCommand } from "../commands/parse.js";
+import type { ActionVerb, AnswerEnv, QueryVerb } from "../commands/verb.js";
+import { acceptedText, authorizeParsed, grantsOf, isAction, labelOf, mayRun, questionText, recordOf, vmOf } from "../commands/verbs.js";
 import type { RateLimiter } from "../stores/ratelimit.js";
-import { acceptedText, ephemeral, errorText, parseErrorText, questionText, userFacingError, type ActionCommand } from "../presentation/render.js";
+import { ephemeral, errorText, parseErrorText, userFacingError } from "../presentation/render.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
 import type { RequestStore } from "../stores/requests.js";
-import { auditMessage, echoMessage, helpMessage, infoMessage, listMessage, memory, sizesMessage, templatesMessage } from "../presentation/views.js";
+import { withinBudget } from "./budget.js";
+import { CommandPublisher } from "./publish.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
@@ -113,58 +100,6 @@ class RateLimitedError extends IaasError {
   }
 }
 
-type Handler<C extends ParsedCommand> = (cmd: C, c: Call) => Promise<Ack>;
-
-/** `vm.delete`, `power.off`, `list`: how a command is named in metrics and the audit trail. */
-export function labelOf(cmd: ParsedCommand): string {
-  switch (cmd.verb) {
-    case "power":
-      return `power.${cmd.action}`;
-    case "create":
-    case "clone":
-    case "deploy":
-    case "resize":
-    case "delete":
-      return `vm.${cmd.verb}`;
-    default:
-      return cmd.verb;
-  }
-}
-
-/** Commands that change something: checked, then confirmed or published (SlashCommands.act). */
-function isAction(cmd: ParsedCommand): cmd is ActionCommand {
-  switch (cmd.verb) {
-    case "create":
-    case "clone":
-    case "deploy":
-    case "power":
-    case "resize":
-    case "delete":
-      return true;
-    default:
-      return false;
-  }
-}
-
-/** The VM a command is about (the new name for create, clone and deploy), for the audit record. */
-export function vmOf(cmd: ParsedCommand): string | undefined {
-  switch (cmd.verb) {
-    case "create":
-    case "clone":
-    case "deploy":
-      return cmd.name;
-    case "info":
-    case "power":
-    case "resize":
-    case "delete":
-      return cmd.vm;
-    case "audit":
-      return cmd.vm;
-    default:
-      return undefined;
-  }
-}
-
 /**
  * The `/iaas` listener, independent of the transport: Bolt's HTTP receiver and Socket Mode
  * both hand it the verified payload and an `ack`. It acks exactly once, within Slack's 3 s.
@@ -178,55 +113,10 @@ export function vmOf(cmd: ParsedCommand): string | undefined {
 export class SlashCommands {
   /** Work still running after its ack (a slow NATS, a slow query); awaited on stop. */
   private readonly pending = new Set<Promise<unknown>>();
-  private readonly handlers: { [V in Verb]: Handler<Extract<ParsedCommand, { verb: V }>> };
+  private readonly publisher: CommandPublisher;
 
   constructor(private readonly d: SlashDeps) {
-    const { policy } = d;
-    const act = (cmd: ActionCommand, c: Call) => this.act(cmd, c);
-    this.handlers = {
-      help: async (cmd, c) => {
-        if (cmd.topic && !mayRun(policy, c.actor, cmd.topic)) {
-          throw new IaasError("IAAS_NOT_ALLOWED", `You are not allowed to run \`${cmd.topic}\`; \`/iaas help\` lists the commands you can run.`);
-        }
-        const verbs = Verbs.filter((v) => mayRun(policy, c.actor, v));
-        return { message: helpMessage(verbs, cmd.topic), verb: "help", outcome: "answered" };
-      },
-      list: (cmd, c) =>
-        this.query(c, "list", async () => {
-          const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
-          // Case-insensitive, as VM names are in vCenter's own search.
-          const glob = cmd.glob === undefined ? undefined : compileGlob(cmd.glob, { caseInsensitive: true });
-          return listMessage(glob ? vms.filter((v) => glob.test(v.name)) : vms, cmd.glob);
-        }),
-      info: (cmd, c) =>
-        this.query(c, "info", async () => {
-          const { vm } = await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.vm }, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
-          return infoMessage(vm);
-        }),
-      templates: (_cmd, c) =>
-        this.query(c, "templates", async () => {
-          const { templates } = await requestJson(d.nc, ProxyEndpoints.templateList, {}, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent });
-          return templatesMessage(templates);
-        }),
-      sizes: async () => ({ message: sizesMessage(policy), verb: "sizes", outcome: "answered" }),
-      create: act,
-      clone: act,
-      deploy: act,
-      power: act,
-      resize: act,
-      delete: act,
-      echo: async (cmd, c) => {
-        const parsed = cmd.text === undefined ? undefined : parseCommand(cmd.text);
-        d.auditor.succeeded(c.actor, c.id, "echo", undefined, "echo answered");
-        return { message: echoMessage(cmd.text, parsed, c.actor, policy.rolesOf(c.actor), c.id), verb: "echo", outcome: "answered" };
-      },
-      audit: (cmd, c) =>
-        this.query(c, "audit", async () => {
-          const { records, scanned } = await d.auditor.latest({ vm: cmd.vm });
-          d.auditor.succeeded(c.actor, c.id, "audit", cmd.vm, `audit answered with ${records.length} records`);
-          return auditMessage(records, cmd.vm, scanned);
-        }),
-    };
+    this.publisher = new CommandPublisher({ js: d.js, requests: d.requests });
   }
 
   async handle(body: unknown, ack: (m: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined } = {}): Promise<void> {
@@ -312,12 +202,12 @@ export class SlashCommands {
       return { message: ephemeral(parseErrorText(cmd.error, id)), verb, outcome: "rejected", code: cmd.error.code };
     }
     const label = labelOf(cmd.data);
+    const record = recordOf(cmd.data);
     try {
       // Commands with an effect await the rate limit themselves (act), overlapping it with their own work.
-      if (!isAction(cmd.data)) await c.admit();
+      if (!isAction(record)) await c.admit();
       authorizeParsed(this.d.policy, c.actor, cmd.data);
-      const handler = this.handlers[cmd.data.verb] as Handler<ParsedCommand>;
-      return await handler(cmd.data, c);
+      return isAction(record) ? await this.act(record, cmd.data, c) : await this.answer(record, cmd.data, c, label);
     } catch (err) {
       if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL" || err instanceof RateLimitedError) throw err;
       await c.admit();
@@ -327,37 +217,45 @@ export class SlashCommands {
     }
   }
 
+  /** A query: answered in the ack (local, or remote and quick), or on the response_url when slow. */
+  private async answer(record: QueryVerb<ParsedCommand>, cmd: ParsedCommand, c: Call, label: string): Promise<Ack> {
+    const { d } = this;
+    const env: AnswerEnv = {
+      policy: d.policy,
+      actor: c.actor,
+      id: c.id,
+      mayRun: (verb) => mayRun(d.policy, c.actor, verb),
+      ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
+      audit: {
+        latest: (q) => d.auditor.latest(q),
+        succeeded: (verb, vm, message) => d.auditor.succeeded(c.actor, c.id, verb, vm, message),
+      },
+    };
+    if (record.kind === "local") return { message: await record.answer(cmd, env), verb: label, outcome: "answered" };
+    return this.query(c, label, () => record.answer(cmd, env));
+  }
+
   /** A command that changes something: checked, then confirmed first or published now. */
-  private async act(cmd: ActionCommand, c: Call): Promise<Ack> {
+  private async act(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
     const { policy } = this.d;
-    precheck(policy, cmd);
+    record.precheck(policy, cmd);
     let facts: Block[] = [];
-    if (cmd.verb === "delete") {
+    if (record.inspect) {
       await c.admit();
-      const vm = await this.lookup(cmd.vm, c);
-      if (vm) {
-        policy.checkProtected("delete", { name: vm.name, path: vm.path });
-        policy.authorizeDelete(c.actor, { name: vm.name, owner: vm.owner });
-        facts = fields([
-          ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
-          ["Now", `${vm.powerState === "poweredOn" ? "powered on (it will be powered off first)" : vm.powerState === "poweredOff" ? "powered off" : "suspended"} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
-          ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded"],
-        ]);
-      }
+      facts = await record.inspect(cmd, { policy, actor: c.actor, lookup: (vm) => this.lookup(vm, c) });
     }
-    const command = this.commandOf(cmd, c);
+    const command = record.command(cmd, { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() });
     const label = labelOf(cmd);
-    if (commandIdsOf(cmd).some((id) => policy.needsConfirmation(id))) {
+    if (grantsOf(cmd).some((id) => policy.needsConfirmation(id))) {
       await c.admit();
-      return this.askConfirmation(cmd, command, c, facts);
+      return this.askConfirmation(record, cmd, command, c, facts);
     }
-    return this.submit(command.area, command.action, command, c, acceptedText(cmd, c.id), label);
+    return this.submit(command, c, acceptedText(record, cmd, c.id), label);
   }
 
   /**
-   * The VM a delete names, looked up before the buttons are shown, so a user is told at once
-   * that a VM does not exist, is not theirs, or is protected by folder. If vCenter is slow or
-   * the proxy is away, the buttons are shown anyway: vm-lifecycle checks everything again.
+   * The VM a command names, looked up before the buttons are shown. If vCenter is slow or the
+   * proxy is away, undefined: the buttons are shown anyway and the command service checks.
    */
   private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
     try {
@@ -371,29 +269,11 @@ export class SlashCommands {
     }
   }
 
-  private commandOf(cmd: ActionCommand, c: Call): Command {
-    const base = { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() };
-    switch (cmd.verb) {
-      case "power":
-        return PowerCommandSchema.parse({ ...base, area: "power", action: cmd.action, vm: cmd.vm });
-      case "create":
-        return VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) });
-      case "clone":
-        return VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name });
-      case "deploy":
-        return VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) });
-      case "resize":
-        return VmCommandSchema.parse({ ...base, area: "vm", action: "resize", vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryGB: cmd.memoryGB } : {}) });
-      case "delete":
-        return VmCommandSchema.parse({ ...base, area: "vm", action: "delete", vm: cmd.vm });
-    }
-  }
-
   /**
    * Stores the checked command as a pending confirmation (any replica can take the click) and
    * answers with Confirm / Cancel. A Slack retry of the same request shows the same prompt.
    */
-  private async askConfirmation(cmd: ActionCommand, command: Command, c: Call, facts: Block[]): Promise<Ack> {
+  private async askConfirmation(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, command: Command, c: Call, facts: Block[]): Promise<Ack> {
     const label = labelOf(cmd);
     if (!this.d.allowed(c.p.response_url)) return this.foreignResponseUrl(c, label);
     const ttl = this.d.policy.confirmTtlSeconds;
@@ -403,8 +283,8 @@ export class SlashCommands {
       id: c.id,
       command,
       verb: label,
-      question: questionText(cmd, c.p.text),
-      accepted: acceptedText(cmd, c.id),
+      question: questionText(record, cmd, c.p.text),
+      accepted: acceptedText(record, cmd, c.id),
       ...(vm ? { vm } : {}),
       userId: c.p.user_id,
       teamId: c.p.team_id,
@@ -438,6 +318,12 @@ export class SlashCommands {
     return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request cannot be answered: its response URL is not Slack's."))), verb, outcome: "rejected", code: "IAAS_BAD_REQUEST" };
   }
 
+  /** Work that outlives its ack: kept until it settles, and awaited on stop. */
+  private track(later: Promise<unknown>): void {
+    this.pending.add(later);
+    void later.finally(() => this.pending.delete(later));
+  }
+
   /**
    * Answers a query in the ack when it is quick (the usual case); otherwise acks with "looking"
    * and posts the answer to the response_url when it comes.
@@ -449,22 +335,17 @@ export class SlashCommands {
       else c.log.info({ code: ie.code }, `${verb} failed: ${ie.message}`);
       return { message: ephemeral(errorText({ code: ie.code, message: userFacingError(ie.toJSON()) }, c.id)), verb, outcome: ie.code === "IAAS_UNAVAILABLE" || ie.code === "IAAS_TIMEOUT" ? "unavailable" : "rejected", code: ie.code };
     };
-    const work = fn().then(
-      (m) => ({ kind: "done" as const, m }),
-      (err: unknown) => ({ kind: "failed" as const, err }),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const first = await Promise.race([work, new Promise<{ kind: "late" }>((resolve) => (timer = setTimeout(() => resolve({ kind: "late" }), QUERY_BUDGET_MS)))]);
-    clearTimeout(timer);
-    if (first.kind === "done") return { message: first.m, verb, outcome: "answered" };
+    const work = fn();
+    const first = await withinBudget(work, QUERY_BUDGET_MS);
+    if (first.kind === "done") return { message: first.value, verb, outcome: "answered" };
     if (first.kind === "failed") return failure(first.err);
     c.log.info("query slower than the ack budget; answering on the response_url");
-    const later = work.then(async (r) => {
-      const m = r.kind === "done" ? r.m : failure(r.err).message;
-      await this.d.replier.direct(c.p.response_url, { ...m, replace_original: false }, c.id);
-    });
-    this.pending.add(later);
-    void later.finally(() => this.pending.delete(later));
+    this.track(
+      work.then(
+        (m) => this.d.replier.direct(c.p.response_url, { ...m, replace_original: false }, c.id),
+        (err: unknown) => this.d.replier.direct(c.p.response_url, { ...failure(err).message, replace_original: false }, c.id),
+      ),
+    );
     return { message: ephemeral(`:mag: Looking that up… (request ${code(c.id)})`), verb, outcome: "answered" };
   }
 
@@ -474,7 +355,7 @@ export class SlashCommands {
    * that it is not. If NATS is slower than that, the ack says the command is on its way and a
    * later failure is posted to the response_url.
    */
-  private async submit(area: CommandArea, action: string, command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
+  private async submit(command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
     const { p, id } = c;
     const log = () => c.log.child({ verb });
     if (!this.d.allowed(p.response_url)) {
@@ -485,64 +366,34 @@ export class SlashCommands {
     // The reply target is written while the rate limit is counted (two round trips at once); the
     // command is published only once both are done: within the limit, and its answer has
     // somewhere to go. A refused command leaves an unused record, which the bucket's TTL removes.
-    const stored = this.d.requests.create(
-      {
-        id,
-        responseUrl: p.response_url,
-        teamId: p.team_id,
-        channelId: p.channel_id,
-        userId: p.user_id,
-        text: p.text.slice(0, 4000),
-        createdAt: new Date().toISOString(),
-        posts: 0,
-        finalDelivered: false,
-      },
-      STORE_TIMEOUT_MS,
+    const stored = this.publisher.remember(
+      { id, responseUrl: p.response_url, teamId: p.team_id, channelId: p.channel_id, userId: p.user_id, text: p.text, createdAt: new Date().toISOString() },
+      { posts: 0, timeoutMs: STORE_TIMEOUT_MS },
     );
-    stored.catch(() => undefined);
     await c.admit();
-    const work = (async () => {
-      const created = await stored;
-      const headers = makeHeaders({ [Headers.traceparent]: c.traceparent, [Headers.requestId]: id });
-      const pa = await this.d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: id, timeout: PUBLISH_TIMEOUT_MS, headers });
-      return { duplicate: pa.duplicate || !created };
-    })();
-
-    let timer: NodeJS.Timeout | undefined;
-    const first = await Promise.race([
-      work.then(
-        (v) => ({ kind: "done" as const, duplicate: v.duplicate }),
-        (err: unknown) => ({ kind: "failed" as const, err }),
-      ),
-      new Promise<{ kind: "late" }>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: "late" }), ACK_BUDGET_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-
-    switch (first.kind) {
-      case "done":
-        c.log.info({ verb, duplicate: first.duplicate }, first.duplicate ? "command repeated; JetStream dropped the copy" : "command published");
-        return { message: ephemeral(acceptedLine), verb, outcome: first.duplicate ? "duplicate" : "accepted" };
-      case "failed": {
-        log().error({ err: first.err }, "could not publish the command");
-        return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
-      }
-      case "late": {
-        log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
-        const later = work.then(
-          () => log().info("command published after the ack"),
-          async (err: unknown) => {
-            log().error({ err }, "could not publish the command");
-            this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
-            await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
-          },
-        );
-        this.pending.add(later);
-        void later.finally(() => this.pending.delete(later));
-        return { message: ephemeral(acceptedLine), verb, outcome: "accepted" };
-      }
+    const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
+    const first = await withinBudget(work, ACK_BUDGET_MS);
+    if (first.kind === "done") {
+      const { duplicate } = first.value;
+      c.log.info({ verb, duplicate }, duplicate ? "command repeated; JetStream dropped the copy" : "command published");
+      return { message: ephemeral(acceptedLine), verb, outcome: duplicate ? "duplicate" : "accepted" };
     }
+    if (first.kind === "failed") {
+      log().error({ err: first.err }, "could not publish the command");
+      return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
+    }
+    log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
+    this.track(
+      work.then(
+        () => log().info("command published after the ack"),
+        async (err: unknown) => {
+          log().error({ err }, "could not publish the command");
+          this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
+          await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
+        },
+      ),
+    );
+    return { message: ephemeral(acceptedLine), verb, outcome: "accepted" };
   }
 }
 
