@@ -1,19 +1,75 @@
 /**
- * Name globs as the policy uses them: `*` is any run of characters (including none), `?` is one
- * character, everything else is literal. Deliberately smaller than shell or picomatch globs: VM
- * and datastore names are flat (no `/` semantics, no braces, no classes), and an IT admin should
- * not have to know which characters are special beyond these two.
+ * Name globs as the policy and `/iaas list` use them: `*` is any run of characters (including
+ * none), `?` is one character, everything else is literal. Deliberately smaller than shell or
+ * picomatch globs: VM and datastore names are flat (no `/` semantics, no braces, no classes), and
+ * an IT admin should not have to know which characters are special beyond these two.
+ *
+ * Matched by a two-pointer wildcard matcher, never by a RegExp: a pattern such as
+ * `*a*a*a*a*a*a*a*a*b` compiled to `^.*a.*a…b$` backtracks exponentially against a long run of
+ * `a`s, and a user types the `list` pattern. Here a mismatch only moves back to the last `*`,
+ * whose start only moves forward, so the work is at most (pattern + 1) × (name + 1) steps.
+ * Characters are Unicode code points, so `?` is one character even outside the BMP.
  */
 export type Glob = { readonly source: string; test(name: string): boolean };
 
-export function compileGlob(source: string, opts: { caseInsensitive: boolean }): Glob {
-  const body = [...source]
-    .map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[\\^$.|+()[\]{}]/g, "\\$&")))
-    .join("");
-  const re = new RegExp(`^${body}$`, opts.caseInsensitive ? "isu" : "su");
-  return { source, test: (name) => re.test(name) };
+/** The longest glob accepted: the policy's limit; the `list` grammar allows less. */
+export const MAX_GLOB_LENGTH = 255;
+
+export interface GlobOptions {
+  caseInsensitive: boolean;
+  /** Counts the matcher's steps (tests measure the bound with it; nothing else needs it). */
+  meter?: { steps: number };
+}
+
+export function compileGlob(source: string, opts: GlobOptions): Glob {
+  const pattern = [...source];
+  if (pattern.length > MAX_GLOB_LENGTH) throw new RangeError(`a glob may have at most ${MAX_GLOB_LENGTH} characters, this one has ${pattern.length}`);
+  const fold = opts.caseInsensitive ? foldCase : (s: string) => s;
+  const folded = pattern.map((ch) => (ch === "*" || ch === "?" ? ch : fold(ch)));
+  return { source, test: (name) => matchFolded(folded, [...name].map(fold), opts.meter) };
+}
+
+/** One match without keeping the compiled glob: `matchGlob("web-*", "web-01", { caseInsensitive: true })`. */
+export function matchGlob(source: string, name: string, opts: GlobOptions): boolean {
+  return compileGlob(source, opts).test(name);
 }
 
 export function matchesAny(globs: readonly Glob[], name: string): Glob | undefined {
   return globs.find((g) => g.test(name));
+}
+
+// Simple per-character folding, as a case-insensitive Unicode RegExp does it (`K` the Kelvin sign
+// is `k`, `ſ` is `s`), without changing the number of characters (`ß` stays one).
+function foldCase(ch: string): string {
+  const lower = ch.toLowerCase();
+  if ([...lower].length !== 1) return ch;
+  const upper = lower.toUpperCase();
+  return [...upper].length === 1 ? upper.toLowerCase() : lower;
+}
+
+function matchFolded(p: readonly string[], s: readonly string[], meter?: { steps: number }): boolean {
+  let pi = 0;
+  let si = 0;
+  // Where the last `*` was, and the first name character it does not yet cover.
+  let star = -1;
+  let resume = 0;
+  while (si < s.length) {
+    if (meter) meter.steps++;
+    const pc = p[pi];
+    if (pc === "*") {
+      star = pi++;
+      resume = si;
+    } else if (pc !== undefined && (pc === "?" || pc === s[si])) {
+      pi++;
+      si++;
+    } else if (star >= 0) {
+      // Let the last `*` take one more character and try the rest of the pattern again.
+      pi = star + 1;
+      si = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p[pi] === "*") pi++;
+  return pi === p.length;
 }

@@ -1,17 +1,17 @@
 import { loadPolicy, type Policy } from "@iaas/policy";
 import { jetstreamFor, openBucket, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
-import { Auditor } from "./audit.js";
+import { Auditor } from "./stores/audit.js";
 import type { GatewayConfig } from "./config.js";
-import { ConfirmationStore, handleClick, type ClickDeps } from "./confirm.js";
+import { ConfirmationStore, handleClick, type ClickDeps } from "./listeners/confirm.js";
 import { gatewayMetrics } from "./metrics.js";
-import { startNoticeRelay, type NoticeRelay } from "./notify.js";
-import { RateLimiter } from "./ratelimit.js";
-import { Replier, responseUrlGuard } from "./reply.js";
-import { RequestStore } from "./requests.js";
-import { startResultRelay, type ResultRelay } from "./results.js";
-import { createSlackTransport, type SocketReconnect } from "./slack.js";
-import { SlashCommands } from "./slash.js";
-import { UserGroups } from "./usergroups.js";
+import { startNoticeRelay, type NoticeRelay } from "./relays/notify.js";
+import { RateLimiter } from "./stores/ratelimit.js";
+import { Replier, responseUrlGuard } from "./transport/reply.js";
+import { RequestStore } from "./stores/requests.js";
+import { startResultRelay, type ResultRelay } from "./relays/results.js";
+import { createSlackTransport, type SocketReconnect } from "./transport/slack.js";
+import { SlashCommands } from "./listeners/slash.js";
+import { UserGroups } from "./stores/usergroups.js";
 
 export interface GatewayDeps {
   nc: NatsConnection;

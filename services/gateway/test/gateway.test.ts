@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects, type Result } from "@iaas/contracts";
 import { openBucket } from "@iaas/runtime";
 import { SlackStandIn, postSigned, slashCommandBody, signedHeaders } from "@iaas/testkit";
-import { commandIdFor } from "../src/ids.js";
+import { commandIdFor } from "../src/commands/ids.js";
 import { SECRET, startHarness, type Harness } from "./harness.js";
 
 const ID = /\(request `(r-[a-z2-7]{24})`\)/;
@@ -168,6 +168,18 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       expect(leaked).toEqual([]);
     });
 
+    it("a timestamp 6 minutes in the future (Bolt alone takes it)", async () => {
+      const leaked = await h.publishedBy(async () => {
+        const body = slashCommandBody({ text: "power off web-01", response_url: h.slack.responseUrl() });
+        const r = await postSigned(h.url, body, { secret: SECRET, timestamp: Math.floor(Date.now() / 1000) + 6 * 60 });
+        expect(r.status).toBe(401);
+      });
+      expect(leaked).toEqual([]);
+      // Within the window either way is still Slack's.
+      const body = slashCommandBody({ text: "help", response_url: h.slack.responseUrl() });
+      expect((await postSigned(h.url, body, { secret: SECRET, timestamp: Math.floor(Date.now() / 1000) + 60 })).status).toBe(200);
+    });
+
     it("missing signature headers", async () => {
       const leaked = await h.publishedBy(async () => {
         const body = slashCommandBody({ text: "power off web-01", response_url: h.slack.responseUrl() });
@@ -212,6 +224,15 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
         expect(leaked).toEqual([]);
       });
     }
+  });
+
+  it("a text longer than the payload's bound (40 000) is refused as too long, not as a request Slack got wrong", async () => {
+    const leaked = await h.publishedBy(async () => {
+      const r = await h.slash(`power off ${"a".repeat(40_000)}`);
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual({ response_type: "ephemeral", text: ":warning: That command is 40010 characters long; a command may have at most 2000." });
+    });
+    expect(leaked).toEqual([]);
   });
 
   it("help lists the commands with their usage; help power shows power's", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommand, usageOf, Verbs, type ParseResult } from "../src/parse.js";
+import { parseCommand, usageOf, Verbs, type ParseResult } from "../src/commands/parse.js";
 
 /** A parse result as data, so inline snapshots show code, message and usage together. */
 function show(r: ParseResult) {
@@ -235,6 +235,15 @@ describe("grammar: the commands beyond power", () => {
       expect(show(parseCommand(t)), t).toMatchObject({ code: "IAAS_BAD_VM_NAME" });
     }
     expect(show(parseCommand("list *-db"))).toEqual({ verb: "list", glob: "*-db" });
+  });
+
+  it("a list pattern is capped: the work of matching it grows with its length", () => {
+    expect(show(parseCommand(`list ${"*a".repeat(50)}`))).toEqual({ verb: "list", glob: "*a".repeat(50) });
+    expect(show(parseCommand(`list ${"*a".repeat(50)}b`))).toEqual({
+      code: "IAAS_SYNTAX",
+      message: "That pattern is 101 characters long; a pattern may have at most 100 (VM names have at most 80).",
+      usage: ["list [glob]"],
+    });
   });
 
   it("new VM names: shape only (the policy's naming rule is applied by the handler)", () => {

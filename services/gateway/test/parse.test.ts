@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CommandAreas } from "@iaas/contracts";
-import { commandIdFor } from "../src/ids.js";
-import { parseCommand, tokenize, usageOf, type ParseResult } from "../src/parse.js";
+import { commandIdFor } from "../src/commands/ids.js";
+import { parseCommand, tokenize, usageOf, type ParseResult } from "../src/commands/parse.js";
 
 /** A parse result as data, so inline snapshots show code, message and usage together. */
 function show(r: ParseResult) {

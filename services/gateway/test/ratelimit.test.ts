@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BaseEnvSchema, connectNats, createLogger, loadConfig, openBucket, type KV, type NatsConnection } from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
-import { RateLimiter, type RateDecision } from "../src/ratelimit.js";
+import { RateLimiter, type RateDecision } from "../src/stores/ratelimit.js";
 
 /**
  * The rate limiter as two gateway replicas use it: each with its own NATS connection and its own

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BaseEnvSchema, connectNats, createLogger, loadConfig, openBucket, type NatsConnection } from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
-import { RESPONSE_URL_MAX_POSTS, RequestStore, type RequestRecord } from "../src/requests.js";
+import { RESPONSE_URL_MAX_POSTS, RequestStore, type RequestRecord } from "../src/stores/requests.js";
 
 /**
  * The reply-target store as two relaying replicas use it: a record read by one and changed by the

@@ -3,8 +3,8 @@ import { Writable } from "node:stream";
 import { createLogger, createMetrics, loadConfig } from "@iaas/runtime";
 import { SlackStandIn, blockActionsBody, postSigned, waitUntil } from "@iaas/testkit";
 import { gatewayMetrics } from "../src/metrics.js";
-import { createSlackTransport } from "../src/slack.js";
-import { UserGroups } from "../src/usergroups.js";
+import { createSlackTransport } from "../src/transport/slack.js";
+import { UserGroups } from "../src/stores/usergroups.js";
 import { GatewayEnvSchema } from "../src/mod.js";
 import { SECRET, startHarness, testPolicy, type Harness } from "./harness.js";
 

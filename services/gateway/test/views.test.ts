@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { VmSummary } from "@iaas/contracts";
-import { LIST_CAP, listMessage } from "../src/views.js";
+import { LIST_CAP, listMessage } from "../src/presentation/views.js";
 
 const vm = (i: number): VmSummary => ({ name: `vm-${String(i).padStart(2, "0")}`, moref: `vm-${i}`, powerState: i % 2 ? "poweredOn" : "poweredOff", numCpu: 1 + (i % 4), memoryMB: 1024 * (1 + (i % 3)), template: false, ...(i === 1 ? { owner: "U0ALICE" } : {}) });
 

@@ -1,14 +1,15 @@
 import { z } from "zod";
-import { CommandIdSchema, CommandSchema, Headers, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, Subjects, formatIssues, type Command } from "@iaas/contracts";
-import { encodeJson, makeHeaders, newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
+import { CommandIdSchema, CommandSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Command } from "@iaas/contracts";
+import { newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { Auditor } from "./audit.js";
-import { button, context, section, type Block } from "./blocks.js";
-import type { GatewayMetrics } from "./metrics.js";
-import { code } from "./mrkdwn.js";
-import { errorText } from "./render.js";
-import { postToResponseUrl, type SlackMessage } from "./reply.js";
-import type { RequestStore } from "./requests.js";
+import type { Auditor } from "../stores/audit.js";
+import { button, context, section, type Block } from "../presentation/blocks.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { code } from "../presentation/mrkdwn.js";
+import { errorText } from "../presentation/render.js";
+import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
+import type { RequestStore } from "../stores/requests.js";
+import { CommandPublisher } from "./publish.js";
 
 /** Action ids of the two buttons; the button value is the command id. */
 export const CONFIRM_ACTION = "iaas.confirm";
@@ -206,23 +207,12 @@ function withGroups(command: Command, groups: readonly string[] | undefined): Co
  * posts in 30 minutes; the replaced prompt used one).
  */
 async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Command, responseUrl: string): Promise<void> {
-  await d.requests.create(
-    {
-      id: rec.id,
-      responseUrl,
-      teamId: rec.teamId,
-      channelId: rec.channelId,
-      userId: rec.userId,
-      text: rec.text,
-      // Slack's clock, not the policy's: this dates the response_url's 30-minute life.
-      createdAt: new Date().toISOString(),
-      posts: 1,
-      finalDelivered: false,
-    },
-    5_000,
+  const publisher = new CommandPublisher({ js: d.js, requests: d.requests });
+  const stored = publisher.remember(
+    // Slack's clock, not the policy's: createdAt dates the response_url's 30-minute life.
+    { id: rec.id, responseUrl, teamId: rec.teamId, channelId: rec.channelId, userId: rec.userId, text: rec.text, createdAt: new Date().toISOString() },
+    { posts: 1, timeoutMs: 5_000 },
   );
-  const [area, action] = [command.area, command.action];
   // The click is a request of its own: a new trace, carried with the command like any other.
-  const headers = makeHeaders({ [Headers.traceparent]: newTraceparent(), [Headers.requestId]: command.id });
-  await d.js.publish(Subjects.command(area, action), encodeJson(command), { msgID: command.id, timeout: 5_000, headers });
+  await publisher.publish(command, stored, { traceparent: newTraceparent(), timeoutMs: 5_000 });
 }

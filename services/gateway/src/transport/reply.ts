@@ -2,8 +2,8 @@ import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@iaas/runtime";
-import type { Block } from "./blocks.js";
-import type { RequestStore, StoredRequest } from "./requests.js";
+import type { Block } from "../presentation/blocks.js";
+import type { RequestStore, StoredRequest } from "../stores/requests.js";
 
 /** Hosts Slack hands out response URLs on (commercial and GovSlack). Always https. */
 const SLACK_RESPONSE_HOSTS = new Set(["hooks.slack.com", "hooks.slack-gov.com"]);

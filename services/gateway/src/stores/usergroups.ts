@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Policy } from "@iaas/policy";
 import type { Logger } from "@iaas/runtime";
-import type { GatewayMetrics } from "./metrics.js";
+import type { GatewayMetrics } from "../metrics.js";
 
 /**
  * The part of `usergroups.list` (with `include_users`) the gateway reads. Not strict: Slack adds

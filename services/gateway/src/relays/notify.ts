@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { NoticeSchema, Subjects, formatIssues, type Notice } from "@iaas/contracts";
 import { decodeJson, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { context, section } from "./blocks.js";
-import type { GatewayMetrics } from "./metrics.js";
-import { code } from "./mrkdwn.js";
-import type { PostMessage } from "./reply.js";
+import { context, section } from "../presentation/blocks.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { code } from "../presentation/mrkdwn.js";
+import type { PostMessage } from "../transport/reply.js";
 
 /** Gateway replicas share each notice: one of them takes it (queue group), the KV claim stops repeats. */
 export const NOTIFY_QUEUE = "gateway-notify";

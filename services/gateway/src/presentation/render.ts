@@ -1,8 +1,8 @@
-import { ErrorCatalogue, oneLine, type CodedError, type PowerAction, type PowerState, type Result, type VmSummary } from "@iaas/contracts";
+import { ErrorCatalogue, oneLine, type CodedError, type PowerState, type Result, type VmSummary } from "@iaas/contracts";
 import { code, escape } from "./mrkdwn.js";
-import type { CommandParseError, ParsedCommand } from "./parse.js";
-import type { RequestRecord } from "./requests.js";
-import type { SlackMessage } from "./reply.js";
+import type { CommandParseError } from "../commands/parse.js";
+import type { RequestRecord } from "../stores/requests.js";
+import type { SlackMessage } from "../transport/reply.js";
 
 /**
  * Everything the gateway says to a user, in one place. Replies are ephemeral: the ack is, so
@@ -15,53 +15,6 @@ const SLASH = "/iaas";
 
 export function ephemeral(text: string): SlackMessage {
   return { response_type: "ephemeral", text };
-}
-
-const POWER_DOING: Record<PowerAction, string> = {
-  on: "Powering on",
-  off: "Powering off",
-  reset: "Resetting",
-  suspend: "Suspending",
-  shutdown: "Shutting down the guest OS of",
-  reboot: "Rebooting the guest OS of",
-};
-
-/** The commands that change something: published to JetStream, answered by a command service. */
-export type ActionCommand = Extract<ParsedCommand, { verb: "create" | "clone" | "deploy" | "power" | "resize" | "delete" }>;
-
-/** What an accepted command is doing, without the request id: `Deleting \`web-01\``. */
-export function doingText(cmd: ActionCommand): string {
-  switch (cmd.verb) {
-    case "power":
-      return `${POWER_DOING[cmd.action]} ${code(cmd.vm)}`;
-    case "create":
-      return `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`;
-    case "clone":
-      return `Cloning ${code(cmd.source)} to ${code(cmd.name)}`;
-    case "deploy":
-      return `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`;
-    case "resize": {
-      const to = [cmd.cpu !== undefined ? `${cmd.cpu} vCPU` : undefined, cmd.memoryGB !== undefined ? `${cmd.memoryGB} GB memory` : undefined].filter(Boolean).join(", ");
-      return `Resizing ${code(cmd.vm)} to ${to}`;
-    }
-    case "delete":
-      return `Deleting ${code(cmd.vm)}`;
-  }
-}
-
-/** The ack of an accepted command: what is happening and the request id. */
-export function acceptedText(cmd: ActionCommand, id: string): string {
-  return `${doingText(cmd)}… (request ${code(id)})`;
-}
-
-/** What the Confirm / Cancel prompt asks. */
-export function questionText(cmd: ActionCommand, typed: string): string {
-  switch (cmd.verb) {
-    case "delete":
-      return `Delete ${code(cmd.vm)}? This cannot be undone.`;
-    default:
-      return `Run ${code(`${SLASH} ${typed.trim().slice(0, 200)}`)}?`;
-  }
 }
 
 function usageLines(usage: readonly string[]): string {

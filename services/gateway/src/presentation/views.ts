@@ -1,10 +1,10 @@
 import type { Actor, PowerState, TemplateInfo, VmInfo, VmSummary } from "@iaas/contracts";
-import type { AuditRow } from "./audit.js";
+import type { AuditRow } from "../stores/audit.js";
 import { describeSize, type Policy } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
-import { summaryOf, usageOf, type ParseResult, type Verb } from "./parse.js";
-import type { SlackMessage } from "./reply.js";
+import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
+import type { SlackMessage } from "../transport/reply.js";
 
 /**
  * The answers to queries (help, list, info, templates, sizes, echo, audit), as Block Kit with
@@ -113,7 +113,7 @@ export function echoMessage(text: string | undefined, parsed: ParseResult | unde
     ["User", `<@${actor.userId}> (${code(actor.userId)})`],
     ["Team", actor.teamId ? code(actor.teamId) : "unknown"],
     ["Channel", actor.channelId ? `<#${actor.channelId}> (${code(actor.channelId)})` : "unknown"],
-    // Only the groups the policy binds are resolved (services/gateway/src/usergroups.ts).
+    // Only the groups the policy binds are resolved (services/gateway/src/stores/usergroups.ts).
     ["Groups", actor.groups?.length ? actor.groups.map((g) => `<!subteam^${g}> (${code(g)})`).join(", ") : "none the policy binds"],
     ["Roles", roles.length ? roles.map(code).join(", ") : "none"],
   ];

@@ -1,5 +1,5 @@
 import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
-import { code } from "./mrkdwn.js";
+import { code } from "../presentation/mrkdwn.js";
 
 /**
  * The `/iaas` grammar. Pure: text in, a typed command or a coded error out; no I/O, no Slack.
@@ -77,6 +77,12 @@ export function quote(token: string): string {
   return code([...token].length > 60 ? `${[...token].slice(0, 59).join("")}…` : token);
 }
 
+/**
+ * A `list` pattern longer than this is refused. Matching costs at most (pattern + 1) × (name + 1)
+ * steps per VM (@iaas/policy's glob matcher), so the cap bounds the work a `list` can ask for.
+ */
+export const MAX_LIST_GLOB_LENGTH = 100;
+
 /** A whole command longer than this is refused before it is looked at. */
 export const MAX_COMMAND_LENGTH = 2000;
 
@@ -145,7 +151,11 @@ const arg = {
       describe: "a name pattern",
       optional: false,
       parse(token) {
-        if ([...token].length > 255 || /[\u0000-\u001f\u007f]/.test(token)) {
+        const length = [...token].length;
+        if (length > MAX_LIST_GLOB_LENGTH) {
+          throw new CommandParseError("IAAS_SYNTAX", `That pattern is ${length} characters long; a pattern may have at most ${MAX_LIST_GLOB_LENGTH} (VM names have at most 80).`);
+        }
+        if (/[\u0000-\u001f\u007f]/.test(token)) {
           throw new CommandParseError("IAAS_SYNTAX", `${quote(token)} is not a name pattern: use letters, digits and \`*\` or \`?\`, for example \`web-*\`.`);
         }
         return token;
@@ -351,11 +361,16 @@ export function tokenize(text: string): string[] {
     .map((t) => t.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
 }
 
+/** The refusal of a command `length` characters long (more than MAX_COMMAND_LENGTH). */
+export function commandTooLong(length: number): CommandParseError {
+  return new CommandParseError("IAAS_SYNTAX", `That command is ${length} characters long; a command may have at most ${MAX_COMMAND_LENGTH}.`);
+}
+
 /** Parses the text after `/iaas`. Empty text is `help`. */
 export function parseCommand(text: string): ParseResult {
   const length = [...text].length;
   if (length > MAX_COMMAND_LENGTH) {
-    return fail(new CommandParseError("IAAS_SYNTAX", `That command is ${length} characters long; a command may have at most ${MAX_COMMAND_LENGTH}.`));
+    return fail(commandTooLong(length));
   }
   const tokens = tokenize(text);
   const [word, ...rest] = tokens;

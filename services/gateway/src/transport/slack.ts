@@ -3,17 +3,11 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
 import { ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
-import type { GatewayConfig } from "./config.js";
-import type { Block } from "./blocks.js";
+import type { GatewayConfig } from "../config.js";
+import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "./reply.js";
 
-/**
- * Bolt 5.1's HTTPReceiver reads `body.ssl_check` right after parsing, without checking that the
- * body is an object: a correctly signed `payload=null` (or `payload=1`, or a JSON body `null`)
- * throws inside its request handler, an unhandled rejection that ends the process. The receiver
- * calls `parseHTTPRequestBody` through this shared exports object, so refusing non-objects there
- * turns such a request into Bolt's own 400 "Malformed request body". Found by the bad-input corpus.
- */
+/** A signed body that is not an object would end the process inside Bolt 5.1 (docs/slack-notes.md): it gets Bolt's 400. */
 function guardBoltBodyParser(): void {
   const fns = HTTPModuleFunctions as unknown as { parseHTTPRequestBody: ((req: unknown) => unknown) & { iaasGuarded?: boolean } };
   const parse = fns.parseHTTPRequestBody;
@@ -27,6 +21,29 @@ function guardBoltBodyParser(): void {
     { iaasGuarded: true },
   );
   fns.parseHTTPRequestBody = guarded;
+}
+
+/** How far a request's timestamp may be from our clock, either way (Slack's verification guide). */
+export const SLACK_TIMESTAMP_SKEW_S = 5 * 60;
+
+/** Bolt 5.1 refuses only stale timestamps; this refuses those more than 5 minutes ahead too (docs/slack-notes.md). */
+function guardBoltFutureTimestamps(): void {
+  type Verify = ((opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown) => Promise<unknown>) & { iaasGuarded?: boolean };
+  const fns = HTTPModuleFunctions as unknown as { parseAndVerifyHTTPRequest: Verify };
+  const verify = fns.parseAndVerifyHTTPRequest;
+  if (verify.iaasGuarded) return;
+  fns.parseAndVerifyHTTPRequest = Object.assign(
+    async (opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown): Promise<unknown> => {
+      const verified = await verify(opts, req, res);
+      const enabled = (opts as { enabled?: boolean }).enabled !== false;
+      const stamp = Number(req.headers["x-slack-request-timestamp"]);
+      if (enabled && Number.isFinite(stamp) && stamp - Math.floor(Date.now() / 1000) > SLACK_TIMESTAMP_SKEW_S) {
+        throw new Error(`x-slack-request-timestamp is more than ${SLACK_TIMESTAMP_SKEW_S} s in the future`);
+      }
+      return verified;
+    },
+    { iaasGuarded: true },
+  );
 }
 
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
@@ -66,21 +83,13 @@ export function reconnectDelay(attempt: number, { minMs, maxMs }: SocketReconnec
  * means is the listener's business.
  *
  * - HTTP (default): `POST /slack/events`, verified by Bolt's HTTPReceiver with the signing
- *   secret; a bad signature, a timestamp older than 5 minutes or missing headers get 401 before
- *   any listener runs.
- * - Socket Mode (SLACK_APP_TOKEN set): Bolt calls `apps.connections.open` with the app-level
- *   token and opens the WebSocket it answers, so no public endpoint is needed; payloads arrive over
- *   that authenticated connection, reach the same listeners and are acked over the socket. No
- *   signature to check (the signing secret is not used). Bolt hands the App's `clientOptions` to
- *   the Socket Mode client, so SLACK_API_URL applies to `apps.connections.open` too: the tests run
- *   this branch against the Slack stand-in (test/socket-mode.test.ts, test/e2e/socket-mode.test.ts).
- *   When Slack asks it to (`disconnect`) or the socket drops, the gateway opens a new connection
- *   itself (`keepConnected`), not the client: see there why.
+ *   secret; a bad signature, a timestamp more than 5 minutes off (either way) or missing headers
+ *   get 401 before any listener runs.
+ * - Socket Mode (SLACK_APP_TOKEN set): payloads arrive over the WebSocket that
+ *   `apps.connections.open` answers, reach the same listeners and are acked over the socket; the
+ *   gateway reconnects it itself (`keepConnected`).
  *
- * Without SLACK_BOT_TOKEN the app runs on an empty `authorize` (replies then go only to
- * response URLs, which need no token). With one, `deferInitialization` moves Bolt's auth.test
- * from the constructor (an unhandled rejection when it fails) into `start`, where a refused
- * token stops the service with a message naming the variable.
+ * How Bolt and the Socket Mode client behave here, and why it is built this way: docs/slack-notes.md.
  */
 export function createSlackTransport(
   config: GatewayConfig,
@@ -90,6 +99,7 @@ export function createSlackTransport(
   opts: { reconnect?: SocketReconnect } = {},
 ): SlackTransport {
   guardBoltBodyParser();
+  guardBoltFutureTimestamps();
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
     ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),
@@ -102,8 +112,7 @@ export function createSlackTransport(
   const auth = config.SLACK_BOT_TOKEN ? { token: config.SLACK_BOT_TOKEN } : { authorize: async () => ({}) };
   const common = { ...auth, logger, logLevel: LogLevel.INFO, clientOptions, deferInitialization: true, convoStore: false as const };
 
-  // Built here rather than by `socketMode: true` so that its client is ours to watch. Bolt would
-  // hand it the App's clientOptions the same way (installerOptions.clientOptions).
+  // Built here rather than by `socketMode: true` so that its client is ours to watch.
   const receiver = config.SLACK_APP_TOKEN
     ? new SocketModeReceiver({ appToken: config.SLACK_APP_TOKEN, logger, logLevel: LogLevel.INFO, autoReconnectEnabled: false, installerOptions: { clientOptions: { ...clientOptions } } })
     : undefined;
@@ -185,19 +194,9 @@ export function createSlackTransport(
 }
 
 /**
- * Keeps the Socket Mode connection up, in place of the client's own reconnection, which is turned
- * off (`autoReconnectEnabled: false`). In @slack/socket-mode 3.1.0 that reconnection runs
- * `start()` from a timer with no catch, and `start()` rethrows what it deems unrecoverable from
- * `apps.connections.open`: an HTTP error (a 503 in a Slack outage), a network failure, a refused
- * token. Slack unreachable at the moment of a reconnect was then an unhandled rejection, which
- * ends the process (and the client never tried again). Here every attempt is awaited: a failed
- * one is logged (its error's code and message; the token is in no error) and tried again after
- * `reconnectDelay`, for as long as the gateway runs; `connected()` is false meanwhile, for /readyz.
- *
- * With reconnection off, the client emits `disconnected` when the socket closes and does nothing
- * else (public API: the option, `start()`, the `connected` / `disconnected` events). Pinned by
- * test/socket-mode-outage.test.ts: a client that reconnected by itself would open a second
- * connection there, one that kept its uncaught rejection would fail it.
+ * Keeps the Socket Mode connection up in place of the client's own reconnection (turned off: it
+ * could end the process, docs/slack-notes.md): every attempt is awaited, a failed one is logged and
+ * tried again after `reconnectDelay`; `connected()` is false meanwhile, for /readyz.
  */
 function keepConnected(receiver: SocketModeReceiver, log: Logger, backoff: SocketReconnect) {
   const client = receiver.client;

@@ -1,10 +1,10 @@
 import { Consumers, ResultSchema, Subjects, formatIssues, type Result } from "@iaas/contracts";
 import { decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
-import type { GatewayMetrics } from "./metrics.js";
-import { RESULT_RESPONSE_TYPE, resultText } from "./render.js";
-import type { Replier } from "./reply.js";
-import type { RequestStore, StoredRequest } from "./requests.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { RESULT_RESPONSE_TYPE, resultText } from "../presentation/render.js";
+import type { Replier } from "../transport/reply.js";
+import type { RequestStore, StoredRequest } from "../stores/requests.js";
 
 export interface ResultRelayDeps {
   js: JetStreamClient;

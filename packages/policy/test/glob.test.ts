@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { compileGlob } from "../src/glob.js"; const MAX_GLOB_LENGTH = 255; const matchGlob = (g: string, n: string, o: { caseInsensitive: boolean }) => compileGlob(g, o).test(n);
+
+const ci = { caseInsensitive: true };
+
+describe("name globs", () => {
+  it("* is any run, ? one character, everything else literal", () => {
+    const cases: [string, string, boolean][] = [
+      ["web-*", "web-01", true],
+      ["web-*", "web-", true],
+      ["web-*", "db-01", false],
+      ["*-db", "orders-db", true],
+      ["dc?-core", "dc1-core", true],
+      ["dc?-core", "dc12-core", false],
+      ["*", "", true],
+      ["", "", true],
+      ["", "a", false],
+      ["a*b*c", "abc", true],
+      ["a*b*c", "axxbyyc", true],
+      ["a*b*c", "axxbyy", false],
+      ["*.critical", "db.critical", true],
+      ["*.critical", "dbxcritical", false],
+      ["a.b(c)[d]+$^|{e}\\", "a.b(c)[d]+$^|{e}\\", true],
+      ["?", "😀", true],
+      ["??", "😀", false],
+      ["**a**", "xay", true],
+    ];
+    for (const [glob, name, want] of cases) expect([glob, name, matchGlob(glob, name, ci)]).toEqual([glob, name, want]);
+  });
+
+  it("case-insensitive when asked, per character", () => {
+    expect(matchGlob("WEB-*", "web-01", ci)).toBe(true);
+    expect(matchGlob("WEB-*", "web-01", { caseInsensitive: false })).toBe(false);
+    expect(matchGlob("straße-?", "STRASSE-1", ci)).toBe(false);
+    expect(matchGlob("ſ*", "S1", ci)).toBe(true);
+  });
+
+  it("a pathological pattern costs at most (pattern + 1) × (name + 1) steps", () => {
+    // `^.*a.*a.*a.*a.*a.*a.*a.*a.*b$` against 44 `a`s: seconds of RegExp backtracking.
+    const meter = { steps: 0 };
+    const name = "a".repeat(44);
+    const glob = compileGlob("*a*a*a*a*a*a*a*a*b", { ...ci, meter });
+    expect(glob.test(name)).toBe(false);
+    expect(meter.steps).toBeGreaterThan(0);
+    expect(meter.steps).toBeLessThanOrEqual((18 + 1) * (44 + 1));
+
+    // The worst the `list` grammar and the naming rule allow: 80 characters, a long literal after a star.
+    const worst = { steps: 0 };
+    const long = `*${"a".repeat(60)}b*${"a?".repeat(9)}`;
+    expect(compileGlob(long, { ...ci, meter: worst }).test("a".repeat(80))).toBe(false);
+    expect(worst.steps).toBeLessThanOrEqual(([...long].length + 1) * 81);
+  });
+
+  it("refuses a glob longer than the limit", () => {
+    expect(() => compileGlob("a".repeat(MAX_GLOB_LENGTH + 1), ci)).toThrow(RangeError);
+    expect(compileGlob("*".repeat(MAX_GLOB_LENGTH), ci).test("x".repeat(80))).toBe(true);
+  });
+});

@@ -1,0 +1,33 @@
+import { VmCommandSchema } from "@iaas/contracts";
+import { fields } from "../presentation/blocks.js";
+import { code } from "../presentation/mrkdwn.js";
+import { memory } from "../presentation/views.js";
+import type { RecordOf } from "./verb.js";
+
+export const del: RecordOf<"delete"> = {
+  kind: "action",
+  // `delete` for the actor's own VMs, `delete.any` for any.
+  ids: ["delete", "delete.any"],
+  label: () => "vm.delete",
+  vm: (cmd) => cmd.vm,
+  precheck: (policy, cmd) => policy.checkProtected("delete", { name: cmd.vm }),
+  /**
+   * The VM is looked up before the buttons are shown, so a user is told at once that it does not
+   * exist, is not theirs, or is protected by folder. Without an answer the buttons are shown
+   * anyway: vm-lifecycle checks everything again.
+   */
+  inspect: async (cmd, { policy, actor, lookup }) => {
+    const vm = await lookup(cmd.vm);
+    if (!vm) return [];
+    policy.checkProtected("delete", { name: vm.name, path: vm.path });
+    policy.authorizeDelete(actor, { name: vm.name, owner: vm.owner });
+    return fields([
+      ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
+      ["Now", `${vm.powerState === "poweredOn" ? "powered on (it will be powered off first)" : vm.powerState === "poweredOff" ? "powered off" : "suspended"} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
+      ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded"],
+    ]);
+  },
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "delete", vm: cmd.vm }),
+  doing: (cmd) => `Deleting ${code(cmd.vm)}`,
+  question: (cmd) => `Delete ${code(cmd.vm)}? This cannot be undone.`,
+};

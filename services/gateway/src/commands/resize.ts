@@ -1,0 +1,21 @@
+import { VmCommandSchema } from "@iaas/contracts";
+import { code } from "../presentation/mrkdwn.js";
+import type { RecordOf } from "./verb.js";
+
+export const resize: RecordOf<"resize"> = {
+  kind: "action",
+  ids: ["resize"],
+  label: () => "vm.resize",
+  vm: (cmd) => cmd.vm,
+  precheck: (policy, cmd) => {
+    policy.checkProtected("resize", { name: cmd.vm });
+    // Against the smallest VM: the real current size is vm-lifecycle's to check.
+    policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
+  },
+  command: (cmd, base) =>
+    VmCommandSchema.parse({ ...base, area: "vm", action: "resize", vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryGB: cmd.memoryGB } : {}) }),
+  doing: (cmd) => {
+    const to = [cmd.cpu !== undefined ? `${cmd.cpu} vCPU` : undefined, cmd.memoryGB !== undefined ? `${cmd.memoryGB} GB memory` : undefined].filter(Boolean).join(", ");
+    return `Resizing ${code(cmd.vm)} to ${to}`;
+  },
+};

@@ -1,0 +1,75 @@
+import type { Actor } from "@iaas/contracts";
+import type { CommandId, Policy } from "@iaas/policy";
+import { code } from "../presentation/mrkdwn.js";
+import { audit } from "./audit.js";
+import { clone } from "./clone.js";
+import { create } from "./create.js";
+import { del } from "./delete.js";
+import { deploy } from "./deploy.js";
+import { echo } from "./echo.js";
+import { help } from "./help.js";
+import { info } from "./info.js";
+import { list } from "./list.js";
+import type { ParsedCommand, Verb } from "./parse.js";
+import { power } from "./power.js";
+import { resize } from "./resize.js";
+import { sizes } from "./sizes.js";
+import { templates } from "./templates.js";
+import type { ActionVerb, QueryVerb, RecordOf, VerbRecord } from "./verb.js";
+
+/** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, create, clone, deploy, power, resize, delete: del, echo, audit };
+
+/**
+ * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`
+ * picks the record of that very command, so erasing the pairing here is sound.
+ */
+export function recordOf(cmd: ParsedCommand): VerbRecord<ParsedCommand> {
+  return VerbRecords[cmd.verb] as unknown as VerbRecord<ParsedCommand>;
+}
+
+export function isAction(r: VerbRecord<ParsedCommand>): r is ActionVerb<ParsedCommand> {
+  return r.kind === "action";
+}
+export function isQuery(r: VerbRecord<ParsedCommand>): r is QueryVerb<ParsedCommand> {
+  return r.kind !== "action";
+}
+
+/** `vm.delete`, `power.off`, `list`: how a command is named in metrics and the audit trail. */
+export function labelOf(cmd: ParsedCommand): string {
+  return recordOf(cmd).label?.(cmd) ?? cmd.verb;
+}
+
+/** The VM a command is about, for the audit record. */
+export function vmOf(cmd: ParsedCommand): string | undefined {
+  return recordOf(cmd).vm?.(cmd);
+}
+
+/** The policy command ids that let an actor run this command (any one suffices). */
+export function grantsOf(cmd: ParsedCommand): readonly CommandId[] {
+  const r = recordOf(cmd);
+  return r.grants?.(cmd) ?? r.ids;
+}
+
+/** Throws IAAS_NOT_ALLOWED (naming the role it needs) unless the actor may run `cmd`. */
+export function authorizeParsed(policy: Policy, actor: Actor, cmd: ParsedCommand): void {
+  const ids = grantsOf(cmd);
+  if (ids.some((id) => policy.can(actor, id))) return;
+  policy.authorize(actor, ids[0]!);
+}
+
+/** Whether `help` should list a verb for this actor: some form of it is allowed. */
+export function mayRun(policy: Policy, actor: Actor, verb: Verb): boolean {
+  const allowed = new Set(policy.allowedCommands(actor));
+  return VerbRecords[verb].ids.some((id) => allowed.has(id));
+}
+
+/** The ack of an accepted action: what is happening and the request id. */
+export function acceptedText(r: ActionVerb<ParsedCommand>, cmd: ParsedCommand, id: string): string {
+  return `${r.doing(cmd)}… (request ${code(id)})`;
+}
+
+/** What the Confirm / Cancel prompt asks. */
+export function questionText(r: ActionVerb<ParsedCommand>, cmd: ParsedCommand, typed: string): string {
+  return r.question?.(cmd) ?? `Run ${code(`/iaas ${typed.trim().slice(0, 200)}`)}?`;
+}

@@ -1,0 +1,147 @@
+import { IaasError, ProxyEndpoints, type Command, type VmSummary } from "@iaas/contracts";
+import { requestJson } from "@iaas/runtime";
+import type { ParsedCommand } from "../commands/parse.js";
+import type { ActionVerb } from "../commands/verb.js";
+import { acceptedText, grantsOf, labelOf, questionText, vmOf } from "../commands/verbs.js";
+import type { Block } from "../presentation/blocks.js";
+import { code } from "../presentation/mrkdwn.js";
+import { ephemeral, errorText } from "../presentation/render.js";
+import { withinBudget } from "./budget.js";
+import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+import { confirmationPrompt } from "./confirm.js";
+import { CommandPublisher } from "./publish.js";
+
+/** How a command that changes something goes on: checked, then confirmed first or published now. */
+export class Actions {
+  private readonly publisher: CommandPublisher;
+
+  constructor(
+    private readonly d: SlashDeps,
+    private readonly pending: Pending,
+  ) {
+    this.publisher = new CommandPublisher({ js: d.js, requests: d.requests });
+  }
+
+  /** A command that changes something: checked, then confirmed first or published now. */
+  async act(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
+    const { policy } = this.d;
+    record.precheck(policy, cmd);
+    let facts: Block[] = [];
+    if (record.inspect) {
+      await c.admit();
+      facts = await record.inspect(cmd, { policy, actor: c.actor, lookup: (vm) => this.lookup(vm, c) });
+    }
+    const command = record.command(cmd, { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() });
+    const label = labelOf(cmd);
+    if (grantsOf(cmd).some((id) => policy.needsConfirmation(id))) {
+      await c.admit();
+      return this.askConfirmation(record, cmd, command, c, facts);
+    }
+    return this.submit(command, c, acceptedText(record, cmd, c.id), label);
+  }
+
+  /**
+   * The VM a command names, looked up before the buttons are shown. If vCenter is slow or the
+   * proxy is away, undefined: the buttons are shown anyway and the command service checks.
+   */
+  private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
+    try {
+      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
+    } catch (err) {
+      if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
+        c.log.warn({ code: err.code }, "VM look-up before confirmation failed; the command service will check");
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Stores the checked command as a pending confirmation (any replica can take the click) and
+   * answers with Confirm / Cancel. A Slack retry of the same request shows the same prompt.
+   */
+  private async askConfirmation(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, command: Command, c: Call, facts: Block[]): Promise<Ack> {
+    const label = labelOf(cmd);
+    if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, label);
+    const ttl = this.d.policy.confirmTtlSeconds;
+    const now = this.d.now();
+    const vm = vmOf(cmd);
+    const rec = {
+      id: c.id,
+      command,
+      verb: label,
+      question: questionText(record, cmd, c.p.text),
+      accepted: acceptedText(record, cmd, c.id),
+      ...(vm ? { vm } : {}),
+      userId: c.p.user_id,
+      teamId: c.p.team_id,
+      channelId: c.p.channel_id,
+      text: c.p.text.slice(0, 4000),
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + ttl * 1000).toISOString(),
+      state: "pending" as const,
+    };
+    try {
+      const created = await this.d.confirmations.create(rec, STORE_TIMEOUT_MS);
+      c.log.info({ created }, created ? "asked for confirmation" : "confirmation asked again (Slack retry)");
+      if (!created) {
+        // A Slack retry of a request whose buttons were already answered: say so, no new buttons.
+        const prior = await this.d.confirmations.get(c.id);
+        if (prior && prior.record.state !== "pending") {
+          return { message: ephemeral(`This request was already ${prior.record.state}; nothing more was done. (request ${code(c.id)})`), verb: label, outcome: "duplicate" };
+        }
+      }
+    } catch (err) {
+      c.log.error({ err }, "could not store the confirmation");
+      return { message: ephemeral(errorText(unavailable(), c.id)), verb: label, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
+    }
+    return { message: confirmationPrompt(rec, facts, ttl), verb: label, outcome: "confirm" };
+  }
+
+  /**
+   * Stores where to answer, then publishes the command with `Nats-Msg-Id` = id. The ack waits
+   * up to ACK_BUDGET_MS for both: then it can say truthfully that the command is queued, or
+   * that it is not. If NATS is slower than that, the ack says the command is on its way and a
+   * later failure is posted to the response_url.
+   */
+  private async submit(command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
+    const { p, id } = c;
+    const log = () => c.log.child({ verb });
+    if (!this.d.allowed(p.response_url)) {
+      await c.admit();
+      return foreignResponseUrl(c, verb);
+    }
+
+    // The reply target is written while the rate limit is counted (two round trips at once); the
+    // command is published only once both are done: within the limit, and its answer has
+    // somewhere to go. A refused command leaves an unused record, which the bucket's TTL removes.
+    const stored = this.publisher.remember(
+      { id, responseUrl: p.response_url, teamId: p.team_id, channelId: p.channel_id, userId: p.user_id, text: p.text, createdAt: new Date().toISOString() },
+      { posts: 0, timeoutMs: STORE_TIMEOUT_MS },
+    );
+    await c.admit();
+    const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
+    const first = await withinBudget(work, ACK_BUDGET_MS);
+    if (first.kind === "done") {
+      const { duplicate } = first.value;
+      c.log.info({ verb, duplicate }, duplicate ? "command repeated; JetStream dropped the copy" : "command published");
+      return { message: ephemeral(acceptedLine), verb, outcome: duplicate ? "duplicate" : "accepted" };
+    }
+    if (first.kind === "failed") {
+      log().error({ err: first.err }, "could not publish the command");
+      return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
+    }
+    log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
+    this.pending.track(
+      work.then(
+        () => log().info("command published after the ack"),
+        async (err: unknown) => {
+          log().error({ err }, "could not publish the command");
+          this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
+          await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
+        },
+      ),
+    );
+    return { message: ephemeral(acceptedLine), verb, outcome: "accepted" };
+  }
+}

@@ -1,0 +1,119 @@
+import { IaasError, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, type Actor } from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
+import type { JetStreamClient, Logger, NatsConnection } from "@iaas/runtime";
+import { z } from "zod";
+import type { GatewayMetrics } from "../metrics.js";
+import { ephemeral, errorText } from "../presentation/render.js";
+import type { Auditor } from "../stores/audit.js";
+import type { RateLimiter } from "../stores/ratelimit.js";
+import type { RequestStore } from "../stores/requests.js";
+import type { Replier, SlackMessage } from "../transport/reply.js";
+import type { ConfirmationStore } from "./confirm.js";
+
+/**
+ * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
+ * over time. It reaches us only after Bolt verified the signature (HTTP) or over the
+ * authenticated Socket Mode connection, so identity comes from here and nowhere else.
+ * https://api.slack.com/interactivity/slash-commands#app_command_handling
+ */
+export const SlashPayloadSchema = z.object({
+  team_id: SlackTeamIdSchema,
+  user_id: SlackUserIdSchema,
+  channel_id: SlackChannelIdSchema,
+  command: z.string().min(1),
+  // Bounded, but far above what a command may be: an over-long command gets its own message (parse.ts).
+  text: z.string().max(40_000),
+  response_url: z.string().min(1),
+  trigger_id: z.string().min(1).max(255),
+});
+export type SlashPayload = z.infer<typeof SlashPayloadSchema>;
+
+/** How long the ack waits for the command to be stored and published (Slack gives us 3 s in all). */
+export const ACK_BUDGET_MS = 2_000;
+/** How long a query (list, info, templates, audit) may take before the ack says "looking" and the answer follows on the response_url. */
+export const QUERY_BUDGET_MS = 2_000;
+/** A query that outlives the ack still has this long to answer on the response_url. */
+export const QUERY_TIMEOUT_MS = 15_000;
+/** The look-up before a delete's Confirm/Cancel (owner, protection by folder); on a timeout the service decides. */
+export const LOOKUP_TIMEOUT_MS = 1_200;
+/**
+ * Storing the reply target fails fast, so that with NATS away the ack itself can say so; a
+ * publish gets longer, and if it outlasts the ack budget its failure is posted afterwards.
+ */
+export const STORE_TIMEOUT_MS = 1_000;
+export const PUBLISH_TIMEOUT_MS = 5_000;
+
+export interface SlashDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  requests: RequestStore;
+  confirmations: ConfirmationStore;
+  rate: RateLimiter;
+  auditor: Auditor;
+  replier: Replier;
+  allowed: (url: string) => boolean;
+  policy: Policy;
+  /** The policy's Slack user groups the user is in (usergroups.ts): a map look-up, never a call. */
+  groupsOf: (userId: string) => readonly string[] | undefined;
+  log: Logger;
+  metrics: GatewayMetrics;
+  now: () => number;
+}
+
+export interface Ack {
+  message: SlackMessage;
+  verb: string;
+  outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered" | "confirm" | "limited";
+  code?: string;
+}
+
+/** One slash command being handled: the verified payload, its id and who asked. */
+export interface Call {
+  p: SlashPayload;
+  id: string;
+  actor: Actor;
+  meta: { retryNum?: number | undefined };
+  log: Logger;
+  /** W3C trace context started for this Slack request; travels with the command on NATS. */
+  traceparent: string;
+  /**
+   * Resolves when the user is within the rate limit, throws RateLimitedError when not. The count
+   * is started as the request arrives; whatever has an effect (a query, an audit record, a
+   * publish) awaits this first, so a refused request does nothing, but a command's own round
+   * trips (storing its reply target) need not wait for the count's.
+   */
+  admit: () => Promise<void>;
+}
+
+/** A request over the user's rate limit: answered as such, never audited (it did nothing). */
+export class RateLimitedError extends IaasError {
+  constructor(readonly limit: number) {
+    super("IAAS_RATE_LIMITED", `You have sent ${limit} commands in the last minute, the most the policy allows; nothing was done. Wait a minute and try again.`);
+  }
+}
+
+/** Work that outlives its ack (a slow NATS, a slow query): kept until it settles, awaited on stop. */
+export class Pending {
+  private readonly work = new Set<Promise<unknown>>();
+
+  track(later: Promise<unknown>): void {
+    this.work.add(later);
+    void later.finally(() => this.work.delete(later));
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.work]);
+  }
+}
+
+export function unavailable(): IaasError {
+  return new IaasError("IAAS_UNAVAILABLE", "The IaaS service cannot take commands right now; nothing was done. Try again in a minute.");
+}
+
+export function foreignResponseUrl(c: Call, verb: string): Ack {
+    // Slack's response URLs are always on Slack's host; anything else is a misconfiguration
+    // (SLACK_API_URL) or a crafted request. Refuse before anything is published.
+    c.log.warn("command refused: its response_url is not on Slack's host");
+    return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request cannot be answered: its response URL is not Slack's."))), verb, outcome: "rejected", code: "IAAS_BAD_REQUEST" };
+  }
+

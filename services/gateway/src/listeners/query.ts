@@ -1,0 +1,61 @@
+import { IaasError } from "@iaas/contracts";
+import { requestJson } from "@iaas/runtime";
+import type { ParsedCommand } from "../commands/parse.js";
+import type { AnswerEnv, QueryVerb } from "../commands/verb.js";
+import { mayRun } from "../commands/verbs.js";
+import { code } from "../presentation/mrkdwn.js";
+import { ephemeral, errorText, userFacingError } from "../presentation/render.js";
+import type { SlackMessage } from "../transport/reply.js";
+import { withinBudget } from "./budget.js";
+import { QUERY_BUDGET_MS, QUERY_TIMEOUT_MS, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+
+/** How a query is answered: local ones in the ack, remote ones in the ack when quick, else on the response_url. */
+export class Queries {
+  constructor(
+    private readonly d: SlashDeps,
+    private readonly pending: Pending,
+  ) {}
+
+  /** A query: answered in the ack (local, or remote and quick), or on the response_url when slow. */
+  async answer(record: QueryVerb<ParsedCommand>, cmd: ParsedCommand, c: Call, label: string): Promise<Ack> {
+    const { d } = this;
+    const env: AnswerEnv = {
+      policy: d.policy,
+      actor: c.actor,
+      id: c.id,
+      mayRun: (verb) => mayRun(d.policy, c.actor, verb),
+      ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
+      audit: {
+        latest: (q) => d.auditor.latest(q),
+        succeeded: (verb, vm, message) => d.auditor.succeeded(c.actor, c.id, verb, vm, message),
+      },
+    };
+    if (record.kind === "local") return { message: await record.answer(cmd, env), verb: label, outcome: "answered" };
+    return this.query(c, label, () => record.answer(cmd, env));
+  }
+
+  /**
+   * Answers a query in the ack when it is quick (the usual case); otherwise acks with "looking"
+   * and posts the answer to the response_url when it comes.
+   */
+  private async query(c: Call, verb: string, fn: () => Promise<SlackMessage>): Promise<Ack> {
+    const failure = (err: unknown): Ack => {
+      const ie = IaasError.from(err);
+      if (ie.code === "IAAS_INTERNAL") c.log.error({ err }, `${verb} failed`);
+      else c.log.info({ code: ie.code }, `${verb} failed: ${ie.message}`);
+      return { message: ephemeral(errorText({ code: ie.code, message: userFacingError(ie.toJSON()) }, c.id)), verb, outcome: ie.code === "IAAS_UNAVAILABLE" || ie.code === "IAAS_TIMEOUT" ? "unavailable" : "rejected", code: ie.code };
+    };
+    const work = fn();
+    const first = await withinBudget(work, QUERY_BUDGET_MS);
+    if (first.kind === "done") return { message: first.value, verb, outcome: "answered" };
+    if (first.kind === "failed") return failure(first.err);
+    c.log.info("query slower than the ack budget; answering on the response_url");
+    this.pending.track(
+      work.then(
+        (m) => this.d.replier.direct(c.p.response_url, { ...m, replace_original: false }, c.id),
+        (err: unknown) => this.d.replier.direct(c.p.response_url, { ...failure(err).message, replace_original: false }, c.id),
+      ),
+    );
+    return { message: ephemeral(`:mag: Looking that up… (request ${code(c.id)})`), verb, outcome: "answered" };
+  }
+}
