@@ -67,7 +67,7 @@ export interface VmState {
   template: boolean;
 }
 
-/** The gateway's command id of a slash command (services/gateway/src/ids.ts): sha256 of team + trigger_id, base32. */
+/** The gateway's command id of a slash command (services/gateway/src/commands/ids.ts): sha256 of team + trigger_id, base32. */
 export function commandIdOf(teamId: string, triggerId: string): string {
   const digest = createHash("sha256").update(`slack:${teamId}:${triggerId}`).digest().subarray(0, 15);
   const A = "abcdefghijklmnopqrstuvwxyz234567";
@@ -274,7 +274,7 @@ export class FaultSystem {
     }
     this.onSlashAnswer?.();
     const named = /`(r-[a-z2-7]+)`/.exec(http.body)?.[1];
-    if (named && named !== id) throw new Error(`the gateway named command id ${named}, the test computed ${id}: services/gateway/src/ids.ts changed?`);
+    if (named && named !== id) throw new Error(`the gateway named command id ${named}, the test computed ${id}: services/gateway/src/commands/ids.ts changed?`);
     return { id, triggerId, responseUrl, http };
   }
 
