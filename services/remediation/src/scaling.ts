@@ -115,7 +115,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   if (vm.powerState !== "poweredOff" && !hotAddOf(vm, resource)) {
     const mode = settings.withoutHotAdd;
     if (mode === "skip") {
-      await record({ about, decision: "skipped", reason: "no-hot-add", change, text: `Not resizing ${name} for ${alarmText(t)}: it is ${stateWords(vm)} without ${WORD[resource].hotAdd}, and the policy says skip (withoutHotAdd: skip). Wanted: ${what}.` });
+      await record({ about, decision: "skipped", reason: "no-hot-add", change, text: `Not resizing ${name} for ${alarmText(t)}: it is ${PowerStateWords[vm.powerState]} without ${WORD[resource].hotAdd}, and the policy says skip (withoutHotAdd: skip). Wanted: ${what}.` });
       return;
     }
     const refusal = restartRefusal(ctx, vm);
@@ -144,13 +144,9 @@ function restartRefusal(ctx: RuleContext, vm: VmInfo): string | undefined {
   if (ctx.policy.remediation.withoutHotAdd !== "restart") return "";
   if (!ctx.policy.mayRestart(vm.name)) return " It is not opted in to restarts (remediation.restartOptIn).";
   if (ctx.policy.isProtected(vm.name, vm.path)) return " It is protected by policy, so remediation never restarts it.";
-  if (vm.powerState !== "poweredOn") return ` It is ${stateWords(vm)}.`;
+  if (vm.powerState !== "poweredOn") return ` It is ${PowerStateWords[vm.powerState]}.`;
   if (vm.toolsStatus !== "guestToolsRunning") return " VMware Tools is not running in it, so it cannot be shut down cleanly.";
   return undefined;
-}
-
-function stateWords(vm: VmInfo): string {
-  return PowerStateWords[vm.powerState];
 }
 
 /**
