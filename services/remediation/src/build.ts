@@ -120,7 +120,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const about = entity?.value ?? entity?.name ?? eventId;
     const base = { rule: work.rule, cause: { id: eventId, alarm: work.alarm }, about, dryRun: s.dryRun, ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }) } as const;
     if (!entity?.name) {
-      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on alarm ${quote(work.alarm)}: the event does not name the object it fired on.` });
+      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on ${alarmText(work)}: the event does not name the object it fired on.` });
       return;
     }
     const t: AlarmTrigger = { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } };
@@ -225,7 +225,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
             about: entity?.value ?? entity?.name ?? eventId,
             ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }),
             dryRun: policy.remediation.dryRun,
-            text: `Could not act on alarm ${quote(work.alarm)}${entity?.name ? ` on ${quote(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
+            text: `Could not act on ${alarmText(work)}${entity?.name ? ` on ${quote(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
           });
           await state.markDone(eventId, now());
         }
