@@ -24,6 +24,21 @@ export type RemediationRule = z.infer<typeof RemediationRuleSchema>;
 
 const FromToNumber = z.strictObject({ from: z.number(), to: z.number() });
 
+/** What a remediation decision changed, or would have (or wanted to, when it did not act). */
+export const RemediationChangeSchema = z.strictObject({
+  cpu: FromToNumber.optional(),
+  memoryMB: FromToNumber.optional(),
+  datastore: z.strictObject({ from: z.string(), to: z.string() }).optional(),
+});
+export type RemediationChange = z.infer<typeof RemediationChangeSchema>;
+
+/** acted: the change was made (or, in dry-run, would have been); deferred: waits for a power-off. */
+export const RemediationDecisionSchema = z.enum(["acted", "deferred", "skipped", "failed"]);
+export type RemediationDecision = z.infer<typeof RemediationDecisionSchema>;
+
+/** Why remediation decided as it did: a stable code (`cooldown`, `at-cap`, `relocated`; services/remediation/README.md lists them). */
+export const RemediationReasonSchema = z.string().regex(/^[a-z][a-z0-9-]{1,40}$/);
+
 /**
  * `iaas.audit.remediation`: one record per remediation decision, whether it acted or not. `id` is
  * the id of the notice that told Slack about it (the Nats-Msg-Id too, so a redelivered event
@@ -33,20 +48,13 @@ export const RemediationAuditSchema = z.strictObject({
   kind: z.literal("remediation"),
   id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
   rule: RemediationRuleSchema,
-  /** acted: the change was made (or, in dry-run, would have been); deferred: waits for a power-off. */
-  decision: z.enum(["acted", "deferred", "skipped", "failed"]),
+  decision: RemediationDecisionSchema,
   /** Why it did not act, or how it acted: `cooldown`, `at-cap`, `no-target`, `deferred-applied`, ... (docs in services/remediation/README.md). */
-  reason: z.string().regex(/^[a-z][a-z0-9-]{1,40}$/).optional(),
+  reason: RemediationReasonSchema.optional(),
   vm: z.string().optional(),
   datastore: z.string().optional(),
   /** What changed, or would have. */
-  change: z
-    .strictObject({
-      cpu: FromToNumber.optional(),
-      memoryMB: FromToNumber.optional(),
-      datastore: z.strictObject({ from: z.string(), to: z.string() }).optional(),
-    })
-    .optional(),
+  change: RemediationChangeSchema.optional(),
   /** The event that caused it: its Nats-Msg-Id (`<source>#<key>`) and, for alarms, the alarm's name. */
   cause: z.string().max(300).optional(),
   alarm: z.string().optional(),

@@ -81,19 +81,46 @@ export type VmAction = VmCommand["action"];
 export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema, VmCommandSchema]);
 export type Command = z.infer<typeof CommandSchema>;
 
+/**
+ * How a step or a command ended, as a stable code: `working` (a progress step), `done`,
+ * `already-done` (a resumed command found the VM already as asked), `unchanged` (a resize to what
+ * the VM already has).
+ */
+export const ResultCodeSchema = z.enum(["working", "done", "already-done", "unchanged"]);
+export type ResultCode = z.infer<typeof ResultCodeSchema>;
+
+/**
+ * The facts of a result, for programs and for the gateway, which words them for Slack; `message`
+ * says the same in plain text. The action is the result's `command` (`power.on`, `vm.clone`).
+ */
+export const ResultFactsSchema = z.strictObject({
+  code: ResultCodeSchema,
+  /** The VM acted on, by name: also where the result carries no summary (a delete, a progress step). */
+  vm: z.string().max(255).optional(),
+  /** The VM a clone copies, or the template a deploy copies. */
+  source: z.string().max(255).optional(),
+  /** The policy size a create or a deploy uses. */
+  size: z.strictObject({ name: z.string().max(64), cpu: z.number().int().positive(), memoryMB: z.number().int().positive(), diskGB: z.number().positive().optional() }).optional(),
+});
+export type ResultFacts = z.infer<typeof ResultFactsSchema>;
+
 /** `iaas.result.<id>`: progress messages, then exactly one final result (succeeded or failed). */
 const ProgressResultSchema = z.strictObject({
   id: CommandIdSchema,
   status: z.literal("progress"),
   command: z.string(),
+  /** Plain text (names between backticks), no Slack markup: the gateway escapes it for Slack. */
   message: z.string().max(3000),
+  facts: ResultFactsSchema.optional(),
   at: IsoTimeSchema,
 });
 const SucceededResultSchema = z.strictObject({
   id: CommandIdSchema,
   status: z.literal("succeeded"),
   command: z.string(),
+  /** Plain text (names between backticks), no Slack markup: the gateway escapes it for Slack. */
   message: z.string().max(3000),
+  facts: ResultFactsSchema.optional(),
   vm: VmSummarySchema.optional(),
   at: IsoTimeSchema,
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RemediationChangeSchema, RemediationDecisionSchema, RemediationReasonSchema, RemediationRuleSchema } from "./audit.js";
 import { IsoTimeSchema } from "./common.js";
 import { Subjects } from "./subjects.js";
 import { token } from "./tokens.js";
@@ -13,12 +14,22 @@ export const NoticeSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
   kind: z.enum(["remediation.action", "remediation.skip", "remediation.deferred", "remediation.failed", "command.dead-letter"]),
   severity: z.enum(["info", "warning", "error"]),
-  /** One line for the channel, Slack mrkdwn. */
+  /**
+   * One line for the channel, in plain text (names between backticks), no Slack markup: the
+   * gateway escapes it, since it holds names and error texts that came from outside.
+   */
   text: z.string().min(1).max(3000),
   vm: z.string().optional(),
   datastore: z.string().optional(),
   /** The vSphere event or command that caused it. */
   cause: z.string().max(300).optional(),
+  // The decision as facts, for remediation's notices (the same as its audit record).
+  rule: RemediationRuleSchema.optional(),
+  decision: RemediationDecisionSchema.optional(),
+  reason: RemediationReasonSchema.optional(),
+  /** The alarm that fired, by name. */
+  alarm: z.string().max(300).optional(),
+  change: RemediationChangeSchema.optional(),
   dryRun: z.boolean().optional(),
   at: IsoTimeSchema,
 });

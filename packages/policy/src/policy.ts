@@ -1,4 +1,4 @@
-import { IaasError, type Actor } from "@iaas/contracts";
+import { IaasError, formatMemory, type Actor } from "@iaas/contracts";
 import { COMMAND_IDS, commandLabel, expandCommandPattern, type CommandId } from "./commands.js";
 import { compileGlob, matchesAny, type Glob } from "./glob.js";
 import type { Binding, Limits, Placement, PolicyDocument, RemediationSettings, Size } from "./schema.js";
@@ -43,7 +43,7 @@ function leafOf(ref: string): string {
 
 const fmtGB = (gb: number) => (gb < 1 ? `${Math.round(gb * 1024)} MB` : `${gb} GB`);
 export function describeSize(s: Size): string {
-  return `${s.cpu} vCPU, ${fmtGB(s.memoryGB)} memory, ${fmtGB(s.diskGB)} disk`;
+  return `${s.cpu} vCPU, ${formatMemory(Math.round(s.memoryGB * 1024))} memory, ${fmtGB(s.diskGB)} disk`;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type CommandAudit,
   type FinalResult,
   type Result,
+  type ResultFacts,
   type VmSummary,
 } from "@iaas/contracts";
 import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
@@ -28,14 +29,16 @@ export interface CommandContext {
   /** An earlier delivery of this command started work and did not finish (a crash or a lost ack). */
   resumed: boolean;
   deliveryCount: number;
-  /** Posts a progress message to `iaas.result.<id>` (the gateway relays it to Slack). */
-  progress(message: string): Promise<void>;
+  /** Posts a progress message (plain text) and its facts to `iaas.result.<id>` (the gateway relays it to Slack). */
+  progress(message: string, facts?: ResultFacts): Promise<void>;
   /** W3C traceparent for calls this command makes (a child span of the one it arrived with). */
   traceparent: string;
 }
 
 export interface CommandOutcome {
+  /** Plain text for people reading the result; the gateway escapes it for Slack. */
   message: string;
+  facts?: ResultFacts;
   vm?: VmSummary;
 }
 
@@ -223,9 +226,9 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     resumed: prior?.status === "started" || prior?.status === "retrying" || delivery > 1,
     deliveryCount: delivery,
     traceparent,
-    progress: async (message) => {
+    progress: async (message, facts) => {
       progressN += 1;
-      const r: Result = { id: cmd.id, status: "progress", command: verb, message, at: new Date().toISOString() };
+      const r: Result = { id: cmd.id, status: "progress", command: verb, message, ...(facts ? { facts } : {}), at: new Date().toISOString() };
       await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(`${cmd.id}:progress:${delivery}:${progressN}`));
     },
   };
@@ -234,7 +237,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   try {
     await opts.authorize?.(cmd);
     const out = await opts.handle(cmd, ctx);
-    result = { id: cmd.id, status: "succeeded", command: verb, message: out.message, ...(out.vm ? { vm: out.vm } : {}), at: new Date().toISOString() };
+    result = { id: cmd.id, status: "succeeded", command: verb, message: out.message, ...(out.facts ? { facts: out.facts } : {}), ...(out.vm ? { vm: out.vm } : {}), at: new Date().toISOString() };
   } catch (err) {
     const ie = IaasError.from(err);
     if (ie.retryable && delivery < def.maxDeliver) {

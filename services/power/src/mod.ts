@@ -1,3 +1,3 @@
 export { buildPowerService, type PowerServiceDeps } from "./build.js";
-export { runPower, describeVm } from "./power.js";
+export { runPower } from "./power.js";
 export { authorizePowerCommand, type PowerGuardDeps } from "./guard.js";

@@ -1,4 +1,4 @@
-import { IaasError, PowerStateAfter, ProxyEndpoints, type PowerAction, type PowerCommand, type VmSummary } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, ProxyEndpoints, describeVm, quote, type PowerAction, type PowerCommand, type VmSummary } from "@iaas/contracts";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
 const DONE: Record<PowerAction, string> = {
@@ -10,10 +10,9 @@ const DONE: Record<PowerAction, string> = {
   reboot: "is rebooting through VMware Tools",
 };
 
-export function describeVm(vm: VmSummary): string {
-  const gb = vm.memoryMB / 1024;
-  const mem = Number.isInteger(gb) ? `${gb} GB` : `${vm.memoryMB} MB`;
-  return `${vm.numCpu} vCPU, ${mem}, ${vm.powerState.replace("powered", "powered ").toLowerCase()}`;
+/** The outcome of a finished action: the facts, and the same in plain text. */
+function outcome(cmd: PowerCommand, vm: VmSummary, code: "done" | "already-done"): CommandOutcome {
+  return { message: `${quote(vm.name)} ${DONE[cmd.action]} (${describeVm(vm)}).`, facts: { code, vm: vm.name }, vm };
 }
 
 export interface PowerDeps {
@@ -34,11 +33,11 @@ export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandC
     const target = PowerStateAfter[cmd.action];
     if (target && vm.powerState === target) {
       ctx.log.info("resumed command: the VM is already in the target state");
-      return { message: `\`${vm.name}\` ${DONE[cmd.action]} (${describeVm(vm)}).`, vm };
+      return outcome(cmd, vm, "already-done");
     }
-    if (!target) throw new IaasError("IAAS_INTERRUPTED", `An earlier attempt to ${cmd.action} \`${vm.name}\` was interrupted, so it is not repeated automatically; check the VM and run the command again if needed.`);
+    if (!target) throw new IaasError("IAAS_INTERRUPTED", `An earlier attempt to ${cmd.action} ${quote(vm.name)} was interrupted, so it is not repeated automatically; check the VM and run the command again if needed.`);
   }
   // Timeout for the NATS request: a little longer than the proxy's own task deadline.
   const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, action: cmd.action, timeoutMs: deps.proxyTimeoutMs }, { ...call, timeoutMs: deps.proxyTimeoutMs + 5_000 });
-  return { message: `\`${vm.name}\` ${DONE[cmd.action]} (${describeVm(vm)}).`, vm };
+  return outcome(cmd, vm, "done");
 }

@@ -6,13 +6,14 @@ import {
   eventMsgId,
   formatIssues,
   normalizeVsphereEvent,
+  quote,
   type NormalizedVsphereEvent,
   type RemediationRule,
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import { decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
-import { alarmText, code, errText, safe, type AlarmTrigger, type RuleContext } from "./context.js";
+import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
 import { remediationMetrics } from "./metrics.js";
@@ -119,11 +120,11 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const about = entity?.value ?? entity?.name ?? eventId;
     const base = { rule: work.rule, cause: { id: eventId, alarm: work.alarm }, about, dryRun: s.dryRun, ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }) } as const;
     if (!entity?.name) {
-      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on alarm *${safe(work.alarm)}*: the event does not name the object it fired on.` });
+      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on ${alarmText(work)}: the event does not name the object it fired on.` });
       return;
     }
     const t: AlarmTrigger = { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } };
-    const on = `${entity.type === "Datastore" ? "datastore" : entity.type === "VirtualMachine" ? "VM" : entity.type} ${code(entity.name)}`;
+    const on = `${entity.type === "Datastore" ? "datastore" : entity.type === "VirtualMachine" ? "VM" : entity.type} ${quote(entity.name)}`;
     if (!s.enabled) {
       await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
       return;
@@ -224,7 +225,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
             about: entity?.value ?? entity?.name ?? eventId,
             ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }),
             dryRun: policy.remediation.dryRun,
-            text: `Could not act on alarm *${safe(work.alarm)}*${entity?.name ? ` on ${code(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
+            text: `Could not act on ${alarmText(work)}${entity?.name ? ` on ${quote(entity.name)}` : ""}: ${errText(ie)}${ie.retryable ? ` (gave up after ${delivery} tries)` : ""}.`,
           });
           await state.markDone(eventId, now());
         }

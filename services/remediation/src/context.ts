@@ -1,4 +1,4 @@
-import { IaasError, type ObjRef, type RemediationRule } from "@iaas/contracts";
+import { IaasError, quote, type ObjRef, type RemediationRule } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import type { Logger } from "@iaas/runtime";
 import type { Reporter } from "./report.js";
@@ -25,22 +25,9 @@ export interface AlarmTrigger {
   entity: ObjRef & { name: string };
 }
 
-/** Slack mrkdwn inline code; `&`, `<`, `>` escaped so a name can never become a link or a mention. */
-export function code(s: string): string {
-  return `\`${s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "'")}\``;
-}
-
-/** Text from an event for mrkdwn emphasis: no `*`, and nothing Slack would read as a link or a mention. */
-export function safe(s: string): string {
-  return s.replace(/[*&<>`]/g, "");
-}
-
+/** `alarm \`VM CPU Usage\``: how notices name the alarm that fired. */
 export function alarmText(t: Pick<AlarmTrigger, "alarm">): string {
-  return `alarm *${safe(t.alarm)}*`;
-}
-
-export function memText(mb: number): string {
-  return mb >= 1024 ? `${Math.round((mb / 1024) * 100) / 100} GB` : `${mb} MB`;
+  return `alarm ${quote(t.alarm)}`;
 }
 
 /** Failures worth another delivery of the event (vCenter or the proxy briefly away); the rest are decisions. */
@@ -48,7 +35,7 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof IaasError && err.retryable;
 }
 
-/** One line about an error for a notice: the coded message, never a stack. */
+/** One line about an error for a notice: the coded message, never a stack (plain text; the gateway escapes it). */
 export function errText(err: unknown): string {
   const e = IaasError.from(err);
   return `${e.message} (${e.code})`;

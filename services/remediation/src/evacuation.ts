@@ -1,5 +1,5 @@
-import { IaasError, type DatastoreInfo, type VmInfo } from "@iaas/contracts";
-import { alarmText, code, errText, isRetryable, type AlarmTrigger, type RuleContext } from "./context.js";
+import { IaasError, quote, type DatastoreInfo, type VmInfo } from "@iaas/contracts";
+import { alarmText, errText, isRetryable, type AlarmTrigger, type RuleContext } from "./context.js";
 import type { Decision } from "./report.js";
 
 /** Space as remediation plans it: live numbers from vCenter, updated by the moves it makes. */
@@ -37,7 +37,7 @@ function pickTarget(ctx: RuleContext, vm: VmInfo, spaces: Map<string, Space>, si
 /** Why no datastore fits, for the notice. */
 function noTargetWhy(ctx: RuleContext, vm: VmInfo): string {
   const t = ctx.policy.remediation.datastoreThresholdPercent;
-  return `no datastore ${vm.host ? `that its host ${code(vm.host)} mounts ` : ""}is accessible, not excluded by policy, and stays under ${t} % used with the VM on it`;
+  return `no datastore ${vm.host ? `that its host ${quote(vm.host)} mounts ` : ""}is accessible, not excluded by policy, and stays under ${t} % used with the VM on it`;
 }
 
 /**
@@ -53,17 +53,17 @@ export async function evacuateDatastore(ctx: RuleContext, t: AlarmTrigger): Prom
   const record = (d: Omit<Decision, keyof typeof base | "about"> & { about?: string }) => ctx.report.record({ ...base, about: dsName, ...d } as Decision);
 
   if (t.entity.type !== "Datastore") {
-    await record({ decision: "skipped", reason: "wrong-entity", text: `Not evacuating anything for ${alarmText(t)}: it fired on ${t.entity.type} ${code(t.entity.name)}, not on a datastore.` });
+    await record({ decision: "skipped", reason: "wrong-entity", text: `Not evacuating anything for ${alarmText(t)}: it fired on ${t.entity.type} ${quote(t.entity.name)}, not on a datastore.` });
     return;
   }
   const spaces = new Map((await ctx.vc.datastores()).map((ds) => [ds.name, { ds, freeGB: ds.freeGB }]));
   const source = spaces.get(dsName);
   if (!source) {
-    await record({ decision: "skipped", reason: "datastore-not-found", text: `Not evacuating ${code(dsName)} for ${alarmText(t)}: vCenter has no datastore by that name.` });
+    await record({ decision: "skipped", reason: "datastore-not-found", text: `Not evacuating ${quote(dsName)} for ${alarmText(t)}: vCenter has no datastore by that name.` });
     return;
   }
   if (usedPercent(source) < s.datastoreThresholdPercent) {
-    await record({ decision: "skipped", reason: "below-threshold", text: `Not evacuating ${code(dsName)} for ${alarmText(t)}: it is ${pct(usedPercent(source))} used, under the ${s.datastoreThresholdPercent} % threshold.` });
+    await record({ decision: "skipped", reason: "below-threshold", text: `Not evacuating ${quote(dsName)} for ${alarmText(t)}: it is ${pct(usedPercent(source))} used, under the ${s.datastoreThresholdPercent} % threshold.` });
     return;
   }
   const onIt = await ctx.vc.datastoreVms(dsName);
@@ -75,21 +75,21 @@ export async function evacuateDatastore(ctx: RuleContext, t: AlarmTrigger): Prom
       // Deleted since the list was read.
       if (err instanceof IaasError && err.code === "IAAS_VM_NOT_FOUND") continue;
       if (err instanceof IaasError && err.code === "IAAS_VM_AMBIGUOUS") {
-        await record({ about: v.moref, vm: v.name, decision: "skipped", reason: "vm-ambiguous", text: `Not moving ${code(v.name)} off ${code(dsName)}: ${errText(err)}` });
+        await record({ about: v.moref, vm: v.name, decision: "skipped", reason: "vm-ambiguous", text: `Not moving ${quote(v.name)} off ${quote(dsName)}: ${errText(err)}` });
         continue;
       }
       throw err;
     }
   }
   if (vms.length === 0) {
-    await record({ decision: "skipped", reason: "no-vms", text: `Cannot evacuate ${code(dsName)} for ${alarmText(t)}: no VM is on it (${pct(usedPercent(source))} used by other files).` });
+    await record({ decision: "skipped", reason: "no-vms", text: `Cannot evacuate ${quote(dsName)} for ${alarmText(t)}: no VM is on it (${pct(usedPercent(source))} used by other files).` });
     return;
   }
   vms.sort((a, b) => vmSizeGB(b) - vmSizeGB(a) || a.name.localeCompare(b.name));
 
   for (const vm of vms) {
     if (usedPercent(source) < s.datastoreThresholdPercent) break;
-    const outcome = await moveVm(ctx, t, vm, source, spaces, `the datastore usage alarm on ${code(dsName)}, ${pct(usedPercent(source))} used`);
+    const outcome = await moveVm(ctx, t, vm, source, spaces, `the datastore usage alarm on ${quote(dsName)}, ${pct(usedPercent(source))} used`);
     if (outcome === "brake") break;
   }
 }
@@ -99,7 +99,7 @@ export async function moveAlarmedVm(ctx: RuleContext, t: AlarmTrigger): Promise<
   const s = ctx.policy.remediation;
   const base = { rule: "vmStorage", cause: { id: t.eventId, alarm: t.alarm }, dryRun: s.dryRun, vm: t.entity.name, about: t.entity.value ?? t.entity.name } as const;
   if (t.entity.type !== "VirtualMachine") {
-    await ctx.report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not moving anything for ${alarmText(t)}: it fired on ${t.entity.type} ${code(t.entity.name)}, not on a VM.` });
+    await ctx.report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not moving anything for ${alarmText(t)}: it fired on ${t.entity.type} ${quote(t.entity.name)}, not on a VM.` });
     return;
   }
   let vm: VmInfo;
@@ -109,18 +109,18 @@ export async function moveAlarmedVm(ctx: RuleContext, t: AlarmTrigger): Promise<
     if (isRetryable(err)) throw err;
     const c = err instanceof IaasError ? err.code : undefined;
     const reason = c === "IAAS_VM_NOT_FOUND" ? "vm-not-found" : c === "IAAS_VM_AMBIGUOUS" ? "vm-ambiguous" : undefined;
-    if (reason) await ctx.report.record({ ...base, decision: "skipped", reason, text: `Not moving ${code(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
-    else await ctx.report.record({ ...base, decision: "failed", reason: "vcenter-error", text: `Could not read ${code(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
+    if (reason) await ctx.report.record({ ...base, decision: "skipped", reason, text: `Not moving ${quote(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
+    else await ctx.report.record({ ...base, decision: "failed", reason: "vcenter-error", text: `Could not read ${quote(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
     return;
   }
   if (t.entity.value && t.entity.value !== vm.moref) {
-    await ctx.report.record({ ...base, about: vm.moref, decision: "skipped", reason: "vm-changed", text: `Not moving ${code(vm.name)} for ${alarmText(t)}: the alarm was on ${t.entity.value}, and the VM by that name now is ${vm.moref}.` });
+    await ctx.report.record({ ...base, about: vm.moref, decision: "skipped", reason: "vm-changed", text: `Not moving ${quote(vm.name)} for ${alarmText(t)}: the alarm was on ${t.entity.value}, and the VM by that name now is ${vm.moref}.` });
     return;
   }
   const spaces = new Map((await ctx.vc.datastores()).map((ds) => [ds.name, { ds, freeGB: ds.freeGB }]));
   const source = spaces.get(vm.datastores[0] ?? "");
   if (!source) {
-    await ctx.report.record({ ...base, about: vm.moref, decision: "skipped", reason: "datastore-not-found", text: `Not moving ${code(vm.name)} for ${alarmText(t)}: its datastore is not known to vCenter.` });
+    await ctx.report.record({ ...base, about: vm.moref, decision: "skipped", reason: "datastore-not-found", text: `Not moving ${quote(vm.name)} for ${alarmText(t)}: its datastore is not known to vCenter.` });
     return;
   }
   await moveVm(ctx, t, vm, source, spaces, alarmText(t));
@@ -133,18 +133,18 @@ export async function moveAlarmedVm(ctx: RuleContext, t: AlarmTrigger): Promise<
 async function moveVm(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, source: Space, spaces: Map<string, Space>, because: string): Promise<"moved" | "skipped" | "brake"> {
   const s = ctx.policy.remediation;
   const base = { rule: t.rule, cause: { id: t.eventId, alarm: t.alarm }, dryRun: s.dryRun, vm: vm.name, about: vm.moref } as const;
-  const name = code(vm.name);
+  const name = quote(vm.name);
   const sizeGB = vmSizeGB(vm);
   const now = ctx.now();
   const cooldown = await ctx.state.cooldown("move", vm.moref);
   const resumed = cooldown !== undefined && cooldown.eventId === t.eventId && cooldown.datastore !== undefined;
   if (cooldown && !resumed && cooldown.until > now) {
-    await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "cooldown", text: `Not moving ${name} off ${code(source.ds.name)} (${because}): it was moved less than ${s.cooldownMinutes} min ago.` });
+    await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "cooldown", text: `Not moving ${name} off ${quote(source.ds.name)} (${because}): it was moved less than ${s.cooldownMinutes} min ago.` });
     return "skipped";
   }
   const target = resumed ? spaces.get(cooldown.datastore!) : pickTarget(ctx, vm, spaces, sizeGB);
   if (!target) {
-    await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "no-target", text: `Cannot move ${name} off ${code(source.ds.name)} (${because}): ${noTargetWhy(ctx, vm)}. Nothing was moved.` });
+    await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "no-target", text: `Cannot move ${name} off ${quote(source.ds.name)} (${because}): ${noTargetWhy(ctx, vm)}. Nothing was moved.` });
     return "skipped";
   }
   const change = { datastore: { from: source.ds.name, to: target.ds.name } };
@@ -152,9 +152,9 @@ async function moveVm(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, source: Spa
     source.freeGB += sizeGB;
     target.freeGB -= sizeGB;
   };
-  const where = `from ${code(source.ds.name)} to ${code(target.ds.name)} (${target.freeGB} GB free, ${pct(usedPercent(target, sizeGB))} used after the move)`;
+  const where = `from ${quote(source.ds.name)} to ${quote(target.ds.name)} (${target.freeGB} GB free, ${pct(usedPercent(target, sizeGB))} used after the move)`;
   if (!resumed && !s.dryRun && !(await ctx.state.takeBrake(now, s.maxActionsPerMinute))) {
-    await ctx.report.record({ ...base, datastore: source.ds.name, change, decision: "skipped", reason: "brake", text: `Stopped moving VMs off ${code(source.ds.name)} at ${name}: remediation already made ${s.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute).` });
+    await ctx.report.record({ ...base, datastore: source.ds.name, change, decision: "skipped", reason: "brake", text: `Stopped moving VMs off ${quote(source.ds.name)} at ${name}: remediation already made ${s.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute).` });
     return "brake";
   }
   if (s.dryRun) {

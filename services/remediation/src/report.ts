@@ -46,7 +46,7 @@ export type Decision = {
     rule: RemediationRule;
     decision: D;
     reason: Reason<D>;
-    /** One line for Slack (mrkdwn). */
+    /** One line in plain text, names between backticks; the gateway escapes it for Slack. */
     text: string;
     vm?: string | undefined;
     datastore?: string | undefined;
@@ -121,6 +121,11 @@ export function createReporter(deps: { nc: NatsConnection; jet: Jet; log: Logger
           ...(d.vm ? { vm: d.vm } : {}),
           ...(d.datastore ? { datastore: d.datastore } : {}),
           cause: d.cause.id.slice(0, 300),
+          rule: d.rule,
+          decision: d.decision,
+          reason: d.reason,
+          ...(d.cause.alarm ? { alarm: d.cause.alarm.slice(0, 300) } : {}),
+          ...(d.change ? { change: d.change } : {}),
           ...(d.dryRun ? { dryRun: true } : {}),
           at,
         };

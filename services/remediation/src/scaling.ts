@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { IaasError, type VmInfo } from "@iaas/contracts";
-import { alarmText, code, errText, isRetryable, memText, safe, type AlarmTrigger, type RuleContext } from "./context.js";
+import { IaasError, PowerStateWords, formatMemory, quote, type VmInfo } from "@iaas/contracts";
+import { alarmText, errText, isRetryable, type AlarmTrigger, type RuleContext } from "./context.js";
 import type { Decision } from "./report.js";
 import type { Cooldown, Pending, Resource } from "./state.js";
 
@@ -9,7 +9,7 @@ const STEP: Record<Resource, number> = { cpu: 1, memory: 2048 };
 
 const WORD: Record<Resource, { unit: (n: number) => string; add: string; hotAdd: string; cap: string }> = {
   cpu: { unit: (n) => `${n} vCPU`, add: "1 vCPU", hotAdd: "CPU hot-add", cap: "remediation.maxCpu" },
-  memory: { unit: memText, add: "2 GB memory", hotAdd: "memory hot-add", cap: "remediation.maxMemoryGB" },
+  memory: { unit: formatMemory, add: "2 GB memory", hotAdd: "memory hot-add", cap: "remediation.maxMemoryGB" },
 };
 
 function currentOf(vm: VmInfo, r: Resource): number {
@@ -48,7 +48,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   const record = (d: Omit<Decision, keyof typeof base> & Partial<Pick<Decision, "vm" | "about">>) => ctx.report.record({ ...base, ...d } as Decision);
 
   if (t.entity.type !== "VirtualMachine") {
-    await record({ decision: "skipped", reason: "wrong-entity", text: `Not resizing anything for ${alarmText(t)}: it fired on ${t.entity.type} ${code(t.entity.name)}, not on a VM.` });
+    await record({ decision: "skipped", reason: "wrong-entity", text: `Not resizing anything for ${alarmText(t)}: it fired on ${t.entity.type} ${quote(t.entity.name)}, not on a VM.` });
     return;
   }
 
@@ -59,14 +59,14 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
     if (isRetryable(err)) throw err;
     const code_ = err instanceof IaasError ? err.code : undefined;
     if (code_ === "IAAS_VM_NOT_FOUND" || code_ === "IAAS_VM_AMBIGUOUS") {
-      await record({ decision: "skipped", reason: code_ === "IAAS_VM_NOT_FOUND" ? "vm-not-found" : "vm-ambiguous", text: `Not resizing ${code(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
+      await record({ decision: "skipped", reason: code_ === "IAAS_VM_NOT_FOUND" ? "vm-not-found" : "vm-ambiguous", text: `Not resizing ${quote(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
       return;
     }
-    await record({ decision: "failed", reason: "vcenter-error", text: `Could not read ${code(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
+    await record({ decision: "failed", reason: "vcenter-error", text: `Could not read ${quote(t.entity.name)} for ${alarmText(t)}: ${errText(err)}` });
     return;
   }
   const about = vm.moref;
-  const name = code(vm.name);
+  const name = quote(vm.name);
   if (t.entity.value && t.entity.value !== vm.moref) {
     await record({ about, decision: "skipped", reason: "vm-changed", text: `Not resizing ${name} for ${alarmText(t)}: the alarm was on ${t.entity.value}, and the VM by that name now is ${vm.moref}.` });
     return;
@@ -115,7 +115,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   if (vm.powerState !== "poweredOff" && !hotAddOf(vm, resource)) {
     const mode = settings.withoutHotAdd;
     if (mode === "skip") {
-      await record({ about, decision: "skipped", reason: "no-hot-add", change, text: `Not resizing ${name} for ${alarmText(t)}: it is ${stateWords(vm)} without ${WORD[resource].hotAdd}, and the policy says skip (withoutHotAdd: skip). Wanted: ${what}.` });
+      await record({ about, decision: "skipped", reason: "no-hot-add", change, text: `Not resizing ${name} for ${alarmText(t)}: it is ${PowerStateWords[vm.powerState]} without ${WORD[resource].hotAdd}, and the policy says skip (withoutHotAdd: skip). Wanted: ${what}.` });
       return;
     }
     const refusal = restartRefusal(ctx, vm);
@@ -144,13 +144,9 @@ function restartRefusal(ctx: RuleContext, vm: VmInfo): string | undefined {
   if (ctx.policy.remediation.withoutHotAdd !== "restart") return "";
   if (!ctx.policy.mayRestart(vm.name)) return " It is not opted in to restarts (remediation.restartOptIn).";
   if (ctx.policy.isProtected(vm.name, vm.path)) return " It is protected by policy, so remediation never restarts it.";
-  if (vm.powerState !== "poweredOn") return ` It is ${stateWords(vm)}.`;
+  if (vm.powerState !== "poweredOn") return ` It is ${PowerStateWords[vm.powerState]}.`;
   if (vm.toolsStatus !== "guestToolsRunning") return " VMware Tools is not running in it, so it cannot be shut down cleanly.";
   return undefined;
-}
-
-function stateWords(vm: VmInfo): string {
-  return vm.powerState === "poweredOn" ? "powered on" : vm.powerState === "poweredOff" ? "powered off" : vm.powerState;
 }
 
 /**
@@ -159,7 +155,7 @@ function stateWords(vm: VmInfo): string {
  */
 async function makeChange(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, resource: Resource, from: number, to: number, how: "hot-add" | "powered-off" | "restarted"): Promise<void> {
   const base = { rule: resource, cause: { id: t.eventId, alarm: t.alarm }, about: vm.moref, vm: vm.name, dryRun: false, change: changeOf(resource, from, to) } as const;
-  const name = code(vm.name);
+  const name = quote(vm.name);
   const what = `${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}`;
   const fail = (err: unknown, doing: string) => ctx.report.record({ ...base, decision: "failed", reason: "vcenter-error", text: `Could not ${doing} ${name} (${what}) for ${alarmText(t)}: ${errText(err)}` });
   if (how === "restarted" && vm.powerState === "poweredOn") {
@@ -199,7 +195,7 @@ async function resume(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, resource: R
   if (to === undefined) return;
   if (currentOf(vm, resource) >= to && !(how === "restarted" && vm.powerState === "poweredOff")) {
     // Done before the interruption; only the record may be missing (published again under the same id).
-    const text = how === "restarted" ? `Restarted ${code(vm.name)} to add ${WORD[resource].add} (${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}) because ${alarmText(t)} turned red.` : `Added ${WORD[resource].add} to ${code(vm.name)} (${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}) because ${alarmText(t)} turned red.`;
+    const text = how === "restarted" ? `Restarted ${quote(vm.name)} to add ${WORD[resource].add} (${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}) because ${alarmText(t)} turned red.` : `Added ${WORD[resource].add} to ${quote(vm.name)} (${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}) because ${alarmText(t)} turned red.`;
     await ctx.report.record({ rule: resource, cause: { id: t.eventId, alarm: t.alarm }, about: vm.moref, vm: vm.name, dryRun: false, change: changeOf(resource, from, to), decision: "acted", reason: how, text });
     return;
   }
@@ -214,7 +210,7 @@ function pendingId(eventId: string, moref: string, resource: Resource): string {
 async function defer(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, resource: Resource, from: number, to: number, reason: "no-hot-add" | "restart-not-allowed", extra: string): Promise<void> {
   const dryRun = ctx.policy.remediation.dryRun;
   const base = { rule: resource, cause: { id: t.eventId, alarm: t.alarm }, about: vm.moref, vm: vm.name, dryRun, change: changeOf(resource, from, to) } as const;
-  const name = code(vm.name);
+  const name = quote(vm.name);
   const what = `${WORD[resource].unit(from)} → ${WORD[resource].unit(to)}`;
   const existing = await ctx.state.pending(resource, vm.moref);
   if (existing && existing.eventId !== t.eventId) {
@@ -256,14 +252,14 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     if (!gone) throw err;
     for (const p of items) {
       await ctx.state.deletePending(p);
-      await ctx.report.record({ ...base(p), decision: "skipped", reason: err.code === "IAAS_VM_NOT_FOUND" ? "vm-not-found" : "vm-ambiguous", text: `Dropped the change waiting for ${code(name)}'s power-off: ${errText(err)}` });
+      await ctx.report.record({ ...base(p), decision: "skipped", reason: err.code === "IAAS_VM_NOT_FOUND" ? "vm-not-found" : "vm-ambiguous", text: `Dropped the change waiting for ${quote(name)}'s power-off: ${errText(err)}` });
     }
     return;
   }
   if (vm.moref !== first.moref) {
     for (const p of items) {
       await ctx.state.deletePending(p);
-      await ctx.report.record({ ...base(p), decision: "skipped", reason: "vm-changed", text: `Dropped the change waiting for ${code(name)}: the VM by that name is now ${vm.moref}, not ${p.moref}.` });
+      await ctx.report.record({ ...base(p), decision: "skipped", reason: "vm-changed", text: `Dropped the change waiting for ${quote(name)}: the VM by that name is now ${vm.moref}, not ${p.moref}.` });
     }
     return;
   }
@@ -275,7 +271,7 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     const to = Math.min(p.to, capOf(ctx, p.resource));
     if (from >= to) {
       await ctx.state.deletePending(p);
-      await ctx.report.record({ ...base(p), decision: "skipped", reason: "already-applied", text: `The change waiting for ${code(vm.name)} is no longer needed: it has ${WORD[p.resource].unit(from)} already.` });
+      await ctx.report.record({ ...base(p), decision: "skipped", reason: "already-applied", text: `The change waiting for ${quote(vm.name)} is no longer needed: it has ${WORD[p.resource].unit(from)} already.` });
       continue;
     }
     todo.push({ p, from, to });
@@ -283,13 +279,13 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
   if (todo.length === 0) return;
   const what = todo.map((x) => `${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)}`).join(", ");
   if (s.dryRun) {
-    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Would apply the deferred change to ${code(vm.name)} now that it is powered off (${what}); dry run, nothing changed.` });
+    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Would apply the deferred change to ${quote(vm.name)} now that it is powered off (${what}); dry run, nothing changed.` });
     return;
   }
   const now = ctx.now();
   if (!(await ctx.state.takeBrake(now, s.maxActionsPerMinute))) {
     // Kept: the periodic re-check tries again while the VM stays off. The notice id is the same each time.
-    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "skipped", reason: "brake", change: changeOf(x.p.resource, x.from, x.to), text: `Not yet applying the deferred change to ${code(vm.name)} (${what}): remediation already made ${s.maxActionsPerMinute} changes in the last minute. It stays queued.` });
+    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "skipped", reason: "brake", change: changeOf(x.p.resource, x.from, x.to), text: `Not yet applying the deferred change to ${quote(vm.name)} (${what}): remediation already made ${s.maxActionsPerMinute} changes in the last minute. It stays queued.` });
     return;
   }
   const spec = Object.assign({}, ...todo.map((x) => targetSpec(x.p.resource, x.to))) as { cpu?: number; memoryMB?: number };
@@ -299,12 +295,12 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     if (isRetryable(err)) throw err;
     // Powered on again meanwhile: not a failure, the change keeps waiting for the next power-off.
     if (err instanceof IaasError && (err.code === "IAAS_HOT_ADD_DISABLED" || err.code === "IAAS_INVALID_POWER_STATE")) return;
-    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "failed", reason: "vcenter-error", change: changeOf(x.p.resource, x.from, x.to), text: `Could not apply the deferred change to ${code(vm.name)} (${what}): ${errText(err)}. It stays queued.` });
+    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "failed", reason: "vcenter-error", change: changeOf(x.p.resource, x.from, x.to), text: `Could not apply the deferred change to ${quote(vm.name)} (${what}): ${errText(err)}. It stays queued.` });
     return;
   }
   await ctx.state.setCooldown("scale", vm.moref, { until: now + s.cooldownMinutes * 60_000, eventId: first.id, ...spec });
   for (const x of todo) {
-    await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${code(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (${safe(x.p.alarm)}).` });
+    await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${quote(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (alarm ${quote(x.p.alarm)}).` });
     await ctx.state.deletePending(x.p);
   }
 }

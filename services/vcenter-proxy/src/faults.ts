@@ -1,4 +1,4 @@
-import { IaasError } from "@iaas/contracts";
+import { IaasError, PowerStateWords } from "@iaas/contracts";
 import { TimeoutError, TransportError, ValidationError, VimFault, ProtocolError } from "@iaas/vsphere";
 
 /** What the caller was doing, so the message can name it. */
@@ -8,8 +8,6 @@ export interface FaultContext {
   /** What was attempted, in words: "power off", "find". */
   action?: string;
 }
-
-const POWER_WORDS: Record<string, string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
 
 /**
  * vSphere failures → the product's coded errors. Matched by fault type (and its supertypes),
@@ -21,7 +19,7 @@ export function toIaasError(err: unknown, ctx: FaultContext = {}): IaasError {
   const vm = ctx.vm ? `\`${ctx.vm}\`` : "the VM";
   if (err instanceof VimFault) {
     if (err.is("InvalidPowerState")) {
-      const existing = POWER_WORDS[String(err.fault.existingState)] ?? String(err.fault.existingState ?? "in another power state");
+      const existing = (PowerStateWords as Record<string, string>)[String(err.fault.existingState)] ?? String(err.fault.existingState ?? "in another power state");
       return new IaasError("IAAS_INVALID_POWER_STATE", `Cannot ${ctx.action ?? "do that"}: ${vm} is already ${existing}.`, { cause: err });
     }
     if (err.is("ToolsUnavailable")) {

@@ -1,4 +1,4 @@
-import { IaasError, PowerStateAfter, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, PowerStateWords, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
 import {
   VimClient,
   VirtualMachine,
@@ -459,7 +459,7 @@ export class Vcenter {
 }
 
 export function words(state: string): string {
-  return state === "poweredOn" ? "powered on" : state === "poweredOff" ? "powered off" : state;
+  return (PowerStateWords as Record<string, string>)[state] ?? state;
 }
 
 function round(n: number): number {

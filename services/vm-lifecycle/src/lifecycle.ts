@@ -1,4 +1,4 @@
-import { IaasError, ProxyEndpoints, type Placement, type VmCommand, type VmSummary } from "@iaas/contracts";
+import { IaasError, PowerStateWords, ProxyEndpoints, describeVm, formatMemory, quote, type Placement, type ResultFacts, type VmCommand, type VmSummary } from "@iaas/contracts";
 import { describeSize, type NamedSize, type Policy } from "@iaas/policy";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
@@ -7,17 +7,6 @@ export interface LifecycleDeps {
   policy: Policy;
   /** How long vCenter may take for one task (create, clone, delete, reconfigure). */
   taskTimeoutMs: number;
-}
-
-const POWER_WORDS: Record<VmSummary["powerState"], string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
-
-function memory(mb: number): string {
-  const gb = mb / 1024;
-  return Number.isInteger(gb) || mb % 256 === 0 ? `${gb} GB` : `${mb} MB`;
-}
-
-export function describeVm(vm: VmSummary): string {
-  return `${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, ${POWER_WORDS[vm.powerState]}`;
 }
 
 /** The policy's placement in the proxy's terms: a cluster stands for its root resource pool. */
@@ -33,6 +22,8 @@ export function placementOf(policy: Policy): Placement {
 }
 
 const mbOf = (s: NamedSize) => Math.round(s.memoryGB * 1024);
+const sizeFacts = (s: NamedSize): NonNullable<ResultFacts["size"]> => ({ name: s.name, cpu: s.cpu, memoryMB: mbOf(s), diskGB: s.diskGB });
+const YOURS = "It is yours: only you and IT admins can delete it.";
 
 /**
  * Runs one vm command through vcenter-proxy. Every step is safe to repeat, because delivery is at
@@ -47,29 +38,29 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
   switch (cmd.action) {
     case "create": {
       const size = d.policy.resolveSize(cmd.size);
-      await ctx.progress(`Creating \`${cmd.name}\` (${size.name}: ${describeSize(size)})…`);
+      await ctx.progress(`Creating ${quote(cmd.name)} (${size.name}: ${describeSize(size)})…`, { code: "working", vm: cmd.name, size: sizeFacts(size) });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmCreate, { name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Created \`${vm.name}\` (${size.name}: ${describeSize(size)}), ${POWER_WORDS[vm.powerState]}. It is yours: only you and IT admins can delete it.`, vm };
+      return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${YOURS}`, facts: { code: "done", vm: vm.name, size: sizeFacts(size) }, vm };
     }
     case "clone": {
-      await ctx.progress(`Cloning \`${cmd.source}\` to \`${cmd.name}\`…`);
+      await ctx.progress(`Cloning ${quote(cmd.source)} to ${quote(cmd.name)}…`, { code: "working", vm: cmd.name, source: cmd.source });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Cloned \`${cmd.source}\` to \`${vm.name}\` (${describeVm(vm)}). It is yours: only you and IT admins can delete it.`, vm };
+      return { message: `Cloned ${quote(cmd.source)} to ${quote(vm.name)} (${describeVm(vm)}). ${YOURS}`, facts: { code: "done", vm: vm.name, source: cmd.source }, vm };
     }
     case "deploy": {
       const size = d.policy.resolveSize(cmd.size);
-      await ctx.progress(`Deploying \`${cmd.template}\` as \`${cmd.name}\` (${size.name}: ${size.cpu} vCPU, ${memory(mbOf(size))} memory)…`);
+      await ctx.progress(`Deploying ${quote(cmd.template)} as ${quote(cmd.name)} (${size.name}: ${size.cpu} vCPU, ${formatMemory(mbOf(size))} memory)…`, { code: "working", vm: cmd.name, source: cmd.template, size: sizeFacts(size) });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Deployed \`${cmd.template}\` as \`${vm.name}\` (${describeVm(vm)}). It is yours: only you and IT admins can delete it.`, vm };
+      return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${YOURS}`, facts: { code: "done", vm: vm.name, source: cmd.template, size: sizeFacts(size) }, vm };
     }
     case "delete": {
-      await ctx.progress(`Deleting \`${cmd.vm}\` (powering it off first if it is running)…`);
+      await ctx.progress(`Deleting ${quote(cmd.vm)} (powering it off first if it is running)…`, { code: "working", vm: cmd.vm });
       const { name, destroyed } = await requestJson(d.nc, ProxyEndpoints.vmDestroy, { vm: cmd.vm, powerOffFirst: true, timeoutMs: d.taskTimeoutMs }, call);
-      if (!destroyed && !ctx.resumed) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named \`${cmd.vm}\`. Names are exact and case-sensitive; see \`/iaas list\`.`);
-      return { message: `Deleted \`${name}\`.` };
+      if (!destroyed && !ctx.resumed) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named ${quote(cmd.vm)}. Names are exact and case-sensitive; see \`/iaas list\`.`);
+      return { message: `Deleted ${quote(name)}.`, facts: { code: destroyed ? "done" : "already-done", vm: name } };
     }
     case "resize": {
       const { vm, changed } = await requestJson(
@@ -80,8 +71,8 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
       );
       const summary: VmSummary = { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, powerState: vm.powerState, numCpu: vm.numCpu, memoryMB: vm.memoryMB, template: vm.template, ...(vm.owner ? { owner: vm.owner } : {}) };
       return changed
-        ? { message: `Resized \`${vm.name}\`: now ${describeVm(summary)}.`, vm: summary }
-        : { message: `\`${vm.name}\` already has ${vm.numCpu} vCPU and ${memory(vm.memoryMB)} memory; nothing changed.`, vm: summary };
+        ? { message: `Resized ${quote(vm.name)}: now ${describeVm(summary)}.`, facts: { code: "done", vm: vm.name }, vm: summary }
+        : { message: `${quote(vm.name)} already has ${vm.numCpu} vCPU and ${formatMemory(vm.memoryMB)} memory; nothing changed.`, facts: { code: "unchanged", vm: vm.name }, vm: summary };
     }
   }
 }

@@ -1,4 +1,4 @@
-import { VmCommandSchema } from "@iaas/contracts";
+import { PowerStateWords, VmCommandSchema } from "@iaas/contracts";
 import { fields } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { memory } from "../presentation/views.js";
@@ -23,7 +23,7 @@ export const del: RecordOf<"delete"> = {
     policy.authorizeDelete(actor, { name: vm.name, owner: vm.owner });
     return fields([
       ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
-      ["Now", `${vm.powerState === "poweredOn" ? "powered on (it will be powered off first)" : vm.powerState === "poweredOff" ? "powered off" : "suspended"} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
+      ["Now", `${PowerStateWords[vm.powerState]}${vm.powerState === "poweredOn" ? " (it will be powered off first)" : ""} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
       ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded"],
     ]);
   },

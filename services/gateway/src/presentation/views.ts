@@ -1,4 +1,4 @@
-import type { Actor, PowerState, TemplateInfo, VmInfo, VmSummary } from "@iaas/contracts";
+import { PowerStateWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import type { AuditRow } from "../stores/audit.js";
 import { describeSize, type Policy } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
@@ -8,7 +8,8 @@ import type { SlackMessage } from "../transport/reply.js";
 
 /**
  * The answers to queries (help, list, info, templates, sizes, echo, audit), as Block Kit with
- * fields, plus a plain-text fallback. Every value that came from a user or from vCenter is escaped.
+ * fields, plus a fallback text. Every value that came from a user or from vCenter is escaped, in the
+ * fallback too: Slack reads it as mrkdwn as well (notifications, clients without blocks).
  * All replies are ephemeral (see render.ts).
  */
 const SLASH = "/iaas";
@@ -20,12 +21,8 @@ function message(text: string, blocks: Block[]): SlackMessage {
 }
 
 const POWER: Record<PowerState, string> = { poweredOn: ":large_green_circle: on", poweredOff: ":white_circle: off", suspended: ":double_vertical_bar: suspended" };
-const POWER_WORDS: Record<PowerState, string> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
-
-export function memory(mb: number): string {
-  if (mb >= 1024 && mb % 256 === 0) return `${mb / 1024} GB`;
-  return `${mb} MB`;
-}
+/** The one memory wording (contracts), under the name the slash listener imports. */
+export const memory = formatMemory;
 
 const gb = (n: number) => (n < 1 ? `${Math.round(n * 1024)} MB` : `${Math.round(n * 100) / 100} GB`);
 
@@ -58,7 +55,7 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined)
   }
   const tail = more > 0 ? `…and ${more} more. Narrow the list with a pattern: ${code(`${SLASH} list web-*`)}.` : undefined;
   if (tail) blocks.push(context(tail));
-  const text = [`${vms.length} ${what}:`, ...shown.map((v) => `${v.name}: ${POWER_WORDS[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
+  const text = [`${vms.length} ${what}:`, ...shown.map((v) => `${escape(v.name)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
   return message(text, blocks);
 }
 
@@ -76,14 +73,14 @@ export function infoMessage(vm: VmInfo): SlackMessage {
     ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded (not made through IaaS)"],
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
-  const text = `${vm.name}: ${POWER_WORDS[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${vm.ipAddress}` : ""}`;
+  const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}`;
   return message(text, [section(title), ...fields(pairs), ...(vm.createdBy ? [context(`Made by request ${code(vm.createdBy)}`)] : [])]);
 }
 
 export function templatesMessage(templates: readonly TemplateInfo[]): SlackMessage {
   if (templates.length === 0) return message("There are no templates to deploy.", [section("There are no templates to deploy.")]);
   const shown = templates.slice(0, 40);
-  const text = [`${templates.length} template${templates.length === 1 ? "" : "s"}:`, ...shown.map((t) => `${t.name}: ${t.guestOs ?? "guest OS unknown"}, ${t.numCpu} vCPU, ${memory(t.memoryMB)}`)].join("\n");
+  const text = [`${templates.length} template${templates.length === 1 ? "" : "s"}:`, ...shown.map((t) => `${escape(t.name)}: ${escape(t.guestOs ?? "guest OS unknown")}, ${t.numCpu} vCPU, ${memory(t.memoryMB)}`)].join("\n");
   return message(text, [
     section(`*${templates.length} template${templates.length === 1 ? "" : "s"}* to deploy with ${code(`${SLASH} deploy <template> <name> [size]`)}`),
     ...fields(shown.map((t) => [escape(t.name), `${t.guestOs ? `${escape(t.guestOs)} · ` : ""}${t.numCpu} vCPU · ${memory(t.memoryMB)}`] as const)),
@@ -94,11 +91,11 @@ export function sizesMessage(policy: Policy): SlackMessage {
   const sizes = policy.sizes();
   const def = policy.defaultSize.name;
   const l = policy.limits;
-  const limits = `Limits: at most ${l.maxCpu} vCPU, ${gb(l.maxMemoryGB)} memory, ${gb(l.maxDiskGB)} disk per VM.`;
-  const text = [`VM sizes (default ${def}):`, ...sizes.map((s) => `${s.name}: ${describeSize(s)}`), limits].join("\n");
+  const limits = `Limits: at most ${l.maxCpu} vCPU, ${memory(Math.round(l.maxMemoryGB * 1024))} memory, ${gb(l.maxDiskGB)} disk per VM.`;
+  const text = [`VM sizes (default ${def}):`, ...sizes.map((s) => `${escape(s.name)}: ${describeSize(s)}`), limits].join("\n");
   return message(text, [
     section(`*VM sizes* (the default is ${code(def)})`),
-    ...fields(sizes.map((s) => [`${escape(s.name)}${s.name === def ? " (default)" : ""}`, `${s.cpu} vCPU · ${gb(s.memoryGB)} memory · ${gb(s.diskGB)} disk`] as const)),
+    ...fields(sizes.map((s) => [`${escape(s.name)}${s.name === def ? " (default)" : ""}`, `${s.cpu} vCPU · ${memory(Math.round(s.memoryGB * 1024))} memory · ${gb(s.diskGB)} disk`] as const)),
     context(limits),
   ]);
 }
@@ -123,7 +120,7 @@ export function echoMessage(text: string | undefined, parsed: ParseResult | unde
 
 export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, scanned: number): SlackMessage {
   const what = vm === undefined ? "" : ` for ${code(vm)}`;
-  if (rows.length === 0) return message(`No audit records${vm === undefined ? "" : ` for ${vm}`} in the latest ${scanned}.`, [section(`No audit records${what} in the latest ${scanned}.`)]);
+  if (rows.length === 0) return message(`No audit records${vm === undefined ? "" : ` for ${escape(vm)}`} in the latest ${scanned}.`, [section(`No audit records${what} in the latest ${scanned}.`)]);
   const icon: Record<string, string> = { succeeded: ":white_check_mark:", failed: ":x:", rejected: ":no_entry:", acted: ":robot_face:", deferred: ":hourglass:", skipped: ":fast_forward:" };
   const blocks: Block[] = [section(`*Latest ${rows.length} action${rows.length === 1 ? "" : "s"}${what}*, newest first`)];
   const lines: string[] = [];
@@ -141,7 +138,7 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
           ["Details", clip(c.message)],
         ]),
       );
-      lines.push(`${c.at} ${c.actor.userId} ${c.command}${c.vm ? ` ${c.vm}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""} (request ${c.id})`);
+      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""} (request ${c.id})`);
     } else {
       const o = row.record;
       const label = [o.kind, o.rule].filter(Boolean).join(".");
@@ -154,8 +151,8 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
           ["Details", clip(o.message)],
         ]),
       );
-      lines.push(`${o.at} ${o.kind} ${label}${o.vm ? ` ${o.vm}` : ""}: ${result}`);
+      lines.push(`${o.at} ${o.kind} ${escape(label)}${o.vm ? ` ${escape(o.vm)}` : ""}: ${escape(result)}`);
     }
   }
-  return message([`Latest actions${vm === undefined ? "" : ` for ${vm}`}:`, ...lines].join("\n"), blocks);
+  return message([`Latest actions${vm === undefined ? "" : ` for ${escape(vm)}`}:`, ...lines].join("\n"), blocks);
 }

@@ -2,9 +2,8 @@ import { createHash } from "node:crypto";
 import { NoticeSchema, Subjects, formatIssues, type Notice } from "@iaas/contracts";
 import { decodeJson, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { context, section } from "../presentation/blocks.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { code } from "../presentation/mrkdwn.js";
+import { noticeMessage } from "../presentation/outcomes.js";
 import type { PostMessage } from "../transport/reply.js";
 
 /** Gateway replicas share each notice: one of them takes it (queue group), the KV claim stops repeats. */
@@ -23,8 +22,6 @@ export interface NoticeRelayDeps {
 export interface NoticeRelay {
   stop(): Promise<void>;
 }
-
-const ICON: Record<Notice["severity"], string> = { info: ":information_source:", warning: ":warning:", error: ":rotating_light:" };
 
 /**
  * Posts each notice on `iaas.notify.>` (remediation actions and decisions, dead letters) to the
@@ -75,10 +72,9 @@ async function relayOne(d: NoticeRelayDeps, data: Uint8Array): Promise<void> {
     }
     log.warn({ err }, "could not claim the notice; posting anyway");
   }
-  const text = `${ICON[notice.severity]} ${notice.dryRun ? "[dry run] " : ""}${notice.text}`;
-  const facts = [notice.vm ? `VM ${code(notice.vm)}` : undefined, notice.datastore ? `datastore ${code(notice.datastore)}` : undefined, notice.cause ? `cause: ${code(notice.cause)}` : undefined, `${notice.kind}`].filter(Boolean).join(" · ");
+  const { text, blocks } = noticeMessage(notice);
   try {
-    await d.postMessage(d.channel, text, [section(text), context(facts)]);
+    await d.postMessage(d.channel, text, blocks);
     d.metrics.notices.inc({ outcome: "posted" });
     log.info("notice posted");
   } catch (err) {

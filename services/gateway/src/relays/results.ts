@@ -2,7 +2,7 @@ import { Consumers, ResultSchema, Subjects, formatIssues, type Result } from "@i
 import { decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { GatewayMetrics } from "../metrics.js";
-import { RESULT_RESPONSE_TYPE, resultText } from "../presentation/render.js";
+import { resultMessage } from "../presentation/outcomes.js";
 import type { Replier } from "../transport/reply.js";
 import type { RequestStore, StoredRequest } from "../stores/requests.js";
 
@@ -104,7 +104,7 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
       m.ack();
       return;
     }
-    const { via, stored: after } = await d.replier.deliver(stored, { response_type: RESULT_RESPONSE_TYPE, replace_original: false, text: resultText(result, rec) }, kind);
+    const { via, stored: after } = await d.replier.deliver(stored, resultMessage(result, rec.text), kind);
     if (kind === "final") await markDelivered(d, after, log);
     d.metrics.replies.inc({ kind, via });
     d.metrics.results.inc({ outcome: "relayed" });
