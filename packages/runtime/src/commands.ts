@@ -3,6 +3,7 @@ import type { JsMsg, ConsumerMessages } from "@nats-io/jetstream";
 import { z } from "zod";
 import {
   CommandIdSchema,
+  CommandMsgIds,
   Consumers,
   Headers,
   IaasError,
@@ -226,7 +227,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     progress: async (message) => {
       progressN += 1;
       const r: Result = { id: cmd.id, status: "progress", command: verb, message, at: new Date().toISOString() };
-      await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(`${cmd.id}:progress:${delivery}:${progressN}`));
+      await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(CommandMsgIds.progress(cmd.id, delivery, progressN)));
     },
   };
 
@@ -252,7 +253,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (ie.retryable) {
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];
-      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(`${cmd.id}:dlq`)).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
+      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(CommandMsgIds.deadLetter(cmd.id))).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
     }
   } finally {
     clearInterval(keepAlive);
@@ -282,7 +283,7 @@ async function readState(kv: KV, id: string, log: Logger): Promise<CommandState 
 
 export async function publishFinal(js: Jet["js"], result: FinalResult, traceparent?: string): Promise<void> {
   const headers = makeHeaders({ [Headers.requestId]: result.id, [Headers.traceparent]: traceparent });
-  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: `${result.id}:final`, headers });
+  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: CommandMsgIds.final(result.id), headers });
 }
 
 export async function publishAudit(js: Jet["js"], actor: Actor, id: string, command: string, vm: string | undefined, result: FinalResult | { status: "rejected"; code: string; message: string; at: string }): Promise<void> {
@@ -297,5 +298,5 @@ export async function publishAudit(js: Jet["js"], actor: Actor, id: string, comm
     message: result.status === "failed" ? result.error.message : result.message,
     at: result.at,
   };
-  await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: `${id}:audit:${rec.outcome}` });
+  await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, rec.outcome) });
 }
