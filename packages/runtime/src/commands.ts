@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import { z } from "zod";
 import {
   CommandIdSchema,
@@ -19,6 +19,7 @@ import {
   type Result,
   type VmSummary,
 } from "@iaas/contracts";
+import { backoffMs, consumeLoop, type ConsumeLoop } from "./consume.js";
 import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
 import { childTraceparent, traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
@@ -65,15 +66,8 @@ export interface CommandConsumerOptions<C extends Command> {
   backoffMs?: (delivery: number) => number;
 }
 
-export interface CommandConsumer {
-  /** Stops fetching; resolves once in-flight commands have finished. */
-  stop(): Promise<void>;
-}
-
-/** Back-off before a retryable failure is tried again: 1 s, 2 s, 4 s ... capped at 30 s. */
-function backoffMs(delivery: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, delivery - 1));
-}
+/** Stops fetching; `stop()` resolves once in-flight commands have finished. */
+export type CommandConsumer = ConsumeLoop;
 
 /**
  * The shared loop of every command-handling service. At-least-once delivery made safe:
@@ -101,47 +95,22 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
     const info = await opts.jet.jsm.consumers.info(def.stream, def.durable);
     return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
   });
-  const limit = opts.concurrency ?? 4;
-  const inflight = new Set<Promise<void>>();
-  let messages: ConsumerMessages | undefined;
-  let stopping = false;
-
-  const loop = (async () => {
-    while (!stopping) {
-      try {
-        messages = await consumer.consume({ max_messages: limit });
-        for await (const m of messages) {
-          const p = handleOne(m, opts, settings)
-            .catch((err: unknown) => {
-              // Outside the handler (NATS away while storing the result or state): the message is
-              // not acked, so it comes back and is answered from the stored state.
-              opts.log.error({ err, subject: m.subject }, "could not finish a command message; it will be delivered again");
-              try {
-                m.nak(1000);
-              } catch {
-                // The connection is gone; JetStream redelivers after the ack wait.
-              }
-            })
-            .finally(() => inflight.delete(p));
-          inflight.add(p);
-          while (inflight.size >= limit) await Promise.race(inflight);
+  return consumeLoop(consumer, {
+    limit: opts.concurrency ?? 4,
+    what: "command",
+    log: opts.log,
+    handle: (m) =>
+      handleOne(m, opts, settings).catch((err: unknown) => {
+        // Outside the handler (NATS away while storing the result or state): the message is
+        // not acked, so it comes back and is answered from the stored state.
+        opts.log.error({ err, subject: m.subject }, "could not finish a command message; it will be delivered again");
+        try {
+          m.nak(1000);
+        } catch {
+          // The connection is gone; JetStream redelivers after the ack wait.
         }
-      } catch (err) {
-        if (stopping) break;
-        opts.log.warn({ err }, "command consumer interrupted; resuming");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  })();
-
-  return {
-    stop: async () => {
-      stopping = true;
-      await messages?.close();
-      await loop;
-      await Promise.allSettled([...inflight]);
-    },
-  };
+      }),
+  });
 }
 
 interface ConsumerSettings {
