@@ -113,6 +113,24 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
   });
 }
 
+/** A command-handling service, not started: `start()` begins consuming its durable, `stop()` lets the commands in flight finish. */
+export function commandService<C extends Command>(opts: CommandConsumerOptions<C>): RunningCommandService {
+  let consumer: CommandConsumer | undefined;
+  return {
+    async start() {
+      consumer = await startCommandConsumer(opts);
+    },
+    async stop() {
+      await consumer?.stop();
+    },
+  };
+}
+
+export interface RunningCommandService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 interface ConsumerSettings {
   durable: string;
   ackWaitMs: number;

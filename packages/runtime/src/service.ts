@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import type { BaseEnv } from "./config.js";
 import { loadConfig } from "./config.js";
-import { jetstreamFor, type Jet } from "./jetstream.js";
+import type { Consumers } from "@iaas/contracts";
+import type { RunningCommandService } from "./commands.js";
+import { ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Jet, type KV } from "./jetstream.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { addMicroService, type Service } from "./micro.js";
@@ -84,4 +86,29 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
   } catch (err) {
     fatal(log, err);
   }
+}
+
+export interface CommandServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P> extends Omit<ServiceDefinition<S, P>, "start"> {
+  /** The durable it consumes (`iaas.cmd.<area>.>`); CONSUMER_ACK_WAIT_MS and CONSUMER_MAX_DELIVER override its settings. */
+  consumer: keyof typeof Consumers;
+  /** The service's build(deps), given the `iaas_command_state` bucket. */
+  build(ctx: ServiceContext<z.infer<S>, P> & { state: KV }): RunningCommandService;
+}
+
+/**
+ * runService for a service that handles commands (power, vm-lifecycle): the streams it reads and
+ * writes, its durable consumer and the command-state bucket are made sure of, then it is built and started.
+ */
+export function runCommandService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: CommandServiceDefinition<S, P>): Promise<void> {
+  const { consumer, build, ...rest } = def;
+  return runService({
+    ...rest,
+    async start(ctx) {
+      await ensureStreams(ctx.jet.jsm, ["commands", "results", "audit", "deadLetters"], ctx.log);
+      await ensureConsumer(ctx.jet.jsm, consumer, { ackWaitMs: ctx.env.CONSUMER_ACK_WAIT_MS, maxDeliver: ctx.env.CONSUMER_MAX_DELIVER });
+      const service = build({ ...ctx, state: await openBucket(ctx.nc, "commandState") });
+      await service.start();
+      return service;
+    },
+  });
 }

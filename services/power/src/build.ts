@@ -1,6 +1,6 @@
 import { PowerCommandSchema } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { startCommandConsumer, type CommandConsumer, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { commandService, type Jet, type KV, type Logger, type Metrics, type NatsConnection, type RunningCommandService } from "@iaas/runtime";
 import { authorizePowerCommand } from "./guard.js";
 import { runPower } from "./power.js";
 
@@ -16,25 +16,18 @@ export interface PowerServiceDeps {
 }
 
 /** The power service, not started: `start()` begins consuming `iaas.cmd.power.*`. */
-export function buildPowerService(deps: PowerServiceDeps) {
-  let consumer: CommandConsumer | undefined;
-  return {
-    async start(): Promise<void> {
-      consumer = await startCommandConsumer({
-        nc: deps.nc,
-        jet: deps.jet,
-        state: deps.state,
-        consumer: "power",
-        schema: PowerCommandSchema,
-        authorize: (cmd) => authorizePowerCommand({ nc: deps.nc, policy: deps.policy, lookupTimeoutMs: Math.min(deps.config.proxyTimeoutMs, 15_000) }, cmd),
-        handle: (cmd, ctx) => runPower({ nc: deps.nc, proxyTimeoutMs: deps.config.proxyTimeoutMs }, cmd, ctx),
-        log: deps.log,
-        metrics: deps.metrics,
-        concurrency: deps.config.concurrency,
-      });
-    },
-    async stop(): Promise<void> {
-      await consumer?.stop();
-    },
-  };
+export function buildPowerService(deps: PowerServiceDeps): RunningCommandService {
+  const { nc, policy } = deps;
+  return commandService({
+    nc,
+    jet: deps.jet,
+    state: deps.state,
+    consumer: "power",
+    schema: PowerCommandSchema,
+    authorize: (cmd) => authorizePowerCommand({ nc, policy, lookupTimeoutMs: Math.min(deps.config.proxyTimeoutMs, 15_000) }, cmd),
+    handle: (cmd, ctx) => runPower({ nc, proxyTimeoutMs: deps.config.proxyTimeoutMs }, cmd, ctx),
+    log: deps.log,
+    metrics: deps.metrics,
+    concurrency: deps.config.concurrency,
+  });
 }

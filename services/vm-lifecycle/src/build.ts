@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { startCommandConsumer, type CommandConsumer, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { commandService, type Jet, type KV, type Logger, type Metrics, type NatsConnection, type RunningCommandService } from "@iaas/runtime";
 import { authorizeVmCommand } from "./guard.js";
 import { runVmCommand } from "./lifecycle.js";
 
@@ -23,26 +23,18 @@ export interface VmLifecycleDeps {
 }
 
 /** vm-lifecycle, not started: `start()` begins consuming `iaas.cmd.vm.*`. */
-export function buildVmLifecycleService(deps: VmLifecycleDeps) {
-  let consumer: CommandConsumer | undefined;
+export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandService {
   const { nc, policy } = deps;
-  return {
-    async start(): Promise<void> {
-      consumer = await startCommandConsumer({
-        nc,
-        jet: deps.jet,
-        state: deps.state,
-        consumer: "vmLifecycle",
-        schema: VmCommandSchema,
-        authorize: (cmd) => authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs }, cmd),
-        handle: (cmd, ctx) => runVmCommand({ nc, policy, taskTimeoutMs: deps.config.taskTimeoutMs }, cmd, ctx),
-        log: deps.log,
-        metrics: deps.metrics,
-        concurrency: deps.config.concurrency,
-      });
-    },
-    async stop(): Promise<void> {
-      await consumer?.stop();
-    },
-  };
+  return commandService({
+    nc,
+    jet: deps.jet,
+    state: deps.state,
+    consumer: "vmLifecycle",
+    schema: VmCommandSchema,
+    authorize: (cmd) => authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs }, cmd),
+    handle: (cmd, ctx) => runVmCommand({ nc, policy, taskTimeoutMs: deps.config.taskTimeoutMs }, cmd, ctx),
+    log: deps.log,
+    metrics: deps.metrics,
+    concurrency: deps.config.concurrency,
+  });
 }
