@@ -113,12 +113,29 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
   });
 }
 
-/** A command-handling service, not started: `start()` begins consuming its durable, `stop()` lets the commands in flight finish. */
-export function commandService<C extends Command>(opts: CommandConsumerOptions<C>): RunningCommandService {
+/** What every command service is built from, beside its own handler's needs. */
+export interface CommandServiceDeps {
+  nc: NatsConnection;
+  jet: Jet;
+  /** The `iaas_command_state` bucket. */
+  state: KV;
+  log: Logger;
+  metrics: Metrics;
+  config: { concurrency: number };
+}
+
+/**
+ * A command-handling service, not started: `start()` begins consuming its durable with the
+ * handler `def` names, `stop()` lets the commands in flight finish.
+ */
+export function commandService<C extends Command>(
+  deps: CommandServiceDeps,
+  def: Pick<CommandConsumerOptions<C>, "consumer" | "schema" | "authorize" | "handle">,
+): RunningCommandService {
   let consumer: CommandConsumer | undefined;
   return {
     async start() {
-      consumer = await startCommandConsumer(opts);
+      consumer = await startCommandConsumer({ ...def, nc: deps.nc, jet: deps.jet, state: deps.state, log: deps.log, metrics: deps.metrics, concurrency: deps.config.concurrency });
     },
     async stop() {
       await consumer?.stop();
