@@ -36,12 +36,17 @@ export type PowerCommand = z.infer<typeof PowerCommandSchema>;
 // quotas, protected VMs, ownership) is policy, checked by the gateway and again by vm-lifecycle,
 // so a command published straight to NATS gets the same specific answer as one from Slack.
 
-/** A new VM's name as a command carries it; the policy's naming rule decides whether it may be used. */
+/**
+ * A new VM's name, in a command and in the proxy's create and clone requests alike. Only what
+ * vCenter needs is checked here: no `/`, `\\` or `%` (vCenter stores them escaped, as `%2f`,
+ * `%5c` and `%25`, so the VM could not be found by the name given), no wildcards, no control characters. The policy's naming rule decides whether the name
+ * may be used.
+ */
 export const NewVmNameSchema = z
   .string()
   .min(1, "a name is required")
   .max(80, "is longer than 80 characters")
-  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+  .regex(/^[^/\\%*?[\]\u0000-\u001f\u007f]+$/, "must not contain / \\ % wildcards or control characters");
 
 /** A policy size name (`small`); matched case-insensitively against the policy's sizes. */
 export const SizeNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f\s]+$/, "must be one word");

@@ -80,7 +80,10 @@ export class IaasError extends Error {
   }
 }
 
-/** Service-error descriptions must be one line (STACK.md); so must Slack one-liners. */
+/**
+ * Service-error descriptions must be one line: a `\r` or `\n` in the Nats-Service-Error header
+ * reaches the caller as code 500 instead. So must Slack one-liners.
+ */
 export function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, "; ").trim();
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import type { CommandAudit } from "./audit.js";
 import { IsoTimeSchema } from "./common.js";
 import { Subjects } from "./subjects.js";
 import { token } from "./tokens.js";
@@ -65,6 +66,21 @@ export function eventMsgId(source: string, key: number): string {
   if (plain.length <= 200 && /^[\x21-\x7e]+$/.test(plain)) return plain;
   return `sha256:${createHash("sha256").update(source).digest("hex")}#${key}`;
 }
+
+/**
+ * The Nats-Msg-Ids of what a command leads to, by command id. Each is stable across redeliveries,
+ * so the stream's duplicate window drops a repeat: the final result and the dead letter once per
+ * command, an audit record once per outcome (the gateway's rejection and a handler's result are
+ * both `<id>:audit:<outcome>`), progress once per delivery and step.
+ */
+export const CommandMsgIds = {
+  /** The command itself: its id. */
+  command: (id: string): string => id,
+  progress: (id: string, delivery: number, step: number): string => `${id}:progress:${delivery}:${step}`,
+  final: (id: string): string => `${id}:final`,
+  audit: (id: string, outcome: CommandAudit["outcome"]): string => `${id}:audit:${outcome}`,
+  deadLetter: (id: string): string => `${id}:dlq`,
+} as const;
 
 const ObjRefSchema = z.strictObject({
   /** The managed object type, e.g. `VirtualMachine`, `Datastore`, `HostSystem`. */

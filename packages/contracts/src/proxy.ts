@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CommandIdSchema, SlackUserIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
-import { PowerActionSchema } from "./commands.js";
+import { NewVmNameSchema, PowerActionSchema } from "./commands.js";
 
 /**
  * vcenter-proxy: a NATS micro service; request/reply endpoints under `vcenter.`.
@@ -11,8 +11,6 @@ import { PowerActionSchema } from "./commands.js";
 const base = { vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional() };
 const timeoutMs = z.number().int().min(1000).max(3_600_000).optional();
 
-/** A new VM's name: the policy's naming rule is checked by the caller; here only what vCenter needs. */
-const NewVmNameSchema = z.string().min(1).max(80).regex(/^[^/\\%*?[\]\u0000-\u001f\u007f]+$/, "must not contain / \\ % wildcards or control characters");
 const DatastoreNameSchema = z.string().min(1).max(255);
 
 /** Where a new VM goes; unset fields fall back to the proxy's discovery (first datacenter, its default pool). */

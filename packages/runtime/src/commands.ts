@@ -1,8 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import { z } from "zod";
 import {
   CommandIdSchema,
+  CommandMsgIds,
   Consumers,
   Headers,
   IaasError,
@@ -19,6 +20,7 @@ import {
   type ResultFacts,
   type VmSummary,
 } from "@iaas/contracts";
+import { backoffMs, consumeLoop, type ConsumeLoop } from "./consume.js";
 import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
 import { childTraceparent, traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
@@ -67,15 +69,8 @@ export interface CommandConsumerOptions<C extends Command> {
   backoffMs?: (delivery: number) => number;
 }
 
-export interface CommandConsumer {
-  /** Stops fetching; resolves once in-flight commands have finished. */
-  stop(): Promise<void>;
-}
-
-/** Back-off before a retryable failure is tried again: 1 s, 2 s, 4 s ... capped at 30 s. */
-function backoffMs(delivery: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, delivery - 1));
-}
+/** Stops fetching; `stop()` resolves once in-flight commands have finished. */
+export type CommandConsumer = ConsumeLoop;
 
 /**
  * The shared loop of every command-handling service. At-least-once delivery made safe:
@@ -103,47 +98,57 @@ export async function startCommandConsumer<C extends Command>(opts: CommandConsu
     const info = await opts.jet.jsm.consumers.info(def.stream, def.durable);
     return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
   });
-  const limit = opts.concurrency ?? 4;
-  const inflight = new Set<Promise<void>>();
-  let messages: ConsumerMessages | undefined;
-  let stopping = false;
-
-  const loop = (async () => {
-    while (!stopping) {
-      try {
-        messages = await consumer.consume({ max_messages: limit });
-        for await (const m of messages) {
-          const p = handleOne(m, opts, settings)
-            .catch((err: unknown) => {
-              // Outside the handler (NATS away while storing the result or state): the message is
-              // not acked, so it comes back and is answered from the stored state.
-              opts.log.error({ err, subject: m.subject }, "could not finish a command message; it will be delivered again");
-              try {
-                m.nak(1000);
-              } catch {
-                // The connection is gone; JetStream redelivers after the ack wait.
-              }
-            })
-            .finally(() => inflight.delete(p));
-          inflight.add(p);
-          while (inflight.size >= limit) await Promise.race(inflight);
+  return consumeLoop(consumer, {
+    limit: opts.concurrency ?? 4,
+    what: "command",
+    log: opts.log,
+    handle: (m) =>
+      handleOne(m, opts, settings).catch((err: unknown) => {
+        // Outside the handler (NATS away while storing the result or state): the message is
+        // not acked, so it comes back and is answered from the stored state.
+        opts.log.error({ err, subject: m.subject }, "could not finish a command message; it will be delivered again");
+        try {
+          m.nak(1000);
+        } catch {
+          // The connection is gone; JetStream redelivers after the ack wait.
         }
-      } catch (err) {
-        if (stopping) break;
-        opts.log.warn({ err }, "command consumer interrupted; resuming");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  })();
+      }),
+  });
+}
 
+/** What every command service is built from, beside its own handler's needs. */
+export interface CommandServiceDeps {
+  nc: NatsConnection;
+  jet: Jet;
+  /** The `iaas_command_state` bucket. */
+  state: KV;
+  log: Logger;
+  metrics: Metrics;
+  config: { concurrency: number };
+}
+
+/**
+ * A command-handling service, not started: `start()` begins consuming its durable with the
+ * handler `def` names, `stop()` lets the commands in flight finish.
+ */
+export function commandService<C extends Command>(
+  deps: CommandServiceDeps,
+  def: Pick<CommandConsumerOptions<C>, "consumer" | "schema" | "authorize" | "handle">,
+): RunningCommandService {
+  let consumer: CommandConsumer | undefined;
   return {
-    stop: async () => {
-      stopping = true;
-      await messages?.close();
-      await loop;
-      await Promise.allSettled([...inflight]);
+    async start() {
+      consumer = await startCommandConsumer({ ...def, nc: deps.nc, jet: deps.jet, state: deps.state, log: deps.log, metrics: deps.metrics, concurrency: deps.config.concurrency });
+    },
+    async stop() {
+      await consumer?.stop();
     },
   };
+}
+
+export interface RunningCommandService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 interface ConsumerSettings {
@@ -229,7 +234,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     progress: async (message, facts) => {
       progressN += 1;
       const r: Result = { id: cmd.id, status: "progress", command: verb, message, ...(facts ? { facts } : {}), at: new Date().toISOString() };
-      await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(`${cmd.id}:progress:${delivery}:${progressN}`));
+      await js.publish(Subjects.result(cmd.id), encodeJson(r), publishOpts(CommandMsgIds.progress(cmd.id, delivery, progressN)));
     },
   };
 
@@ -255,7 +260,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (ie.retryable) {
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];
-      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(`${cmd.id}:dlq`)).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
+      await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(CommandMsgIds.deadLetter(cmd.id))).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
     }
   } finally {
     clearInterval(keepAlive);
@@ -285,7 +290,7 @@ async function readState(kv: KV, id: string, log: Logger): Promise<CommandState 
 
 export async function publishFinal(js: Jet["js"], result: FinalResult, traceparent?: string): Promise<void> {
   const headers = makeHeaders({ [Headers.requestId]: result.id, [Headers.traceparent]: traceparent });
-  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: `${result.id}:final`, headers });
+  await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: CommandMsgIds.final(result.id), headers });
 }
 
 export async function publishAudit(js: Jet["js"], actor: Actor, id: string, command: string, vm: string | undefined, result: FinalResult | { status: "rejected"; code: string; message: string; at: string }): Promise<void> {
@@ -300,5 +305,5 @@ export async function publishAudit(js: Jet["js"], actor: Actor, id: string, comm
     message: result.status === "failed" ? result.error.message : result.message,
     at: result.at,
   };
-  await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: `${id}:audit:${rec.outcome}` });
+  await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, rec.outcome) });
 }

@@ -24,7 +24,8 @@ export interface JsonEndpoint<Req extends z.ZodType, Res extends z.ZodType> {
 /**
  * A request/reply endpoint that speaks JSON: the request is parsed with its schema, the handler's
  * answer with the response schema, and every failure goes back as a coded micro-service error.
- * @nats-io/services only catches synchronous throws (STACK.md), so the async work is wrapped here.
+ * @nats-io/services only catches synchronous throws from a handler (a rejected promise would go
+ * unanswered and unhandled), so the async work is wrapped here.
  */
 export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
   service: Service,

@@ -55,7 +55,8 @@ export async function connectNats(env: BaseEnv, name: string, log: Logger, opts:
           log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, `nats ${s.type}`);
           break;
         case "error":
-          // Permission violations show up only here (STACK.md).
+          // A publish the server denies (a permissions violation) is reported only here, asynchronously:
+          // the publish call itself does not fail.
           log.error({ nats: s.type, err: s.error }, "nats error");
           break;
         default:

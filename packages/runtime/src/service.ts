@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import type { BaseEnv } from "./config.js";
 import { loadConfig } from "./config.js";
-import { jetstreamFor, type Jet } from "./jetstream.js";
+import type { Consumers } from "@iaas/contracts";
+import type { RunningCommandService } from "./commands.js";
+import { ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Jet, type KV } from "./jetstream.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { addMicroService, type Service } from "./micro.js";
@@ -24,6 +26,8 @@ export interface ServiceContext<E, P> {
 export interface RunningService {
   /** Stop taking work and let work in flight finish; NATS is drained afterwards by runService. */
   stop(): Promise<void>;
+  /** After NATS is drained: release what must outlive the last request (vCenter sessions). */
+  close?(): Promise<void>;
   /** Readiness beyond "NATS connected" (e.g. a live vCenter session). */
   checks?: Record<string, ReadinessCheck>;
   /** Extra fields for the "ready" log line (where it listens). */
@@ -37,8 +41,9 @@ export interface ServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: 
   version?: string;
   env: S;
   /**
-   * Runs before connecting to anything: load what must be valid for the service to start at all
-   * (the policy), so a bad file stops the process at once, even with NATS unreachable.
+   * Runs before connecting to NATS: load what must be valid for the service to start at all (the
+   * policy, more configuration) and connect what it cannot work without (vCenter), so a bad file
+   * or refused credentials stop the process at once, even with NATS unreachable.
    */
   prepare?(env: z.infer<S>, log: Logger): P | Promise<P>;
   /** Wires and starts the service (its build(deps) + start()); throws to stop the process. */
@@ -47,8 +52,9 @@ export interface ServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: 
 
 /**
  * What every service's main.ts does, once: parse the environment (a bad variable stops the
- * process naming it), log, connect to NATS, register the micro service, start the service,
- * serve /healthz /readyz /metrics, and on SIGINT/SIGTERM stop in order and drain.
+ * process naming it), log, prepare, connect to NATS, register the micro service, start the
+ * service, serve /healthz /readyz /metrics and log "<name> ready"; on SIGINT/SIGTERM stop the
+ * service, deregister, close the health server, drain NATS, then close what outlives NATS.
  */
 export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: ServiceDefinition<S, P>): Promise<void> {
   let log: Logger | undefined;
@@ -68,15 +74,41 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
       registry: metrics.registry,
       log,
     });
-    log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, ...running.ready }, `${def.name} ready`);
+    log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, healthPort: health.port, id: micro.info().id, ...running.ready }, `${def.name} ready`);
     const l = log;
     onShutdown(l, async () => {
       await running.stop();
       await micro.stop();
       await health.close();
       await nc.drain();
+      await running.close?.();
     });
   } catch (err) {
     fatal(log, err);
   }
+}
+
+export interface CommandServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P> extends Omit<ServiceDefinition<S, P>, "start"> {
+  /** The durable it consumes (`iaas.cmd.<area>.>`); CONSUMER_ACK_WAIT_MS and CONSUMER_MAX_DELIVER override its settings. */
+  consumer: keyof typeof Consumers;
+  /** The service's build(deps), given the `iaas_command_state` bucket. */
+  build(ctx: ServiceContext<z.infer<S>, P> & { state: KV }): RunningCommandService;
+}
+
+/**
+ * runService for a service that handles commands (power, vm-lifecycle): the streams it reads and
+ * writes, its durable consumer and the command-state bucket are made sure of, then it is built and started.
+ */
+export function runCommandService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: CommandServiceDefinition<S, P>): Promise<void> {
+  const { consumer, build, ...rest } = def;
+  return runService({
+    ...rest,
+    async start(ctx) {
+      await ensureStreams(ctx.jet.jsm, ["commands", "results", "audit", "deadLetters"], ctx.log);
+      await ensureConsumer(ctx.jet.jsm, consumer, { ackWaitMs: ctx.env.CONSUMER_ACK_WAIT_MS, maxDeliver: ctx.env.CONSUMER_MAX_DELIVER });
+      const service = build({ ...ctx, state: await openBucket(ctx.nc, "commandState") });
+      await service.start();
+      return service;
+    },
+  });
 }

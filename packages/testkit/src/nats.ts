@@ -35,7 +35,7 @@ export interface NatsServer {
 /**
  * Starts a private nats-server with JetStream on a random loopback port, the way nats.js's own
  * tests do. Never the server that may already run on 4222. The Debian package's binary is used:
- * there is no Docker engine on these machines; see STACK.md.
+ * the machines that run the tests have no Docker engine (the `docker` CLI is only a client).
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), "iaas-nats-")));

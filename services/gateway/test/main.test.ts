@@ -52,7 +52,7 @@ describe("main: a running gateway", () => {
       "the gateway to start",
       () => {
         if (p.child.exitCode !== null) throw new Error(`exited: ${p.err()}`);
-        const line = p.out().split("\n").find((l) => l.includes('"gateway started"'));
+        const line = p.out().split("\n").find((l) => l.includes('"gateway ready"'));
         return line ? (JSON.parse(line) as { slackPort: number; healthPort: number }) : undefined;
       },
       30_000,
@@ -119,7 +119,7 @@ describe("main: over Socket Mode, Slack unreachable during a reconnect", () => {
       "the gateway to start",
       () => {
         if (p.child.exitCode !== null) throw new Error(`exited: ${p.err()}`);
-        const line = p.out().split("\n").find((l) => l.includes('"gateway started"'));
+        const line = p.out().split("\n").find((l) => l.includes('"gateway ready"'));
         return line ? (JSON.parse(line) as { healthPort: number }) : undefined;
       },
       30_000,

@@ -1,40 +1,22 @@
 import { PowerCommandSchema } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { startCommandConsumer, type CommandConsumer, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { commandService, type CommandServiceDeps, type RunningCommandService } from "@iaas/runtime";
 import { authorizePowerCommand } from "./guard.js";
 import { runPower } from "./power.js";
 
-export interface PowerServiceDeps {
-  nc: NatsConnection;
-  jet: Jet;
-  state: KV;
+export interface PowerServiceDeps extends CommandServiceDeps {
   /** The same policy the gateway enforces (IAAS_POLICY or the default, plus IAAS_ADMINS). */
   policy: Policy;
-  log: Logger;
-  metrics: Metrics;
   config: { proxyTimeoutMs: number; concurrency: number };
 }
 
 /** The power service, not started: `start()` begins consuming `iaas.cmd.power.*`. */
-export function buildPowerService(deps: PowerServiceDeps) {
-  let consumer: CommandConsumer | undefined;
-  return {
-    async start(): Promise<void> {
-      consumer = await startCommandConsumer({
-        nc: deps.nc,
-        jet: deps.jet,
-        state: deps.state,
-        consumer: "power",
-        schema: PowerCommandSchema,
-        authorize: (cmd) => authorizePowerCommand({ nc: deps.nc, policy: deps.policy, lookupTimeoutMs: Math.min(deps.config.proxyTimeoutMs, 15_000) }, cmd),
-        handle: (cmd, ctx) => runPower({ nc: deps.nc, proxyTimeoutMs: deps.config.proxyTimeoutMs }, cmd, ctx),
-        log: deps.log,
-        metrics: deps.metrics,
-        concurrency: deps.config.concurrency,
-      });
-    },
-    async stop(): Promise<void> {
-      await consumer?.stop();
-    },
-  };
+export function buildPowerService(deps: PowerServiceDeps): RunningCommandService {
+  const { nc, policy } = deps;
+  return commandService(deps, {
+    consumer: "power",
+    schema: PowerCommandSchema,
+    authorize: (cmd) => authorizePowerCommand({ nc, policy, lookupTimeoutMs: Math.min(deps.config.proxyTimeoutMs, 15_000) }, cmd),
+    handle: (cmd, ctx) => runPower({ nc, proxyTimeoutMs: deps.config.proxyTimeoutMs }, cmd, ctx),
+  });
 }

@@ -1,4 +1,4 @@
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import {
   Consumers,
   IaasError,
@@ -12,7 +12,7 @@ import {
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { decodeJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { backoffMs, consumeLoop, decodeJson, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
@@ -64,11 +64,6 @@ type Work = { type: "alarm"; rule: RemediationRule; alarm: string } | { type: "p
 /** VM power-off events after which a deferred change can be applied (vCenter and the simulator emit these). */
 const POWER_OFF_EVENTS: ReadonlySet<string> = new Set(["VmPoweredOffEvent", "VmGuestShutdownEvent"]);
 
-/** Back-off before a retryable failure is tried again: 1 s, 2 s, 4 s ... capped at 30 s. */
-function backoffMs(delivery: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, delivery - 1));
-}
-
 /**
  * The remediation service, not started. It reads every event of VSPHERE_EVENTS on its durable,
  * one at a time and in order, and acts on the alarms the policy names:
@@ -88,8 +83,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const report = createReporter({ nc: deps.nc, jet, log, metrics: m, now });
   const def = Consumers.remediation;
 
-  let messages: ConsumerMessages | undefined;
-  let loop: Promise<void> | undefined;
+  let loop: ConsumeLoop | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   // Events and re-checks take turns: a deferred change is never applied by both at once.
@@ -268,34 +262,26 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     async start() {
       stopping = false;
       const consumer = await jet.js.consumers.get(def.stream, def.durable);
-      loop = (async () => {
-        while (!stopping) {
-          try {
-            messages = await consumer.consume({ max_messages: 1 });
-            for await (const msg of messages) {
-              await exclusive(() => handle(msg)).catch((err: unknown) => {
-                // Outside the per-event handling (the state bucket unreachable): the event comes back.
-                log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
-                m.events.inc({ outcome: "retried" });
-                msg.nak(backoffMs(msg.info.deliveryCount));
-              });
-              if (stopping) break;
-            }
-          } catch (err) {
-            if (stopping) break;
-            log.warn({ err }, "event consumer interrupted; resuming");
-            await new Promise((r) => setTimeout(r, 1000));
-          }
-        }
-      })();
+      // One event at a time, in stream order.
+      loop = consumeLoop(consumer, {
+        limit: 1,
+        what: "event",
+        log,
+        handle: (msg) =>
+          exclusive(() => handle(msg)).catch((err: unknown) => {
+            // Outside the per-event handling (the state bucket unreachable): the event comes back.
+            log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
+            m.events.inc({ outcome: "retried" });
+            msg.nak(backoffMs(msg.info.deliveryCount));
+          }),
+      });
       scheduleRecheck();
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
     },
     async stop() {
       stopping = true;
       clearTimeout(timer);
-      await messages?.close();
-      await loop;
+      await loop?.stop();
       await turn;
     },
     recheckPending: () => exclusive(recheckPending),

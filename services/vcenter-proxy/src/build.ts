@@ -16,15 +16,21 @@ export interface ProxyDeps {
   config: { taskTimeoutMs: number };
 }
 
+export const PROXY_DESCRIPTION = "The one door to vCenter: inventory and operations over NATS request/reply";
+
 /** Endpoints that change vCenter: a repeat of one still in flight joins it. */
 const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate"]);
 
-/** vcenter-proxy, not started: `start()` registers the micro service and its endpoints. */
+/**
+ * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service main registered
+ * (without one, as in tests that build the proxy alone, it registers its own and stops it on `stop()`).
+ */
 export function buildProxy(deps: ProxyDeps) {
   const { nc, log, metrics } = deps;
   const calls = new Counter({ name: "iaas_vcenter_requests_total", help: "Proxy requests by endpoint and outcome (ok or error code).", labelNames: ["endpoint", "outcome"] as const, registers: [metrics.registry] });
   const seconds = new Histogram({ name: "iaas_vcenter_request_duration_seconds", help: "Proxy request handling time, vCenter calls included.", labelNames: ["endpoint"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [metrics.registry] });
   let service: Service | undefined;
+  let own: Service | undefined;
 
   // The live inventory index of each vCenter, read at scrape time: whether look-ups by name are
   // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
@@ -90,8 +96,9 @@ export function buildProxy(deps: ProxyDeps) {
   }
 
   return {
-    async start(): Promise<Service> {
-      service = await addMicroService(nc, ServiceNames.vcenterProxy, "0.1.0", "The one door to vCenter: inventory and operations over NATS request/reply");
+    async start(micro?: Service): Promise<Service> {
+      if (!micro) own = service = await addMicroService(nc, ServiceNames.vcenterProxy, "0.1.0", PROXY_DESCRIPTION);
+      else service = micro;
       const t = deps.config.taskTimeoutMs;
       const E = ProxyEndpoints;
       const svc = service;
@@ -128,7 +135,7 @@ export function buildProxy(deps: ProxyDeps) {
       return service;
     },
     async stop(): Promise<void> {
-      await service?.stop();
+      await own?.stop();
     },
   };
 }

@@ -1,22 +1,8 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
 import { VimClient, isVimFault, type VimClientOptions } from "@iaas/vsphere";
-import {
-  BaseEnvSchema,
-  ConfigError,
-  PortSchema,
-  connectNats,
-  createLogger,
-  createMetrics,
-  fatal,
-  isNatsConnected,
-  loadConfig,
-  natsAuthRefinement,
-  onShutdown,
-  startHealthServer,
-  type Logger,
-} from "@iaas/runtime";
-import { buildProxy } from "./build.js";
+import { BaseEnvSchema, ConfigError, PortSchema, loadConfig, natsAuthRefinement, runService, type Logger } from "@iaas/runtime";
+import { PROXY_DESCRIPTION, buildProxy } from "./build.js";
 import { Vcenter } from "./vcenter.js";
 
 /** true/1 or false/0; unset or empty is `dflt`. */
@@ -64,65 +50,59 @@ function extraVcenterSchema(id: string) {
     .transform((e) => ({ url: e[`${p}URL`] as string, username: e[`${p}USERNAME`] as string, password: e[`${p}PASSWORD`] as string, insecure: e[`${p}INSECURE`] as boolean }));
 }
 
-let log: Logger | undefined;
-try {
-  const env = loadConfig(EnvSchema);
-  log = createLogger(ServiceNames.vcenterProxy, env.LOG_LEVEL);
-  const targets = [
-    { id: "default", url: env.VCENTER_URL, username: env.VCENTER_USERNAME, password: env.VCENTER_PASSWORD, insecure: env.VCENTER_INSECURE },
-    ...env.VCENTERS.map((id) => ({ id, ...loadConfig(extraVcenterSchema(id)) })),
-  ];
-  const vcenters = new Map<string, Vcenter>();
-  for (const t of targets) {
-    const vlog = log.child({ vcenter: t.id });
-    const client = await connectVcenter(
-      {
-        url: t.url,
-        username: t.username,
-        password: t.password,
-        insecure: t.insecure,
-        // undici from npm only where needed: a second copy beside Node's own fetch costs ~11 MB resident.
-        ...(t.insecure && t.url.startsWith("https:") ? { dispatcher: new (await import("undici")).Agent({ connect: { rejectUnauthorized: false } }) } : {}),
-        timeoutMs: env.VCENTER_TIMEOUT_MS,
-        concurrency: env.VCENTER_CONCURRENCY,
-        logger: vlog,
+await runService({
+  name: ServiceNames.vcenterProxy,
+  description: PROXY_DESCRIPTION,
+  env: EnvSchema,
+  // Every vCenter is logged in to before the proxy takes a request: refused credentials stop it here.
+  async prepare(env, log) {
+    const targets = [
+      { id: "default", url: env.VCENTER_URL, username: env.VCENTER_USERNAME, password: env.VCENTER_PASSWORD, insecure: env.VCENTER_INSECURE },
+      ...env.VCENTERS.map((id) => ({ id, ...loadConfig(extraVcenterSchema(id)) })),
+    ];
+    const vcenters = new Map<string, Vcenter>();
+    for (const t of targets) {
+      const vlog = log.child({ vcenter: t.id });
+      const client = await connectVcenter(
+        {
+          url: t.url,
+          username: t.username,
+          password: t.password,
+          insecure: t.insecure,
+          // undici from npm only where needed: a second copy beside Node's own fetch costs ~11 MB resident.
+          ...(t.insecure && t.url.startsWith("https:") ? { dispatcher: new (await import("undici")).Agent({ connect: { rejectUnauthorized: false } }) } : {}),
+          timeoutMs: env.VCENTER_TIMEOUT_MS,
+          concurrency: env.VCENTER_CONCURRENCY,
+          logger: vlog,
+        },
+        vlog,
+        t.id,
+      );
+      vlog.info({ host: new URL(t.url).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
+      vcenters.set(t.id, new Vcenter(t.id, client, vlog, { liveIndex: env.VCENTER_LIVE_INDEX }));
+    }
+    return vcenters;
+  },
+  async start({ env, prepared: vcenters, log, nc, metrics, micro }) {
+    const proxy = buildProxy({ nc, vcenters, log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
+    await proxy.start(micro);
+    return {
+      stop: () => proxy.stop(),
+      // vCenter sessions end once NATS is drained, so no request in flight loses its session.
+      async close() {
+        await Promise.all([...vcenters.values()].map((v) => v.close()));
+        await Promise.all([...vcenters.values()].map((v) => v.client.logout().catch((err: unknown) => log.warn({ err, vcenter: v.id }, "vCenter logout failed"))));
       },
-      vlog,
-      t.id,
-    );
-    vlog.info({ host: new URL(t.url).host, version: client.serviceContent.about.fullName }, "logged in to vCenter");
-    vcenters.set(t.id, new Vcenter(t.id, client, vlog, { liveIndex: env.VCENTER_LIVE_INDEX }));
-  }
-  const nc = await connectNats(env, ServiceNames.vcenterProxy, log, { noAsyncTraces: true });
-  const metrics = createMetrics(ServiceNames.vcenterProxy);
-  const proxy = buildProxy({ nc, vcenters, log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
-  const micro = await proxy.start();
-  const health = await startHealthServer({
-    host: env.HEALTH_HOST,
-    port: env.HEALTH_PORT,
-    checks: {
-      nats: () => isNatsConnected(nc),
-      // Ready when every vCenter answers with a live session.
-      vcenter: async () => {
-        await Promise.all([...vcenters.values()].map((v) => v.client.currentTime({ timeoutMs: 5000 })));
-        return true;
+      checks: {
+        // Ready when every vCenter answers with a live session.
+        vcenter: async () => {
+          await Promise.all([...vcenters.values()].map((v) => v.client.currentTime({ timeoutMs: 5000 })));
+          return true;
+        },
       },
-    },
-    registry: metrics.registry,
-    log,
-  });
-  log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, id: micro.info().id }, "vcenter-proxy ready");
-  const l = log;
-  onShutdown(l, async () => {
-    await proxy.stop();
-    await nc.drain();
-    await Promise.all([...vcenters.values()].map((v) => v.close()));
-    await Promise.all([...vcenters.values()].map((v) => v.client.logout().catch((err: unknown) => l.warn({ err, vcenter: v.id }, "vCenter logout failed"))));
-    await health.close();
-  });
-} catch (err) {
-  fatal(log, err);
-}
+    };
+  },
+});
 
 /**
  * Logs in to vCenter. Refused credentials stop the proxy with one line naming the variables (no

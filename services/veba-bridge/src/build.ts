@@ -20,8 +20,11 @@ export interface BridgeDeps {
 }
 
 export interface Bridge {
-  /** Registers the micro service and listens for VEBA. */
-  start(): Promise<void>;
+  /**
+   * Listens for VEBA. `micro` is the micro service main registered; without one (tests that build
+   * the bridge alone) it registers its own and deregisters it on `stop()`.
+   */
+  start(micro?: Service): Promise<void>;
   /** Stops accepting, lets in-flight requests finish, deregisters. */
   stop(): Promise<void>;
   /** The HTTP port, once started (useful with port 0). */
@@ -35,6 +38,8 @@ export interface AcceptedAnswer {
   duplicates: number;
   events: { id: string; eventClass: string; key: number; subject: string; seq: number; duplicate: boolean }[];
 }
+
+export const BRIDGE_DESCRIPTION = "VEBA CloudEvents (HTTP) to JetStream vsphere.event.<EventClass>";
 
 const dec = new TextDecoder("utf-8", { fatal: true });
 
@@ -189,8 +194,8 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     get listening() {
       return server?.listening ?? false;
     },
-    async start() {
-      micro = await addMicroService(nc, ServiceNames.vebaBridge, VERSION, "VEBA CloudEvents (HTTP) to JetStream vsphere.event.<EventClass>");
+    async start(registered?: Service) {
+      micro = registered ? undefined : await addMicroService(nc, ServiceNames.vebaBridge, VERSION, BRIDGE_DESCRIPTION);
       const s = createServer(onRequest(false));
       // A body is 1 MiB at most by default: minutes are never needed to send one.
       s.headersTimeout = 20_000;

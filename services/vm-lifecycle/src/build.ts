@@ -1,18 +1,12 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { startCommandConsumer, type CommandConsumer, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { commandService, type CommandServiceDeps, type RunningCommandService } from "@iaas/runtime";
 import { authorizeVmCommand } from "./guard.js";
 import { runVmCommand } from "./lifecycle.js";
 
-export interface VmLifecycleDeps {
-  nc: NatsConnection;
-  jet: Jet;
-  /** The `iaas_command_state` bucket. */
-  state: KV;
+export interface VmLifecycleDeps extends CommandServiceDeps {
   /** The same policy the gateway enforces (IAAS_POLICY or the default, plus IAAS_ADMINS). */
   policy: Policy;
-  log: Logger;
-  metrics: Metrics;
   config: {
     /** Deadline of one vCenter task (create, clone, delete, reconfigure). */
     taskTimeoutMs: number;
@@ -23,26 +17,12 @@ export interface VmLifecycleDeps {
 }
 
 /** vm-lifecycle, not started: `start()` begins consuming `iaas.cmd.vm.*`. */
-export function buildVmLifecycleService(deps: VmLifecycleDeps) {
-  let consumer: CommandConsumer | undefined;
+export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandService {
   const { nc, policy } = deps;
-  return {
-    async start(): Promise<void> {
-      consumer = await startCommandConsumer({
-        nc,
-        jet: deps.jet,
-        state: deps.state,
-        consumer: "vmLifecycle",
-        schema: VmCommandSchema,
-        authorize: (cmd) => authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs }, cmd),
-        handle: (cmd, ctx) => runVmCommand({ nc, policy, taskTimeoutMs: deps.config.taskTimeoutMs }, cmd, ctx),
-        log: deps.log,
-        metrics: deps.metrics,
-        concurrency: deps.config.concurrency,
-      });
-    },
-    async stop(): Promise<void> {
-      await consumer?.stop();
-    },
-  };
+  return commandService(deps, {
+    consumer: "vmLifecycle",
+    schema: VmCommandSchema,
+    authorize: (cmd) => authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs }, cmd),
+    handle: (cmd, ctx) => runVmCommand({ nc, policy, taskTimeoutMs: deps.config.taskTimeoutMs }, cmd, ctx),
+  });
 }

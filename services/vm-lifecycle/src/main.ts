@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
 import { loadPolicy } from "@iaas/policy";
-import { BaseEnvSchema, PortSchema, ensureConsumer, ensureStreams, natsAuthRefinement, openBucket, runService } from "@iaas/runtime";
+import { BaseEnvSchema, PortSchema, natsAuthRefinement, runCommandService } from "@iaas/runtime";
 import { buildVmLifecycleService } from "./build.js";
 
 const EnvSchema = BaseEnvSchema.extend({
@@ -14,21 +14,19 @@ const EnvSchema = BaseEnvSchema.extend({
   IAAS_ADMINS: z.string().optional(),
 }).superRefine(natsAuthRefinement);
 
-await runService({
+await runCommandService({
   name: ServiceNames.vmLifecycle,
   description: "Creates, clones, deploys, resizes and deletes VMs",
   env: EnvSchema,
+  consumer: "vmLifecycle",
   // A policy that does not load stops the service here, with a line naming the field.
   prepare: (_env, log) => {
     const policy = loadPolicy({ env: process.env });
     log.info({ policy: policy.source }, "policy loaded");
     return policy;
   },
-  async start({ env, prepared: policy, log, nc, jet, metrics }) {
-    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
-    await ensureConsumer(jet.jsm, "vmLifecycle", { ackWaitMs: env.CONSUMER_ACK_WAIT_MS, maxDeliver: env.CONSUMER_MAX_DELIVER });
-    const state = await openBucket(nc, "commandState");
-    const service = buildVmLifecycleService({
+  build: ({ env, prepared: policy, log, nc, jet, metrics, state }) =>
+    buildVmLifecycleService({
       nc,
       jet,
       state,
@@ -36,8 +34,5 @@ await runService({
       log,
       metrics,
       config: { taskTimeoutMs: env.VM_LIFECYCLE_TASK_TIMEOUT_MS, lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS, concurrency: env.VM_LIFECYCLE_CONCURRENCY },
-    });
-    await service.start();
-    return service;
-  },
+    }),
 });

@@ -1,6 +1,6 @@
 import { Consumers, ResultSchema, Subjects, formatIssues, type Result } from "@iaas/contracts";
-import { decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { consumeLoop, decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { GatewayMetrics } from "../metrics.js";
 import { resultMessage } from "../presentation/outcomes.js";
 import type { Replier } from "../transport/reply.js";
@@ -29,45 +29,21 @@ export interface ResultRelay {
 export async function startResultRelay(d: ResultRelayDeps): Promise<ResultRelay> {
   const def = Consumers.gatewayResults;
   const consumer = await d.js.consumers.get(def.stream, def.durable);
-  const limit = d.concurrency ?? 8;
-  const inflight = new Set<Promise<void>>();
   // Per request id, the tail of its chain: progress, then final, posted in stream order.
   const chains = new Map<string, Promise<void>>();
-  let messages: ConsumerMessages | undefined;
-  let stopping = false;
-
-  const loop = (async () => {
-    while (!stopping) {
-      try {
-        messages = await consumer.consume({ max_messages: limit });
-        for await (const m of messages) {
-          const key = m.subject;
-          const prev = chains.get(key) ?? Promise.resolve();
-          const p = prev.then(() => relayOne(m, d, def.ackWaitNs));
-          chains.set(key, p);
-          const done = p.finally(() => {
-            inflight.delete(done);
-            if (chains.get(key) === p) chains.delete(key);
-          });
-          inflight.add(done);
-          while (inflight.size >= limit) await Promise.race(inflight);
-        }
-      } catch (err) {
-        if (stopping) break;
-        d.log.warn({ err }, "result consumer interrupted; resuming");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  })();
-
-  return {
-    stop: async () => {
-      stopping = true;
-      await messages?.close();
-      await loop;
-      await Promise.allSettled([...inflight]);
+  return consumeLoop(consumer, {
+    limit: d.concurrency ?? 8,
+    what: "result",
+    log: d.log,
+    handle: (m) => {
+      const key = m.subject;
+      const p = (chains.get(key) ?? Promise.resolve()).then(() => relayOne(m, d, def.ackWaitNs));
+      chains.set(key, p);
+      return p.finally(() => {
+        if (chains.get(key) === p) chains.delete(key);
+      });
     },
-  };
+  });
 }
 
 async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandAuditSchema, IaasError, Streams, Subjects, type Actor, type CommandAudit, type ErrorCode } from "@iaas/contracts";
+import { CommandAuditSchema, CommandMsgIds, IaasError, Streams, Subjects, type Actor, type CommandAudit, type ErrorCode } from "@iaas/contracts";
 import { encodeJson, type JetStreamClient, type JetStreamManager, type Logger } from "@iaas/runtime";
 
 /**
@@ -57,7 +57,7 @@ export class Auditor {
       message: message.slice(0, 3000),
       at: new Date(this.d.now()).toISOString(),
     });
-    this.track(this.d.js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: `${id}:audit:${outcome}` }).then(() => undefined), id);
+    this.track(this.d.js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, outcome) }).then(() => undefined), id);
   }
 
   private track(p: Promise<void>, id: string): void {
