@@ -166,7 +166,7 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "  So *in-process − direct* is the extra vSphere work the proxy does, *proxy − in-process* is the NATS/process hop.",
     "- Ack latency is open loop: request *i* is due at *i*/rate whatever happened before, and its latency counts from",
     "  the due time, so a slow answer delays nothing else and cannot hide queueing (no coordinated omission).",
-    "- The simulator completes a task inside the request that starts it, and serialises operations per VM (VCSIM.md);",
+    "- The simulator completes a task inside the request that starts it, and serialises operations per VM;",
     "  a real vCenter takes seconds per power operation, which would make the fixed overheads here a small fraction.",
     "",
   );
@@ -377,7 +377,7 @@ const cpuMsPer = (c: Cores | undefined, name: string, perSecond: number) => (per
 
 /**
  * For each missed target, what this run's own figures say about why. Only measured facts and the
- * simulator's documented behaviour (VCSIM.md) go in here.
+ * simulator's documented behaviour go in here.
  */
 function causes(r: Results, k: { ackWorst: number; overhead: number; tpShare: number; memWorst: number; peakOf: (n: string) => number }): string[] {
   const out: string[] = ["## Where a target is missed, and the likely cause", ""];

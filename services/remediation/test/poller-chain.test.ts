@@ -4,7 +4,7 @@ import { waitUntil } from "@iaas/testkit";
 import type { AlarmStatusChangedEventSpec, VimClient } from "@iaas/vsphere";
 import { startWorld, storedEvent, type World } from "./helpers.js";
 
-/** An alarm event as vCenter itself would log it, posted into the simulator (VCSIM.md: fill `vm` so entity filters see it). */
+/** An alarm event as vCenter itself would log it, posted into the simulator (`vm` filled: the simulator's entity filters read only that field). */
 async function alarmEvent(c: VimClient, w: World, vm: string, alarm: string, to = "red"): Promise<AlarmStatusChangedEventSpec> {
   const ref = await w.moref(vm);
   const dc = await c.searchIndex.findByInventoryPath("/DC0");

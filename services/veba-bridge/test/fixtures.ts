@@ -26,7 +26,7 @@ export interface Fixture {
   envelope?: Envelope;
 }
 
-/** Every sample in test/fixtures/veba (a copy of shared/fixtures/veba; see its SOURCES.md). */
+/** Every sample in test/fixtures/veba (real VEBA samples; their SOURCES.md says where each comes from). */
 export function loadFixtures(): Fixture[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".json"))
