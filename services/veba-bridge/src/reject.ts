@@ -16,18 +16,22 @@ export const RejectReasons = [
   "missing_key",
   "not_found",
   "method_not_allowed",
+  "too_deep",
+  "too_many_values",
+  "busy",
 ] as const;
 export type RejectReason = (typeof RejectReasons)[number];
 
 /**
- * A request the bridge refuses for good (4xx): VEBA must not retry it. The code comes from the
- * one error catalogue; the HTTP status and `reason` say precisely what was wrong.
+ * A request the bridge refuses: for good with a 4xx (VEBA must not retry it), or for now with a
+ * 503 and Retry-After (`busy`: the bridge holds as many request bytes as it may). The code comes
+ * from the one error catalogue; the HTTP status and `reason` say precisely what was wrong.
  */
 export class Rejection extends Error {
   readonly code: ErrorCode;
 
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 415,
+    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 503,
     readonly reason: RejectReason,
     message: string,
   ) {
@@ -35,7 +39,7 @@ export class Rejection extends Error {
     this.name = "Rejection";
     // The catalogue has no authentication, size or media-type codes (yet): the nearest ones,
     // with the HTTP status and `reason` carrying the precise cause.
-    this.code = status === 401 ? "IAAS_NOT_ALLOWED" : status === 413 ? "IAAS_LIMIT_EXCEEDED" : status === 404 ? "IAAS_NOT_FOUND" : "IAAS_BAD_REQUEST";
+    this.code = status === 503 ? "IAAS_UNAVAILABLE" : status === 401 ? "IAAS_NOT_ALLOWED" : status === 413 ? "IAAS_LIMIT_EXCEEDED" : status === 404 ? "IAAS_NOT_FOUND" : "IAAS_BAD_REQUEST";
   }
 
   toJSON(): { error: { code: ErrorCode; reason: RejectReason; message: string } } {
