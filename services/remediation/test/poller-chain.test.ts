@@ -54,7 +54,7 @@ describe("the same chain from the poller, without the bridge", () => {
     const before = await w.vm("DC0_H0_VM0");
     await w.observer.eventManager.postEvent(await alarmEvent(w.observer, w, "DC0_H0_VM0", "VM CPU Usage"));
     const n = await w.waitNotice("the action", (x) => x.kind === "remediation.action" && x.vm === "DC0_H0_VM0");
-    expect(n.cause).toMatch(new RegExp(`^${w.source.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}#\\d+$`));
+    expect(n.cause).toMatch(new RegExp(`^${w.source.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}#\\d+#AlarmStatusChangedEvent#[0-9T:.Z-]+$`));
     const stored: VsphereEvent = await storedEvent(w, n.cause!);
     expect(stored).toMatchObject({ via: "poller", eventClass: "AlarmStatusChangedEvent", source: w.source });
     expect(normalizeVsphereEvent(stored)).toMatchObject({ alarmName: "VM CPU Usage", to: "red", entity: { type: "VirtualMachine", name: "DC0_H0_VM0" } });
