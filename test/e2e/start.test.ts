@@ -100,6 +100,7 @@ describe("npm start when a service dies", () => {
   }, 90_000);
 
   it("SIGINT still stops everything", async () => {
+    expect(start.exitCode).toBeNull();
     const pids = [...pidsOf("veba-bridge"), ...pidsOf("gateway")];
     const exited = new Promise<number | null>((r) => start.once("exit", (code) => r(code)));
     start.kill("SIGINT");
