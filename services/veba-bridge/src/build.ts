@@ -57,10 +57,10 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz" || path === "/readyz") return health(req, res, path);
-    if (path !== "/events") throw new Rejection(404, "not_found", `no such endpoint ${path ?? ""}: VEBA posts to /events`);
-    if (req.method !== "POST") throw new Rejection(405, "method_not_allowed", "/events takes POST");
+    if (path !== "/events") throw new Rejection("not_found", `no such endpoint ${path ?? ""}: VEBA posts to /events`);
+    if (req.method !== "POST") throw new Rejection("method_not_allowed", "/events takes POST");
     if (!isAuthorized(req.headers.authorization, config.auth)) {
-      throw new Rejection(401, "unauthorized", req.headers.authorization ? "wrong credentials" : "credentials required (basic or bearer, as configured on the bridge)");
+      throw new Rejection("unauthorized", req.headers.authorization ? "wrong credentials" : "credentials required (basic or bearer, as configured on the bridge)");
     }
     const mode = contentModeOf(req.headers);
     const declared = Number(req.headers["content-length"]);
@@ -99,7 +99,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     try {
       text = dec.decode(body);
     } catch {
-      throw new Rejection(400, "bad_json", "the body is not UTF-8");
+      throw new Rejection("bad_json", "the body is not UTF-8");
     }
     const events = parseEvents(mode, headers, text, receivedAt);
     const max = nc.info?.max_payload;
@@ -107,7 +107,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
       const payload = encodeJson(e.message);
       if (max && payload.length > max) {
         // Retrying cannot help: NATS refuses messages over max_payload.
-        throw new Rejection(413, "too_large", `event ${e.message.id} is ${payload.length} bytes as a NATS message, over the server's max_payload of ${max}`);
+        throw new Rejection("too_large", `event ${e.message.id} is ${payload.length} bytes as a NATS message, over the server's max_payload of ${max}`);
       }
       return { id: e.message.id, eventClass: e.message.eventClass, key: e.message.key, subject: e.subject, msgId: e.msgId, payload };
     });
@@ -185,7 +185,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   }
 
   async function health(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (req.method !== "GET" && req.method !== "HEAD") throw new Rejection(405, "method_not_allowed", `${path} takes GET`);
+    if (req.method !== "GET" && req.method !== "HEAD") throw new Rejection("method_not_allowed", `${path} takes GET`);
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;
@@ -259,11 +259,11 @@ export function buildBridge(deps: BridgeDeps): Bridge {
 }
 
 function busy(): Rejection {
-  return new Rejection(503, "busy", "the bridge is holding as many request bytes as it may (BRIDGE_INFLIGHT_BYTES); retry shortly");
+  return new Rejection("busy", "the bridge is holding as many request bytes as it may (BRIDGE_INFLIGHT_BYTES); retry shortly");
 }
 
 function tooLarge(limit: number): Rejection {
-  return new Rejection(413, "too_large", `the body is larger than the limit of ${limit} bytes (BRIDGE_BODY_LIMIT)`);
+  return new Rejection("too_large", `the body is larger than the limit of ${limit} bytes (BRIDGE_BODY_LIMIT)`);
 }
 
 /**

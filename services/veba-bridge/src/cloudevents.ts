@@ -49,9 +49,7 @@ export function contentModeOf(headers: IncomingHttpHeaders): ContentMode {
   if (mt === MediaTypes.structured) return "structured";
   const hasCe = Object.keys(headers).some((h) => h.startsWith("ce-"));
   if (mt !== undefined && !isJsonMediaType(mt)) {
-    throw new Rejection(
-      415,
-      "unsupported_media_type",
+    throw new Rejection("unsupported_media_type",
       hasCe
         ? `binary-mode event data must be JSON (Content-Type ${MediaTypes.json}), not ${mt}`
         : `Content-Type ${mt} is not accepted: send ${MediaTypes.json} with ce-* headers, ${MediaTypes.structured} or ${MediaTypes.batch}`,
@@ -77,7 +75,7 @@ export function parseEvents(mode: ContentMode, headers: IncomingHttpHeaders, bod
         try {
           return fromStructured(el, JSON.stringify(el), receivedAt);
         } catch (err) {
-          if (err instanceof Rejection) throw new Rejection(err.status as 400, err.reason, `event ${i + 1} of ${arr.length}: ${err.message}`);
+          if (err instanceof Rejection) throw new Rejection(err.reason, `event ${i + 1} of ${arr.length}: ${err.message}`);
           throw err;
         }
       });

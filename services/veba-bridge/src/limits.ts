@@ -47,7 +47,7 @@ export function checkJsonShape(body: Uint8Array, limits: JsonLimits): void {
         continue;
     }
     if (values > limits.maxValues) {
-      throw new Rejection(413, "too_many_values", `the JSON holds more than ${limits.maxValues} objects, arrays and members (BRIDGE_JSON_MAX_VALUES); a vCenter event holds a few hundred`);
+      throw new Rejection("too_many_values", `the JSON holds more than ${limits.maxValues} objects, arrays and members (BRIDGE_JSON_MAX_VALUES); a vCenter event holds a few hundred`);
     }
   }
 }

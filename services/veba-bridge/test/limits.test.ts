@@ -9,7 +9,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { createLogger, createMetrics } from "@iaas/runtime";
-import { buildBridge, checkJsonShape } from "../src/mod.js";
+import { ErrorCatalogue } from "@iaas/contracts";
+import { buildBridge, checkJsonShape, Rejection, RejectCodes, RejectReasons } from "../src/mod.js";
 import { loadFixtures } from "./fixtures.js";
 import { baseConfig, batch, binary, envelopeFor, purgeEvents, send, sendEndless, startWorld, structured, uniqueSource, type Answer, type World } from "./helpers.js";
 
@@ -43,12 +44,12 @@ function nested(levels: number): string {
 }
 
 describe("JSON shape before parsing", () => {
-  it("an event whose data is 290,000 empty objects (870 kB) is refused 413 IAAS_LIMIT_EXCEEDED, nothing stored", async () => {
+  it("an event whose data is 290,000 empty objects (870 kB) is refused 413 IAAS_TOO_LARGE, nothing stored", async () => {
     const body = emptyObjects(290_000);
     expect(body.length).toBeGreaterThan(860_000);
     const a = await send(big, { headers: { "content-type": "application/cloudevents+json" }, body });
     expect(a.status).toBe(413);
-    expect(a.json.error).toMatchObject({ code: "IAAS_LIMIT_EXCEEDED", reason: "too_many_values" });
+    expect(a.json.error).toMatchObject({ code: "IAAS_TOO_LARGE", reason: "too_many_values" });
     expect((await w.jet.jsm.streams.info("VSPHERE_EVENTS")).state.messages).toBe(0);
   });
 
@@ -156,5 +157,16 @@ describe("the byte budget across requests", () => {
     expect([a.status, a.json.error.reason]).toEqual([503, "busy"]);
     first.finish(" ".repeat(60_000)).catch(() => undefined);
     expect((await first.answer).status).toBe(400);
+  });
+});
+
+describe("one vocabulary", () => {
+  it("every refusal reason has its one catalogue code, and answers with that code's status", () => {
+    for (const reason of RejectReasons) {
+      const r = new Rejection(reason, "x");
+      expect(ErrorCatalogue[r.code].status, reason).toBe(r.status);
+      expect(r.toJSON().error).toEqual({ code: RejectCodes[reason], reason, message: "x" });
+    }
+    expect(new Set(RejectReasons.map((r) => new Rejection(r, "x").status))).toEqual(new Set([400, 401, 404, 405, 413, 415, 503]));
   });
 });
