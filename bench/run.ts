@@ -123,7 +123,7 @@ async function setup(): Promise<World> {
   procs.set("vcenter-proxy", proxy);
   const gateway = startService("gateway", { ...env, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: sink.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1" });
   procs.set("gateway", gateway);
-  const bridge = startService("veba-bridge", { ...env, BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1" });
+  const bridge = startService("veba-bridge", { ...env, BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1", BRIDGE_AUTH: "none" });
   procs.set("veba-bridge", bridge);
   const baseline = startProc("signature-server", ["--import", "tsx", join(ROOT, "bench", "signature-server.ts")], { SLACK_SIGNING_SECRET: SECRET });
   procs.set("signature-server", baseline);

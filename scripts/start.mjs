@@ -2,17 +2,21 @@
 // Runs the whole system in one terminal (npm start). Embedded defaults fill what the environment
 // leaves out: a nats-server with JetStream when NATS_URL is unset, the vCenter simulator with its
 // demo inventory when VCENTER_URL is unset, and a local Slack stand-in when neither SLACK_SIGNING_SECRET
-// nor SLACK_APP_TOKEN is set (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request).
-// Ctrl-C stops everything cleanly.
+// nor SLACK_APP_TOKEN is set (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request),
+// and a bearer token for veba-bridge (.run/bridge-token) when no bridge credentials are given.
+// A service that exits is restarted after a back-off (1 s doubling up to 30 s; back to 1 s once it
+// has run a minute); the others keep running. Ctrl-C stops everything cleanly.
+// IAAS_RUN_DIR moves the state (default .run); IAAS_SERVICES=a,b runs only those services.
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile, chmod } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const runDir = join(root, ".run");
+const runDir = process.env.IAAS_RUN_DIR ? resolve(process.env.IAAS_RUN_DIR) : join(root, ".run");
+const runName = process.env.IAAS_RUN_DIR ? runDir : ".run";
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
 
 /** The services, in start order. Each gets its own health port. */
@@ -27,6 +31,13 @@ const SERVICES = [
 ];
 
 const env = { ...process.env };
+const only = env.IAAS_SERVICES ? env.IAAS_SERVICES.split(",").map((n) => n.trim()).filter(Boolean) : undefined;
+const unknown = only?.filter((n) => !SERVICES.some((s) => s.name === n)) ?? [];
+if (unknown.length) {
+  console.error(`[start] IAAS_SERVICES: no service called ${unknown.join(", ")} (the services: ${SERVICES.map((s) => s.name).join(", ")})`);
+  process.exit(2);
+}
+const selected = only ? SERVICES.filter((s) => only.includes(s.name)) : SERVICES;
 const stoppers = [];
 const children = [];
 /** Detached helpers (NATS, simulator) to kill if this script exits without a clean stop. */
@@ -41,7 +52,7 @@ if (!env.NATS_URL) {
   env.NATS_URL = nats.url;
   stoppers.push(() => nats.stop());
   pids.push(() => nats.pid);
-  say(`embedded nats-server with JetStream at ${nats.url} (data in .run/nats)`);
+  say(`embedded nats-server with JetStream at ${nats.url} (data in ${runName}/nats)`);
 } else {
   say(`using NATS at ${env.NATS_URL}`);
 }
@@ -64,48 +75,82 @@ if (embeddedVcenter) {
 if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   const slack = await kit.SlackStandIn.start();
   stoppers.push(() => slack.close());
-  const secretFile = join(runDir, "slack-signing-secret");
-  const secret = await readFile(secretFile, "utf8").catch(() => randomBytes(24).toString("hex"));
-  await writeFile(secretFile, secret, { mode: 0o600 });
-  await chmod(secretFile, 0o600);
-  env.SLACK_SIGNING_SECRET = secret;
+  env.SLACK_SIGNING_SECRET = await localSecret("slack-signing-secret");
   env.SLACK_API_URL = slack.apiUrl;
   await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events` }));
-  say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in .run/slack-signing-secret)`);
+  say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in ${runName}/slack-signing-secret)`);
   say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"`);
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
+
+// The bridge takes events only with credentials unless BRIDGE_AUTH=none: without any, a token of our own.
+const bridgeToken = !env.BRIDGE_TOKEN && !env.BRIDGE_USERNAME && env.BRIDGE_AUTH !== "none";
+if (bridgeToken) env.BRIDGE_TOKEN = await localSecret("bridge-token");
+
+/** A secret kept in the run directory (mode 0600), made on first use, the same on every start. */
+async function localSecret(name) {
+  const file = join(runDir, name);
+  const secret = (await readFile(file, "utf8").catch(() => "")).trim() || randomBytes(24).toString("hex");
+  await writeFile(file, secret, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return secret;
+}
 
 // V8 heap limits for the services (deploy/node-options); NODE_OPTIONS given here comes after, so it wins.
 const nodeOptions = [(await readFile(join(root, "deploy", "node-options"), "utf8")).trim(), env.NODE_OPTIONS ?? ""].join(" ").trim();
 
 let stopping = false;
-for (const svc of SERVICES) {
+/** A restart waits 1 s, doubling up to 30 s while a service keeps dying; a minute's run resets it. */
+const BACKOFF_FIRST_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+const HEALTHY_RUN_MS = 60_000;
+
+function run(svc, attempt = 0) {
   const child = spawn(process.execPath, [join(root, "services", svc.name, "dist", "main.js")], {
-    env: { ...env, NODE_OPTIONS: nodeOptions, ...(svc.env?.() ?? {}), HEALTH_PORT: env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort) },
+    env: { ...env, NODE_OPTIONS: nodeOptions, ...(svc.env?.() ?? {}), HEALTH_PORT: healthPortOf(svc) },
     stdio: ["ignore", "pipe", "pipe"],
     // Own process group: Ctrl-C reaches only this script, which then stops each child once, in order.
     detached: true,
   });
-  children.push({ svc, child });
+  const entry = { svc, child, timer: undefined };
+  const i = children.findIndex((c) => c.svc === svc);
+  if (i >= 0) children[i] = entry;
+  else children.push(entry);
+  const started = Date.now();
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => console.log(pretty ? format(svc.name, line) : line));
   }
   child.on("exit", (code, signal) => {
-    if (!stopping) {
-      say(`${svc.name} exited (${signal ?? code}); stopping everything`);
-      void shutdown(1);
-    }
+    if (stopping) return;
+    const next = Date.now() - started >= HEALTHY_RUN_MS ? 0 : attempt + 1;
+    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** Math.max(0, next - 1), BACKOFF_MAX_MS);
+    say(`${svc.name} (pid ${child.pid}) exited (${signal ?? code}); restarting it in ${delay / 1000} s, the other services keep running`);
+    entry.timer = setTimeout(() => {
+      if (!stopping) run(svc, next);
+    }, delay);
   });
-  say(`${svc.name}: health, readiness and metrics at http://127.0.0.1:${svc.healthPort}/{healthz,readyz,metrics}`);
+  say(`${svc.name} started (pid ${child.pid})${attempt ? `, restart ${attempt}` : ""}`);
 }
-say(`gateway: Slack requests at http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`);
-say(`veba-bridge: CloudEvents from VEBA at http://127.0.0.1:${env.BRIDGE_PORT ?? 8080}/events`);
+
+function healthPortOf(svc) {
+  return env[`${svc.name.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`] ?? String(svc.healthPort);
+}
+
+for (const svc of selected) {
+  run(svc);
+  say(`${svc.name}: health, readiness and metrics at http://127.0.0.1:${healthPortOf(svc)}/{healthz,readyz,metrics}`);
+}
+if (selected.some((s) => s.name === "gateway")) say(`gateway: Slack requests at http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`);
+if (selected.some((s) => s.name === "veba-bridge")) {
+  say(`veba-bridge: CloudEvents from VEBA at http://127.0.0.1:${env.BRIDGE_PORT ?? 8080}/events`);
+  if (bridgeToken) say(`veba-bridge: send -H "Authorization: Bearer $(cat ${runName}/bridge-token)"`);
+}
 
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
   say("stopping services");
+  for (const c of children) clearTimeout(c.timer);
   await Promise.all(
     children.map(
       ({ child }) =>

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ErrorCatalogue, Headers, Streams, type FinalResult } from "@iaas/contracts";
 import { postSigned, slashCommandBody, slackSignature, type PostResult } from "@iaas/testkit";
-import { ADMIN, FaultSystem, SIGNING_SECRET, TEAM, commandIdOf, until, type ServiceSpec, type VmState } from "../faults/lib/system.js";
+import { ADMIN, BRIDGE_TOKEN, FaultSystem, SIGNING_SECRET, TEAM, commandIdOf, until, type ServiceSpec, type VmState } from "../faults/lib/system.js";
 import { isBuilt, type ServiceName } from "../faults/lib/procs.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +81,8 @@ interface CloudEventCase {
   batch?: { copies: number; event: unknown };
   method?: string;
   path?: string;
+  /** The bridge requires BRIDGE_TOKEN: sent as a bearer token unless this says otherwise. */
+  auth?: "none" | "wrong-bearer" | "basic";
   expect: { status: number | number[]; reason?: string };
 }
 interface NatsCase {
@@ -341,7 +343,9 @@ describe("bad-input corpus through the real system", () => {
         else if (c.event !== undefined) body = JSON.stringify(c.event);
         else body = String(c.raw ?? "");
         const url = new URL(c.path ?? "/events", eventsUrl);
-        const res = await fetch(url, { method: c.method ?? "POST", headers: { ...(c.contentType ? { "content-type": c.contentType } : {}), ...(c.headers ?? {}) }, ...(c.method === "GET" ? {} : { body }), signal: AbortSignal.timeout(15_000) });
+        const authorization = { none: undefined, "wrong-bearer": `Bearer ${BRIDGE_TOKEN}x`, basic: `Basic ${Buffer.from(`veba:${BRIDGE_TOKEN}`).toString("base64")}` }[c.auth ?? "none"];
+        const auth = c.auth === undefined ? `Bearer ${BRIDGE_TOKEN}` : authorization;
+        const res = await fetch(url, { method: c.method ?? "POST", headers: { ...(auth ? { authorization: auth } : {}), ...(c.contentType ? { "content-type": c.contentType } : {}), ...(c.headers ?? {}) }, ...(c.method === "GET" ? {} : { body }), signal: AbortSignal.timeout(15_000) });
         const text = await res.text();
         const problems: string[] = [];
         if (!asList(c.expect.status).includes(res.status)) problems.push(`HTTP ${res.status}, expected ${asList(c.expect.status).join("|")}: ${text.slice(0, 240)}`);
@@ -353,6 +357,7 @@ describe("bad-input corpus through the real system", () => {
         }
         const u = clearText(text, "answer");
         if (u) problems.push(u);
+        if (text.includes(BRIDGE_TOKEN)) problems.push("the answer contains the bridge token");
         return problems;
       });
     }

@@ -35,6 +35,10 @@ export const ErrorCatalogue = {
   IAAS_VCENTER_FAULT: { status: 502, retryable: false, message: "vCenter reported an error.", fix: "The message names vCenter's fault type; see the vSphere API reference." },
   IAAS_TIMEOUT: { status: 504, retryable: true, message: "The operation did not finish in time.", fix: "vCenter may still complete it; check with `/iaas info <vm>` before retrying." },
   IAAS_INTERRUPTED: { status: 409, retryable: false, message: "An earlier attempt at this command was interrupted; it is not repeated automatically.", fix: "Check the VM with `/iaas info <vm>`, then run the command again if it is still needed." },
+  IAAS_UNAUTHENTICATED: { status: 401, retryable: false, message: "Credentials are missing or wrong.", fix: "Send the credentials the service is configured with (veba-bridge: BRIDGE_TOKEN as a bearer token, or BRIDGE_USERNAME/BRIDGE_PASSWORD)." },
+  IAAS_METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: "That HTTP method is not taken here.", fix: "The Allow header names the methods the path takes." },
+  IAAS_TOO_LARGE: { status: 413, retryable: false, message: "The request is too large.", fix: "It is over a size bound (bytes, JSON nesting or values, NATS max_payload); the message names it. Send less at once, e.g. smaller batches." },
+  IAAS_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: "That content type is not taken here.", fix: "veba-bridge takes application/json with ce-* headers, application/cloudevents+json or application/cloudevents-batch+json." },
   IAAS_UNAVAILABLE: { status: 503, retryable: true, message: "A backend service is not available.", fix: "Transient: a service or NATS is restarting. If it lasts, check `nats micro ls`." },
   IAAS_INTERNAL: { status: 500, retryable: false, message: "Something went wrong on our side.", fix: "A bug: the logs carry the request id and the cause." },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string; fix: string }>;

@@ -24,8 +24,8 @@ export const EventKeySchema = z.number().int().nonnegative().max(Number.MAX_SAFE
 
 /**
  * `vsphere.event.<EventClass>` (stream VSPHERE_EVENTS): one vCenter event, from VEBA through the
- * bridge or from the poller. Identity is `source` + `key`; the Nats-Msg-Id is `eventMsgId(source, key)`
- * so the stream drops a repeat within its duplicate window, whichever path it came by.
+ * bridge or from the poller. Identity is `source`, `key`, class and creation time; the Nats-Msg-Id is
+ * `eventMsgId(event)` so the stream drops a repeat within its duplicate window, whichever path it came by.
  */
 export const VsphereEventSchema = z.strictObject({
   /** The CloudEvent id (a UUID for VEBA's router, often the key for VSphereSource); the poller sets the key. */
@@ -57,14 +57,25 @@ export function eventSubject(eventClass: string): string {
   return [Subjects.event(first ?? ""), ...rest.map((p) => token(p, "event class part"))].join(".");
 }
 
+/** What makes an event itself, for its Nats-Msg-Id: a VsphereEvent has all of it. */
+export type EventIdentity = Pick<VsphereEvent, "source" | "eventClass" | "key" | "id" | "data">;
+
 /**
- * The JetStream Nats-Msg-Id of an event: `<source>#<key>` when that is short printable ASCII,
- * otherwise the source is replaced by its SHA-256 (header values must be one printable line).
+ * The JetStream Nats-Msg-Id of an event, and the id remediation remembers it by: its vCenter
+ * (`source`), `data.Key`, its class and vCenter's `CreatedTime`, so an event of another class, or
+ * one made up before, that carries the same Key is not taken for it (the Key alone is guessable:
+ * it only counts up). VEBA and the poller give the same event the same id. Without a CreatedTime
+ * the CloudEvent id stands in for it (what a sender retrying the same event repeats).
+ * `<source>#<key>#<class>#<created>` when that is short printable ASCII without another `#`,
+ * otherwise `sha256:<hash of the four>#<key>` (header values must be one printable line).
  */
-export function eventMsgId(source: string, key: number): string {
-  const plain = `${source}#${key}`;
-  if (plain.length <= 200 && /^[\x21-\x7e]+$/.test(plain)) return plain;
-  return `sha256:${createHash("sha256").update(source).digest("hex")}#${key}`;
+export function eventMsgId(ev: EventIdentity): string {
+  const created = readEventCreatedTime(ev.data);
+  const basis = created ?? `id:${ev.id}`;
+  const parts = [ev.source, String(ev.key), ev.eventClass, basis];
+  const plain = parts.join("#");
+  if (plain.length <= 200 && /^[\x21-\x22\x24-\x7e]+$/.test(parts.join(""))) return plain;
+  return `sha256:${createHash("sha256").update(JSON.stringify(parts)).digest("hex")}#${ev.key}`;
 }
 
 /**

@@ -179,7 +179,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       m.events.inc({ outcome: "ignored" });
       return;
     }
-    const eventId = eventMsgId(ev.source, ev.key);
+    const eventId = eventMsgId(ev);
     const elog = log.child({ event: eventId, eventClass: ev.eventClass, delivery });
     if (work.type === "alarm" && (await state.isDone(eventId))) {
       elog.info("event already handled; dropping the repeat");

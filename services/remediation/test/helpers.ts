@@ -269,7 +269,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
         body = JSON.stringify({ specversion: "1.0", id, source, type, ...(router ? { subject: eventClass } : {}), datacontenttype: "application/json", time: new Date().toISOString(), data });
       }
       const a = await httpPost(bridgeUrl, headers, body);
-      return { ...a, eventId: eventMsgId(source, key) };
+      return { ...a, eventId: eventMsgId({ source, eventClass, key, id, data }) };
     },
     async alarm(alarm, entity, o = {}) {
       const ref = await moref(entity.name);
@@ -390,11 +390,12 @@ export async function publishRaw(w: World, ev: VsphereEvent): Promise<void> {
 }
 
 /** The stored message of an event, by its Nats-Msg-Id. */
-export async function storedEvent(w: World, eventId: string): Promise<VsphereEvent> {
+export async function storedEvent(w: World, eventId: string | ((msgId: string) => boolean)): Promise<VsphereEvent> {
+  const wanted = typeof eventId === "string" ? (id: string) => id === eventId : eventId;
   const info = await w.jet.jsm.streams.info(Streams.events.name);
   for (let seq = info.state.last_seq; seq >= info.state.first_seq; seq--) {
     const m = await w.jet.jsm.streams.getMessage(Streams.events.name, { seq });
-    if (m?.header?.get("Nats-Msg-Id") === eventId) return m.json<VsphereEvent>();
+    if (wanted(m?.header?.get("Nats-Msg-Id") ?? "")) return m!.json<VsphereEvent>();
   }
   throw new Error(`event ${eventId} is not in the stream`);
 }

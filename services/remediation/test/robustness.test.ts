@@ -46,7 +46,7 @@ describe("the brake, a poisoned message, an interrupted change", () => {
     // What an instance leaves behind when it dies after the reconfigure, before the notice and the ack:
     // the cooldown naming the event and its target, and the VM already at the target.
     await w.stopRemediation();
-    const eventId = eventMsgId(w.source, Number(data.Key));
+    const eventId = eventMsgId({ source: w.source, eventClass: "AlarmStatusChangedEvent", key: Number(data.Key), id: "", data });
     await w.kv.put(`cooldown.scale.${Buffer.from(vm.moref).toString("base64url")}`, JSON.stringify({ until: w.clock.now + 600_000, eventId, cpu: vm.numCpu + 1, from: vm.numCpu, reason: "hot-add" }));
     await (await w.observer.vm(await w.moref("DC0_H0_VM0")).reconfigure({ numCPUs: vm.numCpu + 1 })).wait();
     await w.post("AlarmStatusChangedEvent", data);

@@ -4,8 +4,9 @@ import { randomUUID } from "node:crypto";
 import { ServiceNames, Streams, oneLine } from "@iaas/contracts";
 import { addMicroService, encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
-import { contentModeOf, parseEvents, type ParsedEvent } from "./cloudevents.js";
-import type { BridgeConfig } from "./config.js";
+import { contentModeOf, parseEvents, type ContentMode } from "./cloudevents.js";
+import { BridgeDefaults, type BridgeConfig } from "./config.js";
+import { ByteBudget, checkJsonShape } from "./limits.js";
 import { bridgeMetrics } from "./metrics.js";
 import { Rejection } from "./reject.js";
 
@@ -45,7 +46,7 @@ const dec = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * The VEBA-to-NATS bridge, not started. `POST /events` takes CloudEvents (binary, structured or
- * batch mode), publishes each to `vsphere.event.<EventClass>` with Nats-Msg-Id = source + data.Key,
+ * batch mode), publishes each to `vsphere.event.<EventClass>` with Nats-Msg-Id = eventMsgId(event),
  * and answers 2xx only once JetStream has acked all of them; 503 otherwise, so VEBA retries and
  * the stream drops whatever had already been stored. Bad requests get a 4xx and are never retried.
  */
@@ -55,44 +56,75 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   let server: Server | undefined;
   let micro: Service | undefined;
   let port = 0;
+  const budget = new ByteBudget(config.inflightBytes ?? BridgeDefaults.inflightBytes);
+  const jsonLimits = { ...BridgeDefaults.json, ...config.json };
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz" || path === "/readyz") return health(req, res, path);
-    if (path !== "/events") throw new Rejection(404, "not_found", `no such endpoint ${path ?? ""}: VEBA posts to /events`);
-    if (req.method !== "POST") throw new Rejection(405, "method_not_allowed", "/events takes POST");
+    if (path !== "/events") throw new Rejection("not_found", `no such endpoint ${path ?? ""}: VEBA posts to /events`);
+    if (req.method !== "POST") throw new Rejection("method_not_allowed", "/events takes POST");
     if (!isAuthorized(req.headers.authorization, config.auth)) {
-      throw new Rejection(401, "unauthorized", req.headers.authorization ? "wrong credentials" : "credentials required (basic or bearer, as configured on the bridge)");
+      throw new Rejection("unauthorized", req.headers.authorization ? "wrong credentials" : "credentials required (basic or bearer, as configured on the bridge)");
     }
     const mode = contentModeOf(req.headers);
     const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > config.bodyLimit) throw tooLarge(config.bodyLimit);
-    if (expectsContinue) res.writeContinue();
+    const sized = Number.isFinite(declared) && req.headers["content-length"] !== undefined;
+    if (sized && declared > config.bodyLimit) throw tooLarge(config.bodyLimit);
+    // A declared body is reserved whole before it is read (and before 100-continue); a chunked one as it arrives.
+    let held = 0;
+    const hold = (n: number) => {
+      if (!budget.take(n)) throw busy();
+      held += n;
+    };
+    try {
+      if (sized) hold(declared);
+      if (expectsContinue) res.writeContinue();
+      const receivedAt = new Date();
+      // The parsed request lives only inside prepare: what waits for JetStream is the encoded payloads.
+      await publishAll(res, mode, prepare(mode, req.headers, await readBody(req, config.bodyLimit, sized ? undefined : hold), receivedAt));
+    } finally {
+      budget.give(held);
+    }
+  }
 
-    const receivedAt = new Date();
+  interface Prepared {
+    id: string;
+    eventClass: string;
+    key: number;
+    subject: string;
+    msgId: string;
+    payload: Uint8Array;
+  }
+
+  /** Body to payloads, synchronously: the parse tree is garbage before the first await. */
+  function prepare(mode: ContentMode, headers: IncomingMessage["headers"], body: Buffer, receivedAt: Date): Prepared[] {
+    checkJsonShape(body, jsonLimits);
     let text: string;
     try {
-      text = dec.decode(await readBody(req, config.bodyLimit));
-    } catch (err) {
-      if (err instanceof Rejection) throw err;
-      if (err instanceof TypeError) throw new Rejection(400, "bad_json", "the body is not UTF-8");
-      throw err;
+      text = dec.decode(body);
+    } catch {
+      throw new Rejection("bad_json", "the body is not UTF-8");
     }
-    const events = parseEvents(mode, req.headers, text, receivedAt);
-    const payloads = events.map((e) => encodeJson(e.message));
+    const events = parseEvents(mode, headers, text, receivedAt);
     const max = nc.info?.max_payload;
-    const big = max ? payloads.findIndex((p) => p.length > max) : -1;
-    if (max && big >= 0) {
-      // Retrying cannot help: NATS refuses messages over max_payload.
-      throw new Rejection(413, "too_large", `event ${events[big]!.message.id} is ${payloads[big]!.length} bytes as a NATS message, over the server's max_payload of ${max}`);
-    }
+    return events.map((e) => {
+      const payload = encodeJson(e.message);
+      if (max && payload.length > max) {
+        // Retrying cannot help: NATS refuses messages over max_payload.
+        throw new Rejection("too_large", `event ${e.message.id} is ${payload.length} bytes as a NATS message, over the server's max_payload of ${max}`);
+      }
+      return { id: e.message.id, eventClass: e.message.eventClass, key: e.message.key, subject: e.subject, msgId: e.msgId, payload };
+    });
+  }
 
+  async function publishAll(res: ServerResponse, mode: ContentMode, events: Prepared[]): Promise<void> {
     // A child logger per request costs more than the rest of the request's logging: made only
     // when something is logged at debug level, or when the request fails.
     const requestLog = () => log.child({ requestId: randomUUID(), mode, events: events.length });
     const rlog = log.isLevelEnabled("debug") ? requestLog() : undefined;
     await nextTurn();
-    const results = await Promise.all(events.map((e, i) => publish(e, payloads[i]!, rlog)));
+    const results = await Promise.all(events.map((e) => publish(e, rlog)));
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
       const first = failed[0]!;
@@ -104,9 +136,9 @@ export function buildBridge(deps: BridgeDeps): Bridge {
       accepted: results.filter((r) => r.ok && !r.duplicate).length,
       duplicates: results.filter((r) => r.ok && r.duplicate).length,
       events: events.map((e, i) => ({
-        id: e.message.id,
-        eventClass: e.message.eventClass,
-        key: e.message.key,
+        id: e.id,
+        eventClass: e.eventClass,
+        key: e.key,
         subject: e.subject,
         seq: results[i]!.seq ?? 0,
         duplicate: results[i]!.duplicate ?? false,
@@ -136,11 +168,11 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     });
   }
 
-  async function publish(e: ParsedEvent, payload: Uint8Array, rlog: Logger | undefined): Promise<PublishResult> {
+  async function publish(e: Prepared, rlog: Logger | undefined): Promise<PublishResult> {
     const started = performance.now();
-    const eventClass = e.message.eventClass;
+    const eventClass = e.eventClass;
     try {
-      const ack = await jet.js.publish(e.subject, payload, {
+      const ack = await jet.js.publish(e.subject, e.payload, {
         msgID: e.msgId,
         timeout: config.publishTimeoutMs,
         // Only VSPHERE_EVENTS may take it: an ack from any other stream is not what consumers read.
@@ -148,7 +180,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
       });
       m.publishSeconds.observe({ outcome: "ok" }, (performance.now() - started) / 1000);
       m.events.inc({ event_class: eventClass, outcome: ack.duplicate ? "duplicate" : "published" });
-      rlog?.debug({ id: e.message.id, eventClass, key: e.message.key, seq: ack.seq, duplicate: ack.duplicate }, ack.duplicate ? "duplicate event dropped by the stream" : "event stored");
+      rlog?.debug({ id: e.id, eventClass, key: e.key, seq: ack.seq, duplicate: ack.duplicate }, ack.duplicate ? "duplicate event dropped by the stream" : "event stored");
       return { ok: true, seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
       m.publishSeconds.observe({ outcome: "failed" }, (performance.now() - started) / 1000);
@@ -158,7 +190,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   }
 
   async function health(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (req.method !== "GET" && req.method !== "HEAD") throw new Rejection(405, "method_not_allowed", `${path} takes GET`);
+    if (req.method !== "GET" && req.method !== "HEAD") throw new Rejection("method_not_allowed", `${path} takes GET`);
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;
@@ -174,6 +206,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     log.warn({ status: r.status, reason: r.reason, method: req.method, url: req.url, remote: req.socket.remoteAddress }, `refused: ${r.message}`);
     const headers: Record<string, string | string[]> = {};
     if (r.status === 401) headers["www-authenticate"] = challenges(config.auth);
+    if (r.status === 503) headers["retry-after"] = "1";
     if (r.status === 405) headers.allow = req.url?.startsWith("/events") ? "POST" : "GET, HEAD";
     sendJson(res, r.status, r.toJSON(), headers, req);
   }
@@ -230,15 +263,20 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   };
 }
 
+function busy(): Rejection {
+  return new Rejection("busy", "the bridge is holding as many request bytes as it may (BRIDGE_INFLIGHT_BYTES); retry shortly");
+}
+
 function tooLarge(limit: number): Rejection {
-  return new Rejection(413, "too_large", `the body is larger than the limit of ${limit} bytes (BRIDGE_BODY_LIMIT)`);
+  return new Rejection("too_large", `the body is larger than the limit of ${limit} bytes (BRIDGE_BODY_LIMIT)`);
 }
 
 /**
  * Reads the body, refusing it as soon as it passes `limit`: what is past the limit is never
- * buffered (the rest of the stream is discarded while the 413 goes out).
+ * buffered (the rest of the stream is discarded while the 413 goes out). `hold` reserves each
+ * chunk in the byte budget (bodies without Content-Length) and throws when it does not fit.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number, hold?: (n: number) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -250,6 +288,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         req.off("data", onData);
         chunks.length = 0;
         reject(tooLarge(limit));
+        return;
+      }
+      try {
+        hold?.(chunk.length);
+      } catch (err) {
+        settled = true;
+        req.off("data", onData);
+        chunks.length = 0;
+        reject(err);
         return;
       }
       chunks.push(chunk);

@@ -49,9 +49,7 @@ export function contentModeOf(headers: IncomingHttpHeaders): ContentMode {
   if (mt === MediaTypes.structured) return "structured";
   const hasCe = Object.keys(headers).some((h) => h.startsWith("ce-"));
   if (mt !== undefined && !isJsonMediaType(mt)) {
-    throw new Rejection(
-      415,
-      "unsupported_media_type",
+    throw new Rejection("unsupported_media_type",
       hasCe
         ? `binary-mode event data must be JSON (Content-Type ${MediaTypes.json}), not ${mt}`
         : `Content-Type ${mt} is not accepted: send ${MediaTypes.json} with ce-* headers, ${MediaTypes.structured} or ${MediaTypes.batch}`,
@@ -77,7 +75,7 @@ export function parseEvents(mode: ContentMode, headers: IncomingHttpHeaders, bod
         try {
           return fromStructured(el, JSON.stringify(el), receivedAt);
         } catch (err) {
-          if (err instanceof Rejection) throw new Rejection(err.status as 400, err.reason, `event ${i + 1} of ${arr.length}: ${err.message}`);
+          if (err instanceof Rejection) throw new Rejection(err.reason, `event ${i + 1} of ${arr.length}: ${err.message}`);
           throw err;
         }
       });
@@ -113,8 +111,8 @@ function fromStructured(raw: unknown, text: string, receivedAt: Date): ParsedEve
   return toVsphereEvent(structuredEvent(raw, text) ?? toCloudEvent({ "content-type": MediaTypes.structured }, text), receivedAt);
 }
 
-// The SDK fills a missing id with a UUID and a bad time with "now", and validate() returns false
-// (not an error) for other spec versions (STACK.md): so these are checked on the raw input.
+// The SDK (cloudevents 10) fills a missing id with a UUID and a bad time with "now", and validate()
+// returns false (not an error) for other spec versions: so these are checked on the raw input.
 function checkSpecversion(v: unknown, what: string): void {
   if (v === undefined) throw bad("bad_specversion", `${what} is missing: only CloudEvents 1.0 is accepted`);
   if (v !== "1.0") throw bad("bad_specversion", `${what} must be "1.0", not ${JSON.stringify(v)}`);
@@ -198,7 +196,8 @@ export function structuredEvent(raw: Record<string, unknown>, text: string): Clo
 function toCloudEvent(headers: Record<string, string>, body: string): CloudEventV1<unknown> {
   let ev: CloudEventV1<unknown> | CloudEventV1<unknown>[];
   try {
-    // The body as a string: the SDK mishandles Buffers (STACK.md).
+    // The body as a string: given a Buffer, the SDK (cloudevents 10) keeps the bytes as a binary-mode
+    // event's data and reads a structured one's bytes as members ("0", "1", ...), parsing no JSON.
     ev = HTTP.toEvent<unknown>({ headers, body });
   } catch (err) {
     throw bad("invalid_cloudevent", `not a valid CloudEvent: ${describe(err)}`);
@@ -271,7 +270,8 @@ function toVsphereEvent(ev: CloudEventV1<unknown>, receivedAt: Date): ParsedEven
     ceType: ev.type,
     data,
   };
-  return { message: vouchedFor(message) ? message : parseVsphereEvent(message), subject: subjectOf(eventClass)!, msgId: eventMsgId(message.source, key) };
+  const checked = vouchedFor(message) ? message : parseVsphereEvent(message);
+  return { message: checked, subject: subjectOf(eventClass)!, msgId: eventMsgId(checked) };
 }
 
 /**

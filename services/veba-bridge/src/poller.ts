@@ -17,7 +17,7 @@ import { Counter, Gauge, encodeJson, requestJson, type Jet, type KV, type Logger
  * vcenter-proxy"), for sites without VEBA. It publishes each event exactly as the bridge does, so
  * remediation cannot tell the two apart and an event seen by both is stored once:
  * `vsphere.event.<Class>`, a `VsphereEvent` with `via: "poller"`, `id` = the key, `source` = the
- * vCenter URL VEBA would send, Nats-Msg-Id `eventMsgId(source, key)`, `data` in VEBA's PascalCase.
+ * vCenter URL VEBA would send, Nats-Msg-Id `eventMsgId(event)`, `data` in VEBA's PascalCase.
  *
  * The checkpoint (the last key published) lives in the `iaas_event_poller` bucket, one entry per
  * source, and only moves past an event once JetStream has acked it: a failed publish leaves it
@@ -142,7 +142,7 @@ export function toVsphereEvent(e: VimEvent, source: string, receivedAt: Date): {
     data: pascalize(e.data),
   });
   if (!parsed.success) return { error: formatIssues(parsed.error) };
-  return { message: parsed.data, subject: eventSubject(eventClass), msgId: eventMsgId(source, e.key) };
+  return { message: parsed.data, subject: eventSubject(eventClass), msgId: eventMsgId(parsed.data) };
 }
 
 function pollerMetrics(metrics: Metrics) {

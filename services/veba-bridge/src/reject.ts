@@ -1,41 +1,48 @@
-import { oneLine, type ErrorCode } from "@iaas/contracts";
-
-/** Why a request was refused; also the `reason` label of `iaas_bridge_rejects_total`. */
-export const RejectReasons = [
-  "unauthorized",
-  "too_large",
-  "unsupported_media_type",
-  "not_cloudevent",
-  "bad_json",
-  "bad_specversion",
-  "missing_attribute",
-  "invalid_cloudevent",
-  "unknown_type",
-  "bad_event_class",
-  "bad_data",
-  "missing_key",
-  "not_found",
-  "method_not_allowed",
-] as const;
-export type RejectReason = (typeof RejectReasons)[number];
+import { ErrorCatalogue, oneLine, type ErrorCode } from "@iaas/contracts";
 
 /**
- * A request the bridge refuses for good (4xx): VEBA must not retry it. The code comes from the
- * one error catalogue; the HTTP status and `reason` say precisely what was wrong.
+ * Why a request was refused, each with its one catalogue code (which gives the HTTP status);
+ * the reason is also the `reason` label of `iaas_bridge_rejects_total` and says precisely what was
+ * wrong where the code is broad (every kind of malformed CloudEvent is IAAS_BAD_REQUEST).
+ */
+export const RejectCodes = {
+  unauthorized: "IAAS_UNAUTHENTICATED",
+  too_large: "IAAS_TOO_LARGE",
+  too_many_values: "IAAS_TOO_LARGE",
+  unsupported_media_type: "IAAS_UNSUPPORTED_MEDIA_TYPE",
+  not_cloudevent: "IAAS_BAD_REQUEST",
+  bad_json: "IAAS_BAD_REQUEST",
+  too_deep: "IAAS_BAD_REQUEST",
+  bad_specversion: "IAAS_BAD_REQUEST",
+  missing_attribute: "IAAS_BAD_REQUEST",
+  invalid_cloudevent: "IAAS_BAD_REQUEST",
+  unknown_type: "IAAS_BAD_REQUEST",
+  bad_event_class: "IAAS_BAD_REQUEST",
+  bad_data: "IAAS_BAD_REQUEST",
+  missing_key: "IAAS_BAD_REQUEST",
+  not_found: "IAAS_NOT_FOUND",
+  method_not_allowed: "IAAS_METHOD_NOT_ALLOWED",
+  busy: "IAAS_UNAVAILABLE",
+} as const satisfies Record<string, ErrorCode>;
+export type RejectReason = keyof typeof RejectCodes;
+export const RejectReasons = Object.keys(RejectCodes) as RejectReason[];
+
+/**
+ * A request the bridge refuses: for good with a 4xx (VEBA must not retry it), or for now with a
+ * 503 and Retry-After (`busy`: the bridge holds as many request bytes as it may).
  */
 export class Rejection extends Error {
   readonly code: ErrorCode;
+  readonly status: number;
 
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 415,
     readonly reason: RejectReason,
     message: string,
   ) {
     super(oneLine(message).slice(0, 500));
     this.name = "Rejection";
-    // The catalogue has no authentication, size or media-type codes (yet): the nearest ones,
-    // with the HTTP status and `reason` carrying the precise cause.
-    this.code = status === 401 ? "IAAS_NOT_ALLOWED" : status === 413 ? "IAAS_LIMIT_EXCEEDED" : status === 404 ? "IAAS_NOT_FOUND" : "IAAS_BAD_REQUEST";
+    this.code = RejectCodes[reason];
+    this.status = ErrorCatalogue[this.code].status;
   }
 
   toJSON(): { error: { code: ErrorCode; reason: RejectReason; message: string } } {
@@ -44,5 +51,5 @@ export class Rejection extends Error {
 }
 
 export function bad(reason: RejectReason, message: string): Rejection {
-  return new Rejection(400, reason, message);
+  return new Rejection(reason, message);
 }

@@ -32,7 +32,7 @@ function withAuth(authorization: string | undefined) {
 
 async function unauthorized(a: Answer, scheme: "Basic" | "Bearer" | "both"): Promise<void> {
   expect(a.status).toBe(401);
-  expect(a.json.error).toMatchObject({ code: "IAAS_NOT_ALLOWED", reason: "unauthorized" });
+  expect(a.json.error).toMatchObject({ code: "IAAS_UNAUTHENTICATED", reason: "unauthorized" });
   const challenge = String(a.headers["www-authenticate"]);
   if (scheme !== "Bearer") expect(challenge).toContain("Basic");
   if (scheme !== "Basic") expect(challenge).toContain("Bearer");

@@ -35,7 +35,7 @@ describe("binary mode", () => {
     const [s, ...rest] = await storedEvents(w.jet);
     expect(rest).toEqual([]);
     expect(s!.subject).toBe("vsphere.event.VmPoweredOffEvent");
-    expect(s!.msgId).toBe(`${source}#2817273`);
+    expect(s!.msgId).toBe(`${source}#2817273#VmPoweredOffEvent#2021-05-17T22:01:36.496Z`);
     expect(s!.event).toMatchObject({
       id: "08179137-b8e0-4973-b05f-8f212bf5003b",
       source,
@@ -105,7 +105,7 @@ describe("structured mode", () => {
     expect(stored).toHaveLength(1);
     const s = stored[0]!;
     expect(s.subject).toBe(`vsphere.event.${f.eventClass}`);
-    expect(s.msgId).toBe(eventMsgId(env.source, f.data.Key as number));
+    expect(s.msgId).toBe(`${env.source}#${f.data.Key}#${f.eventClass}#${new Date(f.data.CreatedTime as string).toISOString()}`);
     expect(s.event).toMatchObject({ id: env.id, source: env.source, eventClass: f.eventClass, key: f.data.Key, ceType: env.type, via: "veba", data: env.data });
     // vCenter's CreatedTime, not the router's send time.
     expect(s.event.time).toBe(new Date(f.data.CreatedTime as string).toISOString());
@@ -171,7 +171,7 @@ describe("batch mode", () => {
   });
 });
 
-describe("dedupe on source + data.Key", () => {
+describe("dedupe on the event's identity: source, data.Key, class and CreatedTime", () => {
   it("the same event twice: both answered 2xx, one message in the stream", async () => {
     const f = fixture("DrsVmPoweredOnEvent.data.json");
     const req = binary(f);
@@ -190,6 +190,31 @@ describe("dedupe on source + data.Key", () => {
     expect((await send(w.url, binary(f, { source, type: "com.vmware.event.router/event", subject: "VmPoweredOffEvent" }))).json.duplicates).toBe(0);
     expect((await send(w.url, structured(envelopeFor(f, source)))).json.duplicates).toBe(1);
     expect(await storedEvents(w.jet)).toHaveLength(1);
+  });
+
+  it("an earlier fake of another class carrying a real alarm's Key does not swallow the alarm", async () => {
+    const alarm = fixture("AlarmStatusChangedEvent.datastore-usage-on-disk.data.json");
+    const source = uniqueSource();
+    const fake = { Key: alarm.data.Key, CreatedTime: "2020-01-01T00:00:00Z", UserName: "attacker", FullFormattedMessage: "User logged in" };
+    expect((await send(w.url, binary(alarm, { source, type: "com.vmware.vsphere.UserLoginSessionEvent.v0", data: fake }))).json.accepted).toBe(1);
+    // Same class and Key, another time: also not the real one.
+    expect((await send(w.url, binary(alarm, { source, data: { ...alarm.data, CreatedTime: "2020-01-01T00:00:00Z" } }))).json.accepted).toBe(1);
+    const real = await send(w.url, binary(alarm, { source }));
+    expect(real.json).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(await storedEvents(w.jet)).toHaveLength(3);
+  });
+
+  it("without a CreatedTime, the CloudEvent id tells a retry from another event", async () => {
+    const f = fixture("VmPoweredOffEvent.data.json");
+    const { CreatedTime: _t, ...data } = f.data;
+    const source = uniqueSource();
+    const req = binary(f, { source, data, id: "veba-own-id-1" });
+    expect((await send(w.url, req)).json.accepted).toBe(1);
+    expect((await send(w.url, req)).json.duplicates).toBe(1);
+    expect((await send(w.url, binary(f, { source, data, id: "veba-own-id-2" }))).json.accepted).toBe(1);
+    const stored = await storedEvents(w.jet);
+    expect(stored.map((x) => x.msgId)).toEqual([`${source}#${f.data.Key}#VmPoweredOffEvent#id:veba-own-id-1`, `${source}#${f.data.Key}#VmPoweredOffEvent#id:veba-own-id-2`]);
+    expect(stored.map((x) => x.msgId)).toEqual(stored.map((x) => eventMsgId(x.event)));
   });
 
   it("the same key from another vCenter is another event", async () => {

@@ -265,13 +265,24 @@ describe("subjects and message ids", () => {
     for (const bad of ["", "a..b", ".a", "a.", ">", "a.*", "Vm Event", "a.b>"]) expect(() => eventSubject(bad), bad).toThrow(TypeError);
   });
 
-  it("the msg id is source#key, or a hash of the source when that is long or not plain ASCII", () => {
-    expect(eventMsgId("https://vc.example.com/sdk", 42)).toBe("https://vc.example.com/sdk#42");
+  it("the msg id is source#key#class#created, or a hash of the four when that is long, not plain ASCII or holds another #", () => {
+    const ev = { source: "https://vc.example.com/sdk", eventClass: "AlarmStatusChangedEvent", key: 42, id: "u-1", data: { Key: 42, CreatedTime: "2026-11-25T12:00:00.123456Z" } };
+    expect(eventMsgId(ev)).toBe("https://vc.example.com/sdk#42#AlarmStatusChangedEvent#2026-11-25T12:00:00.123Z");
+    // The CloudEvent id only counts when there is no CreatedTime (the router sends a fresh one per delivery).
+    expect(eventMsgId({ ...ev, id: "u-2" })).toBe(eventMsgId(ev));
+    expect(eventMsgId({ ...ev, data: { Key: 42 } })).toBe("https://vc.example.com/sdk#42#AlarmStatusChangedEvent#id:u-1");
+    expect(eventMsgId({ ...ev, data: { key: 42, createdTime: "2026-11-25T12:00:00.123Z" } })).toBe(eventMsgId(ev));
+    // Each part changes the identity.
+    for (const other of [{ source: "https://vc-b/sdk" }, { key: 43 }, { eventClass: "UserLoginSessionEvent" }, { data: { Key: 42, CreatedTime: "2026-11-25T12:00:01Z" } }]) {
+      expect(eventMsgId({ ...ev, ...other })).not.toBe(eventMsgId(ev));
+    }
     const long = `https://${"v".repeat(300)}/sdk`;
-    expect(eventMsgId(long, 42)).toMatch(/^sha256:[0-9a-f]{64}#42$/);
-    expect(eventMsgId(long, 42)).toBe(eventMsgId(long, 42));
-    expect(eventMsgId(long, 43)).not.toBe(eventMsgId(long, 42));
-    expect(eventMsgId("https://vc 1/sdk", 1)).toMatch(/^sha256:/);
-    expect(eventMsgId("https://vc-a/sdk", 1)).not.toBe(eventMsgId("https://vc-b/sdk", 1));
+    expect(eventMsgId({ ...ev, source: long })).toMatch(/^sha256:[0-9a-f]{64}#42$/);
+    expect(eventMsgId({ ...ev, source: long })).toBe(eventMsgId({ ...ev, source: long }));
+    expect(eventMsgId({ ...ev, source: long, key: 43 })).not.toBe(eventMsgId({ ...ev, source: long }));
+    expect(eventMsgId({ ...ev, source: "https://vc 1/sdk" })).toMatch(/^sha256:/);
+    // A # in a part could shift the boundaries between parts: hashed, never ambiguous.
+    expect(eventMsgId({ ...ev, data: { Key: 42 }, id: "a#b" })).toMatch(/^sha256:/);
+    expect(eventMsgId({ ...ev, source: "https://vc/sdk#42" })).toMatch(/^sha256:/);
   });
 });

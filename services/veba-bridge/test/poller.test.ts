@@ -98,14 +98,15 @@ describe("event poller", () => {
     expect(keys).toEqual([...keys].sort((a, b) => a - b));
   });
 
-  it("publishes an alarm as the bridge would: its subject, via poller, Nats-Msg-Id source#key, data the normalizer reads", async () => {
+  it("publishes an alarm as the bridge would: its subject, via poller, Nats-Msg-Id source#key#class#created, data the normalizer reads", async () => {
     const p = poller();
     await p.pollOnce();
     const key = await alarm("DC0_H0_VM0");
     expect((await p.pollOnce()).checkpoint).toBe(key);
     const stored = (await storedEvents(jet)).find((s) => s.event.key === key)!;
     expect(stored.subject).toBe("vsphere.event.AlarmStatusChangedEvent");
-    expect(stored.msgId).toBe(eventMsgId(sim.url, key));
+    expect(stored.msgId).toBe(`${sim.url}#${key}#AlarmStatusChangedEvent#${stored.event.time}`);
+    expect(stored.msgId).toBe(eventMsgId(stored.event));
     expect(stored.event).toMatchObject({ id: String(key), source: sim.url, eventClass: "AlarmStatusChangedEvent", key, via: "poller" });
     expect(stored.event.ceType).toBeUndefined();
     // VEBA's PascalCase, so the two paths carry the same shape.

@@ -19,6 +19,8 @@ import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim
 import { ProcessGroup, isBuilt, type ServiceName, type ServiceProcess } from "./procs.js";
 
 export const SIGNING_SECRET = "faults-signing-secret-not-a-real-one";
+/** The bearer token the bridge requires of senders (as BRIDGE_TOKEN). */
+export const BRIDGE_TOKEN = "faults-bridge-token-not-a-real-one";
 export const ADMIN = "UADMIN1";
 export const TEAM = "T0FAULTS";
 
@@ -232,7 +234,7 @@ export class FaultSystem {
         break;
       }
       case "veba-bridge":
-        Object.assign(own, { BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1" });
+        Object.assign(own, { BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1", BRIDGE_TOKEN });
         break;
       default:
         break;
