@@ -184,6 +184,13 @@ describe("the generated config", () => {
     for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual(["_INBOX.>"]);
   });
 
+  it("reply grants follow from overlapping subjects (`*` one token, `>` one or more)", () => {
+    const overlap: [string, string][] = [["vcenter.>", "vcenter.vm.get"], ["$SRV.*", ">"], ["a.*.c", "a.>"], ["a.b", "a.b"], ["$SRV.PING.power.*", "$SRV.PING.*.x"]];
+    const apart: [string, string][] = [["vcenter.>", "vcenter"], ["a.*", "a.b.c"], ["a.b", "a.c"], ["$SRV.PING", "$SRV.PING.power"], ["$SRV.PING.*", "$SRV.PING.power.x"]];
+    for (const [a, b] of overlap) expect([contracts.subjectsOverlap(a, b), contracts.subjectsOverlap(b, a)], `${a} ~ ${b}`).toEqual([true, true]);
+    for (const [a, b] of apart) expect([contracts.subjectsOverlap(a, b), contracts.subjectsOverlap(b, a)], `${a} ~ ${b}`).toEqual([false, false]);
+  });
+
   it("responders tell an inbox from any other reply subject", () => {
     for (const ok of ["_INBOX.abc", "_INBOX.abc.1", "_INBOX_gateway.N.t", "_INBOX_gateway-test.x"]) expect(contracts.isReplyInbox(ok), ok).toBe(true);
     for (const bad of [undefined, "", "_INBOX", "_INBOX.", "_INBOX_.x", "_INBOXES.x", "$JS.API.STREAM.PURGE.IAAS_AUDIT", "iaas.cmd.vm.delete", "$KV.iaas_requests.k", "$SRV.PING", "x._INBOX.y"]) {

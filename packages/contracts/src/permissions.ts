@@ -32,6 +32,8 @@ import { NoticeSchema, noticeSubject, type NoticeKind } from "./notices.js";
 export interface Grant {
   subject: string;
   why: string;
+  /** On a subscription: its requests are answered, so the askers' inboxes become publish grants. */
+  answered?: true;
 }
 
 export type NatsUserName = "admin" | (typeof ServiceNames)[keyof typeof ServiceNames];
@@ -101,7 +103,7 @@ type ConsumerRef = { stream: string; durable: string };
 function service(name: string): Grant[] {
   return [
     { subject: `${inboxPrefixFor(name)}.>`, why: "its own inbox: replies, JetStream API answers, publish acks, pulled messages" },
-    ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}` })),
+    ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}`, answered: true as const })),
   ];
 }
 
@@ -229,7 +231,7 @@ const users: NatsUserPermissions[] = [
     user: ServiceNames.vcenterProxy,
     description: "the only holder of vCenter credentials; answers vcenter.* requests",
     publish: [],
-    subscribe: [...service(ServiceNames.vcenterProxy), { subject: ProxySubjectsAll, why: "serve the vcenter-proxy endpoints (queue group)" }],
+    subscribe: [...service(ServiceNames.vcenterProxy), { subject: ProxySubjectsAll, why: "serve the vcenter-proxy endpoints (queue group)", answered: true }],
   },
   {
     user: ServiceNames.vebaBridge,
@@ -246,24 +248,13 @@ const users: NatsUserPermissions[] = [
 ];
 
 /**
- * The request subjects a user answers: its subscriptions other than its own inbox (the proxy's
- * endpoints, its `$SRV` handlers), each with a wildcard filled in so publish grants can be matched.
- */
-function servedSubjects(u: NatsUserPermissions): string[] {
-  const own = `${inboxPrefixFor(u.user)}.>`;
-  const served = u.subscribe.filter((g) => g.subject !== own).map((g) => g.subject);
-  return [...served.map((s) => s.replace(/\*/g, "x").replace(/>$/, "x")), ...Object.values(ProxyEndpoints).map((e) => e.subject).filter((s) => served.some((g) => subjectMatches(g, s)))];
-}
-
-/**
- * The grants a responder needs to answer: the inbox of every user whose publish grants reach one of
- * the subjects it serves, and nothing else. Derived, so a new caller of an endpoint gets its answers
+ * The grants a responder needs to answer: the inbox of every user whose publish grants reach a
+ * subject it answers, and nothing else. Derived, so a new caller of an endpoint gets its answers
  * without a second edit, and a reply subject outside those inboxes is a permission violation.
  */
 function replyGrants(u: NatsUserPermissions): Grant[] {
-  if (u.user === "admin") return [];
-  const served = servedSubjects(u);
-  const askers = users.filter((a) => a.user !== u.user && a.publish.some((g) => served.some((s) => subjectMatches(g.subject, s))));
+  const answered = u.subscribe.filter((g) => g.answered).map((g) => g.subject);
+  const askers = users.filter((a) => a.user !== u.user && a.publish.some((g) => answered.some((s) => subjectsOverlap(g.subject, s))));
   return askers.map((a) => ({ subject: `${inboxPrefixFor(a.user)}.>`, why: `answer ${a.user}'s requests (its inbox only)` }));
 }
 
@@ -307,6 +298,18 @@ export function subjectMatches(pattern: string, subject: string): boolean {
     if (p[i] !== "*" && p[i] !== s[i]) return false;
   }
   return p.length === s.length;
+}
+
+/** Whether some subject matches both patterns (`*` one token, `>` one or more). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] === ">" || y[i] === ">") return i < x.length && i < y.length;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== "*" && y[i] !== "*" && x[i] !== y[i]) return false;
+  }
+  return true;
 }
 
 export function mayPublish(name: NatsUserName, subject: string): boolean {
