@@ -18,10 +18,6 @@ function q(s: string): string {
   return JSON.stringify(s);
 }
 
-function duration(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.ceil(ms / 1000)}s`;
-}
-
 function grantLines(grants: Grant[], indent: string): string[] {
   const width = Math.max(0, ...grants.map((g) => q(g.subject).length));
   return grants.map((g) => `${indent}${q(g.subject).padEnd(width)}  # ${g.why}`);
@@ -35,10 +31,11 @@ function userBlock(u: NatsUserPermissions, indent: string): string[] {
   // An empty allow list must still deny: nats-server treats a missing list as "everything".
   out.push(`${i2}publish: {`);
   if (u.publish.length) out.push(`${i3}allow: [`, ...grantLines(u.publish, `${i3}  `), `${i3}]`);
-  else out.push(`${i3}deny: [">"]  # answers requests only (allow_responses)`);
+  else out.push(`${i3}deny: [">"]  # publishes nothing`);
   out.push(`${i2}}`);
   out.push(`${i2}subscribe: {`, `${i3}allow: [`, ...grantLines(u.subscribe, `${i3}  `), `${i3}]`, `${i2}}`);
-  if (u.responses) out.push(`${i2}allow_responses: { max: ${u.responses.max}, expires: ${q(duration(u.responses.expiresMs))} }`);
+  // No allow_responses: a reply it allows passes even a deny list, and the reply subject is the
+  // sender's choice. Responders answer through their grants on the askers' inboxes (contracts).
   out.push(`${i1}}`, `${indent}}`);
   return out;
 }

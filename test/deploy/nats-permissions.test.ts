@@ -175,6 +175,29 @@ describe("the generated config", () => {
     expect(await readFile(CONF, "utf8")).toBe(renderServerConf());
   });
 
+  it("answers through grants on the askers' inboxes, never allow_responses (it passes even a deny list)", async () => {
+    expect(await readFile(CONF, "utf8")).not.toMatch(/allow_responses/);
+    const inboxes = (u: NatsUserName) => contracts.natsUser(u).publish.filter((g) => g.subject.startsWith("_INBOX")).map((g) => g.subject);
+    // The proxy answers the admin and every service that calls it, and publishes nothing else.
+    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX.>", "_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>"]);
+    // Only the admin asks the others anything (`$SRV` discovery).
+    for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual(["_INBOX.>"]);
+  });
+
+  it("reply grants follow from overlapping subjects (`*` one token, `>` one or more)", () => {
+    const overlap: [string, string][] = [["vcenter.>", "vcenter.vm.get"], ["$SRV.*", ">"], ["a.*.c", "a.>"], ["a.b", "a.b"], ["$SRV.PING.power.*", "$SRV.PING.*.x"]];
+    const apart: [string, string][] = [["vcenter.>", "vcenter"], ["a.*", "a.b.c"], ["a.b", "a.c"], ["$SRV.PING", "$SRV.PING.power"], ["$SRV.PING.*", "$SRV.PING.power.x"]];
+    for (const [a, b] of overlap) expect([contracts.subjectsOverlap(a, b), contracts.subjectsOverlap(b, a)], `${a} ~ ${b}`).toEqual([true, true]);
+    for (const [a, b] of apart) expect([contracts.subjectsOverlap(a, b), contracts.subjectsOverlap(b, a)], `${a} ~ ${b}`).toEqual([false, false]);
+  });
+
+  it("responders tell an inbox from any other reply subject", () => {
+    for (const ok of ["_INBOX.abc", "_INBOX.abc.1", "_INBOX_gateway.N.t", "_INBOX_gateway-test.x"]) expect(contracts.isReplyInbox(ok), ok).toBe(true);
+    for (const bad of [undefined, "", "_INBOX", "_INBOX.", "_INBOX_.x", "_INBOXES.x", "$JS.API.STREAM.PURGE.IAAS_AUDIT", "iaas.cmd.vm.delete", "$KV.iaas_requests.k", "$SRV.PING", "x._INBOX.y"]) {
+      expect(contracts.isReplyInbox(bad), String(bad)).toBe(false);
+    }
+  });
+
   it("declares every service and admin, each with its own password variable", () => {
     expect(NatsPermissions.map((p) => p.user).sort()).toEqual([...USERS].sort());
     expect(new Set(USERS.map(natsPasswordEnv)).size).toBe(USERS.length);
@@ -496,5 +519,93 @@ describe("micro-service discovery", () => {
     const other = u === "power" ? ServiceNames.gateway : ServiceNames.power;
     await subscribeDenied(c(u), `$SRV.PING.${other}`);
     await subscribeDenied(c(u), `$SRV.>`);
+  });
+
+  it.each(Object.values(ServiceNames))("%s may not ask any service's $SRV handlers (only admin does)", async (u) => {
+    await publishDenied(c(u), "$SRV.PING");
+    await publishDenied(c(u), `$SRV.INFO.${ServiceNames.vcenterProxy}`);
+  });
+});
+
+/**
+ * A request's reply subject is chosen by whoever sends it, and NATS checks no permission on it. A
+ * responder that answered any reply subject would publish, under its own user, wherever the caller
+ * pointed it: `$JS.API.STREAM.PURGE.IAAS_AUDIT` wipes the audit trail. Every service user here
+ * aims every service responder (the proxy's endpoints, each service's `$SRV` handlers) at every
+ * internal subject; afterwards nothing arrived there and no stream, consumer or bucket changed.
+ */
+describe("replies cannot be aimed at internal subjects", () => {
+  const STREAMS = [...Object.values(Streams).map((s) => s.name), ...Object.values(Buckets).map((b) => `KV_${b.name}`)];
+  const TARGETS = [
+    ...STREAMS.flatMap((s) => [`$JS.API.STREAM.PURGE.${s}`, `$JS.API.STREAM.DELETE.${s}`]),
+    ...Object.values(Consumers).map((k) => `$JS.API.CONSUMER.DELETE.${k.stream}.${k.durable}`),
+    ...Object.values(Buckets).map((b) => `$KV.${b.name}.relayed`),
+    Subjects.command("vm", "delete"),
+    Subjects.result("cmd-relayed"),
+    Subjects.audit("relayed"),
+    Subjects.event("RelayedEvent"),
+    Subjects.deadLetter("power", "off"),
+    noticeSubject("remediation.action"),
+  ];
+  const SERVICES = Object.values(ServiceNames);
+
+  /** A concrete subject a grant allows (`*` and `>` filled in), to send a request to. */
+  const sample = (grant: string) => grant.replace(/\*/g, "relay").replace(/>$/, "relay-probe");
+
+  async function counts(): Promise<Map<string, number>> {
+    const jsm = await jetstreamManager(c("admin").nc);
+    const out = new Map<string, number>();
+    for (const s of STREAMS) out.set(s, (await jsm.streams.info(s)).state.messages);
+    for (const k of Object.values(Consumers)) out.set(`${k.stream} > ${k.durable}`, (await jsm.consumers.info(k.stream, k.durable)).num_pending);
+    return out;
+  }
+
+  it.each(SERVICES)("%s cannot relay through any service's answers (vcenter endpoints, $SRV)", async (attacker) => {
+    // Every stream, consumer and bucket there (an earlier case may have lost one) and holding
+    // something, so that a purge would show.
+    await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
+    const js = jetstream(c("admin").nc);
+    for (const s of Object.values(Streams)) await js.publish(sample(s.subjects[0]!), enc.encode("{}"));
+    for (const b of Object.values(Buckets)) await (await new Kvm(js).open(b.name)).put("seed", "{}");
+
+    const micros = new Map<NatsUserName, Awaited<ReturnType<typeof runtime.addMicroService>>>();
+    for (const u of SERVICES) micros.set(u, await runtime.addMicroService(c(u).nc, u, "0.0.0", "relay test"));
+    // The handlers that ran: a request with a hostile reply must not even start (a vm-destroy would destroy).
+    const handled: string[] = [];
+    for (const ep of Object.values(ProxyEndpoints)) {
+      runtime.addJsonEndpoint(
+        micros.get("vcenter-proxy")!,
+        ep as Parameters<typeof runtime.addJsonEndpoint>[1],
+        async (_req, msg) => {
+          handled.push(msg.reply ?? "");
+          throw new contracts.IaasError("IAAS_NOT_FOUND", "relay test stand-in");
+        },
+        log,
+      );
+    }
+    const watch = TARGETS.map((t) => c("admin").nc.subscribe(t));
+    try {
+      await c("admin").nc.flush();
+      const before = await counts();
+      const responders = [
+        ...Object.values(ProxyEndpoints).map((e) => e.subject),
+        ...SERVICES.flatMap((u) => contracts.MicroApi.subjects(u).map(sample)),
+      ];
+      for (const subject of responders) for (const reply of TARGETS) c(attacker).nc.publish(subject, enc.encode('{"vm":"DC0_H0_VM0"}'), { reply });
+      await c(attacker).nc.flush();
+
+      // Every responder has handled what came before once it answers the admin after it.
+      for (const ep of Object.values(ProxyEndpoints)) await c("admin").nc.request(ep.subject, enc.encode("{}"), { timeout: 5000 });
+      for (const u of SERVICES) await c("admin").nc.request(`$SRV.PING.${u}`, enc.encode(""), { timeout: 5000 });
+      await c("admin").nc.flush();
+
+      const arrived = watch.filter((w) => w.getReceived() > 0).map((w) => w.getSubject());
+      expect(arrived, `${attacker} relayed into these`).toEqual([]);
+      expect(await counts()).toEqual(before);
+      expect(handled.filter((r) => !r.startsWith(`${contracts.inboxPrefixFor("admin")}.`)), "handled with a hostile reply").toEqual([]);
+    } finally {
+      for (const w of watch) w.unsubscribe();
+      for (const m of micros.values()) await m.stop();
+    }
   });
 });

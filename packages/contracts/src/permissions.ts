@@ -15,17 +15,25 @@ import { NoticeSchema, noticeSubject, type NoticeKind } from "./notices.js";
  * - services never create or change streams, consumers or buckets: the admin's bootstrap
  *   (deploy/nats/bootstrap.mjs) makes them from Streams / Consumers / Buckets, services only `INFO`
  *   them, which is all runtime's ensureStreams / ensureConsumer / openBucket do when they exist;
- * - every service answers the micro-service API (`$SRV.PING|INFO|STATS`) for its own name only.
+ * - every service answers the micro-service API (`$SRV.PING|INFO|STATS`) for its own name only,
+ *   and only admin may ask it (no service publishes `$SRV.>`).
  *
  * Replies: each service user connects with its own inbox prefix (`_INBOX_<user>`, set by runtime's
  * connectNats from the service name) and may subscribe only that, so no user can read replies
- * meant for another.
+ * meant for another. A responder may publish only into the inboxes of the users allowed to ask it
+ * (derived below from the publish grants), never through `allow_responses`: a request's reply
+ * subject is chosen by its sender and nats-server checks no permission on it, and a reply allowed
+ * by `allow_responses` passes even a publish deny list (nats-server falls back to its reply map when
+ * the static check refuses). So a reply subject such as `$JS.API.STREAM.PURGE.IAAS_AUDIT` is
+ * refused by the server, whatever the responder's code does.
  */
 
 /** A subject (may hold wildcards) and why the user needs it; the reason is written into the config. */
 export interface Grant {
   subject: string;
   why: string;
+  /** On a subscription: its requests are answered, so the askers' inboxes become publish grants. */
+  answered?: true;
 }
 
 export type NatsUserName = "admin" | (typeof ServiceNames)[keyof typeof ServiceNames];
@@ -33,15 +41,9 @@ export type NatsUserName = "admin" | (typeof ServiceNames)[keyof typeof ServiceN
 export interface NatsUserPermissions {
   user: NatsUserName;
   description: string;
-  /** Allow lists: anything not listed is denied. */
+  /** Allow lists: anything not listed is denied. Replies to requests are grants on the askers' inboxes. */
   publish: Grant[];
   subscribe: Grant[];
-  /**
-   * Lets the user answer requests it received (micro endpoints, `$SRV` pings) without a publish
-   * grant on anyone's inbox. `expiresMs` must outlast the slowest handler: a vCenter clone runs
-   * for minutes, and nats-server's default of 2 minutes would drop the late reply.
-   */
-  responses?: { max: number; expiresMs: number };
 }
 
 // --- protocol subjects (NATS, JetStream, KV, micro); product names always come from contracts ---
@@ -51,8 +53,11 @@ export interface NatsUserPermissions {
  * pulled messages arrive under it. Runtime's connectNats sets it from the service name.
  */
 export function inboxPrefixFor(user: string): string {
-  return `_INBOX_${user}`;
+  return user === "admin" ? NATS_INBOX : `${NATS_INBOX}_${user}`;
 }
+
+/** The NATS clients' default inbox prefix; the admin keeps it, so the NATS CLI gets answers as it is. */
+const NATS_INBOX = "_INBOX";
 
 const JS_API = "$JS.API";
 
@@ -98,7 +103,7 @@ type ConsumerRef = { stream: string; durable: string };
 function service(name: string): Grant[] {
   return [
     { subject: `${inboxPrefixFor(name)}.>`, why: "its own inbox: replies, JetStream API answers, publish acks, pulled messages" },
-    ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}` })),
+    ...MicroApi.subjects(name).map((subject) => ({ subject, why: `micro-service discovery for ${name}`, answered: true as const })),
   ];
 }
 
@@ -148,10 +153,6 @@ function stream(s: StreamName, why: string): Grant[] {
 function deadLetters(area: CommandArea): Grant[] {
   return CommandAreas[area].map((action) => ({ subject: Subjects.deadLetter(area, action), why: `dead-letter ${area}.${action} commands` }));
 }
-
-const MINUTE = 60_000;
-/** Micro-service answers: one per request, at most as late as the slowest endpoint (a clone). */
-const ONE_ANSWER = (expiresMs: number) => ({ max: 1, expiresMs });
 
 // --- the users ------------------------------------------------------------------------------
 
@@ -230,8 +231,7 @@ const users: NatsUserPermissions[] = [
     user: ServiceNames.vcenterProxy,
     description: "the only holder of vCenter credentials; answers vcenter.* requests",
     publish: [],
-    subscribe: [...service(ServiceNames.vcenterProxy), { subject: ProxySubjectsAll, why: "serve the vcenter-proxy endpoints (queue group)" }],
-    responses: ONE_ANSWER(65 * MINUTE),
+    subscribe: [...service(ServiceNames.vcenterProxy), { subject: ProxySubjectsAll, why: "serve the vcenter-proxy endpoints (queue group)", answered: true }],
   },
   {
     user: ServiceNames.vebaBridge,
@@ -247,8 +247,32 @@ const users: NatsUserPermissions[] = [
   },
 ];
 
-/** Every user; services answer requests within 2 minutes unless they say otherwise. */
-export const NatsPermissions: readonly NatsUserPermissions[] = users.map((u) => (u.user === "admin" || u.responses ? u : { ...u, responses: ONE_ANSWER(2 * MINUTE) }));
+/**
+ * The grants a responder needs to answer: the inbox of every user whose publish grants reach a
+ * subject it answers, and nothing else. Derived, so a new caller of an endpoint gets its answers
+ * without a second edit, and a reply subject outside those inboxes is a permission violation.
+ */
+function replyGrants(u: NatsUserPermissions): Grant[] {
+  const answered = u.subscribe.filter((g) => g.answered).map((g) => g.subject);
+  const askers = users.filter((a) => a.user !== u.user && a.publish.some((g) => answered.some((s) => subjectsOverlap(g.subject, s))));
+  return askers.map((a) => ({ subject: `${inboxPrefixFor(a.user)}.>`, why: `answer ${a.user}'s requests (its inbox only)` }));
+}
+
+/** Every user, the responders with grants to answer exactly the users that may ask them. */
+export const NatsPermissions: readonly NatsUserPermissions[] = users.map((u) => ({ ...u, publish: [...u.publish, ...replyGrants(u)] }));
+
+/**
+ * Whether a request's reply subject is an inbox (`_INBOX.…`, or `_INBOX_<name>.…` as
+ * inboxPrefixFor builds it). Responders answer nothing else: a reply subject is chosen by the
+ * sender, and an answer sent to `$JS.API…` or `iaas.cmd…` would be a JetStream call or a command
+ * published under the responder's name. Which inboxes a responder may reach is the server's
+ * business (the reply grants above); this refuses every subject that is not an inbox at all.
+ */
+export function isReplyInbox(reply: string | undefined): boolean {
+  const first = reply?.split(".", 1)[0] ?? "";
+  const hasRest = !!reply && reply.length > first.length + 1;
+  return hasRest && (first === NATS_INBOX || (first.startsWith(`${NATS_INBOX}_`) && first.length > NATS_INBOX.length + 1));
+}
 
 export function natsUser(name: NatsUserName): NatsUserPermissions {
   const u = NatsPermissions.find((p) => p.user === name);
@@ -274,6 +298,18 @@ export function subjectMatches(pattern: string, subject: string): boolean {
     if (p[i] !== "*" && p[i] !== s[i]) return false;
   }
   return p.length === s.length;
+}
+
+/** Whether some subject matches both patterns (`*` one token, `>` one or more). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] === ">" || y[i] === ">") return i < x.length && i < y.length;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== "*" && y[i] !== "*" && x[i] !== y[i]) return false;
+  }
+  return true;
 }
 
 export function mayPublish(name: NatsUserName, subject: string): boolean {

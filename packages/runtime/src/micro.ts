@@ -2,7 +2,7 @@ import { Svcm, type Service, type ServiceGroup, type ServiceMsg } from "@nats-io
 import type { NatsConnection } from "@nats-io/transport-node";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { CodedErrorSchema, ErrorCatalogue, IaasError, formatIssues, Headers, oneLine, type ErrorCode } from "@iaas/contracts";
+import { CodedErrorSchema, ErrorCatalogue, IaasError, formatIssues, Headers, isReplyInbox, oneLine, type ErrorCode } from "@iaas/contracts";
 import { decodeJson, encodeJson, makeHeaders } from "./jetstream.js";
 import { traceIdOf } from "./trace.js";
 import type { Logger } from "./log.js";
@@ -24,6 +24,10 @@ export interface JsonEndpoint<Req extends z.ZodType, Res extends z.ZodType> {
 /**
  * A request/reply endpoint that speaks JSON: the request is parsed with its schema, the handler's
  * answer with the response schema, and every failure goes back as a coded micro-service error.
+ * A request whose reply subject is not a NATS user's inbox is not handled at all: the sender chose
+ * that subject, and the answer would be published under this service's name wherever it points
+ * (`$JS.API.STREAM.PURGE.…`). The server's permissions refuse such a publish too; this keeps the
+ * handler from even running (a vm-destroy with a hostile reply must not destroy).
  * @nats-io/services only catches synchronous throws from a handler (a rejected promise would go
  * unanswered and unhandled), so the async work is wrapped here.
  */
@@ -42,6 +46,10 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
       }
       const requestId = msg.headers?.get(Headers.requestId) || undefined;
       const traceId = traceIdOf(msg.headers?.get(Headers.traceparent) || undefined);
+      if (!isReplyInbox(msg.reply)) {
+        log.warn({ endpoint: ep.name, requestId, traceId, reply: msg.reply?.slice(0, 120) }, `${ep.name}: refused a request whose reply subject is not an inbox`);
+        return;
+      }
       const started = performance.now();
       void (async () => {
         try {
