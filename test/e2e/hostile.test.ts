@@ -14,7 +14,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSigned, slashCommandBody, waitUntil } from "@iaas/testkit";
+import { postSigned, signedHeaders, slashCommandBody, waitUntil } from "@iaas/testkit";
+
+const signedHeadersFor = (body: string) => signedHeaders(SIGNING_SECRET, body);
 import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
 import { rawClone } from "./helpers.js";
 
@@ -204,5 +206,31 @@ describe("hostile traffic against a running bridge and gateway", () => {
     expect(bridge.exitCode, bridgeLog.slice(-5).join("\n")).toBeNull();
     expect(bridge.signalCode).toBeNull();
     expect(await healthz(bridgeHealthUrl)).toBeUndefined();
+  }, 180_000);
+
+  // Before the gateway bounded the bodies it holds (Bolt reads up to 4 MB of each before checking
+  // the signature, with no total), this ended the gateway with SIGABRT at its 96 MB heap.
+  it("50 concurrent bodies of 4 MB and of just under the 1 MiB limit (unsigned and signed): the gateway keeps answering /healthz and does not exit", async () => {
+    const body = (bytes: number) => `token=x&text=${"a".repeat(bytes - 13)}`;
+    let flooding = true;
+    const healthFailures: string[] = [];
+    const probe = (async () => {
+      while (flooding) {
+        const failure = await healthz(gatewayHealthUrl);
+        if (failure) healthFailures.push(failure);
+      }
+    })();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        ((big) => post(gatewaySlashUrl, { "content-type": "application/x-www-form-urlencoded", ...(i % 2 ? signedHeadersFor(big) : {}) }, big))(body(i % 4 < 2 ? 4 * 1024 * 1024 : 1024 * 1024 - 1000)),
+      ),
+    );
+    flooding = false;
+    await probe;
+    expect(gatewayChild.proc.exitCode, gatewayChild.log.slice(-5).join("\n")).toBeNull();
+    expect(gatewayChild.proc.signalCode).toBeNull();
+    expect(healthFailures).toEqual([]);
+    for (const a of answers) expect(a.status === 0 || a.status >= 400, JSON.stringify(a)).toBe(true);
+    expect((await slashToChild("help", "U0HOSTILE1")).status).toBe(200);
   }, 180_000);
 });

@@ -40,6 +40,11 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   SLACK_USERGROUPS_REFRESH_S: z.coerce.number().int().min(1).max(86_400).default(300),
   GATEWAY_PORT: PortSchema.default(3000),
   GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
+  // Slack's own requests are a few kB (a slash command's text is at most 4,000 characters); 1 MiB
+  // leaves room for large interactive payloads. Bodies are read before the signature can be checked,
+  // so the total held at once is bounded too: past it a request gets 413 before its body is read.
+  GATEWAY_BODY_LIMIT: z.coerce.number().int().min(16_384).max(16 * 1024 * 1024).default(1024 * 1024),
+  GATEWAY_INFLIGHT_BYTES: z.coerce.number().int().min(16_384).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
   HEALTH_PORT: PortSchema.default(9100),
   /** The policy file (YAML); the built-in default when unset. */
   IAAS_POLICY: optional,

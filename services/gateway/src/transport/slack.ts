@@ -46,6 +46,67 @@ function guardBoltFutureTimestamps(): void {
   );
 }
 
+/**
+ * Bolt reads a whole body before it can check the signature, so anyone who reaches the port makes
+ * the gateway hold what they send (Bolt's own limit is 4 MB per request, with no total: 50
+ * concurrent 4 MB bodies ended the process at its 96 MB heap). Each request reserves its declared
+ * length (the per-request limit when it declares none) from one budget before its body is read,
+ * and gives it back when the body has been read and verified. A request that does not fit gets the
+ * same 413 as one over the per-request limit: Bolt answers only 401 and 413 at this step.
+ */
+export class BodyBudget {
+  private held = 0;
+  constructor(
+    readonly perRequest: number,
+    readonly total: number,
+  ) {}
+
+  /** The bytes reserved for this request, or undefined when they do not fit. */
+  reserve(headers: Record<string, string | string[] | undefined>): number | undefined {
+    const declared = Number(headers["content-length"]);
+    const want = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.perRequest + 1) : this.perRequest;
+    if (this.held + want > this.total) return undefined;
+    this.held += want;
+    return want;
+  }
+
+  release(n: number): void {
+    this.held = Math.max(0, this.held - n);
+  }
+
+  get inUse(): number {
+    return this.held;
+  }
+}
+
+/** Bolt's raw-body error shape, which its receiver answers with 413. */
+function tooLarge(limit: number): Error {
+  return Object.assign(new Error("the gateway holds as many request bodies as it may; try again"), { type: "entity.too.large", statusCode: 413, status: 413, expose: true, limit });
+}
+
+let activeBudget: BodyBudget | undefined;
+
+function guardBoltBodyBudget(): void {
+  type Verify = ((opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown) => Promise<unknown>) & { iaasBudgeted?: boolean };
+  const fns = HTTPModuleFunctions as unknown as { parseAndVerifyHTTPRequest: Verify };
+  const verify = fns.parseAndVerifyHTTPRequest;
+  if (verify.iaasBudgeted) return;
+  fns.parseAndVerifyHTTPRequest = Object.assign(
+    async (opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown): Promise<unknown> => {
+      const budget = activeBudget;
+      if (!budget) return verify(opts, req, res);
+      const held = budget.reserve(req.headers);
+      if (held === undefined) throw tooLarge(budget.total);
+      try {
+        return await verify(opts, req, res);
+      } finally {
+        budget.release(held);
+      }
+    },
+    { iaasBudgeted: true },
+  );
+}
+
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
 export const SLACK_EVENTS_PATH = "/slack/events";
 
@@ -100,6 +161,9 @@ export function createSlackTransport(
 ): SlackTransport {
   guardBoltBodyParser();
   guardBoltFutureTimestamps();
+  guardBoltBodyBudget();
+  // One budget per process (the guard wraps Bolt's module function): one gateway runs per process.
+  if (!config.SLACK_APP_TOKEN) activeBudget = new BodyBudget(config.GATEWAY_BODY_LIMIT, config.GATEWAY_INFLIGHT_BYTES);
   const logger = boltLogger(log.child({ component: "bolt" }));
   const clientOptions: webApi.WebClientOptions = {
     ...(config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {}),
@@ -130,6 +194,7 @@ export function createSlackTransport(
           endpoints: SLACK_EVENTS_PATH,
           // Ack first, then keep working (Bolt's default): Slack wants the answer within 3 s.
           processBeforeResponse: false,
+          bodyLimit: config.GATEWAY_BODY_LIMIT,
           logger,
           logLevel: LogLevel.INFO,
         }),
