@@ -105,6 +105,20 @@ function guardBoltBodyBudget(): void {
     },
     { iaasBudgeted: true },
   );
+  // Bolt answers 413 before the body is read: the connection must not be reused for the next
+  // request, which would find the rest of this body in front of it (a client's next request failed).
+  type NoBody = ((res: { setHeader(k: string, v: string): unknown }, status: number) => void) & { iaasClosing?: boolean };
+  const answers = HTTPModuleFunctions as unknown as { buildNoBodyResponse: NoBody };
+  const noBody = answers.buildNoBodyResponse;
+  if (!noBody.iaasClosing) {
+    answers.buildNoBodyResponse = Object.assign(
+      (res: { setHeader(k: string, v: string): unknown }, status: number) => {
+        if (status === 413) res.setHeader("connection", "close");
+        noBody(res, status);
+      },
+      { iaasClosing: true },
+    );
+  }
 }
 
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
