@@ -7,20 +7,28 @@ import type { GatewayConfig } from "../config.js";
 import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "./reply.js";
 
+type Headers = Record<string, string | string[] | undefined>;
+type Verify = (opts: unknown, req: { headers: Headers }, res?: unknown) => Promise<unknown>;
+type NoBody = (res: { setHeader(k: string, v: string): unknown }, status: number) => void;
+
+/**
+ * Replaces one of Bolt's module functions, once per tag (Bolt's receivers call them through the
+ * module object, so a replacement there is what they run).
+ */
+function wrapBolt<F extends (...args: never[]) => unknown>(name: "parseHTTPRequestBody" | "parseAndVerifyHTTPRequest" | "buildNoBodyResponse", tag: string, wrap: (original: F) => F): void {
+  const fns = HTTPModuleFunctions as unknown as Record<string, F & { iaasTags?: readonly string[] }>;
+  const original = fns[name]!;
+  if (original.iaasTags?.includes(tag)) return;
+  fns[name] = Object.assign(wrap(original), { iaasTags: [...(original.iaasTags ?? []), tag] });
+}
+
 /** A signed body that is not an object would end the process inside Bolt 5.1 (docs/slack-notes.md): it gets Bolt's 400. */
 function guardBoltBodyParser(): void {
-  const fns = HTTPModuleFunctions as unknown as { parseHTTPRequestBody: ((req: unknown) => unknown) & { iaasGuarded?: boolean } };
-  const parse = fns.parseHTTPRequestBody;
-  if (parse.iaasGuarded) return;
-  const guarded = Object.assign(
-    (req: unknown): unknown => {
-      const body = parse(req);
-      if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error("the request body is not an object");
-      return body;
-    },
-    { iaasGuarded: true },
-  );
-  fns.parseHTTPRequestBody = guarded;
+  wrapBolt<(req: unknown) => unknown>("parseHTTPRequestBody", "object", (parse) => (req) => {
+    const body = parse(req);
+    if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error("the request body is not an object");
+    return body;
+  });
 }
 
 /** How far a request's timestamp may be from our clock, either way (Slack's verification guide). */
@@ -28,22 +36,15 @@ export const SLACK_TIMESTAMP_SKEW_S = 5 * 60;
 
 /** Bolt 5.1 refuses only stale timestamps; this refuses those more than 5 minutes ahead too (docs/slack-notes.md). */
 function guardBoltFutureTimestamps(): void {
-  type Verify = ((opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown) => Promise<unknown>) & { iaasGuarded?: boolean };
-  const fns = HTTPModuleFunctions as unknown as { parseAndVerifyHTTPRequest: Verify };
-  const verify = fns.parseAndVerifyHTTPRequest;
-  if (verify.iaasGuarded) return;
-  fns.parseAndVerifyHTTPRequest = Object.assign(
-    async (opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown): Promise<unknown> => {
-      const verified = await verify(opts, req, res);
-      const enabled = (opts as { enabled?: boolean }).enabled !== false;
-      const stamp = Number(req.headers["x-slack-request-timestamp"]);
-      if (enabled && Number.isFinite(stamp) && stamp - Math.floor(Date.now() / 1000) > SLACK_TIMESTAMP_SKEW_S) {
-        throw new Error(`x-slack-request-timestamp is more than ${SLACK_TIMESTAMP_SKEW_S} s in the future`);
-      }
-      return verified;
-    },
-    { iaasGuarded: true },
-  );
+  wrapBolt<Verify>("parseAndVerifyHTTPRequest", "future", (verify) => async (opts, req, res) => {
+    const verified = await verify(opts, req, res);
+    const enabled = (opts as { enabled?: boolean }).enabled !== false;
+    const stamp = Number(req.headers["x-slack-request-timestamp"]);
+    if (enabled && Number.isFinite(stamp) && stamp - Math.floor(Date.now() / 1000) > SLACK_TIMESTAMP_SKEW_S) {
+      throw new Error(`x-slack-request-timestamp is more than ${SLACK_TIMESTAMP_SKEW_S} s in the future`);
+    }
+    return verified;
+  });
 }
 
 /**
@@ -62,7 +63,7 @@ export class BodyBudget {
   ) {}
 
   /** The bytes reserved for this request, or undefined when they do not fit. */
-  reserve(headers: Record<string, string | string[] | undefined>): number | undefined {
+  reserve(headers: Headers): number | undefined {
     const declared = Number(headers["content-length"]);
     const want = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.perRequest + 1) : this.perRequest;
     if (this.held + want > this.total) return undefined;
@@ -87,38 +88,23 @@ function tooLarge(limit: number): Error {
 let activeBudget: BodyBudget | undefined;
 
 function guardBoltBodyBudget(): void {
-  type Verify = ((opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown) => Promise<unknown>) & { iaasBudgeted?: boolean };
-  const fns = HTTPModuleFunctions as unknown as { parseAndVerifyHTTPRequest: Verify };
-  const verify = fns.parseAndVerifyHTTPRequest;
-  if (verify.iaasBudgeted) return;
-  fns.parseAndVerifyHTTPRequest = Object.assign(
-    async (opts: unknown, req: { headers: Record<string, string | string[] | undefined> }, res?: unknown): Promise<unknown> => {
-      const budget = activeBudget;
-      if (!budget) return verify(opts, req, res);
-      const held = budget.reserve(req.headers);
-      if (held === undefined) throw tooLarge(budget.total);
-      try {
-        return await verify(opts, req, res);
-      } finally {
-        budget.release(held);
-      }
-    },
-    { iaasBudgeted: true },
-  );
+  wrapBolt<Verify>("parseAndVerifyHTTPRequest", "budget", (verify) => async (opts, req, res) => {
+    const budget = activeBudget;
+    if (!budget) return verify(opts, req, res);
+    const held = budget.reserve(req.headers);
+    if (held === undefined) throw tooLarge(budget.total);
+    try {
+      return await verify(opts, req, res);
+    } finally {
+      budget.release(held);
+    }
+  });
   // Bolt answers 413 before the body is read: the connection must not be reused for the next
   // request, which would find the rest of this body in front of it (a client's next request failed).
-  type NoBody = ((res: { setHeader(k: string, v: string): unknown }, status: number) => void) & { iaasClosing?: boolean };
-  const answers = HTTPModuleFunctions as unknown as { buildNoBodyResponse: NoBody };
-  const noBody = answers.buildNoBodyResponse;
-  if (!noBody.iaasClosing) {
-    answers.buildNoBodyResponse = Object.assign(
-      (res: { setHeader(k: string, v: string): unknown }, status: number) => {
-        if (status === 413) res.setHeader("connection", "close");
-        noBody(res, status);
-      },
-      { iaasClosing: true },
-    );
-  }
+  wrapBolt<NoBody>("buildNoBodyResponse", "close-on-413", (noBody) => (res, status) => {
+    if (status === 413) res.setHeader("connection", "close");
+    noBody(res, status);
+  });
 }
 
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
