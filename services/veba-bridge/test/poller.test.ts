@@ -186,6 +186,21 @@ describe("event poller", () => {
     } finally {
       await p.stop();
     }
+    // Stopped: an alarm logged now is neither read nor published by it. Another poller on its own
+    // timer (and its own source) serves as the clock: once it has polled a few times after the
+    // alarm, the stopped one would have polled too had its timer survived stop().
+    const after = await checkpoint();
+    const key = await alarm("DC0_H0_VM0");
+    const clockMetrics = createMetrics("veba-bridge");
+    const clock = buildPoller({ nc, jet, checkpoints, log, metrics: clockMetrics, config: config({ source: "https://clock.test/sdk" }) });
+    clock.start();
+    try {
+      await waitUntil("the other poller to poll five times", async () => ((await clockMetrics.registry.getSingleMetric("iaas_poller_polls_total")?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0) >= 5);
+    } finally {
+      await clock.stop();
+    }
+    expect(await checkpoint()).toBe(after);
+    expect((await storedEvents(jet)).filter((s) => s.event.source === sim.url && s.event.key === key)).toEqual([]);
   });
 
   it("keeps one checkpoint per vCenter source, in its own bucket", async () => {
