@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { ServiceNames, Streams, oneLine } from "@iaas/contracts";
-import { addMicroService, encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { Streams, oneLine } from "@iaas/contracts";
+import { encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
 import { contentModeOf, parseEvents, type ParsedEvent } from "./cloudevents.js";
 import type { BridgeConfig } from "./config.js";
@@ -21,11 +21,11 @@ export interface BridgeDeps {
 
 export interface Bridge {
   /**
-   * Listens for VEBA. `micro` is the micro service main registered; without one (tests that build
-   * the bridge alone) it registers its own and deregisters it on `stop()`.
+   * Listens for VEBA. `micro` is the micro service its process registered (the bridge adds no
+   * endpoint to it); whoever registered it stops it.
    */
-  start(micro?: Service): Promise<void>;
-  /** Stops accepting, lets in-flight requests finish, deregisters. */
+  start(micro: Service): Promise<void>;
+  /** Stops accepting and lets in-flight requests finish. */
   stop(): Promise<void>;
   /** The HTTP port, once started (useful with port 0). */
   readonly port: number;
@@ -53,7 +53,6 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   const { nc, jet, log, config } = deps;
   const m = bridgeMetrics(deps.metrics);
   let server: Server | undefined;
-  let micro: Service | undefined;
   let port = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
@@ -194,8 +193,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     get listening() {
       return server?.listening ?? false;
     },
-    async start(registered?: Service) {
-      micro = registered ? undefined : await addMicroService(nc, ServiceNames.vebaBridge, VERSION, BRIDGE_DESCRIPTION);
+    async start() {
       const s = createServer(onRequest(false));
       // A body is 1 MiB at most by default: minutes are never needed to send one.
       s.headersTimeout = 20_000;
@@ -224,8 +222,6 @@ export function buildBridge(deps: BridgeDeps): Bridge {
         await closed;
         clearTimeout(cutoff);
       }
-      await micro?.stop().catch((err: unknown) => log.warn({ err }, "micro service stop failed"));
-      micro = undefined;
     },
   };
 }
