@@ -4,14 +4,55 @@
  * dependencies (as main.ts wires it). Only Slack's side is a stand-in.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
+import { addMicroService, createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type SlackStandInOptions, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
 import { buildPowerService } from "@iaas/power";
 import { buildVmLifecycleService } from "@iaas/vm-lifecycle";
 import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { buildProxy, Vcenter, type ProxyDeps } from "@iaas/vcenter-proxy";
+// Not a dependency of the root package: imported by path.
+import { buildBridge, VERSION, type Bridge, type BridgeDeps } from "../../services/veba-bridge/src/mod.js";
+import { ServiceNames } from "@iaas/contracts";
+
+/** A service started as its main starts it; `stop` also deregisters its micro service. */
+export interface Started {
+  stop(): Promise<void>;
+}
+
+/** vcenter-proxy on a micro service registered for it, as runService gives main one. */
+export async function startProxy(deps: ProxyDeps): Promise<Started> {
+  const proxy = buildProxy(deps);
+  const micro = await addMicroService(deps.nc, ServiceNames.vcenterProxy, "0.1.0", "vcenter-proxy (test)");
+  await proxy.start(micro);
+  return {
+    async stop() {
+      await proxy.stop();
+      await micro.stop();
+    },
+  };
+}
+
+/** The VEBA bridge on a micro service registered for it, as runService gives main one. */
+export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
+  const bridge = buildBridge(deps);
+  const micro = await addMicroService(deps.nc, ServiceNames.vebaBridge, VERSION, "veba-bridge (test)");
+  await bridge.start(micro);
+  return {
+    get port() {
+      return bridge.port;
+    },
+    get listening() {
+      return bridge.listening;
+    },
+    start: () => Promise.reject(new Error("already started")),
+    async stop() {
+      await bridge.stop();
+      await micro.stop();
+    },
+  };
+}
 
 export const SIGNING_SECRET = "e2e-signing-secret-not-a-real-one";
 
@@ -64,8 +105,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   // As the proxy's main runs it: with the live inventory index.
   const vcenter = new Vcenter("default", client, log, { liveIndex: true });
   await vcenter.index!.start();
-  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
-  await proxy.start();
+  const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
     await vcenter.close();

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "@iaas/testkit";
-import { NOTIFY_CHANNEL, startWorld, type World } from "../../services/remediation/test/helpers.js";
+import { NOTIFY_CHANNEL, startWorld, type World } from "./remediation/helpers.js";
 
 const HOSTILE = "zz` <!channel> <https://evil.example/login|Re-authenticate> `zz";
 // What Slack would act on: a special mention, a user or channel mention, a link with a label.

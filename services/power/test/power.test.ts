@@ -6,7 +6,8 @@ import { DEFAULT_POLICY, loadPolicy, policyFromObject } from "@iaas/policy";
 import { createLogger, createMetrics, encodeJson, ensureConsumer, ensureStreams, jetstreamFor, openBucket, requestJson, type Jet, type KV } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, waitUntil, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { startProxy } from "../../../test/e2e/harness.js";
 import { authorizePowerCommand, buildPowerService } from "../src/mod.js";
 
 /**
@@ -28,8 +29,7 @@ describe("power", () => {
     [nats, sim] = await Promise.all([startNatsServer(), startVcsim()]);
     const proxyNc = await connect({ servers: nats.url });
     const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-    const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
     stops.push(() => proxy.stop(), () => proxyNc.close());
 
     const svcNc = await connect({ servers: nats.url });

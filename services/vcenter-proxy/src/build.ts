@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { Headers, IaasError, ProxyEndpoints, ServiceNames, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
-import { addJsonEndpoint, addMicroService, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { Headers, IaasError, ProxyEndpoints, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
+import { addJsonEndpoint, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { Counter, Gauge, Histogram } from "@iaas/runtime";
 import type { VmIndex } from "@iaas/vsphere";
 import type { Vcenter } from "./vcenter.js";
@@ -22,15 +22,13 @@ export const PROXY_DESCRIPTION = "The one door to vCenter: inventory and operati
 const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate"]);
 
 /**
- * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service main registered
- * (without one, as in tests that build the proxy alone, it registers its own and stops it on `stop()`).
+ * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service its process
+ * registered; the endpoints end when that service is stopped, by whoever registered it.
  */
 export function buildProxy(deps: ProxyDeps) {
   const { nc, log, metrics } = deps;
   const calls = new Counter({ name: "iaas_vcenter_requests_total", help: "Proxy requests by endpoint and outcome (ok or error code).", labelNames: ["endpoint", "outcome"] as const, registers: [metrics.registry] });
   const seconds = new Histogram({ name: "iaas_vcenter_request_duration_seconds", help: "Proxy request handling time, vCenter calls included.", labelNames: ["endpoint"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [metrics.registry] });
-  let service: Service | undefined;
-  let own: Service | undefined;
 
   // The live inventory index of each vCenter, read at scrape time: whether look-ups by name are
   // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
@@ -96,12 +94,9 @@ export function buildProxy(deps: ProxyDeps) {
   }
 
   return {
-    async start(micro?: Service): Promise<Service> {
-      if (!micro) own = service = await addMicroService(nc, ServiceNames.vcenterProxy, "0.1.0", PROXY_DESCRIPTION);
-      else service = micro;
+    async start(svc: Service): Promise<Service> {
       const t = deps.config.taskTimeoutMs;
       const E = ProxyEndpoints;
-      const svc = service;
       // Requests arrive parsed by addJsonEndpoint against the endpoint's schema; answers are parsed on the way out.
       const add = <K extends ProxyEndpointName>(key: K, fn: (vc: Vcenter, req: ProxyRequest<K>) => Promise<ProxyResponse<K>>) => {
         // TypeScript cannot correlate E[K] with ProxyRequest<K> (microsoft/TypeScript#30581); the
@@ -132,10 +127,9 @@ export function buildProxy(deps: ProxyDeps) {
       add("vmReconfigure", (vc, req) => reconfigureVm(vc, req, t));
       add("vmRelocate", (vc, req) => relocateVm(vc, req, t));
       add("eventsRead", (vc, req) => readEvents(vc, req));
-      return service;
+      return svc;
     },
-    async stop(): Promise<void> {
-      await own?.stop();
-    },
+    /** Nothing of its own to stop: its endpoints go with the micro service it was started on. */
+    async stop(): Promise<void> {},
   };
 }

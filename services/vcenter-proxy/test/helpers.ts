@@ -7,7 +7,9 @@ import { fileURLToPath } from "node:url";
 import type { VimClient, VimEvent } from "@iaas/vsphere";
 import { stopProcess, waitUntil } from "@iaas/testkit";
 import { expect } from "vitest";
-import { IaasError } from "@iaas/contracts";
+import { IaasError, ServiceNames } from "@iaas/contracts";
+import { addMicroService } from "@iaas/runtime";
+import { PROXY_DESCRIPTION, buildProxy, type ProxyDeps } from "../src/build.js";
 
 /** The built proxy: process tests run what `npm start` and the container run, not the TS source. */
 export const PROXY_MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -123,4 +125,22 @@ export async function failure(p: Promise<unknown>): Promise<IaasError> {
     return err as IaasError;
   }
   throw new Error("expected a failure");
+}
+
+export interface StartedProxy {
+  /** Stops the proxy and deregisters its micro service. */
+  stop(): Promise<void>;
+}
+
+/** The proxy started as its main starts it: on a micro service registered for the process. */
+export async function startProxy(deps: ProxyDeps): Promise<StartedProxy> {
+  const proxy = buildProxy(deps);
+  const micro = await addMicroService(deps.nc, ServiceNames.vcenterProxy, "0.1.0", PROXY_DESCRIPTION);
+  await proxy.start(micro);
+  return {
+    async stop() {
+      await proxy.stop();
+      await micro.stop();
+    },
+  };
 }

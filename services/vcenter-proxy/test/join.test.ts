@@ -8,7 +8,8 @@ import { IaasError, ProxyEndpoints } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { startProxy, type StartedProxy } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 
@@ -18,7 +19,7 @@ describe("a repeated request joins the one in flight", () => {
   let nc: NatsConnection;
   let client: VimClient;
   let metrics: Metrics;
-  let proxy: ReturnType<typeof buildProxy>;
+  let proxy: StartedProxy;
   /** PowerOnVM_Task requests the proxy sent to the simulator. */
   let powerOns = 0;
 
@@ -32,8 +33,7 @@ describe("a repeated request joins the one in flight", () => {
     client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, fetch: counting });
     nc = await connect({ servers: nats.url });
     metrics = createMetrics("vcenter-proxy");
-    proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics, config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    proxy = await startProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics, config: { taskTimeoutMs: 30_000 } });
     await requestJson(nc, ProxyEndpoints.vmPower, { vm: "DC0_H0_VM0", action: "off" }, { timeoutMs: 20_000 });
   });
   afterAll(async () => {

@@ -9,8 +9,8 @@ import { ProxyEndpoints } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, type VimEvent } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
-import { loginEvents } from "./helpers.js";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { loginEvents, startProxy, type StartedProxy } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 const BURST = 200;
@@ -22,7 +22,7 @@ describe(`${BURST} concurrent requests and vCenter logins`, () => {
   let observer: VimClient;
   let nc: NatsConnection;
   let client: VimClient;
-  let proxy: ReturnType<typeof buildProxy>;
+  let proxy: StartedProxy;
   /** Login events that were there before the proxy started: the simulator's demo launcher and the observer. */
   let baseline: VimEvent[];
 
@@ -61,8 +61,7 @@ describe(`${BURST} concurrent requests and vCenter logins`, () => {
   it("right after a fresh start: exactly one login", async () => {
     // What main.ts does: connect (one Login), then start serving.
     client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-    proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    proxy = await startProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
     await burst();
     expect(client.stats.logins).toBe(1);
     expect(client.stats.relogins).toBe(0);

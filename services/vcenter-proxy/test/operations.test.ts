@@ -4,8 +4,8 @@ import { ProxyEndpoints, type ProxyEndpointName, type ProxyRequest, type ProxyRe
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, listVmSummaries, readVmSummaries, type MoRef } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
-import { failure } from "./helpers.js";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { failure, startProxy, type StartedProxy } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 const provenance = (requestId: string) => ({ owner: "UOWNER1", requestId });
@@ -20,7 +20,7 @@ describe.each([
   let nc: NatsConnection;
   let client: VimClient;
   let observer: VimClient;
-  let proxy: ReturnType<typeof buildProxy>;
+  let proxy: StartedProxy;
   let vcenter: Vcenter;
 
   beforeAll(async () => {
@@ -34,8 +34,7 @@ describe.each([
     nc = await connect({ servers: nats.url });
     vcenter = new Vcenter("default", client, log, { liveIndex: index });
     if (index) await vcenter.index!.start();
-    proxy = buildProxy({ nc, vcenters: new Map([["default", vcenter]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    proxy = await startProxy({ nc, vcenters: new Map([["default", vcenter]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
   });
   afterAll(async () => {
     await proxy?.stop();

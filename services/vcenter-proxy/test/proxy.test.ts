@@ -4,8 +4,8 @@ import { ProxyEndpoints } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, VirtualMachine, listVmSummaries } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
-import { failure } from "./helpers.js";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { failure, startProxy, type StartedProxy } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 
@@ -14,7 +14,7 @@ describe("vcenter-proxy over NATS, against the simulator", () => {
   let sim: Vcsim;
   let nc: NatsConnection;
   let client: VimClient;
-  let proxy: ReturnType<typeof buildProxy>;
+  let proxy: StartedProxy;
   /** A second, independent SOAP session: reads back what the proxy did. */
   let observer: VimClient;
 
@@ -23,8 +23,7 @@ describe("vcenter-proxy over NATS, against the simulator", () => {
     client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
     observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
     nc = await connect({ servers: nats.url });
-    proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    proxy = await startProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
   });
   afterAll(async () => {
     await proxy?.stop();

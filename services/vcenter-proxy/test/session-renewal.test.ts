@@ -9,7 +9,8 @@ import { ProxyEndpoints } from "@iaas/contracts";
 import { createLogger, createMetrics, requestJson } from "@iaas/runtime";
 import { VimClient, listVmSummaries } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, waitUntil, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { startProxy } from "./helpers.js";
 
 const log = createLogger("test", "silent");
 
@@ -29,8 +30,7 @@ async function startRig(nats: NatsServer, sim: Vcsim): Promise<Rig> {
   // The observer must outlive the idle timeout itself, so it keeps its own session alive.
   const observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, keepAliveMs: 250, userAgent: "iaas-test-observer" });
   const nc = await connect({ servers: nats.url });
-  const proxy = buildProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-  await proxy.start();
+  const proxy = await startProxy({ nc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
   return {
     sim,
     nc,

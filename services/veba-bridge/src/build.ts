@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { ServiceNames, Streams, oneLine } from "@iaas/contracts";
-import { addMicroService, encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { Streams, oneLine } from "@iaas/contracts";
+import { encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
 import { contentModeOf, parseEvents, type ContentMode } from "./cloudevents.js";
 import { BridgeDefaults, type BridgeConfig } from "./config.js";
@@ -22,11 +22,11 @@ export interface BridgeDeps {
 
 export interface Bridge {
   /**
-   * Listens for VEBA. `micro` is the micro service main registered; without one (tests that build
-   * the bridge alone) it registers its own and deregisters it on `stop()`.
+   * Listens for VEBA. `micro` is the micro service its process registered (the bridge adds no
+   * endpoint to it); whoever registered it stops it.
    */
-  start(micro?: Service): Promise<void>;
-  /** Stops accepting, lets in-flight requests finish, deregisters. */
+  start(micro: Service): Promise<void>;
+  /** Stops accepting and lets in-flight requests finish. */
   stop(): Promise<void>;
   /** The HTTP port, once started (useful with port 0). */
   readonly port: number;
@@ -54,7 +54,6 @@ export function buildBridge(deps: BridgeDeps): Bridge {
   const { nc, jet, log, config } = deps;
   const m = bridgeMetrics(deps.metrics);
   let server: Server | undefined;
-  let micro: Service | undefined;
   let port = 0;
   const budget = new ByteBudget(config.inflightBytes ?? BridgeDefaults.inflightBytes);
   const jsonLimits = { ...BridgeDefaults.json, ...config.json };
@@ -227,8 +226,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     get listening() {
       return server?.listening ?? false;
     },
-    async start(registered?: Service) {
-      micro = registered ? undefined : await addMicroService(nc, ServiceNames.vebaBridge, VERSION, BRIDGE_DESCRIPTION);
+    async start() {
       const s = createServer(onRequest(false));
       // A body is 1 MiB at most by default: minutes are never needed to send one.
       s.headersTimeout = 20_000;
@@ -257,8 +255,6 @@ export function buildBridge(deps: BridgeDeps): Bridge {
         await closed;
         clearTimeout(cutoff);
       }
-      await micro?.stop().catch((err: unknown) => log.warn({ err }, "micro service stop failed"));
-      micro = undefined;
     },
   };
 }

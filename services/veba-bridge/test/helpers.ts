@@ -1,7 +1,8 @@
 import { request, type IncomingHttpHeaders } from "node:http";
 import { randomUUID } from "node:crypto";
-import { Headers, Streams, VsphereEventSchema, type VsphereEvent } from "@iaas/contracts";
+import { Headers, ServiceNames, Streams, VsphereEventSchema, type VsphereEvent } from "@iaas/contracts";
 import {
+  addMicroService,
   BaseEnvSchema,
   connectNats,
   createLogger,
@@ -14,7 +15,8 @@ import {
   type NatsConnection,
 } from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
-import { buildBridge, type Bridge, type BridgeConfig } from "../src/mod.js";
+import { BRIDGE_DESCRIPTION, VERSION, buildBridge, type Bridge } from "../src/build.js";
+import type { BridgeConfig } from "../src/mod.js";
 import { tanzuType, type Envelope, type Fixture } from "./fixtures.js";
 
 export const log = createLogger("veba-bridge-test", process.env.TEST_LOG_LEVEL ?? "silent");
@@ -40,11 +42,18 @@ export async function startWorld(config: Partial<BridgeConfig> = {}): Promise<Wo
   const jet = await jetstreamFor(nc);
   await ensureStreams(jet.jsm, ["events"], log);
   const metrics = createMetrics("veba-bridge");
-  const bridges: Bridge[] = [];
+  const bridges: { stop(): Promise<void> }[] = [];
   const make = async (c: Partial<BridgeConfig>) => {
     const bridge = buildBridge({ nc, jet, log, metrics, config: { ...baseConfig, ...c } });
-    await bridge.start();
-    bridges.push(bridge);
+    // As main starts it: on a micro service registered for the process, stopped after it.
+    const micro = await addMicroService(nc, ServiceNames.vebaBridge, VERSION, BRIDGE_DESCRIPTION);
+    await bridge.start(micro);
+    bridges.push({
+      async stop() {
+        await bridge.stop();
+        await micro.stop();
+      },
+    });
     return { bridge, url: `http://127.0.0.1:${bridge.port}` };
   };
   const main = await make(config);

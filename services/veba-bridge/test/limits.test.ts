@@ -8,8 +8,8 @@ import { request } from "node:http";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
-import { createLogger, createMetrics } from "@iaas/runtime";
-import { ErrorCatalogue } from "@iaas/contracts";
+import { addMicroService, createLogger, createMetrics } from "@iaas/runtime";
+import { ErrorCatalogue, ServiceNames } from "@iaas/contracts";
 import { buildBridge, checkJsonShape, Rejection, RejectCodes, RejectReasons } from "../src/mod.js";
 import { loadFixtures } from "./fixtures.js";
 import { baseConfig, batch, binary, envelopeFor, purgeEvents, send, sendEndless, startWorld, structured, uniqueSource, type Answer, type World } from "./helpers.js";
@@ -70,7 +70,8 @@ describe("JSON shape before parsing", () => {
       },
     });
     const bridge = buildBridge({ nc: w.nc, jet: w.jet, log: createLogger("veba-bridge-test", "info", sink), metrics: createMetrics("veba-bridge"), config: { ...baseConfig, bodyLimit: 1024 * 1024 } });
-    await bridge.start();
+    const micro = await addMicroService(w.nc, ServiceNames.vebaBridge, "0.0.0-test", "veba-bridge under test");
+    await bridge.start(micro);
     try {
       for (const body of [nested(10_000), `[${nested(10_000)}]`]) {
         const a = await send(`http://127.0.0.1:${bridge.port}`, { headers: { "content-type": body.startsWith("[") ? "application/cloudevents-batch+json" : "application/cloudevents+json" }, body });
@@ -79,6 +80,7 @@ describe("JSON shape before parsing", () => {
       }
     } finally {
       await bridge.stop();
+      await micro.stop();
     }
     expect(lines.join("")).not.toContain('"stack"');
     expect(lines.join("")).not.toContain("RangeError");

@@ -6,8 +6,9 @@ import { loadPolicy } from "@iaas/policy";
 import { createLogger, createMetrics, encodeJson, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Jet, type KV } from "@iaas/runtime";
 import { VimClient, listVmSummaries } from "@iaas/vsphere";
 import { startNatsServer, startVcsim, waitUntil, type NatsServer, type Vcsim } from "@iaas/testkit";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
-import { buildVmLifecycleService } from "../src/mod.js";
+import { Vcenter } from "@iaas/vcenter-proxy";
+import { buildVmLifecycleService } from "@iaas/vm-lifecycle";
+import { startProxy } from "./harness.js";
 
 /**
  * vm-lifecycle on real parts (nats-server, the simulator, vcenter-proxy), driven over NATS as an
@@ -29,8 +30,7 @@ describe("vm-lifecycle", () => {
     [nats, sim] = await Promise.all([startNatsServer(), startVcsim()]);
     const proxyNc = await connect({ servers: nats.url });
     const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-    const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-    await proxy.start();
+    const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
     stops.push(() => proxy.stop(), () => proxyNc.close());
 
     const svcNc = await connect({ servers: nats.url });

@@ -35,10 +35,12 @@ import {
 } from "@iaas/runtime";
 import { SlackStandIn, startNatsServer, startVcsim, waitUntil, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { VimClient, listDatastores, listVmSummaries, type MoRef } from "@iaas/vsphere";
-import { buildProxy, Vcenter } from "@iaas/vcenter-proxy";
-import { buildBridge, buildPoller, type Bridge, type Poller } from "@iaas/veba-bridge";
+import { Vcenter } from "@iaas/vcenter-proxy";
+// Not a dependency of the root package: imported by path.
+import { buildPoller, type Bridge, type Poller } from "../../../services/veba-bridge/src/mod.js";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway } from "@iaas/gateway";
-import { buildRemediation, type Remediation } from "../src/mod.js";
+import { buildRemediation, type Remediation } from "@iaas/remediation";
+import { startBridge, startProxy } from "../harness.js";
 
 export const log = createLogger("remediation-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const NOTIFY_CHANNEL = "C0NOTIFY";
@@ -122,8 +124,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
   const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-  const proxy = buildProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
-  await proxy.start();
+  const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
     await proxyNc.close();
@@ -135,8 +136,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const bridgeJet = await jetstreamFor(bridgeNc);
   await ensureStreams(bridgeJet.jsm, ["events"], log);
   const bridgeMetrics = createMetrics("veba-bridge");
-  const bridge: Bridge = buildBridge({ nc: bridgeNc, jet: bridgeJet, log, metrics: bridgeMetrics, config: { host: "127.0.0.1", port: 0, bodyLimit: 1024 * 1024, publishTimeoutMs: 5_000, auth: {} } });
-  await bridge.start();
+  const bridge: Bridge = await startBridge({ nc: bridgeNc, jet: bridgeJet, log, metrics: bridgeMetrics, config: { host: "127.0.0.1", port: 0, bodyLimit: 1024 * 1024, publishTimeoutMs: 5_000, auth: {} } });
   const source = sim.url;
   let poller: Poller | undefined;
   if (opts.poller) {
