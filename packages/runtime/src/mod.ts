@@ -5,6 +5,7 @@ export { ensureStreams, ensureConsumer, type ConsumerOverrides, openBucket, read
 export { addMicroService, addJsonEndpoint, requestJson, type JsonEndpoint, type Service } from "./micro.js";
 export { createMetrics, Counter, Histogram, Gauge, Registry, type Metrics } from "./metrics.js";
 export { startHealthServer, type HealthServer, type ReadinessCheck } from "./health.js";
+export { ByteBudget } from "./budget.js";
 export { consumeLoop, backoffMs, type ConsumeLoop, type ConsumeLoopOptions } from "./consume.js";
 export { commandService, type CommandServiceDeps, type RunningCommandService, startCommandConsumer, publishFinal, publishAudit, type CommandContext, type CommandOutcome, type CommandConsumer } from "./commands.js";
 export { onShutdown, fatal } from "./shutdown.js";

@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { Streams, oneLine } from "@iaas/contracts";
-import { encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { ByteBudget, encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
 import { contentModeOf, parseEvents, type ContentMode } from "./cloudevents.js";
 import { BridgeDefaults, type BridgeConfig } from "./config.js";
-import { ByteBudget, checkJsonShape } from "./limits.js";
+import { checkJsonShape } from "./limits.js";
 import { bridgeMetrics } from "./metrics.js";
 import { Rejection } from "./reject.js";
 

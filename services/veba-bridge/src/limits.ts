@@ -51,29 +51,3 @@ export function checkJsonShape(body: Uint8Array, limits: JsonLimits): void {
     }
   }
 }
-
-/**
- * A budget of request-body bytes held at once across all requests: what is being received,
- * parsed and published. A request that does not fit is answered 503 with Retry-After before its
- * body is read, so a flood of large bodies costs the bridge a bounded amount of memory.
- */
-export class ByteBudget {
-  private used = 0;
-
-  constructor(readonly limit: number) {}
-
-  get inUse(): number {
-    return this.used;
-  }
-
-  /** Takes `n` bytes if they fit; false (and nothing taken) if not. */
-  take(n: number): boolean {
-    if (this.used + n > this.limit) return false;
-    this.used += n;
-    return true;
-  }
-
-  give(n: number): void {
-    this.used = Math.max(0, this.used - n);
-  }
-}

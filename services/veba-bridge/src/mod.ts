@@ -1,5 +1,5 @@
 export { buildBridge, VERSION, type Bridge, type BridgeDeps, type AcceptedAnswer } from "./build.js";
-export { checkJsonShape, ByteBudget, type JsonLimits } from "./limits.js";
+export { checkJsonShape, type JsonLimits } from "./limits.js";
 export { BridgeDefaults, BridgeEnvSchema, bridgeConfigFromEnv, type BridgeConfig, type BridgeAuth, type BridgeEnv } from "./config.js";
 export { contentModeOf, eventClassOf, parseEvents, mediaTypeOf, MediaTypes, type ContentMode, type ParsedEvent } from "./cloudevents.js";
 export { isAuthorized } from "./auth.js";

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger, type types, type webApi } from "@slack/bolt";
-import { ConfigError, type Logger } from "@iaas/runtime";
+import { ByteBudget, ConfigError, type Logger } from "@iaas/runtime";
 import { IaasError } from "@iaas/contracts";
 import type { GatewayConfig } from "../config.js";
 import type { Block } from "../presentation/blocks.js";
@@ -56,27 +56,27 @@ function guardBoltFutureTimestamps(): void {
  * same 413 as one over the per-request limit: Bolt answers only 401 and 413 at this step.
  */
 export class BodyBudget {
-  private held = 0;
+  private readonly bytes: ByteBudget;
   constructor(
     readonly perRequest: number,
     readonly total: number,
-  ) {}
+  ) {
+    this.bytes = new ByteBudget(total);
+  }
 
   /** The bytes reserved for this request, or undefined when they do not fit. */
   reserve(headers: Headers): number | undefined {
     const declared = Number(headers["content-length"]);
     const want = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.perRequest + 1) : this.perRequest;
-    if (this.held + want > this.total) return undefined;
-    this.held += want;
-    return want;
+    return this.bytes.take(want) ? want : undefined;
   }
 
   release(n: number): void {
-    this.held = Math.max(0, this.held - n);
+    this.bytes.give(n);
   }
 
   get inUse(): number {
-    return this.held;
+    return this.bytes.inUse;
   }
 }
 
