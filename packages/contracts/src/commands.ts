@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ActorSchema, CommandIdSchema, IsoTimeSchema, VmRefSchema, VmSummarySchema, type PowerState } from "./common.js";
+import { ActorSchema, CommandIdSchema, IsoTimeSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema, type PowerState } from "./common.js";
 import { CodedErrorSchema } from "./errors.js";
 import { CommandAreas } from "./subjects.js";
 
@@ -54,11 +54,11 @@ export const SizeNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\
 const vmBase = { ...commandBase, area: z.literal("vm") };
 
 /** `iaas.cmd.vm.create`: a new VM of a policy size (the default size when none is named). */
-export const VmCreateCommandSchema = z.strictObject({ ...vmBase, action: z.literal("create"), name: NewVmNameSchema, size: SizeNameSchema.optional() });
+export const VmCreateCommandSchema = z.strictObject({ ...vmBase, action: z.literal("create"), name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional() });
 /** `iaas.cmd.vm.clone`: a full clone of a VM (not a template). */
-export const VmCloneCommandSchema = z.strictObject({ ...vmBase, action: z.literal("clone"), source: VmRefSchema, name: NewVmNameSchema });
+export const VmCloneCommandSchema = z.strictObject({ ...vmBase, action: z.literal("clone"), source: VmRefSchema, name: NewVmNameSchema, team: TeamIdSchema.optional() });
 /** `iaas.cmd.vm.deploy`: a new VM from a template, with a policy size (the default size when none is named). */
-export const VmDeployCommandSchema = z.strictObject({ ...vmBase, action: z.literal("deploy"), template: VmRefSchema, name: NewVmNameSchema, size: SizeNameSchema.optional() });
+export const VmDeployCommandSchema = z.strictObject({ ...vmBase, action: z.literal("deploy"), template: VmRefSchema, name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional() });
 /** `iaas.cmd.vm.delete`: powers the VM off if needed and deletes it. Confirmation happens before publishing. */
 export const VmDeleteCommandSchema = z.strictObject({ ...vmBase, action: z.literal("delete"), vm: VmRefSchema });
 /**
@@ -73,12 +73,26 @@ export const VmResizeCommandSchema = z.strictObject({
   memoryGB: z.number().positive().max(24 * 1024).optional(),
 });
 
+/**
+ * `iaas.cmd.vm.owner`: adopts a VM or hands it on. `owner` sets the owner, `team` the team
+ * (`null` clears it); at least one of the two is given. Admins (`owner:any`) act on any VM, the
+ * current owner on their own.
+ */
+export const VmOwnerCommandSchema = z.strictObject({
+  ...vmBase,
+  action: z.literal("owner"),
+  vm: VmRefSchema,
+  owner: SlackUserIdSchema.optional(),
+  team: TeamIdSchema.nullable().optional(),
+});
+
 export const VmCommandSchema = z.discriminatedUnion("action", [
   VmCreateCommandSchema,
   VmCloneCommandSchema,
   VmDeployCommandSchema,
   VmDeleteCommandSchema,
   VmResizeCommandSchema,
+  VmOwnerCommandSchema,
 ]);
 export type VmCommand = z.infer<typeof VmCommandSchema>;
 export type VmAction = VmCommand["action"];
@@ -106,6 +120,9 @@ export const ResultFactsSchema = z.strictObject({
   source: z.string().max(255).optional(),
   /** The policy size a create or a deploy uses. */
   size: z.strictObject({ name: z.string().max(64), cpu: z.number().int().positive(), memoryMB: z.number().int().positive(), diskGB: z.number().positive().optional() }).optional(),
+  /** The VM's owner and team after the command (create, clone, deploy, owner). */
+  owner: z.string().max(32).optional(),
+  team: z.string().max(32).optional(),
 });
 export type ResultFacts = z.infer<typeof ResultFactsSchema>;
 

@@ -7,6 +7,15 @@ export const SlackUserIdSchema = z.string().regex(/^[UW][A-Z0-9]{2,20}$/, "must 
 export const SlackTeamIdSchema = z.string().regex(/^[TE][A-Z0-9]{2,20}$/, "must be a Slack team id like T012ABC");
 export const SlackChannelIdSchema = z.string().regex(/^[CGD][A-Z0-9]{2,20}$/, "must be a Slack channel id like C012ABC");
 
+/**
+ * A VM's team: a Slack user group id (`S012ABC`) or the name of a team the policy defines
+ * (`platform`). Recorded on the VM as the custom attribute `iaas.team`.
+ */
+export const TeamIdSchema = z
+  .string()
+  .regex(/^(S[A-Z0-9]{2,20}|[a-z][a-z0-9_-]{0,31})$/, "must be a Slack user group id like S012ABC or a policy team name like platform");
+export type TeamId = z.infer<typeof TeamIdSchema>;
+
 /** Who asked. Only ever taken from a verified Slack payload, or set by an operator publishing over NATS. */
 export const ActorSchema = z.strictObject({
   userId: SlackUserIdSchema,
@@ -47,8 +56,10 @@ export const VmSummarySchema = z.strictObject({
   numCpu: z.number().int().nonnegative(),
   memoryMB: z.number().int().nonnegative(),
   template: z.boolean(),
-  /** Slack user id of the owner, for VMs made through the product. */
+  /** Slack user id of the owner (custom attribute `iaas.owner`); unset for a VM nobody has adopted. */
   owner: z.string().optional(),
+  /** The VM's team (custom attribute `iaas.team`): a Slack user group id or a policy team name. */
+  team: z.string().optional(),
 });
 export type VmSummary = z.infer<typeof VmSummarySchema>;
 

@@ -174,9 +174,10 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.confirmations.name),
       ...bucket(Buckets.rateLimits.name),
       ...bucket(Buckets.notices.name),
+      ...bucket(Buckets.quotas.name),
       ...durable(Consumers.gatewayResults),
-      // info, list, templates: read-only answers
-      ...calls(["vmGet", "vmInfo", "vmList", "templateList"]),
+      // info, list, templates, quota: read-only answers; vm-get and vm-usage also decide refusals in the ack
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "templateList"]),
       { subject: JsApi.messageGet(Streams.audit.name), why: "`/iaas audit` reads the newest audit records by sequence" },
     ],
     subscribe: [...service(ServiceNames.gateway), { subject: Subjects.notifyAll, why: "relay notices to the Slack notify channel" }],
@@ -207,8 +208,9 @@ const users: NatsUserPermissions[] = [
       ...jetStreamClient(["commands", "results", "audit", "deadLetters"]),
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
-      // create, clone/deploy, delete (the proxy powers off first), resize; the list counts quotas
-      ...calls(["vmGet", "vmList", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure"]),
+      ...bucket(Buckets.quotas.name),
+      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts quotas
+      ...calls(["vmGet", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },

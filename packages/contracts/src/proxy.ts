@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandIdSchema, SlackUserIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
+import { CommandIdSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
 import { NewVmNameSchema, PowerActionSchema } from "./commands.js";
 
 /**
@@ -24,8 +24,20 @@ export const PlacementSchema = z.strictObject({
 });
 export type Placement = z.infer<typeof PlacementSchema>;
 
-/** Who made a VM through the product and by which command: written into the VM's extraConfig at creation. */
-const ProvenanceSchema = z.strictObject({ owner: SlackUserIdSchema, requestId: CommandIdSchema });
+/**
+ * Who made a VM through the product, for which team, and by which command: the owner and team
+ * become the custom attributes `iaas.owner` and `iaas.team`, the request id goes into extraConfig.
+ */
+const ProvenanceSchema = z.strictObject({ owner: SlackUserIdSchema, team: TeamIdSchema.optional(), requestId: CommandIdSchema });
+
+/** What VMs use, for quotas: VMs (not templates), vCPU, memory and provisioned disk. */
+export const UsageSchema = z.strictObject({
+  vms: z.number().int().nonnegative(),
+  cpu: z.number().int().nonnegative(),
+  memoryGB: z.number().nonnegative(),
+  diskGB: z.number().nonnegative(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
 
 export const VmDiskSchema = z.strictObject({ label: z.string(), capacityGB: z.number().nonnegative(), datastore: z.string().optional(), file: z.string().optional() });
 
@@ -93,11 +105,36 @@ export const ProxyEndpoints = {
     subject: "vcenter.vm.list",
     request: z.strictObject({
       ...base,
-      /** Only VMs owned by this Slack user (for quotas). */
+      /** Only VMs owned by this Slack user. */
       owner: SlackUserIdSchema.optional(),
+      /**
+       * Only VMs the caller's scope reaches: owned by `scope.owner` or whose team is one of
+       * `scope.teams`. Unowned VMs are never in a scope. With `owner` as well, both must hold.
+       */
+      scope: z.strictObject({ owner: SlackUserIdSchema, teams: z.array(TeamIdSchema).max(200) }).optional(),
       includeTemplates: z.boolean().optional(),
     }),
     response: z.strictObject({ vms: z.array(VmSummarySchema) }),
+  },
+  /**
+   * What the VMs of one owner and/or one team use, counted from the custom attributes (for quotas).
+   * Reflects every create, clone, delete and owner change this proxy has finished.
+   */
+  vmUsage: {
+    name: "vm-usage",
+    subject: "vcenter.vm.usage",
+    request: z.strictObject({ ...base, owner: SlackUserIdSchema.optional(), team: TeamIdSchema.optional() }),
+    response: z.strictObject({ owner: UsageSchema.optional(), team: UsageSchema.optional() }),
+  },
+  /**
+   * Sets a VM's owner and/or team (custom attributes `iaas.owner`, `iaas.team`; `team: null`
+   * clears it). Refuses a template (IAAS_INVALID_ARGUMENT). `changed: false` when already so.
+   */
+  vmSetOwner: {
+    name: "vm-set-owner",
+    subject: "vcenter.vm.owner",
+    request: z.strictObject({ ...base, vm: VmRefSchema, owner: SlackUserIdSchema.optional(), team: TeamIdSchema.nullable().optional() }),
+    response: z.strictObject({ vm: VmSummarySchema, changed: z.boolean() }),
   },
   templateList: {
     name: "template-list",

@@ -3,7 +3,7 @@ import { token } from "./tokens.js";
 /** Command areas and the actions each carries; a command's subject is `iaas.cmd.<area>.<action>`. */
 export const CommandAreas = {
   power: ["on", "off", "reset", "suspend", "shutdown", "reboot"],
-  vm: ["create", "clone", "deploy", "delete", "resize"],
+  vm: ["create", "clone", "deploy", "delete", "resize", "owner"],
 } as const;
 export type CommandArea = keyof typeof CommandAreas;
 
@@ -112,6 +112,13 @@ export const Buckets = {
    * event (so a redelivery is always recognised); a change deferred that long is dropped.
    */
   remediation: { name: "iaas_remediation", ttlMs: 30 * 24 * 60 * 60 * 1000 },
+  /**
+   * Quota reservations per owner (`user.<U…>`) and per team (`team.<S…|name>`): what requests
+   * that passed the quota check but have not finished yet hold, updated by compare-and-set so two
+   * replicas never both take the last share. Written by the gateway and vm-lifecycle. Entries
+   * inside carry their own expiry; the bucket keeps a key a day after its last write.
+   */
+  quotas: { name: "iaas_quotas", ttlMs: 24 * 60 * 60 * 1000 },
   /** The event poller's checkpoint per vCenter (the last key it published). Never expires. */
   eventPoller: { name: "iaas_event_poller", ttlMs: 0 },
 } as const;

@@ -133,7 +133,7 @@ describe("commands", () => {
     expect(refusal(VmCommandSchema, vm({ action: "delete", vm: "web-01", name: "x" }))).toMatchInlineSnapshot(`"Unrecognized key: "name""`);
     expect(refusal(VmCommandSchema, vm({ action: "resize", vm: "web-01", cpu: 1.5 }))).toMatchInlineSnapshot(`"cpu: Invalid input: expected int, received number"`);
     expect(refusal(VmCommandSchema, vm({ action: "resize", vm: "web-01", memoryGB: 0 }))).toMatchInlineSnapshot(`"memoryGB: Too small: expected number to be >0"`);
-    expect(refusal(VmCommandSchema, vm({ action: "migrate", vm: "web-01" }))).toMatchInlineSnapshot(`"action: Invalid discriminator value. Expected 'create' | 'clone' | 'deploy' | 'delete' | 'resize'"`);
+    expect(refusal(VmCommandSchema, vm({ action: "migrate", vm: "web-01" }))).toMatchInlineSnapshot(`"action: Invalid discriminator value. Expected 'create' | 'clone' | 'deploy' | 'delete' | 'resize' | 'owner'"`);
   });
 
   it("the command union is by area", () => {
@@ -143,7 +143,7 @@ describe("commands", () => {
 
   it("the command types are the contract handlers switch on", () => {
     expectTypeOf<PowerAction>().toEqualTypeOf<"on" | "off" | "reset" | "suspend" | "shutdown" | "reboot">();
-    expectTypeOf<VmAction>().toEqualTypeOf<"create" | "clone" | "deploy" | "delete" | "resize">();
+    expectTypeOf<VmAction>().toEqualTypeOf<"create" | "clone" | "deploy" | "delete" | "resize" | "owner">();
     expectTypeOf<Command["area"]>().toEqualTypeOf<"power" | "vm">();
     expectTypeOf<Extract<Command, { action: "resize" }>>().toHaveProperty("cpu").toEqualTypeOf<number | undefined>();
   });
@@ -206,7 +206,9 @@ describe("proxy endpoints", () => {
     const good: { [E in keyof typeof ProxyEndpoints]: ProxyRequest<E> } = {
       vmGet: { vm: "web-01" },
       vmInfo: { vm: "/DC0/vm/web-01", vcenter: "lab" },
-      vmList: { owner: "U0001", includeTemplates: true },
+      vmList: { owner: "U0001", includeTemplates: true, scope: { owner: "U0001", teams: ["S0PLAT", "platform"] } },
+      vmUsage: { owner: "U0001", team: "S0PLAT" },
+      vmSetOwner: { vm: "web-01", owner: "U0002", team: null },
       templateList: {},
       datastoreList: {},
       vmPower: { vm: "web-01", action: "reset", timeoutMs: 30_000 },
@@ -224,6 +226,7 @@ describe("proxy endpoints", () => {
     const e = ProxyEndpoints;
     expect(refusal(e.vmGet.request, { vm: "web-01", vcenter: "Lab One" })).toMatchInlineSnapshot(`"vcenter: Invalid string: must match pattern /^[a-z0-9-]{1,32}$/"`);
     expect(refusal(e.vmList.request, { owner: "bob" })).toMatchInlineSnapshot(`"owner: must be a Slack user id like U012ABC"`);
+    expect(refusal(e.vmSetOwner.request, { vm: "web-01", team: "Platform Team" })).toMatchInlineSnapshot(`"team: must be a Slack user group id like S012ABC or a policy team name like platform"`);
     expect(refusal(e.vmPower.request, { vm: "web-01", action: "on", timeoutMs: 10 })).toMatchInlineSnapshot(`"timeoutMs: Too small: expected number to be >=1000"`);
     expect(refusal(e.vmCreate.request, { ...good.vmCreate, memoryMB: 4095 })).toMatchInlineSnapshot(`"memoryMB: Invalid number: must be a multiple of 4"`);
     expect(refusal(e.vmCreate.request, { ...good.vmCreate, provenance: { owner: "U0001" } })).toMatchInlineSnapshot(`"provenance.requestId: Invalid input: expected string, received undefined"`);
@@ -267,6 +270,10 @@ describe("wire schemas", () => {
         "proxy.vcenter.vm.info.response",
         "proxy.vcenter.vm.list.request",
         "proxy.vcenter.vm.list.response",
+        "proxy.vcenter.vm.usage.request",
+        "proxy.vcenter.vm.usage.response",
+        "proxy.vcenter.vm.owner.request",
+        "proxy.vcenter.vm.owner.response",
         "proxy.vcenter.template.list.request",
         "proxy.vcenter.template.list.response",
         "proxy.vcenter.datastore.list.request",

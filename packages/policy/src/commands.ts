@@ -2,8 +2,7 @@ import { CommandAreas, type CommandArea } from "@iaas/contracts";
 
 /**
  * Every command id a role may grant, in the order `help` lists them. A command id is the
- * policy's name for one thing a user can do: the slash-command verb, `power.<action>` for
- * power, and `delete.any` for deleting VMs the caller does not own.
+ * policy's name for one thing a user can do: the slash-command verb, or `power.<action>`.
  */
 export const COMMAND_IDS = [
   "help",
@@ -11,17 +10,41 @@ export const COMMAND_IDS = [
   "info",
   "templates",
   "sizes",
+  "quota",
   "create",
   "clone",
   "deploy",
   ...CommandAreas.power.map((a) => `power.${a}` as const),
   "resize",
   "delete",
-  "delete.any",
+  "owner",
   "echo",
   "audit",
 ] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
+
+/**
+ * How far a grant reaches. `own`: VMs the caller owns or whose team the caller is in (`owner`:
+ * only VMs the caller owns). `any`: every VM. Commands that name no VM are always `any`.
+ */
+export type Scope = "own" | "any";
+
+/**
+ * The commands that name a VM, whose grants are scoped: `power.*` reaches the caller's own and
+ * team VMs, `power.*:any` every VM. `clone` is scoped by its source (a clone copies the
+ * source's disks), `list` by what it shows (`list:any` allows `list all`).
+ */
+export const SCOPED_COMMANDS: ReadonlySet<CommandId> = new Set<CommandId>([
+  "list",
+  "info",
+  "clone",
+  ...CommandAreas.power.map((a) => `power.${a}` as const),
+  "resize",
+  "delete",
+  "owner",
+]);
+
+export const isScoped = (id: CommandId): boolean => SCOPED_COMMANDS.has(id);
 
 const KNOWN = new Set<string>(COMMAND_IDS);
 
@@ -29,9 +52,32 @@ export function isCommandId(s: string): s is CommandId {
   return KNOWN.has(s);
 }
 
+/** One grant of a role: a command and how far it reaches. */
+export interface Grant {
+  command: CommandId;
+  scope: Scope;
+}
+
 /**
- * Expands a role or confirm entry: a command id, `power.*` (every power action) or `*` (every
- * command). Undefined for anything else, so the loader can name the bad entry.
+ * Expands a role entry: a command id, `power.*` (every power action) or `*` (every command, any
+ * VM), each optionally with `:any` (every VM, for commands that name one). Version 1's
+ * `delete.any` reads as `delete:any`. An entry that is not one of these: a string saying why, so
+ * the loader can name the bad entry.
+ */
+export function expandGrant(entry: string): Grant[] | string {
+  if (entry === "*" || entry === "*:any") return COMMAND_IDS.map((command) => ({ command, scope: "any" as const }));
+  if (entry === "delete.any") return [{ command: "delete", scope: "any" }];
+  const [base, suffix, ...rest] = entry.split(":");
+  if (rest.length > 0 || (suffix !== undefined && suffix !== "any")) return `unknown scope in "${entry}" (write the command alone for own and team VMs, or add :any for every VM)`;
+  const ids = base === "power.*" ? COMMAND_IDS.filter((c) => c.startsWith("power.")) : isCommandId(base ?? "") ? [base as CommandId] : undefined;
+  if (ids === undefined) return `unknown command "${base}" (commands: ${COMMAND_IDS.join(", ")}, power.*, *)`;
+  if (suffix === "any" && !ids.every(isScoped)) return `"${base}" names no VM, so it takes no :any (scoped commands: ${[...SCOPED_COMMANDS].join(", ")})`;
+  return ids.map((command) => ({ command, scope: suffix === "any" || !isScoped(command) ? "any" : "own" }));
+}
+
+/**
+ * Expands a confirm entry: a command id, `power.*` or `*`. Undefined for anything else, so the
+ * loader can name the bad entry. (Confirmation has no scope.)
  */
 export function expandCommandPattern(entry: string): CommandId[] | undefined {
   if (entry === "*") return [...COMMAND_IDS];
@@ -41,8 +87,7 @@ export function expandCommandPattern(entry: string): CommandId[] | undefined {
 
 /**
  * The command id a NATS command (`iaas.cmd.<area>.<action>`) is authorized as, so a service
- * consuming commands checks the same grant the gateway checked. A `delete` is authorized as
- * `delete` and, for a VM the actor does not own, additionally needs `delete.any`.
+ * consuming commands checks the same grant the gateway checked.
  */
 export function commandIdOf(area: CommandArea, action: string): CommandId {
   const id = area === "power" ? `power.${action}` : action;
@@ -50,8 +95,7 @@ export function commandIdOf(area: CommandArea, action: string): CommandId {
   return id;
 }
 
-/** How a command id reads to a Slack user: `power off`, `delete (any VM)`. */
+/** How a command id reads to a Slack user: `power off`. */
 export function commandLabel(id: CommandId): string {
-  if (id === "delete.any") return "delete (any VM)";
   return id.replace(".", " ");
 }

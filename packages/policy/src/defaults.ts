@@ -1,10 +1,14 @@
 /**
- * The default policy (SPEC "Policy", paragraph "Default"), used when IAAS_POLICY is unset and as
+ * The default policy (the product's documented default, docs/policy.md), used when IAAS_POLICY is unset and as
  * the value of every optional field a policy file leaves out. deploy/policy.example.yaml is the
  * same policy written as YAML; a test keeps the two equal. It is embedded here rather than read
  * from deploy/ so that it works the same from src/ and dist/ and in any install layout.
  *
- * Not in SPEC's paragraph, chosen here: maxDiskGB 200, 10 VMs per user, 20 commands per user per
+ * Scoped grants (viewer, operator and builder reach their own and their team's VMs; `*` reaches
+ * every VM) are the version-2 default.
+ *
+ * Not fixed by the product's contract, chosen here: maxDiskGB 200, quotas of 10 VMs, 20 vCPU, 64 GB memory and
+ * 1,000 GB disk per user and 50, 100, 320 and 5,000 per team, 20 commands per user per
  * minute, confirmations live 5 minutes, a datastore is "full" at 80 %, at most 10 remediation
  * actions a minute, and the vCenter simulator's inventory (DC0) as placement.
  *
@@ -13,9 +17,9 @@
  */
 export const DEFAULTS = {
   roles: {
-    viewer: ["help", "list", "info", "templates", "sizes"],
+    viewer: ["help", "list", "info", "templates", "sizes", "quota"],
     operator: ["power.*"],
-    builder: ["create", "clone", "deploy", "resize", "delete"],
+    builder: ["create", "clone", "deploy", "resize", "delete", "owner"],
     admin: ["*"],
   },
   bindings: [
@@ -44,7 +48,13 @@ export const DEFAULTS = {
     names: ["prod-*"],
     folders: [],
   },
-  quotas: { vmsPerUser: 10, users: {} },
+  teams: {},
+  quotas: {
+    perUser: { vms: 10, cpu: 20, memoryGB: 64, diskGB: 1000 },
+    perTeam: { vms: 50, cpu: 100, memoryGB: 320, diskGB: 5000 },
+    users: {},
+    teams: {},
+  },
   confirm: ["delete"],
   confirmTtlSeconds: 300,
   rateLimit: { perUserPerMinute: 20 },

@@ -1,17 +1,18 @@
-import { IaasError, formatMemory, type Actor } from "@iaas/contracts";
-import { COMMAND_IDS, commandLabel, expandCommandPattern, type CommandId } from "./commands.js";
+import { IaasError, formatMemory, type Actor, type Usage } from "@iaas/contracts";
+import { COMMAND_IDS, commandLabel, expandCommandPattern, expandGrant, isScoped, type CommandId, type Grant, type Scope } from "./commands.js";
 import { compileGlob, matchesAny, type Glob } from "./glob.js";
-import type { Binding, Limits, Placement, PolicyDocument, RemediationSettings, Size } from "./schema.js";
+import type { Binding, Limits, Placement, PolicyDocument, QuotaLimits, RemediationSettings, Size } from "./schema.js";
 
 /**
- * Commands that no user may run on a protected VM (SPEC: delete, power off, reset, suspend,
- * resize). `power.shutdown` ends powered off, and `power.reboot` interrupts the VM as a reset
- * does (only more politely), so both are refused too. `power.on`, `info`, `list` and `clone`
- * (the source is only read) stay allowed.
+ * Commands that no user may run on a protected VM: delete, power off, reset, suspend, resize.
+ * `power.shutdown` ends powered off, and `power.reboot` interrupts the VM as a reset does (only
+ * more politely), so both are refused too; so is `owner` (a protected VM is IT's, and adopting it
+ * would hand its power buttons to a user). `power.on`, `info`, `list` and `clone` (the source is
+ * only read) stay allowed.
  */
 export const PROTECTED_COMMANDS: readonly CommandId[] = [
   "delete",
-  "delete.any",
+  "owner",
   "power.off",
   "power.reset",
   "power.suspend",
@@ -22,7 +23,7 @@ export const PROTECTED_COMMANDS: readonly CommandId[] = [
 
 const DONE: Partial<Record<CommandId, string>> = {
   delete: "deleted",
-  "delete.any": "deleted",
+  owner: "given another owner",
   "power.off": "powered off",
   "power.reset": "reset",
   "power.suspend": "suspended",
@@ -35,6 +36,25 @@ export type NamedSize = Size & { name: string };
 export type AlarmKind = "cpu" | "memory" | "datastore" | "vmStorage";
 /** A VM as protection sees it: its name and, once resolved, its inventory path. */
 export type VmIdentity = { name: string; path?: string | undefined };
+/** A VM as scope sees it: its name and the owner and team recorded on it (custom attributes). */
+export type VmOwnership = { name: string; owner?: string | undefined; team?: string | undefined };
+/** How the actor stands to a VM: its owner, in its team, neither, or nobody owns it. */
+export type Relation = "owner" | "team" | "other" | "unowned";
+export type QuotaKind = "user" | "team";
+
+/** Nothing used: the usage of an owner or team without VMs. */
+export const NO_USAGE: Usage = { vms: 0, cpu: 0, memoryGB: 0, diskGB: 0 };
+export const QUOTA_FIELDS = ["vms", "cpu", "memoryGB", "diskGB"] as const;
+type QuotaField = (typeof QUOTA_FIELDS)[number];
+const round = (n: number) => +n.toFixed(3);
+const QUOTA_UNITS: Record<QuotaField, (n: number) => string> = {
+  vms: (n) => (n === 1 ? "VM" : "VMs"),
+  cpu: () => "vCPU",
+  memoryGB: () => "GB memory",
+  diskGB: () => "GB disk",
+};
+/** How a team reads in a message: a user group as a Slack mention, a policy team by name. */
+export const teamLabel = (team: string): string => (/^S[A-Z0-9]+$/.test(team) ? `<!subteam^${team}>` : `team \`${team}\``);
 
 /** `/DC0/vm/a/b` → `b`; a plain name is itself. */
 function leafOf(ref: string): string {
@@ -56,7 +76,7 @@ export class Policy {
   readonly source: string;
   readonly document: PolicyDocument;
 
-  private readonly grants = new Map<string, ReadonlySet<CommandId>>();
+  private readonly grants = new Map<string, ReadonlyMap<CommandId, Scope>>();
   private readonly protectedNames: Glob[];
   private readonly protectedFolders: string[];
   private readonly restartOptIn: Glob[];
@@ -69,7 +89,14 @@ export class Policy {
     this.document = document;
     this.source = source;
     for (const [role, entries] of Object.entries(document.roles)) {
-      this.grants.set(role, new Set(entries.flatMap((e) => expandCommandPattern(e) ?? [])));
+      const scopes = new Map<CommandId, Scope>();
+      for (const entry of entries) {
+        const grants = expandGrant(entry);
+        if (typeof grants === "string") continue; // the schema refused it already
+        // Two entries for one command: the wider one holds.
+        for (const g of grants) if (scopes.get(g.command) !== "any") scopes.set(g.command, g.scope);
+      }
+      this.grants.set(role, scopes);
     }
     // Protection errs on the safe side: `PROD-db` is as protected as `prod-db`, and excluding a
     // datastore by a case-insensitive glob only ever narrows what remediation touches. Restart
@@ -93,10 +120,20 @@ export class Policy {
 
   /**
    * The Slack user group ids any binding names, in policy order, each once. Only the gateway
-   * resolves Slack users to groups, and only these matter to the policy (docs/policy.md).
+   * resolves Slack users to groups, and only these matter to the roles (docs/policy.md).
    */
   get boundGroups(): readonly string[] {
     return [...new Set(this.document.bindings.flatMap((b) => b.groups ?? []))];
+  }
+
+  /**
+   * Every user group the policy names anywhere: bindings, team members, team quotas. A VM's team
+   * may be some other group; the gateway asks about that one when it meets it.
+   */
+  get namedGroups(): readonly string[] {
+    const teamGroups = Object.values(this.document.teams).flatMap((t) => t.groups ?? []);
+    const quotaGroups = Object.keys(this.document.quotas.teams).filter((k) => k.startsWith("S"));
+    return [...new Set([...this.boundGroups, ...teamGroups, ...quotaGroups])];
   }
 
   /** Whether any binding names a user group: only then is group membership worth looking up. */
@@ -110,17 +147,36 @@ export class Policy {
     return Object.keys(this.document.roles).filter((r) => bound.has(r));
   }
 
+  /** The widest scope the actor's roles grant for `command`, or undefined when none grants it. */
+  scopeOf(actor: Actor, command: CommandId): Scope | undefined {
+    let scope: Scope | undefined;
+    for (const r of this.rolesOf(actor)) {
+      const s = this.grants.get(r)?.get(command);
+      if (s === "any") return "any";
+      if (s === "own") scope = "own";
+    }
+    return scope;
+  }
+
+  /** Whether the actor's roles grant `command` at all (on some VM, for scoped commands). */
   can(actor: Actor, command: CommandId): boolean {
-    return this.rolesOf(actor).some((r) => this.grants.get(r)?.has(command));
+    return this.scopeOf(actor, command) !== undefined;
+  }
+
+  /** What the actor may run, in `help` order, each with its scope. */
+  grantsOf(actor: Actor): Grant[] {
+    return COMMAND_IDS.flatMap((command) => {
+      const scope = this.scopeOf(actor, command);
+      return scope === undefined ? [] : [{ command, scope }];
+    });
   }
 
   /** What the actor may run, in `help` order. */
   allowedCommands(actor: Actor): CommandId[] {
-    const roles = this.rolesOf(actor);
-    return COMMAND_IDS.filter((c) => roles.some((r) => this.grants.get(r)?.has(c)));
+    return this.grantsOf(actor).map((g) => g.command);
   }
 
-  /** Throws IAAS_NOT_ALLOWED unless the actor's roles grant `command`. */
+  /** Throws IAAS_NOT_ALLOWED unless the actor's roles grant `command` (on some VM). */
   authorize(actor: Actor, command: CommandId): void {
     if (this.can(actor, command)) return;
     const label = `\`${commandLabel(command)}\``;
@@ -138,23 +194,67 @@ export class Policy {
     );
   }
 
-  /** Builders delete their own VMs; `delete.any` (admin) deletes any VM. */
-  canDelete(actor: Actor, ownerUserId: string | undefined): boolean {
-    if (this.can(actor, "delete.any")) return true;
-    return this.can(actor, "delete") && ownerUserId !== undefined && ownerUserId === actor.userId;
+  // ---- teams and scope -------------------------------------------------------------------
+
+  /**
+   * The teams the actor is in: the Slack user groups the gateway found them in (`actor.groups`)
+   * and the policy's teams that list them or one of those groups.
+   */
+  teamsOf(actor: Actor): string[] {
+    const groups = actor.groups ?? [];
+    const named = Object.entries(this.document.teams)
+      .filter(([, t]) => t.users?.includes(actor.userId) || t.groups?.some((g) => groups.includes(g)))
+      .map(([name]) => name);
+    return [...groups, ...named];
   }
 
-  /** Throws IAAS_NOT_ALLOWED unless the actor may delete this VM (it says whose VM it is). */
-  authorizeDelete(actor: Actor, vm: { name: string; owner?: string | undefined }): void {
-    if (this.canDelete(actor, vm.owner)) return;
-    this.authorize(actor, "delete");
-    const name = `\`${leafOf(vm.name)}\``;
-    throw new IaasError(
-      "IAAS_NOT_ALLOWED",
-      vm.owner === undefined
-        ? `You can only delete VMs you own, and ${name} has no recorded owner (it was not made through IaaS). Ask an IT admin.`
-        : `You can only delete VMs you own, and ${name} belongs to <@${vm.owner}>. Ask them or an IT admin.`,
-    );
+  /** Whether `team` can be a VM's team: any user group id, or a team in `teams`. */
+  isKnownTeam(team: string): boolean {
+    return /^S[A-Z0-9]{2,20}$/.test(team) || Object.hasOwn(this.document.teams, team);
+  }
+
+  /** How the actor stands to the VM. */
+  relationTo(actor: Actor, vm: VmOwnership): Relation {
+    if (vm.owner === undefined && vm.team === undefined) return "unowned";
+    if (vm.owner !== undefined && vm.owner === actor.userId) return "owner";
+    if (vm.team !== undefined && this.teamsOf(actor).includes(vm.team)) return "team";
+    return "other";
+  }
+
+  /**
+   * Whether the actor may run `command` on this VM. A scoped grant reaches VMs the actor owns or
+   * whose team they are in (`owner`: only VMs they own); an unowned VM only `:any` grants reach.
+   * Commands that name no VM: whether they are granted at all.
+   */
+  mayActOn(actor: Actor, command: CommandId, vm: VmOwnership): boolean {
+    const scope = this.scopeOf(actor, command);
+    if (scope === undefined) return false;
+    if (scope === "any" || !isScoped(command)) return true;
+    const rel = this.relationTo(actor, vm);
+    return rel === "owner" || (rel === "team" && command !== "owner");
+  }
+
+  /**
+   * Throws IAAS_NOT_ALLOWED unless the actor may run `command` on this VM: first whether any role
+   * grants it, then whose VM it is ("`web-01` belongs to <@UALICE>; you may not power it off").
+   * `vm` must carry the owner and team as read from vCenter: a caller that could not read them
+   * refuses rather than calling this with neither (an unread owner is not "no owner").
+   */
+  authorizeOn(actor: Actor, command: CommandId, vm: VmOwnership): void {
+    this.authorize(actor, command);
+    if (this.mayActOn(actor, command, vm)) return;
+    const short = leafOf(vm.name);
+    const verb = VERB[command] ?? `run \`${commandLabel(command)}\` on it`;
+    const rel = this.relationTo(actor, vm);
+    if (rel === "unowned") {
+      throw new IaasError(
+        "IAAS_NOT_ALLOWED",
+        `\`${short}\` has no owner in IaaS, so only IT admins may ${verb} until it is adopted (an admin runs \`/iaas owner ${short} @user\`).`,
+      );
+    }
+    const whose = vm.owner !== undefined ? `<@${vm.owner}>${vm.team !== undefined ? ` (${teamLabel(vm.team)})` : ""}` : teamLabel(vm.team!);
+    const tail = command === "owner" && rel === "team" ? "only its owner or an IT admin may give it away" : "ask them or an IT admin";
+    throw new IaasError("IAAS_NOT_ALLOWED", `\`${short}\` belongs to ${whose}; you may not ${verb}: ${tail}.`);
   }
 
   // ---- protected VMs ---------------------------------------------------------------------
@@ -183,15 +283,28 @@ export class Policy {
     return this.protectionOf(vm, inventoryPath) !== undefined;
   }
 
-  /** Throws IAAS_PROTECTED_VM when `command` is one of PROTECTED_COMMANDS and the VM is protected. */
-  checkProtected(command: CommandId, vm: VmIdentity): void {
+  /**
+   * Throws IAAS_PROTECTED_VM when `command` is one of PROTECTED_COMMANDS and the VM is protected.
+   * `via` words where the command came from. With `resolved`, the VM was looked up in vCenter:
+   * when the policy protects folders and no inventory path came back, protection cannot be
+   * decided, and the command is refused with a retryable IAAS_VCENTER_UNAVAILABLE (a guard that
+   * cannot decide fails closed).
+   */
+  checkProtected(command: CommandId, vm: VmIdentity, opts: { via?: Actor["via"] | undefined; resolved?: boolean } = {}): void {
     if (!PROTECTED_COMMANDS.includes(command)) return;
     const why = this.protectionOf(vm.name, vm.path);
-    if (why === undefined) return;
-    throw new IaasError(
-      "IAAS_PROTECTED_VM",
-      `\`${leafOf(vm.name)}\` is protected by policy (${why}): it cannot be ${DONE[command] ?? commandLabel(command)} from Slack. Ask an IT admin.`,
-    );
+    const done = DONE[command] ?? commandLabel(command);
+    if (why === undefined) {
+      if (opts.resolved && this.protectsFolders && vm.path === undefined && !vm.name.startsWith("/")) {
+        throw new IaasError(
+          "IAAS_VCENTER_UNAVAILABLE",
+          `Cannot tell whether \`${leafOf(vm.name)}\` is in a protected folder (its inventory path could not be read), so it was not ${done}. Try again in a minute.`,
+        );
+      }
+      return;
+    }
+    const from = opts.via === "nats" ? "over NATS" : "from Slack";
+    throw new IaasError("IAAS_PROTECTED_VM", `\`${leafOf(vm.name)}\` is protected by policy (${why}): it cannot be ${done} ${from}. Ask an IT admin.`);
   }
 
   // ---- sizes, limits, names, quotas ------------------------------------------------------
@@ -269,19 +382,44 @@ export class Policy {
     if (glob) refuse(`names matching \`${glob.source}\` are reserved for protected VMs`);
   }
 
-  /** The number of VMs the actor may own. */
-  quotaOf(actor: Actor): number {
-    return this.document.quotas.users[actor.userId] ?? this.document.quotas.vmsPerUser;
+  /**
+   * The limits on what one user's VMs, or one team's, may use in all: `quotas.users[id]`
+   * (`quotas.teams[team]`) field by field over `perUser` (`perTeam`). A field left out: no limit.
+   */
+  quotaOf(kind: QuotaKind, id: string): QuotaLimits {
+    const q = this.document.quotas;
+    return kind === "user" ? { ...q.perUser, ...(q.users[id] ?? {}) } : { ...q.perTeam, ...(q.teams[id] ?? {}) };
   }
 
-  /** Throws IAAS_QUOTA_EXCEEDED when making one more VM would exceed the actor's quota. */
-  checkQuota(ownedCount: number, actor: Actor): void {
-    const quota = this.quotaOf(actor);
-    if (ownedCount < quota) return;
-    throw new IaasError(
-      "IAAS_QUOTA_EXCEEDED",
-      `You already own ${ownedCount} VM${ownedCount === 1 ? "" : "s"} and your quota is ${quota}. Delete one you no longer need, or ask an IT admin to raise your quota.`,
-    );
+  /**
+   * Throws IAAS_QUOTA_EXCEEDED when `request` on top of what is used goes over the owner's quota
+   * or the team's, with the figures ("you use 9 of 10 VMs and 14 of 16 vCPU; this needs 1 more VM
+   * and 2 more vCPU"). `user` and `team.used` count what exists and what other requests hold.
+   */
+  checkQuota(a: { actor: Actor; request: Usage; user: Usage; team?: { id: string; used: Usage } | undefined }): void {
+    const over = (limits: QuotaLimits, used: Usage) =>
+      QUOTA_FIELDS.filter((f) => limits[f] !== undefined && used[f] + a.request[f] > limits[f]! + 1e-9);
+    const uses = (limits: QuotaLimits, used: Usage, fields: readonly QuotaField[]) =>
+      fields.map((f) => `${round(used[f])} of ${limits[f]} ${QUOTA_UNITS[f](limits[f]!)}`).join(" and ");
+    const needs = (fields: readonly QuotaField[]) => fields.map((f) => `${round(a.request[f])} more ${QUOTA_UNITS[f](a.request[f])}`).join(" and ");
+    const userLimits = this.quotaOf("user", a.actor.userId);
+    const userOver = over(userLimits, a.user);
+    if (userOver.length) {
+      throw new IaasError(
+        "IAAS_QUOTA_EXCEEDED",
+        `Over your quota: you use ${uses(userLimits, a.user, userOver)}; this needs ${needs(userOver)}. Delete a VM you no longer need, or ask an IT admin to raise your quota (\`/iaas quota\` shows it).`,
+      );
+    }
+    if (a.team) {
+      const teamLimits = this.quotaOf("team", a.team.id);
+      const teamOver = over(teamLimits, a.team.used);
+      if (teamOver.length) {
+        throw new IaasError(
+          "IAAS_QUOTA_EXCEEDED",
+          `Over the quota of ${teamLabel(a.team.id)}: it uses ${uses(teamLimits, a.team.used, teamOver)}; this needs ${needs(teamOver)}. Ask an IT admin to raise the team's quota (\`/iaas quota\` shows it).`,
+        );
+      }
+    }
   }
 
   // ---- confirmation and rate --------------------------------------------------------------
@@ -324,6 +462,22 @@ export class Policy {
     return matchesAny(this.excludedDatastores, datastoreName) !== undefined;
   }
 }
+
+/** How a refusal words the act: "you may not power it off". */
+const VERB: Partial<Record<CommandId, string>> = {
+  info: "see it",
+  list: "see it",
+  clone: "clone it",
+  "power.on": "power it on",
+  "power.off": "power it off",
+  "power.reset": "reset it",
+  "power.suspend": "suspend it",
+  "power.shutdown": "shut it down",
+  "power.reboot": "reboot it",
+  resize: "resize it",
+  delete: "delete it",
+  owner: "give it another owner",
+};
 
 function bindingMatches(b: Binding, actor: Actor): boolean {
   if (b.everyone) return true;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SlackChannelIdSchema, SlackUserIdSchema } from "@iaas/contracts";
-import { COMMAND_IDS, expandCommandPattern } from "./commands.js";
+import { COMMAND_IDS, expandCommandPattern, expandGrant } from "./commands.js";
 import { DEFAULTS } from "./defaults.js";
 
 // The policy file's schema. Strict everywhere: an unknown key is an error, so a typo such as
@@ -17,7 +17,13 @@ const SizeNameSchema = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be 1-32 lowercase letters, digits, - or _, starting with a letter");
 
-/** A role or confirm entry: a command id, `power.*` or `*`. */
+/** A role entry: a command id, `power.*` or `*`, optionally scoped to every VM with `:any`. */
+const GrantEntrySchema = z.string().superRefine((s, ctx) => {
+  const grants = expandGrant(s);
+  if (typeof grants === "string") ctx.addIssue({ code: "custom", message: grants });
+});
+
+/** A confirm entry: a command id, `power.*` or `*`. */
 const CommandEntrySchema = z.string().superRefine((s, ctx) => {
   if (expandCommandPattern(s) === undefined) {
     ctx.addIssue({ code: "custom", message: `unknown command "${s}" (commands: ${COMMAND_IDS.join(", ")}, power.*, *)` });
@@ -117,16 +123,66 @@ export const ProtectedSchema = z
   .prefault({});
 export type Protected = z.infer<typeof ProtectedSchema>;
 
+// Quotas: what one user's, or one team's, VMs may use in all. A limit left out is no limit.
+// The bounds are sanity, not policy: a value above them is a typo (GB written as MB).
+const QuotaLimitsSchema = z.strictObject({
+  vms: z.number().int().min(0).max(100_000).optional(),
+  cpu: z.number().int().min(0).max(1_000_000).optional(),
+  memoryGB: z.number().min(0).max(10_000_000).optional(),
+  diskGB: z.number().min(0).max(100_000_000).optional(),
+});
+export type QuotaLimits = z.infer<typeof QuotaLimitsSchema>;
+
+const TeamKeySchema = z
+  .string()
+  .regex(/^(S[A-Z0-9]{2,20}|[a-z][a-z0-9_-]{0,31})$/, "must be a Slack user group id like S012ABC or a team name from `teams`");
+
 export const QuotasSchema = z
-  .strictObject({
-    vmsPerUser: PositiveIntSchema.default(DEFAULTS.quotas.vmsPerUser),
-    /** Per-user overrides of vmsPerUser, by Slack user id. */
-    users: z
-      .record(z.string().refine((s) => SlackUserIdSchema.safeParse(s).success, "must be a Slack user id like U012ABC"), PositiveIntSchema)
-      .default({}),
-  })
+  .preprocess(
+    // Version 1 wrote `vmsPerUser: 10` and `users: {U…: 20}` (VM counts): read them as the
+    // `vms` of `perUser` and of each user, so a version-1 policy keeps its meaning.
+    (raw) => {
+      if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+      const q = { ...(raw as Record<string, unknown>) };
+      if ("vmsPerUser" in q) {
+        const perUser = q.perUser && typeof q.perUser === "object" ? (q.perUser as Record<string, unknown>) : {};
+        if (!("vms" in perUser)) q.perUser = { ...DEFAULTS.quotas.perUser, ...perUser, vms: q.vmsPerUser };
+        delete q.vmsPerUser;
+      }
+      if (q.users && typeof q.users === "object" && !Array.isArray(q.users)) {
+        q.users = Object.fromEntries(Object.entries(q.users as Record<string, unknown>).map(([k, v]) => [k, typeof v === "number" ? { vms: v } : v]));
+      }
+      return q;
+    },
+    z.strictObject({
+      perUser: QuotaLimitsSchema.default({ ...DEFAULTS.quotas.perUser }),
+      perTeam: QuotaLimitsSchema.default({ ...DEFAULTS.quotas.perTeam }),
+      /** Per-user limits, by Slack user id; each field left out takes perUser's. */
+      users: z
+        .record(z.string().refine((s) => SlackUserIdSchema.safeParse(s).success, "must be a Slack user id like U012ABC"), QuotaLimitsSchema)
+        .default({}),
+      /** Per-team limits, by user group id or team name; each field left out takes perTeam's. */
+      teams: z.record(TeamKeySchema, QuotaLimitsSchema).default({}),
+    }),
+  )
   .prefault({});
 export type Quotas = z.infer<typeof QuotasSchema>;
+
+/**
+ * Teams the policy names, besides Slack user groups (which are teams by their `S…` id): a
+ * member is a user listed or a member of a group listed.
+ */
+const TeamNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be 1-32 lowercase letters, digits, - or _, starting with a letter");
+export const TeamSchema = z
+  .strictObject({
+    users: z.array(UserIdSchema).optional(),
+    groups: z.array(GroupIdSchema).optional(),
+    description: z.string().max(300).regex(NO_CONTROL, "must be one line").optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (!t.users?.length && !t.groups?.length) ctx.addIssue({ code: "custom", message: "must list users or groups" });
+  });
+export type Team = z.infer<typeof TeamSchema>;
 
 export const RateLimitSchema = z
   .strictObject({
@@ -162,7 +218,7 @@ export type RemediationSettings = z.infer<typeof RemediationSchema>;
 
 /** The whole policy file. */
 export const PolicyDocumentSchema = z.strictObject({
-  roles: z.record(RoleNameSchema, z.array(CommandEntrySchema).min(1)),
+  roles: z.record(RoleNameSchema, z.array(GrantEntrySchema).min(1)),
   bindings: z.array(BindingSchema),
   sizes: z.record(SizeNameSchema, SizeSchema),
   defaultSize: SizeNameSchema,
@@ -170,6 +226,7 @@ export const PolicyDocumentSchema = z.strictObject({
   naming: NamingSchema,
   placement: PlacementSchema,
   protected: ProtectedSchema,
+  teams: z.record(TeamNameSchema, TeamSchema).default({}),
   quotas: QuotasSchema,
   confirm: z.array(CommandEntrySchema).default([...DEFAULTS.confirm]),
   /** Slack's response_url lives 30 minutes, so a confirmation cannot outlive it. */

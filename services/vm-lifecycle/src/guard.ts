@@ -1,5 +1,5 @@
 import { IaasError, ProxyEndpoints, type VmCommand } from "@iaas/contracts";
-import { commandIdOf, type Policy } from "@iaas/policy";
+import { NO_USAGE, commandIdOf, type Policy } from "@iaas/policy";
 import { requestJson, type NatsConnection } from "@iaas/runtime";
 
 export interface GuardDeps {
@@ -35,20 +35,22 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       // A VM of the new name is either this command's own, made by an earlier delivery (the proxy
       // returns it instead of making another), or someone else's, which the proxy refuses as a
       // duplicate. Either way it must not count against the quota for this command.
-      policy.checkQuota(vms.filter((v) => v.name !== cmd.name).length, actor);
+      policy.checkQuota({ actor, request: { ...NO_USAGE, vms: 1 }, user: { ...NO_USAGE, vms: vms.filter((v) => v.name !== cmd.name).length } });
       return;
     }
     case "delete": {
-      if (!policy.can(actor, "delete") && !policy.can(actor, "delete.any")) policy.authorize(actor, "delete");
+      policy.authorize(actor, "delete");
       policy.checkProtected("delete", { name: cmd.vm });
       const vm = await lookup(d, cmd.vm, call);
       // Gone already: a redelivery whose first attempt deleted it, or a name that never existed.
       // Nothing can be deleted either way; the handler tells the two apart.
       if (!vm) return;
       policy.checkProtected("delete", { name: vm.name, path: vm.path });
-      policy.authorizeDelete(actor, { name: vm.name, owner: vm.owner });
+      policy.authorizeOn(actor, "delete", vm);
       return;
     }
+    case "owner":
+      throw new IaasError("IAAS_NOT_SUPPORTED", "`owner` is not handled by this vm-lifecycle yet.");
     case "resize": {
       policy.authorize(actor, "resize");
       policy.checkProtected("resize", { name: cmd.vm });

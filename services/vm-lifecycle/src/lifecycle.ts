@@ -74,6 +74,8 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
         ? { message: `Resized ${quote(vm.name)}: now ${describeVm(summary)}.`, facts: { code: "done", vm: vm.name }, vm: summary }
         : { message: `${quote(vm.name)} already has ${vm.numCpu} vCPU and ${formatMemory(vm.memoryMB)} memory; nothing changed.`, facts: { code: "unchanged", vm: vm.name }, vm: summary };
     }
+    case "owner":
+      throw new IaasError("IAAS_NOT_SUPPORTED", "`owner` is not handled by this vm-lifecycle yet.");
   }
 }
 

@@ -6,8 +6,8 @@ import type { RecordOf } from "./verb.js";
 
 export const del: RecordOf<"delete"> = {
   kind: "action",
-  // `delete` for the actor's own VMs, `delete.any` for any.
-  ids: ["delete", "delete.any"],
+  // `delete` reaches own and team VMs, `delete:any` every VM (the scope is checked on the VM).
+  ids: ["delete"],
   label: () => "vm.delete",
   vm: (cmd) => cmd.vm,
   precheck: (policy, cmd) => policy.checkProtected("delete", { name: cmd.vm }),
@@ -20,7 +20,7 @@ export const del: RecordOf<"delete"> = {
     const vm = await lookup(cmd.vm);
     if (!vm) return [];
     policy.checkProtected("delete", { name: vm.name, path: vm.path });
-    policy.authorizeDelete(actor, { name: vm.name, owner: vm.owner });
+    policy.authorizeOn(actor, "delete", vm);
     return fields([
       ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
       ["Now", `${PowerStateWords[vm.powerState]}${vm.powerState === "poweredOn" ? " (it will be powered off first)" : ""} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
