@@ -3,7 +3,7 @@
  * that very file: what each service needs works, and what it must not do is refused by the server
  * (a permission violation, not a timeout or a silent drop).
  *
- * The expectations below are written from the product rules (SPEC "NATS contract" and the
+ * The expectations below are written from the product rules (the NATS contract and the
  * permission rules in contracts/src/permissions.ts), not computed from the permission lists, so
  * a wrong list fails here. A power command runs end to end under the real users: the gateway
  * publishes it, the real runtime command consumer runs it as `power`, a vcenter-proxy stand-in

@@ -146,7 +146,8 @@ export const QuotasSchema = z
       const q = { ...(raw as Record<string, unknown>) };
       if ("vmsPerUser" in q) {
         const perUser = q.perUser && typeof q.perUser === "object" ? (q.perUser as Record<string, unknown>) : {};
-        if (!("vms" in perUser)) q.perUser = { ...DEFAULTS.quotas.perUser, ...perUser, vms: q.vmsPerUser };
+        // Only the VM count: version 1 had no other limit, so none is added.
+        if (!("vms" in perUser)) q.perUser = { ...perUser, vms: q.vmsPerUser };
         delete q.vmsPerUser;
       }
       if (q.users && typeof q.users === "object" && !Array.isArray(q.users)) {

@@ -81,7 +81,7 @@ describe("bindings", () => {
   it("roles add up across bindings", () => {
     const a = user("U0BOB", { channelId: "C0OPS", groups: ["S0AUDIT"] });
     expect(policy.rolesOf(a)).toEqual(["viewer", "operator", "builder", "auditor"]);
-    expect(policy.can(a, "delete.any")).toBe(false);
+    expect(policy.scopeOf(a, "delete")).toBe("own");
   });
 
   it("IAAS_ADMINS adds the admin role; `*` grants every command", () => {
@@ -118,10 +118,10 @@ describe("authorize", () => {
   });
 
   it("a non-admin cannot audit, echo or delete any VM", () => {
-    for (const c of ["audit", "echo", "delete.any"] as const) expect(policy.can(builder, c)).toBe(false);
+    for (const c of ["audit", "echo"] as const) expect(policy.can(builder, c)).toBe(false);
+    expect(policy.scopeOf(builder, "delete")).toBe("own");
     expect(thrown(() => policy.authorize(builder, "audit"))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You are not allowed to run \`audit\`: it needs the auditor or admin role, and you have viewer, builder. Ask an IT admin."`);
     expect(thrown(() => policy.authorize(builder, "echo"))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You are not allowed to run \`echo\`: it needs the admin role, and you have viewer, builder. Ask an IT admin."`);
-    expect(thrown(() => policy.authorize(builder, "delete.any"))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You are not allowed to run \`delete (any VM)\`: it needs the admin role, and you have viewer, builder. Ask an IT admin."`);
   });
 
   it("names the role that would allow it", () => {
@@ -134,25 +134,86 @@ describe("authorize", () => {
   });
 });
 
-describe("delete: builders their own VMs, admins any", () => {
+describe("scope: own and team VMs, or any VM", () => {
   const bob = user("U0BOB");
   const root = user("U0ROOT");
+  const alicesVm = { name: "/DC0/vm/web-02", owner: "U0ALICE" };
+  const teamVm = { name: "db-01", owner: "U0ALICE", team: "S0DEVS" };
+  const unowned = { name: "DC0_H0_VM0" };
 
-  it("canDelete", () => {
-    expect(policy.canDelete(bob, "U0BOB")).toBe(true);
-    expect(policy.canDelete(bob, "U0ALICE")).toBe(false);
-    expect(policy.canDelete(bob, undefined)).toBe(false);
-    expect(policy.canDelete(root, "U0ALICE")).toBe(true);
-    expect(policy.canDelete(root, undefined)).toBe(true);
-    expect(policy.canDelete(user("U0NOBODY"), "U0NOBODY")).toBe(false);
+  it("a scoped grant reaches own VMs and team VMs; `*` reaches every VM", () => {
+    expect(policy.mayActOn(bob, "delete", { name: "web-01", owner: "U0BOB" })).toBe(true);
+    expect(policy.mayActOn(bob, "delete", alicesVm)).toBe(false);
+    expect(policy.mayActOn(bob, "delete", teamVm)).toBe(false);
+    expect(policy.mayActOn(user("U0DEV", { groups: ["S0DEVS"] }), "delete", teamVm)).toBe(true);
+    expect(policy.mayActOn(bob, "delete", unowned)).toBe(false);
+    expect(policy.mayActOn(root, "delete", alicesVm)).toBe(true);
+    expect(policy.mayActOn(root, "delete", unowned)).toBe(true);
+    // A command that names no VM is granted or not, whatever the VM.
+    expect(policy.mayActOn(bob, "create", alicesVm)).toBe(true);
   });
 
-  it("authorizeDelete explains whose VM it is", () => {
-    expect(() => policy.authorizeDelete(bob, { name: "web-01", owner: "U0BOB" })).not.toThrow();
-    expect(() => policy.authorizeDelete(root, { name: "web-01" })).not.toThrow();
-    expect(thrown(() => policy.authorizeDelete(bob, { name: "/DC0/vm/web-02", owner: "U0ALICE" }))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You can only delete VMs you own, and \`web-02\` belongs to <@U0ALICE>. Ask them or an IT admin."`);
-    expect(thrown(() => policy.authorizeDelete(bob, { name: "DC0_H0_VM0" }))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You can only delete VMs you own, and \`DC0_H0_VM0\` has no recorded owner (it was not made through IaaS). Ask an IT admin."`);
-    expect(thrown(() => policy.authorizeDelete(user("U0NOBODY"), { name: "web-01", owner: "U0NOBODY" }))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You are not allowed to run \`delete\`: it needs the builder or admin role, and you have viewer. Ask an IT admin."`);
+  it("`owner` reaches only VMs the caller owns, not the team's", () => {
+    const p = parsePolicy(POLICY.replace("builder: [create, clone, deploy, resize, delete]", "builder: [create, clone, deploy, resize, delete, owner]"), { source: "t", env: {} });
+    const dev = user("U0DEV", { groups: ["S0DEVS"] });
+    expect(p.mayActOn(dev, "delete", teamVm)).toBe(true);
+    expect(p.mayActOn(dev, "owner", teamVm)).toBe(false);
+    expect(p.mayActOn(user("U0ALICE", { groups: ["S0DEVS"] }), "owner", teamVm)).toBe(true);
+    expect(thrown(() => p.authorizeOn(dev, "owner", teamVm))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: \`db-01\` belongs to <@U0ALICE> (<!subteam^S0DEVS>); you may not give it another owner: only its owner or an IT admin may give it away."`);
+  });
+
+  it("refusals say whose VM it is, or that it is admin-only until adopted", () => {
+    expect(() => policy.authorizeOn(bob, "delete", { name: "web-01", owner: "U0BOB" })).not.toThrow();
+    expect(() => policy.authorizeOn(root, "delete", unowned)).not.toThrow();
+    expect(thrown(() => policy.authorizeOn(bob, "delete", alicesVm))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: \`web-02\` belongs to <@U0ALICE>; you may not delete it: ask them or an IT admin."`);
+    expect(thrown(() => policy.authorizeOn(bob, "resize", teamVm))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: \`db-01\` belongs to <@U0ALICE> (<!subteam^S0DEVS>); you may not resize it: ask them or an IT admin."`);
+    expect(thrown(() => policy.authorizeOn(bob, "info", { name: "db-02", team: "web" }))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: \`db-02\` belongs to team \`web\`; you may not see it: ask them or an IT admin."`);
+    expect(thrown(() => policy.authorizeOn(bob, "delete", unowned))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: \`DC0_H0_VM0\` has no owner in IaaS, so only IT admins may delete it until it is adopted (an admin runs \`/iaas owner DC0_H0_VM0 @user\`)."`);
+    expect(thrown(() => policy.authorizeOn(user("U0NOBODY"), "delete", { name: "web-01", owner: "U0NOBODY" }))).toMatchInlineSnapshot(`"IAAS_NOT_ALLOWED: You are not allowed to run \`delete\`: it needs the builder or admin role, and you have viewer. Ask an IT admin."`);
+  });
+
+  it("`:any` widens a scoped grant; a command that names no VM takes no `:any`", () => {
+    const p = parsePolicy(POLICY.replace('operator: ["power.*"]', 'operator: ["power.*:any", "info:any", "delete.any"]'), { source: "t", env: {} });
+    const op = user("U0ANN", { channelId: "C0OPS" });
+    expect(p.scopeOf(op, "power.off")).toBe("any");
+    expect(p.scopeOf(op, "info")).toBe("any");
+    // Version 1's `delete.any` reads as `delete:any`.
+    expect(p.scopeOf(op, "delete")).toBe("any");
+    expect(p.mayActOn(op, "power.off", unowned)).toBe(true);
+    const bad = (entry: string) => {
+      try {
+        parsePolicy(POLICY.replace('operator: ["power.*"]', `operator: ["${entry}"]`), { source: "t", env: {} });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "loaded";
+    };
+    expect(bad("create:any")).toMatch(/"create" names no VM, so it takes no :any/);
+    expect(bad("power.*:all")).toMatch(/unknown scope in "power\.\*:all"/);
+    expect(bad("poweroff")).toMatch(/unknown command "poweroff"/);
+  });
+
+  it("teams: user groups by id, and the policy's teams by their users and groups", () => {
+    const p = parsePolicy(`${POLICY}
+teams:
+  web: { users: [U0BOB] }
+  data: { groups: [S0DATA] }
+`, { source: "t", env: {} });
+    expect(p.teamsOf(user("U0BOB"))).toEqual(["web"]);
+    expect(p.teamsOf(user("U0EVE", { groups: ["S0DATA", "S0X"] }))).toEqual(["S0DATA", "S0X", "data"]);
+    expect(p.isKnownTeam("web")).toBe(true);
+    expect(p.isKnownTeam("S0ANY")).toBe(true);
+    expect(p.isKnownTeam("nope")).toBe(false);
+    expect(p.mayActOn(user("U0BOB"), "delete", { name: "db-02", team: "web" })).toBe(true);
+    expect(p.namedGroups).toEqual(["S0DEVS", "S0AUDIT", "S0DATA"]);
+  });
+
+  it("help's grants carry the scope", () => {
+    expect(policy.grantsOf(bob).filter((g) => ["list", "create", "delete"].includes(g.command))).toEqual([
+      { command: "list", scope: "own" },
+      { command: "create", scope: "any" },
+      { command: "delete", scope: "own" },
+    ]);
   });
 });
 
@@ -163,6 +224,7 @@ describe("command ids", () => {
     expect(commandIdOf("vm", "delete")).toBe("delete");
     expect(() => commandIdOf("vm", "explode")).toThrow(TypeError);
     const all: CommandId[] = [...COMMAND_IDS];
-    expect(all).toHaveLength(19);
+    expect(commandIdOf("vm", "owner")).toBe("owner");
+    expect(all).toHaveLength(20);
   });
 });

@@ -9,7 +9,7 @@ const examplePath = fileURLToPath(new URL("../../../deploy/policy.example.yaml",
 const anyone: Actor = { userId: "U0ANYONE", via: "slack" };
 const admin: Actor = { userId: "U0ADMIN", via: "slack" };
 
-describe("default policy (SPEC: Policy, Default)", () => {
+describe("default policy", () => {
   const policy = loadPolicy({ env: { IAAS_ADMINS: "U0ADMIN, U0OTHER" } });
 
   it("is used when IAAS_POLICY is unset or empty", () => {
@@ -39,6 +39,7 @@ describe("default policy (SPEC: Policy, Default)", () => {
         "info",
         "templates",
         "sizes",
+        "quota",
         "create",
         "clone",
         "deploy",
@@ -50,6 +51,7 @@ describe("default policy (SPEC: Policy, Default)", () => {
         "power.reboot",
         "resize",
         "delete",
+        "owner",
       ]
     `);
     for (const c of ["delete.any", "echo", "audit"] as const) expect(policy.can(anyone, c)).toBe(false);

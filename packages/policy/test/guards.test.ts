@@ -38,6 +38,13 @@ remediation:
 `;
 
 const policy = parsePolicy(POLICY, { source: "guards.yaml", env: {} });
+/** The least a policy must say, for tests that add one section. */
+const BASE = `
+roles: { builder: [create] }
+bindings: [{ role: builder, everyone: true }]
+sizes: { small: { cpu: 1, memoryGB: 2, diskGB: 16 } }
+defaultSize: small
+limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }`;
 const alice: Actor = { userId: "U0ALICE", via: "slack" };
 
 function thrown(fn: () => unknown): string {
@@ -94,7 +101,7 @@ describe("protected VMs", () => {
         "power.reboot",
         "resize",
         "delete",
-        "delete.any",
+        "owner",
       ]
     `);
     expect(() => policy.checkProtected("power.off", { name: "web-01" })).not.toThrow();
@@ -165,19 +172,75 @@ describe("sizes and resize limits", () => {
   });
 });
 
-describe("quotas", () => {
-  it("allows up to vmsPerUser VMs", () => {
-    expect(policy.quotaOf(alice)).toBe(3);
-    expect(() => policy.checkQuota(0, alice)).not.toThrow();
-    expect(() => policy.checkQuota(2, alice)).not.toThrow();
-    expect(thrown(() => policy.checkQuota(3, alice))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: You already own 3 VMs and your quota is 3. Delete one you no longer need, or ask an IT admin to raise your quota."`);
+describe("protection fails closed and says where the command came from", () => {
+  it("a looked-up VM without a path cannot be cleared of folder protection", () => {
+    expect(thrown(() => policy.checkProtected("power.off", { name: "ledger" }, { resolved: true }))).toMatchInlineSnapshot(`"IAAS_VCENTER_UNAVAILABLE: Cannot tell whether \`ledger\` is in a protected folder (its inventory path could not be read), so it was not powered off. Try again in a minute."`);
+    // Its path read: decided.
+    expect(() => policy.checkProtected("power.off", { name: "ledger", path: "/DC0/vm/web/ledger" }, { resolved: true })).not.toThrow();
+    expect(() => policy.checkProtected("power.off", { name: "ledger", path: "/DC0/vm/Finance/ledger" }, { resolved: true })).toThrow(IaasError);
+    // Not looked up yet (the gateway's first check from the name alone): the service decides later.
+    expect(() => policy.checkProtected("power.off", { name: "ledger" })).not.toThrow();
+    // A command that protection does not cover needs no path.
+    expect(() => policy.checkProtected("power.on", { name: "ledger" }, { resolved: true })).not.toThrow();
   });
 
-  it("per-user overrides", () => {
+  it("names the path the command came on", () => {
+    expect(thrown(() => policy.checkProtected("delete", { name: "prod-db" }, { via: "nats" }))).toMatchInlineSnapshot(`"IAAS_PROTECTED_VM: \`prod-db\` is protected by policy (its name matches \`prod-*\`): it cannot be deleted over NATS. Ask an IT admin."`);
+    expect(thrown(() => policy.checkProtected("delete", { name: "prod-db" }, { via: "slack" }))).toMatch(/from Slack/);
+  });
+});
+
+describe("quotas", () => {
+  const use = (vms: number, cpu = 0, memoryGB = 0, diskGB = 0) => ({ vms, cpu, memoryGB, diskGB });
+  const oneSmall = use(1, 1, 2, 16);
+
+  it("a version-1 quota section keeps its meaning: vmsPerUser is the VM count, and no other limit", () => {
+    expect(policy.quotaOf("user", alice.userId)).toEqual({ vms: 3 });
+    expect(() => policy.checkQuota({ actor: alice, request: oneSmall, user: use(2, 500, 9000, 1e6) })).not.toThrow();
+    expect(thrown(() => policy.checkQuota({ actor: alice, request: oneSmall, user: use(3) }))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: Over your quota: you use 3 of 3 VMs; this needs 1 more VM. Delete a VM you no longer need, or ask an IT admin to raise your quota (\`/iaas quota\` shows it)."`);
+  });
+
+  it("per-user overrides (version 1: a number is a VM count)", () => {
+    expect(policy.quotaOf("user", "U0POWER")).toEqual({ vms: 50 });
     const power: Actor = { userId: "U0POWER", via: "slack" };
-    expect(policy.quotaOf(power)).toBe(50);
-    expect(() => policy.checkQuota(49, power)).not.toThrow();
-    expect(() => policy.checkQuota(50, power)).toThrow(IaasError);
+    expect(() => policy.checkQuota({ actor: power, request: oneSmall, user: use(49) })).not.toThrow();
+    expect(() => policy.checkQuota({ actor: power, request: oneSmall, user: use(50) })).toThrow(IaasError);
+  });
+
+  it("counts every resource, per user and per team, and gives the figures", () => {
+    const p = parsePolicy(`${BASE}
+quotas:
+  perUser: { vms: 10, cpu: 16, memoryGB: 64 }
+  perTeam: { vms: 20, cpu: 40 }
+  users: { U0BIG: { cpu: 64 } }
+  teams: { S0PLAT: { vms: 2 }, web: { cpu: 4 } }
+teams:
+  web: { users: [U0ALICE] }
+`, { source: "q.yaml", env: {} });
+    expect(p.quotaOf("user", "U0BIG")).toEqual({ vms: 10, cpu: 64, memoryGB: 64 });
+    expect(p.quotaOf("team", "S0PLAT")).toEqual({ vms: 2, cpu: 40 });
+    expect(p.quotaOf("team", "S0OTHER")).toEqual({ vms: 20, cpu: 40 });
+    // Exactly at the limit is allowed.
+    expect(() => p.checkQuota({ actor: alice, request: use(1, 2, 4, 40), user: use(9, 14, 60, 5000) })).not.toThrow();
+    expect(thrown(() => p.checkQuota({ actor: alice, request: use(1, 2, 4, 40), user: use(9, 15, 61, 0) }))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: Over your quota: you use 15 of 16 vCPU and 61 of 64 GB memory; this needs 2 more vCPU and 4 more GB memory. Delete a VM you no longer need, or ask an IT admin to raise your quota (\`/iaas quota\` shows it)."`);
+    expect(thrown(() => p.checkQuota({ actor: alice, request: use(1, 1, 2, 16), user: use(0), team: { id: "S0PLAT", used: use(2, 2) } }))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: Over the quota of <!subteam^S0PLAT>: it uses 2 of 2 VMs; this needs 1 more VM. Ask an IT admin to raise the team's quota (\`/iaas quota\` shows it)."`);
+    expect(thrown(() => p.checkQuota({ actor: alice, request: use(1, 2, 2, 16), user: use(0), team: { id: "web", used: use(0, 3) } }))).toMatchInlineSnapshot(`"IAAS_QUOTA_EXCEEDED: Over the quota of team \`web\`: it uses 3 of 4 vCPU; this needs 2 more vCPU. Ask an IT admin to raise the team's quota (\`/iaas quota\` shows it)."`);
+  });
+
+  it("refuses negative or absurd quota values, naming the field", () => {
+    const bad = (q: string) => {
+      try {
+        parsePolicy(`${BASE}\nquotas:\n${q}\n`, { source: "q.yaml", env: {} });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "loaded";
+    };
+    expect(bad("  perUser: { vms: -1 }")).toMatch(/quotas\.perUser\.vms/);
+    expect(bad("  perTeam: { memoryGB: 1e12 }")).toMatch(/quotas\.perTeam\.memoryGB/);
+    expect(bad("  users: { U0A: { cpu: 1.5 } }")).toMatch(/quotas\.users\.U0A\.cpu/);
+    expect(bad("  teams: { \"Platform Team\": { vms: 1 } }")).toMatch(/quotas\.teams/);
+    expect(bad("  perUser: { vm: 3 }")).toMatch(/quotas\.perUser/);
   });
 });
 

@@ -51,7 +51,13 @@ describe("loadPolicy: good files", () => {
     expect(p.resolveSize("big")).toEqual({ name: "big", cpu: 4, memoryGB: 16, diskGB: 100 });
     expect(p.isProtected("prod-x")).toBe(true);
     expect(p.document.naming.maxLength).toBe(63);
-    expect(p.document.quotas).toEqual({ vmsPerUser: 10, users: {} });
+    expect(p.document.quotas).toEqual({
+      perUser: { vms: 10, cpu: 20, memoryGB: 64, diskGB: 1000 },
+      perTeam: { vms: 50, cpu: 100, memoryGB: 320, diskGB: 5000 },
+      users: {},
+      teams: {},
+    });
+    expect(p.document.teams).toEqual({});
     expect(p.remediation.cooldownMinutes).toBe(10);
     expect(p.needsConfirmation("delete")).toBe(true);
     expect(p.placement.datacenter).toBe("DC0");
@@ -96,13 +102,13 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("an unknown key, at the top and inside a section, lists what is allowed", () => {
-    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
+    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
     expect(failure(MINIMAL.replace("maxDiskGB: 100", "maxDiskGB: 100, maxGpu: 1"))).toMatchInlineSnapshot(`"policy <file>: limits.maxGpu: unknown field (allowed here: maxCpu, maxMemoryGB, maxDiskGB)"`);
   });
 
   it("a wrong type", () => {
     expect(failure(MINIMAL.replace("maxCpu: 4", 'maxCpu: "four"'))).toMatchInlineSnapshot(`"policy <file>: limits.maxCpu: must be a number (got "four")"`);
-    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
+    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
   });
 
   it("a missing required field", () => {
@@ -110,7 +116,9 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("a non-positive or fractional cap", () => {
-    expect(failure(`${MINIMAL}quotas: { vmsPerUser: 0 }\nremediation: { maxCpu: 1.5, cooldownMinutes: -1 }\n`)).toMatchInlineSnapshot(`"policy <file>: quotas.vmsPerUser: must be ≥ 1 (got 0); remediation.maxCpu: must be a whole number (got 1.5); remediation.cooldownMinutes: must be ≥ 1 (got -1)"`);
+    expect(failure(`${MINIMAL}quotas: { perUser: { vms: -1 } }\nremediation: { maxCpu: 1.5, cooldownMinutes: -1 }\n`)).toMatchInlineSnapshot(`"policy <file>: quotas.perUser.vms: must be ≥ 0 (got -1); remediation.maxCpu: must be a whole number (got 1.5); remediation.cooldownMinutes: must be ≥ 1 (got -1)"`);
+    // Version 1's key reads as perUser.vms, and is checked as that.
+    expect(failure(`${MINIMAL}quotas: { vmsPerUser: 2.5 }\n`)).toMatchInlineSnapshot(`"policy <file>: quotas.perUser.vms: must be a whole number (got 2.5)"`);
   });
 
   it("an out-of-range enum value", () => {
@@ -140,12 +148,12 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("a role naming an unknown command, or with a bad name", () => {
-    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, delete.any, echo, audit, power.*, *)"`);
+    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, power.*, *)"`);
     expect(failure(MINIMAL.replace("  builder:", "  Builder:"))).toMatchInlineSnapshot(`"policy <file>: roles: "Builder" is not a valid role name: must be 1-32 lowercase letters, digits, - or _, starting with a letter"`);
   });
 
   it("a confirm entry naming an unknown command", () => {
-    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, delete.any, echo, audit, power.*, *)"`);
+    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, power.*, *)"`);
   });
 
   it("a bad regex, and a pattern without its description", () => {

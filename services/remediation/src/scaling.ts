@@ -4,7 +4,7 @@ import { alarmText, errText, isRetryable, type AlarmTrigger, type RuleContext } 
 import type { Decision } from "./report.js";
 import type { Cooldown, Pending, Resource } from "./state.js";
 
-/** 1 vCPU, or 2 GB, per red alarm (SPEC "Vertical scaling"). */
+/** 1 vCPU, or 2 GB, per red alarm: the product's vertical-scaling rule. */
 const STEP: Record<Resource, number> = { cpu: 1, memory: 2048 };
 
 const WORD: Record<Resource, { unit: (n: number) => string; add: string; hotAdd: string; cap: string }> = {

@@ -13,8 +13,8 @@ import {
 import { Counter, Gauge, encodeJson, requestJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 
 /**
- * The built-in vCenter event poller (SPEC: "or the built-in poller reading vCenter events through
- * vcenter-proxy"), for sites without VEBA. It publishes each event exactly as the bridge does, so
+ * The built-in vCenter event poller, reading vCenter events through vcenter-proxy, for sites
+ * without VEBA. It publishes each event exactly as the bridge does, so
  * remediation cannot tell the two apart and an event seen by both is stored once:
  * `vsphere.event.<Class>`, a `VsphereEvent` with `via: "poller"`, `id` = the key, `source` = the
  * vCenter URL VEBA would send, Nats-Msg-Id `eventMsgId(event)`, `data` in VEBA's PascalCase.
