@@ -54,7 +54,15 @@ describe("default policy", () => {
         "owner",
       ]
     `);
-    for (const c of ["delete.any", "echo", "audit"] as const) expect(policy.can(anyone, c)).toBe(false);
+    for (const c of ["echo", "audit"] as const) expect(policy.can(anyone, c)).toBe(false);
+  });
+
+  it("scopes viewer, operator and builder to own and team VMs; admins act on any", () => {
+    const scoped = policy.grantsOf(anyone).filter((g) => g.scope === "own").map((g) => g.command);
+    expect(scoped).toEqual(["list", "info", "clone", "power.on", "power.off", "power.reset", "power.suspend", "power.shutdown", "power.reboot", "resize", "delete", "owner"]);
+    expect(policy.grantsOf(admin).every((g) => g.scope === "any")).toBe(true);
+    expect(policy.mayActOn(anyone, "power.off", { name: "DC0_H0_VM0" })).toBe(false);
+    expect(policy.mayActOn(admin, "power.off", { name: "DC0_H0_VM0" })).toBe(true);
   });
 
   it("makes the users in IAAS_ADMINS admin, with every command", () => {
