@@ -35,14 +35,18 @@ export async function startCluster(size = 3): Promise<Cluster> {
     ),
   );
   const urls = nodes.map((n) => n.url);
-  // JetStream answers once the nodes have found each other and elected a meta leader.
+  // JetStream answers once the nodes have found each other and elected a meta leader, but a
+  // stream of `size` replicas can be placed only once the leader knows every peer ("no suitable
+  // peers for placement" before that): wait until a probe stream of that many replicas is made.
   const nc = await connect({ servers: urls });
   try {
     await until(
-      "the cluster's JetStream meta leader",
+      `a JetStream stream placed on all ${size} nodes`,
       async () => {
         const jsm = await jetstreamManager(nc, { timeout: 2000 });
         await jsm.getAccountInfo();
+        await jsm.streams.add({ name: "CLUSTER_PROBE", subjects: ["cluster.probe"], num_replicas: size });
+        await jsm.streams.delete("CLUSTER_PROBE");
         return true;
       },
       30_000,
