@@ -11,7 +11,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
@@ -36,7 +38,7 @@ import {
 import * as runtime from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
 import { bootstrap } from "../../deploy/nats/bootstrap.mjs";
-import { renderServerConf } from "../../deploy/nats/render.js";
+import { TEST_OBSERVER, renderServerConf } from "../../deploy/nats/render.js";
 
 const CONF = fileURLToPath(new URL("../../deploy/nats/nats-server.conf", import.meta.url));
 const USERS: NatsUserName[] = ["admin", ...Object.values(ServiceNames)];
@@ -53,6 +55,12 @@ interface Client {
 }
 
 let server: NatsServer;
+/**
+ * The services' account (IAAS_APPS) holds their core subjects (notices, vcenter-proxy, inboxes);
+ * the admin is in the JetStream account and sees none of them. This user, added to the generated
+ * config only here, watches and publishes them, as the admin does JetStream's.
+ */
+let observer: NatsConnection;
 const passwords = new Map<NatsUserName, string>();
 const clients = new Map<NatsUserName, Client>();
 const c = (u: NatsUserName): Client => clients.get(u)!;
@@ -92,19 +100,24 @@ async function waitFor<T>(what: string, fn: () => T | undefined, ms = 3000): Pro
 /** A core publish the server must refuse: the violation arrives, and a watcher sees nothing. */
 async function publishDenied(cl: Client, subject: string): Promise<void> {
   const watch = c("admin").nc.subscribe(subject);
+  const watchApps = observer.subscribe(subject);
   await c("admin").nc.flush();
+  await observer.flush();
   const before = cl.violations.length;
   cl.nc.publish(subject, enc.encode("{}"));
   await cl.nc.flush();
   await waitFor(`publish violation on ${subject} for ${cl.user}`, () => cl.violations.slice(before).find((v) => isViolation(v, "publish", subject)));
   await c("admin").nc.flush();
-  expect(watch.getReceived(), `${cl.user} must not reach ${subject}`).toBe(0);
+  await observer.flush();
+  expect(watch.getReceived() + watchApps.getReceived(), `${cl.user} must not reach ${subject}`).toBe(0);
   watch.unsubscribe();
+  watchApps.unsubscribe();
 }
 
 async function publishAllowed(cl: Client, subject: string): Promise<void> {
-  const watch = c("admin").nc.subscribe(subject, { max: 1 });
-  await c("admin").nc.flush();
+  // The services' core subjects stay in their account.
+  const watch = observer.subscribe(subject, { max: 1 });
+  await observer.flush();
   const before = cl.violations.length;
   cl.nc.publish(subject, enc.encode("{}"));
   await cl.nc.flush();
@@ -121,7 +134,7 @@ async function subscribeDenied(cl: Client, subject: string, queue?: string): Pro
 async function subscribeAllowed(cl: Client, subject: string, sample: string): Promise<void> {
   const sub = cl.nc.subscribe(subject, { max: 1 });
   await cl.nc.flush();
-  c("admin").nc.publish(sample, enc.encode("{}"));
+  observer.publish(sample, enc.encode("{}"));
   await waitFor(`${sample} to reach ${cl.user}`, () => sub.getReceived() === 1);
 }
 
@@ -160,13 +173,19 @@ beforeAll(async () => {
     process.env[natsPasswordEnv(u)] = passwords.get(u);
   }
   // -m -1: the config's monitoring port 8222 may be taken on a shared machine.
-  server = await startNatsServer({ args: ["-c", CONF, "-m", "-1"] });
+  const observerPassword = password();
+  process.env[TEST_OBSERVER.env] = observerPassword;
+  const conf = join(await mkdtemp(join(tmpdir(), "iaas-nats-conf-")), "nats-server.conf");
+  await writeFile(conf, renderServerConf({ observer: true }));
+  server = await startNatsServer({ args: ["-c", conf, "-m", "-1"] });
   for (const u of USERS) clients.set(u, await open(u));
+  observer = await connect({ servers: server.url, user: TEST_OBSERVER.user, pass: observerPassword, reconnect: false });
   await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
 });
 
 afterAll(async () => {
   for (const cl of clients.values()) await cl.nc.close().catch(() => undefined);
+  await observer?.close().catch(() => undefined);
   await server?.dispose();
 });
 
@@ -179,9 +198,11 @@ describe("the generated config", () => {
     expect(await readFile(CONF, "utf8")).not.toMatch(/allow_responses/);
     const inboxes = (u: NatsUserName) => contracts.natsUser(u).publish.filter((g) => g.subject.startsWith("_INBOX")).map((g) => g.subject);
     // The proxy answers the admin and every service that calls it, and publishes nothing else.
-    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX.>", "_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>"]);
-    // Only the admin asks the others anything (`$SRV` discovery).
-    for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual(["_INBOX.>"]);
+    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>", "_R_.>"]);
+    // Only the admin asks the others anything (`$SRV` discovery), from the JetStream account
+    // through an import: the server gives those requests `_R_.…` reply subjects.
+    for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual([]);
+    for (const u of Object.values(ServiceNames)) expect(contracts.mayPublish(u, "_R_.x.y"), u).toBe(true);
   });
 
   it("reply grants follow from overlapping subjects (`*` one token, `>` one or more)", () => {
@@ -583,9 +604,10 @@ describe("replies cannot be aimed at internal subjects", () => {
         log,
       );
     }
-    const watch = TARGETS.map((t) => c("admin").nc.subscribe(t));
+    const watch = [...TARGETS.map((t) => c("admin").nc.subscribe(t)), ...TARGETS.map((t) => observer.subscribe(t))];
     try {
       await c("admin").nc.flush();
+      await observer.flush();
       const before = await counts();
       const responders = [
         ...Object.values(ProxyEndpoints).map((e) => e.subject),
@@ -595,14 +617,18 @@ describe("replies cannot be aimed at internal subjects", () => {
       await c(attacker).nc.flush();
 
       // Every responder has handled what came before once it answers the admin after it.
-      for (const ep of Object.values(ProxyEndpoints)) await c("admin").nc.request(ep.subject, enc.encode("{}"), { timeout: 5000 });
+      for (const ep of Object.values(ProxyEndpoints)) {
+        const caller = SERVICES.find((u) => contracts.mayPublish(u, ep.subject))!;
+        await c(caller).nc.request(ep.subject, enc.encode("{}"), { timeout: 5000 });
+      }
       for (const u of SERVICES) await c("admin").nc.request(`$SRV.PING.${u}`, enc.encode(""), { timeout: 5000 });
       await c("admin").nc.flush();
+      await observer.flush();
 
       const arrived = watch.filter((w) => w.getReceived() > 0).map((w) => w.getSubject());
       expect(arrived, `${attacker} relayed into these`).toEqual([]);
       expect(await counts()).toEqual(before);
-      expect(handled.filter((r) => !r.startsWith(`${contracts.inboxPrefixFor("admin")}.`)), "handled with a hostile reply").toEqual([]);
+      expect(handled.filter((r) => !SERVICES.some((u) => r.startsWith(`${contracts.inboxPrefixFor(u)}.`))), "handled with a hostile reply").toEqual([]);
     } finally {
       for (const w of watch) w.unsubscribe();
       for (const m of micros.values()) await m.stop();
