@@ -635,3 +635,114 @@ describe("replies cannot be aimed at internal subjects", () => {
     }
   });
 });
+
+/**
+ * JetStream answers whatever reply subject the asker set, and no user permission applies to its
+ * answers: a publish ack, an API response, an ack's reply, a message get, a pulled message. In one
+ * account a service user could aim them at `$JS.API.STREAM.DELETE.<stream>` (the stream is gone)
+ * or at `iaas.cmd.vm.delete`. The service users live in IAAS_APPS, JetStream in IAAS: the answers
+ * land in IAAS_APPS, where no stream-changing API is imported and `iaas.cmd.>` reaches no stream
+ * (nats-server does not route an answer through the importing account's imports).
+ */
+describe("JetStream answers cannot be aimed at internal subjects", () => {
+  const STREAMS = [...Object.values(Streams).map((s) => s.name), ...Object.values(Buckets).map((b) => `KV_${b.name}`)];
+  const REPLIES = (stream: string) => [`$JS.API.STREAM.DELETE.${stream}`, `$JS.API.STREAM.PURGE.${stream}`, Subjects.command("vm", "delete"), "iaas.notify.x"];
+  // vcenter-proxy publishes nothing but answers into inboxes: it cannot ask JetStream anything.
+  const SERVICES = Object.values(ServiceNames).filter((u) => contracts.natsUser(u).publish.some((g) => g.subject.startsWith("$JS.")));
+  const sample = (grant: string) => grant.replace(/\*/g, "relay").replace(/>$/, `relay-${randomBytes(4).toString("hex")}`);
+  /** The stream (or bucket stream) a subject is stored in, if any. */
+  const storedIn = (subject: string): string | undefined => {
+    for (const s of Object.values(Streams)) if (s.subjects.some((p) => contracts.subjectMatches(p, subject))) return s.name;
+    for (const b of Object.values(Buckets)) if (subject.startsWith(`$KV.${b.name}.`)) return `KV_${b.name}`;
+    return undefined;
+  };
+
+  async function counts(): Promise<Map<string, number>> {
+    const jsm = await jetstreamManager(c("admin").nc);
+    const out = new Map<string, number>();
+    for (const s of STREAMS) out.set(s, await jsm.streams.info(s).then((i) => i.state.messages, () => -1));
+    return out;
+  }
+
+  it.each(SERVICES)("%s: acks, pulls, publishes, KV and message gets with hostile reply subjects change no stream", async (attacker) => {
+    await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
+    const ajs = jetstream(c("admin").nc);
+    for (const s of Object.values(Streams)) await ajs.publish(sample(s.subjects[0]!), enc.encode("{}"));
+    for (const b of Object.values(Buckets)) await (await new Kvm(ajs).open(b.name)).put("seed", "{}");
+    // Something for each durable to deliver (filters may be narrower than the stream).
+    for (const k of Object.values(Consumers)) await ajs.publish(sample(k.filter ?? Object.values(Streams).find((s) => s.name === k.stream)!.subjects[0]!), enc.encode("{}"));
+
+    const nc = c(attacker).nc;
+    const publish = contracts.natsUser(attacker).publish.map((g) => g.subject);
+    const durables = Object.values(Consumers).filter((k) => publish.includes(contracts.JsApi.consumerNext(k.stream, k.durable)));
+    // The ack subjects of messages really delivered to this user (JetStream answers an ack's reply only then).
+    const acks: string[] = [];
+    for (const k of durables) {
+      const inbox = `${contracts.inboxPrefixFor(attacker)}.pull-${randomBytes(4).toString("hex")}`;
+      const sub = nc.subscribe(inbox, { max: 1 });
+      nc.publish(contracts.JsApi.consumerNext(k.stream, k.durable), enc.encode(JSON.stringify({ batch: 1, expires: 2e9 })), { reply: inbox });
+      for await (const m of sub) if (m.reply) acks.push(m.reply);
+    }
+    expect(acks.length, "a message delivered on each durable").toBe(durables.length);
+
+    const arrivedJs: string[] = [];
+    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => arrivedJs.push(m.subject) }));
+    const notices: unknown[] = [];
+    const watchApps = observer.subscribe("iaas.notify.>", {
+      callback: (_e, m) => {
+        try {
+          notices.push(m.json());
+        } catch {
+          notices.push(m.string());
+        }
+      },
+    });
+    try {
+      await c("admin").nc.flush();
+      await observer.flush();
+      const before = await counts();
+      const expected = new Map(before);
+      const wrote = (subject: string) => {
+        const s = storedIn(subject)!;
+        expected.set(s, expected.get(s)! + 1);
+      };
+      const sent: string[] = [];
+      for (const stream of STREAMS) {
+        for (const reply of REPLIES(stream)) {
+          const send = (subject: string, data: string) => {
+            nc.publish(subject, enc.encode(data), { reply });
+            sent.push(subject);
+          };
+          for (const ack of acks) send(ack, "+WPI");
+          for (const k of durables) send(contracts.JsApi.consumerNext(k.stream, k.durable), JSON.stringify({ batch: 1, no_wait: true }));
+          for (const g of publish) {
+            if (g.startsWith("$JS.API.STREAM.MSG.GET.")) send(g, JSON.stringify({ seq: 1 }));
+            else if (g.startsWith("$JS.API.DIRECT.GET.")) send(g.endsWith(".>") ? sample(g) : g, JSON.stringify({ seq: 1 }));
+            else if (g.startsWith("$JS.API.") && !g.includes("MSG.NEXT")) send(g, "");
+            else if (!g.startsWith("$JS.") && !g.startsWith("_") && storedIn(sample(g))) {
+              const subject = sample(g);
+              send(subject, "{}");
+              wrote(subject);
+            }
+          }
+        }
+      }
+      await nc.flush();
+      // A request of the attacker's own after all of them: JetStream has answered what came before.
+      await jetstreamManager(nc, { checkAPI: false, timeout: 5000 }).then((j) => j.streams.info(publish.includes(contracts.JsApi.streamInfo(Streams.audit.name)) ? Streams.audit.name : Streams.events.name));
+      await c("admin").nc.flush();
+      await observer.flush();
+
+      expect(sent.length).toBeGreaterThan(0);
+      expect(await counts(), `${attacker}: every stream there, holding what it held plus what was published`).toEqual(expected);
+      // Only what the attacker itself published there (the gateway publishes commands).
+      expect(arrivedJs.filter((s) => !sent.includes(s)), "answers that reached these in IAAS").toEqual([]);
+      // Answers aimed at iaas.notify.x do land in IAAS_APPS (the gateway relays notices from there):
+      // none of them is a notice, since no answer carries the asker's bytes as they are.
+      expect(notices.filter((n) => contracts.NoticeSchema.safeParse(n).success), "answers that read as notices").toEqual([]);
+    } finally {
+      for (const w of watchJs) w.unsubscribe();
+      watchApps.unsubscribe();
+    }
+  });
+});
