@@ -542,6 +542,18 @@ describe("micro-service discovery", () => {
     await subscribeDenied(c(u), `$SRV.>`);
   });
 
+  it("admin discovers every service from the JetStream account (`nats micro ls`: one request, many answers)", async () => {
+    const micros = await Promise.all(Object.values(ServiceNames).map((u) => runtime.addMicroService(c(u).nc, u, "0.0.0", "discovery test")));
+    try {
+      for (const u of Object.values(ServiceNames)) await c(u).nc.flush();
+      const names: string[] = [];
+      for await (const m of await c("admin").nc.requestMany("$SRV.PING", enc.encode(""), { maxMessages: micros.length, maxWait: 5000 })) names.push((m.json() as { name: string }).name);
+      expect(names.sort()).toEqual(Object.values(ServiceNames).sort());
+    } finally {
+      for (const m of micros) await m.stop();
+    }
+  });
+
   it.each(Object.values(ServiceNames))("%s may not ask any service's $SRV handlers (only admin does)", async (u) => {
     await publishDenied(c(u), "$SRV.PING");
     await publishDenied(c(u), `$SRV.INFO.${ServiceNames.vcenterProxy}`);
