@@ -682,7 +682,7 @@ describe("JetStream answers cannot be aimed at internal subjects", () => {
     for (const s of Object.values(Streams)) await ajs.publish(sample(s.subjects[0]!), enc.encode("{}"));
     for (const b of Object.values(Buckets)) await (await new Kvm(ajs).open(b.name)).put("seed", "{}");
     // Something for each durable to deliver (filters may be narrower than the stream).
-    for (const k of Object.values(Consumers)) await ajs.publish(sample(k.filter ?? Object.values(Streams).find((s) => s.name === k.stream)!.subjects[0]!), enc.encode("{}"));
+    for (const k of Object.values(Consumers)) await ajs.publish(sample(k.filter), enc.encode("{}"));
 
     const nc = c(attacker).nc;
     const publish = contracts.natsUser(attacker).publish.map((g) => g.subject);
@@ -698,7 +698,7 @@ describe("JetStream answers cannot be aimed at internal subjects", () => {
     expect(acks.length, "a message delivered on each durable").toBe(durables.length);
 
     const arrivedJs: string[] = [];
-    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => arrivedJs.push(m.subject) }));
+    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => void arrivedJs.push(m.subject) }));
     const notices: unknown[] = [];
     const watchApps = observer.subscribe("iaas.notify.>", {
       callback: (_e, m) => {
