@@ -658,7 +658,8 @@ describe("replies cannot be aimed at internal subjects", () => {
  */
 describe("JetStream answers cannot be aimed at internal subjects", () => {
   const STREAMS = [...Object.values(Streams).map((s) => s.name), ...Object.values(Buckets).map((b) => `KV_${b.name}`)];
-  const REPLIES = (stream: string) => [`$JS.API.STREAM.DELETE.${stream}`, `$JS.API.STREAM.PURGE.${stream}`, Subjects.command("vm", "delete"), "iaas.notify.x"];
+  // Also subjects IAAS_APPS imports (a bucket, the audit stream): an answer must not go on through an import.
+  const REPLIES = (stream: string) => [`$JS.API.STREAM.DELETE.${stream}`, `$JS.API.STREAM.PURGE.${stream}`, Subjects.command("vm", "delete"), "iaas.notify.x", `$KV.${Buckets.requests.name}.relayed`, Subjects.audit("relayed")];
   // vcenter-proxy publishes nothing but answers into inboxes: it cannot ask JetStream anything.
   const SERVICES = Object.values(ServiceNames).filter((u) => contracts.natsUser(u).publish.some((g) => g.subject.startsWith("$JS.")));
   const sample = (grant: string) => grant.replace(/\*/g, "relay").replace(/>$/, `relay-${randomBytes(4).toString("hex")}`);
@@ -698,7 +699,7 @@ describe("JetStream answers cannot be aimed at internal subjects", () => {
     expect(acks.length, "a message delivered on each durable").toBe(durables.length);
 
     const arrivedJs: string[] = [];
-    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => void arrivedJs.push(m.subject) }));
+    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$KV.*.relayed", Subjects.audit("relayed")].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => void arrivedJs.push(m.subject) }));
     const notices: unknown[] = [];
     const watchApps = observer.subscribe("iaas.notify.>", {
       callback: (_e, m) => {
