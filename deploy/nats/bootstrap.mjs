@@ -3,7 +3,9 @@
 // user. Under deploy/nats/nats-server.conf services may only look these up (`INFO`), never create
 // or change them, so this runs once before them and again after an upgrade that adds one
 // (docker compose: the `nats-bootstrap` service; Kubernetes: the `iaas-nats-bootstrap` Job).
-// What exists is left as it is: an operator may have tuned limits or replicas.
+// What exists is left as it is (an operator may have tuned limits or replicas), but for one setting:
+// direct get is turned off on every product stream and bucket (allow_direct false), also on ones an
+// older version made, since a direct get answers with a stored message, raw, on any reply subject.
 //
 //   NATS_URL=... NATS_USER=admin NATS_PASSWORD=... [NATS_REPLICAS=3] node deploy/nats/bootstrap.mjs
 //
@@ -34,6 +36,8 @@ export async function bootstrap({ nc, runtime, contracts, replicas = 1, log }) {
     await runtime.openBucket(nc, key, replicas);
     log.info({ bucket: contracts.Buckets[key].name }, "bucket ready");
   }
+  const all = [...streams.map((s) => contracts.Streams[s].name), ...Object.values(contracts.Buckets).map((b) => `KV_${b.name}`)];
+  for (const name of all) await runtime.disableDirectGet(jet.jsm, name, log);
   return {
     streams: streams.map((s) => contracts.Streams[s].name),
     consumers: Object.values(contracts.Consumers).map((c) => `${c.stream}/${c.durable}`),

@@ -11,7 +11,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
@@ -36,7 +38,7 @@ import {
 import * as runtime from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
 import { bootstrap } from "../../deploy/nats/bootstrap.mjs";
-import { renderServerConf } from "../../deploy/nats/render.js";
+import { TEST_OBSERVER, renderServerConf } from "../../deploy/nats/render.js";
 
 const CONF = fileURLToPath(new URL("../../deploy/nats/nats-server.conf", import.meta.url));
 const USERS: NatsUserName[] = ["admin", ...Object.values(ServiceNames)];
@@ -53,6 +55,12 @@ interface Client {
 }
 
 let server: NatsServer;
+/**
+ * The services' account (IAAS_APPS) holds their core subjects (notices, vcenter-proxy, inboxes);
+ * the admin is in the JetStream account and sees none of them. This user, added to the generated
+ * config only here, watches and publishes them, as the admin does JetStream's.
+ */
+let observer: NatsConnection;
 const passwords = new Map<NatsUserName, string>();
 const clients = new Map<NatsUserName, Client>();
 const c = (u: NatsUserName): Client => clients.get(u)!;
@@ -92,19 +100,24 @@ async function waitFor<T>(what: string, fn: () => T | undefined, ms = 3000): Pro
 /** A core publish the server must refuse: the violation arrives, and a watcher sees nothing. */
 async function publishDenied(cl: Client, subject: string): Promise<void> {
   const watch = c("admin").nc.subscribe(subject);
+  const watchApps = observer.subscribe(subject);
   await c("admin").nc.flush();
+  await observer.flush();
   const before = cl.violations.length;
   cl.nc.publish(subject, enc.encode("{}"));
   await cl.nc.flush();
   await waitFor(`publish violation on ${subject} for ${cl.user}`, () => cl.violations.slice(before).find((v) => isViolation(v, "publish", subject)));
   await c("admin").nc.flush();
-  expect(watch.getReceived(), `${cl.user} must not reach ${subject}`).toBe(0);
+  await observer.flush();
+  expect(watch.getReceived() + watchApps.getReceived(), `${cl.user} must not reach ${subject}`).toBe(0);
   watch.unsubscribe();
+  watchApps.unsubscribe();
 }
 
 async function publishAllowed(cl: Client, subject: string): Promise<void> {
-  const watch = c("admin").nc.subscribe(subject, { max: 1 });
-  await c("admin").nc.flush();
+  // The services' core subjects stay in their account.
+  const watch = observer.subscribe(subject, { max: 1 });
+  await observer.flush();
   const before = cl.violations.length;
   cl.nc.publish(subject, enc.encode("{}"));
   await cl.nc.flush();
@@ -121,7 +134,7 @@ async function subscribeDenied(cl: Client, subject: string, queue?: string): Pro
 async function subscribeAllowed(cl: Client, subject: string, sample: string): Promise<void> {
   const sub = cl.nc.subscribe(subject, { max: 1 });
   await cl.nc.flush();
-  c("admin").nc.publish(sample, enc.encode("{}"));
+  observer.publish(sample, enc.encode("{}"));
   await waitFor(`${sample} to reach ${cl.user}`, () => sub.getReceived() === 1);
 }
 
@@ -160,13 +173,19 @@ beforeAll(async () => {
     process.env[natsPasswordEnv(u)] = passwords.get(u);
   }
   // -m -1: the config's monitoring port 8222 may be taken on a shared machine.
-  server = await startNatsServer({ args: ["-c", CONF, "-m", "-1"] });
+  const observerPassword = password();
+  process.env[TEST_OBSERVER.env] = observerPassword;
+  const conf = join(await mkdtemp(join(tmpdir(), "iaas-nats-conf-")), "nats-server.conf");
+  await writeFile(conf, renderServerConf({ observer: true }));
+  server = await startNatsServer({ args: ["-c", conf, "-m", "-1"] });
   for (const u of USERS) clients.set(u, await open(u));
+  observer = await connect({ servers: server.url, user: TEST_OBSERVER.user, pass: observerPassword, reconnect: false });
   await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
 });
 
 afterAll(async () => {
   for (const cl of clients.values()) await cl.nc.close().catch(() => undefined);
+  await observer?.close().catch(() => undefined);
   await server?.dispose();
 });
 
@@ -179,9 +198,11 @@ describe("the generated config", () => {
     expect(await readFile(CONF, "utf8")).not.toMatch(/allow_responses/);
     const inboxes = (u: NatsUserName) => contracts.natsUser(u).publish.filter((g) => g.subject.startsWith("_INBOX")).map((g) => g.subject);
     // The proxy answers the admin and every service that calls it, and publishes nothing else.
-    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX.>", "_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>"]);
-    // Only the admin asks the others anything (`$SRV` discovery).
-    for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual(["_INBOX.>"]);
+    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>", "_R_.>"]);
+    // Only the admin asks the others anything (`$SRV` discovery), from the JetStream account
+    // through an import: the server gives those requests `_R_.…` reply subjects.
+    for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual([]);
+    for (const u of Object.values(ServiceNames)) expect(contracts.mayPublish(u, "_R_.x.y"), u).toBe(true);
   });
 
   it("reply grants follow from overlapping subjects (`*` one token, `>` one or more)", () => {
@@ -521,6 +542,18 @@ describe("micro-service discovery", () => {
     await subscribeDenied(c(u), `$SRV.>`);
   });
 
+  it("admin discovers every service from the JetStream account (`nats micro ls`: one request, many answers)", async () => {
+    const micros = await Promise.all(Object.values(ServiceNames).map((u) => runtime.addMicroService(c(u).nc, u, "0.0.0", "discovery test")));
+    try {
+      for (const u of Object.values(ServiceNames)) await c(u).nc.flush();
+      const names: string[] = [];
+      for await (const m of await c("admin").nc.requestMany("$SRV.PING", enc.encode(""), { maxMessages: micros.length, maxWait: 5000 })) names.push((m.json() as { name: string }).name);
+      expect(names.sort()).toEqual(Object.values(ServiceNames).sort());
+    } finally {
+      for (const m of micros) await m.stop();
+    }
+  });
+
   it.each(Object.values(ServiceNames))("%s may not ask any service's $SRV handlers (only admin does)", async (u) => {
     await publishDenied(c(u), "$SRV.PING");
     await publishDenied(c(u), `$SRV.INFO.${ServiceNames.vcenterProxy}`);
@@ -583,9 +616,10 @@ describe("replies cannot be aimed at internal subjects", () => {
         log,
       );
     }
-    const watch = TARGETS.map((t) => c("admin").nc.subscribe(t));
+    const watch = [...TARGETS.map((t) => c("admin").nc.subscribe(t)), ...TARGETS.map((t) => observer.subscribe(t))];
     try {
       await c("admin").nc.flush();
+      await observer.flush();
       const before = await counts();
       const responders = [
         ...Object.values(ProxyEndpoints).map((e) => e.subject),
@@ -595,17 +629,133 @@ describe("replies cannot be aimed at internal subjects", () => {
       await c(attacker).nc.flush();
 
       // Every responder has handled what came before once it answers the admin after it.
-      for (const ep of Object.values(ProxyEndpoints)) await c("admin").nc.request(ep.subject, enc.encode("{}"), { timeout: 5000 });
+      for (const ep of Object.values(ProxyEndpoints)) {
+        const caller = SERVICES.find((u) => contracts.mayPublish(u, ep.subject))!;
+        await c(caller).nc.request(ep.subject, enc.encode("{}"), { timeout: 5000 });
+      }
       for (const u of SERVICES) await c("admin").nc.request(`$SRV.PING.${u}`, enc.encode(""), { timeout: 5000 });
       await c("admin").nc.flush();
+      await observer.flush();
 
       const arrived = watch.filter((w) => w.getReceived() > 0).map((w) => w.getSubject());
       expect(arrived, `${attacker} relayed into these`).toEqual([]);
       expect(await counts()).toEqual(before);
-      expect(handled.filter((r) => !r.startsWith(`${contracts.inboxPrefixFor("admin")}.`)), "handled with a hostile reply").toEqual([]);
+      expect(handled.filter((r) => !SERVICES.some((u) => r.startsWith(`${contracts.inboxPrefixFor(u)}.`))), "handled with a hostile reply").toEqual([]);
     } finally {
       for (const w of watch) w.unsubscribe();
       for (const m of micros.values()) await m.stop();
+    }
+  });
+});
+
+/**
+ * JetStream answers whatever reply subject the asker set, and no user permission applies to its
+ * answers: a publish ack, an API response, an ack's reply, a message get, a pulled message. In one
+ * account a service user could aim them at `$JS.API.STREAM.DELETE.<stream>` (the stream is gone)
+ * or at `iaas.cmd.vm.delete`. The service users live in IAAS_APPS, JetStream in IAAS: the answers
+ * land in IAAS_APPS, where no stream-changing API is imported and `iaas.cmd.>` reaches no stream
+ * (nats-server does not route an answer through the importing account's imports).
+ */
+describe("JetStream answers cannot be aimed at internal subjects", () => {
+  const STREAMS = [...Object.values(Streams).map((s) => s.name), ...Object.values(Buckets).map((b) => `KV_${b.name}`)];
+  // Also subjects IAAS_APPS imports (a bucket, the audit stream): an answer must not go on through an import.
+  const REPLIES = (stream: string) => [`$JS.API.STREAM.DELETE.${stream}`, `$JS.API.STREAM.PURGE.${stream}`, Subjects.command("vm", "delete"), "iaas.notify.x", `$KV.${Buckets.requests.name}.relayed`, Subjects.audit("relayed")];
+  // vcenter-proxy publishes nothing but answers into inboxes: it cannot ask JetStream anything.
+  const SERVICES = Object.values(ServiceNames).filter((u) => contracts.natsUser(u).publish.some((g) => g.subject.startsWith("$JS.")));
+  const sample = (grant: string) => grant.replace(/\*/g, "relay").replace(/>$/, `relay-${randomBytes(4).toString("hex")}`);
+  /** The stream (or bucket stream) a subject is stored in, if any. */
+  const storedIn = (subject: string): string | undefined => {
+    for (const s of Object.values(Streams)) if (s.subjects.some((p) => contracts.subjectMatches(p, subject))) return s.name;
+    for (const b of Object.values(Buckets)) if (subject.startsWith(`$KV.${b.name}.`)) return `KV_${b.name}`;
+    return undefined;
+  };
+
+  async function counts(): Promise<Map<string, number>> {
+    const jsm = await jetstreamManager(c("admin").nc);
+    const out = new Map<string, number>();
+    for (const s of STREAMS) out.set(s, await jsm.streams.info(s).then((i) => i.state.messages, () => -1));
+    return out;
+  }
+
+  it.each(SERVICES)("%s: acks, pulls, publishes, KV and message gets with hostile reply subjects change no stream", async (attacker) => {
+    await bootstrap({ nc: c("admin").nc, runtime, contracts, log });
+    const ajs = jetstream(c("admin").nc);
+    for (const s of Object.values(Streams)) await ajs.publish(sample(s.subjects[0]!), enc.encode("{}"));
+    for (const b of Object.values(Buckets)) await (await new Kvm(ajs).open(b.name)).put("seed", "{}");
+    // Something for each durable to deliver (filters may be narrower than the stream).
+    for (const k of Object.values(Consumers)) await ajs.publish(sample(k.filter), enc.encode("{}"));
+
+    const nc = c(attacker).nc;
+    const publish = contracts.natsUser(attacker).publish.map((g) => g.subject);
+    const durables = Object.values(Consumers).filter((k) => publish.includes(contracts.JsApi.consumerNext(k.stream, k.durable)));
+    // The ack subjects of messages really delivered to this user (JetStream answers an ack's reply only then).
+    const acks: string[] = [];
+    for (const k of durables) {
+      const inbox = `${contracts.inboxPrefixFor(attacker)}.pull-${randomBytes(4).toString("hex")}`;
+      const sub = nc.subscribe(inbox, { max: 1 });
+      nc.publish(contracts.JsApi.consumerNext(k.stream, k.durable), enc.encode(JSON.stringify({ batch: 1, expires: 2e9 })), { reply: inbox });
+      for await (const m of sub) if (m.reply) acks.push(m.reply);
+    }
+    expect(acks.length, "a message delivered on each durable").toBe(durables.length);
+
+    const arrivedJs: string[] = [];
+    const watchJs = ["iaas.cmd.>", "iaas.notify.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$KV.*.relayed", Subjects.audit("relayed")].map((t) => c("admin").nc.subscribe(t, { callback: (_e, m) => void arrivedJs.push(m.subject) }));
+    const notices: unknown[] = [];
+    const watchApps = observer.subscribe("iaas.notify.>", {
+      callback: (_e, m) => {
+        try {
+          notices.push(m.json());
+        } catch {
+          notices.push(m.string());
+        }
+      },
+    });
+    try {
+      await c("admin").nc.flush();
+      await observer.flush();
+      const before = await counts();
+      const expected = new Map(before);
+      const wrote = (subject: string) => {
+        const s = storedIn(subject)!;
+        expected.set(s, expected.get(s)! + 1);
+      };
+      const sent: string[] = [];
+      for (const stream of STREAMS) {
+        for (const reply of REPLIES(stream)) {
+          const send = (subject: string, data: string) => {
+            nc.publish(subject, enc.encode(data), { reply });
+            sent.push(subject);
+          };
+          for (const ack of acks) send(ack, "+WPI");
+          for (const k of durables) send(contracts.JsApi.consumerNext(k.stream, k.durable), JSON.stringify({ batch: 1, no_wait: true }));
+          for (const g of publish) {
+            if (g.startsWith("$JS.API.STREAM.MSG.GET.")) send(g, JSON.stringify({ seq: 1 }));
+            else if (g.startsWith("$JS.API.DIRECT.GET.")) send(g.endsWith(".>") ? sample(g) : g, JSON.stringify({ seq: 1 }));
+            else if (g.startsWith("$JS.API.") && !g.includes("MSG.NEXT")) send(g, "");
+            else if (!g.startsWith("$JS.") && !g.startsWith("_") && storedIn(sample(g))) {
+              const subject = sample(g);
+              send(subject, "{}");
+              wrote(subject);
+            }
+          }
+        }
+      }
+      await nc.flush();
+      // A request of the attacker's own after all of them: JetStream has answered what came before.
+      await jetstreamManager(nc, { checkAPI: false, timeout: 5000 }).then((j) => j.streams.info(publish.includes(contracts.JsApi.streamInfo(Streams.audit.name)) ? Streams.audit.name : Streams.events.name));
+      await c("admin").nc.flush();
+      await observer.flush();
+
+      expect(sent.length).toBeGreaterThan(0);
+      expect(await counts(), `${attacker}: every stream there, holding what it held plus what was published`).toEqual(expected);
+      // Only what the attacker itself published there (the gateway publishes commands).
+      expect(arrivedJs.filter((s) => !sent.includes(s)), "answers that reached these in IAAS").toEqual([]);
+      // Answers aimed at iaas.notify.x do land in IAAS_APPS (the gateway relays notices from there):
+      // none of them is a notice, since no answer carries the asker's bytes as they are.
+      expect(notices.filter((n) => contracts.NoticeSchema.safeParse(n).success), "answers that read as notices").toEqual([]);
+    } finally {
+      for (const w of watchJs) w.unsubscribe();
+      watchApps.unsubscribe();
     }
   });
 });

@@ -57,7 +57,8 @@ describe.each(Object.values(ServiceNames))("%s", (service) => {
       expect(b, `Buckets.${k}`).toBeDefined();
       expect(mayPublish(user, JsApi.streamInfo(KvApi.stream(b.name))), `${service} opens ${b.name}`).toBe(true);
       expect(mayPublish(user, `$KV.${b.name}.probe`), `${service} writes ${b.name}`).toBe(true);
-      expect(mayPublish(user, `${JsApi.directGet(KvApi.stream(b.name))}.$KV.${b.name}.probe`), `${service} reads ${b.name}`).toBe(true);
+      expect(mayPublish(user, JsApi.messageGet(KvApi.stream(b.name))), `${service} reads ${b.name}`).toBe(true);
+      expect(mayPublish(user, `${JsApi.directGet(KvApi.stream(b.name))}.$KV.${b.name}.probe`), `${service} has no direct get on ${b.name}`).toBe(false);
     }
   });
 

@@ -128,9 +128,9 @@ function bucket(name: string): Grant[] {
   return [
     { subject: KvApi.keys(name), why: `put, create, update, delete in bucket ${name}` },
     { subject: JsApi.streamInfo(stream), why: `openBucket: ${name} exists (never created here)` },
-    { subject: JsApi.directGet(stream), why: `get from ${name}` },
-    { subject: JsApi.directGetLast(stream), why: `get from ${name} (last by key)` },
-    { subject: JsApi.messageGet(stream), why: `get from ${name} without direct get` },
+    // Buckets have no direct get (allow_direct false): its answer would be the stored value, raw,
+    // on whatever reply subject the asker chose. A message get answers in a JSON wrapper.
+    { subject: JsApi.messageGet(stream), why: `get from ${name} (a message get: buckets have no direct get)` },
   ];
 }
 
@@ -256,12 +256,76 @@ const users: NatsUserPermissions[] = [
  */
 function replyGrants(u: NatsUserPermissions): Grant[] {
   const answered = u.subscribe.filter((g) => g.answered).map((g) => g.subject);
-  const askers = users.filter((a) => a.user !== u.user && a.publish.some((g) => answered.some((s) => subjectsOverlap(g.subject, s))));
+  // The admin is in the JetStream account: its requests arrive through an import (importedReplies).
+  const askers = users.filter((a) => a.user !== u.user && a.user !== "admin" && a.publish.some((g) => answered.some((s) => subjectsOverlap(g.subject, s))));
   return askers.map((a) => ({ subject: `${inboxPrefixFor(a.user)}.>`, why: `answer ${a.user}'s requests (its inbox only)` }));
 }
 
+/**
+ * The admin's micro-service discovery reaches the services through an import from the JetStream
+ * account, and nats-server rewrites such a request's reply subject to `_R_.…` in the services'
+ * account: the services answer it there (the server maps it back to the admin's inbox).
+ */
+const IMPORTED_REPLIES = "_R_.>";
+
+function importedReplies(u: NatsUserPermissions): Grant[] {
+  if (u.user === "admin" || !u.subscribe.some((g) => g.subject.startsWith("$SRV."))) return [];
+  return [{ subject: IMPORTED_REPLIES, why: "answer admin's micro-service discovery (its requests arrive through an import)" }];
+}
+
 /** Every user, the responders with grants to answer exactly the users that may ask them. */
-export const NatsPermissions: readonly NatsUserPermissions[] = users.map((u) => ({ ...u, publish: [...u.publish, ...replyGrants(u)] }));
+export const NatsPermissions: readonly NatsUserPermissions[] = users.map((u) => ({ ...u, publish: [...u.publish, ...replyGrants(u), ...importedReplies(u)] }));
+
+// --- accounts -------------------------------------------------------------------------------
+
+/**
+ * JetStream, its data and the admin live in one account (the name it always had); the services in
+ * another. JetStream sends its answers (publish acks, API responses, ack replies, pulled messages)
+ * to the reply subject the asker chose, and no user permission applies to them: with the services
+ * in their own account such an answer lands there, where no stream-changing API exists.
+ */
+export const JetStreamAccount = "IAAS";
+export const AppsAccount = "IAAS_APPS";
+
+/** What must never cross into the services' account, whatever a grant says. */
+const NEVER_SHARED = [`${JS_API}.STREAM.CREATE.`, `${JS_API}.STREAM.UPDATE.`, `${JS_API}.STREAM.DELETE.`, `${JS_API}.STREAM.PURGE.`, `${JS_API}.DIRECT.`, `${JS_API}.CONSUMER.CREATE.`, `${JS_API}.CONSUMER.DURABLE.`, `${JS_API}.CONSUMER.DELETE.`];
+
+/** Whether a subject is served by JetStream: its API, acks, buckets or a stream's subjects. */
+function isJetStreamSubject(subject: string): boolean {
+  if (subject.startsWith("$JS.") || subject.startsWith("$KV.")) return true;
+  return Object.values(Streams).some((s) => s.subjects.some((x) => subjectsOverlap(x, subject)));
+}
+
+/** Whether every subject `b` matches is matched by `a`. */
+function covers(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] === ">") return y.length > i;
+    if (i >= y.length) return false;
+    if (y[i] === ">") return false;
+    if (x[i] !== "*" && x[i] !== y[i]) return false;
+  }
+  return x.length === y.length;
+}
+
+/**
+ * The subjects the JetStream account exports to the services' account as services (so answers
+ * come back): every JetStream subject a service user may publish, nothing wider. A subject covered
+ * by a wider one is left out (two imports of one subject would deliver it twice).
+ */
+export function crossAccountSubjects(): Grant[] {
+  const all = new Map<string, string>();
+  for (const u of NatsPermissions) {
+    if (u.user === "admin") continue;
+    for (const g of u.publish) if (isJetStreamSubject(g.subject) && !all.has(g.subject)) all.set(g.subject, g.why);
+  }
+  const subjects = [...all.keys()].filter((s) => ![...all.keys()].some((o) => o !== s && covers(o, s)));
+  for (const s of subjects) {
+    if (NEVER_SHARED.some((p) => s.startsWith(p)) || s === ">" || s.startsWith(`${JS_API}.>`)) throw new Error(`${s} must not cross into ${AppsAccount}`);
+  }
+  return subjects.sort().map((subject) => ({ subject, why: all.get(subject)! }));
+}
 
 /**
  * Whether a request's reply subject is an inbox (`_INBOX.…`, or `_INBOX_<name>.…` as

@@ -51,6 +51,8 @@ export async function ensureStreams(jsm: JetStreamManager, names: (keyof typeof 
         duplicate_window: def.duplicateWindowNs,
         max_age: def.maxAgeNs,
         num_replicas: replicas,
+        // No direct get: its answer is the stored message, raw, on the reply subject the asker chose.
+        allow_direct: false,
       });
       log.info({ stream: def.name }, "created stream");
     } catch (err) {
@@ -127,9 +129,52 @@ export async function readKvJson<T>(kv: KV, key: string, schema: z.ZodType<T>, l
   return { value: r.data, revision: e.revision };
 }
 
+/**
+ * Turns direct get off on an existing stream (a bucket's stream too), the one setting changed on a
+ * stream that is otherwise left as it is: a direct get answers with the stored message itself on
+ * whatever reply subject the asker chose, a message get in a JSON wrapper. The admin's bootstrap
+ * runs this on every product stream and bucket, so an upgrade needs no other step. Returns whether
+ * it changed anything.
+ */
+export async function disableDirectGet(jsm: JetStreamManager, stream: string, log: Logger): Promise<boolean> {
+  const info = await jsm.streams.info(stream);
+  if (!info.config.allow_direct && !info.config.mirror_direct) return false;
+  await jsm.streams.update(stream, { ...info.config, allow_direct: false, mirror_direct: false });
+  log.info({ stream }, "turned direct get off");
+  return true;
+}
+
+/**
+ * The keys of a bucket under `filter` (`pending.>`), read with message gets (`next_by_subj`) rather
+ * than kv.keys(): that one opens an ordered push consumer, whose deliveries and flow control would
+ * have to cross from the JetStream account into the services' one, and no service user may create
+ * consumers. Deleted and purged keys are left out. Reads the whole filtered key space, so it is for
+ * small buckets.
+ */
+export async function kvKeys(kv: KV, filter: string): Promise<string[]> {
+  // The bucket's own manager, stream name and subject prefix (public fields of @nats-io/kv's Bucket).
+  const b = kv as unknown as { jsm: JetStreamManager; stream: string; prefix: string };
+  const keys: string[] = [];
+  for (let seq = 1; ; ) {
+    let m;
+    try {
+      m = await b.jsm.streams.getMessage(b.stream, { seq, next_by_subj: `${b.prefix}.${filter}` } as unknown as { seq: number });
+    } catch (err) {
+      if (isNotFound(err)) break;
+      throw err;
+    }
+    if (!m) break;
+    const op = m.header?.get("KV-Operation");
+    if (op !== "DEL" && op !== "PURGE") keys.push(m.subject.slice(b.prefix.length + 1));
+    seq = m.seq + 1;
+  }
+  return keys;
+}
+
 export async function openBucket(nc: NatsConnection, key: keyof typeof Buckets, replicas = 1): Promise<KV> {
   const def = Buckets[key];
-  return new Kvm(nc).create(def.name, { ttl: def.ttlMs, history: 1, replicas }).catch((err: unknown) => {
+  // allow_direct false: reads are message gets (see disableDirectGet), on a new bucket and an old one.
+  return new Kvm(nc).create(def.name, { ttl: def.ttlMs, history: 1, replicas, allow_direct: false }).catch((err: unknown) => {
     throw missingUnderLeastPrivilege(err, `bucket ${def.name}`);
   });
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { IaasError } from "@iaas/contracts";
-import { readKvJson, type KV, type Logger } from "@iaas/runtime";
+import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
 
 /**
  * What remediation remembers, in the `iaas_remediation` bucket, so that it survives restarts and
@@ -136,9 +136,7 @@ export class RemediationState {
   /** Every deferred change, grouped by VM moref. */
   async allPending(): Promise<Map<string, Pending[]>> {
     const out = new Map<string, Pending[]>();
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys("pending.>")) keys.push(k);
-    for (const k of keys) {
+    for (const k of await kvKeys(this.kv, "pending.>")) {
       const p = (await this.read(k, PendingSchema))?.value;
       if (p) out.set(p.moref, [...(out.get(p.moref) ?? []), p]);
     }
