@@ -5,7 +5,7 @@
  * connection reading IAAS_RESULTS / IAAS_DLQ / the command-state bucket, and $SRV.PING.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamCl
 import { Kvm, type KV } from "@nats-io/kv";
 import { Buckets, Consumers, Streams, Subjects, type Command, type FinalResult, type Result } from "@iaas/contracts";
 import { createLogger, ensureStreams } from "@iaas/runtime";
+import { DEFAULT_POLICY } from "@iaas/policy";
 import { VimClient, listVmSummaries, type MoRef, type VimEvent } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type PostResult, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { ProcessGroup, isBuilt, type ServiceName, type ServiceProcess } from "./procs.js";
@@ -137,6 +138,8 @@ export class FaultSystem {
   deadLetters!: StreamLog<{ command: Command; error: { code: string }; deliveries: number }>;
   private gatewayPorts = new Map<string, number>();
   private slashN = 0;
+  /** The policy file every service is given (IAAS_POLICY). */
+  private readonly policyFile: string;
   /** Slash requests sent and not yet answered (or failed). */
   inflightSlash = 0;
   /** Called when a slash request gets its HTTP answer (fault tests time a kill on it). */
@@ -147,6 +150,7 @@ export class FaultSystem {
     readonly logDir: string,
   ) {
     this.procs = new ProcessGroup(logDir);
+    this.policyFile = join(logDir, "policy.json");
   }
 
   static async start(opts: FaultSystemOptions): Promise<FaultSystem> {
@@ -164,6 +168,10 @@ export class FaultSystem {
 
   private async boot(): Promise<void> {
     const { opts } = this;
+    // The default policy, except that every user may power every VM: the slash commands come
+    // from a fresh user each (rate limits), on VMs nobody owns, and these tests are about faults,
+    // not about whose VM it is. Deletes and resizes stay the owner's. JSON is YAML.
+    await writeFile(this.policyFile, JSON.stringify({ ...DEFAULT_POLICY, roles: { ...DEFAULT_POLICY.roles, operator: ["power.*:any"] } }));
     if (opts.natsUrls) {
       this.natsUrls = opts.natsUrls;
     } else {
@@ -220,6 +228,7 @@ export class FaultSystem {
       HEALTH_PORT: "0",
       HEALTH_HOST: "127.0.0.1",
       IAAS_ADMINS: ADMIN,
+      IAAS_POLICY: this.policyFile,
       LOG_LEVEL: "info",
     };
     const own: Record<string, string> = {};
