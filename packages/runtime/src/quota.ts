@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { CommandIdSchema, IaasError, IsoTimeSchema, UsageSchema, type Usage } from "@iaas/contracts";
+import { CommandIdSchema, IaasError, IsoTimeSchema, ProxyEndpoints, UsageSchema, type Actor, type Command, type Usage } from "@iaas/contracts";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "./jetstream.js";
 import type { Logger } from "./log.js";
+import { requestJson } from "./micro.js";
+import type { NatsConnection } from "./nats.js";
 
 /** One request's share of a quota, held from its check until it has finished (or expired). */
 export const ReservationSchema = z.strictObject({ usage: UsageSchema, expiresAt: IsoTimeSchema });
@@ -180,4 +182,55 @@ export class QuotaReservations {
 
 function isWrongLastSequence(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
+
+// ---- the check and the share, as the gateway and vm-lifecycle both make them --------------------
+
+/** The part of the policy a quota check needs (`Policy` from @iaas/policy has it). */
+export interface QuotaPolicy {
+  resolveSize(name?: string): { cpu: number; memoryGB: number; diskGB: number };
+  checkQuota(a: { actor: Actor; request: Usage; user: Usage; team?: { id: string; used: Usage } | undefined }): void;
+}
+
+type Call = { timeoutMs: number; requestId: string; traceparent?: string };
+const MB_PER_GB = 1024;
+
+/**
+ * What a command takes from its owner's (and team's) quota, or undefined when it takes nothing
+ * (every command but create, clone and deploy). Create and deploy: one VM of the policy size.
+ * Clone: one VM as big as its source (vCPU, memory, disks), read from vcenter-proxy.
+ */
+export async function quotaShareOf(nc: NatsConnection, policy: QuotaPolicy, cmd: Command, call: Call): Promise<{ request: Usage; keys: string[]; team?: string } | undefined> {
+  if (cmd.area !== "vm" || (cmd.action !== "create" && cmd.action !== "clone" && cmd.action !== "deploy")) return undefined;
+  let request: Usage;
+  if (cmd.action === "clone") {
+    const { vm } = await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call);
+    request = { vms: 1, cpu: vm.numCpu, memoryGB: vm.memoryMB / MB_PER_GB, diskGB: vm.disks.reduce((s, d) => s + d.capacityGB, 0) };
+  } else {
+    const size = policy.resolveSize(cmd.size);
+    request = { vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB };
+  }
+  return { request, keys: quotaKeysOf(cmd.actor.userId, cmd.team), ...(cmd.team !== undefined ? { team: cmd.team } : {}) };
+}
+
+/**
+ * The check of one key: what the owner's (or the team's) VMs use now, asked fresh from
+ * vcenter-proxy (which counts every create, clone and delete it has finished), plus what other
+ * requests hold, against the policy's limits. Throws IAAS_QUOTA_EXCEEDED with the figures.
+ */
+export function proxyQuotaCheck(nc: NatsConnection, policy: QuotaPolicy, a: { actor: Actor; team?: string | undefined; request: Usage; call: Call }): QuotaCheck {
+  return async (key, held) => {
+    if (key === quotaKey.user(a.actor.userId)) {
+      const { owner } = await requestJson(nc, ProxyEndpoints.vmUsage, { owner: a.actor.userId }, a.call);
+      policy.checkQuota({ actor: a.actor, request: a.request, user: add(owner ?? ZERO, held) });
+      return;
+    }
+    if (a.team !== undefined && key === quotaKey.team(a.team)) {
+      const { team } = await requestJson(nc, ProxyEndpoints.vmUsage, { team: a.team }, a.call);
+      // The owner's own share passed on the user key, which is always taken first.
+      policy.checkQuota({ actor: a.actor, request: a.request, user: ZERO, team: { id: a.team, used: add(team ?? ZERO, held) } });
+      return;
+    }
+    throw new IaasError("IAAS_INTERNAL", `no quota check for the key ${key}`);
+  };
 }

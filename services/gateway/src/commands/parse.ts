@@ -17,6 +17,7 @@ export type ParsedCommand =
   | { verb: "info"; vm: VmRef }
   | { verb: "templates" }
   | { verb: "sizes" }
+  | { verb: "quota" }
   | { verb: "create"; name: string; size?: string }
   | { verb: "clone"; source: VmRef; name: string }
   | { verb: "deploy"; template: VmRef; name: string; size?: string }
@@ -277,6 +278,12 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     summary: "The VM sizes and limits of the policy.",
     args: [],
     build: () => ({ verb: "sizes" }),
+  }),
+  quota: command({
+    verb: "quota",
+    summary: "What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.",
+    args: [],
+    build: () => ({ verb: "quota" }),
   }),
   create: command({
     verb: "create",

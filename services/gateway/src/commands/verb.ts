@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { Actor, Command, VmSummary } from "@iaas/contracts";
+import type { Actor, Command, Usage, VmSummary } from "@iaas/contracts";
 import type { CommandId, Policy } from "@iaas/policy";
 import type { JsonEndpoint } from "@iaas/runtime";
 import type { Block } from "../presentation/blocks.js";
@@ -33,6 +33,8 @@ export interface AnswerEnv {
   /** Whether the actor may run some form of a verb (what `help` lists). */
   mayRun(verb: Verb): boolean;
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
+  /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
+  held(key: string): Promise<{ usage: Usage; count: number }>;
   audit: {
     latest(q: { vm?: string | undefined }): Promise<{ records: AuditRow[]; scanned: number }>;
     succeeded(verb: string, vm: string | undefined, message: string): void;

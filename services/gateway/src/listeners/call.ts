@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { GatewayMetrics } from "../metrics.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import type { Auditor } from "../stores/audit.js";
+import type { QuotaGate } from "../stores/quotas.js";
 import type { RateLimiter } from "../stores/ratelimit.js";
 import type { RequestStore } from "../stores/requests.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
@@ -49,6 +50,8 @@ export interface SlashDeps {
   requests: RequestStore;
   confirmations: ConfirmationStore;
   rate: RateLimiter;
+  /** Reserves the quota share of create, clone and deploy before they are published. */
+  quotas: QuotaGate;
   auditor: Auditor;
   replier: Replier;
   allowed: (url: string) => boolean;
