@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { QuotaEntrySchema, openBucket, quotaKey, type KV } from "@iaas/runtime";
+import { waitUntil } from "@iaas/testkit";
+import { startSystem, type System } from "./harness.js";
+import { actor, finalPost, inventory, natsId, now, publishCommand, rawClone, textOf } from "./helpers.js";
+
+/**
+ * Quotas hold under concurrency: requests are checked and reserved by compare-and-set in the
+ * `iaas_quotas` bucket, which every gateway replica and vm-lifecycle share, so requests that race
+ * each other for the last share never all get it, whichever replica or path they come by.
+ */
+const POLICY = `
+roles:
+  viewer: [help, list, info, templates, sizes, quota]
+  builder: [create, clone, deploy, delete]
+bindings:
+  - { role: viewer, everyone: true }
+  - { role: builder, everyone: true }
+sizes:
+  small: { cpu: 1, memoryGB: 2, diskGB: 16 }
+defaultSize: small
+quotas:
+  perUser: { vms: 10 }
+  users:
+    URACE: { vms: 2 }
+    UFAIL: { vms: 1 }
+    UNATS: { vms: 1 }
+rateLimit: { perUserPerMinute: 10000 }
+`;
+
+describe("quotas under concurrency", () => {
+  let sys: System;
+  let nc: NatsConnection;
+  let kv: KV;
+  beforeAll(async () => {
+    sys = await startSystem({ policyYaml: POLICY, gatewayReplicas: 2 });
+    nc = await connect({ servers: sys.nats.url });
+    kv = await openBucket(nc, "quotas");
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await sys?.stop();
+  });
+
+  const ownedBy = async (prefix: string) => [...(await inventory(sys)).keys()].filter((n) => n.startsWith(prefix));
+  const reservationsOf = async (userId: string) => {
+    const e = await kv.get(quotaKey.user(userId));
+    return e && e.length ? Object.keys(QuotaEntrySchema.parse(e.json()).reservations) : [];
+  };
+
+  it("8 concurrent creates by one user with a quota of 2, through two gateway replicas: exactly 2 VMs; the others refused in the ack with the figures", async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `race-${i}`);
+    const acks = await Promise.all(names.map((name, i) => sys.slash(`create ${name}`, { user_id: "URACE", via: i % 2 })));
+    const accepted = acks.filter((r) => textOf(r.json).startsWith("Creating"));
+    const refused = acks.filter((r) => !textOf(r.json).startsWith("Creating"));
+    expect(accepted).toHaveLength(2);
+    expect(refused).toHaveLength(6);
+    for (const r of refused) {
+      expect(r.status).toBe(200);
+      expect(textOf(r.json)).toMatch(/^:warning: Over your quota: you use 2 of 2 VMs; this needs 1 more VM\. .*\(request `r-[a-z2-7]{24}`\)$/);
+    }
+    for (const r of accepted) expect(await finalPost(sys, r.responseUrl)).toMatch(/^:white_check_mark: Created `race-\d`/);
+    expect((await ownedBy("race-")).sort()).toHaveLength(2);
+    // Both finished: their shares are given back (the VMs now count as existing).
+    await waitUntil("URACE's reservations released", async () => (await reservationsOf("URACE")).length === 0);
+    const again = await sys.slash("create race-late", { user_id: "URACE", via: 1 });
+    expect(textOf(again.json)).toMatch(/^:warning: Over your quota: you use 2 of 2 VMs; this needs 1 more VM\./);
+  });
+
+  it("/iaas quota shows the use and the limits", async () => {
+    const r = await sys.slash("quota", { user_id: "URACE" });
+    expect(textOf(r.json)).toBe("Your quota: VMs 2 of 2, vCPU 2 of no limit, Memory (GB) 4 of no limit, Disk (GB) 32 of no limit");
+  });
+
+  it("a create that fails gives its share back", async () => {
+    // Someone else's VM already has the name: the proxy refuses the duplicate after the share was reserved.
+    await rawClone(sys, "taken-name");
+    const failed = await sys.slash("create taken-name", { user_id: "UFAIL" });
+    expect(textOf(failed.json)).toMatch(/^Creating `taken-name`/);
+    expect(await finalPost(sys, failed.responseUrl)).toMatch(/^:x: /);
+    await waitUntil("UFAIL's reservation released", async () => (await reservationsOf("UFAIL")).length === 0);
+    // The quota of 1 is free again: had the failed create kept its share, this would be refused.
+    const ok = await sys.slash("create fail-then-ok", { user_id: "UFAIL", via: 1 });
+    expect(textOf(ok.json)).toMatch(/^Creating `fail-then-ok`/);
+    expect(await finalPost(sys, ok.responseUrl)).toMatch(/^:white_check_mark: Created `fail-then-ok`/);
+  });
+
+  it("commands published straight on NATS race the same way: vm-lifecycle reserves them", async () => {
+    const cmds = Array.from({ length: 4 }, (_, i) => ({ id: natsId("q"), issuedAt: now(), area: "vm" as const, action: "create" as const, name: `nats-race-${i}`, actor: actor("UNATS") }));
+    const results = await Promise.all(cmds.map((c) => publishCommand(sys, c)));
+    expect(results.filter((r) => r.status === "succeeded")).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== "succeeded")) expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
+    expect(await ownedBy("nats-race-")).toHaveLength(1);
+  });
+});
