@@ -15,6 +15,7 @@ describe("grammar: the commands beyond power", () => {
         "info <vm>",
         "templates",
         "sizes",
+        "quota",
         "create <name> [size]",
         "clone <source-vm> <name>",
         "deploy <template> <name> [size]",
