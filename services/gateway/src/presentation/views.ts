@@ -126,7 +126,7 @@ export function quotaMessage(mine: QuotaLine, teams: readonly QuotaLine[]): Slac
   const blocks: Block[] = [];
   const plain: string[] = [];
   for (const l of [mine, ...teams]) {
-    const inFlight = l.held.count ? ` (${l.held.count} request${l.held.count === 1 ? "" : "s"} in flight hold a share)` : "";
+    const inFlight = l.held.count ? ` (${l.held.count === 1 ? "1 request in flight holds" : `${l.held.count} requests in flight hold`} a share)` : "";
     blocks.push(sectionWithFields(`*${title(l, true)}*${inFlight}`, QUOTA_FIELDS.map((f) => [QUOTA_LABELS[f], value(l, f)] as const)));
     plain.push(`${title(l, false)}: ${QUOTA_FIELDS.map((f) => `${QUOTA_LABELS[f]} ${value(l, f)}`).join(", ")}${inFlight}`);
   }
