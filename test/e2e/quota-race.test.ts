@@ -14,12 +14,14 @@ const POLICY = `
 roles:
   viewer: [help, list, info, templates, sizes, quota]
   builder: [create, clone, deploy, delete]
+  admin: ["*"]
 bindings:
   - { role: viewer, everyone: true }
   - { role: builder, everyone: true }
 sizes:
   small: { cpu: 1, memoryGB: 2, diskGB: 16 }
 defaultSize: small
+limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }
 quotas:
   perUser: { vms: 10 }
   users:
@@ -54,14 +56,16 @@ describe("quotas under concurrency", () => {
     const acks = await Promise.all(names.map((name, i) => sys.slash(`create ${name}`, { user_id: "URACE", via: i % 2 })));
     const accepted = acks.filter((r) => textOf(r.json).startsWith("Creating"));
     const refused = acks.filter((r) => !textOf(r.json).startsWith("Creating"));
+    // What vCenter has first: every accepted create has finished (or failed) by then.
+    const finals = await Promise.all(accepted.map((r) => finalPost(sys, r.responseUrl)));
+    expect(await ownedBy("race-")).toHaveLength(2);
     expect(accepted).toHaveLength(2);
+    for (const f of finals) expect(f).toMatch(/^:white_check_mark: Created `race-\d`/);
     expect(refused).toHaveLength(6);
     for (const r of refused) {
       expect(r.status).toBe(200);
       expect(textOf(r.json)).toMatch(/^:warning: Over your quota: you use 2 of 2 VMs; this needs 1 more VM\. .*\(request `r-[a-z2-7]{24}`\)$/);
     }
-    for (const r of accepted) expect(await finalPost(sys, r.responseUrl)).toMatch(/^:white_check_mark: Created `race-\d`/);
-    expect((await ownedBy("race-")).sort()).toHaveLength(2);
     // Both finished: their shares are given back (the VMs now count as existing).
     await waitUntil("URACE's reservations released", async () => (await reservationsOf("URACE")).length === 0);
     const again = await sys.slash("create race-late", { user_id: "URACE", via: 1 });
@@ -89,8 +93,8 @@ describe("quotas under concurrency", () => {
   it("commands published straight on NATS race the same way: vm-lifecycle reserves them", async () => {
     const cmds = Array.from({ length: 4 }, (_, i) => ({ id: natsId("q"), issuedAt: now(), area: "vm" as const, action: "create" as const, name: `nats-race-${i}`, actor: actor("UNATS") }));
     const results = await Promise.all(cmds.map((c) => publishCommand(sys, c)));
+    expect(await ownedBy("nats-race-")).toHaveLength(1);
     expect(results.filter((r) => r.status === "succeeded")).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== "succeeded")) expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
-    expect(await ownedBy("nats-race-")).toHaveLength(1);
   });
 });
