@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QuotaEntrySchema, openBucket, quotaKey, type KV } from "@iaas/runtime";
 import { waitUntil } from "@iaas/testkit";
 import { startSystem, type System } from "./harness.js";
-import { actor, finalPost, inventory, natsId, now, publishCommand, rawClone, textOf } from "./helpers.js";
+import { actor, click, finalPost, idOf, inventory, natsId, now, postsMatching, publishCommand, rawClone, textOf } from "./helpers.js";
 
 /**
  * Quotas hold under concurrency: requests are checked and reserved by compare-and-set in the
@@ -96,5 +96,35 @@ describe("quotas under concurrency", () => {
     expect(await ownedBy("nats-race-")).toHaveLength(1);
     expect(results.filter((r) => r.status === "succeeded")).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== "succeeded")) expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
+  });
+});
+
+describe("quotas on a confirmed create", () => {
+  let sys: System;
+  beforeAll(async () => {
+    sys = await startSystem({ policyYaml: `${POLICY}confirm: [create]\n` });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  it("the share is taken on Confirm; over quota, the prompt is replaced by the refusal with the figures", async () => {
+    const ask = async (name: string) => {
+      const r = await sys.slash(`create ${name}`, { user_id: "UFAIL" });
+      expect(textOf(r.json)).toMatch(/^Run `\/iaas create /);
+      return click(sys, { userId: "UFAIL", action: "confirm", value: idOf(r.json) });
+    };
+    // Both prompts are shown before either is confirmed: the check is made on the click.
+    const [first, second] = [await sys.slash("create conf-1", { user_id: "UFAIL" }), await sys.slash("create conf-2", { user_id: "UFAIL" })];
+    const c1 = await click(sys, { userId: "UFAIL", action: "confirm", value: idOf(first.json) });
+    expect(await finalPost(sys, c1.responseUrl)).toMatch(/^:white_check_mark: Created `conf-1`/);
+    const c2 = await click(sys, { userId: "UFAIL", action: "confirm", value: idOf(second.json) });
+    const [refusal] = await postsMatching(sys, c2.responseUrl, (t) => t.startsWith(":warning:"));
+    expect(textOf(refusal!.body)).toMatch(/^:warning: Over your quota: you use 1 of 1 VM; this needs 1 more VM\..*\(request `r-[a-z2-7]{24}`\)$/);
+    expect((refusal!.body as { replace_original?: boolean }).replace_original).toBe(true);
+    const c3 = await ask("conf-3");
+    const [again] = await postsMatching(sys, c3.responseUrl, (t) => t.startsWith(":warning:"));
+    expect(textOf(again!.body)).toMatch(/^:warning: Over your quota/);
+    expect([...(await inventory(sys)).keys()].filter((n) => n.startsWith("conf-"))).toEqual(["conf-1"]);
   });
 });

@@ -87,7 +87,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       auditor = new Auditor({ js, jsm, log, now });
       const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
       slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
-      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
+      click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandIdSchema, CommandSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Command } from "@iaas/contracts";
+import { CommandIdSchema, CommandSchema, IaasError, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Command } from "@iaas/contracts";
 import { newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { Auditor } from "../stores/audit.js";
@@ -8,6 +8,7 @@ import type { GatewayMetrics } from "../metrics.js";
 import { code } from "../presentation/mrkdwn.js";
 import { errorText } from "../presentation/render.js";
 import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
+import type { QuotaGate } from "../stores/quotas.js";
 import type { RequestStore } from "../stores/requests.js";
 import { CommandPublisher } from "./publish.js";
 
@@ -111,6 +112,8 @@ export interface ClickDeps {
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
+  /** Reserves the quota share of a confirmed create, clone or deploy before it is published. */
+  quotas: QuotaGate;
   /**
    * Set when the policy binds roles to user groups: the clicker's groups now (usergroups.ts). A
    * confirmed command carries them instead of those read when it was typed, so a user taken out
@@ -186,11 +189,25 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   }
   if (!(await d.store.settle(cur, "confirmed"))) return;
   count("confirmed");
+  const command = d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command;
+  const traceparent = newTraceparent();
+  // The quota share is taken now, not when the buttons were shown: what exists may have changed.
+  let hold;
+  try {
+    hold = await d.quotas.reserve(command, traceparent);
+  } catch (err) {
+    const ie = IaasError.from(err);
+    log.info({ code: ie.code }, `confirmed command refused: ${ie.message}`);
+    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, ie.code, ie.message);
+    await say(replace(errorText(ie, rec.id)));
+    return;
+  }
   log.info("confirmed; publishing the command");
   await say(replace(rec.accepted));
   try {
-    await publishConfirmed(d, rec, d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command, responseUrl);
+    await publishConfirmed(d, rec, command, responseUrl, traceparent);
   } catch (err) {
+    await d.quotas.release(hold);
     log.error({ err }, "could not publish a confirmed command");
     await say(aside(errorText({ code: "IAAS_UNAVAILABLE", message: "The IaaS service cannot take commands right now; nothing was done. Run the command again in a minute." }, rec.id)));
   }
@@ -206,7 +223,7 @@ function withGroups(command: Command, groups: readonly string[] | undefined): Co
  * Results of a confirmed command go to the click's response_url (a fresh one: Slack allows five
  * posts in 30 minutes; the replaced prompt used one).
  */
-async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Command, responseUrl: string): Promise<void> {
+async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Command, responseUrl: string, traceparent: string): Promise<void> {
   const publisher = new CommandPublisher({ js: d.js, requests: d.requests });
   const stored = publisher.remember(
     // Slack's clock, not the policy's: createdAt dates the response_url's 30-minute life.
@@ -214,5 +231,5 @@ async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Comman
     { posts: 1, timeoutMs: 5_000 },
   );
   // The click is a request of its own: a new trace, carried with the command like any other.
-  await publisher.publish(command, stored, { traceparent: newTraceparent(), timeoutMs: 5_000 });
+  await publisher.publish(command, stored, { traceparent, timeoutMs: 5_000 });
 }
