@@ -209,8 +209,9 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.quotas.name),
-      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts quotas
-      ...calls(["vmGet", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
+      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts quotas,
+      // vm-info sizes a clone's quota share (its source's disks)
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },
