@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { QuotaEntrySchema, openBucket, quotaKey, type KV } from "@iaas/runtime";
+import { Subjects } from "@iaas/contracts";
+import { QuotaEntrySchema, encodeJson, jetstreamFor, openBucket, quotaKey, type KV } from "@iaas/runtime";
 import { waitUntil } from "@iaas/testkit";
 import { startSystem, type System } from "./harness.js";
 import { actor, click, finalPost, idOf, inventory, natsId, now, postsMatching, publishCommand, rawClone, textOf } from "./helpers.js";
@@ -28,6 +29,7 @@ quotas:
     URACE: { vms: 2 }
     UFAIL: { vms: 1 }
     UNATS: { vms: 1 }
+    UAGAIN: { vms: 1 }
 rateLimit: { perUserPerMinute: 10000 }
 `;
 
@@ -96,6 +98,25 @@ describe("quotas under concurrency", () => {
     expect(await ownedBy("nats-race-")).toHaveLength(1);
     expect(results.filter((r) => r.status === "succeeded")).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== "succeeded")) expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
+  });
+
+  it("a create delivered again after its VM was made and its share given back is not refused for its own VM", async () => {
+    // The window between vm-lifecycle releasing the share (the proxy answered) and recording the
+    // command as done: a crash there brings the command back, with its VM counted as existing.
+    const cmd = { id: natsId("again"), issuedAt: now(), area: "vm" as const, action: "create" as const, name: "again-1", actor: actor("UAGAIN") };
+    expect(await publishCommand(sys, cmd)).toMatchObject({ status: "succeeded" });
+    const state = await openBucket(nc, "commandState");
+    await state.delete(cmd.id);
+    const { js } = await jetstreamFor(nc);
+    // Another message id: JetStream would drop the same one as a duplicate.
+    await js.publish(Subjects.command("vm", "create"), encodeJson(cmd), { msgID: `${cmd.id}-redelivered` });
+    const done = await waitUntil("the command handled again", async () => {
+      const e = await state.get(cmd.id);
+      const v = e && e.length ? (e.json() as { status: string; result?: { status: string; error?: { code: string } } }) : undefined;
+      return v?.status === "done" ? v.result : undefined;
+    });
+    expect(done).toMatchObject({ status: "succeeded" });
+    expect(await ownedBy("again-")).toEqual(["again-1"]);
   });
 });
 

@@ -1,6 +1,6 @@
-import type { VmCommand } from "@iaas/contracts";
+import { IaasError, ProxyEndpoints, type VmCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { QuotaReservations, proxyQuotaCheck, quotaKeysOf, quotaShareOf, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
+import { QuotaReservations, proxyQuotaCheck, quotaKeysOf, quotaShareOf, requestJson, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 
 export interface VmQuotaDeps {
   nc: NatsConnection;
@@ -13,7 +13,8 @@ export interface VmQuotaDeps {
   lookupTimeoutMs: number;
 }
 
-const makesVm = (cmd: VmCommand) => cmd.action === "create" || cmd.action === "clone" || cmd.action === "deploy";
+type MakesVm = Extract<VmCommand, { action: "create" | "clone" | "deploy" }>;
+const makesVm = (cmd: VmCommand): cmd is MakesVm => cmd.action === "create" || cmd.action === "clone" || cmd.action === "deploy";
 
 /**
  * The second line of quotas, where the VM is made. The gateway reserved the share of a command
@@ -35,19 +36,36 @@ export class VmQuota {
     const call = { timeoutMs: this.d.lookupTimeoutMs, requestId: cmd.id };
     const share = await quotaShareOf(this.d.nc, this.d.policy, cmd, call);
     if (!share) return;
-    await this.reservations.reserve({
-      commandId: cmd.id,
-      keys: share.keys,
-      request: share.request,
-      ttlMs: this.d.holdMs,
-      check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: cmd.actor, team: share.team, request: share.request, call }),
-    });
+    try {
+      await this.reservations.reserve({
+        commandId: cmd.id,
+        keys: share.keys,
+        request: share.request,
+        ttlMs: this.d.holdMs,
+        check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: cmd.actor, team: share.team, request: share.request, call }),
+      });
+    } catch (err) {
+      if (!(err instanceof IaasError && err.code === "IAAS_QUOTA_EXCEEDED") || !(await this.ownsVmNamed(cmd, call))) throw err;
+      // The actor already has a VM of the new name: an earlier delivery of this command made it
+      // (and released its share, or its share expired, before the command was recorded as done),
+      // so the usage counts it already. Nothing more can be made: the proxy returns that VM to
+      // this command, or refuses a duplicate name.
+      this.d.log.info({ requestId: cmd.id, vm: cmd.name }, "over quota, but the VM of this name is the actor's already; not counting it twice");
+    }
+  }
+
+  private async ownsVmNamed(cmd: MakesVm, call: { timeoutMs: number; requestId: string }): Promise<boolean> {
+    try {
+      const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm: cmd.name }, call);
+      return vm.owner === cmd.actor.userId;
+    } catch {
+      return false;
+    }
   }
 
   /** Never throws: a reservation that cannot be released now expires by itself. */
   async release(cmd: VmCommand): Promise<void> {
     if (!makesVm(cmd)) return;
-    const team = "team" in cmd ? cmd.team : undefined;
-    await this.reservations.release(cmd.id, quotaKeysOf(cmd.actor.userId, team)).catch((err: unknown) => this.d.log.warn({ err, requestId: cmd.id }, "could not release a quota reservation; it expires by itself"));
+    await this.reservations.release(cmd.id, quotaKeysOf(cmd.actor.userId, cmd.team)).catch((err: unknown) => this.d.log.warn({ err, requestId: cmd.id }, "could not release a quota reservation; it expires by itself"));
   }
 }
