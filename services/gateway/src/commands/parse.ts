@@ -16,8 +16,8 @@ export type ParsedCommand =
   | { verb: "list"; glob?: string }
   | { verb: "info"; vm: VmRef }
   | { verb: "templates" }
-  | { verb: "sizes" }
   | { verb: "quota" }
+  | { verb: "sizes" }
   | { verb: "create"; name: string; size?: string }
   | { verb: "clone"; source: VmRef; name: string }
   | { verb: "deploy"; template: VmRef; name: string; size?: string }
@@ -273,17 +273,17 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     args: [],
     build: () => ({ verb: "templates" }),
   }),
-  sizes: command({
-    verb: "sizes",
-    summary: "The VM sizes and limits of the policy.",
-    args: [],
-    build: () => ({ verb: "sizes" }),
-  }),
   quota: command({
     verb: "quota",
     summary: "What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.",
     args: [],
     build: () => ({ verb: "quota" }),
+  }),
+  sizes: command({
+    verb: "sizes",
+    summary: "The VM sizes and limits of the policy.",
+    args: [],
+    build: () => ({ verb: "sizes" }),
   }),
   create: command({
     verb: "create",

@@ -1,11 +1,12 @@
 import type { z } from "zod";
-import type { Actor, Command, Usage, VmSummary } from "@iaas/contracts";
+import type { Actor, Command, VmSummary } from "@iaas/contracts";
 import type { CommandId, Policy } from "@iaas/policy";
 import type { JsonEndpoint } from "@iaas/runtime";
 import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "../transport/reply.js";
 import type { AuditRow } from "../stores/audit.js";
 import type { ParsedCommand, Verb } from "./parse.js";
+import type { QuotaGate } from "../stores/quotas.js";
 
 /**
  * Everything the gateway knows about one verb besides its grammar (parse.ts): which policy
@@ -34,7 +35,7 @@ export interface AnswerEnv {
   mayRun(verb: Verb): boolean;
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
   /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
-  held(key: string): Promise<{ usage: Usage; count: number }>;
+  held: QuotaGate["held"];
   audit: {
     latest(q: { vm?: string | undefined }): Promise<{ records: AuditRow[]; scanned: number }>;
     succeeded(verb: string, vm: string | undefined, message: string): void;

@@ -5,11 +5,11 @@ import { z } from "zod";
 import type { GatewayMetrics } from "../metrics.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import type { Auditor } from "../stores/audit.js";
-import type { QuotaGate } from "../stores/quotas.js";
 import type { RateLimiter } from "../stores/ratelimit.js";
 import type { RequestStore } from "../stores/requests.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
 import type { ConfirmationStore } from "./confirm.js";
+import type { QuotaGate } from "../stores/quotas.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields

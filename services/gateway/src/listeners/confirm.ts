@@ -105,6 +105,8 @@ export const BlockActionsSchema = z.object({
 
 export interface ClickDeps {
   store: ConfirmationStore;
+  /** Reserves the quota share of a confirmed create, clone or deploy before it is published. */
+  quotas: QuotaGate;
   requests: RequestStore;
   js: JetStreamClient;
   auditor: Auditor;
@@ -112,8 +114,6 @@ export interface ClickDeps {
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
-  /** Reserves the quota share of a confirmed create, clone or deploy before it is published. */
-  quotas: QuotaGate;
   /**
    * Set when the policy binds roles to user groups: the clicker's groups now (usergroups.ts). A
    * confirmed command carries them instead of those read when it was typed, so a user taken out
@@ -189,12 +189,11 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   }
   if (!(await d.store.settle(cur, "confirmed"))) return;
   count("confirmed");
-  const command = d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command;
-  const traceparent = newTraceparent();
   // The quota share is taken now, not when the buttons were shown: what exists may have changed.
+  // It depends on the owner, the team and the size, never on the actor's groups.
   let hold;
   try {
-    hold = await d.quotas.reserve(command, traceparent);
+    hold = await d.quotas.reserve(rec.command, newTraceparent());
   } catch (err) {
     const ie = IaasError.from(err);
     log.info({ code: ie.code }, `confirmed command refused: ${ie.message}`);
@@ -205,10 +204,10 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   log.info("confirmed; publishing the command");
   await say(replace(rec.accepted));
   try {
-    await publishConfirmed(d, rec, command, responseUrl, traceparent);
+    await publishConfirmed(d, rec, d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command, responseUrl);
   } catch (err) {
-    await d.quotas.release(hold);
     log.error({ err }, "could not publish a confirmed command");
+    await d.quotas.release(hold);
     await say(aside(errorText({ code: "IAAS_UNAVAILABLE", message: "The IaaS service cannot take commands right now; nothing was done. Run the command again in a minute." }, rec.id)));
   }
 }
@@ -223,7 +222,7 @@ function withGroups(command: Command, groups: readonly string[] | undefined): Co
  * Results of a confirmed command go to the click's response_url (a fresh one: Slack allows five
  * posts in 30 minutes; the replaced prompt used one).
  */
-async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Command, responseUrl: string, traceparent: string): Promise<void> {
+async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Command, responseUrl: string): Promise<void> {
   const publisher = new CommandPublisher({ js: d.js, requests: d.requests });
   const stored = publisher.remember(
     // Slack's clock, not the policy's: createdAt dates the response_url's 30-minute life.
@@ -231,5 +230,5 @@ async function publishConfirmed(d: ClickDeps, rec: Confirmation, command: Comman
     { posts: 1, timeoutMs: 5_000 },
   );
   // The click is a request of its own: a new trace, carried with the command like any other.
-  await publisher.publish(command, stored, { traceparent, timeoutMs: 5_000 });
+  await publisher.publish(command, stored, { traceparent: newTraceparent(), timeoutMs: 5_000 });
 }

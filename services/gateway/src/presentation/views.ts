@@ -1,10 +1,12 @@
-import { PowerStateWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type Usage, type VmInfo, type VmSummary } from "@iaas/contracts";
+import { PowerStateWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import type { AuditRow } from "../stores/audit.js";
-import { QUOTA_FIELDS, describeSize, type Policy, type QuotaLimits } from "@iaas/policy";
+import { describeSize, type Policy } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
+import { QUOTA_FIELDS, type QuotaLimits } from "@iaas/policy";
+import type { Usage } from "@iaas/contracts";
 
 /**
  * The answers to queries (help, list, info, templates, sizes, quota, echo, audit), as Block Kit with
