@@ -277,9 +277,11 @@ describe("/iaas commands, end to end", () => {
     });
   });
 
-  it("a VM made outside the product can be cloned but keeps no owner", async () => {
+  it("a VM made outside the product has no owner: a builder may not clone it, an admin may (and owns the clone)", async () => {
     await rawClone(sys, "legacy-01");
-    const r = await sys.slash("clone legacy-01 legacy-copy");
+    const refused = await sys.slash("clone legacy-01 legacy-refused");
+    expect(await finalPost(sys, refused.responseUrl)).toContain("has no owner in IaaS");
+    const r = await sys.slash("clone legacy-01 legacy-copy", { user_id: "UADMIN1" });
     expect(await finalPost(sys, r.responseUrl)).toContain("Cloned `legacy-01` to `legacy-copy`");
   });
 });

@@ -4,7 +4,7 @@
  * dependencies (as main.ts wires it). Only Slack's side is a stand-in.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { addMicroService, createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
+import { addMicroService, createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, requestJson, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type SlackStandInOptions, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
@@ -14,7 +14,10 @@ import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
 import { buildProxy, Vcenter, type ProxyDeps } from "@iaas/vcenter-proxy";
 // Not a dependency of the root package: imported by path.
 import { buildBridge, VERSION, type Bridge, type BridgeDeps } from "../../services/veba-bridge/src/mod.js";
-import { ServiceNames } from "@iaas/contracts";
+import { ProxyEndpoints, ServiceNames } from "@iaas/contracts";
+
+/** The simulator's generated VMs (the demo template aside): none has an owner. */
+export const DEMO_VMS = ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"];
 
 /** A service started as its main starts it; `stop` also deregisters its micro service. */
 export interface Started {
@@ -70,6 +73,11 @@ export interface System {
   policy: Policy;
   /** Each service's metrics registry, as its /metrics endpoint serves it. */
   metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway", Metrics>;
+  /**
+   * Gives VMs an owner (and team) through vcenter-proxy, as `/iaas owner` would: the demo VMs have
+   * none, and unowned VMs are admin-only.
+   */
+  adopt(vms: string | string[], owner: string, team?: string): Promise<void>;
   /** A signed slash command to the first gateway, or to replica `via` (an index into `gatewayUrls`). */
   slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string>; via?: number }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
   stop(): Promise<void>;
@@ -187,6 +195,11 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     observer,
     nc,
     policy,
+    async adopt(vms, owner, team) {
+      for (const vm of typeof vms === "string" ? [vms] : vms) {
+        await requestJson(nc, ProxyEndpoints.vmSetOwner, { vm, owner, ...(team ? { team } : {}) }, { timeoutMs: 10_000 });
+      }
+    },
     async slash(text, fields = {}) {
       n += 1;
       const responseUrl = slack.responseUrl(`r${n}`);

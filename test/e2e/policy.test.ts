@@ -42,6 +42,9 @@ describe("policy on every path", () => {
     await rawClone(sys, "app-locked", { folder: "/DC0/vm/locked", powerOn: true });
     await rawClone(sys, "twin");
     await rawClone(sys, "twin");
+    // VMs made outside the product have no owner, and unowned VMs are admin-only: U0001 adopts
+    // the ones the tests act on as a builder or operator.
+    await sys.adopt(["prod-db", "app-locked", "DC0_H0_VM0"], "U0001");
   });
   afterAll(async () => {
     await sys?.stop();
@@ -73,7 +76,7 @@ describe("policy on every path", () => {
     it("NATS: power and vm-lifecycle refuse the same commands with the same words", async () => {
       const before = await fingerprint(sys);
       const off = await publishCommand(sys, cmd({ area: "power", action: "off", vm: "prod-db", actor: actor("UADMIN1") }));
-      expect(off).toMatchObject({ status: "failed", error: { code: "IAAS_PROTECTED_VM", message: "`prod-db` is protected by policy (its name matches `prod-*`): it cannot be powered off from Slack. Ask an IT admin." } });
+      expect(off).toMatchObject({ status: "failed", error: { code: "IAAS_PROTECTED_VM", message: "`prod-db` is protected by policy (its name matches `prod-*`): it cannot be powered off over NATS. Ask an IT admin." } });
       const del = await publishCommand(sys, cmd({ area: "vm", action: "delete", vm: "prod-db", actor: actor("UADMIN1") }));
       expect(del).toMatchObject({ status: "failed", error: { code: "IAAS_PROTECTED_VM" } });
       const resize = await publishCommand(sys, cmd({ area: "vm", action: "resize", vm: "prod-db", cpu: 2, actor: actor("U0001") }));
@@ -162,7 +165,7 @@ describe("policy on every path", () => {
 
     it("a builder cannot delete another user's VM over NATS either", async () => {
       const r = await publishCommand(sys, cmd({ area: "vm", action: "delete", vm: "quota-1", actor: actor("U0002") }));
-      expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_NOT_ALLOWED", message: "You can only delete VMs you own, and `quota-1` belongs to <@U0QUOTA>. Ask them or an IT admin." } });
+      expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_NOT_ALLOWED", message: "`quota-1` belongs to <@U0QUOTA>; you may not delete it: ask them or an IT admin." } });
       expect((await inventory(sys)).has("quota-1")).toBe(true);
     });
 

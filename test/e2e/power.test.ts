@@ -3,7 +3,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Streams } from "@iaas/contracts";
 import { listVmSummaries } from "@iaas/vsphere";
 import { postSigned, slashCommandBody } from "@iaas/testkit";
-import { startSystem, SIGNING_SECRET, type System } from "./harness.js";
+import { startSystem, SIGNING_SECRET, type System, DEMO_VMS } from "./harness.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 
 /** The walking skeleton, end to end: signed Slack request → gateway → JetStream → power → vcenter-proxy → simulator → result → response_url. */
@@ -11,6 +11,8 @@ describe("/iaas power, end to end", () => {
   let sys: System;
   beforeAll(async () => {
     sys = await startSystem();
+    // Unowned VMs are admin-only: the demo VMs become the requester's (U0001).
+    await sys.adopt(DEMO_VMS, "U0001");
   });
   afterAll(async () => {
     await sys?.stop();

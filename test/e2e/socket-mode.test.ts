@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listVmSummaries } from "@iaas/vsphere";
 import { slashCommandPayload, waitUntil } from "@iaas/testkit";
-import { startSystem, type System } from "./harness.js";
+import { startSystem, type System, DEMO_VMS } from "./harness.js";
 import { buttonsOf, clickPayload, finalPost, idOf, inventory, postsMatching, textOf } from "./helpers.js";
 
 /** An obviously fake app-level token. */
@@ -17,6 +17,8 @@ describe("Socket Mode, end to end", () => {
   let sys: System;
   beforeAll(async () => {
     sys = await startSystem({ gatewayEnv: { SLACK_APP_TOKEN: APP_TOKEN }, slackOptions: { appToken: APP_TOKEN } });
+    // Unowned VMs are admin-only: the demo VMs become the requester's (U0001).
+    await sys.adopt(DEMO_VMS, "U0001");
   });
   afterAll(async () => {
     await sys?.stop();

@@ -209,8 +209,8 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.quotas.name),
-      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts quotas,
-      // vm-info sizes a clone's quota share (its source's disks)
+      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
+      // quotas, vm-info gives a clone's source disks (its size for the quota)
       ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
