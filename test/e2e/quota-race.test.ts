@@ -23,8 +23,12 @@ sizes:
   small: { cpu: 1, memoryGB: 2, diskGB: 16 }
 defaultSize: small
 limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }
+teams:
+  platform: { users: [UT1, UT2] }
 quotas:
   perUser: { vms: 10 }
+  teams:
+    platform: { vms: 2 }
   users:
     URACE: { vms: 2 }
     UFAIL: { vms: 1 }
@@ -98,6 +102,18 @@ describe("quotas under concurrency", () => {
     expect(await ownedBy("nats-race-")).toHaveLength(1);
     expect(results.filter((r) => r.status === "succeeded")).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== "succeeded")) expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
+  });
+
+  it("a team's quota holds across its members: 4 creates at once for the team by two members, quota 2 → 2 VMs", async () => {
+    const cmds = ["UT1", "UT2", "UT1", "UT2"].map((u, i) => ({ id: natsId("t"), issuedAt: now(), area: "vm" as const, action: "create" as const, name: `team-race-${i}`, team: "platform", actor: actor(u) }));
+    const results = await Promise.all(cmds.map((c) => publishCommand(sys, c)));
+    expect(await ownedBy("team-race-")).toHaveLength(2);
+    for (const r of results.filter((x) => x.status !== "succeeded")) {
+      expect(r).toMatchObject({ status: "failed", error: { code: "IAAS_QUOTA_EXCEEDED" } });
+      expect(r.status === "failed" && r.error.message).toMatch(/^Over the quota of team `platform`: it uses 2 of 2 VMs; this needs 1 more VM\./);
+    }
+    const q = await sys.slash("quota", { user_id: "UT2" });
+    expect(textOf(q.json)).toMatch(/\nQuota of team platform: VMs 2 of 2, /);
   });
 
   it("a create delivered again after its VM was made and its share given back is not refused for its own VM", async () => {
