@@ -31,11 +31,11 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandSe
   const inner = commandService(deps, {
     consumer: "vmLifecycle",
     schema: VmCommandSchema,
-    // The guard, then the quota share taken; anything refused gives the share back at once.
+    // The guard, which takes the quota share of a create, clone or deploy; anything refused gives
+    // the share back at once (the gateway's too, for a command it reserved).
     authorize: async (cmd: VmCommand) => {
       try {
-        await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs }, cmd);
-        await quotaOf().reserve(cmd);
+        await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, quota: quotaOf() }, cmd);
       } catch (err) {
         await quotaOf().release(cmd);
         throw err;
@@ -54,7 +54,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandSe
   });
   return {
     async start() {
-      quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS, lookupTimeoutMs: deps.config.lookupTimeoutMs });
+      quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS });
       await inner.start();
     },
     stop: () => inner.stop(),

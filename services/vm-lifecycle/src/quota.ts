@@ -1,6 +1,6 @@
-import { IaasError, ProxyEndpoints, type VmCommand } from "@iaas/contracts";
+import type { Actor, Usage, VmCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { QuotaReservations, proxyQuotaCheck, quotaKeysOf, quotaShareOf, requestJson, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
+import { QuotaReservations, proxyQuotaCheck, quotaKeysOf, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 
 export interface VmQuotaDeps {
   nc: NatsConnection;
@@ -10,7 +10,6 @@ export interface VmQuotaDeps {
   kv: KV;
   /** How long a reservation lasts if the command never ends (a crash): the task deadline and a margin. */
   holdMs: number;
-  lookupTimeoutMs: number;
 }
 
 type MakesVm = Extract<VmCommand, { action: "create" | "clone" | "deploy" }>;
@@ -31,36 +30,15 @@ export class VmQuota {
     this.reservations = new QuotaReservations(d.kv, { log: d.log });
   }
 
-  async reserve(cmd: VmCommand): Promise<void> {
-    if (!makesVm(cmd)) return;
-    const call = { timeoutMs: this.d.lookupTimeoutMs, requestId: cmd.id };
-    const share = await quotaShareOf(this.d.nc, this.d.policy, cmd, call);
-    if (!share) return;
-    try {
-      await this.reservations.reserve({
-        commandId: cmd.id,
-        keys: share.keys,
-        request: share.request,
-        ttlMs: this.d.holdMs,
-        check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: cmd.actor, team: share.team, request: share.request, call }),
-      });
-    } catch (err) {
-      if (!(err instanceof IaasError && err.code === "IAAS_QUOTA_EXCEEDED") || !(await this.ownsVmNamed(cmd, call))) throw err;
-      // The actor already has a VM of the new name: an earlier delivery of this command made it
-      // (and released its share, or its share expired, before the command was recorded as done),
-      // so the usage counts it already. Nothing more can be made: the proxy returns that VM to
-      // this command, or refuses a duplicate name.
-      this.d.log.info({ requestId: cmd.id, vm: cmd.name }, "over quota, but the VM of this name is the actor's already; not counting it twice");
-    }
-  }
-
-  private async ownsVmNamed(cmd: MakesVm, call: { timeoutMs: number; requestId: string }): Promise<boolean> {
-    try {
-      const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm: cmd.name }, call);
-      return vm.owner === cmd.actor.userId;
-    } catch {
-      return false;
-    }
+  /** Takes `request` for the command on its owner's key (and its team's); throws IAAS_QUOTA_EXCEEDED with the figures when over. */
+  async reserve(q: { commandId: string; actor: Actor; team?: string | undefined; request: Usage; call: { timeoutMs: number; requestId: string } }): Promise<void> {
+    await this.reservations.reserve({
+      commandId: q.commandId,
+      keys: quotaKeysOf(q.actor.userId, q.team),
+      request: q.request,
+      ttlMs: this.d.holdMs,
+      check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: q.actor, team: q.team, request: q.request, call: q.call }),
+    });
   }
 
   /** Never throws: a reservation that cannot be released now expires by itself. */
