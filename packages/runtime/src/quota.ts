@@ -193,7 +193,16 @@ export interface QuotaPolicy {
 }
 
 type Call = { timeoutMs: number; requestId: string; traceparent?: string };
-const MB_PER_GB = 1024;
+
+/** The quota share of one new VM of a policy size (create, deploy). */
+export const shareOfSize = (size: { cpu: number; memoryGB: number; diskGB: number }): Usage => ({ vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB });
+/** The quota share of a clone: one VM as big as its source, disks included (as vm-usage counts them). */
+export const shareOfSource = (source: { numCpu: number; memoryMB: number; disks: readonly { capacityGB: number }[] }): Usage => ({
+  vms: 1,
+  cpu: source.numCpu,
+  memoryGB: source.memoryMB / 1024,
+  diskGB: source.disks.reduce((s, d) => s + d.capacityGB, 0),
+});
 
 /**
  * What a command takes from its owner's (and team's) quota, or undefined when it takes nothing
@@ -202,14 +211,7 @@ const MB_PER_GB = 1024;
  */
 export async function quotaShareOf(nc: NatsConnection, policy: QuotaPolicy, cmd: Command, call: Call): Promise<{ request: Usage; keys: string[]; team?: string } | undefined> {
   if (cmd.area !== "vm" || (cmd.action !== "create" && cmd.action !== "clone" && cmd.action !== "deploy")) return undefined;
-  let request: Usage;
-  if (cmd.action === "clone") {
-    const { vm } = await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call);
-    request = { vms: 1, cpu: vm.numCpu, memoryGB: vm.memoryMB / MB_PER_GB, diskGB: vm.disks.reduce((s, d) => s + d.capacityGB, 0) };
-  } else {
-    const size = policy.resolveSize(cmd.size);
-    request = { vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB };
-  }
+  const request = cmd.action === "clone" ? shareOfSource((await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm) : shareOfSize(policy.resolveSize(cmd.size));
   return { request, keys: quotaKeysOf(cmd.actor.userId, cmd.team), ...(cmd.team !== undefined ? { team: cmd.team } : {}) };
 }
 

@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
 import { commandIdOf, teamLabel, type Policy } from "@iaas/policy";
-import { guardRead, readVmForGuard, requestJson, type NatsConnection } from "@iaas/runtime";
+import { guardRead, readVmForGuard, requestJson, shareOfSize, shareOfSource, type NatsConnection } from "@iaas/runtime";
 import type { VmQuota } from "./quota.js";
 
 export interface GuardDeps {
@@ -39,7 +39,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.checkName(cmd.name);
       const size = policy.resolveSize(cmd.size);
       checkTeam(policy, actor, cmd.team);
-      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB }, call });
+      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSize(size), call });
       return;
     }
     case "clone": {
@@ -49,8 +49,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       // A clone is as big as its source: vm-info has the disks vm-get leaves out.
       const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
       policy.authorizeOn(actor, "clone", source);
-      const diskGB = source.disks.reduce((n, disk) => n + disk.capacityGB, 0);
-      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: source.numCpu, memoryGB: source.memoryMB / 1024, diskGB }, call });
+      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSource(source), call });
       return;
     }
     case "delete": {
