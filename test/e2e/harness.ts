@@ -99,6 +99,10 @@ export interface SystemOptions {
   gatewayReplicas?: number;
   /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side; give the gateway SLACK_APP_TOKEN too). */
   slackOptions?: SlackStandInOptions;
+  /** The proxy's HTTP client towards the simulator (to make chosen SOAP calls fail); Node's fetch when unset. */
+  vcenterFetch?: typeof fetch;
+  /** The proxy's live inventory index (default on, as its main runs it). */
+  liveIndex?: boolean;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -113,11 +117,11 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
 
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
-  const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, ...(opts.vcenterFetch ? { fetch: opts.vcenterFetch } : {}) });
   const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway") };
   // As the proxy's main runs it: with the live inventory index.
-  const vcenter = new Vcenter("default", client, log, { liveIndex: true });
-  await vcenter.index!.start();
+  const vcenter = new Vcenter("default", client, log, { liveIndex: opts.liveIndex ?? true });
+  await vcenter.index?.start();
   const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
