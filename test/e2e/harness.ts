@@ -65,6 +65,8 @@ export interface System {
   slack: SlackStandIn;
   /** The gateway's Slack endpoint; empty in Socket Mode (no HTTP port). */
   gatewayUrl: string;
+  /** Every gateway replica's Slack endpoint (`gatewayUrl` first; more with `gatewayReplicas`). */
+  gatewayUrls: string[];
   /** A SOAP session of the test's own, to read back what the system did. */
   observer: VimClient;
   nc: NatsConnection;
@@ -76,7 +78,8 @@ export interface System {
    * none, and unowned VMs are admin-only.
    */
   adopt(vms: string | string[], owner: string, team?: string): Promise<void>;
-  slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
+  /** A signed slash command to the first gateway, or to replica `via` (an index into `gatewayUrls`). */
+  slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string>; via?: number }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
   stop(): Promise<void>;
 }
 
@@ -92,6 +95,8 @@ export interface SystemOptions {
   gatewayEnv?: Record<string, string>;
   /** Sets up the Slack stand-in before the gateway starts (user groups). */
   slack?: (slack: SlackStandIn) => void;
+  /** Gateway replicas on the same NATS (default 1), as a deployment with several would run them. */
+  gatewayReplicas?: number;
   /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side; give the gateway SLACK_APP_TOKEN too). */
   slackOptions?: SlackStandInOptions;
   /** The proxy's HTTP client towards the simulator (to make chosen SOAP calls fail); Node's fetch when unset. */
@@ -167,6 +172,17 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     await gateway.stop();
     await gwNc.close();
   });
+  const replicaUrls: string[] = [];
+  for (let i = 1; i < (opts.gatewayReplicas ?? 1); i++) {
+    const replicaNc = await connectAs("gateway");
+    const replica = buildGateway({ nc: replicaNc, config, log, metrics: createMetrics("gateway"), policy, ...(opts.now ? { now: opts.now } : {}) });
+    const started = await replica.start();
+    replicaUrls.push(`http://127.0.0.1:${started.port}/slack/events`);
+    stops.push(async () => {
+      await replica.stop();
+      await replicaNc.close();
+    });
+  }
 
   const observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
   const nc = await connectAs("e2e-observer");
@@ -179,6 +195,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     sim,
     slack,
     gatewayUrl,
+    gatewayUrls: [gatewayUrl, ...replicaUrls],
     observer,
     nc,
     policy,
@@ -191,7 +208,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       n += 1;
       const responseUrl = slack.responseUrl(`r${n}`);
       const body = slashCommandBody({ text, response_url: responseUrl, ...(fields.user_id ? { user_id: fields.user_id } : {}), ...(fields.channel_id ? { channel_id: fields.channel_id } : {}), ...(fields.trigger_id ? { trigger_id: fields.trigger_id } : {}) });
-      const r = await postSigned(gatewayUrl, body, { secret: SIGNING_SECRET, ...(fields.headers ? { headers: fields.headers } : {}) });
+      const r = await postSigned(fields.via ? replicaUrls[fields.via - 1]! : gatewayUrl, body, { secret: SIGNING_SECRET, ...(fields.headers ? { headers: fields.headers } : {}) });
       return { status: r.status, body: r.body, json: r.json, responseUrl };
     },
     async stop() {

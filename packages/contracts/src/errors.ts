@@ -12,7 +12,7 @@ export const ErrorCatalogue = {
   IAAS_BAD_VM_NAME: { status: 400, retryable: false, message: "That is not a valid VM name.", fix: "Use the exact VM name or an inventory path starting with `/`; wildcards are not accepted." },
   IAAS_NOT_ALLOWED: { status: 403, retryable: false, message: "You are not allowed to do that.", fix: "Your role in the policy does not include this command; ask an IT admin." },
   IAAS_PROTECTED_VM: { status: 403, retryable: false, message: "That VM is protected.", fix: "The policy protects this VM from deletion, power-off, reset, suspend and resize; ask an IT admin." },
-  IAAS_QUOTA_EXCEEDED: { status: 403, retryable: false, message: "You have reached your VM quota.", fix: "Delete a VM you own or ask an IT admin to raise your quota." },
+  IAAS_QUOTA_EXCEEDED: { status: 403, retryable: false, message: "That is over your quota or your team's.", fix: "The message gives the figures (VMs, vCPU, memory, disk; requests in flight count); `/iaas quota` shows use and limits. Delete a VM you no longer need, or ask an IT admin to raise the quota." },
   IAAS_LIMIT_EXCEEDED: { status: 400, retryable: false, message: "That is more than the policy allows.", fix: "Choose a size or value within the limits shown by `/iaas sizes`." },
   IAAS_UNKNOWN_SIZE: { status: 400, retryable: false, message: "There is no VM size by that name.", fix: "The message lists the sizes; `/iaas sizes` shows them with their CPU, memory and disk." },
   IAAS_NAME_NOT_ALLOWED: { status: 400, retryable: false, message: "That name cannot be used for a new VM.", fix: "The message gives the policy's naming rule; choose a name that follows it (names like `prod-*` are reserved for protected VMs)." },

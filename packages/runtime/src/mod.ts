@@ -11,4 +11,5 @@ export { commandService, type CommandServiceDeps, type RunningCommandService, st
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
 export { runService, runCommandService, type CommandServiceDefinition, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";
+export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
 export { readVmForGuard, guardRead } from "./guard.js";

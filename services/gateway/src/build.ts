@@ -5,6 +5,7 @@ import type { GatewayConfig } from "./config.js";
 import { ConfirmationStore, handleClick, type ClickDeps } from "./listeners/confirm.js";
 import { gatewayMetrics } from "./metrics.js";
 import { startNoticeRelay, type NoticeRelay } from "./relays/notify.js";
+import { QuotaGate } from "./stores/quotas.js";
 import { RateLimiter } from "./stores/ratelimit.js";
 import { Replier, responseUrlGuard } from "./transport/reply.js";
 import { RequestStore } from "./stores/requests.js";
@@ -81,10 +82,12 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const requests = new RequestStore(await openBucket(nc, "requests"), log);
       const confirmations = new ConfirmationStore(await openBucket(nc, "confirmations"), log);
       const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
+      // Wall-clock time, not `now`: reservations are shared with vm-lifecycle, which reads them by its own clock.
+      const quotas = new QuotaGate({ kv: await openBucket(nc, "quotas"), nc, policy, log });
       auditor = new Auditor({ js, jsm, log, now });
       const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
-      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
+      click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });

@@ -3,7 +3,7 @@ import { ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Logger, t
 /**
  * The JetStream resources the gateway uses: the streams it publishes to or reads (commands,
  * results; audit and dead letters so a lone gateway still leaves a working system), its
- * durable result consumer and its buckets (requests, confirmations, rate limits, posted notices). Idempotent; an existing stream is left as
+ * durable result consumer and its buckets (requests, confirmations, rate limits, posted notices, quota reservations). Idempotent; an existing stream is left as
  * an operator tuned it.
  */
 export async function ensureGatewayResources(nc: NatsConnection, log: Logger): Promise<void> {
@@ -14,4 +14,5 @@ export async function ensureGatewayResources(nc: NatsConnection, log: Logger): P
   await openBucket(nc, "confirmations");
   await openBucket(nc, "rateLimits");
   await openBucket(nc, "notices");
+  await openBucket(nc, "quotas");
 }

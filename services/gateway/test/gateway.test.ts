@@ -243,6 +243,7 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       • \`/iaas list [glob]\`: List VMs with their power state, CPU and memory; a pattern such as \`web-*\` narrows the list.
       • \`/iaas info &lt;vm&gt;\`: Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add.
       • \`/iaas templates\`: The templates you can deploy.
+      • \`/iaas quota\`: What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.
       • \`/iaas sizes\`: The VM sizes and limits of the policy.
       • \`/iaas create &lt;name&gt; [size]\`: Create a new, empty VM of a size (the default size when none is given).
       • \`/iaas clone &lt;source-vm&gt; &lt;name&gt;\`: Make a full copy of a VM under a new name.

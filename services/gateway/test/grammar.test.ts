@@ -14,6 +14,7 @@ describe("grammar: the commands beyond power", () => {
         "list [glob]",
         "info <vm>",
         "templates",
+        "quota",
         "sizes",
         "create <name> [size]",
         "clone <source-vm> <name>",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { VmSummary } from "@iaas/contracts";
-import { LIST_CAP, listMessage } from "../src/presentation/views.js";
+import { LIST_CAP, listMessage, quotaMessage } from "../src/presentation/views.js";
 
 const vm = (i: number): VmSummary => ({ name: `vm-${String(i).padStart(2, "0")}`, moref: `vm-${i}`, powerState: i % 2 ? "poweredOn" : "poweredOff", numCpu: 1 + (i % 4), memoryMB: 1024 * (1 + (i % 3)), template: false, ...(i === 1 ? { owner: "U0ALICE" } : {}) });
 
@@ -44,5 +44,33 @@ describe("list answers", () => {
     const m = listMessage([{ ...vm(2), name: "<!channel>" }], undefined);
     expect(JSON.stringify(m.blocks)).toContain("&lt;!channel&gt;");
     expect(JSON.stringify(m.blocks)).not.toContain("<!channel>");
+  });
+});
+
+describe("quota answers", () => {
+  const usage = (vms: number, cpu: number, memoryGB: number, diskGB: number) => ({ vms, cpu, memoryGB, diskGB });
+  it("show use, what requests in flight hold and the limit, for the caller and each team", () => {
+    const m = quotaMessage(
+      { kind: "user", id: "U0ALICE", used: usage(9, 14, 28, 160), held: { usage: usage(1, 2, 4, 16), count: 1 }, limits: { vms: 10, cpu: 16, memoryGB: 64 } },
+      [
+        { kind: "team", id: "S0PLATFORM", used: usage(3, 6, 12, 48), held: { usage: usage(0, 0, 0, 0), count: 0 }, limits: { vms: 50 } },
+        { kind: "team", id: "web_ops", used: usage(0, 0, 0, 0), held: { usage: usage(0, 0, 0, 0), count: 0 }, limits: {} },
+      ],
+    );
+    expect(m.text).toMatchInlineSnapshot(`
+      "Your quota: VMs 9 + 1 reserved of 10, vCPU 14 + 2 reserved of 16, Memory (GB) 28 + 4 reserved of 64, Disk (GB) 160 + 16 reserved of no limit (1 request in flight holds a share)
+      Quota of S0PLATFORM: VMs 3 of 50, vCPU 6 of no limit, Memory (GB) 12 of no limit, Disk (GB) 48 of no limit
+      Quota of team web_ops: VMs 0 of no limit, vCPU 0 of no limit, Memory (GB) 0 of no limit, Disk (GB) 0 of no limit"
+    `);
+    expect(m.blocks!.map((b) => ("text" in b && b.text ? b.text.text : ""))).toEqual([
+      "*Your quota* (1 request in flight holds a share)",
+      "*Quota of <!subteam^S0PLATFORM>*",
+      "*Quota of team `web_ops`*",
+    ]);
+  });
+
+  it("say so when the caller is in no team", () => {
+    const m = quotaMessage({ kind: "user", id: "U0BOB", used: usage(0, 0, 0, 0), held: { usage: usage(0, 0, 0, 0), count: 0 }, limits: { vms: 10 } }, []);
+    expect(JSON.stringify(m.blocks)).toContain("You are in no team the policy knows.");
   });
 });

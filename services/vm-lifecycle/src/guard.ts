@@ -1,12 +1,15 @@
 import { IaasError, ProxyEndpoints, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
-import { NO_USAGE, commandIdOf, teamLabel, type Policy } from "@iaas/policy";
-import { guardRead, readVmForGuard, requestJson, type NatsConnection } from "@iaas/runtime";
+import { commandIdOf, teamLabel, type Policy } from "@iaas/policy";
+import { guardRead, readVmForGuard, requestJson, shareOfSize, shareOfSource, type NatsConnection } from "@iaas/runtime";
+import type { VmQuota } from "./quota.js";
 
 export interface GuardDeps {
   nc: NatsConnection;
   policy: Policy;
   /** Timeout of the look-ups the guard makes (vm-get, vm-info, vm-usage): reads, so short. */
   lookupTimeoutMs: number;
+  /** The quota reservations (`iaas_quotas`) a create, clone or deploy takes its share in. */
+  quota: Pick<VmQuota, "reserve">;
 }
 
 type Call = { timeoutMs: number; requestId: string };
@@ -36,7 +39,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.checkName(cmd.name);
       const size = policy.resolveSize(cmd.size);
       checkTeam(policy, actor, cmd.team);
-      await checkVmQuota(d, { actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB }, call });
+      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSize(size), call });
       return;
     }
     case "clone": {
@@ -46,8 +49,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       // A clone is as big as its source: vm-info has the disks vm-get leaves out.
       const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
       policy.authorizeOn(actor, "clone", source);
-      const diskGB = source.disks.reduce((n, disk) => n + disk.capacityGB, 0);
-      await checkVmQuota(d, { actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: source.numCpu, memoryGB: source.memoryMB / 1024, diskGB }, call });
+      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSource(source), call });
       return;
     }
     case "delete": {
@@ -91,21 +93,18 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
 }
 
 /**
- * The quota check of a create, clone or deploy: what the owner's VMs (and the team's, when the
- * new VM has one) use, as vcenter-proxy counts them, plus `request`, within the policy's quotas.
+ * The quota check of a create, clone or deploy, and its reservation: what the owner's VMs (and
+ * the team's, when the new VM has one) use, as vcenter-proxy counts them, plus what other
+ * requests in flight hold, plus `request`, within the policy's quotas; the share is then held
+ * under the command id until the command ends (quota.ts). The gateway reserved the same share for
+ * a command from Slack, so this is a no-op then; for one published on NATS it is the check.
  * A VM of the new name already there is either this command's own, made by an earlier delivery
  * (the proxy returns it instead of making another, so nothing new is used), or someone else's,
  * which the proxy refuses as a duplicate: either way there is nothing to count.
  */
-export async function checkVmQuota(d: GuardDeps, q: { actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call }): Promise<void> {
+export async function checkVmQuota(d: GuardDeps, q: { commandId: string; actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call }): Promise<void> {
   if (await lookup(d, q.name, q.call)) return;
-  const used = await requestJson(d.nc, ProxyEndpoints.vmUsage, { owner: q.actor.userId, ...(q.team !== undefined ? { team: q.team } : {}) }, q.call);
-  d.policy.checkQuota({
-    actor: q.actor,
-    request: q.request,
-    user: used.owner ?? NO_USAGE,
-    ...(q.team !== undefined ? { team: { id: q.team, used: used.team ?? NO_USAGE } } : {}),
-  });
+  await d.quota.reserve(q);
 }
 
 /** `team=` of a create, clone or deploy: a team that exists, and one of the actor's own unless they are an admin. */

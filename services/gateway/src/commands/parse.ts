@@ -16,6 +16,7 @@ export type ParsedCommand =
   | { verb: "list"; glob?: string }
   | { verb: "info"; vm: VmRef }
   | { verb: "templates" }
+  | { verb: "quota" }
   | { verb: "sizes" }
   | { verb: "create"; name: string; size?: string }
   | { verb: "clone"; source: VmRef; name: string }
@@ -271,6 +272,12 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     summary: "The templates you can deploy.",
     args: [],
     build: () => ({ verb: "templates" }),
+  }),
+  quota: command({
+    verb: "quota",
+    summary: "What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.",
+    args: [],
+    build: () => ({ verb: "quota" }),
   }),
   sizes: command({
     verb: "sizes",

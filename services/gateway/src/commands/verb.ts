@@ -6,6 +6,7 @@ import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "../transport/reply.js";
 import type { AuditRow } from "../stores/audit.js";
 import type { ParsedCommand, Verb } from "./parse.js";
+import type { QuotaGate } from "../stores/quotas.js";
 
 /**
  * Everything the gateway knows about one verb besides its grammar (parse.ts): which policy
@@ -33,6 +34,8 @@ export interface AnswerEnv {
   /** Whether the actor may run some form of a verb (what `help` lists). */
   mayRun(verb: Verb): boolean;
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
+  /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
+  held: QuotaGate["held"];
   audit: {
     latest(q: { vm?: string | undefined }): Promise<{ records: AuditRow[]; scanned: number }>;
     succeeded(verb: string, vm: string | undefined, message: string): void;

@@ -120,6 +120,9 @@ export class Actions {
       { posts: 0, timeoutMs: STORE_TIMEOUT_MS },
     );
     await c.admit();
+    // Create, clone, deploy: the quota share is taken before the command can run, so an over-quota
+    // request (or one that lost the race to the last share) is refused here, in the ack.
+    const hold = await this.d.quotas.reserve(command, c.traceparent);
     const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
     const first = await withinBudget(work, ACK_BUDGET_MS);
     if (first.kind === "done") {
@@ -129,6 +132,7 @@ export class Actions {
     }
     if (first.kind === "failed") {
       log().error({ err: first.err }, "could not publish the command");
+      await this.d.quotas.release(hold);
       return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
     }
     log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
@@ -137,6 +141,7 @@ export class Actions {
         () => log().info("command published after the ack"),
         async (err: unknown) => {
           log().error({ err }, "could not publish the command");
+          await this.d.quotas.release(hold);
           this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
           await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
         },

@@ -9,6 +9,7 @@ import type { RateLimiter } from "../stores/ratelimit.js";
 import type { RequestStore } from "../stores/requests.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
 import type { ConfirmationStore } from "./confirm.js";
+import type { QuotaGate } from "../stores/quotas.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
@@ -49,6 +50,8 @@ export interface SlashDeps {
   requests: RequestStore;
   confirmations: ConfirmationStore;
   rate: RateLimiter;
+  /** Reserves the quota share of create, clone and deploy before they are published. */
+  quotas: QuotaGate;
   auditor: Auditor;
   replier: Replier;
   allowed: (url: string) => boolean;

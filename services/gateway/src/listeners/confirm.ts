@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandIdSchema, CommandSchema, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Command } from "@iaas/contracts";
+import { CommandIdSchema, CommandSchema, IaasError, IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, formatIssues, type Command } from "@iaas/contracts";
 import { newTraceparent, readKvJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { Auditor } from "../stores/audit.js";
@@ -8,6 +8,7 @@ import type { GatewayMetrics } from "../metrics.js";
 import { code } from "../presentation/mrkdwn.js";
 import { errorText } from "../presentation/render.js";
 import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
+import type { QuotaGate } from "../stores/quotas.js";
 import type { RequestStore } from "../stores/requests.js";
 import { CommandPublisher } from "./publish.js";
 
@@ -104,6 +105,8 @@ export const BlockActionsSchema = z.object({
 
 export interface ClickDeps {
   store: ConfirmationStore;
+  /** Reserves the quota share of a confirmed create, clone or deploy before it is published. */
+  quotas: QuotaGate;
   requests: RequestStore;
   js: JetStreamClient;
   auditor: Auditor;
@@ -186,12 +189,25 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   }
   if (!(await d.store.settle(cur, "confirmed"))) return;
   count("confirmed");
+  // The quota share is taken now, not when the buttons were shown: what exists may have changed.
+  // It depends on the owner, the team and the size, never on the actor's groups.
+  let hold;
+  try {
+    hold = await d.quotas.reserve(rec.command, newTraceparent());
+  } catch (err) {
+    const ie = IaasError.from(err);
+    log.info({ code: ie.code }, `confirmed command refused: ${ie.message}`);
+    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, ie.code, ie.message);
+    await say(replace(errorText(ie, rec.id)));
+    return;
+  }
   log.info("confirmed; publishing the command");
   await say(replace(rec.accepted));
   try {
     await publishConfirmed(d, rec, d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command, responseUrl);
   } catch (err) {
     log.error({ err }, "could not publish a confirmed command");
+    await d.quotas.release(hold);
     await say(aside(errorText({ code: "IAAS_UNAVAILABLE", message: "The IaaS service cannot take commands right now; nothing was done. Run the command again in a minute." }, rec.id)));
   }
 }

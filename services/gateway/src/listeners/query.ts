@@ -25,6 +25,7 @@ export class Queries {
       id: c.id,
       mayRun: (verb) => mayRun(d.policy, c.actor, verb),
       ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
+      held: (key) => d.quotas.held(key),
       audit: {
         latest: (q) => d.auditor.latest(q),
         succeeded: (verb, vm, message) => d.auditor.succeeded(c.actor, c.id, verb, vm, message),

@@ -5,9 +5,11 @@ import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } f
 import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
+import { QUOTA_FIELDS, type QuotaLimits } from "@iaas/policy";
+import type { Usage } from "@iaas/contracts";
 
 /**
- * The answers to queries (help, list, info, templates, sizes, echo, audit), as Block Kit with
+ * The answers to queries (help, list, info, templates, sizes, quota, echo, audit), as Block Kit with
  * fields, plus a fallback text. Every value that came from a user or from vCenter is escaped, in the
  * fallback too: Slack reads it as mrkdwn as well (notifications, clients without blocks).
  * All replies are ephemeral (see render.ts).
@@ -98,6 +100,40 @@ export function sizesMessage(policy: Policy): SlackMessage {
     ...fields(sizes.map((s) => [`${escape(s.name)}${s.name === def ? " (default)" : ""}`, `${s.cpu} vCPU · ${memory(Math.round(s.memoryGB * 1024))} memory · ${gb(s.diskGB)} disk`] as const)),
     context(limits),
   ]);
+}
+
+/** One quota in `/iaas quota`: the caller's own or one of their teams'. */
+export interface QuotaLine {
+  kind: "user" | "team";
+  id: string;
+  /** What the VMs that exist use (vcenter-proxy). */
+  used: Usage;
+  /** What requests in flight (reserved, VM not made yet) hold. */
+  held: { usage: Usage; count: number };
+  limits: QuotaLimits;
+}
+
+const QUOTA_LABELS: Record<(typeof QUOTA_FIELDS)[number], string> = { vms: "VMs", cpu: "vCPU", memoryGB: "Memory (GB)", diskGB: "Disk (GB)" };
+const num = (n: number) => String(+n.toFixed(3));
+
+/** `/iaas quota`: use, reservations and limits, field by field, for the caller and each of their teams. */
+export function quotaMessage(mine: QuotaLine, teams: readonly QuotaLine[]): SlackMessage {
+  const title = (l: QuotaLine, mrk: boolean) =>
+    l.kind === "user" ? "Your quota" : /^S[A-Z0-9]+$/.test(l.id) ? `Quota of ${mrk ? `<!subteam^${l.id}>` : l.id}` : `Quota of team ${mrk ? code(l.id) : escape(l.id)}`;
+  const value = (l: QuotaLine, f: (typeof QUOTA_FIELDS)[number]) => {
+    const held = l.held.usage[f] > 0 ? ` + ${num(l.held.usage[f])} reserved` : "";
+    const limit = l.limits[f];
+    return `${num(l.used[f])}${held} of ${limit === undefined ? "no limit" : num(limit)}`;
+  };
+  const blocks: Block[] = [];
+  const plain: string[] = [];
+  for (const l of [mine, ...teams]) {
+    const inFlight = l.held.count ? ` (${l.held.count === 1 ? "1 request in flight holds" : `${l.held.count} requests in flight hold`} a share)` : "";
+    blocks.push(sectionWithFields(`*${title(l, true)}*${inFlight}`, QUOTA_FIELDS.map((f) => [QUOTA_LABELS[f], value(l, f)] as const)));
+    plain.push(`${title(l, false)}: ${QUOTA_FIELDS.map((f) => `${QUOTA_LABELS[f]} ${value(l, f)}`).join(", ")}${inFlight}`);
+  }
+  if (teams.length === 0) blocks.push(context("You are in no team the policy knows."));
+  return message(plain.join("\n"), blocks.slice(0, MAX_BLOCKS));
 }
 
 /** `/iaas echo`: how the text parses and who the caller is to the policy. Nothing secret: no tokens, no URLs. */
