@@ -73,7 +73,6 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     metrics: gm,
     refreshMs: config.SLACK_USERGROUPS_REFRESH_S * 1000,
   });
-  const groupsOf = (userId: string) => groups.groupsOf(userId);
 
   return {
     start: async () => {
@@ -83,8 +82,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
       auditor = new Auditor({ js, jsm, log, now });
       const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
-      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, groups, log, metrics: gm, now });
+      click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });

@@ -7,7 +7,7 @@ import type { Block } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import { withinBudget } from "./budget.js";
-import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, MIN_PUBLISH_BUDGET_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, actorOn, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
 import { confirmationPrompt } from "./confirm.js";
 import { CommandPublisher } from "./publish.js";
 
@@ -25,31 +25,46 @@ export class Actions {
   /** A command that changes something: checked, then confirmed first or published now. */
   async act(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
     const { policy } = this.d;
+    const started = performance.now();
     record.precheck(policy, cmd);
-    let facts: Block[] = [];
-    if (record.inspect) {
+    let actor = c.actor;
+    let vm: VmSummary | undefined;
+    const target = record.target?.(cmd);
+    if (target) {
+      // The checks at the door: the VM exists, its name is unique, it is not protected, and the
+      // actor's grant reaches it. Refused here, in the ack; the command service checks again.
       await c.admit();
-      facts = await record.inspect(cmd, { policy, actor: c.actor, lookup: (vm) => this.lookup(vm, c) });
+      vm = await this.lookup(target.vm, c);
+      if (vm) {
+        actor = actorOn(this.d.groups, c.actor, vm.team);
+        policy.checkProtected(target.id, { name: vm.name, path: vm.path }, { via: actor.via, resolved: true });
+        policy.authorizeOn(actor, target.id, vm);
+        record.checkTarget?.(cmd, vm);
+      }
     }
-    const command = record.command(cmd, { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() });
+    const facts: Block[] = record.inspect ? await record.inspect(cmd, { policy, actor, vm }) : [];
+    const command = record.command(cmd, { id: c.id, actor, issuedAt: new Date(this.d.now()).toISOString() });
     const label = labelOf(cmd);
     if (grantsOf(cmd).some((id) => policy.needsConfirmation(id))) {
       await c.admit();
       return this.askConfirmation(record, cmd, command, c, facts);
     }
-    return this.submit(command, c, acceptedText(record, cmd, c.id), label);
+    // What the look-up took comes off the publish's share of the ack budget.
+    const budgetMs = Math.max(MIN_PUBLISH_BUDGET_MS, ACK_BUDGET_MS - (performance.now() - started));
+    return this.submit(command, c, acceptedText(record, cmd, c.id), label, budgetMs);
   }
 
   /**
-   * The VM a command names, looked up before the buttons are shown. If vCenter is slow or the
-   * proxy is away, undefined: the buttons are shown anyway and the command service checks.
+   * The VM a command names, looked up within the ack budget. Not found or ambiguous: the proxy's
+   * error, refused in the ack. If vCenter is slow or the proxy is away, undefined: the command
+   * goes on (or its buttons are shown) and the command service checks.
    */
   private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
     try {
       return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
     } catch (err) {
       if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
-        c.log.warn({ code: err.code }, "VM look-up before confirmation failed; the command service will check");
+        c.log.warn({ code: err.code }, "VM look-up at the door failed; the command service will check");
         return undefined;
       }
       throw err;
@@ -104,7 +119,7 @@ export class Actions {
    * that it is not. If NATS is slower than that, the ack says the command is on its way and a
    * later failure is posted to the response_url.
    */
-  private async submit(command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
+  private async submit(command: Command, c: Call, acceptedLine: string, verb: string, budgetMs: number): Promise<Ack> {
     const { p, id } = c;
     const log = () => c.log.child({ verb });
     if (!this.d.allowed(p.response_url)) {
@@ -121,7 +136,7 @@ export class Actions {
     );
     await c.admit();
     const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
-    const first = await withinBudget(work, ACK_BUDGET_MS);
+    const first = await withinBudget(work, budgetMs);
     if (first.kind === "done") {
       const { duplicate } = first.value;
       c.log.info({ verb, duplicate }, duplicate ? "command repeated; JetStream dropped the copy" : "command published");
@@ -131,7 +146,7 @@ export class Actions {
       log().error({ err: first.err }, "could not publish the command");
       return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
     }
-    log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
+    log().warn({ budgetMs }, "publishing is slow; acked before JetStream confirmed");
     this.pending.track(
       work.then(
         () => log().info("command published after the ack"),
