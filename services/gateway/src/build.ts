@@ -81,7 +81,13 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const confirmations = new ConfirmationStore(await openBucket(nc, "confirmations"), log);
       const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
       auditor = new Auditor({ js, jsm, log, now });
-      const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
+      const replier = new Replier({
+        requests,
+        allowed,
+        log,
+        ...(transport.postMessage ? { postMessage: transport.postMessage } : {}),
+        ...(transport.postEphemeral ? { postEphemeral: transport.postEphemeral } : {}),
+      });
       slash = new SlashCommands({ nc, js, requests, confirmations, rate, auditor, replier, allowed, policy, groups, log, metrics: gm, now });
       click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
