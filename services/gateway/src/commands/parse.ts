@@ -352,7 +352,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   list: command({
     verb: "list",
-    summary: "List your and your team's VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list, `all` lists every VM (if the policy lets you see any VM).",
+    summary: "List VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list, `all` lists every VM, not only yours.",
     args: [arg.listOptions()],
     build: ([o]) => ({ verb: "list", ...o }),
   }),
@@ -376,7 +376,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   create: command({
     verb: "create",
-    summary: "Create a new, empty VM of a size (the default size when none is given), yours, and your team's with `team=`.",
+    summary: "Create a new, empty VM of a size (the default size when none is given); `team=` gives it to a team as well.",
     args: [arg.newName(), arg.optional(arg.size(), "size")],
     options: { team: teamOption },
     build: ([name, size], { team }) => ({ verb: "create", name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}) }),
@@ -409,7 +409,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   delete: command({
     verb: "delete",
-    summary: "Delete a VM you own (after you confirm).",
+    summary: "Delete a VM (after you confirm).",
     args: [arg.vm()],
     build: ([vm]) => ({ verb: "delete", vm }),
   }),

@@ -41,7 +41,8 @@ export const QUERY_TIMEOUT_MS = 15_000;
  * ACK_BUDGET_MS, down to MIN_PUBLISH_BUDGET_MS (a slower publish is acked as on its way).
  */
 export const LOOKUP_TIMEOUT_MS = 1_200;
-export const MIN_PUBLISH_BUDGET_MS = 500;
+/** Long enough for a failing store (STORE_TIMEOUT_MS) to be said in the ack: NATS away is then "nothing was done", not "on its way". */
+export const MIN_PUBLISH_BUDGET_MS = 1_200;
 /**
  * Storing the reply target fails fast, so that with NATS away the ack itself can say so; a
  * publish gets longer, and if it outlasts the ack budget its failure is posted afterwards.
