@@ -69,7 +69,7 @@ export interface InvokeOptions extends CallOptions {
 const SERVICE_INSTANCE = moRef("ServiceInstance", "ServiceInstance");
 
 /** The managers ServiceContent may name (a plain ESXi host lacks some of them). */
-export type ServiceManager = "viewManager" | "sessionManager" | "searchIndex" | "eventManager" | "taskManager" | "perfManager" | "alarmManager";
+export type ServiceManager = "viewManager" | "sessionManager" | "searchIndex" | "eventManager" | "taskManager" | "perfManager" | "alarmManager" | "customFieldsManager";
 
 /** A queued call found a re-login under way when its turn came: it was not sent. */
 const RELOGIN_PENDING = Symbol("relogin pending");

@@ -37,13 +37,14 @@ export {
   type TraversalSpec,
   type SelectionSpec,
 } from "./property.js";
-export { VmIndex, type IndexedVm, type VmIndexOptions } from "./vm_index.js";
+export { VmIndex, type IndexedVm, type NotedVm, type VmIndexOptions } from "./vm_index.js";
 export { VmProps, HostProps, DatastoreProps, TaskProps, EntityProps } from "./props.js";
 export { Task, TASK_STATE_PATHS, type TaskInfo, type TaskOutcome, type TaskState, type WaitOptions } from "./task.js";
 export { SearchIndex } from "./objects/search_index.js";
 export { SessionManager } from "./objects/session_manager.js";
 export { VirtualMachine } from "./objects/virtual_machine.js";
 export { Folder, datastoreOfPath } from "./objects/folder.js";
+export { CustomFieldsManager, CustomFieldsProps, parseCustomFieldDef, parseCustomValues, type CustomFieldDef } from "./objects/custom_fields_manager.js";
 export { EventManager, EventHistoryCollector, parseEvent, type VimEvent } from "./objects/event_manager.js";
 export {
   VM_SUMMARY_PATHS,

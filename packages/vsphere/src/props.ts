@@ -27,6 +27,8 @@ export const VmProps = {
   guestFullName: "guest.guestFullName",
   datastore: "datastore",
   resourcePool: "resourcePool",
+  /** Custom attribute values (CustomFieldStringValue key/value), inherited from ManagedEntity. */
+  customValue: "customValue",
 } as const;
 
 /** HostSystem properties. */

@@ -107,6 +107,14 @@ const DEFS: Record<string, string> = {
     "DynamicData|location:VirtualMachineRelocateSpec template:boolean config:VirtualMachineConfigSpec " +
     "powerOn:boolean snapshot:MoRef memory:boolean",
 
+  // Custom attributes (CustomFieldsManager)
+  CustomFieldDef:
+    "DynamicData|key:int name type managedObjectType fieldDefPrivileges:PrivilegePolicyDef " +
+    "fieldInstancePrivileges:PrivilegePolicyDef",
+  PrivilegePolicyDef: "DynamicData|createPrivilege readPrivilege updatePrivilege deletePrivilege",
+  CustomFieldValue: "DynamicData|key:int",
+  CustomFieldStringValue: "CustomFieldValue|value",
+
   // Datastores
   DatastoreSummary:
     "DynamicData|datastore:MoRef name url capacity:long freeSpace:long uncommitted:long accessible:boolean " +

@@ -1,5 +1,6 @@
 import { Vim25Client, type CallOptions } from "./client.js";
 import { defaultCollector, defaultViewManager, type ObjectProps, type PropertyCollector, type RetrieveContainerOptions, type ViewManager } from "./property.js";
+import { CustomFieldsManager } from "./objects/custom_fields_manager.js";
 import { EventManager } from "./objects/event_manager.js";
 import { Folder } from "./objects/folder.js";
 import { SearchIndex } from "./objects/search_index.js";
@@ -32,6 +33,10 @@ export class VimClient extends Vim25Client {
 
   get eventManager(): EventManager {
     return new EventManager(this, this.serviceRef("eventManager"));
+  }
+
+  get customFieldsManager(): CustomFieldsManager {
+    return new CustomFieldsManager(this, this.serviceRef("customFieldsManager"));
   }
 
   get rootFolder(): Folder {

@@ -46,6 +46,7 @@ export interface ServiceContent {
   taskManager?: MoRef;
   perfManager?: MoRef;
   alarmManager?: MoRef;
+  customFieldsManager?: MoRef;
   [field: string]: unknown;
 }
 

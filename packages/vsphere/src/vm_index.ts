@@ -1,4 +1,5 @@
 import type { Vim25Client } from "./client.js";
+import { parseCustomValues } from "./objects/custom_fields_manager.js";
 import { asArray, isObj } from "./parse.js";
 import { defaultCollector, defaultViewManager, type ContainerView, type PropertyCollector } from "./property.js";
 import { EntityProps, VmProps } from "./props.js";
@@ -10,7 +11,16 @@ export interface IndexedVm {
   name: string;
   template: boolean;
   parent: MoRef | undefined;
+  numCPU: number | undefined;
+  memoryMB: number | undefined;
+  /** Provisioned disk: the sum of the VM's VirtualDisk capacities. */
+  diskKB: number;
+  /** Custom attribute values by field key (`customValue`). */
+  customValues: ReadonlyMap<number, string>;
 }
+
+/** What a caller that changed a VM writes through (`note`): the index's own fields, less the parsed ones. */
+export type NotedVm = Omit<IndexedVm, "customValues"> & { customValues?: ReadonlyMap<number, string> };
 
 interface Node {
   name: string;
@@ -25,7 +35,33 @@ export interface VmIndexOptions {
   logger?: { info?: (o: object, msg: string) => void; warn?: (o: object, msg: string) => void };
 }
 
-const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template];
+/**
+ * Sizes for quota counts come with the feed. Disk is the sum of the VirtualDisk capacities in
+ * `config.hardware.device`: read once for every VM when the index is built, then only for a VM
+ * whose devices changed (the feed carries changes only), and kept as one number; no call reads
+ * devices. `summary.storage` would be smaller on the wire, but vCenter refreshes it lazily and it
+ * counts swap, logs and snapshots, so a VM just made would not show in it at once.
+ */
+const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.customValue];
+
+/**
+ * How long a custom value this process wrote (`noteCustomValue`) wins over a different one the
+ * feed reports: long enough for updates made before the write to drain, after which vCenter's word
+ * holds again (someone changed it in the vSphere Client).
+ */
+const WRITE_WINS_MS = 30_000;
+
+function diskKBOf(devices: unknown): number {
+  let kb = 0;
+  for (const d of asArray(devices)) {
+    if (!isObj(d) || d._type !== "VirtualDisk") continue;
+    const n = typeof d.capacityInKB === "number" ? d.capacityInKB : Number(d.capacityInKB);
+    if (Number.isFinite(n)) kb += n;
+  }
+  return kb;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" && v !== "" && Number.isFinite(Number(v)) ? Number(v) : undefined);
 const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
 
 /**
@@ -41,11 +77,20 @@ const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
  * when a name is not in it (a VM created a moment ago may not have arrived yet). Updates arrive
  * within milliseconds of the change, so what is left is the same race any listing has: a VM renamed
  * between the look-up and the operation.
+ *
+ * A caller that changed a VM writes the change through (`note`, `noteCustomValue`, `forget`), so
+ * its next answer holds it without waiting for the feed. That is also the only way a custom value
+ * reaches the index on the simulator: its SetField changes `customValue` without telling the
+ * property collector, so the feed never reports it (vCenter does).
  */
 export class VmIndex {
   private readonly vms = new Map<string, IndexedVm>();
   private readonly byName = new Map<string, Set<string>>();
   private readonly nodes = new Map<string, Node>();
+  /** Custom values this process wrote, by VM and field key, until the feed confirms them. */
+  private readonly written = new Map<string, Map<number, { value: string; at: number }>>();
+  /** VMs this process deleted whose `leave` has not arrived: a late update must not bring them back. */
+  private readonly gone = new Set<string>();
   private generation = -1;
   private ready = false;
   private stopped = false;
@@ -85,6 +130,38 @@ export class VmIndex {
 
   get size(): number {
     return this.vms.size;
+  }
+
+  /** Every VM and template in the index. */
+  all(): IterableIterator<IndexedVm> {
+    return this.vms.values();
+  }
+
+  /** Writes through a VM this process made or changed; the feed's later word on it wins. */
+  note(vm: NotedVm): void {
+    const key = refKey(vm.ref);
+    this.gone.delete(key);
+    const prev = this.vms.get(key);
+    this.removeVm(key);
+    this.put(key, { ...vm, customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) });
+  }
+
+  /** Writes through a custom value this process set (SetField) on a VM. */
+  noteCustomValue(ref: MoRef, fieldKey: number, value: string): void {
+    const key = refKey(ref);
+    let w = this.written.get(key);
+    if (!w) this.written.set(key, (w = new Map()));
+    w.set(fieldKey, { value, at: Date.now() });
+    const prev = this.vms.get(key);
+    if (prev) this.vms.set(key, { ...prev, customValues: this.withWritten(key, new Map(prev.customValues)) });
+  }
+
+  /** Writes through a VM this process deleted. */
+  forget(ref: MoRef): void {
+    const key = refKey(ref);
+    this.removeVm(key);
+    this.written.delete(key);
+    this.gone.add(key);
   }
 
   /** `/DC0/vm/folder/name`, or undefined when a link of the chain is unknown (e.g. a VM in a vApp). */
@@ -220,6 +297,32 @@ export class VmIndex {
     this.vms.clear();
     this.byName.clear();
     this.nodes.clear();
+    this.gone.clear();
+  }
+
+  private put(key: string, vm: IndexedVm): void {
+    this.vms.set(key, vm);
+    let set = this.byName.get(vm.name);
+    if (!set) this.byName.set(vm.name, (set = new Set()));
+    set.add(key);
+  }
+
+  /**
+   * `values` with this process's own writes laid over them: a write the feed now reports is
+   * confirmed and dropped; one it contradicts still wins for WRITE_WINS_MS (the update may predate
+   * the write), then vCenter's value holds.
+   */
+  private withWritten(key: string, values: Map<number, string>, fromFeed = false): Map<number, string> {
+    const w = this.written.get(key);
+    if (!w) return values;
+    const now = Date.now();
+    for (const [k, { value, at }] of w) {
+      if (fromFeed && values.get(k) === value) w.delete(k);
+      else if (fromFeed && now - at > WRITE_WINS_MS) w.delete(k);
+      else values.set(k, value);
+    }
+    if (w.size === 0) this.written.delete(key);
+    return values;
   }
 
   private apply(update: Record<string, unknown>): void {
@@ -232,8 +335,11 @@ export class VmIndex {
         if (ou.kind === "leave") {
           this.removeVm(key);
           this.nodes.delete(key);
+          this.gone.delete(key);
+          this.written.delete(key);
           continue;
         }
+        if (this.gone.has(key)) continue;
         const changes = new Map<string, unknown>();
         for (const pc of asArray(ou.changeSet)) {
           if (!isObj(pc) || typeof pc.name !== "string") continue;
@@ -244,12 +350,15 @@ export class VmIndex {
           const name = changes.has(VmProps.name) ? changes.get(VmProps.name) : prev?.name;
           const parent = changes.has(VmProps.parent) ? changes.get(VmProps.parent) : prev?.parent;
           const template = changes.has(VmProps.template) ? changes.get(VmProps.template) : prev?.template;
+          const numCPU = changes.has(VmProps.numCPU) ? num(changes.get(VmProps.numCPU)) : prev?.numCPU;
+          const memoryMB = changes.has(VmProps.memoryMB) ? num(changes.get(VmProps.memoryMB)) : prev?.memoryMB;
+          const diskKB = changes.has(VmProps.devices) ? diskKBOf(changes.get(VmProps.devices)) : (prev?.diskKB ?? 0);
+          const customValues = changes.has(VmProps.customValue)
+            ? this.withWritten(key, parseCustomValues(changes.get(VmProps.customValue)), true)
+            : (prev?.customValues ?? this.withWritten(key, new Map()));
           this.removeVm(key);
           if (typeof name !== "string") continue;
-          this.vms.set(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined });
-          let set = this.byName.get(name);
-          if (!set) this.byName.set(name, (set = new Set()));
-          set.add(key);
+          this.put(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined, numCPU, memoryMB, diskKB, customValues });
         } else {
           const prev = this.nodes.get(key);
           const name = changes.has(EntityProps.name) ? changes.get(EntityProps.name) : prev?.name;

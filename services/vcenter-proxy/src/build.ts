@@ -19,7 +19,7 @@ export interface ProxyDeps {
 export const PROXY_DESCRIPTION = "The one door to vCenter: inventory and operations over NATS request/reply";
 
 /** Endpoints that change vCenter: a repeat of one still in flight joins it. */
-const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate"]);
+const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate", "vmSetOwner"]);
 
 /**
  * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service its process
@@ -117,6 +117,8 @@ export function buildProxy(deps: ProxyDeps) {
       add("vmGet", async (vc, req) => ({ vm: await vc.getVm(req.vm) }));
       add("vmInfo", async (vc, req) => ({ vm: await vc.infoOf(req.vm) }));
       add("vmList", async (vc, req) => ({ vms: await vc.list(req) }));
+      add("vmUsage", (vc, req) => vc.usage(req));
+      add("vmSetOwner", (vc, req) => vc.setOwner(req.vm, req));
       add("templateList", async (vc) => ({ templates: await vc.templates() }));
       add("datastoreList", async (vc) => ({ datastores: await vc.datastores() }));
       add("datastoreVms", async (vc, req) => ({ vms: await vc.datastoreVms(req.datastore) }));

@@ -86,6 +86,15 @@ await runService({
   async start({ env, prepared: vcenters, log, nc, metrics, micro }) {
     const proxy = buildProxy({ nc, vcenters, log, metrics, config: { taskTimeoutMs: env.VCENTER_TASK_TIMEOUT_MS } });
     await proxy.start(micro);
+    // Defines the custom attributes iaas.owner and iaas.team if missing and copies version 1's
+    // owners (extraConfig) into them, in the background: requests are served meanwhile (a read
+    // falls back to the extraConfig owner), and a failure is retried at the next start.
+    for (const vc of vcenters.values()) {
+      vc.migrateOwners().then(
+        (migrated) => log.info({ vcenter: vc.id, migrated }, "owners from extraConfig iaas.owner copied into the custom attribute iaas.owner"),
+        (err: unknown) => log.warn({ err, vcenter: vc.id }, "owner migration to custom attributes failed; it runs again at the next start"),
+      );
+    }
     return {
       stop: () => proxy.stop(),
       // vCenter sessions end once NATS is drained, so no request in flight loses its session.

@@ -2,9 +2,9 @@ import { IaasError, type Placement, type ProxyRequest, type VmSummary, type VmIn
 import { VirtualMachine, VmProps, type MoRef, type OptionValue, type VirtualMachineConfigSpec } from "@iaas/vsphere";
 import { toIaasError } from "./faults.js";
 import { resolvePlacement } from "./placement.js";
-import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, type Vcenter, words } from "./vcenter.js";
+import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, VM_PATHS, toContractSummary, type Vcenter, words } from "./vcenter.js";
 
-type Provenance = { owner: string; requestId: string };
+type Provenance = ProxyRequest<"vmCreate">["provenance"];
 
 function provenanceConfig(p: Provenance): OptionValue[] {
   return [
@@ -14,17 +14,32 @@ function provenanceConfig(p: Provenance): OptionValue[] {
 }
 
 /**
+ * Gives a VM this proxy just made (or made in an earlier delivery of the same command) its owner
+ * and team custom attributes, writes it through to the live index, and answers its summary. Safe
+ * to repeat: a value already there is not set again. A request without a team clears one the VM
+ * may have brought along from its source.
+ */
+async function claim(vc: Vcenter, ref: MoRef, p: Provenance): Promise<VmSummary> {
+  const rec = await vc.record(ref, VM_PATHS);
+  await vc.setOwnership(rec, { owner: p.owner, team: p.team ?? null });
+  const after = { ...rec, owner: p.owner, ownerInField: true, team: p.team };
+  await vc.noteVm(after);
+  return toContractSummary(after, await vc.pathOf(ref));
+}
+
+/**
  * vCenter (and the simulator more so) will happily make two VMs of one name, and a redelivered
  * command must not. So before making a VM: one of that name made by the same request is the
- * answer (the earlier attempt got through); one made by anything else is a duplicate.
+ * answer (the earlier attempt got through, perhaps not as far as its owner); one made by anything
+ * else is a duplicate.
  */
-async function existing(vc: Vcenter, name: string, requestId: string): Promise<VmSummary | undefined> {
+async function existing(vc: Vcenter, name: string, p: Provenance): Promise<VmSummary | undefined> {
   const all = await vc.client.retrieveContainer("VirtualMachine", [VmProps.name]);
   const hits = all.filter((o) => o.props[VmProps.name] === name);
   if (hits.length === 0) return undefined;
   for (const h of hits) {
     const rec = await vc.record(h.obj, VM_BRIEF_PATHS);
-    if (rec.requestId === requestId) return vc.summary(h.obj);
+    if (rec.requestId === p.requestId) return claim(vc, h.obj, p);
   }
   throw new IaasError("IAAS_DUPLICATE_NAME", `A VM named \`${name}\` already exists. Choose another name.`);
 }
@@ -32,7 +47,7 @@ async function existing(vc: Vcenter, name: string, requestId: string): Promise<V
 export async function createVm(vc: Vcenter, req: ProxyRequest<"vmCreate">, defaultTimeoutMs: number): Promise<{ vm: VmSummary; created: boolean }> {
   const ctx = { vm: req.name, action: "create the VM" };
   try {
-    const prior = await existing(vc, req.name, req.provenance.requestId);
+    const prior = await existing(vc, req.name, req.provenance);
     if (prior) return { vm: prior, created: false };
     const where = await resolvePlacement(vc, req.placement);
     const config: VirtualMachineConfigSpec = {
@@ -61,7 +76,7 @@ export async function createVm(vc: Vcenter, req: ProxyRequest<"vmCreate">, defau
     const task = await vc.client.folder(where.folder).createVM(config, where.pool);
     const ref = (await task.wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs })) as MoRef;
     vc.log.info({ vm: req.name, moref: ref.value, requestId: req.provenance.requestId }, "created VM");
-    return { vm: await vc.summary(ref), created: true };
+    return { vm: await claim(vc, ref, req.provenance), created: true };
   } catch (err) {
     throw toIaasError(err, ctx);
   }
@@ -71,7 +86,7 @@ export async function cloneVm(vc: Vcenter, req: ProxyRequest<"vmClone">, default
   const source = await vc.findVm(req.source, req.sourceKind);
   const ctx = { vm: req.name, action: req.sourceKind === "template" ? "deploy the template" : "clone the VM" };
   try {
-    const prior = await existing(vc, req.name, req.provenance.requestId);
+    const prior = await existing(vc, req.name, req.provenance);
     if (prior) return { vm: prior, created: false };
     // A template has no pool: vCenter needs one (InvalidArgument spec.location.pool otherwise).
     const where = await resolvePlacement(vc, req.placement, { datastore: req.placement?.datastore !== undefined || req.sourceKind === "template" });
@@ -96,7 +111,7 @@ export async function cloneVm(vc: Vcenter, req: ProxyRequest<"vmClone">, default
       // Separate from the clone: vcsim ignores spec.powerOn, and vCenter's answer is the same either way.
       await (await new VirtualMachine(vc.client, ref).powerOn()).wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs });
     }
-    return { vm: await vc.summary(ref), created: true };
+    return { vm: await claim(vc, ref, req.provenance), created: true };
   } catch (err) {
     throw toIaasError(err, ctx);
   }
@@ -121,6 +136,7 @@ export async function destroyVm(vc: Vcenter, req: ProxyRequest<"vmDestroy">, def
       await (await vm.powerOff()).wait({ timeoutMs });
     }
     await (await vm.destroy()).wait({ timeoutMs });
+    vc.index?.forget(found.ref);
     vc.log.info({ vm: found.name, moref: found.ref.value }, "destroyed VM");
     return { name: found.name, destroyed: true };
   } catch (err) {
@@ -161,6 +177,8 @@ export async function reconfigureVm(vc: Vcenter, req: ProxyRequest<"vmReconfigur
     const vm = new VirtualMachine(vc.client, found.ref);
     await (await vm.reconfigure(spec)).wait({ timeoutMs: req.timeoutMs ?? defaultTimeoutMs });
     vc.log.info({ vm: found.name, cpu, memoryMB: mem }, "reconfigured VM");
+    // The new size counts in vm-usage at once, whether or not the feed has reported it yet.
+    if (vc.index) await vc.noteVm(await vc.record(found.ref));
     return { vm: await vc.info(found.ref), changed: true };
   } catch (err) {
     throw toIaasError(err, ctx);

@@ -1,4 +1,4 @@
-import { IaasError, PowerStateAfter, PowerStateWords, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, PowerStateWords, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo, type Usage } from "@iaas/contracts";
 import {
   VimClient,
   VirtualMachine,
@@ -7,6 +7,7 @@ import {
   TASK_STATE_PATHS,
   VmProps,
   isVimFault,
+  parseCustomValues,
   type Task,
   inventoryPath,
   listDatastores,
@@ -29,18 +30,40 @@ const ACTION_WORDS: Record<PowerAction, string> = {
   reboot: "reboot",
 };
 
-/** extraConfig keys the product writes into VMs it makes: who asked, and by which command. */
+/**
+ * extraConfig keys the product writes into VMs it makes: who asked, and by which command. The
+ * owner in extraConfig is what version 1 kept (the custom attribute `iaas.owner` is read first);
+ * a create still writes it, in the same call that makes the VM, so a VM is never without an owner
+ * even when the proxy stops between CreateVM and SetField.
+ */
 export const OWNER_KEY = "iaas.owner";
 export const REQUEST_KEY = "iaas.request";
 
+/**
+ * The custom attributes (CustomFieldsManager fields for VirtualMachine) holding a VM's owner (a
+ * Slack user id) and team (a user group id or policy team name): visible in the vSphere Client.
+ * An empty value is no value (SetField cannot remove one; an empty string is how it is cleared).
+ */
+export const OWNER_FIELD = "iaas.owner";
+export const TEAM_FIELD = "iaas.team";
+
+/** The keys vCenter gave the two custom attributes. */
+export interface FieldKeys {
+  owner: number;
+  team: number;
+}
+
 /** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
-export const VM_PATHS = [...VM_SUMMARY_PATHS, VmProps.extraConfig, VmProps.hotPlugMemoryLimit, VmProps.hotPlugMemoryIncrementSize] as const;
+export const VM_PATHS = [...VM_SUMMARY_PATHS, VmProps.extraConfig, VmProps.customValue, VmProps.hotPlugMemoryLimit, VmProps.hotPlugMemoryIncrementSize] as const;
 
 /**
  * What a contract VmSummary (`toContractSummary`) needs, and no more: the device list and guest
  * facts of VM_PATHS make a read several times larger, so answers that do not show them skip them.
  */
-export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.template, VmProps.extraConfig] as const;
+export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.template, VmProps.extraConfig, VmProps.customValue] as const;
+
+/** What vm-usage reads of every VM when the live index is not there to answer. */
+const USAGE_PATHS = [VmProps.name, VmProps.powerState, VmProps.template, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.extraConfig, VmProps.customValue] as const;
 
 /** What a look-up reads to tell a VM from a template. */
 const KIND_PATHS = [VmProps.name, VmProps.template] as const;
@@ -49,17 +72,29 @@ const KIND_PATHS = [VmProps.name, VmProps.template] as const;
 export interface VmRecord {
   summary: VimVmSummary;
   owner: string | undefined;
+  team: string | undefined;
+  /** Whether the owner came from the custom attribute (false: from version 1's extraConfig, or none). */
+  ownerInField: boolean;
   requestId: string | undefined;
   hotPlugMemoryLimitMB: number | undefined;
   hotPlugMemoryIncrementMB: number | undefined;
 }
 
-export function parseVmRecord(r: ObjectProps): VmRecord {
+/** Owner and team from the custom values, the owner falling back to version 1's extraConfig key. */
+export function ownershipOf(props: Record<string, unknown>, keys: FieldKeys): { owner: string | undefined; team: string | undefined; ownerInField: boolean } {
+  const values = parseCustomValues(props[VmProps.customValue]);
+  const field = values.get(keys.owner) || undefined;
+  const team = values.get(keys.team) || undefined;
+  const owner = field ?? (extraConfig(props[VmProps.extraConfig]).get(OWNER_KEY) || undefined);
+  return { owner, team, ownerInField: field !== undefined };
+}
+
+export function parseVmRecord(r: ObjectProps, keys: FieldKeys): VmRecord {
   const extra = extraConfig(r.props[VmProps.extraConfig]);
   const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && v !== "" ? Number(v) : undefined);
   return {
     summary: parseVmSummary(r),
-    owner: extra.get(OWNER_KEY),
+    ...ownershipOf(r.props, keys),
     requestId: extra.get(REQUEST_KEY),
     hotPlugMemoryLimitMB: num(r.props[VmProps.hotPlugMemoryLimit]),
     hotPlugMemoryIncrementMB: num(r.props[VmProps.hotPlugMemoryIncrementSize]),
@@ -113,6 +148,7 @@ export interface VcenterOptions {
  */
 export class Vcenter {
   readonly index: VmIndex | undefined;
+  private fieldKeys: Promise<FieldKeys> | undefined;
 
   constructor(
     readonly id: string,
@@ -127,15 +163,179 @@ export class Vcenter {
     }
   }
 
+  /**
+   * The keys of the custom attributes `iaas.owner` and `iaas.team`, defined in vCenter on first
+   * use when missing (AddCustomFieldDef; a racing definer's DuplicateName is read back). Kept for
+   * the process; a failure is not kept, so the next call tries again.
+   */
+  fields(): Promise<FieldKeys> {
+    this.fieldKeys ??= (async () => {
+      const cfm = this.client.customFieldsManager;
+      const owner = await cfm.ensure(OWNER_FIELD, "VirtualMachine");
+      const team = await cfm.ensure(TEAM_FIELD, "VirtualMachine");
+      this.log.info({ owner: owner.key, team: team.key }, "custom attributes iaas.owner and iaas.team are defined");
+      return { owner: owner.key, team: team.key };
+    })().catch((err: unknown) => {
+      this.fieldKeys = undefined;
+      throw toIaasError(err, { action: "read the custom attributes iaas.owner and iaas.team" });
+    });
+    return this.fieldKeys;
+  }
+
+  /** A parser of VM reads, once the custom attribute keys are known. */
+  private async parser(): Promise<(r: ObjectProps) => VmRecord> {
+    const keys = await this.fields();
+    return (r) => parseVmRecord(r, keys);
+  }
+
+  /**
+   * Writes a VM this proxy just made or changed through to the live index, so the next vm-usage
+   * counts it without waiting for the feed (and on the simulator, whose feed never reports
+   * custom values, at all).
+   */
+  async noteVm(rec: VmRecord): Promise<void> {
+    if (!this.index) return;
+    const keys = await this.fields();
+    const s = rec.summary;
+    this.index.note({
+      ref: s.ref,
+      name: s.name,
+      template: s.template,
+      parent: s.parent,
+      numCPU: s.numCPU,
+      memoryMB: s.memoryMB,
+      diskKB: s.disks.reduce((n, d) => n + d.capacityInKB, 0),
+      customValues: new Map([
+        [keys.owner, rec.ownerInField ? (rec.owner ?? "") : ""],
+        [keys.team, rec.team ?? ""],
+      ]),
+    });
+  }
+
+  /**
+   * Sets the owner and/or team custom attribute where it differs from `rec`, writing each through
+   * to the index. `team: null` clears the team (an empty value). Returns whether anything changed.
+   */
+  async setOwnership(rec: VmRecord, want: { owner?: string | undefined; team?: string | null | undefined }): Promise<boolean> {
+    const keys = await this.fields();
+    const cfm = this.client.customFieldsManager;
+    const ref = rec.summary.ref;
+    let changed = false;
+    // An owner read from version 1's extraConfig only is written to the attribute too.
+    if (want.owner !== undefined && (want.owner !== rec.owner || !rec.ownerInField)) {
+      await cfm.setField(ref, keys.owner, want.owner);
+      this.index?.noteCustomValue(ref, keys.owner, want.owner);
+      changed ||= want.owner !== rec.owner;
+    }
+    const team = want.team === null ? "" : want.team;
+    if (team !== undefined && team !== (rec.team ?? "")) {
+      await cfm.setField(ref, keys.team, team);
+      this.index?.noteCustomValue(ref, keys.team, team);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** vm-set-owner: a VM's owner and/or team; a template is refused. */
+  async setOwner(vm: string, want: { owner?: string | undefined; team?: string | null | undefined }): Promise<{ vm: VmSummary; changed: boolean }> {
+    const found = await this.findVm(vm, "any");
+    try {
+      const rec = await this.record(found.ref, VM_BRIEF_PATHS);
+      if (rec.summary.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${found.name}\` is a template: templates have no owner or team; deploy it to get a VM.`);
+      const changed = await this.setOwnership(rec, want);
+      if (changed) this.log.info({ vm: found.name, owner: want.owner, team: want.team }, "set the VM's owner or team");
+      return { vm: await this.summary(found.ref), changed };
+    } catch (err) {
+      throw toIaasError(err, { vm: found.name, action: "set the VM's owner" });
+    }
+  }
+
+  /**
+   * What the VMs (not templates) of an owner and/or a team use. From the live index when it is
+   * live (no call to vCenter; it holds each VM's size and custom values, and this proxy writes its
+   * own changes through); otherwise one read of every VM, devices included.
+   */
+  async usage(q: { owner?: string | undefined; team?: string | undefined }): Promise<{ owner?: Usage; team?: Usage }> {
+    try {
+      const keys = await this.fields();
+      const tally = () => ({ vms: 0, cpu: 0, memoryMB: 0, diskKB: 0 });
+      const own = tally();
+      const team = tally();
+      const add = (t: ReturnType<typeof tally>, cpu: number | undefined, memoryMB: number | undefined, diskKB: number) => {
+        t.vms++;
+        t.cpu += cpu ?? 0;
+        t.memoryMB += memoryMB ?? 0;
+        t.diskKB += diskKB;
+      };
+      const count = (o: { owner: string | undefined; team: string | undefined }, cpu: number | undefined, memoryMB: number | undefined, diskKB: number) => {
+        if (q.owner !== undefined && o.owner === q.owner) add(own, cpu, memoryMB, diskKB);
+        if (q.team !== undefined && o.team === q.team) add(team, cpu, memoryMB, diskKB);
+      };
+      if (this.index?.live) {
+        for (const v of this.index.all()) {
+          if (v.template) continue;
+          // The index holds custom values only: a VM whose owner is still in version 1's
+          // extraConfig only counts once the start-up migration has copied it.
+          count({ owner: v.customValues.get(keys.owner) || undefined, team: v.customValues.get(keys.team) || undefined }, v.numCPU, v.memoryMB, v.diskKB);
+        }
+      } else {
+        const rs = await this.client.retrieveContainer("VirtualMachine", USAGE_PATHS);
+        for (const r of rs) {
+          if (r.props[VmProps.name] === undefined || r.props[VmProps.template] === true) continue;
+          const s = parseVmSummary(r);
+          count(ownershipOf(r.props, keys), s.numCPU, s.memoryMB, s.disks.reduce((n, d) => n + d.capacityInKB, 0));
+        }
+      }
+      const out = (t: ReturnType<typeof tally>): Usage => ({ vms: t.vms, cpu: t.cpu, memoryGB: round(t.memoryMB / 1024), diskGB: round(t.diskKB / (1024 * 1024)) });
+      return { ...(q.owner !== undefined ? { owner: out(own) } : {}), ...(q.team !== undefined ? { team: out(team) } : {}) };
+    } catch (err) {
+      throw toIaasError(err, { action: "count the VMs' use" });
+    }
+  }
+
+  /**
+   * Copies version 1's owners (extraConfig `iaas.owner`) into the custom attribute for every VM
+   * that has one there and none in the attribute. Idempotent; returns how many VMs it changed.
+   */
+  async migrateOwners(): Promise<number> {
+    const parse = await this.parser();
+    const rs = await this.client.retrieveContainer("VirtualMachine", [VmProps.name, VmProps.powerState, VmProps.template, VmProps.extraConfig, VmProps.customValue]);
+    let n = 0;
+    for (const r of rs) {
+      if (r.props[VmProps.name] === undefined) continue;
+      const rec = parse(r);
+      if (rec.owner === undefined || rec.ownerInField) continue;
+      try {
+        await this.setOwnership(rec, { owner: rec.owner });
+        n++;
+      } catch (err) {
+        if (isVimFault(err, "ManagedObjectNotFound")) continue; // deleted meanwhile
+        throw err;
+      }
+    }
+    return n;
+  }
+
   /** Stops the index's feed (before the client logs out). */
   async close(): Promise<void> {
     await this.index?.stop();
   }
 
-  /** Inventory path from the live index, else one read of the parent chain. */
+  /**
+   * Inventory path from the live index, else one read of the parent chain. A failed read answers
+   * without a path (the VM's other facts are still worth having) and is logged: the command
+   * services' folder protection then refuses rather than guess (a guard that cannot decide fails
+   * closed).
+   */
   async pathOf(ref: MoRef): Promise<string | undefined> {
     const fromIndex = this.index?.live ? this.index.pathOf(ref) : undefined;
-    return fromIndex ?? (await inventoryPath(this.client, ref).catch(() => undefined));
+    return (
+      fromIndex ??
+      (await inventoryPath(this.client, ref).catch((err: unknown) => {
+        this.log.warn({ err, moref: ref.value }, "could not read the VM's inventory path; answering without it (folder protection will refuse)");
+        return undefined;
+      }))
+    );
   }
 
   /**
@@ -219,11 +419,12 @@ export class Vcenter {
   }
 
   async record(ref: MoRef, paths: readonly string[] = VM_PATHS): Promise<VmRecord> {
+    const parse = await this.parser();
     const [r] = await this.client.retrieve([ref], paths);
     if (!r) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
     const missing = Object.values(r.missing)[0];
     if (missing) throw missing;
-    return parseVmRecord(r);
+    return parse(r);
   }
 
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
@@ -284,14 +485,19 @@ export class Vcenter {
     return new Map(rs.map((r) => [refKey(r.obj), String(r.props.name ?? r.obj.value)]));
   }
 
-  /** Every VM (and, when asked, template) with the facts `/iaas list` shows; one property-collector round trip. */
-  async list(opts: { owner?: string | undefined; includeTemplates?: boolean | undefined } = {}): Promise<VmSummary[]> {
+  /**
+   * Every VM (and, when asked, template) with the facts `/iaas list` shows; one property-collector
+   * round trip. `scope`: only VMs owned by `scope.owner` or whose team is in `scope.teams`.
+   */
+  async list(opts: { owner?: string | undefined; scope?: { owner: string; teams: string[] } | undefined; includeTemplates?: boolean | undefined } = {}): Promise<VmSummary[]> {
     try {
+      const parse = await this.parser();
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS);
+      const inScope = (r: VmRecord) => !opts.scope || (r.owner !== undefined && r.owner === opts.scope.owner) || (r.team !== undefined && opts.scope.teams.includes(r.team));
       return rs
         .filter((r) => r.props[VmProps.name] !== undefined)
-        .map(parseVmRecord)
-        .filter((r) => (opts.includeTemplates || !r.summary.template) && (!opts.owner || r.owner === opts.owner))
+        .map(parse)
+        .filter((r) => (opts.includeTemplates || !r.summary.template) && (!opts.owner || r.owner === opts.owner) && inScope(r))
         .map((r) => toContractSummary(r))
         .sort((a, b) => a.name.localeCompare(b.name));
     } catch (err) {
@@ -301,8 +507,9 @@ export class Vcenter {
 
   async templates(): Promise<TemplateInfo[]> {
     try {
+      const parse = await this.parser();
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
-      const templates = rs.filter((r) => r.props[VmProps.template] === true).map(parseVmRecord);
+      const templates = rs.filter((r) => r.props[VmProps.template] === true).map(parse);
       const paths = await Promise.all(templates.map((t) => this.pathOf(t.summary.ref)));
       return templates
         .map((t, i) => ({
@@ -351,9 +558,10 @@ export class Vcenter {
     try {
       const ds = (await listDatastores(this.client)).find((d) => d.name === datastore);
       if (!ds) throw new IaasError("IAAS_NOT_FOUND", `No datastore named \`${datastore}\`.`);
+      const parse = await this.parser();
       const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
       return rs
-        .map(parseVmRecord)
+        .map(parse)
         .filter((r) => !r.summary.template && r.summary.datastores.some((d) => refKey(d) === refKey(ds.ref)))
         .map((r) => toContractSummary(r))
         .sort((a, b) => a.name.localeCompare(b.name));
@@ -377,6 +585,7 @@ export class Vcenter {
    * tasks, that is the task's method and one read: as many calls as the bare task and its wait.
    */
   private async taskWithFacts(start: Promise<Task>, ref: MoRef, timeoutMs: number): Promise<VmSummary> {
+    const parse = await this.parser();
     const task = await start;
     const rs = await this.client.propertyCollector.retrievePropertiesEx([
       {
@@ -396,7 +605,7 @@ export class Vcenter {
     if (unread) throw unread;
     const now = task.outcome(t?.props ?? {});
     if (!now.done) await task.wait({ timeoutMs, firstRead: false });
-    const [rec, path] = await Promise.all([v ? parseVmRecord(v) : this.record(ref, VM_BRIEF_PATHS), this.pathOf(ref)]);
+    const [rec, path] = await Promise.all([v ? parse(v) : this.record(ref, VM_BRIEF_PATHS), this.pathOf(ref)]);
     return toContractSummary(rec, path);
   }
 
@@ -477,5 +686,6 @@ export function toContractSummary(rec: VmRecord, path?: string): VmSummary {
     memoryMB: s.memoryMB ?? 0,
     template: s.template,
     ...(rec.owner ? { owner: rec.owner } : {}),
+    ...(rec.team ? { team: rec.team } : {}),
   };
 }
