@@ -124,8 +124,8 @@ export function echoMessage(text: string | undefined, parsed: ParseResult | unde
     ["User", `<@${actor.userId}> (${code(actor.userId)})`],
     ["Team", actor.teamId ? code(actor.teamId) : "unknown"],
     ["Channel", actor.channelId ? `<#${actor.channelId}> (${code(actor.channelId)})` : "unknown"],
-    // Only the groups the policy binds are resolved (services/gateway/src/stores/usergroups.ts).
-    ["Groups", actor.groups?.length ? actor.groups.map((g) => `<!subteam^${g}> (${code(g)})`).join(", ") : "none the policy binds"],
+    // Only the groups the policy names are carried (services/gateway/src/stores/usergroups.ts).
+    ["Groups", actor.groups?.length ? actor.groups.map((g) => `<!subteam^${g}> (${code(g)})`).join(", ") : "none the policy names"],
     ["Roles", roles.length ? roles.map(code).join(", ") : "none"],
   ];
   const plain = `echo: text ${text === undefined ? "(none)" : JSON.stringify(text.slice(0, 500))}; parsed ${parsed === undefined ? "-" : parsed.success ? JSON.stringify(parsed.data) : parsed.error.code}; user ${actor.userId}; team ${actor.teamId ?? "-"}; channel ${actor.channelId ?? "-"}; groups ${actor.groups?.join(", ") || "none"}; roles ${roles.join(", ") || "none"} (request ${requestId})`;
