@@ -33,7 +33,9 @@ export class Actions {
     if (target) {
       // The checks at the door: the VM exists, its name is unique, it is not protected, and the
       // actor's grant reaches it. Refused here, in the ack; the command service checks again.
+      // A request whose answer could not go anywhere asks vCenter nothing.
       await c.admit();
+      if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, labelOf(cmd));
       vm = await this.lookup(target.vm, c);
       if (vm) {
         actor = actorOn(this.d.groups, c.actor, vm.team);
