@@ -16,7 +16,8 @@ const APP_TOKEN = "xapp-fake-1";
 describe("Socket Mode, end to end", () => {
   let sys: System;
   beforeAll(async () => {
-    sys = await startSystem({ gatewayEnv: { SLACK_APP_TOKEN: APP_TOKEN }, slackOptions: { appToken: APP_TOKEN } });
+    // U0001 acts on the simulator's own VMs, which nobody owns: as an admin.
+    sys = await startSystem({ admins: "UADMIN1,U0001", gatewayEnv: { SLACK_APP_TOKEN: APP_TOKEN }, slackOptions: { appToken: APP_TOKEN } });
   });
   afterAll(async () => {
     await sys?.stop();

@@ -5,7 +5,7 @@
  * connection reading IAAS_RESULTS / IAAS_DLQ / the command-state bucket, and $SRV.PING.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,30 @@ export const SIGNING_SECRET = "faults-signing-secret-not-a-real-one";
 /** The bearer token the bridge requires of senders (as BRIDGE_TOKEN). */
 export const BRIDGE_TOKEN = "faults-bridge-token-not-a-real-one";
 export const ADMIN = "UADMIN1";
+
+/**
+ * The policy every service of a fault system reads (IAAS_POLICY): the default one, except that
+ * power, resize, clone, info and list reach every VM (delete and owner stay scoped, as by
+ * default). Fault tests act on the simulator's own VMs, which nobody owns, as fresh users (one
+ * each, so no rate limit is met); whose VM it is is tested in test/e2e/ownership.test.ts.
+ */
+const FAULT_POLICY = `
+roles:
+  viewer: [help, "list:any", "info:any", templates, sizes, quota]
+  operator: ["power.*:any"]
+  builder: [create, "clone:any", deploy, "resize:any", delete, owner]
+  admin: ["*"]
+bindings:
+  - { role: viewer, everyone: true }
+  - { role: operator, everyone: true }
+  - { role: builder, everyone: true }
+sizes:
+  small: { cpu: 1, memoryGB: 2, diskGB: 16 }
+  medium: { cpu: 2, memoryGB: 4, diskGB: 40 }
+  large: { cpu: 4, memoryGB: 8, diskGB: 80 }
+defaultSize: small
+limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }
+`;
 export const TEAM = "T0FAULTS";
 
 export interface ServiceSpec {
@@ -152,6 +176,7 @@ export class FaultSystem {
   static async start(opts: FaultSystemOptions): Promise<FaultSystem> {
     await pruneOldLogs();
     const logDir = await mkdtemp(join(tmpdir(), `iaas-faults-${opts.name}-`));
+    await writeFile(join(logDir, "policy.yaml"), FAULT_POLICY);
     const sys = new FaultSystem(opts, logDir);
     try {
       await sys.boot();
@@ -220,6 +245,7 @@ export class FaultSystem {
       HEALTH_PORT: "0",
       HEALTH_HOST: "127.0.0.1",
       IAAS_ADMINS: ADMIN,
+      IAAS_POLICY: join(this.logDir, "policy.yaml"),
       LOG_LEVEL: "info",
     };
     const own: Record<string, string> = {};
