@@ -32,6 +32,8 @@ describe("policy bindings by Slack user group, from Slack to vCenter", () => {
       gatewayEnv: { SLACK_BOT_TOKEN: "xoxb-e2e-grp", SLACK_USERGROUPS_REFRESH_S: "1" },
       slack: (s) => (s.usergroups = [{ id: "S0OPS", users: ["U0OPS1", "U0OPS2"] }]),
     });
+    // The group is also the VMs' team: operators act on VMs of their team (unowned VMs are admin-only).
+    await sys.adopt(["DC0_H0_VM0", "DC0_H0_VM1"], "UOWNER1", "S0OPS");
   });
   afterAll(async () => {
     await sys?.stop();

@@ -4,7 +4,7 @@
  * dependencies (as main.ts wires it). Only Slack's side is a stand-in.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { addMicroService, createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Metrics } from "@iaas/runtime";
+import { addMicroService, createLogger, createMetrics, ensureConsumer, ensureStreams, jetstreamFor, openBucket, requestJson, type Metrics } from "@iaas/runtime";
 import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type SlackStandInOptions, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
@@ -14,7 +14,10 @@ import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
 import { buildProxy, Vcenter, type ProxyDeps } from "@iaas/vcenter-proxy";
 // Not a dependency of the root package: imported by path.
 import { buildBridge, VERSION, type Bridge, type BridgeDeps } from "../../services/veba-bridge/src/mod.js";
-import { ServiceNames } from "@iaas/contracts";
+import { ProxyEndpoints, ServiceNames } from "@iaas/contracts";
+
+/** The simulator's generated VMs (the demo template aside): none has an owner. */
+export const DEMO_VMS = ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"];
 
 /** A service started as its main starts it; `stop` also deregisters its micro service. */
 export interface Started {
@@ -68,6 +71,11 @@ export interface System {
   policy: Policy;
   /** Each service's metrics registry, as its /metrics endpoint serves it. */
   metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway", Metrics>;
+  /**
+   * Gives VMs an owner (and team) through vcenter-proxy, as `/iaas owner` would: the demo VMs have
+   * none, and unowned VMs are admin-only.
+   */
+  adopt(vms: string | string[], owner: string, team?: string): Promise<void>;
   slash(text: string, fields?: { user_id?: string; channel_id?: string; trigger_id?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; json: unknown; responseUrl: string }>;
   stop(): Promise<void>;
 }
@@ -86,6 +94,10 @@ export interface SystemOptions {
   slack?: (slack: SlackStandIn) => void;
   /** How the Slack stand-in starts (`appToken` turns on its Socket Mode side; give the gateway SLACK_APP_TOKEN too). */
   slackOptions?: SlackStandInOptions;
+  /** The proxy's HTTP client towards the simulator (to make chosen SOAP calls fail); Node's fetch when unset. */
+  vcenterFetch?: typeof fetch;
+  /** The proxy's live inventory index (default on, as its main runs it). */
+  liveIndex?: boolean;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -100,11 +112,11 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
 
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
-  const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, ...(opts.vcenterFetch ? { fetch: opts.vcenterFetch } : {}) });
   const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway") };
   // As the proxy's main runs it: with the live inventory index.
-  const vcenter = new Vcenter("default", client, log, { liveIndex: true });
-  await vcenter.index!.start();
+  const vcenter = new Vcenter("default", client, log, { liveIndex: opts.liveIndex ?? true });
+  await vcenter.index?.start();
   const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
@@ -170,6 +182,11 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     observer,
     nc,
     policy,
+    async adopt(vms, owner, team) {
+      for (const vm of typeof vms === "string" ? [vms] : vms) {
+        await requestJson(nc, ProxyEndpoints.vmSetOwner, { vm, owner, ...(team ? { team } : {}) }, { timeoutMs: 10_000 });
+      }
+    },
     async slash(text, fields = {}) {
       n += 1;
       const responseUrl = slack.responseUrl(`r${n}`);

@@ -3,15 +3,16 @@ import { jetstream } from "@nats-io/jetstream";
 import { Streams } from "@iaas/contracts";
 import { listVmSummaries } from "@iaas/vsphere";
 import { postSigned, slashCommandBody } from "@iaas/testkit";
-import { startSystem, SIGNING_SECRET, type System } from "./harness.js";
+import { startSystem, SIGNING_SECRET, type System, DEMO_VMS } from "./harness.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 
 /** The walking skeleton, end to end: signed Slack request → gateway → JetStream → power → vcenter-proxy → simulator → result → response_url. */
 describe("/iaas power, end to end", () => {
   let sys: System;
   beforeAll(async () => {
-    // The walking skeleton acts on the simulator's own VMs, which nobody owns: as an admin.
-    sys = await startSystem({ admins: "UADMIN1,U0001" });
+    sys = await startSystem();
+    // Unowned VMs are admin-only: the demo VMs become the requester's (U0001).
+    await sys.adopt(DEMO_VMS, "U0001");
   });
   afterAll(async () => {
     await sys?.stop();

@@ -3,13 +3,15 @@
  * which VM, with which size or source) and a plain-text `message` with no Slack markup.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness.js";
+import { startSystem, type System, DEMO_VMS } from "./harness.js";
 import { actor, natsId, now, publishCommand } from "./helpers.js";
 
 describe("results carry facts", () => {
   let sys: System;
   beforeAll(async () => {
     sys = await startSystem();
+    // Unowned VMs are admin-only: the demo VMs become the requester's (U0001).
+    await sys.adopt(DEMO_VMS, "U0001");
   });
   afterAll(async () => {
     await sys?.stop();

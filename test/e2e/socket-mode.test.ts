@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listVmSummaries } from "@iaas/vsphere";
 import { slashCommandPayload, waitUntil } from "@iaas/testkit";
-import { startSystem, type System } from "./harness.js";
+import { startSystem, type System, DEMO_VMS } from "./harness.js";
 import { buttonsOf, clickPayload, finalPost, idOf, inventory, postsMatching, textOf } from "./helpers.js";
 
 /** An obviously fake app-level token. */
@@ -16,8 +16,9 @@ const APP_TOKEN = "xapp-fake-1";
 describe("Socket Mode, end to end", () => {
   let sys: System;
   beforeAll(async () => {
-    // U0001 acts on the simulator's own VMs, which nobody owns: as an admin.
-    sys = await startSystem({ admins: "UADMIN1,U0001", gatewayEnv: { SLACK_APP_TOKEN: APP_TOKEN }, slackOptions: { appToken: APP_TOKEN } });
+    sys = await startSystem({ gatewayEnv: { SLACK_APP_TOKEN: APP_TOKEN }, slackOptions: { appToken: APP_TOKEN } });
+    // Unowned VMs are admin-only: the demo VMs become the requester's (U0001).
+    await sys.adopt(DEMO_VMS, "U0001");
   });
   afterAll(async () => {
     await sys?.stop();

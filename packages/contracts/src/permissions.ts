@@ -209,8 +209,9 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.quotas.name),
-      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts quotas
-      ...calls(["vmGet", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
+      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
+      // quotas, vm-info gives a clone's source disks (its size for the quota)
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },

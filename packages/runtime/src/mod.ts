@@ -11,3 +11,4 @@ export { commandService, type CommandServiceDeps, type RunningCommandService, st
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
 export { runService, runCommandService, type CommandServiceDefinition, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";
+export { readVmForGuard, guardRead } from "./guard.js";

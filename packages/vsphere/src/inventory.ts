@@ -328,7 +328,12 @@ export async function inventoryPath(client: Vim25Client, ref: MoRef, opts: CallO
     const props = byRef.get(refKey(cur));
     if (props === undefined) throw new ProtocolError(`inventory path of ${ref.value}: ${cur.value} missing from the parent chain`);
     const parent = optMoRef(props.parent, `${cur.value}.parent`);
-    if (parent === undefined) break; // the root folder
+    if (parent === undefined) {
+      // Only the root folder has no parent. Anything else (a VM in a vApp has `parentVApp`
+      // instead) has no inventory path this walk can give: "/" would pass for one.
+      if (refKey(cur) !== refKey(client.serviceContent.rootFolder)) throw new ProtocolError(`inventory path of ${ref.value}: ${cur.value} has no parent and is not the root folder`);
+      break;
+    }
     names.push(asString(props.name, `${cur.value}.name`));
     cur = parent;
   }

@@ -31,6 +31,10 @@ describe("power", () => {
     const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
     const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
     stops.push(() => proxy.stop(), () => proxyNc.close());
+    // The demo VMs have no owner, and unowned VMs are admin-only: U0001 adopts them.
+    for (const vm of ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"]) {
+      await requestJson(proxyNc, ProxyEndpoints.vmSetOwner, { vm, owner: "U0001" }, { timeoutMs: 10_000 });
+    }
 
     const svcNc = await connect({ servers: nats.url });
     const svcJet = await jetstreamFor(svcNc);
@@ -181,11 +185,24 @@ describe("power", () => {
     const refused = await authorizePowerCommand(guard, command("off", "DC0_H0_VM0")).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(IaasError);
     expect((refused as IaasError).code).toBe("IAAS_PROTECTED_VM");
-    // Nothing to look up for an action protection does not cover, even for a VM that does not exist.
-    await expect(authorizePowerCommand(guard, command("on", "no-such-vm"))).resolves.toBeUndefined();
-    // A protected action on a VM vCenter does not have: the look-up's answer.
-    await expect(authorizePowerCommand(guard, command("off", "no-such-vm"))).rejects.toMatchObject({ code: "IAAS_VM_NOT_FOUND" });
-    // Outside the protected folders (none under the default policy), nothing is looked up.
-    await expect(authorizePowerCommand({ ...guard, policy: loadPolicy({ env: {} }) }, command("off", "no-such-vm"))).resolves.toBeUndefined();
+    expect((refused as IaasError).message).toContain("over NATS");
+    // Power on is not protected, and the VM is U0001's.
+    await expect(authorizePowerCommand(guard, command("on", "DC0_H0_VM0"))).resolves.toBeUndefined();
+    // Every power command reads the VM (whose it is decides), so one vCenter does not have is the look-up's answer.
+    await expect(authorizePowerCommand(guard, command("on", "no-such-vm"))).rejects.toMatchObject({ code: "IAAS_VM_NOT_FOUND" });
+    await expect(authorizePowerCommand({ ...guard, policy: loadPolicy({ env: {} }) }, command("off", "no-such-vm"))).rejects.toMatchObject({ code: "IAAS_VM_NOT_FOUND" });
+  });
+
+  it("the guard acts on the VM's owner: another user's VM and an unowned one are refused, saying whose it is", async () => {
+    const policy = loadPolicy({ env: { IAAS_ADMINS: "UADMIN1" } });
+    const guard = { nc, policy, lookupTimeoutMs: 10_000 };
+    const other = await authorizePowerCommand(guard, command("off", "DC0_H0_VM0", "UBOB01")).catch((e: unknown) => e as IaasError);
+    expect(other).toMatchObject({ code: "IAAS_NOT_ALLOWED" });
+    expect(other!.message).toContain("belongs to <@U0001>");
+    await expect(authorizePowerCommand(guard, command("off", "DC0_H0_VM0"))).resolves.toBeUndefined();
+    await expect(authorizePowerCommand(guard, command("off", "DC0_H0_VM0", "UADMIN1"))).resolves.toBeUndefined();
+    const unowned = await authorizePowerCommand(guard, command("off", "tmpl-ubuntu-22.04")).catch((e: unknown) => e as IaasError);
+    expect(unowned).toMatchObject({ code: "IAAS_NOT_ALLOWED" });
+    expect(unowned!.message).toContain("no owner");
   });
 });

@@ -1,72 +1,133 @@
-import { IaasError, ProxyEndpoints, type VmCommand } from "@iaas/contracts";
-import { NO_USAGE, commandIdOf, type Policy } from "@iaas/policy";
-import { requestJson, type NatsConnection } from "@iaas/runtime";
+import { IaasError, ProxyEndpoints, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
+import { NO_USAGE, commandIdOf, teamLabel, type Policy } from "@iaas/policy";
+import { guardRead, readVmForGuard, requestJson, type NatsConnection } from "@iaas/runtime";
 
 export interface GuardDeps {
   nc: NatsConnection;
   policy: Policy;
-  /** Timeout of the look-ups the guard makes (vm-get, vm-list): reads, so short. */
+  /** Timeout of the look-ups the guard makes (vm-get, vm-info, vm-usage): reads, so short. */
   lookupTimeoutMs: number;
 }
+
+type Call = { timeoutMs: number; requestId: string };
 
 /**
  * The policy, enforced where the work happens: the gateway checked the same rules before it
  * published, but a command may also arrive straight from NATS (an operator, a script), and it
  * must get the same answer. Runs in the consumer's `authorize` hook, before anything changes.
  *
- * - every command: the actor's roles grant it;
- * - create, clone, deploy: the naming rule, the size (create, deploy) and the owner's quota;
- * - delete: the VM is not protected (name and, resolved in vCenter, its folder) and is the
- *   actor's own unless the actor may delete any VM;
- * - resize: not protected, values within the policy's limits.
+ * - every command: the actor's roles grant it; one that names a VM, on that VM (its owner and
+ *   team as vCenter records them; unowned VMs are admin-only); clone on its source;
+ * - create, clone, deploy: the naming rule, the size (create, deploy), the team (known, and the
+ *   actor's own unless an admin), and the quotas of the owner and the team;
+ * - delete, resize, owner: the VM is not protected (name and, resolved in vCenter, its folder;
+ *   a folder that cannot be read refuses);
+ * - resize: values within the policy's limits; owner: not a template, someone to give it to.
  */
 export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<void> {
   const { policy } = d;
   const actor = cmd.actor;
-  const call = { timeoutMs: d.lookupTimeoutMs, requestId: cmd.id };
+  const via = actor.via;
+  const call: Call = { timeoutMs: d.lookupTimeoutMs, requestId: cmd.id };
   switch (cmd.action) {
     case "create":
-    case "deploy":
-    case "clone": {
+    case "deploy": {
       policy.authorize(actor, commandIdOf("vm", cmd.action));
       policy.checkName(cmd.name);
-      if (cmd.action !== "clone") policy.resolveSize(cmd.size);
-      const { vms } = await requestJson(d.nc, ProxyEndpoints.vmList, { owner: actor.userId }, call);
-      // A VM of the new name is either this command's own, made by an earlier delivery (the proxy
-      // returns it instead of making another), or someone else's, which the proxy refuses as a
-      // duplicate. Either way it must not count against the quota for this command.
-      policy.checkQuota({ actor, request: { ...NO_USAGE, vms: 1 }, user: { ...NO_USAGE, vms: vms.filter((v) => v.name !== cmd.name).length } });
+      const size = policy.resolveSize(cmd.size);
+      checkTeam(policy, actor, cmd.team);
+      await checkVmQuota(d, { actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB }, call });
+      return;
+    }
+    case "clone": {
+      policy.authorize(actor, "clone");
+      policy.checkName(cmd.name);
+      checkTeam(policy, actor, cmd.team);
+      // A clone is as big as its source: vm-info has the disks vm-get leaves out.
+      const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
+      policy.authorizeOn(actor, "clone", source);
+      const diskGB = source.disks.reduce((n, disk) => n + disk.capacityGB, 0);
+      await checkVmQuota(d, { actor, name: cmd.name, team: cmd.team, request: { vms: 1, cpu: source.numCpu, memoryGB: source.memoryMB / 1024, diskGB }, call });
       return;
     }
     case "delete": {
       policy.authorize(actor, "delete");
-      policy.checkProtected("delete", { name: cmd.vm });
+      policy.checkProtected("delete", { name: cmd.vm }, { via });
       const vm = await lookup(d, cmd.vm, call);
       // Gone already: a redelivery whose first attempt deleted it, or a name that never existed.
       // Nothing can be deleted either way; the handler tells the two apart.
       if (!vm) return;
-      policy.checkProtected("delete", { name: vm.name, path: vm.path });
       policy.authorizeOn(actor, "delete", vm);
+      policy.checkProtected("delete", { name: vm.name, path: vm.path }, { via, resolved: true });
       return;
     }
-    case "owner":
-      throw new IaasError("IAAS_NOT_SUPPORTED", "`owner` is not handled by this vm-lifecycle yet.");
     case "resize": {
       policy.authorize(actor, "resize");
-      policy.checkProtected("resize", { name: cmd.vm });
+      policy.checkProtected("resize", { name: cmd.vm }, { via });
       // Limits first: they need no look-up, and the answer is the same whatever the VM.
       policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
       // Not found or ambiguous: the proxy's own words (they name the path form to use).
-      const { vm } = await requestJson(d.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
-      policy.checkProtected("resize", { name: vm.name, path: vm.path });
+      const vm = await readVmForGuard(d.nc, cmd.vm, call);
+      policy.authorizeOn(actor, "resize", vm);
+      policy.checkProtected("resize", { name: vm.name, path: vm.path }, { via, resolved: true });
+      return;
+    }
+    case "owner": {
+      policy.authorize(actor, "owner");
+      if (cmd.owner === undefined && cmd.team === undefined) {
+        throw new IaasError("IAAS_INVALID_ARGUMENT", "Say who gets the VM: an `owner` (a Slack user) or a `team` (or both).");
+      }
+      if (cmd.team !== undefined && cmd.team !== null && !policy.isKnownTeam(cmd.team)) {
+        throw new IaasError("IAAS_INVALID_ARGUMENT", `\`team=${cmd.team}\` is not a team: use a Slack user group or one of the policy's teams${knownTeams(policy)}.`);
+      }
+      policy.checkProtected("owner", { name: cmd.vm }, { via });
+      const vm = await readVmForGuard(d.nc, cmd.vm, call);
+      if (vm.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${vm.name}\` is a template: templates have no owner or team; deploy it to get a VM.`);
+      policy.authorizeOn(actor, "owner", vm);
+      policy.checkProtected("owner", { name: vm.name, path: vm.path }, { via, resolved: true });
       return;
     }
   }
 }
 
-async function lookup(d: GuardDeps, vm: string, call: { timeoutMs: number; requestId: string }) {
+/**
+ * The quota check of a create, clone or deploy: what the owner's VMs (and the team's, when the
+ * new VM has one) use, as vcenter-proxy counts them, plus `request`, within the policy's quotas.
+ * A VM of the new name already there is either this command's own, made by an earlier delivery
+ * (the proxy returns it instead of making another, so nothing new is used), or someone else's,
+ * which the proxy refuses as a duplicate: either way there is nothing to count.
+ */
+export async function checkVmQuota(d: GuardDeps, q: { actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call }): Promise<void> {
+  if (await lookup(d, q.name, q.call)) return;
+  const used = await requestJson(d.nc, ProxyEndpoints.vmUsage, { owner: q.actor.userId, ...(q.team !== undefined ? { team: q.team } : {}) }, q.call);
+  d.policy.checkQuota({
+    actor: q.actor,
+    request: q.request,
+    user: used.owner ?? NO_USAGE,
+    ...(q.team !== undefined ? { team: { id: q.team, used: used.team ?? NO_USAGE } } : {}),
+  });
+}
+
+/** `team=` of a create, clone or deploy: a team that exists, and one of the actor's own unless they are an admin. */
+function checkTeam(policy: Policy, actor: Actor, team: string | undefined): void {
+  if (team === undefined) return;
+  if (!policy.isKnownTeam(team)) {
+    throw new IaasError("IAAS_INVALID_ARGUMENT", `\`team=${team}\` is not a team: use a Slack user group or one of the policy's teams${knownTeams(policy)}.`);
+  }
+  if (policy.scopeOf(actor, "owner") !== "any" && !policy.teamsOf(actor).includes(team)) {
+    throw new IaasError("IAAS_NOT_ALLOWED", `\`team=${team}\`: you are not in ${teamLabel(team)}, so you cannot give it a VM. Ask an IT admin.`);
+  }
+}
+
+function knownTeams(policy: Policy): string {
+  const names = Object.keys(policy.document.teams);
+  return names.length ? ` (${names.map((n) => `\`${n}\``).join(", ")})` : "";
+}
+
+/** The VM, or undefined when there is none of that name; every other failure as readVmForGuard leaves it. */
+async function lookup(d: GuardDeps, vm: string, call: Call) {
   try {
-    return (await requestJson(d.nc, ProxyEndpoints.vmGet, { vm }, call)).vm;
+    return await readVmForGuard(d.nc, vm, call);
   } catch (err) {
     if (err instanceof IaasError && err.code === "IAAS_VM_NOT_FOUND") return undefined;
     throw err;

@@ -1,5 +1,5 @@
 import { IaasError, PowerStateWords, ProxyEndpoints, describeVm, formatMemory, quote, type Placement, type ResultFacts, type VmCommand, type VmSummary } from "@iaas/contracts";
-import { describeSize, type NamedSize, type Policy } from "@iaas/policy";
+import { describeSize, teamLabel, type NamedSize, type Policy } from "@iaas/policy";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
 export interface LifecycleDeps {
@@ -23,7 +23,10 @@ export function placementOf(policy: Policy): Placement {
 
 const mbOf = (s: NamedSize) => Math.round(s.memoryGB * 1024);
 const sizeFacts = (s: NamedSize): NonNullable<ResultFacts["size"]> => ({ name: s.name, cpu: s.cpu, memoryMB: mbOf(s), diskGB: s.diskGB });
-const YOURS = "It is yours: only you and IT admins can delete it.";
+/** Whose the new VM is, for the result's message. */
+const yours = (team: string | undefined) => (team ? `It is yours and ${teamLabel(team)}'s: its members, you and IT admins can manage it.` : "It is yours: only you and IT admins can delete it.");
+/** The owner and team facts of a VM a command made or changed. */
+const whose = (vm: VmSummary) => ({ ...(vm.owner ? { owner: vm.owner } : {}), ...(vm.team ? { team: vm.team } : {}) });
 
 /**
  * Runs one vm command through vcenter-proxy. Every step is safe to repeat, because delivery is at
@@ -33,7 +36,8 @@ const YOURS = "It is yours: only you and IT admins can delete it.";
  */
 export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: CommandContext): Promise<CommandOutcome> {
   const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id, traceparent: ctx.traceparent };
-  const provenance = { owner: cmd.actor.userId, requestId: cmd.id };
+  const team = "team" in cmd && typeof cmd.team === "string" ? cmd.team : undefined;
+  const provenance = { owner: cmd.actor.userId, ...(team ? { team } : {}), requestId: cmd.id };
   const placement = placementOf(d.policy);
   switch (cmd.action) {
     case "create": {
@@ -41,20 +45,20 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
       await ctx.progress(`Creating ${quote(cmd.name)} (${size.name}: ${describeSize(size)})…`, { code: "working", vm: cmd.name, size: sizeFacts(size) });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmCreate, { name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${YOURS}`, facts: { code: "done", vm: vm.name, size: sizeFacts(size) }, vm };
+      return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${yours(team)}`, facts: { code: "done", vm: vm.name, size: sizeFacts(size), ...whose(vm) }, vm };
     }
     case "clone": {
       await ctx.progress(`Cloning ${quote(cmd.source)} to ${quote(cmd.name)}…`, { code: "working", vm: cmd.name, source: cmd.source });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Cloned ${quote(cmd.source)} to ${quote(vm.name)} (${describeVm(vm)}). ${YOURS}`, facts: { code: "done", vm: vm.name, source: cmd.source }, vm };
+      return { message: `Cloned ${quote(cmd.source)} to ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}`, facts: { code: "done", vm: vm.name, source: cmd.source, ...whose(vm) }, vm };
     }
     case "deploy": {
       const size = d.policy.resolveSize(cmd.size);
       await ctx.progress(`Deploying ${quote(cmd.template)} as ${quote(cmd.name)} (${size.name}: ${size.cpu} vCPU, ${formatMemory(mbOf(size))} memory)…`, { code: "working", vm: cmd.name, source: cmd.template, size: sizeFacts(size) });
       const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, created);
-      return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${YOURS}`, facts: { code: "done", vm: vm.name, source: cmd.template, size: sizeFacts(size) }, vm };
+      return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}`, facts: { code: "done", vm: vm.name, source: cmd.template, size: sizeFacts(size), ...whose(vm) }, vm };
     }
     case "delete": {
       await ctx.progress(`Deleting ${quote(cmd.vm)} (powering it off first if it is running)…`, { code: "working", vm: cmd.vm });
@@ -69,13 +73,23 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
         { vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryMB: Math.round(cmd.memoryGB * 1024) } : {}), timeoutMs: d.taskTimeoutMs },
         call,
       );
-      const summary: VmSummary = { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, powerState: vm.powerState, numCpu: vm.numCpu, memoryMB: vm.memoryMB, template: vm.template, ...(vm.owner ? { owner: vm.owner } : {}) };
+      const summary: VmSummary = { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, powerState: vm.powerState, numCpu: vm.numCpu, memoryMB: vm.memoryMB, template: vm.template, ...whose(vm) };
       return changed
         ? { message: `Resized ${quote(vm.name)}: now ${describeVm(summary)}.`, facts: { code: "done", vm: vm.name }, vm: summary }
         : { message: `${quote(vm.name)} already has ${vm.numCpu} vCPU and ${formatMemory(vm.memoryMB)} memory; nothing changed.`, facts: { code: "unchanged", vm: vm.name }, vm: summary };
     }
-    case "owner":
-      throw new IaasError("IAAS_NOT_SUPPORTED", "`owner` is not handled by this vm-lifecycle yet.");
+    case "owner": {
+      const { vm, changed } = await requestJson(
+        d.nc,
+        ProxyEndpoints.vmSetOwner,
+        { vm: cmd.vm, ...(cmd.owner !== undefined ? { owner: cmd.owner } : {}), ...(cmd.team !== undefined ? { team: cmd.team } : {}) },
+        call,
+      );
+      const now = [vm.owner ? `<@${vm.owner}>` : "nobody", ...(vm.team ? [teamLabel(vm.team)] : [])].join(" and ");
+      return changed
+        ? { message: `${quote(vm.name)} now belongs to ${now}.`, facts: { code: "done", vm: vm.name, ...whose(vm) }, vm }
+        : { message: `${quote(vm.name)} already belongs to ${now}; nothing changed.`, facts: { code: "unchanged", vm: vm.name, ...whose(vm) }, vm };
+    }
   }
 }
 
