@@ -44,14 +44,27 @@ describe("gateway: owner, team= and list all", () => {
     expect(await published(team)).toMatchObject({ action: "owner", vm: "web-01", team: "ops" });
   });
 
-  it("create, clone and deploy carry team=", async () => {
+  it("create, clone and deploy carry team=, and the actor carries the team's user group (the policy names none)", async () => {
     const create = await h.slash("create web-09 team=<!subteam^S0PLAT|@platform>");
     expect(text(create.json)).toBe(`Creating \`web-09\` for <!subteam^S0PLAT>… (request \`${idOf(create.json)}\`)`);
-    expect(await published(create)).toMatchObject({ action: "create", name: "web-09", team: "S0PLAT" });
-    const clone = await h.slash("clone web-01 web-10 team=ops");
+    expect(await published(create)).toMatchObject({ action: "create", name: "web-09", team: "S0PLAT", actor: { userId: "U0ALICE", groups: ["S0PLAT"] } });
+    const clone = await h.slash("clone web-01 web-10 team=ops", { user_id: "U0DAVE" });
     expect(await published(clone)).toMatchObject({ action: "clone", source: "web-01", name: "web-10", team: "ops" });
-    const deploy = await h.slash("deploy tmpl app-01 small team=@ops");
+    const deploy = await h.slash("deploy tmpl app-01 small team=@ops", { user_id: "U0DAVE" });
     expect(await published(deploy)).toMatchObject({ action: "deploy", template: "tmpl", name: "app-01", size: "small", team: "ops" });
+    // An admin may give a new VM to any team.
+    const admin = await h.slash("create web-13 team=ops", { user_id: "U0ADMIN" });
+    expect(await published(admin)).toMatchObject({ action: "create", team: "ops" });
+  });
+
+  it("team= of a team the caller is not in: refused in the ack, nothing published", async () => {
+    const leaked = await h.publishedBy(async () => {
+      const group = await h.slash("create web-14 team=<!subteam^S0PLAT|@platform>", { user_id: "U0BOB" });
+      expect(text(group.json)).toBe(`:warning: \`team=S0PLAT\`: you are not in <!subteam^S0PLAT>, so you cannot give it a VM. Ask an IT admin. (request \`${idOf(group.json)}\`)`);
+      const named = await h.slash("clone web-01 web-15 team=ops");
+      expect(text(named.json)).toMatch(/^:warning: `team=ops`: you are not in team `ops`, so you cannot give it a VM\./);
+    });
+    expect(leaked).toEqual([]);
   });
 
   it("a team the policy does not know, or a person as a team: refused in the ack, nothing published", async () => {

@@ -15,6 +15,7 @@ export const clone: RecordOf<"clone"> = {
     checkTeam(policy, cmd.team);
   },
   target: (cmd) => ({ vm: cmd.source, id: "clone" }),
+  newTeam: (cmd) => cmd.team,
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}) }),
   doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
 };

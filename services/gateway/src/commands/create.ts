@@ -14,6 +14,7 @@ export const create: RecordOf<"create"> = {
     policy.resolveSize(cmd.size);
     checkTeam(policy, cmd.team);
   },
+  newTeam: (cmd) => cmd.team,
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
   doing: (cmd) => `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
 };

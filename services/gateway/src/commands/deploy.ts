@@ -14,6 +14,7 @@ export const deploy: RecordOf<"deploy"> = {
     policy.resolveSize(cmd.size);
     checkTeam(policy, cmd.team);
   },
+  newTeam: (cmd) => cmd.team,
   command: (cmd, base) =>
     VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
   doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,

@@ -81,6 +81,11 @@ export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
    * command service decides.
    */
   target?(cmd: C): Target;
+  /**
+   * The team a new VM is given (`team=` of create, clone, deploy). The actor must be in it unless
+   * an admin (`owner:any`), and carries its user group to the command service.
+   */
+  newTeam?(cmd: C): string | undefined;
   /** Checks of the looked-up VM beyond those (an owner change of a template). */
   checkTarget?(cmd: C, vm: VmSummary): void;
   /** The facts the Confirm/Cancel prompt shows. */

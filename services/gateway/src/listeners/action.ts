@@ -1,4 +1,5 @@
-import { IaasError, ProxyEndpoints, type Command, type VmSummary } from "@iaas/contracts";
+import { IaasError, ProxyEndpoints, type Actor, type Command, type VmSummary } from "@iaas/contracts";
+import { teamLabel, type Policy } from "@iaas/policy";
 import { requestJson } from "@iaas/runtime";
 import type { ParsedCommand } from "../commands/parse.js";
 import type { ActionVerb } from "../commands/verb.js";
@@ -10,6 +11,15 @@ import { withinBudget } from "./budget.js";
 import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, MIN_PUBLISH_BUDGET_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, actorOn, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
 import { confirmationPrompt } from "./confirm.js";
 import { CommandPublisher } from "./publish.js";
+
+/**
+ * `team=`: the VM goes to a team the actor is in, unless they are an admin (`owner:any`, who may
+ * give any VM to any team); vm-lifecycle checks the same.
+ */
+function checkTeamMember(policy: Policy, actor: Actor, team: string): void {
+  if (policy.scopeOf(actor, "owner") === "any" || policy.teamsOf(actor).includes(team)) return;
+  throw new IaasError("IAAS_NOT_ALLOWED", `\`team=${team}\`: you are not in ${teamLabel(team)}, so you cannot give it a VM. Ask an IT admin.`);
+}
 
 /** How a command that changes something goes on: checked, then confirmed first or published now. */
 export class Actions {
@@ -29,6 +39,11 @@ export class Actions {
     record.precheck(policy, cmd);
     let actor = c.actor;
     let vm: VmSummary | undefined;
+    const team = record.newTeam?.(cmd);
+    if (team !== undefined) {
+      actor = actorOn(this.d.groups, actor, team);
+      checkTeamMember(policy, actor, team);
+    }
     const target = record.target?.(cmd);
     if (target) {
       // The checks at the door: the VM exists, its name is unique, it is not protected, and the
@@ -38,7 +53,7 @@ export class Actions {
       if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, labelOf(cmd));
       vm = await this.lookup(target.vm, c);
       if (vm) {
-        actor = actorOn(this.d.groups, c.actor, vm.team);
+        actor = actorOn(this.d.groups, actor, vm.team);
         policy.checkProtected(target.id, { name: vm.name, path: vm.path }, { via: actor.via, resolved: true });
         policy.authorizeOn(actor, target.id, vm);
         record.checkTarget?.(cmd, vm);
