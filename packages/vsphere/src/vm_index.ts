@@ -251,6 +251,8 @@ export class VmIndex {
             if (update.truncated === true) continue;
           }
           if (!this.ready && this.client.sessionGeneration === gen) {
+            // Writes kept for VMs the fresh inventory no longer has (deleted elsewhere) go too.
+            for (const k of this.written.keys()) if (!this.vms.has(k)) this.written.delete(k);
             this.ready = true;
             backoff = this.opts.retryMs ?? 500;
             this.opts.logger?.info?.({ vms: this.vms.size }, "inventory index is live");

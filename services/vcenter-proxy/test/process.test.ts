@@ -116,3 +116,38 @@ describe("readiness while vCenter goes away and comes back", () => {
     }
   });
 });
+
+describe("at start, version 1's owners move into the custom attribute", () => {
+  let sim: Vcsim;
+  let observer: VimClient;
+  beforeAll(async () => {
+    sim = await startVcsim();
+    observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  });
+  afterAll(async () => {
+    await observer?.logout();
+    await sim?.stop();
+  });
+
+  it("copies extraConfig iaas.owner into iaas.owner and logs how many; a second start finds none to copy", async () => {
+    const vm = (await observer.searchIndex.findByInventoryPath("/DC0/vm/DC0_H0_VM1"))!;
+    await (await observer.vm(vm).reconfigure({ extraConfig: [{ key: "iaas.owner", value: "UV1OWNER" }] })).wait({ timeoutMs: 10_000 });
+    const env = { VCENTER_URL: sim.url, VCENTER_USERNAME: sim.username, VCENTER_PASSWORD: sim.password, NATS_URL: nats.url, HEALTH_PORT: "0", LOG_LEVEL: "info" };
+    const migrated = async () => {
+      const proc = runProxy(env);
+      try {
+        const line = await proc.waitForLine("the migration's log line", (l) => /copied into the custom attribute/.test(l));
+        return jsonLine(line)?.migrated;
+      } finally {
+        await proc.stop();
+      }
+    };
+    expect(await migrated()).toBe(1);
+    const defs = await observer.customFieldsManager.field();
+    const key = defs.find((d) => d.name === "iaas.owner")!.key;
+    const [r] = await observer.retrieve([vm], ["customValue"]);
+    expect(JSON.stringify(r!.props.customValue)).toContain("UV1OWNER");
+    expect(defs.find((d) => d.key === key)?.managedObjectType).toBe("VirtualMachine");
+    expect(await migrated()).toBe(0);
+  });
+});

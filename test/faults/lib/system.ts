@@ -14,6 +14,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamCl
 import { Kvm, type KV } from "@nats-io/kv";
 import { Buckets, Consumers, Streams, Subjects, type Command, type FinalResult, type Result } from "@iaas/contracts";
 import { createLogger, ensureStreams } from "@iaas/runtime";
+import { DEFAULT_POLICY } from "@iaas/policy";
 import { VimClient, listVmSummaries, type MoRef, type VimEvent } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type PostResult, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { ProcessGroup, isBuilt, type ServiceName, type ServiceProcess } from "./procs.js";
@@ -23,29 +24,6 @@ export const SIGNING_SECRET = "faults-signing-secret-not-a-real-one";
 export const BRIDGE_TOKEN = "faults-bridge-token-not-a-real-one";
 export const ADMIN = "UADMIN1";
 
-/**
- * The policy every service of a fault system reads (IAAS_POLICY): the default one, except that
- * power, resize, clone, info and list reach every VM (delete and owner stay scoped, as by
- * default). Fault tests act on the simulator's own VMs, which nobody owns, as fresh users (one
- * each, so no rate limit is met); whose VM it is is tested in test/e2e/ownership.test.ts.
- */
-const FAULT_POLICY = `
-roles:
-  viewer: [help, "list:any", "info:any", templates, sizes, quota]
-  operator: ["power.*:any"]
-  builder: [create, "clone:any", deploy, "resize:any", delete, owner]
-  admin: ["*"]
-bindings:
-  - { role: viewer, everyone: true }
-  - { role: operator, everyone: true }
-  - { role: builder, everyone: true }
-sizes:
-  small: { cpu: 1, memoryGB: 2, diskGB: 16 }
-  medium: { cpu: 2, memoryGB: 4, diskGB: 40 }
-  large: { cpu: 4, memoryGB: 8, diskGB: 80 }
-defaultSize: small
-limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 }
-`;
 export const TEAM = "T0FAULTS";
 
 export interface ServiceSpec {
@@ -161,6 +139,8 @@ export class FaultSystem {
   deadLetters!: StreamLog<{ command: Command; error: { code: string }; deliveries: number }>;
   private gatewayPorts = new Map<string, number>();
   private slashN = 0;
+  /** The policy file every service is given (IAAS_POLICY). */
+  private readonly policyFile: string;
   /** Slash requests sent and not yet answered (or failed). */
   inflightSlash = 0;
   /** Called when a slash request gets its HTTP answer (fault tests time a kill on it). */
@@ -171,12 +151,12 @@ export class FaultSystem {
     readonly logDir: string,
   ) {
     this.procs = new ProcessGroup(logDir);
+    this.policyFile = join(logDir, "policy.json");
   }
 
   static async start(opts: FaultSystemOptions): Promise<FaultSystem> {
     await pruneOldLogs();
     const logDir = await mkdtemp(join(tmpdir(), `iaas-faults-${opts.name}-`));
-    await writeFile(join(logDir, "policy.yaml"), FAULT_POLICY);
     const sys = new FaultSystem(opts, logDir);
     try {
       await sys.boot();
@@ -189,6 +169,10 @@ export class FaultSystem {
 
   private async boot(): Promise<void> {
     const { opts } = this;
+    // The default policy, except that every user may power every VM: the slash commands come
+    // from a fresh user each (rate limits), on VMs nobody owns, and these tests are about faults,
+    // not about whose VM it is. Deletes and resizes stay the owner's. JSON is YAML.
+    await writeFile(this.policyFile, JSON.stringify({ ...DEFAULT_POLICY, roles: { ...DEFAULT_POLICY.roles, operator: ["power.*:any"] } }));
     if (opts.natsUrls) {
       this.natsUrls = opts.natsUrls;
     } else {
@@ -245,7 +229,7 @@ export class FaultSystem {
       HEALTH_PORT: "0",
       HEALTH_HOST: "127.0.0.1",
       IAAS_ADMINS: ADMIN,
-      IAAS_POLICY: join(this.logDir, "policy.yaml"),
+      IAAS_POLICY: this.policyFile,
       LOG_LEVEL: "info",
     };
     const own: Record<string, string> = {};
