@@ -282,7 +282,8 @@ describe("bad-input corpus through the real system", () => {
     await click({ type: "block_actions", user: { id: ADMIN }, team: { id: TEAM }, response_url: cancelUrl, actions: [{ action_id: "iaas.cancel", value: cancelled }] });
     await sys.slack.waitFor(() => sys.slack.postsTo(cancelUrl).some((p) => /Cancelled/.test(String(p.body.text))));
     const executedTrigger = `${Date.now()}.${randomUUID()}`;
-    await postSigned(sys.gatewayUrl(), slashCommandBody({ text: "power off no-such-vm", team_id: TEAM, user_id: user(), trigger_id: executedTrigger, response_url: sys.slack.responseUrl() }), { secret: SIGNING_SECRET });
+    // Published and answered (the VM is on already: a failed result); an unknown VM would be refused at the door, unpublished.
+    await postSigned(sys.gatewayUrl(), slashCommandBody({ text: "power on prod-db01", team_id: TEAM, user_id: ADMIN, trigger_id: executedTrigger, response_url: sys.slack.responseUrl() }), { secret: SIGNING_SECRET });
     const executed = commandIdOf(TEAM, executedTrigger);
     await finalOf(executed);
     clickFixtures = { pending, cancelled, executed };

@@ -60,19 +60,19 @@ describe("/iaas commands, end to end", () => {
       expect(blocksOf(r.json)).toContain("tmpl-ubuntu-22.04");
     });
 
-    it("list shows VMs with power, CPU and memory; a pattern narrows it", async () => {
-      const all = await sys.slash("list");
+    it("list all (an admin) shows VMs with power, CPU and memory; a pattern narrows it", async () => {
+      const all = await sys.slash("list all", { user_id: "UADMIN1" });
       const text = textOf(all.json);
       expect(text).toContain("DC0_H0_VM0: powered on");
       expect(text).not.toContain("tmpl-ubuntu-22.04");
-      const some = await sys.slash("list DC0_H0_*");
+      const some = await sys.slash("list all DC0_H0_*", { user_id: "UADMIN1" });
       expect(textOf(some.json).split("\n")[0]).toBe("2 VMs matching `DC0_H0_*`:");
-      const none = await sys.slash("list nothing-like-this*");
+      const none = await sys.slash("list all nothing-like-this*", { user_id: "UADMIN1" });
       expect(textOf(none.json)).toBe("No VMs matching `nothing-like-this*`.");
     });
 
     it("info shows power, CPU, memory, disks, host, guest, IP, tools, owner and hot-add", async () => {
-      const r = await sys.slash("info DC0_H0_VM0");
+      const r = await sys.slash("info DC0_H0_VM0", { user_id: "UADMIN1" });
       const blocks = blocksOf(r.json);
       for (const label of ["Power", "CPU", "Memory", "Disks", "Datastores", "Host", "Guest OS", "IP address", "VMware Tools", "Owner"]) expect(blocks).toContain(`*${label}*`);
       expect(blocks).toContain("hot-add");
@@ -226,10 +226,10 @@ describe("/iaas commands, end to end", () => {
 
     it("a builder cannot delete someone else's VM, nor one with no recorded owner; an admin can", async () => {
       const other = await sys.slash("delete retry-01", { user_id: "U0002" });
-      expect(textOf(other.json)).toMatch(/^:warning: You can only delete VMs you own, and `retry-01` belongs to &lt;@U0001&gt;\. Ask them or an IT admin\. \(request `r-/);
+      expect(textOf(other.json)).toMatch(/^:warning: `retry-01` belongs to <@U0001>; you may not delete it: ask them or an IT admin\. \(request `r-/);
       expect(buttonsOf(other.json)).toEqual([]);
       const unowned = await sys.slash("delete DC0_H0_VM1");
-      expect(textOf(unowned.json)).toContain("has no recorded owner (it was not made through IaaS)");
+      expect(textOf(unowned.json)).toContain("`DC0_H0_VM1` has no owner in IaaS, so only IT admins may delete it until it is adopted");
       const admin = await sys.slash("delete retry-01", { user_id: "UADMIN1" });
       const id = idOf(admin.json);
       const c = await click(sys, { userId: "UADMIN1", action: "confirm", value: id });
@@ -280,7 +280,7 @@ describe("/iaas commands, end to end", () => {
   it("a VM made outside the product has no owner: a builder may not clone it, an admin may (and owns the clone)", async () => {
     await rawClone(sys, "legacy-01");
     const refused = await sys.slash("clone legacy-01 legacy-refused");
-    expect(await finalPost(sys, refused.responseUrl)).toContain("has no owner in IaaS");
+    expect(textOf(refused.json)).toMatch(/^:warning: `legacy-01` has no owner in IaaS, so only IT admins may clone it until it is adopted/);
     const r = await sys.slash("clone legacy-01 legacy-copy", { user_id: "UADMIN1" });
     expect(await finalPost(sys, r.responseUrl)).toContain("Cloned `legacy-01` to `legacy-copy`");
   });

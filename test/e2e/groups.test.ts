@@ -11,7 +11,7 @@ import { buttonsOf, click, finalPost, idOf, inventory, textOf } from "./helpers.
 const POLICY = `
 roles:
   viewer: [help, list, info, templates, sizes, echo]
-  operator: ["power.*"]
+  operator: ["power.*:any"]
   admin: ["*"]
 bindings:
   - { role: viewer, everyone: true }

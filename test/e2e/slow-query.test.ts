@@ -17,7 +17,7 @@ describe("a query slower than the ack budget", () => {
   });
 
   it("acks 'looking' at once, then posts the list to the response_url", async () => {
-    const r = await sys.slash("list DC0_H0_*");
+    const r = await sys.slash("list all DC0_H0_*", { user_id: "UADMIN1" });
     expect(r.status).toBe(200);
     expect(textOf(r.json)).toMatch(/^:mag: Looking that up… \(request `r-[a-z2-7]{24}`\)$/);
     idOf(r.json);

@@ -152,6 +152,8 @@ export class SlackStandIn {
    * group is disabled (Slack then sets `date_delete` and leaves it out unless `include_disabled`).
    */
   usergroups: { id: string; users: string[]; disabled?: boolean }[] = [];
+  /** When set, `chat.postEphemeral` answers `{ ok: false, error }` (`channel_not_found`, to test the DM fallback). */
+  postEphemeralError: string | undefined;
   /** When set, `usergroups.list` answers `{ ok: false, error }` (to test a failing refresh). */
   usergroupsError: string | undefined;
   /**
@@ -376,6 +378,9 @@ export class SlackStandIn {
           return [200, { ok: true, url: "https://example.slack.com/", team: "example", user: "iaas", team_id: "T0001", user_id: "UBOT", bot_id: "BBOT" }];
         case "chat.postMessage":
           return [200, { ok: true, channel: body.channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
+        case "chat.postEphemeral":
+          if (this.postEphemeralError !== undefined) return [200, { ok: false, error: this.postEphemeralError }];
+          return [200, { ok: true, message_ts: `${Date.now() / 1000}` }];
         case "usergroups.list":
           return [200, this.usergroupsList(body)];
         case "apps.connections.open":

@@ -74,7 +74,6 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     metrics: gm,
     refreshMs: config.SLACK_USERGROUPS_REFRESH_S * 1000,
   });
-  const groupsOf = (userId: string) => groups.groupsOf(userId);
 
   return {
     start: async () => {
@@ -85,9 +84,15 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       // Wall-clock time, not `now`: reservations are shared with vm-lifecycle, which reads them by its own clock.
       const quotas = new QuotaGate({ kv: await openBucket(nc, "quotas"), nc, policy, log });
       auditor = new Auditor({ js, jsm, log, now });
-      const replier = new Replier({ requests, allowed, log, ...(transport.postMessage ? { postMessage: transport.postMessage } : {}) });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, replier, allowed, policy, groupsOf, log, metrics: gm, now });
-      click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
+      const replier = new Replier({
+        requests,
+        allowed,
+        log,
+        ...(transport.postMessage ? { postMessage: transport.postMessage } : {}),
+        ...(transport.postEphemeral ? { postEphemeral: transport.postEphemeral } : {}),
+      });
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, replier, allowed, policy, groups, log, metrics: gm, now });
+      click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });

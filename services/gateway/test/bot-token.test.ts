@@ -22,7 +22,7 @@ describe("gateway with a bot token", () => {
     expect(h.slack.apiCalls("auth.test").length).toBeGreaterThanOrEqual(1);
   });
 
-  it("falls back to chat.postMessage in the request's channel when the response_url is expired", async () => {
+  it("falls back to chat.postEphemeral for the requester in the request's channel when the response_url is expired; never a public post", async () => {
     const r = await h.slash("power off web-01", { channel_id: "C0FALLBK" });
     const id = idOf(r.json);
     h.slack.responseUrlStatus = 404;
@@ -33,10 +33,28 @@ describe("gateway with a bot token", () => {
     } finally {
       h.slack.responseUrlStatus = 200;
     }
-    // One try each (404 is permanent); the progress message is not worth a channel post.
+    // One try each (404 is permanent); the progress message is not worth a fallback.
     expect(h.slack.postsTo(r.responseUrl)).toHaveLength(2);
-    const chat = h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0FALLBK");
-    expect(chat.map((c) => c.body.text)).toEqual([`<@U0ALICE> :white_check_mark: web-01 is powered off. (request \`${id}\`)`]);
+    const ephemeral = h.slack.apiCalls("chat.postEphemeral").filter((c) => c.body.channel === "C0FALLBK");
+    expect(ephemeral.map((c) => [c.body.user, c.body.text])).toEqual([["U0ALICE", `:white_check_mark: web-01 is powered off. (request \`${id}\`)`]]);
+    expect(h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0FALLBK")).toEqual([]);
+  });
+
+  it("a DM to the requester when chat.postEphemeral cannot post in the channel (the bot is not in it)", async () => {
+    const r = await h.slash("power off web-04", { channel_id: "C0NOBOT", user_id: "U0DMME" });
+    const id = idOf(r.json);
+    h.slack.responseUrlStatus = 404;
+    h.slack.postEphemeralError = "channel_not_found";
+    try {
+      const seq = await h.publishResult({ id, status: "succeeded", command: "power.off", message: "web-04 is powered off.", at: new Date().toISOString() });
+      await h.resultsAckedThrough(seq);
+    } finally {
+      h.slack.responseUrlStatus = 200;
+      h.slack.postEphemeralError = undefined;
+    }
+    expect(h.slack.apiCalls("chat.postEphemeral").filter((c) => c.body.channel === "C0NOBOT")).toHaveLength(1);
+    const chat = h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0NOBOT" || c.body.channel === "U0DMME");
+    expect(chat.map((c) => [c.body.channel, c.body.text])).toEqual([["U0DMME", `:white_check_mark: web-04 is powered off. (request \`${id}\`)`]]);
   });
 
   it("retries a response_url that fails transiently, a bounded number of times, then falls back", async () => {
@@ -50,7 +68,8 @@ describe("gateway with a bot token", () => {
       h.slack.responseUrlStatus = 200;
     }
     expect(h.slack.postsTo(r.responseUrl)).toHaveLength(3);
-    expect(h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0RETRY")).toHaveLength(1);
+    expect(h.slack.apiCalls("chat.postEphemeral").filter((c) => c.body.channel === "C0RETRY")).toHaveLength(1);
+    expect(h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0RETRY")).toEqual([]);
   });
 
   it("uses the response_url, not the bot, while Slack accepts posts there", async () => {
@@ -60,5 +79,6 @@ describe("gateway with a bot token", () => {
     await h.resultsAckedThrough(seq);
     expect(h.slack.postsTo(r.responseUrl)).toHaveLength(1);
     expect(h.slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === "C0NORMAL")).toEqual([]);
+    expect(h.slack.apiCalls("chat.postEphemeral").filter((c) => c.body.channel === "C0NORMAL")).toEqual([]);
   });
 });

@@ -240,22 +240,23 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
     expect((all.json as { text: string }).text).toMatchInlineSnapshot(`
       "*/iaas commands you can run*
       • \`/iaas help [command]\`: Show the commands, or how to use one of them.
-      • \`/iaas list [glob]\`: List VMs with their power state, CPU and memory; a pattern such as \`web-*\` narrows the list.
-      • \`/iaas info &lt;vm&gt;\`: Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add.
+      • \`/iaas list [all] [glob]\`: List VMs with their power state, CPU and memory; a pattern such as \`web-*\` narrows the list, \`all\` lists every VM, not only yours. _(your and your team's VMs)_
+      • \`/iaas info &lt;vm&gt;\`: Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add. _(your and your team's VMs)_
       • \`/iaas templates\`: The templates you can deploy.
       • \`/iaas quota\`: What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.
       • \`/iaas sizes\`: The VM sizes and limits of the policy.
-      • \`/iaas create &lt;name&gt; [size]\`: Create a new, empty VM of a size (the default size when none is given).
-      • \`/iaas clone &lt;source-vm&gt; &lt;name&gt;\`: Make a full copy of a VM under a new name.
-      • \`/iaas deploy &lt;template&gt; &lt;name&gt; [size]\`: Make a new VM from a template, of a size (the default size when none is given).
-      • \`/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;\`: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools).
-      • \`/iaas resize &lt;vm&gt; [cpu=N] [memory=GB]\`: Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add.
-      • \`/iaas delete &lt;vm&gt;\`: Delete a VM you own (after you confirm).
+      • \`/iaas create &lt;name&gt; [size] [team=@team]\`: Create a new, empty VM of a size (the default size when none is given); \`team=\` gives it to a team as well.
+      • \`/iaas clone &lt;source-vm&gt; &lt;name&gt; [team=@team]\`: Make a full copy of a VM under a new name. _(your and your team's VMs)_
+      • \`/iaas deploy &lt;template&gt; &lt;name&gt; [size] [team=@team]\`: Make a new VM from a template, of a size (the default size when none is given).
+      • \`/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;\`: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools). _(your and your team's VMs)_
+      • \`/iaas resize &lt;vm&gt; [cpu=N] [memory=GB]\`: Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add. _(your and your team's VMs)_
+      • \`/iaas delete &lt;vm&gt;\`: Delete a VM (after you confirm). _(your and your team's VMs)_
+      • \`/iaas owner &lt;vm&gt; &lt;@user|@team&gt;\`: Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins). _(VMs you own)_
       \`&lt;vm&gt;\` is an exact VM name or an inventory path starting with \`/\`; wildcards are not accepted."
     `);
     const power = await h.slash("help power");
     expect((power.json as { text: string }).text).toMatchInlineSnapshot(`
-      "*/iaas power*: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools).
+      "*/iaas power*: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools). _(your and your team's VMs)_
       Usage: \`/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;\`"
     `);
   });

@@ -11,17 +11,18 @@ describe("grammar: the commands beyond power", () => {
     expect(Verbs.map((v) => usageOf(v)[0])).toMatchInlineSnapshot(`
       [
         "help [command]",
-        "list [glob]",
+        "list [all] [glob]",
         "info <vm>",
         "templates",
         "quota",
         "sizes",
-        "create <name> [size]",
-        "clone <source-vm> <name>",
-        "deploy <template> <name> [size]",
+        "create <name> [size] [team=@team]",
+        "clone <source-vm> <name> [team=@team]",
+        "deploy <template> <name> [size] [team=@team]",
         "power on|off|reset|suspend|shutdown|reboot <vm>",
         "resize <vm> [cpu=N] [memory=GB]",
         "delete <vm>",
+        "owner <vm> <@user|@team>",
         "echo [text]",
         "audit [vm]",
       ]
@@ -175,21 +176,21 @@ describe("grammar: the commands beyond power", () => {
           "code": "IAAS_SYNTAX",
           "message": "\`create\` needs a name for the new VM.",
           "usage": [
-            "create <name> [size]",
+            "create <name> [size] [team=@team]",
           ],
         },
         {
           "code": "IAAS_SYNTAX",
           "message": "\`clone web-01\` needs a name for the new VM.",
           "usage": [
-            "clone <source-vm> <name>",
+            "clone <source-vm> <name> [team=@team]",
           ],
         },
         {
           "code": "IAAS_SYNTAX",
           "message": "\`deploy tmpl\` needs a name for the new VM.",
           "usage": [
-            "deploy <template> <name> [size]",
+            "deploy <template> <name> [size] [team=@team]",
           ],
         },
         {
@@ -217,7 +218,7 @@ describe("grammar: the commands beyond power", () => {
           "code": "IAAS_SYNTAX",
           "message": "Unexpected \`extra\` after \`create a small\`; see \`/iaas sizes\`.",
           "usage": [
-            "create <name> [size]",
+            "create <name> [size] [team=@team]",
           ],
         },
         {
@@ -243,7 +244,7 @@ describe("grammar: the commands beyond power", () => {
     expect(show(parseCommand(`list ${"*a".repeat(50)}b`))).toEqual({
       code: "IAAS_SYNTAX",
       message: "That pattern is 101 characters long; a pattern may have at most 100 (VM names have at most 80).",
-      usage: ["list [glob]"],
+      usage: ["list [all] [glob]"],
     });
   });
 
@@ -254,7 +255,7 @@ describe("grammar: the commands beyond power", () => {
         "code": "IAAS_NAME_NOT_ALLOWED",
         "message": "\`nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…\` cannot be used as a VM name (is longer than 80 characters).",
         "usage": [
-          "create <name> [size]",
+          "create <name> [size] [team=@team]",
         ],
       }
     `);
@@ -295,5 +296,71 @@ describe("grammar: the commands beyond power", () => {
         "usage": [],
       }
     `);
+  });
+
+  describe("ownership: owner, team= and list all, as Slack sends mentions with should_escape", () => {
+    it("owner <vm> takes a user mention as the owner, a user group mention or a policy team name as the team", () => {
+      expect(show(parseCommand("owner web-01 <@U0ALICE|alice>"))).toEqual({ verb: "owner", vm: "web-01", owner: "U0ALICE" });
+      expect(show(parseCommand("owner web-01 <@W0ENT>"))).toEqual({ verb: "owner", vm: "web-01", owner: "W0ENT" });
+      expect(show(parseCommand("owner /DC0/vm/web-01 <!subteam^S0PLAT|@platform>"))).toEqual({ verb: "owner", vm: "/DC0/vm/web-01", team: "S0PLAT" });
+      expect(show(parseCommand("owner web-01 platform"))).toEqual({ verb: "owner", vm: "web-01", team: "platform" });
+      // `@platform` that Slack did not turn into a group: a policy team of that name.
+      expect(show(parseCommand("owner web-01 @platform"))).toEqual({ verb: "owner", vm: "web-01", team: "platform" });
+      // A label with spaces stays one argument.
+      expect(show(parseCommand("owner web-01 <!subteam^S0PLAT|@platform team>"))).toEqual({ verb: "owner", vm: "web-01", team: "S0PLAT" });
+    });
+
+    it("owner to something that is not a user, a group or a team: a specific error naming the argument", () => {
+      const cases = ["<#C0GENERAL|general>", "<!here>", "<!channel>", "<https://example.com|x>", "U0ALICE", "Platform", "<@B0BOT|bot>", "<!subteam^X1|@x>", "@Not_A_Team"];
+      for (const text of cases) {
+        const r = show(parseCommand(`owner web-01 ${text}`));
+        expect(r, text).toMatchObject({ code: "IAAS_INVALID_ARGUMENT", usage: ["owner <vm> <@user|@team>"] });
+      }
+      expect(show(parseCommand("owner web-01 <#C0GENERAL|general>"))).toMatchInlineSnapshot(`
+        {
+          "code": "IAAS_INVALID_ARGUMENT",
+          "message": "\`&lt;#C0GENERAL|general&gt;\` is not a user or a team: mention a person (\`@alice\`) or a Slack user group (\`@platform\`), or name a team of the policy.",
+          "usage": [
+            "owner <vm> <@user|@team>",
+          ],
+        }
+      `);
+      expect(show(parseCommand("owner web-01 <@B0BOT|bot>"))).toMatchObject({ message: "`&lt;@B0BOT|bot&gt;` is not a Slack user: mention a person as `@name`." });
+      expect(show(parseCommand("owner web-01"))).toMatchObject({ code: "IAAS_SYNTAX", message: "`owner web-01` needs a user or a team to give the VM to (`@alice`, `@platform`)." });
+      expect(show(parseCommand("owner web-01 <@U0ALICE> <@U0BOB>"))).toMatchObject({ code: "IAAS_SYNTAX" });
+    });
+
+    it("team= on create, clone and deploy, after the other arguments", () => {
+      expect(show(parseCommand("create web-01 small team=<!subteam^S0PLAT|@platform>"))).toEqual({ verb: "create", name: "web-01", size: "small", team: "S0PLAT" });
+      expect(show(parseCommand("create web-01 team=platform"))).toEqual({ verb: "create", name: "web-01", team: "platform" });
+      expect(show(parseCommand("create web-01 TEAM=@platform"))).toEqual({ verb: "create", name: "web-01", team: "platform" });
+      expect(show(parseCommand("clone web-01 web-02 team=<!subteam^S0PLAT>"))).toEqual({ verb: "clone", source: "web-01", name: "web-02", team: "S0PLAT" });
+      expect(show(parseCommand("deploy tmpl app-01 medium team=ops"))).toEqual({ verb: "deploy", template: "tmpl", name: "app-01", size: "medium", team: "ops" });
+    });
+
+    it("team= with a user mention, nothing, something else, or twice: refused, naming the argument", () => {
+      expect(show(parseCommand("create web-01 team=<@U0BOB|bob>"))).toMatchInlineSnapshot(`
+        {
+          "code": "IAAS_INVALID_ARGUMENT",
+          "message": "\`team=\` takes a team, and \`&lt;@U0BOB|bob&gt;\` is a person: mention a Slack user group (\`team=@platform\`) or name a team of the policy. A VM is yours when you make it; \`/iaas owner\` gives it to someone else.",
+          "usage": [
+            "create <name> [size] [team=@team]",
+          ],
+        }
+      `);
+      expect(show(parseCommand("create web-01 team="))).toMatchObject({ code: "IAAS_INVALID_ARGUMENT", message: "`team=` needs a team: a Slack user group (`team=@platform`) or a team of the policy." });
+      expect(show(parseCommand("create web-01 team=<#C0X|x>"))).toMatchObject({ code: "IAAS_INVALID_ARGUMENT", message: "`team=&lt;#C0X|x&gt;` does not name a team: mention a Slack user group (`team=@platform`) or name a team of the policy." });
+      expect(show(parseCommand("create web-01 team=a team=b"))).toMatchObject({ code: "IAAS_SYNTAX", message: "`team=` is given twice." });
+      // Only create, clone and deploy take it.
+      expect(show(parseCommand("power off web-01 team=a"))).toMatchObject({ code: "IAAS_SYNTAX" });
+    });
+
+    it("list all, list all <glob>, and `all` is a keyword, not a pattern", () => {
+      expect(show(parseCommand("list all"))).toEqual({ verb: "list", all: true });
+      expect(show(parseCommand("list ALL web-*"))).toEqual({ verb: "list", all: true, glob: "web-*" });
+      expect(show(parseCommand("list web-*"))).toEqual({ verb: "list", glob: "web-*" });
+      expect(show(parseCommand("list all web-* x"))).toMatchObject({ code: "IAAS_SYNTAX", message: "Unexpected `x` after `list all web-*`; `list` takes `all` and one pattern." });
+      expect(show(parseCommand("list web-* x"))).toMatchObject({ code: "IAAS_SYNTAX", message: "Unexpected `x` after `list web-*`; `list` takes `all` and one pattern." });
+    });
   });
 });

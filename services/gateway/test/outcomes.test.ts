@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatMemory, quote, type Notice, type Result, type VmInfo, type VmSummary } from "@iaas/contracts";
-import { code, escape } from "../src/presentation/mrkdwn.js";
+import { code, escape, escapeKeepingMentions } from "../src/presentation/mrkdwn.js";
 import { noticeMessage, resultMessage } from "../src/presentation/outcomes.js";
 import { auditMessage, infoMessage, listMessage, templatesMessage } from "../src/presentation/views.js";
 
@@ -20,6 +20,22 @@ describe("the mrkdwn escaper", () => {
   it("makes inline code that a backtick cannot end", () => {
     expect(code(HOSTILE)).toBe("`zz' &lt;!channel&gt; &lt;https://evil.example/login|Re-authenticate&gt; 'zz`");
     expect(code(HOSTILE)).not.toMatch(LIVE);
+  });
+});
+
+describe("mentions the gateway writes itself", () => {
+  it("a user or group mention with a well-formed id stays a mention outside inline code; everything else is text", () => {
+    expect(escapeKeepingMentions("`web-01` belongs to <@UALICE> (<!subteam^S0PLAT>); ask them")).toBe("`web-01` belongs to <@UALICE> (<!subteam^S0PLAT>); ask them");
+    // Inside backticks (a name someone typed or chose), a special mention, a link, a malformed id: text.
+    const hostile = "`<@U0EVIL>` <!channel> <!here> <https://evil.example|x> <@u0lower> <!subteam^S0X|@x> <#C0GEN>";
+    expect(escapeKeepingMentions(hostile)).toBe("`&lt;@U0EVIL&gt;` &lt;!channel&gt; &lt;!here&gt; &lt;https://evil.example|x&gt; &lt;@u0lower&gt; &lt;!subteam^S0X|@x&gt; &lt;#C0GEN&gt;");
+  });
+
+  it("a result's message: the owner stays a mention, a hostile VM name does not become one", () => {
+    const r: Result = { id: "r-1", status: "failed", command: "power.off", error: { code: "IAAS_NOT_ALLOWED", message: `\`${HOSTILE}\` belongs to <@UALICE>; you may not power it off: ask them or an IT admin.`, retryable: false }, at };
+    const m = resultMessage(r, "power off x");
+    expect(m.text).toContain("belongs to <@UALICE>;");
+    expect(m.text.replace("<@UALICE>", "")).not.toMatch(LIVE);
   });
 });
 

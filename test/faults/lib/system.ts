@@ -23,6 +23,7 @@ export const SIGNING_SECRET = "faults-signing-secret-not-a-real-one";
 /** The bearer token the bridge requires of senders (as BRIDGE_TOKEN). */
 export const BRIDGE_TOKEN = "faults-bridge-token-not-a-real-one";
 export const ADMIN = "UADMIN1";
+
 export const TEAM = "T0FAULTS";
 
 export interface ServiceSpec {

@@ -1,13 +1,21 @@
 import { VmCommandSchema } from "@iaas/contracts";
+import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
+import { checkTeam } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const clone: RecordOf<"clone"> = {
   kind: "action",
+  // Scoped by the source: a clone copies its disks, so `clone` reaches own and team VMs, `clone:any` every VM.
   ids: ["clone"],
   label: () => "vm.clone",
   vm: (cmd) => cmd.name,
-  precheck: (policy, cmd) => policy.checkName(cmd.name),
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name }),
-  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}`,
+  precheck: (policy, cmd) => {
+    policy.checkName(cmd.name);
+    checkTeam(policy, cmd.team);
+  },
+  target: (cmd) => ({ vm: cmd.source, id: "clone" }),
+  newTeam: (cmd) => cmd.team,
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}) }),
+  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
 };

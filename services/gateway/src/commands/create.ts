@@ -1,5 +1,7 @@
 import { VmCommandSchema } from "@iaas/contracts";
+import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
+import { checkTeam } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const create: RecordOf<"create"> = {
@@ -10,7 +12,9 @@ export const create: RecordOf<"create"> = {
   precheck: (policy, cmd) => {
     policy.checkName(cmd.name);
     policy.resolveSize(cmd.size);
+    checkTeam(policy, cmd.team);
   },
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) }),
-  doing: (cmd) => `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`,
+  newTeam: (cmd) => cmd.team,
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+  doing: (cmd) => `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
 };

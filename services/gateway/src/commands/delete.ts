@@ -1,4 +1,5 @@
 import { PowerStateWords, VmCommandSchema } from "@iaas/contracts";
+import { teamLabel } from "@iaas/policy";
 import { fields } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { memory } from "../presentation/views.js";
@@ -12,19 +13,17 @@ export const del: RecordOf<"delete"> = {
   vm: (cmd) => cmd.vm,
   precheck: (policy, cmd) => policy.checkProtected("delete", { name: cmd.vm }),
   /**
-   * The VM is looked up before the buttons are shown, so a user is told at once that it does not
-   * exist, is not theirs, or is protected by folder. Without an answer the buttons are shown
-   * anyway: vm-lifecycle checks everything again.
+   * The VM is looked up before the buttons are shown (`target`), so a user is told at once that it
+   * does not exist, is not theirs, or is protected by folder. Without an answer the buttons are
+   * shown anyway: vm-lifecycle checks everything again.
    */
-  inspect: async (cmd, { policy, actor, lookup }) => {
-    const vm = await lookup(cmd.vm);
+  target: (cmd) => ({ vm: cmd.vm, id: "delete" }),
+  inspect: async (_cmd, { vm }) => {
     if (!vm) return [];
-    policy.checkProtected("delete", { name: vm.name, path: vm.path });
-    policy.authorizeOn(actor, "delete", vm);
     return fields([
       ["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`],
       ["Now", `${PowerStateWords[vm.powerState]}${vm.powerState === "poweredOn" ? " (it will be powered off first)" : ""} · ${vm.numCpu} vCPU · ${memory(vm.memoryMB)}`],
-      ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded"],
+      ["Owner", `${vm.owner ? `<@${vm.owner}>` : "none recorded"}${vm.team ? ` · ${teamLabel(vm.team)}` : ""}`],
     ]);
   },
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "delete", vm: cmd.vm }),

@@ -1,5 +1,7 @@
 import { VmCommandSchema } from "@iaas/contracts";
+import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
+import { checkTeam } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const deploy: RecordOf<"deploy"> = {
@@ -10,7 +12,10 @@ export const deploy: RecordOf<"deploy"> = {
   precheck: (policy, cmd) => {
     policy.checkName(cmd.name);
     policy.resolveSize(cmd.size);
+    checkTeam(policy, cmd.team);
   },
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}) }),
-  doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}`,
+  newTeam: (cmd) => cmd.team,
+  command: (cmd, base) =>
+    VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+  doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
 };

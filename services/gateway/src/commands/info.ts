@@ -4,7 +4,12 @@ import type { RecordOf } from "./verb.js";
 
 export const info: RecordOf<"info"> = {
   kind: "remote",
+  // `info` reaches own and team VMs, `info:any` every VM: a VM's facts are its owner's business.
   ids: ["info"],
   vm: (cmd) => cmd.vm,
-  answer: async (cmd, { ask }) => infoMessage((await ask(ProxyEndpoints.vmInfo, { vm: cmd.vm })).vm),
+  answer: async (cmd, { ask, policy, actorOn }) => {
+    const { vm } = await ask(ProxyEndpoints.vmInfo, { vm: cmd.vm });
+    policy.authorizeOn(actorOn(vm.team), "info", vm);
+    return infoMessage(vm);
+  },
 };

@@ -1,4 +1,4 @@
-import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
+import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 
 /**
@@ -13,17 +13,18 @@ import { code } from "../presentation/mrkdwn.js";
 
 export type ParsedCommand =
   | { verb: "help"; topic?: Verb }
-  | { verb: "list"; glob?: string }
+  | { verb: "list"; glob?: string; all?: true }
   | { verb: "info"; vm: VmRef }
   | { verb: "templates" }
   | { verb: "quota" }
   | { verb: "sizes" }
-  | { verb: "create"; name: string; size?: string }
-  | { verb: "clone"; source: VmRef; name: string }
-  | { verb: "deploy"; template: VmRef; name: string; size?: string }
+  | { verb: "create"; name: string; size?: string; team?: string }
+  | { verb: "clone"; source: VmRef; name: string; team?: string }
+  | { verb: "deploy"; template: VmRef; name: string; size?: string; team?: string }
   | { verb: "power"; action: PowerAction; vm: VmRef }
   | { verb: "resize"; vm: VmRef; cpu?: number; memoryGB?: number }
   | { verb: "delete"; vm: VmRef }
+  | { verb: "owner"; vm: VmRef; owner?: string; team?: string }
   | { verb: "echo"; text?: string }
   | { verb: "audit"; vm?: VmRef };
 export type Verb = ParsedCommand["verb"];
@@ -86,6 +87,36 @@ export const MAX_LIST_GLOB_LENGTH = 100;
 
 /** A whole command longer than this is refused before it is looked at. */
 export const MAX_COMMAND_LENGTH = 2000;
+
+/**
+ * How Slack sends a user and a user group when the slash command escapes names (the manifest's
+ * `should_escape: true`): `<@U012ABC|alice>` and `<!subteam^S012ABC|@platform>`; the label after
+ * `|` may be missing. The grammar takes the ids and ignores the labels.
+ */
+const USER_MENTION = /^<@([^|>]*)(?:\|[^>]*)?>$/;
+const GROUP_MENTION = /^<!subteam\^([^|>]*)(?:\|[^>]*)?>$/;
+/** A policy team by name, typed bare or with an `@` Slack did not turn into a group (`@platform`). */
+const TEAM_NAME = /^@?([a-z][a-z0-9_-]{0,31})$/;
+
+/** Who a VM is given to: a Slack user (its owner) or a team (a user group id or a policy team name). */
+export type Party = { kind: "user"; id: string } | { kind: "team"; id: string };
+
+/** A user mention, a user group mention or a policy team name; undefined for anything else. Throws for a mention with a malformed id. */
+function partyOf(token: string): Party | undefined {
+  const user = USER_MENTION.exec(token);
+  if (user) {
+    if (!SlackUserIdSchema.safeParse(user[1]).success) throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} is not a Slack user: mention a person as \`@name\`.`);
+    return { kind: "user", id: user[1]! };
+  }
+  const group = GROUP_MENTION.exec(token);
+  if (group) {
+    if (!/^S[A-Z0-9]{2,20}$/.test(group[1]!)) throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} is not a Slack user group.`);
+    return { kind: "team", id: group[1]! };
+  }
+  const name = TEAM_NAME.exec(token);
+  if (name && TeamIdSchema.safeParse(name[1]).success) return { kind: "team", id: name[1]! };
+  return undefined;
+}
 
 const arg = {
   /** One of a fixed set of words, matched exactly (case-insensitively). */
@@ -196,6 +227,41 @@ const arg = {
       },
     };
   },
+  /** `<@user|@team>` of `owner`: a user mention (the new owner), a user group mention or a policy team name (the new team). */
+  party(): ArgSpec<Party> & { optional: false } {
+    return {
+      usage: "<@user|@team>",
+      describe: "a user or a team to give the VM to (`@alice`, `@platform`)",
+      optional: false,
+      parse(token) {
+        const p = partyOf(token);
+        if (p === undefined) {
+          throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} is not a user or a team: mention a person (\`@alice\`) or a Slack user group (\`@platform\`), or name a team of the policy.`);
+        }
+        return p;
+      },
+    };
+  },
+  /** `[all] [glob]` of `list`: `all` (every VM, for those the policy lets see any VM), then a pattern. */
+  listOptions(): ArgSpec<{ all?: true; glob?: string }> & { optional: true } {
+    const glob = arg.glob();
+    return {
+      usage: "[all] [glob]",
+      describe: "`all` or a name pattern",
+      optional: true,
+      parse: () => {
+        throw new Error("listOptions takes the remaining tokens");
+      },
+      parseRest(tokens, seen) {
+        const [first, ...rest] = tokens;
+        const all = first !== undefined && first.toLowerCase() === "all";
+        const pattern = all ? rest[0] : first;
+        const extra = all ? rest[1] : rest[0];
+        if (extra !== undefined) throw new CommandParseError("IAAS_SYNTAX", `Unexpected ${quote(extra)} after ${quote([...seen, ...tokens.slice(0, all ? 2 : 1)].join(" "))}; \`list\` takes \`all\` and one pattern.`);
+        return { ...(all ? { all: true as const } : {}), ...(pattern !== undefined ? { glob: glob.parse(pattern) } : {}) };
+      },
+    };
+  },
   /** `[text]` of `echo`: everything that follows, as typed (tokens joined by one space). */
   text(): ArgSpec<string> & { optional: false } {
     return {
@@ -214,11 +280,18 @@ const arg = {
 // ---------------------------------------------------------------------------------------------
 // The table
 
+/** `key=value` options a command takes after its arguments, in any order, each at most once. */
+interface CommandOptions {
+  team?: string;
+}
+
 interface CommandGrammar<V extends Verb, A extends readonly ArgSpec<unknown>[]> {
   verb: V;
   summary: string;
   args: A;
-  build(values: ArgValues<A>): Extract<ParsedCommand, { verb: V }>;
+  /** The `key=` options it takes, by key (only `team` so far). */
+  options?: { readonly [K in keyof CommandOptions]?: ArgSpec<CommandOptions[K]> };
+  build(values: ArgValues<A>, options: CommandOptions): Extract<ParsedCommand, { verb: V }>;
 }
 
 /** A table row with its argument types erased (checked once, in `command`). */
@@ -226,7 +299,8 @@ export interface GrammarEntry<V extends Verb = Verb> {
   verb: V;
   summary: string;
   args: readonly ArgSpec<unknown>[];
-  build(values: readonly unknown[]): ParsedCommand;
+  options?: { readonly [K in keyof CommandOptions]?: ArgSpec<CommandOptions[K]> };
+  build(values: readonly unknown[], options: CommandOptions): ParsedCommand;
 }
 
 function command<V extends Verb, const A extends readonly ArgSpec<unknown>[]>(g: CommandGrammar<V, A>): GrammarEntry<V> {
@@ -245,6 +319,28 @@ const helpTopic: ArgSpec<Verb> = {
   },
 };
 
+
+/**
+ * `team=<@team>` of create, clone and deploy, after the other arguments: a Slack user group
+ * mention or a policy team name (whether the policy knows that team is the verb's precheck).
+ * A person is not a team: a user mention is refused, pointing to `owner`.
+ */
+const teamOption: ArgSpec<string> = {
+  usage: "[team=@team]",
+  describe: "a team",
+  optional: true,
+  parse(token) {
+    const value = token.slice(token.indexOf("=") + 1);
+    if (value === "") throw new CommandParseError("IAAS_INVALID_ARGUMENT", "`team=` needs a team: a Slack user group (`team=@platform`) or a team of the policy.");
+    const p = partyOf(value);
+    if (p?.kind === "user") {
+      throw new CommandParseError("IAAS_INVALID_ARGUMENT", `\`team=\` takes a team, and ${quote(value)} is a person: mention a Slack user group (\`team=@platform\`) or name a team of the policy. A VM is yours when you make it; \`/iaas owner\` gives it to someone else.`);
+    }
+    if (p === undefined) throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} does not name a team: mention a Slack user group (\`team=@platform\`) or name a team of the policy.`);
+    return p.id;
+  },
+};
+
 const POWER_ACTIONS = CommandAreas.power;
 
 /** Every command, in the order `help` lists them. Keyed by verb, so a verb without grammar does not compile. */
@@ -257,9 +353,9 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   list: command({
     verb: "list",
-    summary: "List VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list.",
-    args: [arg.optional(arg.glob(), "glob")],
-    build: ([glob]) => (glob === undefined ? { verb: "list" } : { verb: "list", glob }),
+    summary: "List VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list, `all` lists every VM, not only yours.",
+    args: [arg.listOptions()],
+    build: ([o]) => ({ verb: "list", ...o }),
   }),
   info: command({
     verb: "info",
@@ -287,21 +383,24 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   create: command({
     verb: "create",
-    summary: "Create a new, empty VM of a size (the default size when none is given).",
+    summary: "Create a new, empty VM of a size (the default size when none is given); `team=` gives it to a team as well.",
     args: [arg.newName(), arg.optional(arg.size(), "size")],
-    build: ([name, size]) => (size === undefined ? { verb: "create", name } : { verb: "create", name, size }),
+    options: { team: teamOption },
+    build: ([name, size], { team }) => ({ verb: "create", name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}) }),
   }),
   clone: command({
     verb: "clone",
     summary: "Make a full copy of a VM under a new name.",
     args: [arg.vm("<source-vm>", "the VM to clone"), arg.newName()],
-    build: ([source, name]) => ({ verb: "clone", source, name }),
+    options: { team: teamOption },
+    build: ([source, name], { team }) => ({ verb: "clone", source, name, ...(team !== undefined ? { team } : {}) }),
   }),
   deploy: command({
     verb: "deploy",
     summary: "Make a new VM from a template, of a size (the default size when none is given).",
     args: [arg.vm("<template>", "a template name"), arg.newName(), arg.optional(arg.size(), "size")],
-    build: ([template, name, size]) => (size === undefined ? { verb: "deploy", template, name } : { verb: "deploy", template, name, size }),
+    options: { team: teamOption },
+    build: ([template, name, size], { team }) => ({ verb: "deploy", template, name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}) }),
   }),
   power: command({
     verb: "power",
@@ -317,9 +416,15 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   delete: command({
     verb: "delete",
-    summary: "Delete a VM you own (after you confirm).",
+    summary: "Delete a VM (after you confirm).",
     args: [arg.vm()],
     build: ([vm]) => ({ verb: "delete", vm }),
+  }),
+  owner: command({
+    verb: "owner",
+    summary: "Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins).",
+    args: [arg.vm(), arg.party()],
+    build: ([vm, to]) => (to.kind === "user" ? { verb: "owner", vm, owner: to.id } : { verb: "owner", vm, team: to.id }),
   }),
   echo: command({
     verb: "echo",
@@ -346,7 +451,7 @@ function lookup(word: string): GrammarEntry | undefined {
 /** Usage lines of a command, without the `/iaas` prefix: `power on|off|reset|suspend|shutdown|reboot <vm>`. */
 export function usageOf(verb: Verb): string[] {
   const g: GrammarEntry = Grammar[verb];
-  return [[g.verb, ...g.args.map((a) => a.usage)].join(" ")];
+  return [[g.verb, ...g.args.map((a) => a.usage), ...Object.values(g.options ?? {}).map((o) => o.usage)].join(" ")];
 }
 
 export function summaryOf(verb: Verb): string {
@@ -362,10 +467,8 @@ export function summaryOf(verb: Verb): string {
  * `a&b` arrives as typed. https://api.slack.com/reference/surfaces/formatting#escaping
  */
 export function tokenize(text: string): string[] {
-  return text
-    .split(/\s+/u)
-    .filter((t) => t.length > 0)
-    .map((t) => t.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
+  // A `<…>` span is Slack's markup (a typed `<` arrives as `&lt;`): one token even if its label has spaces.
+  return (text.match(/(?:<[^<>]*>|[^\s<]|<)+/gu) ?? []).map((t) => t.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
 }
 
 /** The refusal of a command `length` characters long (more than MAX_COMMAND_LENGTH). */
@@ -394,7 +497,8 @@ export function parseCommand(text: string): ParseResult {
   }
 }
 
-function parseArgs(g: GrammarEntry, tokens: string[]): ParsedCommand {
+function parseArgs(g: GrammarEntry, all: string[]): ParsedCommand {
+  const { tokens, options } = takeOptions(g, all);
   const specs = g.args;
   const values: unknown[] = [];
   const seen: string[] = [g.verb];
@@ -425,7 +529,26 @@ function parseArgs(g: GrammarEntry, tokens: string[]): ParsedCommand {
     const hint = specs[specs.length - 1]?.extraHint;
     throw new CommandParseError("IAAS_SYNTAX", `Unexpected ${quote(extra)} after ${quote(seen.join(" "))}${hint ? `; ${hint}` : ""}.`);
   }
-  return g.build(values);
+  return g.build(values, options);
+}
+
+/** Takes a command's `key=value` options out of its tokens, wherever they stand; each key at most once. */
+function takeOptions(g: GrammarEntry, tokens: string[]): { tokens: string[]; options: CommandOptions } {
+  const specs = g.options;
+  if (!specs) return { tokens, options: {} };
+  const options: Record<string, unknown> = {};
+  const rest: string[] = [];
+  for (const t of tokens) {
+    const key = /^([a-z]+)=/i.exec(t)?.[1]?.toLowerCase();
+    const spec = key !== undefined && Object.hasOwn(specs, key) ? specs[key as keyof CommandOptions] : undefined;
+    if (!spec) {
+      rest.push(t);
+      continue;
+    }
+    if (Object.hasOwn(options, key!)) throw new CommandParseError("IAAS_SYNTAX", `\`${key}=\` is given twice.`);
+    options[key!] = spec.parse(t);
+  }
+  return { tokens: rest, options: options as CommandOptions };
 }
 
 function fail(error: CommandParseError): ParseResult {

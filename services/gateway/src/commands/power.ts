@@ -20,6 +20,7 @@ export const power: RecordOf<"power"> = {
   label: (cmd) => `power.${cmd.action}`,
   vm: (cmd) => cmd.vm,
   precheck: (policy, cmd) => policy.checkProtected(commandIdOf("power", cmd.action), { name: cmd.vm }),
+  target: (cmd) => ({ vm: cmd.vm, id: commandIdOf("power", cmd.action) }),
   command: (cmd, base) => PowerCommandSchema.parse({ ...base, area: "power", action: cmd.action, vm: cmd.vm }),
   doing: (cmd) => `${DOING[cmd.action]} ${code(cmd.vm)}`,
 };

@@ -12,6 +12,7 @@ export const resize: RecordOf<"resize"> = {
     // Against the smallest VM: the real current size is vm-lifecycle's to check.
     policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
   },
+  target: (cmd) => ({ vm: cmd.vm, id: "resize" }),
   command: (cmd, base) =>
     VmCommandSchema.parse({ ...base, area: "vm", action: "resize", vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryGB: cmd.memoryGB } : {}) }),
   doing: (cmd) => {

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import type { Actor, Command, VmSummary } from "@iaas/contracts";
-import type { CommandId, Policy } from "@iaas/policy";
+import type { Actor, Command, VmRef, VmSummary } from "@iaas/contracts";
+import type { CommandId, Policy, Scope } from "@iaas/policy";
 import type { JsonEndpoint } from "@iaas/runtime";
 import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "../transport/reply.js";
@@ -33,6 +33,12 @@ export interface AnswerEnv {
   id: string;
   /** Whether the actor may run some form of a verb (what `help` lists). */
   mayRun(verb: Verb): boolean;
+  /** The actor as the policy should see it on a VM of this team: with the team's user group when the actor is in it. */
+  actorOn(team: string | undefined): Actor;
+  /** Every team the actor is in (all their Slack user groups and the policy's teams), for `list`'s scope. */
+  teams(): string[];
+  /** How far the actor's grants for a verb reach (`help`). */
+  scopeOf(verb: Verb): Scope | undefined;
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
   /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
   held: QuotaGate["held"];
@@ -56,8 +62,14 @@ export interface QueryVerb<C extends ParsedCommand> extends VerbCommon<C> {
 export interface InspectEnv {
   policy: Policy;
   actor: Actor;
-  /** The VM as vCenter has it; undefined when the look-up could not be made (the command service checks again). */
-  lookup(vm: string): Promise<VmSummary | undefined>;
+  /** The VM as vCenter has it (`target`), already checked; undefined when the look-up could not be made in time (the command service checks again). */
+  vm: VmSummary | undefined;
+}
+
+/** The VM an action changes (or, for clone, reads) and the policy command it is checked as. */
+export interface Target {
+  vm: VmRef;
+  id: CommandId;
 }
 
 /** A verb that changes something: checked here, then confirmed first or published at once. */
@@ -65,7 +77,21 @@ export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
   kind: "action";
   /** The checks the gateway can make from the command alone (names, sizes, limits, protected names); the command service makes them again. */
   precheck(policy: Policy, cmd: C): void;
-  /** Checks that need vCenter, before Confirm/Cancel, and the facts the prompt shows. */
+  /**
+   * The VM the command names. The gateway looks it up within the ack budget and refuses in the
+   * ack when it does not exist, the name is ambiguous, it is protected, or the actor's grant does
+   * not reach it (`authorizeOn`); when the look-up is too slow, the command goes on and the
+   * command service decides.
+   */
+  target?(cmd: C): Target;
+  /**
+   * The team a new VM is given (`team=` of create, clone, deploy). The actor must be in it unless
+   * an admin (`owner:any`), and carries its user group to the command service.
+   */
+  newTeam?(cmd: C): string | undefined;
+  /** Checks of the looked-up VM beyond those (an owner change of a template). */
+  checkTarget?(cmd: C, vm: VmSummary): void;
+  /** The facts the Confirm/Cancel prompt shows. */
   inspect?(cmd: C, env: InspectEnv): Promise<Block[]>;
   /** The command published to JetStream (validated by its contract schema). */
   command(cmd: C, base: Pick<Command, "id" | "actor" | "issuedAt">): Command;

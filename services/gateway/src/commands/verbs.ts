@@ -1,5 +1,5 @@
 import type { Actor } from "@iaas/contracts";
-import type { CommandId, Policy } from "@iaas/policy";
+import { isScoped, type CommandId, type Policy, type Scope } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
 import { audit } from "./audit.js";
 import { clone } from "./clone.js";
@@ -10,6 +10,7 @@ import { echo } from "./echo.js";
 import { help } from "./help.js";
 import { info } from "./info.js";
 import { list } from "./list.js";
+import { owner } from "./owner.js";
 import type { ParsedCommand, Verb } from "./parse.js";
 import { power } from "./power.js";
 import { quota } from "./quota.js";
@@ -19,7 +20,7 @@ import { templates } from "./templates.js";
 import type { ActionVerb, QueryVerb, RecordOf, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, echo, audit };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, echo, audit };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`
@@ -63,6 +64,17 @@ export function authorizeParsed(policy: Policy, actor: Actor, cmd: ParsedCommand
 export function mayRun(policy: Policy, actor: Actor, verb: Verb): boolean {
   const allowed = new Set(policy.allowedCommands(actor));
   return VerbRecords[verb].ids.some((id) => allowed.has(id));
+}
+
+/**
+ * How far the actor's grants for a verb reach, for `help`: `any` (every VM) when every form of
+ * it they may run reaches any VM, `own` (their own and their team's VMs) otherwise; undefined for
+ * a verb that names no VM or that they may not run.
+ */
+export function scopeOfVerb(policy: Policy, actor: Actor, verb: Verb): Scope | undefined {
+  const scopes = VerbRecords[verb].ids.filter(isScoped).flatMap((id) => policy.scopeOf(actor, id) ?? []);
+  if (scopes.length === 0) return undefined;
+  return scopes.every((s) => s === "any") ? "any" : "own";
 }
 
 /** The ack of an accepted action: what is happening and the request id. */

@@ -1,4 +1,5 @@
-import { IaasError, ProxyEndpoints, type Command, type VmSummary } from "@iaas/contracts";
+import { IaasError, ProxyEndpoints, type Actor, type Command, type VmSummary } from "@iaas/contracts";
+import { teamLabel, type Policy } from "@iaas/policy";
 import { requestJson } from "@iaas/runtime";
 import type { ParsedCommand } from "../commands/parse.js";
 import type { ActionVerb } from "../commands/verb.js";
@@ -7,9 +8,18 @@ import type { Block } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import { withinBudget } from "./budget.js";
-import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, MIN_PUBLISH_BUDGET_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, actorOn, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
 import { confirmationPrompt } from "./confirm.js";
 import { CommandPublisher } from "./publish.js";
+
+/**
+ * `team=`: the VM goes to a team the actor is in, unless they are an admin (`owner:any`, who may
+ * give any VM to any team); vm-lifecycle checks the same.
+ */
+function checkTeamMember(policy: Policy, actor: Actor, team: string): void {
+  if (policy.scopeOf(actor, "owner") === "any" || policy.teamsOf(actor).includes(team)) return;
+  throw new IaasError("IAAS_NOT_ALLOWED", `\`team=${team}\`: you are not in ${teamLabel(team)}, so you cannot give it a VM. Ask an IT admin.`);
+}
 
 /** How a command that changes something goes on: checked, then confirmed first or published now. */
 export class Actions {
@@ -25,31 +35,53 @@ export class Actions {
   /** A command that changes something: checked, then confirmed first or published now. */
   async act(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
     const { policy } = this.d;
+    const started = performance.now();
     record.precheck(policy, cmd);
-    let facts: Block[] = [];
-    if (record.inspect) {
-      await c.admit();
-      facts = await record.inspect(cmd, { policy, actor: c.actor, lookup: (vm) => this.lookup(vm, c) });
+    let actor = c.actor;
+    let vm: VmSummary | undefined;
+    const team = record.newTeam?.(cmd);
+    if (team !== undefined) {
+      actor = actorOn(this.d.groups, actor, team);
+      checkTeamMember(policy, actor, team);
     }
-    const command = record.command(cmd, { id: c.id, actor: c.actor, issuedAt: new Date(this.d.now()).toISOString() });
+    const target = record.target?.(cmd);
+    if (target) {
+      // The checks at the door: the VM exists, its name is unique, it is not protected, and the
+      // actor's grant reaches it. Refused here, in the ack; the command service checks again.
+      // A request whose answer could not go anywhere asks vCenter nothing.
+      await c.admit();
+      if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, labelOf(cmd));
+      vm = await this.lookup(target.vm, c);
+      if (vm) {
+        actor = actorOn(this.d.groups, actor, vm.team);
+        policy.checkProtected(target.id, { name: vm.name, path: vm.path }, { via: actor.via, resolved: true });
+        policy.authorizeOn(actor, target.id, vm);
+        record.checkTarget?.(cmd, vm);
+      }
+    }
+    const facts: Block[] = record.inspect ? await record.inspect(cmd, { policy, actor, vm }) : [];
+    const command = record.command(cmd, { id: c.id, actor, issuedAt: new Date(this.d.now()).toISOString() });
     const label = labelOf(cmd);
     if (grantsOf(cmd).some((id) => policy.needsConfirmation(id))) {
       await c.admit();
       return this.askConfirmation(record, cmd, command, c, facts);
     }
-    return this.submit(command, c, acceptedText(record, cmd, c.id), label);
+    // What the look-up took comes off the publish's share of the ack budget.
+    const budgetMs = Math.max(MIN_PUBLISH_BUDGET_MS, ACK_BUDGET_MS - (performance.now() - started));
+    return this.submit(command, c, acceptedText(record, cmd, c.id), label, budgetMs);
   }
 
   /**
-   * The VM a command names, looked up before the buttons are shown. If vCenter is slow or the
-   * proxy is away, undefined: the buttons are shown anyway and the command service checks.
+   * The VM a command names, looked up within the ack budget. Not found or ambiguous: the proxy's
+   * error, refused in the ack. If vCenter is slow or the proxy is away, undefined: the command
+   * goes on (or its buttons are shown) and the command service checks.
    */
   private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
     try {
       return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
     } catch (err) {
       if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
-        c.log.warn({ code: err.code }, "VM look-up before confirmation failed; the command service will check");
+        c.log.warn({ code: err.code }, "VM look-up at the door failed; the command service will check");
         return undefined;
       }
       throw err;
@@ -104,7 +136,7 @@ export class Actions {
    * that it is not. If NATS is slower than that, the ack says the command is on its way and a
    * later failure is posted to the response_url.
    */
-  private async submit(command: Command, c: Call, acceptedLine: string, verb: string): Promise<Ack> {
+  private async submit(command: Command, c: Call, acceptedLine: string, verb: string, budgetMs: number): Promise<Ack> {
     const { p, id } = c;
     const log = () => c.log.child({ verb });
     if (!this.d.allowed(p.response_url)) {
@@ -124,7 +156,7 @@ export class Actions {
     // request (or one that lost the race to the last share) is refused here, in the ack.
     const hold = await this.d.quotas.reserve(command, c.traceparent);
     const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
-    const first = await withinBudget(work, ACK_BUDGET_MS);
+    const first = await withinBudget(work, budgetMs);
     if (first.kind === "done") {
       const { duplicate } = first.value;
       c.log.info({ verb, duplicate }, duplicate ? "command repeated; JetStream dropped the copy" : "command published");
@@ -135,7 +167,7 @@ export class Actions {
       await this.d.quotas.release(hold);
       return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
     }
-    log().warn({ budgetMs: ACK_BUDGET_MS }, "publishing is slow; acked before JetStream confirmed");
+    log().warn({ budgetMs }, "publishing is slow; acked before JetStream confirmed");
     this.pending.track(
       work.then(
         () => log().info("command published after the ack"),

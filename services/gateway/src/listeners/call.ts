@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { GatewayMetrics } from "../metrics.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import type { Auditor } from "../stores/audit.js";
+import { MAX_ACTOR_GROUPS } from "../stores/usergroups.js";
 import type { RateLimiter } from "../stores/ratelimit.js";
 import type { RequestStore } from "../stores/requests.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
@@ -35,14 +36,30 @@ export const ACK_BUDGET_MS = 2_000;
 export const QUERY_BUDGET_MS = 2_000;
 /** A query that outlives the ack still has this long to answer on the response_url. */
 export const QUERY_TIMEOUT_MS = 15_000;
-/** The look-up before a delete's Confirm/Cancel (owner, protection by folder); on a timeout the service decides. */
+/**
+ * The look-up of the VM an action names, at the door (not found, ambiguous, protected by folder,
+ * whose it is); on a timeout the service decides. What it takes comes off the publish's share of
+ * ACK_BUDGET_MS, down to MIN_PUBLISH_BUDGET_MS (a slower publish is acked as on its way).
+ */
 export const LOOKUP_TIMEOUT_MS = 1_200;
+/** Long enough for a failing store (STORE_TIMEOUT_MS) to be said in the ack: NATS away is then "nothing was done", not "on its way". */
+export const MIN_PUBLISH_BUDGET_MS = 1_200;
 /**
  * Storing the reply target fails fast, so that with NATS away the ack itself can say so; a
  * publish gets longer, and if it outlasts the ack budget its failure is posted afterwards.
  */
 export const STORE_TIMEOUT_MS = 1_000;
 export const PUBLISH_TIMEOUT_MS = 5_000;
+
+/** What the listeners ask about Slack user groups (stores/usergroups.ts). */
+export interface GroupReader {
+  /** The policy's groups the user is in; undefined when none or not known yet. */
+  groupsOf(userId: string): readonly string[] | undefined;
+  /** Whether the user is in this group (any group); false while not known. */
+  isMember(userId: string, groupId: string): boolean;
+  /** Every group the user is in, the policy's first, at most `max`. */
+  allGroupsOf(userId: string, max: number): string[];
+}
 
 export interface SlashDeps {
   nc: NatsConnection;
@@ -56,8 +73,8 @@ export interface SlashDeps {
   replier: Replier;
   allowed: (url: string) => boolean;
   policy: Policy;
-  /** The policy's Slack user groups the user is in (usergroups.ts): a map look-up, never a call. */
-  groupsOf: (userId: string) => readonly string[] | undefined;
+  /** Slack user group membership as last read (usergroups.ts): map look-ups, never a call. */
+  groups: GroupReader;
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
@@ -107,6 +124,17 @@ export class Pending {
   async settled(): Promise<void> {
     await Promise.allSettled([...this.work]);
   }
+}
+
+/**
+ * The actor as the policy should see it on a VM of team `team`: with that user group added when
+ * the actor is in it (the actor carries only the policy's groups otherwise), so the gateway's
+ * check and the command service's (which reads the command's actor) agree.
+ */
+export function actorOn(groups: GroupReader, actor: Actor, team: string | undefined): Actor {
+  if (team === undefined || !/^S[A-Z0-9]{2,20}$/.test(team) || actor.groups?.includes(team)) return actor;
+  if (!groups.isMember(actor.userId, team)) return actor;
+  return { ...actor, groups: [...(actor.groups ?? []), team].slice(-MAX_ACTOR_GROUPS) };
 }
 
 export function unavailable(): IaasError {

@@ -11,6 +11,8 @@ import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
 import type { QuotaGate } from "../stores/quotas.js";
 import type { RequestStore } from "../stores/requests.js";
 import { CommandPublisher } from "./publish.js";
+import type { GroupReader } from "./call.js";
+import { MAX_ACTOR_GROUPS } from "../stores/usergroups.js";
 
 /** Action ids of the two buttons; the button value is the command id. */
 export const CONFIRM_ACTION = "iaas.confirm";
@@ -115,11 +117,12 @@ export interface ClickDeps {
   metrics: GatewayMetrics;
   now: () => number;
   /**
-   * Set when the policy binds roles to user groups: the clicker's groups now (usergroups.ts). A
-   * confirmed command carries them instead of those read when it was typed, so a user taken out
-   * of a group meanwhile cannot confirm what only the group allowed (the service re-checks).
+   * Set when group membership is read (a bot token): the clicker's groups now (usergroups.ts). A
+   * confirmed command carries them instead of those read when it was typed (the policy's groups,
+   * and the VM's team if the clicker is still in it), so a user taken out of a group meanwhile
+   * cannot confirm what only the group allowed (the service re-checks).
    */
-  groupsOf?: (userId: string) => readonly string[] | undefined;
+  groups?: Pick<GroupReader, "groupsOf" | "isMember">;
 }
 
 const replace = (text: string): SlackMessage => ({ response_type: "ephemeral", replace_original: true, text, blocks: [section(text)] });
@@ -204,12 +207,18 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   log.info("confirmed; publishing the command");
   await say(replace(rec.accepted));
   try {
-    await publishConfirmed(d, rec, d.groupsOf ? withGroups(rec.command, d.groupsOf(rec.userId)) : rec.command, responseUrl);
+    await publishConfirmed(d, rec, d.groups ? withGroups(rec.command, groupsNow(d.groups, rec.userId, rec.command.actor.groups)) : rec.command, responseUrl);
   } catch (err) {
     log.error({ err }, "could not publish a confirmed command");
     await d.quotas.release(hold);
     await say(aside(errorText({ code: "IAAS_UNAVAILABLE", message: "The IaaS service cannot take commands right now; nothing was done. Run the command again in a minute." }, rec.id)));
   }
+}
+
+/** The policy's groups the user is in now, and those the command carried that the user is still in (the VM's team). */
+function groupsNow(groups: Pick<GroupReader, "groupsOf" | "isMember">, userId: string, carried: readonly string[] | undefined): string[] {
+  const named = groups.groupsOf(userId) ?? [];
+  return [...named, ...(carried ?? []).filter((g) => !named.includes(g) && groups.isMember(userId, g))].slice(0, MAX_ACTOR_GROUPS);
 }
 
 /** The command as stored, its actor's groups replaced (left out when none). */

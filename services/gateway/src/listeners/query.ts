@@ -2,12 +2,15 @@ import { IaasError } from "@iaas/contracts";
 import { requestJson } from "@iaas/runtime";
 import type { ParsedCommand } from "../commands/parse.js";
 import type { AnswerEnv, QueryVerb } from "../commands/verb.js";
-import { mayRun } from "../commands/verbs.js";
+import { mayRun, scopeOfVerb } from "../commands/verbs.js";
 import { code } from "../presentation/mrkdwn.js";
 import { ephemeral, errorText, userFacingError } from "../presentation/render.js";
 import type { SlackMessage } from "../transport/reply.js";
 import { withinBudget } from "./budget.js";
-import { QUERY_BUDGET_MS, QUERY_TIMEOUT_MS, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+import { QUERY_BUDGET_MS, QUERY_TIMEOUT_MS, actorOn, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+
+/** A `list` scope holds at most this many teams (the proxy's vm-list request). */
+const MAX_SCOPE_TEAMS = 200;
 
 /** How a query is answered: local ones in the ack, remote ones in the ack when quick, else on the response_url. */
 export class Queries {
@@ -24,6 +27,9 @@ export class Queries {
       actor: c.actor,
       id: c.id,
       mayRun: (verb) => mayRun(d.policy, c.actor, verb),
+      actorOn: (team) => actorOn(d.groups, c.actor, team),
+      teams: () => [...new Set([...d.groups.allGroupsOf(c.actor.userId, MAX_SCOPE_TEAMS), ...d.policy.teamsOf(c.actor)])].slice(0, MAX_SCOPE_TEAMS),
+      scopeOf: (verb) => scopeOfVerb(d.policy, c.actor, verb),
       ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
       held: (key) => d.quotas.held(key),
       audit: {

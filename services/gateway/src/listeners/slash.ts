@@ -79,7 +79,7 @@ export class SlashCommands {
     const c: Call = {
       p,
       id,
-      actor: actorOf(p, this.d.groupsOf(p.user_id)),
+      actor: actorOf(p, this.d.groups.groupsOf(p.user_id)),
       meta,
       traceparent,
       admit,

@@ -1,6 +1,6 @@
 import { PowerStateWords, formatMemory, oneLine, type Notice, type RemediationChange, type Result, type ResultFacts, type VmSummary } from "@iaas/contracts";
 import { context, section, type Block } from "./blocks.js";
-import { code, escape } from "./mrkdwn.js";
+import { code, escape, escapeKeepingMentions } from "./mrkdwn.js";
 import { RESULT_RESPONSE_TYPE, userFacingError } from "./render.js";
 import type { SlackMessage } from "../transport/reply.js";
 
@@ -40,13 +40,14 @@ export function resultMessage(r: Result, typed: string): SlackMessage {
       facts = factsLine(r.facts, undefined);
       break;
     case "succeeded":
-      head = `:white_check_mark: ${escape(oneLine(r.message))} ${req}`;
+      // A service's message may name a user or a group (`owner`: "now belongs to <@UBOB>"): those stay mentions.
+      head = `:white_check_mark: ${escapeKeepingMentions(oneLine(r.message))} ${req}`;
       text = [head, r.vm ? vmLine(r.vm) : undefined].filter(Boolean).join("\n");
       facts = factsLine(r.facts, r.vm);
       break;
     case "failed": {
       const again = r.error.retryable ? " This may be temporary: try again in a minute." : "";
-      head = text = `:x: ${code(`${SLASH} ${typed.trim().slice(0, 200)}`)} failed: ${escape(userFacingError(r.error))}${again} ${req}`;
+      head = text = `:x: ${code(`${SLASH} ${typed.trim().slice(0, 200)}`)} failed: ${escapeKeepingMentions(userFacingError(r.error))}${again} ${req}`;
       facts = `${code(r.command)} · ${r.error.code}`;
       break;
     }

@@ -1,5 +1,5 @@
 import { ErrorCatalogue, oneLine, type CodedError } from "@iaas/contracts";
-import { code, escape } from "./mrkdwn.js";
+import { code, escapeKeepingMentions } from "./mrkdwn.js";
 import type { CommandParseError } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
 
@@ -25,9 +25,12 @@ export function parseErrorText(err: CommandParseError, requestId?: string): stri
   return [`:warning: ${err.message}${requestId ? ` (request ${code(requestId)})` : ""}`, usageLines(err.usage)].filter(Boolean).join("\n");
 }
 
-/** A refusal or failure at the gateway (not a parse error); user text is escaped here. */
+/**
+ * A refusal or failure at the gateway (not a parse error); user text is escaped here. A user or
+ * group mention outside inline code stays a mention ("`web-01` belongs to <@UALICE>").
+ */
 export function errorText(err: { code: string; message: string }, requestId?: string): string {
-  return `:warning: ${escape(err.message)}${requestId ? ` (request ${code(requestId)})` : ""}`;
+  return `:warning: ${escapeKeepingMentions(err.message)}${requestId ? ` (request ${code(requestId)})` : ""}`;
 }
 
 // A result's error message comes from another service. It is meant for users, but the gateway

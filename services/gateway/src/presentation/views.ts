@@ -1,6 +1,6 @@
 import { PowerStateWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import type { AuditRow } from "../stores/audit.js";
-import { describeSize, type Policy } from "@iaas/policy";
+import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
@@ -28,27 +28,40 @@ export const memory = formatMemory;
 
 const gb = (n: number) => (n < 1 ? `${Math.round(n * 1024)} MB` : `${Math.round(n * 100) / 100} GB`);
 
-export function helpMessage(verbs: readonly Verb[], topic?: Verb): SlackMessage {
+/** How far a grant reaches, as `help` says it. `owner` in its own scope reaches only the VMs the caller owns. */
+function scopeWords(verb: Verb, scope: Scope | undefined): string {
+  if (scope === undefined) return "";
+  if (scope === "any") return verb === "list" ? " _(any VM, with `all`)_" : " _(any VM)_";
+  return verb === "owner" ? " _(VMs you own)_" : " _(your and your team's VMs)_";
+}
+
+export function helpMessage(verbs: readonly Verb[], topic?: Verb, scopeOf: (verb: Verb) => Scope | undefined = () => undefined): SlackMessage {
   if (topic) {
     const usage = usageOf(topic).map((u) => `Usage: ${code(`${SLASH} ${u}`)}`).join("\n");
-    return message(`*${SLASH} ${topic}*: ${summaryOf(topic)}\n${usage}`, [section(`*${SLASH} ${topic}*: ${summaryOf(topic)}`), section(usage)]);
+    const head = `*${SLASH} ${topic}*: ${summaryOf(topic)}${scopeWords(topic, scopeOf(topic))}`;
+    return message(`${head}\n${usage}`, [section(head), section(usage)]);
   }
   if (verbs.length === 0) return message("There are no commands you may run; ask an IT admin.", [section("There are no commands you may run; ask an IT admin.")]);
-  const lines = verbs.flatMap((v) => usageOf(v).map((u) => `• ${code(`${SLASH} ${u}`)}: ${summaryOf(v)}`));
+  const lines = verbs.flatMap((v) => usageOf(v).map((u) => `• ${code(`${SLASH} ${u}`)}: ${summaryOf(v)}${scopeWords(v, scopeOf(v))}`));
   const note = `${code("<vm>")} is an exact VM name or an inventory path starting with ${code("/")}; wildcards are not accepted.`;
   return message([`*${SLASH} commands you can run*`, ...lines, note].join("\n"), [
     section(`*${SLASH} commands you can run*`),
-    ...fields(verbs.map((v) => [usageOf(v).map((u) => code(`${SLASH} ${u}`)).join("\n"), summaryOf(v)] as const)),
+    ...fields(verbs.map((v) => [usageOf(v).map((u) => code(`${SLASH} ${u}`)).join("\n"), `${summaryOf(v)}${scopeWords(v, scopeOf(v))}`] as const)),
     context(note),
   ]);
 }
 
-export function listMessage(vms: readonly VmSummary[], glob: string | undefined): SlackMessage {
+/** `list`: the caller's own and team VMs (`own`), or every VM (`all`). */
+export function listMessage(vms: readonly VmSummary[], glob: string | undefined, scope: "own" | "all" = "all"): SlackMessage {
   const shown = vms.slice(0, LIST_CAP);
   const more = vms.length - shown.length;
-  const noun = vms.length === 1 ? "VM" : "VMs";
+  // Own VMs include the teams': "1 of your VMs", as a user says it.
+  const noun = scope === "own" ? "of your VMs" : vms.length === 1 ? "VM" : "VMs";
   const what = glob === undefined ? noun : `${noun} matching ${code(glob)}`;
-  if (vms.length === 0) return message(`No ${what}.`, [section(`No ${what}.`)]);
+  if (vms.length === 0) {
+    const none = scope === "own" ? `You and your teams have no VMs${glob === undefined ? "" : ` matching ${code(glob)}`}.` : `No ${what}.`;
+    return message(none, [section(none)]);
+  }
   const head = `*${vms.length} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
   const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}`;
   const blocks: Block[] = [section(head)];
@@ -72,7 +85,8 @@ export function infoMessage(vm: VmInfo): SlackMessage {
     ["Guest OS", vm.guestOs ? escape(vm.guestOs) : "unknown"],
     ["IP address", vm.ipAddress ? escape(vm.ipAddress) : "none reported"],
     ["VMware Tools", vm.toolsStatus ? escape(vm.toolsStatus) : "unknown"],
-    ["Owner", vm.owner ? `<@${vm.owner}>` : "none recorded (not made through IaaS)"],
+    ["Owner", vm.owner ? `<@${vm.owner}>` : "nobody (only IT admins act on it until it is adopted with `/iaas owner`)"],
+    ["Team", vm.team ? teamLabel(vm.team) : "none"],
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
   const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}`;
@@ -146,8 +160,8 @@ export function echoMessage(text: string | undefined, parsed: ParseResult | unde
     ["User", `<@${actor.userId}> (${code(actor.userId)})`],
     ["Team", actor.teamId ? code(actor.teamId) : "unknown"],
     ["Channel", actor.channelId ? `<#${actor.channelId}> (${code(actor.channelId)})` : "unknown"],
-    // Only the groups the policy binds are resolved (services/gateway/src/stores/usergroups.ts).
-    ["Groups", actor.groups?.length ? actor.groups.map((g) => `<!subteam^${g}> (${code(g)})`).join(", ") : "none the policy binds"],
+    // Only the groups the policy names are carried (services/gateway/src/stores/usergroups.ts).
+    ["Groups", actor.groups?.length ? actor.groups.map((g) => `<!subteam^${g}> (${code(g)})`).join(", ") : "none the policy names"],
     ["Roles", roles.length ? roles.map(code).join(", ") : "none"],
   ];
   const plain = `echo: text ${text === undefined ? "(none)" : JSON.stringify(text.slice(0, 500))}; parsed ${parsed === undefined ? "-" : parsed.success ? JSON.stringify(parsed.data) : parsed.error.code}; user ${actor.userId}; team ${actor.teamId ?? "-"}; channel ${actor.channelId ?? "-"}; groups ${actor.groups?.join(", ") || "none"}; roles ${roles.join(", ") || "none"} (request ${requestId})`;

@@ -39,19 +39,26 @@ export interface UserGroupsDeps {
 }
 
 /**
- * Which of the policy's user groups each Slack user is in, read from Slack in the background and
- * never on the ack path: `groupsOf` is a map look-up. Only when the policy binds a role to a
- * group; otherwise it calls nothing at all.
+ * Which Slack user groups each Slack user is in, read from Slack in the background and never on
+ * the ack path: every answer is a map look-up. One `usergroups.list` call answers every group
+ * with its members, so the whole workspace's membership is kept: the groups the policy names
+ * (roles, teams, team quotas) are what an actor carries, and any other group can still be a VM's
+ * team (`team=@platform`), which the gateway asks about when it meets it. Membership is read
+ * whenever there is a bot token (a VM's team may be any group); without one, nothing is read.
  *
  * Fails closed: until a refresh succeeds, nobody is known to be in a group, so no group binding
- * applies from Slack. A refresh that fails keeps the last good map (a Slack outage must not take
- * everyone's roles away, and a membership change is at most one refresh late either way).
+ * and no group team applies from Slack. A refresh that fails keeps the last good map (a Slack
+ * outage must not take everyone's roles away, and a membership change is at most one refresh
+ * late either way).
  *
- * Only the groups the policy names are kept, in policy order: the rest cannot change a role, and
- * this keeps an actor's list within ActorSchema's 100 unless the policy itself names more.
+ * An actor carries only the policy's groups, in policy order (plus the team of the VM it acts on):
+ * the rest cannot change a role, and this keeps an actor's list within ActorSchema's 100 unless
+ * the policy itself names more.
  */
 export class UserGroups {
   private members = new Map<string, readonly string[]>();
+  /** Every enabled group's members, by group id. */
+  private byGroup = new Map<string, ReadonlySet<string>>();
   private loaded = false;
   private failures = 0;
   private missing = "";
@@ -62,28 +69,44 @@ export class UserGroups {
   private readonly log: Logger;
 
   constructor(private readonly d: UserGroupsDeps) {
-    this.wanted = new Set(d.policy.boundGroups);
-    this.order = new Map(d.policy.boundGroups.map((g, i) => [g, i]));
+    this.wanted = new Set(d.policy.namedGroups);
+    this.order = new Map(d.policy.namedGroups.map((g, i) => [g, i]));
     this.log = d.log.child({ component: "usergroups" });
   }
 
-  /** Whether group membership is looked up at all (the policy names a group and there is a bot token). */
+  /** Whether group membership is looked up at all (there is a bot token). */
   get active(): boolean {
-    return this.d.policy.usesGroups && this.d.list !== undefined;
+    return this.d.list !== undefined;
   }
 
   /**
    * The policy's groups the user is in, as last read from Slack (at most MAX_ACTOR_GROUPS);
-   * undefined when the policy names none or membership is not known yet.
+   * undefined when the user is in none of them or membership is not known yet.
    */
   groupsOf(userId: string): readonly string[] | undefined {
     return this.loaded ? this.members.get(userId) : undefined;
   }
 
+  /**
+   * Whether the user is in the group (any enabled group of the workspace, named by the policy or
+   * not); false while membership is not known (fails closed).
+   */
+  isMember(userId: string, groupId: string): boolean {
+    return this.loaded && (this.byGroup.get(groupId)?.has(userId) ?? false);
+  }
+
+  /** Every enabled group the user is in, the policy's first (what `list` counts as the user's teams); at most `max`. */
+  allGroupsOf(userId: string, max: number): string[] {
+    if (!this.loaded) return [];
+    const named = this.members.get(userId) ?? [];
+    const others = [...this.byGroup].filter(([g, users]) => !this.wanted.has(g) && users.has(userId)).map(([g]) => g);
+    return [...named, ...others].slice(0, max);
+  }
+
   /** Reads the membership once (awaited, bounded by the timeout), then again every refreshMs. */
   async start(): Promise<void> {
-    if (!this.d.policy.usesGroups) return;
     if (!this.d.list) {
+      if (!this.d.policy.usesGroups) return;
       this.log.warn(
         { groups: this.d.policy.boundGroups },
         "the policy binds roles to Slack user groups, but without SLACK_BOT_TOKEN the gateway cannot look up who is in them: group bindings do not apply to commands from Slack",
@@ -116,9 +139,12 @@ export class UserGroups {
       return false;
     }
     const members = new Map<string, string[]>();
+    const byGroup = new Map<string, Set<string>>();
     const seen = new Set<string>();
     for (const g of parsed.data.usergroups) {
-      if (!this.wanted.has(g.id) || (g.date_delete ?? 0) !== 0) continue;
+      if ((g.date_delete ?? 0) !== 0) continue;
+      byGroup.set(g.id, new Set(g.users ?? []));
+      if (!this.wanted.has(g.id)) continue;
       seen.add(g.id);
       for (const user of g.users ?? []) {
         let list = members.get(user);
@@ -136,6 +162,7 @@ export class UserGroups {
     }
     const recovered = !this.loaded || this.failures > 0;
     this.members = members;
+    this.byGroup = byGroup;
     this.loaded = true;
     this.failures = 0;
     this.d.metrics.usergroupRefreshes.inc({ outcome: "ok" });

@@ -117,23 +117,31 @@ function postJson(url: string, body: string, timeoutMs: number): Promise<{ statu
   });
 }
 
-export type Via = "response_url" | "chat" | "none";
+/** How a message reached the user: its response_url, an ephemeral message in the channel, a DM, or not at all. */
+export type Via = "response_url" | "ephemeral" | "dm" | "none";
 
-/** chat.postMessage as the bot. */
+/** chat.postMessage as the bot (to a user id: the app's DM with that user). */
 export type PostMessage = (channel: string, text: string, blocks?: Block[]) => Promise<void>;
+/** chat.postEphemeral as the bot: seen only by `user`, in `channel`. */
+export type PostEphemeral = (channel: string, user: string, text: string, blocks?: Block[]) => Promise<void>;
 
 export interface ReplierDeps {
   requests: RequestStore;
   allowed: (url: string) => boolean;
-  /** chat.postMessage, when a bot token is configured. */
+  /** chat.postMessage, when a bot token is configured: only ever to the requester's DM here. */
   postMessage?: PostMessage;
+  /** chat.postEphemeral, when a bot token is configured. */
+  postEphemeral?: PostEphemeral;
   log: Logger;
   post?: PostOptions;
 }
 
 /**
  * Delivers result messages for a request: to its response_url while Slack still accepts posts
- * there, else (final results only) with chat.postMessage to the request's channel, naming the user.
+ * there, else (final results only) as the bot, privately: `chat.postEphemeral` in the request's
+ * channel (only the requester sees it), or, when that fails (the bot is not in the channel, a DM
+ * between two people), a DM to the requester (`chat.postMessage` to the user id). Never a
+ * public post: a result holds a VM's facts, which the channel's members may not be let see.
  */
 export class Replier {
   constructor(private readonly d: ReplierDeps) {}
@@ -162,17 +170,27 @@ export class Replier {
     }
     // Progress is not worth a channel message; the final result is.
     if (kind === "progress") return { via: "none", stored: after };
-    if (!this.d.postMessage) {
+    if (!this.d.postEphemeral && !this.d.postMessage) {
       log().warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
       return { via: "none", stored: after };
     }
-    try {
-      await this.d.postMessage(rec.channelId, `<@${rec.userId}> ${message.text}`);
-      return { via: "chat", stored: after };
-    } catch (err) {
-      log().warn({ err }, "chat.postMessage failed; final result not delivered");
-      return { via: "none", stored: after };
+    if (this.d.postEphemeral) {
+      try {
+        await this.d.postEphemeral(rec.channelId, rec.userId, message.text, message.blocks);
+        return { via: "ephemeral", stored: after };
+      } catch (err) {
+        log().info({ reason: slackErrorOf(err) }, "chat.postEphemeral failed; sending the result as a DM");
+      }
     }
+    if (this.d.postMessage) {
+      try {
+        await this.d.postMessage(rec.userId, message.text, message.blocks);
+        return { via: "dm", stored: after };
+      } catch (err) {
+        log().warn({ reason: slackErrorOf(err) }, "chat.postMessage to the requester failed; final result not delivered");
+      }
+    }
+    return { via: "none", stored: after };
   }
 
   /**
@@ -185,6 +203,12 @@ export class Replier {
     if (!out.ok) this.d.log.warn({ requestId, detail: out.detail }, "response_url post failed");
     return out.ok;
   }
+}
+
+/** Slack's error string or the client's code, never the error object (its request holds the token). */
+function slackErrorOf(err: unknown): string {
+  const e = err as { code?: unknown; data?: { error?: unknown } };
+  return typeof e?.data?.error === "string" ? e.data.error : typeof e?.code === "string" ? e.code : "unknown error";
 }
 
 function safeHost(url: string): string {

@@ -120,6 +120,8 @@ export interface SlackTransport {
   stop(): Promise<void>;
   /** chat.postMessage as the bot; undefined without SLACK_BOT_TOKEN. */
   postMessage?: (channel: string, text: string, blocks?: Block[]) => Promise<void>;
+  /** chat.postEphemeral as the bot (only `user` sees it); undefined without SLACK_BOT_TOKEN. */
+  postEphemeral?: (channel: string, user: string, text: string, blocks?: Block[]) => Promise<void>;
   /** usergroups.list with members, enabled groups only (scope usergroups:read); undefined without SLACK_BOT_TOKEN. */
   listUserGroups?: () => Promise<unknown>;
   /** Socket Mode: whether the WebSocket to Slack is up (greeted with `hello`). Undefined over HTTP. */
@@ -249,6 +251,9 @@ export function createSlackTransport(
           postMessage: async (channel: string, text: string, blocks?: Block[]) => {
             // Our Block type is the subset of Block Kit we build (blocks.ts); Bolt's is the full union.
             await app.client.chat.postMessage({ channel, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
+          },
+          postEphemeral: async (channel: string, user: string, text: string, blocks?: Block[]) => {
+            await app.client.chat.postEphemeral({ channel, user, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
           },
           // https://api.slack.com/methods/usergroups.list: one call answers every group with its members.
           listUserGroups: () => app.client.usergroups.list({ include_users: true, include_disabled: false }),
