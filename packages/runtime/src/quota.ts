@@ -189,6 +189,7 @@ function isWrongLastSequence(err: unknown): boolean {
 /** The part of the policy a quota check needs (`Policy` from @iaas/policy has it). */
 export interface QuotaPolicy {
   resolveSize(name?: string): { cpu: number; memoryGB: number; diskGB: number };
+  quotaOf(kind: "user" | "team", id: string): Partial<Usage>;
   checkQuota(a: { actor: Actor; request: Usage; user: Usage; team?: { id: string; used: Usage } | undefined }): void;
 }
 
@@ -211,8 +212,14 @@ export const shareOfSource = (source: { numCpu: number; memoryMB: number; disks:
  */
 export async function quotaShareOf(nc: NatsConnection, policy: QuotaPolicy, cmd: Command, call: Call): Promise<{ request: Usage; keys: string[]; team?: string } | undefined> {
   if (cmd.area !== "vm" || (cmd.action !== "create" && cmd.action !== "clone" && cmd.action !== "deploy")) return undefined;
+  // A quota without a single limit holds nothing back: no reservation, and vCenter is not asked.
+  const limited = (kind: "user" | "team", id: string) => Object.values(policy.quotaOf(kind, id)).some((v) => v !== undefined);
+  const userLimited = limited("user", cmd.actor.userId);
+  const teamLimited = cmd.team !== undefined && limited("team", cmd.team);
+  if (!userLimited && !teamLimited) return undefined;
   const request = cmd.action === "clone" ? shareOfSource((await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm) : shareOfSize(policy.resolveSize(cmd.size));
-  return { request, keys: quotaKeysOf(cmd.actor.userId, cmd.team), ...(cmd.team !== undefined ? { team: cmd.team } : {}) };
+  const keys = quotaKeysOf(cmd.actor.userId, teamLimited ? cmd.team : undefined).filter((k) => userLimited || k !== quotaKey.user(cmd.actor.userId));
+  return { request, keys, ...(teamLimited ? { team: cmd.team } : {}) };
 }
 
 /**

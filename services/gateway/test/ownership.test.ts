@@ -21,7 +21,8 @@ describe("gateway: owner, team= and list all", () => {
     h = await startHarness(
       { SLACK_BOT_TOKEN: "xoxb-fake-own", SLACK_USERGROUPS_REFRESH_S: "60" },
       {
-        policy: testPolicy({ teams: { ops: { users: ["U0DAVE"] } }, confirm: [] }, "U0ADMIN"),
+        // No quota limits: a create takes no reservation, so no vCenter is asked (there is none here).
+        policy: testPolicy({ teams: { ops: { users: ["U0DAVE"] } }, confirm: [], quotas: { perUser: {}, perTeam: {} } }, "U0ADMIN"),
         slack: (s) => (s.usergroups = [{ id: "S0PLAT", users: ["U0ALICE"] }]),
       },
     );
