@@ -87,7 +87,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       click = { store: confirmations, requests, js, auditor, allowed, log, metrics: gm, now, ...(policy.usesGroups ? { groupsOf } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
-        notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
+        notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
         log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
       }
