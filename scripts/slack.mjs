@@ -11,6 +11,8 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// Where `npm start` keeps its state (IAAS_RUN_DIR, as it reads it).
+const runDir = process.env.IAAS_RUN_DIR ?? join(root, ".run");
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -28,12 +30,12 @@ const no = flag("no");
 const notices = flag("notices");
 const text = args.join(" ");
 const local = JSON.parse(
-  await readFile(join(root, ".run/local-slack.json"), "utf8").catch(() => {
+  await readFile(join(runDir, "local-slack.json"), "utf8").catch(() => {
     console.error("no .run/local-slack.json: start the system with `npm start` and no SLACK_SIGNING_SECRET first");
     process.exit(2);
   }),
 );
-const secret = process.env.SLACK_SIGNING_SECRET ?? (await readFile(join(root, ".run/slack-signing-secret"), "utf8"));
+const secret = process.env.SLACK_SIGNING_SECRET ?? (await readFile(join(runDir, "slack-signing-secret"), "utf8").catch(() => ""));
 const gateway = process.env.GATEWAY_URL ?? local.gateway;
 const origin = new URL(local.apiUrl).origin;
 
