@@ -39,7 +39,7 @@ export interface Gateway {
 }
 
 /**
- * The gateway, wired but not started. Needs the streams, the `gateway-results` consumer and the
+ * The gateway, wired but not started. Needs the streams, the `gateway-results` and `gateway-notices` consumers and the
  * gateway's buckets to exist (`ensureGatewayResources`).
  */
 export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect }: GatewayDeps): Gateway {
