@@ -3,6 +3,7 @@
 // response_url on the local Slack stand-in, and prints the ack and what the gateway posted back.
 // When the answer asks for a confirmation (delete), it clicks Confirm or Cancel as you say.
 //   node scripts/slack.mjs "power off DC0_H0_VM0" [--user U0001] [--wait 30] [--yes | --no]
+//   node scripts/slack.mjs --notices     prints what was posted to the notify channel (remediation, dead letters)
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -10,6 +11,8 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// Where `npm start` keeps its state (IAAS_RUN_DIR, as it reads it).
+const runDir = process.env.IAAS_RUN_DIR ?? join(root, ".run");
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -24,16 +27,25 @@ const user = opt("user", "U0001");
 const waitS = Number(opt("wait", "30"));
 const yes = flag("yes");
 const no = flag("no");
+const notices = flag("notices");
 const text = args.join(" ");
 const local = JSON.parse(
-  await readFile(join(root, ".run/local-slack.json"), "utf8").catch(() => {
+  await readFile(join(runDir, "local-slack.json"), "utf8").catch(() => {
     console.error("no .run/local-slack.json: start the system with `npm start` and no SLACK_SIGNING_SECRET first");
     process.exit(2);
   }),
 );
-const secret = process.env.SLACK_SIGNING_SECRET ?? (await readFile(join(root, ".run/slack-signing-secret"), "utf8"));
+const secret = process.env.SLACK_SIGNING_SECRET ?? (await readFile(join(runDir, "slack-signing-secret"), "utf8").catch(() => ""));
 const gateway = process.env.GATEWAY_URL ?? local.gateway;
 const origin = new URL(local.apiUrl).origin;
+
+if (notices) {
+  const { calls } = await (await fetch(`${origin}/calls`)).json();
+  const posts = calls.filter((c) => c.method === "chat.postMessage" && c.body.channel === (local.notifyChannel ?? "C0NOTIFY"));
+  for (const p of posts) console.log(`${new Date(p.at).toISOString()} ${p.body.text}`);
+  if (!posts.length) console.log("no notices posted yet");
+  process.exit(0);
+}
 
 const responseUrl = `${origin}/response/${randomUUID()}`;
 const ack = await kit.postSigned(gateway, kit.slashCommandBody({ text, user_id: user, response_url: responseUrl }), { secret });

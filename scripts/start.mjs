@@ -77,9 +77,12 @@ if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   stoppers.push(() => slack.close());
   env.SLACK_SIGNING_SECRET = await localSecret("slack-signing-secret");
   env.SLACK_API_URL = slack.apiUrl;
-  await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events` }));
+  // A bot token and a notify channel for the stand-in, so remediation's notices are posted there too.
+  if (!env.SLACK_BOT_TOKEN) env.SLACK_BOT_TOKEN = "xoxb-local-stand-in";
+  if (!env.SLACK_NOTIFY_CHANNEL) env.SLACK_NOTIFY_CHANNEL = "C0NOTIFY";
+  await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`, notifyChannel: env.SLACK_NOTIFY_CHANNEL }));
   say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in ${runName}/slack-signing-secret)`);
-  say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"`);
+  say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"; notices go to channel ${env.SLACK_NOTIFY_CHANNEL} (node scripts/slack.mjs --notices)`);
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
 

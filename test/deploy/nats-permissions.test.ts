@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager, type Consumer, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import * as contracts from "@iaas/contracts";
 import {
@@ -146,6 +146,17 @@ async function requestDenied(promise: Promise<unknown>, subject?: string): Promi
   );
   const cause = (err as { cause?: unknown }).cause;
   expect(isViolation(err, "publish", subject) || isViolation(cause, "publish", subject), `expected a publish violation${subject ? ` on ${subject}` : ""}, got ${String(err)}`).toBe(true);
+}
+
+/** The next message a durable delivers on `subject` (and matching `pred`); earlier ones are acked and passed over. */
+async function nextOn(cons: Consumer, subject: string, pred: (m: JsMsg) => boolean = () => true): Promise<JsMsg> {
+  for (let i = 0; i < 50; i++) {
+    const m = await cons.next({ expires: 3000 });
+    if (!m) break;
+    if (m.subject === subject && pred(m)) return m;
+    m.ack();
+  }
+  throw new Error(`no message on ${subject}`);
 }
 
 async function jsPublish(cl: Client, subject: string, data: unknown = {}): Promise<{ stream: string }> {
@@ -435,18 +446,28 @@ describe("vm-lifecycle", () => {
 });
 
 describe("remediation", () => {
-  it("reads events from its durable, notifies Slack (via the gateway) and audits", async () => {
+  it("reads events and command results from its durables, notifies Slack (through IAAS_NOTICES, read by the gateway) and audits", async () => {
     const fresh = since("remediation");
     await jsPublish(c("veba-bridge"), Subjects.event("AlarmStatusChangedEvent"), { Key: 1 });
-    const cons = await jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(Consumers.remediation.stream, Consumers.remediation.durable);
+    const rjs = jetstream(c("remediation").nc, { timeout: 3000 });
+    const cons = await rjs.consumers.get(Consumers.remediation.stream, Consumers.remediation.durable);
     const m = await cons.next({ expires: 3000 });
     expect(m?.subject).toBe(Subjects.event("AlarmStatusChangedEvent"));
     expect(await m!.ackAck()).toBe(true);
 
-    const notices = c("gateway").nc.subscribe(Subjects.notifyAll, { max: 1 });
-    await c("gateway").nc.flush();
-    c("remediation").nc.publish(noticeSubject("remediation.action"), enc.encode("{}"));
-    await waitFor("the notice at the gateway", () => notices.getReceived() === 1);
+    // Our own power-offs: the results of power commands, on its own durable.
+    await jsPublish(c("power"), Subjects.result("cmd-remediation-reads"), { id: "cmd-remediation-reads" });
+    const results = await rjs.consumers.get(Consumers.remediationResults.stream, Consumers.remediationResults.durable);
+    const r = await nextOn(results, Subjects.result("cmd-remediation-reads"));
+    expect(await r.ackAck()).toBe(true);
+
+    // A notice is stored (publish ack from IAAS_NOTICES) and the gateway pulls it from its durable.
+    const notice = { id: "rem-permissions-probe", text: "probe" };
+    expect((await jsPublish(c("remediation"), noticeSubject("remediation.action"), notice)).stream).toBe(Streams.notices.name);
+    const gcons = await jetstream(c("gateway").nc, { timeout: 3000 }).consumers.get(Consumers.gatewayNotices.stream, Consumers.gatewayNotices.durable);
+    const n = await nextOn(gcons, noticeSubject("remediation.action"), (x) => x.json<{ id?: string }>().id === notice.id);
+    expect(n.json()).toEqual(notice);
+    expect(await n.ackAck()).toBe(true);
 
     expect((await jsPublish(c("remediation"), Subjects.audit("remediation"), {})).stream).toBe(Streams.audit.name);
     const kv = await new Kvm(jetstream(c("remediation").nc, { timeout: 3000 })).open(Buckets.remediation.name);
@@ -454,8 +475,9 @@ describe("remediation", () => {
     expect(fresh()).toEqual([]);
   });
 
-  it("may not publish results, events or another's notices", async () => {
+  it("may not publish results, events or another's notices, nor take the gateway's notices", async () => {
     await publishDenied(c("remediation"), noticeSubject("command.dead-letter"));
+    await requestDenied(jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(Consumers.gatewayNotices.stream, Consumers.gatewayNotices.durable));
     await requestDenied(jsPublish(c("remediation"), Subjects.result("cmd-remediation")), Subjects.result("cmd-remediation"));
     await requestDenied(jsPublish(c("remediation"), Subjects.event("AlarmStatusChangedEvent")), Subjects.event("AlarmStatusChangedEvent"));
   });
@@ -530,6 +552,9 @@ describe("gateway", () => {
     await requestDenied(jsPublish(c("gateway"), Subjects.event("VmPoweredOffEvent")), Subjects.event("VmPoweredOffEvent"));
     await requestDenied(jsPublish(c("gateway"), Subjects.deadLetter("power", "off")), Subjects.deadLetter("power", "off"));
     await publishDenied(c("gateway"), Subjects.notify("gateway"));
+    await requestDenied(jsPublish(c("gateway"), noticeSubject("remediation.action")), noticeSubject("remediation.action"));
+    // Notices come from its durable, not from core NATS.
+    await subscribeDenied(c("gateway"), Subjects.notifyAll);
     await requestDenied(jetstream(c("gateway").nc, { timeout: 3000 }).consumers.get(Consumers.power.stream, Consumers.power.durable));
   });
 });
@@ -750,8 +775,9 @@ describe("JetStream answers cannot be aimed at internal subjects", () => {
       expect(await counts(), `${attacker}: every stream there, holding what it held plus what was published`).toEqual(expected);
       // Only what the attacker itself published there (the gateway publishes commands).
       expect(arrivedJs.filter((s) => !sent.includes(s)), "answers that reached these in IAAS").toEqual([]);
-      // Answers aimed at iaas.notify.x do land in IAAS_APPS (the gateway relays notices from there):
-      // none of them is a notice, since no answer carries the asker's bytes as they are.
+      // Answers aimed at iaas.notify.x land in IAAS_APPS, where no stream takes them (IAAS_NOTICES is
+      // among the counts above); none of them is a notice either, since no answer carries the
+      // asker's bytes as they are.
       expect(notices.filter((n) => contracts.NoticeSchema.safeParse(n).success), "answers that read as notices").toEqual([]);
     } finally {
       for (const w of watchJs) w.unsubscribe();

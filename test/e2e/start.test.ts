@@ -1,15 +1,19 @@
 /**
  * `npm start` (scripts/start.mjs) keeps the system up when one service dies: the dead one is
- * restarted after a back-off, the others keep answering, and Ctrl-C (SIGINT) still stops all.
+ * restarted after a back-off, the others keep answering, and Ctrl-C (SIGINT) still stops all; with its
+ * local Slack stand-in, notices reach the stand-in's notify channel.
  * Cheap on purpose: only the gateway and veba-bridge, on free ports, state in a temporary dir.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noticeSubject } from "@iaas/contracts";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { waitUntil } from "@iaas/testkit";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -98,6 +102,24 @@ describe("npm start when a service dies", () => {
     // The same token after the restart.
     expect((await post({ authorization: `Bearer ${token}` })).status).toBe(400);
   }, 90_000);
+
+  it("with the local Slack stand-in, notices are posted to its notify channel (scripts/slack.mjs --notices shows them)", async () => {
+    const natsUrl = /embedded nats-server with JetStream at (\S+)/.exec(out)?.[1];
+    expect(natsUrl).toBeTruthy();
+    const nc = await connect({ servers: natsUrl! });
+    try {
+      const text = `Start check ${Date.now()}`;
+      const notice = { id: `rem-start-${Date.now()}`, kind: "remediation.skip", severity: "info", text, at: new Date().toISOString() };
+      await jetstream(nc).publish(noticeSubject("remediation.skip"), JSON.stringify(notice), { msgID: notice.id });
+      const shown = await waitUntil("the notice in the stand-in's notify channel", async () => {
+        const r = spawnSync(process.execPath, [join(root, "scripts/slack.mjs"), "--notices"], { env: { PATH: process.env.PATH, IAAS_RUN_DIR: runDir }, encoding: "utf8" });
+        return r.stdout.includes(text) ? r.stdout : undefined;
+      }, 30_000);
+      expect(shown.split("\n").filter((l) => l.includes(text))).toHaveLength(1);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 
   it("SIGINT still stops everything", async () => {
     expect(start.exitCode).toBeNull();

@@ -18,7 +18,7 @@ export const Subjects = {
   /** JetStream: vSphere events from the bridge or the poller, by event class. */
   event: (eventClass: string) => `vsphere.event.${token(eventClass, "event class")}`,
   eventsAll: "vsphere.event.>",
-  /** Core NATS: notices for the Slack notify channel (remediation, dead letters). */
+  /** JetStream: notices for the Slack notify channel (remediation, dead letters); Nats-Msg-Id = notice id. */
   notify: (kind: string) => `iaas.notify.${token(kind, "notice kind")}`,
   notifyAll: "iaas.notify.>",
   /** JetStream: who did what, when, with which outcome. Long retention. */
@@ -74,6 +74,17 @@ export const Streams = {
     duplicateWindowNs: 10 * 60 * 1e9,
     maxAgeNs: 30 * DAY_NS,
   },
+  /**
+   * Notices for the Slack notify channel, kept until a gateway has posted them (a day: as long
+   * as the gateway's `iaas_notices` bucket remembers a posted id, so a notice still in the stream
+   * is never posted twice).
+   */
+  notices: {
+    name: "IAAS_NOTICES",
+    subjects: [Subjects.notifyAll],
+    duplicateWindowNs: 60 * 60 * 1e9,
+    maxAgeNs: 1 * DAY_NS,
+  },
 } as const;
 export type StreamName = keyof typeof Streams;
 
@@ -83,11 +94,22 @@ export const Consumers = {
   vmLifecycle: { stream: Streams.commands.name, durable: "vm-lifecycle", filter: Subjects.commandsOf("vm"), maxDeliver: 5, ackWaitNs: 900e9 },
   gatewayResults: { stream: Streams.results.name, durable: "gateway-results", filter: Subjects.resultsAll, maxDeliver: 10, ackWaitNs: 30e9 },
   /**
+   * The gateway posts each notice to the Slack notify channel (replicas share it). A failed post
+   * comes back with a growing delay (2 s doubling to 5 min), for about three hours of tries.
+   */
+  gatewayNotices: { stream: Streams.notices.name, durable: "gateway-notices", filter: Subjects.notifyAll, maxDeliver: 40, ackWaitNs: 30e9 },
+  /**
    * Remediation reads every vSphere event, one at a time and in order. An evacuation moves VMs
    * one after another; the handler tells JetStream it is still working, so the ack wait only
    * bounds how long a crashed instance holds an event.
    */
   remediation: { stream: Streams.events.name, durable: "remediation", filter: Subjects.eventsAll, maxDeliver: 10, ackWaitNs: 120e9 },
+  /**
+   * Remediation reads the command results too: a result that says a VM is now powered off (our
+   * own `power off` / `power shutdown`) applies the changes deferred to its next power-off at
+   * once, without waiting for vCenter's event or the periodic re-check.
+   */
+  remediationResults: { stream: Streams.results.name, durable: "remediation-results", filter: Subjects.resultsAll, maxDeliver: 10, ackWaitNs: 120e9 },
 } as const;
 
 /** JetStream key-value buckets. */

@@ -11,11 +11,14 @@ import {
   IsoTimeSchema,
   Subjects,
   formatIssues,
+  noticeSubject,
   parseCommandSubject,
+  quote,
   type Actor,
   type Command,
   type CommandAudit,
   type FinalResult,
+  type Notice,
   type Result,
   type ResultFacts,
   type VmSummary,
@@ -261,6 +264,18 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];
       await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(CommandMsgIds.deadLetter(cmd.id))).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
+      // And a word to the Slack notify channel (IAAS_NOTICES: posted once, when a gateway can).
+      const vm = vmNamed(cmd);
+      const notice: Notice = {
+        id: `dlq-${cmd.id}`,
+        kind: "command.dead-letter",
+        severity: "error",
+        text: `Gave up on \`${verb}\`${vm ? ` for ${quote(vm)}` : ""} (request \`${cmd.id}\`) after ${delivery} tries: ${ie.message}`.slice(0, 3000),
+        ...(vm ? { vm: vm.slice(0, 255) } : {}),
+        cause: cmd.id,
+        at: result.at,
+      };
+      await js.publish(noticeSubject(notice.kind), encodeJson(notice), publishOpts(notice.id)).catch((e: unknown) => log.error({ err: e }, "dead-letter notice publish failed"));
     }
   } finally {
     clearInterval(keepAlive);

@@ -104,7 +104,7 @@ export function runCommandService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: n
   return runService({
     ...rest,
     async start(ctx) {
-      await ensureStreams(ctx.jet.jsm, ["commands", "results", "audit", "deadLetters"], ctx.log);
+      await ensureStreams(ctx.jet.jsm, ["commands", "results", "audit", "deadLetters", "notices"], ctx.log);
       await ensureConsumer(ctx.jet.jsm, consumer, { ackWaitMs: ctx.env.CONSUMER_ACK_WAIT_MS, maxDeliver: ctx.env.CONSUMER_MAX_DELIVER });
       const service = build({ ...ctx, state: await openBucket(ctx.nc, "commandState") });
       await service.start();

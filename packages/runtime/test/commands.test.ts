@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { IaasError, PowerCommandSchema, Subjects, Streams, type PowerCommand, type Result } from "@iaas/contracts";
+import { IaasError, NoticeSchema, PowerCommandSchema, Subjects, Streams, noticeSubject, type PowerCommand, type Result } from "@iaas/contracts";
 import { startNatsServer, waitUntil, type NatsServer } from "@iaas/testkit";
 import {
   createLogger,
@@ -37,7 +37,7 @@ describe("command consumer", () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
     jet = await jetstreamFor(nc);
-    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+    await ensureStreams(jet.jsm, ["commands", "results", "audit", "deadLetters", "notices"], log);
     state = await openBucket(nc, "commandState");
   });
   afterAll(async () => {
@@ -147,6 +147,12 @@ describe("command consumer", () => {
     expect(dead?.json()).toMatchObject({ command: { id: cmd.id }, deliveries: 5, error: { code: "IAAS_VCENTER_UNAVAILABLE" } });
     // The trace that came in with the command goes out with its result and dead letter.
     expect(dead?.headers?.get("traceparent")).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    // A notice for the Slack notify channel, in IAAS_NOTICES (the gateway posts it once).
+    const notices = await jet.js.consumers.get(Streams.notices.name, { filter_subjects: noticeSubject("command.dead-letter") });
+    const n = await notices.next({ expires: 2000 });
+    expect(n?.headers?.get("Nats-Msg-Id")).toBe(`dlq-${cmd.id}`);
+    expect(NoticeSchema.parse(n?.json())).toMatchObject({ id: `dlq-${cmd.id}`, kind: "command.dead-letter", severity: "error", cause: cmd.id });
+    expect(n?.json<{ text: string }>().text).toContain("after 5 tries: vCenter cannot be reached right now.");
   });
 
   it("answers a permanent failure once, with its code, and does not retry", async () => {

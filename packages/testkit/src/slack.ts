@@ -162,6 +162,8 @@ export class SlackStandIn {
    * answer (a network failure). Back to `undefined`, it hands out URLs again.
    */
   connectionsOpenFailure: "http_503" | "drop" | undefined;
+  /** The next this many `chat.postMessage` calls answer `{ ok: false, error: "internal_error" }` (still recorded). */
+  postMessageFailures = 0;
 
   private constructor(opts: SlackStandInOptions) {
     this.appToken = opts.appToken;
@@ -377,6 +379,10 @@ export class SlackStandIn {
         case "auth.test":
           return [200, { ok: true, url: "https://example.slack.com/", team: "example", user: "iaas", team_id: "T0001", user_id: "UBOT", bot_id: "BBOT" }];
         case "chat.postMessage":
+          if (this.postMessageFailures > 0) {
+            this.postMessageFailures -= 1;
+            return [200, { ok: false, error: "internal_error" }];
+          }
           return [200, { ok: true, channel: body.channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
         case "chat.postEphemeral":
           if (this.postEphemeralError !== undefined) return [200, { ok: false, error: this.postEphemeralError }];

@@ -40,7 +40,7 @@ export interface Gateway {
 }
 
 /**
- * The gateway, wired but not started. Needs the streams, the `gateway-results` consumer and the
+ * The gateway, wired but not started. Needs the streams, the `gateway-results` and `gateway-notices` consumers and the
  * gateway's buckets to exist (`ensureGatewayResources`).
  */
 export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect }: GatewayDeps): Gateway {
@@ -95,7 +95,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
-        notices = startNoticeRelay({ nc, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
+        notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
         log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
       }

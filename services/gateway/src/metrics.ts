@@ -26,7 +26,7 @@ export function gatewayMetrics(m: Metrics) {
     }),
     notices: new Counter({
       name: "iaas_gateway_notices_total",
-      help: "Notices from iaas.notify.>, by outcome (posted, duplicate, malformed, failed).",
+      help: "Notices from the IAAS_NOTICES stream, by outcome (posted, duplicate, malformed, failed: a post Slack refused, tried again later).",
       labelNames: ["outcome"] as const,
       registers: [m.registry],
     }),

@@ -2,6 +2,7 @@ import type { JsMsg } from "@nats-io/jetstream";
 import {
   Consumers,
   IaasError,
+  ResultSchema,
   VsphereEventSchema,
   eventMsgId,
   formatIssues,
@@ -50,7 +51,10 @@ export interface RemediationDeps {
 }
 
 export interface Remediation {
-  /** Starts consuming VSPHERE_EVENTS and re-checking deferred changes (the process registers the micro service: runService). */
+  /**
+   * Starts consuming VSPHERE_EVENTS, the command results of IAAS_RESULTS (our own power-offs) and
+   * re-checking deferred changes (the process registers the micro service: runService).
+   */
   start(): Promise<void>;
   /** Stops fetching and lets the event in hand finish. */
   stop(): Promise<void>;
@@ -69,7 +73,8 @@ const POWER_OFF_EVENTS: ReadonlySet<string> = new Set(["VmPoweredOffEvent", "VmG
  * one at a time and in order, and acts on the alarms the policy names:
  * - a red CPU or memory alarm on a VM: one vCPU or 2 GB more (scaling.ts);
  * - a red datastore usage alarm: VMs moved off the datastore; a red VM storage alarm: that VM moved (evacuation.ts);
- * - a VM's power-off: changes deferred for it (no hot-add) are applied.
+ * - a VM's power-off: changes deferred for it (no hot-add) are applied; the power-off is vCenter's
+ *   event, or a command result on its own durable `remediation-results` saying the VM is now off.
  * Every decision, to act or not, is audited and noticed (report.ts). An event is acked once its
  * decisions are recorded; a redelivery of an event already handled is dropped (the state bucket
  * remembers it), and one interrupted half-way resumes its own change (cooldowns name their event).
@@ -80,10 +85,12 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const m = remediationMetrics(deps.metrics);
   const state = new RemediationState(deps.state, log);
   const vc = deps.vcenter ?? vcenterOverNats(deps.nc, { lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs });
-  const report = createReporter({ nc: deps.nc, jet, log, metrics: m, now });
+  const report = createReporter({ jet, log, metrics: m, now });
   const def = Consumers.remediation;
+  const resultsDef = Consumers.remediationResults;
 
   let loop: ConsumeLoop | undefined;
+  let resultLoop: ConsumeLoop | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   // Events and re-checks take turns: a deferred change is never applied by both at once.
@@ -235,6 +242,46 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     }
   }
 
+  /**
+   * A command result from IAAS_RESULTS: one that says a VM is now powered off (our own `power off`
+   * or `power shutdown`, a lease that powered its VM off) applies what waits for its power-off,
+   * without waiting for vCenter's power-off event (VEBA may never send it) or the re-check. Every
+   * other result is acked unread.
+   */
+  async function onResult(msg: JsMsg): Promise<void> {
+    const parsed = ResultSchema.safeParse((() => {
+      try {
+        return decodeJson(msg.data);
+      } catch {
+        return undefined;
+      }
+    })());
+    const r = parsed.success ? parsed.data : undefined;
+    if (!r || r.status !== "succeeded" || r.vm?.powerState !== "poweredOff") {
+      msg.ack();
+      return;
+    }
+    const delivery = msg.info.deliveryCount;
+    const rlog = log.child({ result: r.id, command: r.command, vm: r.vm.name, delivery });
+    const keepAlive = setInterval(() => msg.working(), Math.max(1000, resultsDef.ackWaitNs / 1e6 / 3));
+    try {
+      await onPowerOff({ type: "power-off", moref: r.vm.moref, name: r.vm.name }, rlog);
+      msg.ack();
+    } catch (err) {
+      const ie = IaasError.from(err);
+      if (ie.retryable && delivery < resultsDef.maxDeliver) {
+        rlog.warn({ err: ie, code: ie.code }, `applying deferred changes after a power-off failed; the result comes back (delivery ${delivery} of ${resultsDef.maxDeliver})`);
+        msg.nak(backoffMs(delivery));
+        return;
+      }
+      // The changes stay queued: the periodic re-check (or vCenter's power-off event) tries again.
+      rlog.warn({ err: ie, code: ie.code }, "applying deferred changes after a power-off failed; they stay queued");
+      msg.ack();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
   async function recheckPending(): Promise<void> {
     if (!policy.remediation.enabled) return;
     const all = await state.allPending();
@@ -275,6 +322,18 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
             msg.nak(backoffMs(msg.info.deliveryCount));
           }),
       });
+      // Our own power-offs, from the command results: one at a time, taking turns with the events.
+      const results = await jet.js.consumers.get(resultsDef.stream, resultsDef.durable);
+      resultLoop = consumeLoop(results, {
+        limit: 1,
+        what: "result",
+        log,
+        handle: (msg) =>
+          exclusive(() => onResult(msg)).catch((err: unknown) => {
+            log.error({ err, seq: msg.seq }, "could not handle a command result; it comes back");
+            msg.nak(backoffMs(msg.info.deliveryCount));
+          }),
+      });
       scheduleRecheck();
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
     },
@@ -282,6 +341,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       stopping = true;
       clearTimeout(timer);
       await loop?.stop();
+      await resultLoop?.stop();
       await turn;
     },
     recheckPending: () => exclusive(recheckPending),

@@ -16,8 +16,9 @@ await runService({
     return policy;
   },
   async start({ env, prepared: policy, log, nc, jet, metrics }) {
-    await ensureStreams(jet.jsm, ["events", "audit"], log);
+    await ensureStreams(jet.jsm, ["events", "audit", "results", "notices"], log);
     await ensureConsumer(jet.jsm, "remediation");
+    await ensureConsumer(jet.jsm, "remediationResults");
     const state = await openBucket(nc, "remediation");
     const service = buildRemediation({ nc, jet, state, policy, log, metrics, config: remediationConfigFromEnv(env) });
     await service.start();

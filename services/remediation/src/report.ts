@@ -8,7 +8,7 @@ import {
   type RemediationAudit,
   type RemediationRule,
 } from "@iaas/contracts";
-import { encodeJson, type Jet, type Logger, type NatsConnection } from "@iaas/runtime";
+import { encodeJson, type Jet, type Logger } from "@iaas/runtime";
 import type { RemediationMetrics } from "./metrics.js";
 
 /** Why remediation acted as it did, or did not act: stable codes (metric labels, audit `reason`). */
@@ -82,16 +82,17 @@ export function decisionId(d: Pick<Decision, "rule" | "cause" | "about" | "decis
 }
 
 export interface Reporter {
-  /** Records a decision: the audit stream (JetStream, deduplicated by id), the notify channel, metrics, log. */
+  /** Records a decision: the audit stream and the notices stream (JetStream, deduplicated by id), metrics, log. */
   record(d: Decision): Promise<string>;
 }
 
 /**
- * Every decision goes to the audit stream first: that publish is acked by JetStream, so when it
- * fails the event is not acked and comes back. The notice follows on core NATS (the gateway posts
- * each id once, so a notice sent again after a redelivery is not posted twice).
+ * Every decision goes to the audit stream first, then its notice to the IAAS_NOTICES stream (kept
+ * until a gateway posts it). Both publishes are acked by JetStream and carry the decision id as
+ * Nats-Msg-Id, so when one fails the event is not acked and comes back, and a decision recorded
+ * again after a redelivery is stored (and posted) once.
  */
-export function createReporter(deps: { nc: NatsConnection; jet: Jet; log: Logger; metrics: RemediationMetrics; now: () => number }): Reporter {
+export function createReporter(deps: { jet: Jet; log: Logger; metrics: RemediationMetrics; now: () => number }): Reporter {
   return {
     async record(d) {
       const id = decisionId(d);
@@ -129,7 +130,7 @@ export function createReporter(deps: { nc: NatsConnection; jet: Jet; log: Logger
           ...(d.dryRun ? { dryRun: true } : {}),
           at,
         };
-        deps.nc.publish(noticeSubject(notice.kind), encodeJson(notice));
+        await deps.jet.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: id });
       }
       if (d.decision === "skipped") deps.metrics.skips.inc({ rule: d.rule, reason: d.reason });
       else deps.metrics.actions.inc({ rule: d.rule, outcome: d.decision === "acted" ? (d.dryRun ? "dry-run" : "applied") : d.decision, reason: d.reason });

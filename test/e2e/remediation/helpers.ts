@@ -33,17 +33,19 @@ import {
   type Metrics,
   type NatsConnection,
 } from "@iaas/runtime";
-import { SlackStandIn, startNatsServer, startVcsim, waitUntil, type NatsServer, type Vcsim, type VcsimOptions } from "@iaas/testkit";
+import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, waitUntil, type NatsServer, type PostResult, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { VimClient, listDatastores, listVmSummaries, type MoRef } from "@iaas/vsphere";
 import { Vcenter } from "@iaas/vcenter-proxy";
 // Not a dependency of the root package: imported by path.
 import { buildPoller, type Bridge, type Poller } from "../../../services/veba-bridge/src/mod.js";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema, type Gateway } from "@iaas/gateway";
 import { buildRemediation, type Remediation } from "@iaas/remediation";
+import { buildPowerService } from "@iaas/power";
 import { startBridge, startProxy } from "../harness.js";
 
 export const log = createLogger("remediation-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const NOTIFY_CHANNEL = "C0NOTIFY";
+const GATEWAY_SECRET = "remediation-test-secret";
 
 export type RemediationOverrides = Partial<RemediationSettings>;
 
@@ -54,6 +56,10 @@ export interface WorldOptions {
   poller?: { eventTypes?: string[]; intervalMs?: number };
   /** Deferred changes re-checked this often; default: practically never (tests drive it). */
   pendingRecheckMs?: number;
+  /** Start the gateway with the world (default true); more replicas with `startGateway`. */
+  gateway?: boolean;
+  /** Also run the power service (`/iaas power …` through the gateway). */
+  power?: boolean;
 }
 
 export interface VmState {
@@ -106,6 +112,10 @@ export interface World {
   moref(name: string): Promise<MoRef>;
   /** chat.postMessage calls to the notify channel. */
   slackPosts(): { text: string }[];
+  /** Starts one more gateway replica (own connection, same notify channel); resolves with its stop. */
+  startGateway(): Promise<() => Promise<void>>;
+  /** A signed `/iaas <text>` to the first gateway, as Slack sends it (needs the `gateway` option). */
+  slash(text: string, userId?: string): Promise<PostResult>;
   close(): Promise<void>;
 }
 
@@ -156,29 +166,52 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     await bridgeNc.close();
   });
 
-  // the gateway: relays notices to the Slack notify channel
-  const gwNc = await connectAs("gateway");
-  await ensureGatewayResources(gwNc, log);
+  // the gateway: relays notices to the Slack notify channel; replicas share its durable consumers
   const gwConfig = GatewayEnvSchema.parse({
-    SLACK_SIGNING_SECRET: "remediation-test-secret",
+    SLACK_SIGNING_SECRET: GATEWAY_SECRET,
     SLACK_API_URL: slack.apiUrl,
     GATEWAY_HOST: "127.0.0.1",
     GATEWAY_PORT: "0",
     SLACK_BOT_TOKEN: "xoxb-e2e",
     SLACK_NOTIFY_CHANNEL: NOTIFY_CHANNEL,
   });
-  const gateway: Gateway = buildGateway({ nc: gwNc, config: gwConfig, log, metrics: createMetrics("gateway"), policy });
-  await gateway.start();
-  stops.push(async () => {
-    await gateway.stop();
-    await gwNc.close();
-  });
+  const startGateway = async (): Promise<{ port: number | undefined; stop: () => Promise<void> }> => {
+    const gwNc = await connectAs("gateway");
+    await ensureGatewayResources(gwNc, log);
+    const gateway: Gateway = buildGateway({ nc: gwNc, config: gwConfig, log, metrics: createMetrics("gateway"), policy });
+    const { port } = await gateway.start();
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      await gateway.stop();
+      await gwNc.close();
+    };
+    stops.push(stop);
+    return { port, stop };
+  };
+  const firstGateway = opts.gateway === false ? undefined : await startGateway();
+
+  // power: `/iaas power off` through the gateway
+  if (opts.power) {
+    const powerNc = await connectAs("power");
+    const powerJet = await jetstreamFor(powerNc);
+    await ensureStreams(powerJet.jsm, ["commands", "results", "audit", "deadLetters"], log);
+    await ensureConsumer(powerJet.jsm, "power");
+    const power = buildPowerService({ nc: powerNc, jet: powerJet, state: await openBucket(powerNc, "commandState"), policy, log, metrics: createMetrics("power"), config: { proxyTimeoutMs: 30_000, concurrency: 4 } });
+    await power.start();
+    stops.push(async () => {
+      await power.stop();
+      await powerNc.close();
+    });
+  }
 
   // remediation
   const remNc = await connectAs("remediation");
   const jet = await jetstreamFor(remNc);
-  await ensureStreams(jet.jsm, ["events", "audit"], log);
+  await ensureStreams(jet.jsm, ["events", "audit", "results", "notices"], log);
   await ensureConsumer(jet.jsm, "remediation");
+  await ensureConsumer(jet.jsm, "remediationResults");
   const kv = await openBucket(remNc, "remediation");
   const metrics = createMetrics("remediation");
   const clock = {
@@ -345,6 +378,14 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     moref,
     slackPosts() {
       return slack.apiCalls("chat.postMessage").filter((c) => c.body.channel === NOTIFY_CHANNEL).map((c) => ({ text: String(c.body.text ?? "") }));
+    },
+    async startGateway() {
+      return (await startGateway()).stop;
+    },
+    async slash(text, userId = "U0001") {
+      if (firstGateway?.port === undefined) throw new Error("the world has no gateway listening for Slack");
+      const body = slashCommandBody({ text, user_id: userId, response_url: slack.responseUrl() });
+      return postSigned(`http://127.0.0.1:${firstGateway.port}/slack/events`, body, { secret: GATEWAY_SECRET });
     },
     async close() {
       sub.unsubscribe();

@@ -201,7 +201,7 @@ export class FaultSystem {
   private async prepareJetStream(): Promise<void> {
     const replicas = this.opts.replicas ?? 1;
     const log = createLogger("faults", "silent");
-    await ensureStreams(this.jsm, ["commands", "results", "audit", "deadLetters", "events"], log, replicas);
+    await ensureStreams(this.jsm, ["commands", "results", "audit", "deadLetters", "events", "notices"], log, replicas);
     for (const [key, ms] of Object.entries(this.opts.ackWaitMs ?? {}) as [keyof typeof Consumers, number][]) {
       const def = Consumers[key];
       await this.jsm.consumers.add(def.stream, {
