@@ -46,6 +46,8 @@ import { startBridge, startProxy } from "../harness.js";
 export const log = createLogger("remediation-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const NOTIFY_CHANNEL = "C0NOTIFY";
 const GATEWAY_SECRET = "remediation-test-secret";
+/** An IT admin of the world's policy: the simulator's demo VMs have no owner, so only admins act on them from Slack. */
+export const REMEDIATION_ADMIN = "U0ADMIN";
 
 export type RemediationOverrides = Partial<RemediationSettings>;
 
@@ -122,7 +124,7 @@ export interface World {
 let keySeq = 7_000_000;
 
 export function remediationPolicy(overrides: RemediationOverrides = {}): Policy {
-  return policyFromObject({ ...DEFAULT_POLICY, remediation: { ...DEFAULT_POLICY.remediation, ...overrides } }, { source: "remediation test policy", env: {} });
+  return policyFromObject({ ...DEFAULT_POLICY, remediation: { ...DEFAULT_POLICY.remediation, ...overrides } }, { source: "remediation test policy", env: { IAAS_ADMINS: REMEDIATION_ADMIN } });
 }
 
 export async function startWorld(opts: WorldOptions = {}): Promise<World> {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "@iaas/testkit";
-import { startWorld, type World } from "./helpers.js";
+import { REMEDIATION_ADMIN, startWorld, type World } from "./helpers.js";
 
 const CPU = "VM CPU Usage";
 // Demo inventory VMs without CPU hot-add.
@@ -41,8 +41,10 @@ describe("a deferred change after our own power-off", () => {
       const tools = await w.observer.retrieve([await w.moref(vm)], ["guest.toolsRunningStatus"]);
       expect(tools[0]!.props["guest.toolsRunningStatus"]).toBe("guestToolsRunning");
     }
-    const ack = await w.slash(`${verb} ${vm}`);
+    // The demo VMs have no owner: an IT admin powers them off.
+    const ack = await w.slash(`${verb} ${vm}`, REMEDIATION_ADMIN);
     expect(ack.status).toBe(200);
+    expect(JSON.stringify(ack.json)).not.toContain(":x:");
     // Polled with a deadline: the re-check is ten minutes away and no VEBA event comes.
     await waitUntil("the deferred vCPU on the VM", async () => {
       const now = await w.vm(vm);
