@@ -153,9 +153,16 @@ export class Actions {
     );
     await c.admit();
     // Create, clone, deploy: the quota share is taken before the command can run, so an over-quota
-    // request (or one that lost the race to the last share) is refused here, in the ack.
-    const hold = await this.d.quotas.reserve(command, c.traceparent);
-    const work = this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
+    // request (or one that lost the race to the last share) is refused here, in the ack. The
+    // reservation races the ack budget with the publish: with a slow vCenter the ack goes first
+    // and a refusal follows on the response_url, rather than an ack Slack has given up on.
+    let reserved = false;
+    let hold: Awaited<ReturnType<SlashDeps["quotas"]["reserve"]>>;
+    const work = (async () => {
+      hold = await this.d.quotas.reserve(command, c.traceparent);
+      reserved = true;
+      return this.publisher.publish(command, stored, { traceparent: c.traceparent, timeoutMs: PUBLISH_TIMEOUT_MS });
+    })();
     const first = await withinBudget(work, budgetMs);
     if (first.kind === "done") {
       const { duplicate } = first.value;
@@ -163,15 +170,24 @@ export class Actions {
       return { message: ephemeral(acceptedLine), verb, outcome: duplicate ? "duplicate" : "accepted" };
     }
     if (first.kind === "failed") {
+      // A refusal of the reservation (over quota, or the usage could not be read) is the caller's to word.
+      if (!reserved) throw first.err;
       log().error({ err: first.err }, "could not publish the command");
       await this.d.quotas.release(hold);
       return { message: ephemeral(errorText(unavailable(), id)), verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
     }
-    log().warn({ budgetMs }, "publishing is slow; acked before JetStream confirmed");
+    log().warn({ budgetMs, reserved }, reserved ? "publishing is slow; acked before JetStream confirmed" : "the quota check is slow; acked before it decided");
     this.pending.track(
       work.then(
         () => log().info("command published after the ack"),
         async (err: unknown) => {
+          if (!reserved) {
+            const refusal = err instanceof IaasError ? err : unavailable();
+            log().info({ code: refusal.code }, "refused after the ack by the quota check");
+            this.d.metrics.commands.inc({ verb, outcome: refusal.code === "IAAS_QUOTA_EXCEEDED" ? "rejected" : "unavailable", code: refusal.code });
+            await this.d.replier.direct(p.response_url, ephemeral(errorText(refusal, id)), id);
+            return;
+          }
           log().error({ err }, "could not publish the command");
           await this.d.quotas.release(hold);
           this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
