@@ -31,6 +31,7 @@ export {
   type WaitForOptions,
   type ObjectProps,
   type RetrieveContainerOptions,
+  type OnPage,
   type PropertyFilterSpec,
   type PropertySpec,
   type ObjectSpec,

@@ -19,7 +19,15 @@ export interface RetrieveContainerOptions extends CallOptions {
   recursive?: boolean;
   /** Page size hint (RetrieveOptions.maxObjects); the rest is fetched with ContinueRetrievePropertiesEx. */
   maxObjects?: number;
+  /** Hands each page over instead of gathering them (see PropertyCollector.retrievePropertiesEx). */
+  onPage?: OnPage;
 }
+
+/**
+ * Takes one page of a retrieval; `page` counts from 0, and a 0 after others means the retrieval
+ * started again (a renewed session), so what the earlier pages gave is to be dropped.
+ */
+export type OnPage = (objects: ObjectProps[], page: number) => void;
 
 export interface PropertySpec {
   type: string;
@@ -130,11 +138,15 @@ export class PropertyCollector {
     readonly ref: MoRef,
   ) {}
 
-  /** RetrievePropertiesEx + ContinueRetrievePropertiesEx until the token runs out. */
+  /**
+   * RetrievePropertiesEx + ContinueRetrievePropertiesEx until the token runs out; every object, or
+   * none with `onPage` (which took them page by page).
+   */
   async retrievePropertiesEx(
     specSet: readonly PropertyFilterSpec[],
-    opts: CallOptions & { maxObjects?: number | undefined } = {},
+    opts: CallOptions & { maxObjects?: number | undefined; onPage?: OnPage | undefined } = {},
   ): Promise<ObjectProps[]> {
+    // With `onPage`, each page goes to it and is not kept: memory is one page whatever the total.
     const check = (r: unknown): void => throwIfNotAuthenticated("RetrievePropertiesEx", r);
     const page = toPage(
       await this.client.invoke(
@@ -147,7 +159,11 @@ export class PropertyCollector {
         { ...opts, returns: "RetrieveResult", check },
       ),
     );
-    const all = [...page.objects];
+    const onPage = opts.onPage;
+    let pages = 0;
+    const all: ObjectProps[] = [];
+    const take = (objects: ObjectProps[]) => (onPage ? onPage(objects, pages++) : all.push(...objects));
+    take(page.objects);
     let token = page.token;
     try {
       while (token !== undefined) {
@@ -158,7 +174,7 @@ export class PropertyCollector {
             check,
           }),
         );
-        all.push(...next.objects);
+        take(next.objects);
         token = next.token;
       }
     } catch (err) {
