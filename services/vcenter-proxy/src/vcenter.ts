@@ -206,6 +206,8 @@ function isStale(err: unknown, found: FoundVm): boolean {
 export interface VcenterOptions {
   /** Keep a live name → VM index (VmIndex) instead of listing every VM per look-up. */
   liveIndex?: boolean;
+  /** VMs per page when a list is read from vCenter (no live index); default LIST_PAGE. */
+  listPage?: number;
 }
 
 /**
@@ -214,6 +216,7 @@ export interface VcenterOptions {
  */
 export class Vcenter {
   readonly index: VmIndex | undefined;
+  private readonly listPage: number;
   private fieldKeys: Promise<FieldKeys> | undefined;
 
   constructor(
@@ -222,6 +225,7 @@ export class Vcenter {
     readonly log: Logger,
     opts: VcenterOptions = {},
   ) {
+    this.listPage = opts.listPage ?? LIST_PAGE;
     if (opts.liveIndex) {
       this.index = new VmIndex(client, { logger: log });
       // Not awaited: until it is live, look-ups ask vCenter.
@@ -587,7 +591,7 @@ export class Vcenter {
       } else {
         let sel = new FirstByName<VmRecord>(limit);
         await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS, {
-          maxObjects: LIST_PAGE,
+          maxObjects: this.listPage,
           onPage: (objects, page) => {
             if (page === 0) sel = new FirstByName<VmRecord>(limit); // started again after a renewed session
             for (const r of objects) {
