@@ -31,7 +31,6 @@ export {
   type WaitForOptions,
   type ObjectProps,
   type RetrieveContainerOptions,
-  type OnPage,
   type PropertyFilterSpec,
   type PropertySpec,
   type ObjectSpec,

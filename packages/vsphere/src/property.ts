@@ -19,15 +19,7 @@ export interface RetrieveContainerOptions extends CallOptions {
   recursive?: boolean;
   /** Page size hint (RetrieveOptions.maxObjects); the rest is fetched with ContinueRetrievePropertiesEx. */
   maxObjects?: number;
-  /** Hands each page over instead of gathering them (see PropertyCollector.retrievePropertiesEx). */
-  onPage?: OnPage;
 }
-
-/**
- * Takes one page of a retrieval; `page` counts from 0, and a 0 after others means the retrieval
- * started again (a renewed session), so what the earlier pages gave is to be dropped.
- */
-export type OnPage = (objects: ObjectProps[], page: number) => void;
 
 export interface PropertySpec {
   type: string;
@@ -138,15 +130,11 @@ export class PropertyCollector {
     readonly ref: MoRef,
   ) {}
 
-  /**
-   * RetrievePropertiesEx + ContinueRetrievePropertiesEx until the token runs out; every object, or
-   * none with `onPage` (which took them page by page).
-   */
+  /** RetrievePropertiesEx + ContinueRetrievePropertiesEx until the token runs out. */
   async retrievePropertiesEx(
     specSet: readonly PropertyFilterSpec[],
-    opts: CallOptions & { maxObjects?: number | undefined; onPage?: OnPage | undefined } = {},
+    opts: CallOptions & { maxObjects?: number | undefined } = {},
   ): Promise<ObjectProps[]> {
-    // With `onPage`, each page goes to it and is not kept: memory is one page whatever the total.
     const check = (r: unknown): void => throwIfNotAuthenticated("RetrievePropertiesEx", r);
     const page = toPage(
       await this.client.invoke(
@@ -159,11 +147,7 @@ export class PropertyCollector {
         { ...opts, returns: "RetrieveResult", check },
       ),
     );
-    const onPage = opts.onPage;
-    let pages = 0;
-    const all: ObjectProps[] = [];
-    const take = (objects: ObjectProps[]) => (onPage ? onPage(objects, pages++) : all.push(...objects));
-    take(page.objects);
+    const all = [...page.objects];
     let token = page.token;
     try {
       while (token !== undefined) {
@@ -174,7 +158,7 @@ export class PropertyCollector {
             check,
           }),
         );
-        take(next.objects);
+        all.push(...next.objects);
         token = next.token;
       }
     } catch (err) {
@@ -237,6 +221,44 @@ export class PropertyCollector {
         await view.destroyView().catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Properties of every `type` object under a container, handed to `onPage` `chunk` objects at a
+   * time: the view's list of objects first (MoRefs only), then one RetrieveProperties per chunk of
+   * them. Memory is one chunk whatever the inventory, on a vCenter that ignores
+   * `RetrieveOptions.maxObjects` as well (the simulator answers everything in one page). An object
+   * deleted between the two steps is left out (its chunk is read again one object at a time).
+   */
+  async eachInContainer(type: string, paths: readonly string[], chunk: number, onPage: (objects: ObjectProps[]) => void, opts: RetrieveContainerOptions = {}): Promise<void> {
+    const container = opts.container ?? this.client.serviceContent.rootFolder;
+    const refs = await this.client.withSessionObjects(async () => {
+      const view = await defaultViewManager(this.client).createContainerView(container, [type], opts.recursive ?? true, opts);
+      try {
+        const [r] = await this.retrieve([view.ref], ["view"], opts);
+        return asArray(r?.props.view).map((v) => asMoRef(v, "view"));
+      } finally {
+        await view.destroyView().catch(() => undefined);
+      }
+    });
+    for (let i = 0; i < refs.length; i += chunk) {
+      const part = refs.slice(i, i + chunk);
+      let objects: ObjectProps[];
+      try {
+        objects = await this.retrieve(part, paths, opts);
+      } catch (err) {
+        if (!(err instanceof VimFault && err.faultType === "ManagedObjectNotFound")) throw err;
+        objects = [];
+        for (const ref of part) {
+          const one = await this.retrieve([ref], paths, opts).catch((e: unknown) => {
+            if (e instanceof VimFault && e.faultType === "ManagedObjectNotFound") return [];
+            throw e;
+          });
+          objects.push(...one);
+        }
+      }
+      onPage(objects);
+    }
   }
 
   /**

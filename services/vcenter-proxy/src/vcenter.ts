@@ -58,7 +58,10 @@ export interface ListQuery {
   limit?: number | undefined;
 }
 
-/** VMs per page when a list is read from vCenter (no live index): what one page may cost in memory. */
+/**
+ * VMs per read when every VM is read from vCenter (a list without the live index, the owner
+ * migration): what one read may cost in memory.
+ */
 const LIST_PAGE = 500;
 
 const collator = new Intl.Collator();
@@ -370,12 +373,17 @@ export class Vcenter {
    */
   async migrateOwners(): Promise<number> {
     const parse = await this.parser();
-    const rs = await this.client.retrieveContainer("VirtualMachine", [VmProps.name, VmProps.powerState, VmProps.template, VmProps.extraConfig, VmProps.customValue]);
+    // Page by page, keeping only the VMs to change: memory is a page, not the inventory.
+    const todo: VmRecord[] = [];
+    await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.name, VmProps.powerState, VmProps.template, VmProps.extraConfig, VmProps.customValue], this.listPage, (objects) => {
+      for (const r of objects) {
+        if (r.props[VmProps.name] === undefined) continue;
+        const rec = parse(r);
+        if (rec.owner !== undefined && !rec.ownerInField) todo.push(rec);
+      }
+    });
     let n = 0;
-    for (const r of rs) {
-      if (r.props[VmProps.name] === undefined) continue;
-      const rec = parse(r);
-      if (rec.owner === undefined || rec.ownerInField) continue;
+    for (const rec of todo) {
       try {
         await this.setOwnership(rec, { owner: rec.owner });
         n++;
@@ -563,8 +571,8 @@ export class Vcenter {
    *
    * Bounded by what it returns, not by the inventory: from the live index, a walk of it that
    * keeps only the first `limit` matches by name (no copy of the inventory, no call to vCenter);
-   * without the index (still being built, feed lost), pages of LIST_PAGE VMs read from vCenter
-   * one after the other, each page dropped once its matches are counted. The answer stops at
+   * without the index (still being built, feed lost), the VMs' references, then their facts read
+   * LIST_PAGE VMs at a time, each page dropped once its matches are counted. The answer stops at
    * VM_LIST_MAX_BYTES of JSON; a request without `limit` whose matches do not fit is refused.
    */
   async list(q: ListQuery = {}): Promise<{ vms: VmSummary[]; total: number }> {
@@ -589,17 +597,13 @@ export class Vcenter {
         }
         first = sel.map((v) => indexedSummary(v, keys));
       } else {
-        let sel = new FirstByName<VmRecord>(limit);
-        await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS, {
-          maxObjects: this.listPage,
-          onPage: (objects, page) => {
-            if (page === 0) sel = new FirstByName<VmRecord>(limit); // started again after a renewed session
-            for (const r of objects) {
-              if (r.props[VmProps.name] === undefined) continue;
-              const rec = parseVmRecord(r, keys);
-              if (wanted({ name: rec.summary.name, template: rec.summary.template, ...rec })) sel.offer(rec.summary.name, rec.summary.ref.value, rec);
-            }
-          },
+        const sel = new FirstByName<VmRecord>(limit);
+        await this.client.propertyCollector.eachInContainer("VirtualMachine", VM_BRIEF_PATHS, this.listPage, (objects) => {
+          for (const r of objects) {
+            if (r.props[VmProps.name] === undefined) continue;
+            const rec = parseVmRecord(r, keys);
+            if (wanted({ name: rec.summary.name, template: rec.summary.template, ...rec })) sel.offer(rec.summary.name, rec.summary.ref.value, rec);
+          }
         });
         first = sel.map((r) => toContractSummary(r));
       }
