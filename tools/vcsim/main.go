@@ -41,6 +41,7 @@ func main() {
 	delay := flag.String("method-delay", "", "per-method delay, e.g. PowerOnVM_Task:500,ReconfigVM_Task:200 (ms)")
 	datastores := flag.Int("datastores", 3, "number of datastores (LocalDS_0..N-1)")
 	dsSpace := flag.String("datastore-space", "", "capacity and free space per datastore in GiB, e.g. LocalDS_0=100:5,LocalDS_1=100:60")
+	vmCount := flag.Int("vm", 2, "VMs per standalone host and per cluster resource pool (the default inventory has one of each: 2 gives 4 VMs, 5000 gives 10,000)")
 	demo := flag.Bool("demo", true, "add the demo inventory: a template, tools running and hot-add on the generated VMs")
 	flag.Parse()
 
@@ -50,6 +51,7 @@ func main() {
 
 	model := simulator.VPX()
 	model.Datastore = *datastores
+	model.Machine = *vmCount
 	if *delay != "" {
 		model.DelayConfig.MethodDelay = map[string]int{}
 		for _, kv := range strings.Split(*delay, ",") {

@@ -11,6 +11,16 @@ import { NewVmNameSchema, PowerActionSchema } from "./commands.js";
 const base = { vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional() };
 const timeoutMs = z.number().int().min(1000).max(3_600_000).optional();
 
+/**
+ * The most VMs one vm-list answer holds, and the longest pattern it takes. A VM summary is a few
+ * hundred bytes of JSON, so the answer stays far below NATS's 1 MiB max_payload (the proxy also
+ * stops adding VMs at VM_LIST_MAX_BYTES).
+ */
+export const VM_LIST_MAX_VMS = 1000;
+export const VM_LIST_MAX_GLOB = 255;
+/** The bytes of VM summaries one vm-list answer may hold (JSON), under the 1 MiB max_payload. */
+export const VM_LIST_MAX_BYTES = 768 * 1024;
+
 const DatastoreNameSchema = z.string().min(1).max(255);
 
 /** Where a new VM goes; unset fields fall back to the proxy's discovery (first datacenter, its default pool). */
@@ -113,8 +123,24 @@ export const ProxyEndpoints = {
        */
       scope: z.strictObject({ owner: SlackUserIdSchema, teams: z.array(TeamIdSchema).max(200) }).optional(),
       includeTemplates: z.boolean().optional(),
+      /**
+       * Only VMs whose name matches this pattern (`*` any run of characters, `?` one; case-insensitive,
+       * as vCenter's own search). Matched inside the proxy, so the answer holds only the matches.
+       */
+      glob: z.string().min(1).max(VM_LIST_MAX_GLOB).optional(),
+      /**
+       * At most this many VMs, the first by name; `total` counts all the matches. Without it the
+       * proxy answers every match, or refuses (IAAS_TOO_LARGE) when there are more than
+       * VM_LIST_MAX_VMS: an answer is bounded whatever the inventory.
+       */
+      limit: z.number().int().min(0).max(VM_LIST_MAX_VMS).optional(),
     }),
-    response: z.strictObject({ vms: z.array(VmSummarySchema) }),
+    response: z.strictObject({
+      /** The matches, sorted by name; with `limit`, the first `limit` of them (fewer if the byte bound is reached). */
+      vms: z.array(VmSummarySchema),
+      /** How many VMs match, whether answered or not (a proxy before `limit` does not send it: `vms.length`). */
+      total: z.number().int().nonnegative().optional(),
+    }),
   },
   /**
    * What the VMs of one owner and/or one team use, counted from the custom attributes (for quotas).

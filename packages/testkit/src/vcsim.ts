@@ -13,6 +13,12 @@ export interface VcsimOptions {
   datastores?: number;
   /** Capacity and free space in GiB per datastore name. */
   datastoreSpaceGiB?: Record<string, { capacity: number; free: number }>;
+  /**
+   * VMs per standalone host and per cluster resource pool (`-vm`): the inventory has one of each,
+   * so the simulator holds twice this many generated VMs; default 2 (4 VMs). Large inventories
+   * want `demo: false` (the demo step reconfigures every VM).
+   */
+  vmsPerPool?: number;
   /** The demo inventory (a template, tools running, hot-add on every other VM); default true. */
   demo?: boolean;
   username?: string;
@@ -57,6 +63,7 @@ export function vcsimArgs(opts: VcsimOptions, port = 0): string[] {
       `-datastore-space=${Object.entries(opts.datastoreSpaceGiB).map(([n, s]) => `${n}=${s.capacity}:${s.free}`).join(",")}`,
     );
   }
+  if (opts.vmsPerPool !== undefined) args.push(`-vm=${opts.vmsPerPool}`);
   if (opts.demo === false) args.push("-demo=false");
   if (opts.username) args.push(`-username=${opts.username}`);
   if (opts.password) args.push(`-password=${opts.password}`);
@@ -68,6 +75,8 @@ export async function startVcsim(opts: VcsimOptions = {}): Promise<Vcsim> {
   let child: ChildProcess | undefined;
   let info = { url: "", username: "", password: "" };
 
+  // A 10,000-VM inventory takes the simulator about 20 s to build on two busy cores.
+  const startS = 30 + Math.ceil(((opts.vmsPerPool ?? 2) * 2) / 200);
   const launch = async (port: number): Promise<void> => {
     const proc = spawn(vcsimBinary(), vcsimArgs(opts, port), { stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
     child = proc;
@@ -77,7 +86,7 @@ export async function startVcsim(opts: VcsimOptions = {}): Promise<Vcsim> {
     });
     const lines = createInterface({ input: proc.stdout! });
     info = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`vcsim did not start within 30 s: ${stderr}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`vcsim did not start within ${startS} s: ${stderr}`)), startS * 1000);
       proc.once("exit", (code) => {
         clearTimeout(timer);
         reject(new Error(`vcsim exited with ${code}: ${stderr}`));

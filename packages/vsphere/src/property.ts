@@ -224,6 +224,44 @@ export class PropertyCollector {
   }
 
   /**
+   * Properties of every `type` object under a container, handed to `onPage` `chunk` objects at a
+   * time: the view's list of objects first (MoRefs only), then one RetrieveProperties per chunk of
+   * them. Memory is one chunk whatever the inventory, on a vCenter that ignores
+   * `RetrieveOptions.maxObjects` as well (the simulator answers everything in one page). An object
+   * deleted between the two steps is left out (its chunk is read again one object at a time).
+   */
+  async eachInContainer(type: string, paths: readonly string[], chunk: number, onPage: (objects: ObjectProps[]) => void, opts: RetrieveContainerOptions = {}): Promise<void> {
+    const container = opts.container ?? this.client.serviceContent.rootFolder;
+    const refs = await this.client.withSessionObjects(async () => {
+      const view = await defaultViewManager(this.client).createContainerView(container, [type], opts.recursive ?? true, opts);
+      try {
+        const [r] = await this.retrieve([view.ref], ["view"], opts);
+        return asArray(r?.props.view).map((v) => asMoRef(v, "view"));
+      } finally {
+        await view.destroyView().catch(() => undefined);
+      }
+    });
+    for (let i = 0; i < refs.length; i += chunk) {
+      const part = refs.slice(i, i + chunk);
+      let objects: ObjectProps[];
+      try {
+        objects = await this.retrieve(part, paths, opts);
+      } catch (err) {
+        if (!(err instanceof VimFault && err.faultType === "ManagedObjectNotFound")) throw err;
+        objects = [];
+        for (const ref of part) {
+          const one = await this.retrieve([ref], paths, opts).catch((e: unknown) => {
+            if (e instanceof VimFault && e.faultType === "ManagedObjectNotFound") return [];
+            throw e;
+          });
+          objects.push(...one);
+        }
+      }
+      onPage(objects);
+    }
+  }
+
+  /**
    * Waits until `done` accepts the values of `paths` of `obj`, through a private collector
    * (CreatePropertyCollector → CreateFilter → WaitForUpdatesEx loop → DestroyPropertyCollector), as
    * govmomi's property.Wait does; no polling. `done` sees every path that is set (unset ones are

@@ -11,6 +11,8 @@ export interface IndexedVm {
   name: string;
   template: boolean;
   parent: MoRef | undefined;
+  /** `runtime.powerState` as vCenter says it (poweredOn, poweredOff, suspended). */
+  powerState: string;
   numCPU: number | undefined;
   memoryMB: number | undefined;
   /** Provisioned disk: the sum of the VM's VirtualDisk capacities. */
@@ -42,7 +44,7 @@ export interface VmIndexOptions {
  * devices. `summary.storage` would be smaller on the wire, but vCenter refreshes it lazily and it
  * counts swap, logs and snapshots, so a VM just made would not show in it at once.
  */
-const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.customValue];
+const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.customValue];
 
 /**
  * How long a custom value this process wrote (`noteCustomValue`) wins over a different one the
@@ -65,8 +67,8 @@ const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typ
 const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
 
 /**
- * A live index of every VM's name, template flag and inventory path, kept by the property
- * collector instead of a listing per look-up (govmomi's `view.Manager` + `property.Wait`): one
+ * A live index of every VM's name, template flag, inventory path, power state, size and custom
+ * values, kept by the property collector instead of a listing per look-up (govmomi's `view.Manager` + `property.Wait`): one
  * private PropertyCollector with a filter over a ContainerView of the root folder (VMs, folders,
  * datacenters, vApps), then WaitForUpdatesEx in a loop. The first answer is the whole inventory;
  * later ones carry only what changed (a VM created, renamed, moved, marked as a template, deleted).
@@ -352,6 +354,7 @@ export class VmIndex {
           const name = changes.has(VmProps.name) ? changes.get(VmProps.name) : prev?.name;
           const parent = changes.has(VmProps.parent) ? changes.get(VmProps.parent) : prev?.parent;
           const template = changes.has(VmProps.template) ? changes.get(VmProps.template) : prev?.template;
+          const powerState = changes.has(VmProps.powerState) ? changes.get(VmProps.powerState) : prev?.powerState;
           const numCPU = changes.has(VmProps.numCPU) ? num(changes.get(VmProps.numCPU)) : prev?.numCPU;
           const memoryMB = changes.has(VmProps.memoryMB) ? num(changes.get(VmProps.memoryMB)) : prev?.memoryMB;
           const diskKB = changes.has(VmProps.devices) ? diskKBOf(changes.get(VmProps.devices)) : (prev?.diskKB ?? 0);
@@ -360,7 +363,7 @@ export class VmIndex {
             : (prev?.customValues ?? this.withWritten(key, new Map()));
           this.removeVm(key);
           if (typeof name !== "string") continue;
-          this.put(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined, numCPU, memoryMB, diskKB, customValues });
+          this.put(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined, powerState: typeof powerState === "string" ? powerState : "poweredOff", numCPU, memoryMB, diskKB, customValues });
         } else {
           const prev = this.nodes.get(key);
           const name = changes.has(EntityProps.name) ? changes.get(EntityProps.name) : prev?.name;

@@ -15,6 +15,15 @@ describe("list answers", () => {
     expect(JSON.stringify(m.blocks)).toContain("…and 7 more.");
   });
 
+  it("count what the proxy says matched, not what it sent (it sends only the first LIST_CAP)", () => {
+    const m = listMessage(Array.from({ length: LIST_CAP }, (_, i) => vm(i)), "vm-*", "own", 10_000);
+    const lines = m.text.split("\n");
+    expect(lines[0]).toBe("10000 of your VMs matching `vm-*`:");
+    expect(lines).toHaveLength(LIST_CAP + 2);
+    expect(lines.at(-1)).toBe(`…and ${10_000 - LIST_CAP} more. Narrow the list with a pattern: \`/iaas list web-*\`.`);
+    expect(JSON.stringify(m.blocks)).toContain(`(showing ${LIST_CAP})`);
+  });
+
   it("show each VM as a field: name, power, CPU, memory and owner", () => {
     const m = listMessage([vm(1)], "vm-*");
     expect(m.blocks).toMatchInlineSnapshot(`

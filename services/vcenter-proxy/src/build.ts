@@ -116,7 +116,7 @@ export function buildProxy(deps: ProxyDeps) {
       };
       add("vmGet", async (vc, req) => ({ vm: await vc.getVm(req.vm) }));
       add("vmInfo", async (vc, req) => ({ vm: await vc.infoOf(req.vm) }));
-      add("vmList", async (vc, req) => ({ vms: await vc.list(req) }));
+      add("vmList", (vc, req) => vc.list(req));
       add("vmUsage", (vc, req) => vc.usage(req));
       add("vmSetOwner", (vc, req) => vc.setOwner(req.vm, req));
       add("templateList", async (vc) => ({ templates: await vc.templates() }));

@@ -1,9 +1,10 @@
-import { IaasError, PowerStateAfter, PowerStateWords, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo, type Usage } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, PowerStateSchema, PowerStateWords, VM_LIST_MAX_BYTES, VM_LIST_MAX_VMS, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo, type Usage } from "@iaas/contracts";
 import {
   VimClient,
   VirtualMachine,
   VM_SUMMARY_PATHS,
   VmIndex,
+  type IndexedVm,
   TASK_STATE_PATHS,
   VmProps,
   isVimFault,
@@ -19,6 +20,7 @@ import {
   type VmSummary as VimVmSummary,
 } from "@iaas/vsphere";
 import type { Logger } from "@iaas/runtime";
+import { compileGlob } from "@iaas/policy";
 import { toIaasError } from "./faults.js";
 
 const ACTION_WORDS: Record<PowerAction, string> = {
@@ -46,6 +48,73 @@ export const REQUEST_KEY = "iaas.request";
  */
 export const OWNER_FIELD = "iaas.owner";
 export const TEAM_FIELD = "iaas.team";
+
+/** What vm-list asks: see ProxyEndpoints.vmList. */
+export interface ListQuery {
+  owner?: string | undefined;
+  scope?: { owner: string; teams: string[] } | undefined;
+  includeTemplates?: boolean | undefined;
+  glob?: string | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * VMs per read when every VM is read from vCenter (a list without the live index, the owner
+ * migration): what one read may cost in memory.
+ */
+const LIST_PAGE = 500;
+
+const collator = new Intl.Collator();
+
+/**
+ * The first `limit` items by name (then moref) of those offered, and how many were offered: a
+ * sorted array of at most `limit`, so memory is the answer's and a large inventory costs one
+ * comparison per item past the first `limit` (an item after the last kept one is dropped at once).
+ */
+export class FirstByName<T> {
+  private readonly kept: { name: string; id: string; item: T }[] = [];
+  total = 0;
+
+  constructor(readonly limit: number) {}
+
+  offer(name: string, id: string, item: T): void {
+    this.total++;
+    if (this.limit === 0) return;
+    const cmp = (a: { name: string; id: string }) => collator.compare(a.name, name) || (a.id < id ? -1 : a.id > id ? 1 : 0);
+    const k = this.kept;
+    if (k.length === this.limit && cmp(k[k.length - 1]!) <= 0) return;
+    let lo = 0;
+    let hi = k.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(k[mid]!) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    k.splice(lo, 0, { name, id, item });
+    if (k.length > this.limit) k.pop();
+  }
+
+  /** The kept items, in order, through `fn`, and the count of all offered. */
+  map<U>(fn: (item: T) => U): { items: U[]; total: number } {
+    return { items: this.kept.map((k) => fn(k.item)), total: this.total };
+  }
+}
+
+/** A contract summary from the live index alone (no path: `list` does not show it). */
+function indexedSummary(v: IndexedVm, keys: FieldKeys): VmSummary {
+  const owner = v.customValues.get(keys.owner) || undefined;
+  const team = v.customValues.get(keys.team) || undefined;
+  return {
+    name: v.name,
+    moref: v.ref.value,
+    powerState: PowerStateSchema.safeParse(v.powerState).success ? (v.powerState as VmSummary["powerState"]) : "poweredOff",
+    numCpu: v.numCPU ?? 0,
+    memoryMB: v.memoryMB ?? 0,
+    template: v.template,
+    ...(owner ? { owner } : {}),
+    ...(team ? { team } : {}),
+  };
+}
 
 /** The keys vCenter gave the two custom attributes. */
 export interface FieldKeys {
@@ -140,6 +209,8 @@ function isStale(err: unknown, found: FoundVm): boolean {
 export interface VcenterOptions {
   /** Keep a live name → VM index (VmIndex) instead of listing every VM per look-up. */
   liveIndex?: boolean;
+  /** VMs per page when a list is read from vCenter (no live index); default LIST_PAGE. */
+  listPage?: number;
 }
 
 /**
@@ -148,6 +219,7 @@ export interface VcenterOptions {
  */
 export class Vcenter {
   readonly index: VmIndex | undefined;
+  private readonly listPage: number;
   private fieldKeys: Promise<FieldKeys> | undefined;
 
   constructor(
@@ -156,6 +228,7 @@ export class Vcenter {
     readonly log: Logger,
     opts: VcenterOptions = {},
   ) {
+    this.listPage = opts.listPage ?? LIST_PAGE;
     if (opts.liveIndex) {
       this.index = new VmIndex(client, { logger: log });
       // Not awaited: until it is live, look-ups ask vCenter.
@@ -202,6 +275,7 @@ export class Vcenter {
       name: s.name,
       template: s.template,
       parent: s.parent,
+      powerState: s.powerState,
       numCPU: s.numCPU,
       memoryMB: s.memoryMB,
       diskKB: s.disks.reduce((n, d) => n + d.capacityInKB, 0),
@@ -299,12 +373,17 @@ export class Vcenter {
    */
   async migrateOwners(): Promise<number> {
     const parse = await this.parser();
-    const rs = await this.client.retrieveContainer("VirtualMachine", [VmProps.name, VmProps.powerState, VmProps.template, VmProps.extraConfig, VmProps.customValue]);
+    // Page by page, keeping only the VMs to change: memory is a page, not the inventory.
+    const todo: VmRecord[] = [];
+    await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.name, VmProps.powerState, VmProps.template, VmProps.extraConfig, VmProps.customValue], this.listPage, (objects) => {
+      for (const r of objects) {
+        if (r.props[VmProps.name] === undefined) continue;
+        const rec = parse(r);
+        if (rec.owner !== undefined && !rec.ownerInField) todo.push(rec);
+      }
+    });
     let n = 0;
-    for (const r of rs) {
-      if (r.props[VmProps.name] === undefined) continue;
-      const rec = parse(r);
-      if (rec.owner === undefined || rec.ownerInField) continue;
+    for (const rec of todo) {
       try {
         await this.setOwnership(rec, { owner: rec.owner });
         n++;
@@ -486,20 +565,62 @@ export class Vcenter {
   }
 
   /**
-   * Every VM (and, when asked, template) with the facts `/iaas list` shows; one property-collector
-   * round trip. `scope`: only VMs owned by `scope.owner` or whose team is in `scope.teams`.
+   * The VMs (and, when asked, templates) a `/iaas list` shows, sorted by name: the first `limit`
+   * of the matches and how many match. `scope`: only VMs owned by `scope.owner` or whose team is in
+   * `scope.teams`; `glob`: only names matching it (case-insensitive).
+   *
+   * Bounded by what it returns, not by the inventory: from the live index, a walk of it that
+   * keeps only the first `limit` matches by name (no copy of the inventory, no call to vCenter);
+   * without the index (still being built, feed lost), the VMs' references, then their facts read
+   * LIST_PAGE VMs at a time, each page dropped once its matches are counted. The answer stops at
+   * VM_LIST_MAX_BYTES of JSON; a request without `limit` whose matches do not fit is refused.
    */
-  async list(opts: { owner?: string | undefined; scope?: { owner: string; teams: string[] } | undefined; includeTemplates?: boolean | undefined } = {}): Promise<VmSummary[]> {
+  async list(q: ListQuery = {}): Promise<{ vms: VmSummary[]; total: number }> {
     try {
-      const parse = await this.parser();
-      const rs = await this.client.retrieveContainer("VirtualMachine", VM_BRIEF_PATHS);
-      const inScope = (r: VmRecord) => !opts.scope || (r.owner !== undefined && r.owner === opts.scope.owner) || (r.team !== undefined && opts.scope.teams.includes(r.team));
-      return rs
-        .filter((r) => r.props[VmProps.name] !== undefined)
-        .map(parse)
-        .filter((r) => (opts.includeTemplates || !r.summary.template) && (!opts.owner || r.owner === opts.owner) && inScope(r))
-        .map((r) => toContractSummary(r))
-        .sort((a, b) => a.name.localeCompare(b.name));
+      const keys = await this.fields();
+      const limit = q.limit ?? VM_LIST_MAX_VMS;
+      const glob = q.glob === undefined ? undefined : compileGlob(q.glob, { caseInsensitive: true });
+      const wanted = (o: { name: string; template: boolean; owner: string | undefined; team: string | undefined }) =>
+        (q.includeTemplates || !o.template) &&
+        (!q.owner || o.owner === q.owner) &&
+        (!q.scope || (o.owner !== undefined && o.owner === q.scope.owner) || (o.team !== undefined && q.scope.teams.includes(o.team))) &&
+        (!glob || glob.test(o.name));
+      let first: { items: VmSummary[]; total: number };
+      if (this.index?.live) {
+        const sel = new FirstByName<IndexedVm>(limit);
+        for (const v of this.index.all()) {
+          // The index holds custom values only: an owner still in version 1's extraConfig only
+          // counts once the start-up migration has copied it (as for vm-usage).
+          const owner = v.customValues.get(keys.owner) || undefined;
+          const team = v.customValues.get(keys.team) || undefined;
+          if (wanted({ name: v.name, template: v.template, owner, team })) sel.offer(v.name, v.ref.value, v);
+        }
+        first = sel.map((v) => indexedSummary(v, keys));
+      } else {
+        const sel = new FirstByName<VmRecord>(limit);
+        await this.client.propertyCollector.eachInContainer("VirtualMachine", VM_BRIEF_PATHS, this.listPage, (objects) => {
+          for (const r of objects) {
+            if (r.props[VmProps.name] === undefined) continue;
+            const rec = parseVmRecord(r, keys);
+            if (wanted({ name: rec.summary.name, template: rec.summary.template, ...rec })) sel.offer(rec.summary.name, rec.summary.ref.value, rec);
+          }
+        });
+        first = sel.map((r) => toContractSummary(r));
+      }
+      const vms: VmSummary[] = [];
+      let bytes = 0;
+      for (const v of first.items) {
+        bytes += Buffer.byteLength(JSON.stringify(v)) + 1;
+        if (bytes > VM_LIST_MAX_BYTES) break;
+        vms.push(v);
+      }
+      if (q.limit === undefined && vms.length < first.total) {
+        throw new IaasError(
+          "IAAS_TOO_LARGE",
+          `${first.total} VMs match, more than one answer holds (at most ${vms.length === first.items.length ? VM_LIST_MAX_VMS : vms.length}); ask with a limit, or narrow the list with a pattern or a scope.`,
+        );
+      }
+      return { vms, total: first.total };
     } catch (err) {
       throw toIaasError(err, { action: "list VMs" });
     }

@@ -47,7 +47,8 @@ beforeAll(async () => {
   clients.push(a, b, c);
   observer = c;
   vc = new Vcenter("default", a, log, { liveIndex: true });
-  plain = new Vcenter("default", b, log);
+  // Pages of 2 VMs: a list read from vCenter spans several.
+  plain = new Vcenter("default", b, log, { listPage: 2 });
   await vc.index!.start();
   nc = await connect({ servers: nats.url });
   proxy = await startProxy({ nc, vcenters: new Map([["default", vc]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
@@ -215,6 +216,25 @@ describe("vm-list with a scope", () => {
     expect(await names({ owner: "UZED01", teams: [] })).toEqual([]);
     const all = (await call("vmList", {})).vms.map((v) => v.name);
     expect(all).toContain("DC0_H0_VM0");
+  });
+});
+
+describe("vm-list bounded by its answer", () => {
+  it("answers the first `limit` matches by name and how many match, the same from the index as page by page from vCenter", async () => {
+    const every = (await call("vmList", {})).vms.map((v) => v.name);
+    expect(every.length).toBeGreaterThan(4);
+    expect(every).toEqual([...every].sort((a, b) => a.localeCompare(b)));
+    expect(await call("vmList", { limit: 2 })).toMatchObject({ vms: [{ name: every[0] }, { name: every[1] }], total: every.length });
+    expect(await call("vmList", { limit: 0 })).toEqual({ vms: [], total: every.length });
+    // Case-insensitive, `?` one character; the total counts the matches, not the inventory.
+    expect(await call("vmList", { glob: "dc0_h0_vm?", limit: 1 })).toMatchObject({ vms: [{ name: "DC0_H0_VM0" }], total: 2 });
+    expect((await call("vmList", { glob: "OWN-*" })).vms.map((v) => v.name)).toEqual(every.filter((n) => n.startsWith("own-")));
+    expect(await call("vmList", { scope: { owner: "UCAROL", teams: ["S0TEAM1"] }, limit: 1 })).toMatchObject({ vms: [{ name: "own-c1" }], total: 2 });
+    expect(await call("vmList", { glob: "nothing-*", limit: 20 })).toEqual({ vms: [], total: 0 });
+    for (const q of [{}, { limit: 3 }, { glob: "*vm1", limit: 5 }, { scope: { owner: "UALICE", teams: ["S0TEAM1"] } }, { includeTemplates: true, limit: 4 }]) {
+      expect(vc.index!.live).toBe(true);
+      expect(await plain.list(q), JSON.stringify(q)).toEqual(await vc.list(q));
+    }
   });
 });
 

@@ -1,6 +1,5 @@
 import { IaasError, ProxyEndpoints } from "@iaas/contracts";
-import { compileGlob } from "@iaas/policy";
-import { listMessage } from "../presentation/views.js";
+import { LIST_CAP, listMessage } from "../presentation/views.js";
 import type { RecordOf } from "./verb.js";
 
 export const list: RecordOf<"list"> = {
@@ -11,10 +10,11 @@ export const list: RecordOf<"list"> = {
     if (cmd.all && policy.scopeOf(actor, "list") !== "any") {
       throw new IaasError("IAAS_NOT_ALLOWED", "You may not list every VM (`list all` needs `list:any`, which IT admins have); `/iaas list` shows your and your team's VMs.");
     }
-    // The proxy filters by owner and team (custom attributes): VMs outside the scope never leave it.
-    const { vms } = await ask(ProxyEndpoints.vmList, cmd.all ? {} : { scope: { owner: actor.userId, teams: teams() } });
-    // Linear in pattern × name (no RegExp backtracking), case-insensitive as vCenter's own search.
-    const glob = cmd.glob === undefined ? undefined : compileGlob(cmd.glob, { caseInsensitive: true });
-    return listMessage(glob ? vms.filter((v) => glob.test(v.name)) : vms, cmd.glob, cmd.all ? "all" : "own");
+    // The proxy filters by owner and team (custom attributes) and by the pattern, and sends the
+    // first LIST_CAP matches with their count: VMs outside the scope, or past what the reply shows,
+    // never leave it, whatever the inventory's size.
+    const scope = cmd.all ? {} : { scope: { owner: actor.userId, teams: teams() } };
+    const { vms, total } = await ask(ProxyEndpoints.vmList, { ...scope, ...(cmd.glob !== undefined ? { glob: cmd.glob } : {}), limit: LIST_CAP });
+    return listMessage(vms, cmd.glob, cmd.all ? "all" : "own", total ?? vms.length);
   },
 };

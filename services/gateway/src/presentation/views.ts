@@ -51,18 +51,22 @@ export function helpMessage(verbs: readonly Verb[], topic?: Verb, scopeOf: (verb
   ]);
 }
 
-/** `list`: the caller's own and team VMs (`own`), or every VM (`all`). */
-export function listMessage(vms: readonly VmSummary[], glob: string | undefined, scope: "own" | "all" = "all"): SlackMessage {
+/**
+ * `list`: the caller's own and team VMs (`own`), or every VM (`all`); the first LIST_CAP of `vms`
+ * are shown, and `total` (how many match, default `vms.length`) is what the counts say.
+ */
+export function listMessage(vms: readonly VmSummary[], glob: string | undefined, scope: "own" | "all" = "all", total = vms.length): SlackMessage {
   const shown = vms.slice(0, LIST_CAP);
-  const more = vms.length - shown.length;
+  const count = Math.max(total, shown.length);
+  const more = count - shown.length;
   // Own VMs include the teams': "1 of your VMs", as a user says it.
-  const noun = scope === "own" ? "of your VMs" : vms.length === 1 ? "VM" : "VMs";
+  const noun = scope === "own" ? "of your VMs" : count === 1 ? "VM" : "VMs";
   const what = glob === undefined ? noun : `${noun} matching ${code(glob)}`;
-  if (vms.length === 0) {
+  if (count === 0) {
     const none = scope === "own" ? `You and your teams have no VMs${glob === undefined ? "" : ` matching ${code(glob)}`}.` : `No ${what}.`;
     return message(none, [section(none)]);
   }
-  const head = `*${vms.length} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
+  const head = `*${count} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
   const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}`;
   const blocks: Block[] = [section(head)];
   for (let i = 0; i < shown.length; i += 5) {
@@ -70,7 +74,7 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined,
   }
   const tail = more > 0 ? `…and ${more} more. Narrow the list with a pattern: ${code(`${SLASH} list web-*`)}.` : undefined;
   if (tail) blocks.push(context(tail));
-  const text = [`${vms.length} ${what}:`, ...shown.map((v) => `${escape(v.name)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
+  const text = [`${count} ${what}:`, ...shown.map((v) => `${escape(v.name)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
   return message(text, blocks);
 }
 
