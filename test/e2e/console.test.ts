@@ -1,0 +1,151 @@
+/**
+ * The local web console (issue 20), in a real headless Chromium (Debian's `chromium`, driven by
+ * playwright-core) against the real system: the page sends signed slash commands and button
+ * clicks to the gateway as Slack does, and shows what the app answers with its blocks rendered.
+ * Acts as the admin: the simulator's demo VMs have no owner, and unowned VMs are admin-only.
+ * Saves docs/console.png for the README.
+ */
+import { request } from "node:http";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
+import { SlackConsole, type ConsolePerson } from "@iaas/testkit";
+import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
+import { inventory, rawClone } from "./helpers.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const CHROMIUM = "/usr/bin/chromium";
+const ADMIN = "UADMIN1";
+const HOSTILE = "<img src=x onerror=alert(1)>";
+const people: ConsolePerson[] = [
+  { id: ADMIN, name: "admin", label: "Local admin (UADMIN1)" },
+  { id: "U0002", name: "pat", label: "Pat, a plain user" },
+];
+
+describe.skipIf(!existsSync(CHROMIUM))("the web console in a real browser", () => {
+  let sys: System;
+  let web: SlackConsole;
+  let browser: BrowserContext;
+  let page: Page;
+  let profile: string;
+  const dialogs: string[] = [];
+
+  beforeAll(async () => {
+    sys = await startSystem({ admins: ADMIN });
+    await rawClone(sys, HOSTILE);
+    web = await SlackConsole.start({ slack: sys.slack, gatewayUrl: sys.gatewayUrl, secret: SIGNING_SECRET, people });
+    profile = mkdtempSync(join(tmpdir(), "iaas-chromium-"));
+    // A fresh profile each run (playwright passes it as --user-data-dir).
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 1100, height: 900 },
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    // An alert() would be the hostile VM name run as markup.
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.goto(web.url);
+    await page.getByLabel("Acting as").selectOption(ADMIN);
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.close();
+    await sys?.stop();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  const box = () => page.getByRole("textbox", { name: "Message #iaas" });
+  /** Types a command and Enter, as a person does. */
+  async function send(text: string): Promise<void> {
+    await box().fill(text);
+    await box().press("Enter");
+  }
+  /** The newest message from the app that shows `text` (waits for it). */
+  async function shown(text: string | RegExp, kind = "li.msg"): Promise<Locator> {
+    const m = page.locator(kind).filter({ hasText: text }).last();
+    await m.waitFor({ timeout: 30_000 });
+    return m;
+  }
+
+  it("sends /iaas list all as a signed slash command and shows the demo VMs", async () => {
+    // `list` alone is the caller's own and team VMs; the demo VMs have no owner.
+    await send("/iaas list all");
+    const answer = await shown("DC0_H0_VM0", "li.msg.ack");
+    const text = await answer.innerText();
+    for (const vm of ["DC0_H0_VM1", "DC0_C0_RP0_VM0"]) expect(text).toContain(vm);
+    expect(text).toContain("Only visible to you");
+    expect(await page.locator("li.msg.command").last().innerText()).toContain("/iaas list all");
+    // The gateway got it as Slack sends it: signed (it answered), from the acting user, with a response_url on the stand-in.
+    expect(await page.locator("li.msg.command").last().innerText()).toContain("admin");
+  });
+
+  it("renders /iaas info from its blocks: the host and the datastore as fields", async () => {
+    await send("/iaas info DC0_H0_VM0");
+    const answer = await shown(/Host/, "li.msg.ack");
+    const fields = await answer.locator(".field").allInnerTexts();
+    expect(fields.find((f) => f.startsWith("Host"))).toContain("DC0_H0");
+    expect(fields.find((f) => /^Datastore/.test(f))).toContain("LocalDS_0");
+    // Field labels are bold (mrkdwn `*Host*`), not asterisks.
+    expect(await answer.locator(".field strong").count()).toBeGreaterThan(0);
+    expect(await answer.innerText()).not.toContain("*Host*");
+  });
+
+  it("shows a VM whose name is HTML as text, never as markup", async () => {
+    await send("/iaas list all");
+    const answer = await shown(HOSTILE, "li.msg.ack");
+    expect(await answer.innerText()).toContain(HOSTILE);
+    expect(await page.locator("li.msg img").count()).toBe(0);
+    expect(dialogs).toEqual([]);
+  });
+
+  it("shows a mrkdwn link to javascript: as its text, and Slack's escapes decoded", async () => {
+    // A message as the app could post it, straight to the stand-in's Web API.
+    const res = await fetch(`${sys.slack.apiUrl}chat.postMessage`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer xoxb-test" },
+      body: JSON.stringify({ channel: "C0001", text: "<javascript:alert(1)|run me> and <https://example.com/|a real link> for &lt;vm&gt; &amp; <@U0002>" }),
+    });
+    expect(res.status).toBe(200);
+    const m = await shown("run me");
+    expect(await m.locator("a").count()).toBe(1);
+    expect(await m.locator("a").getAttribute("href")).toBe("https://example.com/");
+    const text = await m.innerText();
+    expect(text).toContain("for <vm> & @pat");
+    expect(text).not.toContain("&lt;");
+  });
+
+  it("asks Confirm / Cancel for a delete, and Confirm deletes the VM (the simulator agrees)", async () => {
+    expect((await inventory(sys)).has("DC0_C0_RP0_VM1")).toBe(true);
+    await send("/iaas delete DC0_C0_RP0_VM1");
+    const ask = await shown("DC0_C0_RP0_VM1", "li.msg.ack");
+    await ask.getByRole("button", { name: "Cancel" }).waitFor();
+    await ask.getByRole("button", { name: "Confirm" }).click();
+    await shown(/:white_check_mark:|✅/);
+    await expect.poll(async () => (await inventory(sys)).has("DC0_C0_RP0_VM1"), { timeout: 30_000 }).toBe(false);
+    await send("/iaas info DC0_H0_VM0");
+    await shown(/Host/, "li.msg.ack");
+    await page.screenshot({ path: join(root, "docs", "console.png") });
+  });
+
+  it("refuses requests that are not addressed to its loopback host, and posts that are not JSON", async () => {
+    const port = new URL(web.url).port;
+    const misdirected = await new Promise<number>((resolve, reject) => {
+      request(web.url, { headers: { host: `evil.example:${port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(misdirected).toBe(421);
+    const form = await fetch(new URL("/command", web.url), { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "text=/iaas+list" });
+    expect(form.status).toBe(415);
+  });
+});
