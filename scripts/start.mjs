@@ -88,9 +88,14 @@ if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   // The web console: a page that plays a Slack channel with the app in it (loopback only).
   const consolePort = Number(env.SLACK_CONSOLE_PORT ?? 3001);
   const gatewayUrl = `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`;
-  const web = await kit.SlackConsole.start({ slack, gatewayUrl, secret: env.SLACK_SIGNING_SECRET, port: consolePort });
-  stoppers.push(() => web.close());
-  say(`console: ${web.url} (a Slack channel in your browser: type /iaas help; act as the admin, a plain user or their teammate)`);
+  const web = await kit.SlackConsole.start({ slack, gatewayUrl, secret: env.SLACK_SIGNING_SECRET, port: consolePort }).catch((err) => {
+    say(`console: cannot listen on 127.0.0.1:${consolePort} (${err.code ?? err.message}); SLACK_CONSOLE_PORT picks another port. Running without it.`);
+    return undefined;
+  });
+  if (web) {
+    stoppers.push(() => web.close());
+    say(`console: ${web.url} (a Slack channel in your browser: type /iaas help; act as the admin, a plain user or their teammate)`);
+  }
   say(`or in a terminal: node scripts/slack.mjs "power off DC0_H0_VM0"; notices go to channel ${env.SLACK_NOTIFY_CHANNEL} (node scripts/slack.mjs --notices)`);
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";

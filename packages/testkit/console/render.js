@@ -193,9 +193,22 @@ export function textToText(obj) {
   return nodesToText(parseMrkdwn(obj.text));
 }
 
+/** A message's blocks: an array, or the JSON string a form-encoded Web API call carries. */
+export function blocksOf(message) {
+  let b = message?.blocks;
+  if (typeof b === "string") {
+    try {
+      b = JSON.parse(b);
+    } catch {
+      b = undefined;
+    }
+  }
+  return Array.isArray(b) ? b.filter((x) => x && typeof x === "object") : [];
+}
+
 /** The buttons of a message's actions blocks, with the block they sit in. */
 export function buttonsOf(message) {
-  return (message.blocks ?? []).flatMap((b) => (b.type === "actions" ? (b.elements ?? []).filter((e) => e.type === "button").map((e) => ({ block_id: b.block_id, ...e })) : []));
+  return blocksOf(message).flatMap((b) => (b.type === "actions" ? (b.elements ?? []).filter((e) => e.type === "button").map((e) => ({ block_id: b.block_id, ...e })) : []));
 }
 
 /**
@@ -203,7 +216,7 @@ export function buttonsOf(message) {
  * the clicks. Without blocks, the fallback `text` as mrkdwn.
  */
 export function messageToHtml(message) {
-  const blocks = message.blocks ?? [];
+  const blocks = blocksOf(message);
   if (!blocks.length) return `<div class="block section">${textToHtml({ type: "mrkdwn", text: message.text ?? "" })}</div>`;
   return blocks
     .map((b, bi) => {
@@ -236,7 +249,7 @@ function buttonHtml(e, blockId, blockIndex) {
 
 /** A message's blocks as lines of text: fields as `Host: DC0_H0`, buttons as `[Confirm] [Cancel]`. */
 export function messageToText(message) {
-  const blocks = message.blocks ?? [];
+  const blocks = blocksOf(message);
   if (!blocks.length) return textToText({ type: "mrkdwn", text: message.text ?? "" });
   const lines = [];
   for (const b of blocks) {
