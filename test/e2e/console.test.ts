@@ -146,6 +146,38 @@ describe("the web console in a real browser", () => {
     await page.screenshot({ path: join(root, "docs", "console.png") });
   });
 
+  it("sent them as Slack does: a signed form body with trigger_id and a response_url on the stand-in", () => {
+    const first = new URLSearchParams(web.sent[0]!.body);
+    expect(web.sent[0]!.status).toBe(200);
+    expect(Object.fromEntries(first)).toMatchObject({ command: "/iaas", text: "list all", user_id: ADMIN, user_name: "admin", channel_id: "C0001", team_id: "T0001" });
+    expect(first.get("trigger_id")).toMatch(/^\d+\.1\.[0-9a-f-]{36}$/);
+    expect(first.get("response_url")!.startsWith(`${sys.slack.origin}/response/`)).toBe(true);
+    const click = web.sent.map((s) => new URLSearchParams(s.body).get("payload")).find(Boolean);
+    const payload = JSON.parse(click!) as Record<string, any>;
+    expect(payload).toMatchObject({ type: "block_actions", user: { id: ADMIN }, container: { type: "message", channel_id: "C0001", is_ephemeral: true }, actions: [{ type: "button", action_id: "iaas.confirm" }] });
+    expect(String(payload.response_url).startsWith(`${sys.slack.origin}/response/`)).toBe(true);
+  });
+
+  it("shows a button's confirm object as a dialog, and sends the click only when confirmed", async () => {
+    const button = { type: "button", action_id: "demo.go", value: "v1", text: { type: "plain_text", text: "Go" }, confirm: { title: { type: "plain_text", text: "Really go?" }, text: { type: "mrkdwn", text: "It *cannot* be undone." }, confirm: { type: "plain_text", text: "Yes, go" }, deny: { type: "plain_text", text: "Stay" } } };
+    await fetch(`${sys.slack.apiUrl}chat.postMessage`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ channel: "C0001", text: "a confirm", blocks: [{ type: "section", text: { type: "mrkdwn", text: "A button with a confirm" } }, { type: "actions", block_id: "b1", elements: [button] }] }) });
+    const m = await shown("A button with a confirm");
+    const before = web.sent.length;
+    await m.getByRole("button", { name: "Go" }).click();
+    const dialog = page.getByRole("dialog", { name: "Really go?" });
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toContain("It cannot be undone.");
+    await dialog.getByRole("button", { name: "Stay" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect(web.sent.length).toBe(before);
+    await m.getByRole("button", { name: "Go" }).click();
+    await dialog.getByRole("button", { name: "Yes, go" }).click();
+    await expect.poll(() => web.sent.length).toBe(before + 1);
+    const payload = JSON.parse(new URLSearchParams(web.sent.at(-1)!.body).get("payload")!) as Record<string, any>;
+    // A message in the channel: Slack sends it along.
+    expect(payload).toMatchObject({ container: { is_ephemeral: false }, message: { text: "a confirm" }, actions: [{ action_id: "demo.go", block_id: "b1", value: "v1" }] });
+  });
+
   it("refuses requests that are not addressed to its loopback host, and posts that are not JSON", async () => {
     const port = new URL(web.url).port;
     const misdirected = await new Promise<number>((resolve, reject) => {

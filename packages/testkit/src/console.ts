@@ -74,6 +74,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
  */
 export class SlackConsole {
   readonly events: ConsoleEvent[] = [];
+  /** What the console sent the gateway (the signed form bodies) and the HTTP status it answered, in order. */
+  readonly sent: { body: string; status: number | undefined }[] = [];
   private readonly messages = new Map<string, ConsoleMessage>();
   private readonly origins = new Map<string, Origin>();
   private readonly streams = new Set<ServerResponse>();
@@ -273,8 +275,11 @@ export class SlackConsole {
 
   /** Posts to the gateway, shows the ack (for a slash command), then what came in meanwhile. */
   private async post(body: string, origin: Origin, what: string): Promise<void> {
+    const record: { body: string; status: number | undefined } = { body, status: undefined };
+    this.sent.push(record);
     try {
       const res = await postSigned(this.opts.gatewayUrl, body, { secret: this.opts.secret });
+      record.status = res.status;
       if (res.status !== 200) {
         // Slack tells the person that much and no more.
         this.add({ source: "error", channel: this.channel.id, ts: this.ts(), user: origin.user, ephemeral: true, text: `${what} failed with the error "http_service_error" (HTTP ${res.status})`, blocks: [] });
