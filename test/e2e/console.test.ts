@@ -133,6 +133,18 @@ describe("the web console in a real browser", () => {
     expect(await power()).toBe("poweredOn");
   });
 
+  it("acts as the picked user: a plain user is refused on an unowned VM, and the VM stays on", async () => {
+    await page.getByLabel("Acting as").selectOption("U0002");
+    await send("/iaas power off DC0_H0_VM1");
+    const refusal = await shown(/DC0_H0_VM1/, "li.msg.ack");
+    expect(await refusal.innerText()).toContain("Only visible to you");
+    expect(await refusal.innerText()).not.toContain("Powering off");
+    expect(new URLSearchParams(web.sent.at(-1)!.body).get("user_id")).toBe("U0002");
+    expect(await page.locator("li.msg.command").last().innerText()).toContain("pat");
+    expect((await inventory(sys)).get("DC0_H0_VM1")?.powerState).toBe("poweredOn");
+    await page.getByLabel("Acting as").selectOption(ADMIN);
+  });
+
   it("asks Confirm / Cancel for a delete, and Confirm deletes the VM (the simulator agrees)", async () => {
     expect((await inventory(sys)).has("DC0_C0_RP0_VM1")).toBe(true);
     await send("/iaas delete DC0_C0_RP0_VM1");
@@ -176,6 +188,31 @@ describe("the web console in a real browser", () => {
     const payload = JSON.parse(new URLSearchParams(web.sent.at(-1)!.body).get("payload")!) as Record<string, any>;
     // A message in the channel: Slack sends it along.
     expect(payload).toMatchObject({ container: { is_ephemeral: false }, message: { text: "a confirm" }, actions: [{ action_id: "demo.go", block_id: "b1", value: "v1" }] });
+  });
+
+  it("applies response_url posts (replace_original, delete_original) and chat.update, and marks ephemerals by who sees them", async () => {
+    const api = (method: string, body: unknown) => fetch(`${sys.slack.apiUrl}${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    const posted = await api("chat.postMessage", { channel: "C0001", text: "first version" });
+    await shown("first version");
+    await api("chat.update", { channel: "C0001", ts: posted.ts, text: "second version" });
+    const updated = await shown("second version");
+    expect(await updated.innerText()).toContain("(edited)");
+    expect(await page.locator("li.msg").filter({ hasText: "first version" }).count()).toBe(0);
+
+    await api("chat.postEphemeral", { channel: "C0001", user: "U0002", text: "just for pat" });
+    expect(await (await shown("just for pat")).innerText()).toContain("Only visible to pat");
+
+    // The click on "Yes, go" above: its response_url acts on that message.
+    const payload = JSON.parse(new URLSearchParams(web.sent.at(-1)!.body).get("payload")!) as { response_url: string };
+    const respond = (body: unknown) => fetch(payload.response_url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await respond({ replace_original: true, text: "replaced by the app" });
+    await shown("replaced by the app");
+    expect(await page.locator("li.msg").filter({ hasText: "A button with a confirm" }).count()).toBe(0);
+    await respond({ replace_original: false, text: "a follow-up" });
+    await shown("a follow-up");
+    await respond({ delete_original: true });
+    await page.locator("li.msg").filter({ hasText: "replaced by the app" }).waitFor({ state: "detached" });
+    expect(await page.locator("li.msg").filter({ hasText: "a follow-up" }).count()).toBe(1);
   });
 
   it("refuses requests that are not addressed to its loopback host, and posts that are not JSON", async () => {
