@@ -63,14 +63,20 @@ describe("the web console in a real browser", () => {
   });
 
   const box = () => page.getByRole("textbox", { name: "Message #iaas" });
+  /** How many messages the page showed before the latest command or post: `shown` looks only after them. */
+  let mark = 0;
+  const markNow = async () => {
+    mark = await page.locator("li.msg").count();
+  };
   /** Types a command and Enter, as a person does. */
   async function send(text: string): Promise<void> {
+    await markNow();
     await box().fill(text);
     await box().press("Enter");
   }
-  /** The newest message from the app that shows `text` (waits for it). */
-  async function shown(text: string | RegExp, kind = "li.msg"): Promise<Locator> {
-    const m = page.locator(kind).filter({ hasText: text }).last();
+  /** The newest message (of `kind`) since the mark that shows `text`; waits for it. */
+  async function shown(text: string | RegExp, kind = "li.msg", from = mark): Promise<Locator> {
+    const m = page.locator(`${kind}:nth-child(n+${from + 1})`).filter({ hasText: text }).last();
     await m.waitFor({ timeout: 30_000 });
     return m;
   }
@@ -108,6 +114,7 @@ describe("the web console in a real browser", () => {
 
   it("shows a mrkdwn link to javascript: as its text, and Slack's escapes decoded", async () => {
     // A message as the app could post it, straight to the stand-in's Web API.
+    await markNow();
     const res = await fetch(`${sys.slack.apiUrl}chat.postMessage`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer xoxb-test" },
@@ -135,14 +142,17 @@ describe("the web console in a real browser", () => {
 
   it("acts as the picked user: a plain user is refused on an unowned VM, and the VM stays on", async () => {
     await page.getByLabel("Acting as").selectOption("U0002");
-    await send("/iaas power off DC0_H0_VM1");
-    const refusal = await shown(/DC0_H0_VM1/, "li.msg.ack");
-    expect(await refusal.innerText()).toContain("Only visible to you");
-    expect(await refusal.innerText()).not.toContain("Powering off");
-    expect(new URLSearchParams(web.sent.at(-1)!.body).get("user_id")).toBe("U0002");
-    expect(await page.locator("li.msg.command").last().innerText()).toContain("pat");
-    expect((await inventory(sys)).get("DC0_H0_VM1")?.powerState).toBe("poweredOn");
-    await page.getByLabel("Acting as").selectOption(ADMIN);
+    try {
+      await send("/iaas power off DC0_H0_VM1");
+      const refusal = await shown(/DC0_H0_VM1/, "li.msg.ack");
+      expect(await refusal.innerText()).toContain("Only visible to you");
+      expect(await refusal.innerText()).not.toContain("Powering off");
+      expect(new URLSearchParams(web.sent.at(-1)!.body).get("user_id")).toBe("U0002");
+      expect(await page.locator("li.msg.command").last().innerText()).toContain("pat");
+      expect((await inventory(sys)).get("DC0_H0_VM1")?.powerState).toBe("poweredOn");
+    } finally {
+      await page.getByLabel("Acting as").selectOption(ADMIN);
+    }
   });
 
   it("asks Confirm / Cancel for a delete, and Confirm deletes the VM (the simulator agrees)", async () => {
@@ -172,6 +182,7 @@ describe("the web console in a real browser", () => {
 
   it("shows a button's confirm object as a dialog, and sends the click only when confirmed", async () => {
     const button = { type: "button", action_id: "demo.go", value: "v1", text: { type: "plain_text", text: "Go" }, confirm: { title: { type: "plain_text", text: "Really go?" }, text: { type: "mrkdwn", text: "It *cannot* be undone." }, confirm: { type: "plain_text", text: "Yes, go" }, deny: { type: "plain_text", text: "Stay" } } };
+    await markNow();
     await fetch(`${sys.slack.apiUrl}chat.postMessage`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ channel: "C0001", text: "a confirm", blocks: [{ type: "section", text: { type: "mrkdwn", text: "A button with a confirm" } }, { type: "actions", block_id: "b1", elements: [button] }] }) });
     const m = await shown("A button with a confirm");
     const before = web.sent.length;
@@ -192,6 +203,8 @@ describe("the web console in a real browser", () => {
 
   it("applies response_url posts (replace_original, delete_original) and chat.update, and marks ephemerals by who sees them", async () => {
     const api = (method: string, body: unknown) => fetch(`${sys.slack.apiUrl}${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    // Replacements and deletions move messages: this test looks at the whole page.
+    mark = 0;
     const posted = await api("chat.postMessage", { channel: "C0001", text: "first version" });
     await shown("first version");
     await api("chat.update", { channel: "C0001", ts: posted.ts, text: "second version" });
