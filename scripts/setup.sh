@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian 12 + Node 20 machine to what `npm start` and `npm test` need:
-# nats-server, Go and govmomi's source (for the vCenter simulator), pnpm, the dependencies,
+# nats-server, Chromium (the web console's browser test), Go and govmomi's source (for the vCenter simulator), pnpm, the dependencies,
 # and the simulator binary. Every step is skipped when already done, so repeat runs are quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
+# Headless Chromium for the web console's browser test (driven by playwright-core, no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# Colour emoji for its screenshot (the app's messages start with ✅, ❌, 🟢).
+[ -d /usr/share/fonts/truetype/noto ] && ls /usr/share/fonts/truetype/noto/NotoColorEmoji* >/dev/null 2>&1 || missing+=(fonts-noto-color-emoji)
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || missing+=(golang-github-vmware-govmomi-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing with apt: ${missing[*]}"

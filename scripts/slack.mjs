@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Plays Slack for a local `npm start`: sends a signed `/iaas <text>` to the gateway, with a
-// response_url on the local Slack stand-in, and prints the ack and what the gateway posted back.
+// Plays Slack for a local `npm start` in a terminal (the web console at http://127.0.0.1:3001/ does it in a
+// browser): sends a signed `/iaas <text>` to the gateway, with a response_url on the local Slack stand-in,
+// and prints the ack and what the gateway posted back, blocks rendered as text by the console's renderer
+// (fields as `Host: DC0_H0`, buttons as `[Confirm] [Cancel]`, Slack's escapes decoded). A query answered
+// in the ack ends at once; a command ends with its result.
 // When the answer asks for a confirmation (delete), it clicks Confirm or Cancel as you say.
 //   node scripts/slack.mjs "power off DC0_H0_VM0" [--user U0001] [--wait 30] [--yes | --no]
 //   node scripts/slack.mjs --notices     prints what was posted to the notify channel (remediation, dead letters)
@@ -14,6 +17,10 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 // Where `npm start` keeps its state (IAAS_RUN_DIR, as it reads it).
 const runDir = process.env.IAAS_RUN_DIR ?? join(root, ".run");
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
+const { messageToText, setPeople } = await import(join(root, "packages/testkit/console/render.js"));
+setPeople(Object.fromEntries(kit.CONSOLE_PEOPLE.map((p) => [p.id, p.name])));
+/** A message's blocks as indented lines. */
+const shown = (m) => messageToText(m ?? {}).split("\n").join("\n  ");
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
@@ -42,14 +49,16 @@ const origin = new URL(local.apiUrl).origin;
 if (notices) {
   const { calls } = await (await fetch(`${origin}/calls`)).json();
   const posts = calls.filter((c) => c.method === "chat.postMessage" && c.body.channel === (local.notifyChannel ?? "C0NOTIFY"));
-  for (const p of posts) console.log(`${new Date(p.at).toISOString()} ${p.body.text}`);
+  for (const p of posts) console.log(`${new Date(p.at).toISOString()} ${shown(p.body)}`);
   if (!posts.length) console.log("no notices posted yet");
   process.exit(0);
 }
 
 const responseUrl = `${origin}/response/${randomUUID()}`;
 const ack = await kit.postSigned(gateway, kit.slashCommandBody({ text, user_id: user, response_url: responseUrl }), { secret });
-console.log(`ack (HTTP ${ack.status}, ${Math.round(ack.ms)} ms): ${ack.json?.text ?? ack.body}`);
+console.log(`ack (HTTP ${ack.status}, ${Math.round(ack.ms)} ms):\n  ${ack.json && typeof ack.json === "object" ? shown(ack.json) : ack.body}`);
+// A progress line ends with an ellipsis (and its request id); a result or a query's answer does not.
+const progress = (t) => /…\s*(\(request `[^`]+`\))?$/.test(t ?? "");
 
 const buttons = (ack.json?.blocks ?? []).filter((b) => b.type === "actions").flatMap((b) => b.elements ?? []);
 let watchUrl = responseUrl;
@@ -82,6 +91,10 @@ if (buttons.length) {
   console.log(`clicked ${answer} (HTTP ${click.status})`);
 }
 
+// An answer in the ack (a query, a refusal) is final unless it says it is under way.
+const answered = typeof ack.json?.text === "string" && ack.json.text !== "" && !progress(ack.json.text);
+if (!buttons.length && (ack.status !== 200 || answered)) process.exit(ack.status === 200 ? 0 : 1);
+
 // Print replies until a final one (success or failure) arrives, or the wait runs out.
 const path = new URL(watchUrl).pathname;
 const deadline = Date.now() + waitS * 1000;
@@ -91,9 +104,8 @@ while (!final && Date.now() < deadline) {
   const { calls } = await (await fetch(`${origin}/calls`)).json();
   const posts = calls.filter((c) => c.path === path);
   for (const p of posts.slice(seen)) {
-    console.log(`reply: ${p.body.text}`);
-    // Progress lines end with an ellipsis; a result does not.
-    if (!/…\s*(\(request `[^`]+`\))?$/.test(p.body.text ?? "")) final = true;
+    console.log(`reply:\n  ${shown(p.body)}`);
+    if (!progress(p.body.text)) final = true;
   }
   seen = posts.length;
   if (!final) await new Promise((r) => setTimeout(r, 250));

@@ -2,7 +2,8 @@
 // Runs the whole system in one terminal (npm start). Embedded defaults fill what the environment
 // leaves out: a nats-server with JetStream when NATS_URL is unset, the vCenter simulator with its
 // demo inventory when VCENTER_URL is unset, and a local Slack stand-in when neither SLACK_SIGNING_SECRET
-// nor SLACK_APP_TOKEN is set (then `node scripts/slack.mjs "power off DC0_H0_VM0"` plays a signed Slack request),
+// nor SLACK_APP_TOKEN is set (with a web console at http://127.0.0.1:3001/, SLACK_CONSOLE_PORT, that plays a Slack
+// channel, and `node scripts/slack.mjs "power off DC0_H0_VM0"` that plays a signed Slack request from a terminal),
 // and a bearer token for veba-bridge (.run/bridge-token) when no bridge credentials are given.
 // A service that exits is restarted after a back-off (1 s doubling up to 30 s; back to 1 s once it
 // has run a minute); the others keep running. Ctrl-C stops everything cleanly.
@@ -75,6 +76,8 @@ if (embeddedVcenter) {
 if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   const slack = await kit.SlackStandIn.start();
   stoppers.push(() => slack.close());
+  // A team for the console's plain user and their teammate (U0002, U0003), read by the gateway's usergroups.list.
+  slack.usergroups = [{ id: "S0DEMO", users: ["U0002", "U0003"] }];
   env.SLACK_SIGNING_SECRET = await localSecret("slack-signing-secret");
   env.SLACK_API_URL = slack.apiUrl;
   // A bot token and a notify channel for the stand-in, so remediation's notices are posted there too.
@@ -82,7 +85,18 @@ if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   if (!env.SLACK_NOTIFY_CHANNEL) env.SLACK_NOTIFY_CHANNEL = "C0NOTIFY";
   await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`, notifyChannel: env.SLACK_NOTIFY_CHANNEL }));
   say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in ${runName}/slack-signing-secret)`);
-  say(`try: node scripts/slack.mjs "power off DC0_H0_VM0"; notices go to channel ${env.SLACK_NOTIFY_CHANNEL} (node scripts/slack.mjs --notices)`);
+  // The web console: a page that plays a Slack channel with the app in it (loopback only).
+  const consolePort = Number(env.SLACK_CONSOLE_PORT ?? 3001);
+  const gatewayUrl = `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`;
+  const web = await kit.SlackConsole.start({ slack, gatewayUrl, secret: env.SLACK_SIGNING_SECRET, port: consolePort }).catch((err) => {
+    say(`console: cannot listen on 127.0.0.1:${consolePort} (${err.code ?? err.message}); SLACK_CONSOLE_PORT picks another port. Running without it.`);
+    return undefined;
+  });
+  if (web) {
+    stoppers.push(() => web.close());
+    say(`console: ${web.url} (a Slack channel in your browser: type /iaas help; act as the admin, a plain user or their teammate)`);
+  }
+  say(`or in a terminal: node scripts/slack.mjs "power off DC0_H0_VM0"; notices go to channel ${env.SLACK_NOTIFY_CHANNEL} (node scripts/slack.mjs --notices)`);
 }
 if (!env.IAAS_ADMINS) env.IAAS_ADMINS = "U0001";
 

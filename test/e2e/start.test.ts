@@ -47,7 +47,7 @@ describe("npm start when a service dies", () => {
   let start: ChildProcess;
   let runDir: string;
   let out = "";
-  const ports = { gateway: 0, bridge: 0, gatewayHealth: 0, bridgeHealth: 0 };
+  const ports = { gateway: 0, bridge: 0, gatewayHealth: 0, bridgeHealth: 0, console: 0 };
   const pidsOf = (name: string) => [...out.matchAll(new RegExp(`\\[start\\] ${name} started \\(pid (\\d+)\\)`, "g"))].map((m) => Number(m[1]));
 
   beforeAll(async () => {
@@ -67,6 +67,7 @@ describe("npm start when a service dies", () => {
         BRIDGE_HOST: "127.0.0.1",
         GATEWAY_HEALTH_PORT: String(ports.gatewayHealth),
         VEBA_BRIDGE_HEALTH_PORT: String(ports.bridgeHealth),
+        SLACK_CONSOLE_PORT: String(ports.console),
         LOG_FORMAT: "json",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -120,6 +121,13 @@ describe("npm start when a service dies", () => {
       await nc.close();
     }
   }, 60_000);
+
+  it("logs the web console's URL, on loopback, and serves the page there", async () => {
+    expect(out).toContain(`[start] console: http://127.0.0.1:${ports.console}/`);
+    const page = await fetch(`http://127.0.0.1:${ports.console}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('aria-label="Message #iaas"');
+  });
 
   it("SIGINT still stops everything", async () => {
     expect(start.exitCode).toBeNull();

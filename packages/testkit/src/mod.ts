@@ -15,5 +15,6 @@ export {
   type SlashCommandFields,
   type PostResult,
 } from "./slack.js";
+export { SlackConsole, CONSOLE_PEOPLE, type ConsolePerson, type ConsoleMessage, type ConsoleEvent, type SlackConsoleOptions } from "./console.js";
 export { stopProcess, killProcess } from "./process.js";
 export { waitUntil } from "./wait.js";

@@ -164,6 +164,7 @@ export class SlackStandIn {
   connectionsOpenFailure: "http_503" | "drop" | undefined;
   /** The next this many `chat.postMessage` calls answer `{ ok: false, error: "internal_error" }` (still recorded). */
   postMessageFailures = 0;
+  private readonly listeners = new Set<(call: RecordedCall, answer: unknown) => void>();
 
   private constructor(opts: SlackStandInOptions) {
     this.appToken = opts.appToken;
@@ -202,6 +203,21 @@ export class SlackStandIn {
   /** A fresh response URL on this server. */
   responseUrl(id: string = randomUUID()): string {
     return `${this.baseUrl}/response/${id}`;
+  }
+
+  /**
+   * Calls `fn` with every Web API call and response_url post as it is recorded, with what the
+   * stand-in answered (the `ts` of a `chat.postMessage`); returns the function that stops it.
+   * The local web console shows Slack's side of the conversation from these.
+   */
+  onCall(fn: (call: RecordedCall, answer: unknown) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The origin (`http://127.0.0.1:<port>`) of this stand-in. */
+  get origin(): string {
+    return this.baseUrl;
   }
 
   postsTo(responseUrl: string): RecordedCall[] {
@@ -369,12 +385,35 @@ export class SlackStandIn {
       body = Object.fromEntries(new URLSearchParams(raw));
     }
     if (path.startsWith("/response/")) {
-      this.calls.push({ method: "response_url", path, body, at: Date.now() });
-      return [this.responseUrlStatus, this.responseUrlStatus === 200 ? { ok: true } : { ok: false, error: "expired_url" }];
+      const call = { method: "response_url", path, body, at: Date.now() };
+      this.calls.push(call);
+      const answer: [number, unknown] = [this.responseUrlStatus, this.responseUrlStatus === 200 ? { ok: true } : { ok: false, error: "expired_url" }];
+      this.tell(call, answer[1]);
+      return answer;
     }
     if (path.startsWith("/api/")) {
       const method = path.slice("/api/".length);
-      this.calls.push({ method, path, body, at: Date.now() });
+      const call = { method, path, body, at: Date.now() };
+      this.calls.push(call);
+      const answer = this.answer(method, body, req);
+      if (answer !== "drop") this.tell(call, answer[1]);
+      return answer;
+    }
+    return [404, { ok: false, error: "unknown_path" }];
+  }
+
+  private tell(call: RecordedCall, answer: unknown): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(call, answer);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  private answer(method: string, body: Record<string, unknown>, req: IncomingMessage): [number, unknown] | "drop" {
+    {
       switch (method) {
         case "auth.test":
           return [200, { ok: true, url: "https://example.slack.com/", team: "example", user: "iaas", team_id: "T0001", user_id: "UBOT", bot_id: "BBOT" }];
@@ -397,6 +436,5 @@ export class SlackStandIn {
           return [200, { ok: true }];
       }
     }
-    return [404, { ok: false, error: "unknown_path" }];
   }
 }
