@@ -7,6 +7,13 @@ import type { PowerState, VmSummary } from "./common.js";
 export const PowerStateWords: Readonly<Record<PowerState, string>> = { poweredOn: "powered on", poweredOff: "powered off", suspended: "suspended" };
 
 /** Memory in MB as people say it: whole and quarter GB from 1 GB up (`4 GB`, `1.5 GB`), MB otherwise (`512 MB`, `1000 MB`). */
+/** vSphere's `guest.toolsRunningStatus`, in words; an unknown value is shown as vSphere says it. */
+export const ToolsStatusWords: Readonly<Record<string, string>> = {
+  guestToolsRunning: "running",
+  guestToolsNotRunning: "not running",
+  guestToolsExecutingScripts: "running its start-up scripts",
+};
+
 export function formatMemory(mb: number): string {
   return mb >= 1024 && mb % 256 === 0 ? `${mb / 1024} GB` : `${mb} MB`;
 }

@@ -100,6 +100,17 @@ describe("notices", () => {
   });
 });
 
+describe("info says what vSphere's enums mean", () => {
+  it("VMware Tools in words; a value it does not know as vSphere says it, escaped", () => {
+    const base: VmInfo = { ...vm, datastores: [], disks: [], cpuHotAddEnabled: false, memoryHotAddEnabled: false };
+    const tools = (toolsStatus: string) => JSON.stringify(infoMessage({ ...base, toolsStatus }).blocks);
+    expect(tools("guestToolsRunning")).toContain("running");
+    expect(tools("guestToolsRunning")).not.toContain("guestToolsRunning");
+    expect(tools("guestToolsNotRunning")).toContain("not running");
+    expect(tools("<!here>")).not.toMatch(LIVE);
+  });
+});
+
 describe("query answers escape vCenter's names in the fallback text too", () => {
   it("list, info, templates, audit", () => {
     expect(everything(listMessage([vm], undefined))).not.toMatch(LIVE);

@@ -1,4 +1,4 @@
-import { PowerStateWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
+import { PowerStateWords, ToolsStatusWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import type { AuditRow } from "../stores/audit.js";
 import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
@@ -88,7 +88,7 @@ export function infoMessage(vm: VmInfo): SlackMessage {
     ["Host", vm.host ? escape(vm.host) : "unknown"],
     ["Guest OS", vm.guestOs ? escape(vm.guestOs) : "unknown"],
     ["IP address", vm.ipAddress ? escape(vm.ipAddress) : "none reported"],
-    ["VMware Tools", vm.toolsStatus ? escape(vm.toolsStatus) : "unknown"],
+    ["VMware Tools", vm.toolsStatus ? escape(Object.hasOwn(ToolsStatusWords, vm.toolsStatus) ? ToolsStatusWords[vm.toolsStatus]! : vm.toolsStatus) : "unknown"],
     ["Owner", vm.owner ? `<@${vm.owner}>` : "nobody (only IT admins act on it until it is adopted with `/iaas owner`)"],
     ["Team", vm.team ? teamLabel(vm.team) : "none"],
   ];
