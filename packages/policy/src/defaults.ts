@@ -73,5 +73,6 @@ export const DEFAULTS = {
     excludedDatastores: [],
     datastoreThresholdPercent: 80,
     maxActionsPerMinute: 10,
+    flap: { count: 5, withinMinutes: 30 },
   },
 } as const;

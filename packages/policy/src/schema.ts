@@ -213,6 +213,13 @@ export const RemediationSchema = z
     excludedDatastores: z.array(GlobSchema).default([...DEFAULTS.remediation.excludedDatastores]),
     datastoreThresholdPercent: z.number().int().min(1).max(100).default(DEFAULTS.remediation.datastoreThresholdPercent),
     maxActionsPerMinute: PositiveIntSchema.default(DEFAULTS.remediation.maxActionsPerMinute),
+    /** An alarm red `count` times within `withinMinutes` on one VM: remediation hands that VM over to people. */
+    flap: z
+      .strictObject({
+        count: z.number().int().min(2).max(1000).default(DEFAULTS.remediation.flap.count),
+        withinMinutes: z.number().int().min(1).max(1440).default(DEFAULTS.remediation.flap.withinMinutes),
+      })
+      .prefault({}),
   })
   .prefault({});
 export type RemediationSettings = z.infer<typeof RemediationSchema>;

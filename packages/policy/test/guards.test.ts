@@ -277,6 +277,7 @@ describe("remediation settings", () => {
       excludedDatastores: ["scratch-*", "LocalDS_0"],
       datastoreThresholdPercent: 75,
       maxActionsPerMinute: 3,
+      flap: { count: 5, withinMinutes: 30 },
     });
   });
 

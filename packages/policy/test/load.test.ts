@@ -125,6 +125,12 @@ describe("loadPolicy: bad files name the field", () => {
     expect(failure(`${MINIMAL}remediation: { withoutHotAdd: reboot }\n`)).toMatchInlineSnapshot(`"policy <file>: remediation.withoutHotAdd: must be one of: defer, skip, restart (got "reboot")"`);
   });
 
+  it("the flap guard: strict, whole numbers in range", () => {
+    expect(loadPolicy({ path: file(`${MINIMAL}remediation: { flap: { count: 3 } }\n`), env: {} }).remediation.flap).toEqual({ count: 3, withinMinutes: 30 });
+    expect(failure(`${MINIMAL}remediation: { flap: { count: 1, withinMinutes: 2.5 } }\n`)).toContain("remediation.flap.count: must be ≥ 2 (got 1); remediation.flap.withinMinutes: must be a whole number (got 2.5)");
+    expect(failure(`${MINIMAL}remediation: { flap: { times: 3 } }\n`)).toContain("remediation.flap.times: unknown field");
+  });
+
   it("defaultSize not among the sizes", () => {
     expect(failure(MINIMAL.replace("defaultSize: small", "defaultSize: medium"))).toMatchInlineSnapshot(`"policy <file>: defaultSize: "medium" is not one of the sizes (small, big)"`);
   });

@@ -1,6 +1,7 @@
 import { IaasError, quote, type DatastoreInfo, type VmInfo } from "@iaas/contracts";
 import { alarmText, errText, isRetryable, type AlarmTrigger, type RuleContext } from "./context.js";
-import type { Decision } from "./report.js";
+import { recordBrakeSkip, type Decision } from "./report.js";
+import { handedOver } from "./scaling.js";
 
 /** Space as remediation plans it: live numbers from vCenter, updated by the moves it makes. */
 interface Space {
@@ -117,6 +118,7 @@ export async function moveAlarmedVm(ctx: RuleContext, t: AlarmTrigger): Promise<
     await ctx.report.record({ ...base, about: vm.moref, decision: "skipped", reason: "vm-changed", text: `Not moving ${quote(vm.name)} for ${alarmText(t)}: the alarm was on ${t.entity.value}, and the VM by that name now is ${vm.moref}.` });
     return;
   }
+  if (await handedOver(ctx, t, vm, "moving")) return;
   const spaces = new Map((await ctx.vc.datastores()).map((ds) => [ds.name, { ds, freeGB: ds.freeGB }]));
   const source = spaces.get(vm.datastores[0] ?? "");
   if (!source) {
@@ -138,6 +140,11 @@ async function moveVm(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, source: Spa
   const now = ctx.now();
   const cooldown = await ctx.state.cooldown("move", vm.moref);
   const resumed = cooldown !== undefined && cooldown.eventId === t.eventId && cooldown.datastore !== undefined;
+  if (!resumed && (await ctx.state.isHandedOver(vm.moref, now, s.flap.withinMinutes * 60_000))) {
+    // Flapping, handed over to people: audited, not posted (the hand-over notice said it).
+    await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "flapping", notify: false, text: `Not moving ${name} off ${quote(source.ds.name)} (${because}): it is flapping and handed over to people.` });
+    return "skipped";
+  }
   if (cooldown && !resumed && cooldown.until > now) {
     await ctx.report.record({ ...base, datastore: source.ds.name, decision: "skipped", reason: "cooldown", text: `Not moving ${name} off ${quote(source.ds.name)} (${because}): it was moved less than ${s.cooldownMinutes} min ago.` });
     return "skipped";
@@ -154,7 +161,7 @@ async function moveVm(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, source: Spa
   };
   const where = `from ${quote(source.ds.name)} to ${quote(target.ds.name)} (${target.freeGB} GB free, ${pct(usedPercent(target, sizeGB))} used after the move)`;
   if (!resumed && !s.dryRun && !(await ctx.state.takeBrake(now, s.maxActionsPerMinute))) {
-    await ctx.report.record({ ...base, datastore: source.ds.name, change, decision: "skipped", reason: "brake", text: `Stopped moving VMs off ${quote(source.ds.name)} at ${name}: remediation already made ${s.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute).` });
+    await recordBrakeSkip(ctx, { ...base, datastore: source.ds.name, change, decision: "skipped", reason: "brake", text: `Stopped moving VMs off ${quote(source.ds.name)} at ${name}: remediation already made ${s.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute).` }, s.maxActionsPerMinute);
     return "brake";
   }
   if (s.dryRun) {

@@ -10,6 +10,7 @@ import {
 } from "@iaas/contracts";
 import { encodeJson, type Jet, type Logger } from "@iaas/runtime";
 import type { RemediationMetrics } from "./metrics.js";
+import type { RemediationState } from "./state.js";
 
 /** Why remediation acted as it did, or did not act: stable codes (metric labels, audit `reason`). */
 export const Reasons = {
@@ -30,6 +31,8 @@ export const Reasons = {
     "already-pending",
     "already-applied",
     "brake",
+    "storm",
+    "flapping",
     "datastore-not-found",
     "below-threshold",
     "no-vms",
@@ -68,7 +71,7 @@ const KIND: Record<DecisionKind, NoticeKind> = {
   failed: "remediation.failed",
 };
 
-const WARN: ReadonlySet<Reason> = new Set<Reason>(["at-cap", "no-target", "brake", "vm-not-found", "vm-ambiguous", "vm-changed", "datastore-not-found"]);
+const WARN: ReadonlySet<Reason> = new Set<Reason>(["at-cap", "no-target", "brake", "storm", "flapping", "vm-not-found", "vm-ambiguous", "vm-changed", "datastore-not-found"]);
 
 function severityOf(d: Decision): Notice["severity"] {
   if (d.decision === "failed") return "error";
@@ -138,4 +141,27 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
       return id;
     },
   };
+}
+
+/**
+ * A change the brake (remediation.maxActionsPerMinute) refused: audited like every decision, but
+ * not posted one by one. The first refusal of each minute posts that minute's one summary notice
+ * instead, so a storm of red alarms (a host failure) is one message, not hundreds; the refusals
+ * are counted in the remediation state (`brakeskips.<minute>`) and the skips metric.
+ */
+export async function recordBrakeSkip(deps: { report: Reporter; state: RemediationState; now: () => number }, d: Extract<Decision, { decision: "skipped" }>, limit: number): Promise<void> {
+  const now = deps.now();
+  const { first, minute } = await deps.state.noteBrakeSkip(now, d.cause.id);
+  await deps.report.record({ ...d, reason: "brake", notify: false });
+  if (!first) return;
+  const until = new Date((minute + 1) * 60_000).toISOString().slice(11, 16);
+  await deps.report.record({
+    rule: d.rule,
+    decision: "skipped",
+    reason: "storm",
+    about: "brake",
+    cause: { id: `brake-minute-${minute}` },
+    dryRun: d.dryRun,
+    text: `Remediation reached its limit of ${limit} changes a minute (remediation.maxActionsPerMinute): red alarms until ${until} UTC are recorded in the audit, not acted on, and not posted one by one. The first was: ${d.text}`,
+  });
 }

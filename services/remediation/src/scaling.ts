@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { IaasError, PowerStateWords, formatMemory, quote, type VmInfo } from "@iaas/contracts";
 import { alarmText, errText, isRetryable, type AlarmTrigger, type RuleContext } from "./context.js";
-import type { Decision } from "./report.js";
+import { recordBrakeSkip, type Decision } from "./report.js";
 import type { Cooldown, Pending, Resource } from "./state.js";
 
 /** 1 vCPU, or 2 GB, per red alarm: the product's vertical-scaling rule. */
@@ -77,6 +77,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   }
 
   const now = ctx.now();
+  if (await handedOver(ctx, t, vm, "resizing")) return;
   const cooldown = await ctx.state.cooldown("scale", vm.moref);
   if (cooldown && cooldown.eventId === t.eventId) {
     // This event's change was started by an earlier delivery that did not finish.
@@ -127,7 +128,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   const how = vm.powerState === "poweredOff" ? "powered-off" : hotAddOf(vm, resource) ? "hot-add" : "restarted";
 
   if (!dryRun && !(await ctx.state.takeBrake(now, settings.maxActionsPerMinute))) {
-    await record({ about, decision: "skipped", reason: "brake", change, text: `Not resizing ${name} for ${alarmText(t)}: remediation already made ${settings.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute). Wanted: ${what}.` });
+    await recordBrakeSkip(ctx, { ...base, about, decision: "skipped", reason: "brake", change, text: `Not resizing ${name} for ${alarmText(t)}: remediation already made ${settings.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute). Wanted: ${what}.` }, settings.maxActionsPerMinute);
     return;
   }
   if (dryRun) {
@@ -137,6 +138,32 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   }
   await ctx.state.setCooldown("scale", vm.moref, { until: now + settings.cooldownMinutes * 60_000, eventId: t.eventId, from: current, reason: how, ...targetSpec(resource, target) });
   await makeChange(ctx, t, vm, resource, current, target, how);
+}
+
+/**
+ * The flap guard: records this red alarm on the VM and, when the VM is flapping (one alarm red
+ * remediation.flap.count times within flap.withinMinutes), records the decision not to act and
+ * returns true. Only the red that starts the hand-over is posted; later ones are audited.
+ */
+export async function handedOver(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, doing: string): Promise<boolean> {
+  const f = ctx.policy.remediation.flap;
+  const v = await ctx.state.noteRed(vm.moref, t.eventId, t.alarm, ctx.now(), f.count, f.withinMinutes * 60_000);
+  if (!v.held) return false;
+  const name = quote(vm.name);
+  await ctx.report.record({
+    rule: t.rule,
+    decision: "skipped",
+    reason: "flapping",
+    cause: { id: t.eventId, alarm: t.alarm },
+    about: vm.moref,
+    vm: vm.name,
+    dryRun: ctx.policy.remediation.dryRun,
+    notify: v.first,
+    text: v.first
+      ? `${name} is flapping: handing over to you. ${alarmText(t)} turned red ${v.reds} times within ${f.withinMinutes} min, so remediation stops changing this VM until ${f.withinMinutes} min pass with no red alarm on it.`
+      : `Not ${doing} ${name} for ${alarmText(t)}: it is flapping and was handed over to people at ${new Date(v.since).toISOString().slice(11, 16)} UTC.`,
+  });
+  return true;
 }
 
 /** The powered-on VM without hot-add cannot be restarted for the change: why, or undefined when it can. */
@@ -283,9 +310,11 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     return;
   }
   const now = ctx.now();
+  // Handed over to people (flapping): the change keeps waiting, and is made once the hand-over ends.
+  if (await ctx.state.isHandedOver(vm.moref, now, s.flap.withinMinutes * 60_000)) return;
   if (!(await ctx.state.takeBrake(now, s.maxActionsPerMinute))) {
     // Kept: the periodic re-check tries again while the VM stays off. The notice id is the same each time.
-    for (const x of todo) await ctx.report.record({ ...base(x.p), decision: "skipped", reason: "brake", change: changeOf(x.p.resource, x.from, x.to), text: `Not yet applying the deferred change to ${quote(vm.name)} (${what}): remediation already made ${s.maxActionsPerMinute} changes in the last minute. It stays queued.` });
+    for (const x of todo) await recordBrakeSkip(ctx, { ...base(x.p), decision: "skipped", reason: "brake", change: changeOf(x.p.resource, x.from, x.to), text: `Not yet applying the deferred change to ${quote(vm.name)} (${what}): remediation already made ${s.maxActionsPerMinute} changes in the last minute. It stays queued.` }, s.maxActionsPerMinute);
     return;
   }
   const spec = Object.assign({}, ...todo.map((x) => targetSpec(x.p.resource, x.to))) as { cpu?: number; memoryMB?: number };

@@ -13,6 +13,8 @@ import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
  * | `cap.<resource>.<vm>` | a VM is at the cap: the notice was sent for this episode |
  * | `pending.<resource>.<vm>` | a change waiting for the VM's next power-off |
  * | `brake` | the times of the actions of the last minute |
+ * | `brakeskips.<minute>` | red alarms the brake refused in that minute, and which one sent the summary notice |
+ * | `flap.<vm>` | the VM's recent red alarms, and since when it is handed over to people (flapping) |
  *
  * `<vm>` is the VM's moref and `<id>` the event's Nats-Msg-Id, base64url-encoded (KV keys allow
  * only `A-Z a-z 0-9 - _ = . /`).
@@ -61,6 +63,21 @@ const DoneSchema = z.strictObject({ at: IsoMs });
 const BrakeSchema = z.strictObject({ times: z.array(IsoMs) });
 
 const WINDOW_MS = 60_000;
+
+const RedSchema = z.strictObject({ at: IsoMs, eventId: z.string(), alarm: z.string(), held: z.boolean() });
+const FlapSchema = z.strictObject({
+  reds: z.array(RedSchema),
+  /** The hand-over: when, and the event that caused it (its notice). */
+  handover: z.strictObject({ at: IsoMs, eventId: z.string() }).optional(),
+});
+const BrakeSkipsSchema = z.strictObject({ skipped: z.number().int().nonnegative(), by: z.string() });
+
+/** What the flap guard says about one red alarm on a VM. */
+export type FlapVerdict =
+  /** Not flapping: act as usual. */
+  | { held: false }
+  /** Handed over to people: no action; `first` when this event started the hand-over (it sends the notice). */
+  | { held: true; first: boolean; since: number; reds: number };
 
 export class RemediationState {
   constructor(
@@ -151,6 +168,87 @@ export class RemediationState {
       if (p) out.push(p);
     }
     return out;
+  }
+
+  // ---- the flap guard ----------------------------------------------------------------------
+
+  /**
+   * Records a red alarm on a VM and says whether the VM is handed over to people: `count` reds of
+   * one alarm within `withinMs` start a hand-over, which lasts until `withinMs` pass with no red at
+   * all on the VM. A compare-and-set on the VM's key, so replicas agree; the same event again (a
+   * redelivery) gets the verdict it had the first time.
+   */
+  async noteRed(moref: string, eventId: string, alarm: string, now: number, count: number, withinMs: number): Promise<FlapVerdict> {
+    const key = `flap.${enc(moref)}`;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read(key, FlapSchema);
+      const seen = cur?.value.reds.find((r) => r.eventId === eventId);
+      if (seen && cur) {
+        const h = cur.value.handover;
+        if (!seen.held || !h) return { held: false };
+        return { held: true, first: h.eventId === eventId, since: h.at, reds: cur.value.reds.length };
+      }
+      let handover = cur?.value.handover;
+      const last = Math.max(0, ...(cur?.value.reds ?? []).map((r) => r.at));
+      // The window passed with no red: the hand-over is over.
+      if (handover && last <= now - withinMs) handover = undefined;
+      const reds = (cur?.value.reds ?? []).filter((r) => r.at > now - withinMs).slice(-(count * 4));
+      const sameAlarm = reds.filter((r) => r.alarm === alarm).length + 1;
+      let verdict: FlapVerdict;
+      if (handover) verdict = { held: true, first: false, since: handover.at, reds: reds.length + 1 };
+      else if (sameAlarm >= count) {
+        handover = { at: now, eventId };
+        verdict = { held: true, first: true, since: now, reds: sameAlarm };
+      } else verdict = { held: false };
+      const next = JSON.stringify({ reds: [...reds, { at: now, eventId, alarm, held: verdict.held }], ...(handover ? { handover } : {}) });
+      try {
+        if (cur) await this.kv.update(key, next, cur.revision);
+        else await this.kv.create(key, next);
+        return verdict;
+      } catch {
+        // Another instance recorded a red meanwhile: read again.
+      }
+    }
+    throw new IaasError("IAAS_UNAVAILABLE", "the remediation flap guard is contended; the event is tried again");
+  }
+
+  /** Whether the VM is handed over to people now (no red for `withinMs` ends it). */
+  async isHandedOver(moref: string, now: number, withinMs: number): Promise<boolean> {
+    const cur = (await this.read(`flap.${enc(moref)}`, FlapSchema))?.value;
+    if (!cur?.handover) return false;
+    return Math.max(0, ...cur.reds.map((r) => r.at)) > now - withinMs;
+  }
+
+  // ---- brake refusals ------------------------------------------------------------------------
+
+  /**
+   * Counts one red alarm the brake refused in the minute of `now`; true when this event is the
+   * first of that minute (it sends the minute's one summary notice; its redelivery too, under the
+   * same notice id). A redelivered refusal may be counted twice.
+   */
+  async noteBrakeSkip(now: number, eventId: string): Promise<{ first: boolean; minute: number }> {
+    const minute = Math.floor(now / WINDOW_MS);
+    const key = `brakeskips.${minute}`;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const cur = await this.read(key, BrakeSkipsSchema);
+      try {
+        if (!cur) {
+          await this.kv.create(key, JSON.stringify({ skipped: 1, by: eventId }));
+          return { first: true, minute };
+        }
+        await this.kv.update(key, JSON.stringify({ ...cur.value, skipped: cur.value.skipped + 1 }), cur.revision);
+        return { first: cur.value.by === eventId, minute };
+      } catch {
+        // Another instance counted one meanwhile: read again.
+      }
+    }
+    // Contended: the decision is audited anyway; no summary from this one.
+    return { first: false, minute };
+  }
+
+  /** How many red alarms the brake refused in the minute (epoch ms / 60 000). */
+  async brakeSkips(minute: number): Promise<number> {
+    return (await this.read(`brakeskips.${minute}`, BrakeSkipsSchema))?.value.skipped ?? 0;
   }
 
   // ---- the brake -------------------------------------------------------------------------
