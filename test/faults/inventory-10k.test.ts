@@ -6,10 +6,11 @@
  * with a clear error) answer, read from vCenter page by page, and no service exits.
  *
  * The proxy runs without its live index (VCENTER_LIVE_INDEX=false): the index's first build is one
- * WaitForUpdatesEx answer holding the whole inventory (the simulator ignores maxObjectUpdates),
- * and at 10,000 VMs parsing it alone needs more than the 96 MB heap, so with the index on the
- * proxy dies at start, before any command. Until that build is paged, this is the path 10,000 VMs
- * take; `list` from the index is tested at small scale (services/vcenter-proxy/test/ownership.test.ts).
+ * WaitForUpdatesEx answer holding the whole inventory (the simulator ignores maxObjectUpdates).
+ * Devices are no longer in it, but at 10,000 VMs it is still 15 MB of XML whose parse needs more
+ * than the 96 MB heap (docs/benchmarks.md), so with the index on the proxy dies at start, before
+ * any command. Until that answer is parsed piecewise, this is the path 10,000 VMs take; `list` from
+ * the index is tested at small scale (services/vcenter-proxy/test/ownership.test.ts).
  *
  * The simulator takes about 20 s to build the inventory on two busy cores, which is why this is in
  * the fault suite and not in `npm test`.

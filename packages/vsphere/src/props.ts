@@ -12,6 +12,8 @@ export const VmProps = {
   memoryMB: "config.hardware.memoryMB",
   devices: "config.hardware.device",
   template: "config.template",
+  /** Changes on every reconfiguration (vCenter); the simulator leaves it unset. */
+  changeVersion: "config.changeVersion",
   cpuHotAddEnabled: "config.cpuHotAddEnabled",
   memoryHotAddEnabled: "config.memoryHotAddEnabled",
   hotPlugMemoryLimit: "config.hotPlugMemoryLimit",

@@ -1,7 +1,8 @@
 import type { Vim25Client } from "./client.js";
 import { parseCustomValues } from "./objects/custom_fields_manager.js";
 import { asArray, isObj } from "./parse.js";
-import { defaultCollector, defaultViewManager, type ContainerView, type PropertyCollector } from "./property.js";
+import { VimFault } from "./errors.js";
+import { defaultCollector, defaultViewManager, type ContainerView, type ObjectProps, type PropertyCollector } from "./property.js";
 import { EntityProps, VmProps } from "./props.js";
 import { isMoRef, refKey, type MoRef } from "./types.js";
 
@@ -38,13 +39,24 @@ export interface VmIndexOptions {
 }
 
 /**
- * Sizes for quota counts come with the feed. Disk is the sum of the VirtualDisk capacities in
- * `config.hardware.device`: read once for every VM when the index is built, then only for a VM
- * whose devices changed (the feed carries changes only), and kept as one number; no call reads
- * devices. `summary.storage` would be smaller on the wire, but vCenter refreshes it lazily and it
- * counts swap, logs and snapshots, so a VM just made would not show in it at once.
+ * What the feed watches of a VM: small values only, so its first answer (the whole inventory in
+ * one WaitForUpdatesEx on a vCenter that ignores `maxObjectUpdates`, as the simulator does) stays
+ * about 1 KB per VM. Devices are not among them: with them a VM is several KB on the wire and 10,000
+ * VMs do not parse in a 96 MB heap. `config.changeVersion` changes on every reconfiguration, which
+ * is when the VM's disks are read again.
  */
-const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.customValue];
+const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.customValue, VmProps.changeVersion];
+
+/**
+ * Disk for quota counts is the sum of the VirtualDisk capacities in `config.hardware.device`,
+ * kept as one number, and only for VMs that carry a custom value (quotas count VMs by owner and
+ * team; others show 0): read DISK_CHUNK VMs per RetrievePropertiesEx when the index is built
+ * (before it is live), then for a VM that gets a custom value (at once when this process wrote it)
+ * or whose `config.changeVersion` moves. `summary.storage`
+ * would be smaller on the wire, but vCenter refreshes it lazily and it counts swap, logs and
+ * snapshots, so a VM just made would not show in it at once.
+ */
+const DISK_CHUNK = 500;
 
 /**
  * How long a custom value this process wrote (`noteCustomValue`) wins over a different one the
@@ -62,6 +74,12 @@ function diskKBOf(devices: unknown): number {
   }
   return kb;
 }
+
+/** Whether a VM carries any custom value (an owner or a team among them): quotas count only such VMs. */
+const carriesValues = (values: ReadonlyMap<number, string>): boolean => {
+  for (const v of values.values()) if (v !== "") return true;
+  return false;
+};
 
 const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" && v !== "" && Number.isFinite(Number(v)) ? Number(v) : undefined);
 const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
@@ -93,6 +111,10 @@ export class VmIndex {
   private readonly written = new Map<string, Map<number, { value: string; at: number }>>();
   /** VMs this process deleted whose `leave` has not arrived: a late update must not bring them back. */
   private readonly gone = new Set<string>();
+  /** VMs whose disks are to be read (appeared, or reconfigured, since the last read). */
+  private readonly diskDue = new Map<string, MoRef>();
+  /** VMs whose `diskKB` was read from their devices or written through (`note`). */
+  private readonly diskKnown = new Set<string>();
   private generation = -1;
   private ready = false;
   private stopped = false;
@@ -146,6 +168,7 @@ export class VmIndex {
     const prev = this.vms.get(key);
     this.removeVm(key);
     this.put(key, { ...vm, customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) });
+    this.diskKnown.add(key);
   }
 
   /** Writes through a custom value this process set (SetField) on a VM. */
@@ -156,6 +179,11 @@ export class VmIndex {
     w.set(fieldKey, { value, at: Date.now() });
     const prev = this.vms.get(key);
     if (prev) this.vms.set(key, { ...prev, customValues: this.withWritten(key, new Map(prev.customValues)) });
+    // A VM that just got an owner or a team counts in quotas from now on: its disks are read now.
+    if (prev && !this.diskKnown.has(key) && this.live) {
+      const gen = this.client.sessionGeneration;
+      void this.readDisks([ref], undefined, gen).catch((err: unknown) => this.opts.logger?.warn?.({ err, vm: ref.value }, "disks of a VM not read; its disk counts as 0 until it is reconfigured"));
+    }
   }
 
   /** Writes through a VM this process deleted. */
@@ -252,7 +280,13 @@ export class VmIndex {
             this.stats.updates++;
             if (update.truncated === true) continue;
           }
+          if (this.ready && this.diskDue.size > 0) {
+            const due = [...this.diskDue.values()];
+            this.diskDue.clear();
+            await this.readDisks(due, signal);
+          }
           if (!this.ready && this.client.sessionGeneration === gen) {
+            await this.readDisks([...this.vms.values()].filter((v) => carriesValues(v.customValues)).map((v) => v.ref), signal);
             // Writes kept for VMs the fresh inventory no longer has (deleted elsewhere) go too.
             for (const k of this.written.keys()) if (!this.vms.has(k)) this.written.delete(k);
             this.ready = true;
@@ -297,7 +331,43 @@ export class VmIndex {
     });
   }
 
+  /**
+   * Sets `diskKB` of these VMs from their devices, DISK_CHUNK per read, so one answer stays a few
+   * MB whatever the inventory. A VM deleted meanwhile is skipped (its chunk read one by one).
+   */
+  private async readDisks(refs: readonly MoRef[], signal: AbortSignal | undefined, gen = this.generation): Promise<void> {
+    const pc = defaultCollector(this.client);
+    const read = (part: readonly MoRef[]) => pc.retrieve(part, [VmProps.devices], { signal });
+    const gone = (e: unknown) => {
+      if (e instanceof VimFault && e.faultType === "ManagedObjectNotFound") return [];
+      throw e;
+    };
+    for (let i = 0; i < refs.length; i += DISK_CHUNK) {
+      const part = refs.slice(i, i + DISK_CHUNK);
+      let objects: ObjectProps[];
+      try {
+        objects = await read(part);
+      } catch (err) {
+        gone(err);
+        objects = [];
+        for (const ref of part) objects.push(...(await read([ref]).catch(gone)));
+      }
+      // Read under an older session's build: the current one reads its own.
+      if (gen !== this.generation) return;
+      for (const o of objects) {
+        const key = refKey(o.obj);
+        const vm = this.vms.get(key);
+        if (vm && VmProps.devices in o.props) {
+          this.vms.set(key, { ...vm, diskKB: diskKBOf(o.props[VmProps.devices]) });
+          this.diskKnown.add(key);
+        }
+      }
+    }
+  }
+
   private clear(): void {
+    this.diskDue.clear();
+    this.diskKnown.clear();
     this.vms.clear();
     this.byName.clear();
     this.nodes.clear();
@@ -338,6 +408,7 @@ export class VmIndex {
         const key = refKey(ref);
         if (ou.kind === "leave") {
           this.removeVm(key);
+          this.diskKnown.delete(key);
           this.nodes.delete(key);
           this.gone.delete(key);
           this.written.delete(key);
@@ -357,10 +428,13 @@ export class VmIndex {
           const powerState = changes.has(VmProps.powerState) ? changes.get(VmProps.powerState) : prev?.powerState;
           const numCPU = changes.has(VmProps.numCPU) ? num(changes.get(VmProps.numCPU)) : prev?.numCPU;
           const memoryMB = changes.has(VmProps.memoryMB) ? num(changes.get(VmProps.memoryMB)) : prev?.memoryMB;
-          const diskKB = changes.has(VmProps.devices) ? diskKBOf(changes.get(VmProps.devices)) : (prev?.diskKB ?? 0);
+          const diskKB = prev?.diskKB ?? 0;
           const customValues = changes.has(VmProps.customValue)
             ? this.withWritten(key, parseCustomValues(changes.get(VmProps.customValue)), true)
             : (prev?.customValues ?? this.withWritten(key, new Map()));
+          // The build reads the disks of VMs with custom values before it is live; later, a VM that
+          // gets one, or one reconfigured.
+          if (this.ready && carriesValues(customValues) && (!this.diskKnown.has(key) || changes.has(VmProps.changeVersion))) this.diskDue.set(key, ref);
           this.removeVm(key);
           if (typeof name !== "string") continue;
           this.put(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined, powerState: typeof powerState === "string" ? powerState : "poweredOff", numCPU, memoryMB, diskKB, customValues });
