@@ -17,6 +17,7 @@ export const Reasons = {
   deferred: ["no-hot-add", "restart-not-allowed"],
   skipped: [
     "disabled",
+    "paused",
     "cleared",
     "superseded",
     "wrong-entity",
