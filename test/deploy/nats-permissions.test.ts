@@ -22,6 +22,7 @@ import { Kvm } from "@nats-io/kv";
 import * as contracts from "@iaas/contracts";
 import {
   Buckets,
+  PAUSE_KEY,
   Consumers,
   NatsPermissions,
   ProxyEndpoints,
@@ -480,6 +481,15 @@ describe("remediation", () => {
     await requestDenied(jetstream(c("remediation").nc, { timeout: 3000 }).consumers.get(Consumers.gatewayNotices.stream, Consumers.gatewayNotices.durable));
     await requestDenied(jsPublish(c("remediation"), Subjects.result("cmd-remediation")), Subjects.result("cmd-remediation"));
     await requestDenied(jsPublish(c("remediation"), Subjects.event("AlarmStatusChangedEvent")), Subjects.event("AlarmStatusChangedEvent"));
+  });
+
+  it("reads the pause the gateway writes in iaas_remediation_control, and cannot change it", async () => {
+    const gw = await runtime.openBucket(c("gateway").nc, "remediationControl");
+    await gw.put(PAUSE_KEY, JSON.stringify({ probe: "permissions" }));
+    const kv = await runtime.openBucket(c("remediation").nc, "remediationControl");
+    expect((await kv.get(PAUSE_KEY))?.json()).toEqual({ probe: "permissions" });
+    await publishDenied(c("remediation"), `$KV.${Buckets.remediationControl.name}.${PAUSE_KEY}`);
+    await gw.delete(PAUSE_KEY);
   });
 });
 

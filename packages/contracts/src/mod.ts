@@ -10,3 +10,4 @@ export * from "./notices.js";
 export * from "./events.js";
 export * from "./schemas.js";
 export * from "./permissions.js";
+export * from "./pause.js";

@@ -134,6 +134,15 @@ function bucket(name: string): Grant[] {
   ];
 }
 
+/** Read-only access to a bucket: no `$KV.<bucket>.>` publish, so no put or delete. */
+function readBucket(name: string): Grant[] {
+  const stream = KvApi.stream(name);
+  return [
+    { subject: JsApi.streamInfo(stream), why: `openBucket: ${name} exists (never created here)` },
+    { subject: JsApi.messageGet(stream), why: `get from ${name}, read only (a message get: buckets have no direct get)` },
+  ];
+}
+
 function calls(endpoints: ProxyEndpointName[]): Grant[] {
   return endpoints.map((e) => ({ subject: ProxyEndpoints[e].subject, why: `request vcenter-proxy ${ProxyEndpoints[e].name}` }));
 }
@@ -175,6 +184,7 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.rateLimits.name),
       ...bucket(Buckets.notices.name),
       ...bucket(Buckets.quotas.name),
+      ...bucket(Buckets.remediationControl.name),
       ...durable(Consumers.gatewayResults),
       ...durable(Consumers.gatewayNotices),
       // info, list, templates, quota: read-only answers; vm-get and vm-usage also decide refusals in the ack
@@ -227,6 +237,7 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.remediationResults),
       { subject: JsApi.messageGet(Streams.events.name), why: "read ahead in VSPHERE_EVENTS: has a red alarm changed again since?" },
       ...bucket(Buckets.remediation.name),
+      ...readBucket(Buckets.remediationControl.name),
       // vertical scaling (reconfigure, a restart only for opted-in VMs) and datastore evacuation
       ...calls(["vmGet", "vmInfo", "vmReconfigure", "vmPower", "vmRelocate", "datastoreList", "datastoreVms"]),
     ],

@@ -143,6 +143,12 @@ export const Buckets = {
   quotas: { name: "iaas_quotas", ttlMs: 24 * 60 * 60 * 1000 },
   /** The event poller's checkpoint per vCenter (the last key it published). Never expires. */
   eventPoller: { name: "iaas_event_poller", ttlMs: 0 },
+  /**
+   * A pause of automatic remediation (key `pause`): written only by the gateway (admins'
+   * `/iaas remediation pause|resume`), read by remediation before it acts. Never expires: the
+   * value carries its own end.
+   */
+  remediationControl: { name: "iaas_remediation_control", ttlMs: 0 },
 } as const;
 
 /** Names every service registers as a NATS micro service (`nats micro ls`). */

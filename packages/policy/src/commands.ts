@@ -20,6 +20,7 @@ export const COMMAND_IDS = [
   "owner",
   "echo",
   "audit",
+  "remediation",
 ] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 

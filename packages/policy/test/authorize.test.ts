@@ -225,6 +225,6 @@ describe("command ids", () => {
     expect(() => commandIdOf("vm", "explode")).toThrow(TypeError);
     const all: CommandId[] = [...COMMAND_IDS];
     expect(commandIdOf("vm", "owner")).toBe("owner");
-    expect(all).toHaveLength(20);
+    expect(all).toHaveLength(21);
   });
 });

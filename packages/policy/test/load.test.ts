@@ -154,12 +154,12 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("a role naming an unknown command, or with a bad name", () => {
-    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, power.*, *)"`);
+    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, remediation, power.*, *)"`);
     expect(failure(MINIMAL.replace("  builder:", "  Builder:"))).toMatchInlineSnapshot(`"policy <file>: roles: "Builder" is not a valid role name: must be 1-32 lowercase letters, digits, - or _, starting with a letter"`);
   });
 
   it("a confirm entry naming an unknown command", () => {
-    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, power.*, *)"`);
+    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, remediation, power.*, *)"`);
   });
 
   it("a bad regex, and a pattern without its description", () => {

@@ -1,6 +1,7 @@
 import { loadPolicy, type Policy } from "@iaas/policy";
 import { jetstreamFor, openBucket, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { Auditor } from "./stores/audit.js";
+import { PauseStore } from "./stores/pause.js";
 import type { GatewayConfig } from "./config.js";
 import { ConfirmationStore, handleClick, type ClickDeps } from "./listeners/confirm.js";
 import { gatewayMetrics } from "./metrics.js";
@@ -84,6 +85,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       // Wall-clock time, not `now`: reservations are shared with vm-lifecycle, which reads them by its own clock.
       const quotas = new QuotaGate({ kv: await openBucket(nc, "quotas"), nc, policy, log });
       auditor = new Auditor({ js, jsm, log, now });
+      const pause = new PauseStore(await openBucket(nc, "remediationControl"));
       const replier = new Replier({
         requests,
         allowed,
@@ -91,7 +93,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         ...(transport.postMessage ? { postMessage: transport.postMessage } : {}),
         ...(transport.postEphemeral ? { postEphemeral: transport.postEphemeral } : {}),
       });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, replier, allowed, policy, groups, log, metrics: gm, now });
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now });
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {

@@ -17,4 +17,5 @@ export async function ensureGatewayResources(nc: NatsConnection, log: Logger): P
   await openBucket(nc, "rateLimits");
   await openBucket(nc, "notices");
   await openBucket(nc, "quotas");
+  await openBucket(nc, "remediationControl");
 }

@@ -25,8 +25,35 @@ describe("grammar: the commands beyond power", () => {
         "owner <vm> <@user|@team>",
         "echo [text]",
         "audit [vm]",
+        "remediation pause|resume|status [duration] [reason]",
       ]
     `);
+  });
+
+  it("remediation: pause takes a duration (1h by default, at most 7d) and a reason; resume and status take nothing", () => {
+    const ok = (t: string) => {
+      const r = parseCommand(t);
+      if (!r.success) throw new Error(r.error.message);
+      return r.data;
+    };
+    expect(ok("remediation pause")).toEqual({ verb: "remediation", action: "pause", durationMs: 3_600_000 });
+    expect(ok("remediation PAUSE 30m")).toEqual({ verb: "remediation", action: "pause", durationMs: 30 * 60_000 });
+    expect(ok("remediation pause 2h patching esx01")).toEqual({ verb: "remediation", action: "pause", durationMs: 2 * 3_600_000, reason: "patching esx01" });
+    expect(ok("remediation pause 7d")).toEqual({ verb: "remediation", action: "pause", durationMs: 7 * 86_400_000 });
+    // No duration first: all of it is the reason.
+    expect(ok("remediation pause host firmware")).toEqual({ verb: "remediation", action: "pause", durationMs: 3_600_000, reason: "host firmware" });
+    expect(ok("remediation resume")).toEqual({ verb: "remediation", action: "resume" });
+    expect(ok("remediation status")).toEqual({ verb: "remediation", action: "status" });
+    const refused = ["remediation", "remediation stop", "remediation pause 8d", "remediation pause 0m", "remediation pause 2w", "remediation pause 90", "remediation resume now", "remediation status 1h", `remediation pause 1h ${"x".repeat(301)}`];
+    for (const t of refused) {
+      const r = parseCommand(t);
+      expect(r.success, t).toBe(false);
+      if (!r.success) {
+        expect(r.error.code, t).toBe("IAAS_SYNTAX");
+        expect(r.error.usage, t).toEqual(["remediation pause|resume|status [duration] [reason]"]);
+      }
+    }
+    expect(show(parseCommand("remediation pause 8d"))).toMatchObject({ message: "`8d` is too long: a pause lasts at most 7 days (`7d`)." });
   });
 
   it("queries", () => {

@@ -13,10 +13,11 @@ import {
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { backoffMs, consumeLoop, decodeJson, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { backoffMs, consumeLoop, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
+import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
 import { createReporter } from "./report.js";
 import { applyPending, scaleUp } from "./scaling.js";
@@ -44,6 +45,8 @@ export interface RemediationDeps {
   log: Logger;
   metrics: Metrics;
   config: RemediationConfig;
+  /** The `iaas_remediation_control` bucket (an admin's pause), read only; opened by start() when unset. */
+  control?: KV;
   /** The clock of cooldowns and the brake; the real one when unset. */
   now?: () => number;
   /** vCenter access; through vcenter-proxy over NATS when unset. */
@@ -89,6 +92,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const def = Consumers.remediation;
   const resultsDef = Consumers.remediationResults;
 
+  let control = deps.control;
   let loop: ConsumeLoop | undefined;
   let resultLoop: ConsumeLoop | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -128,6 +132,18 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const on = `${entity.type === "Datastore" ? "datastore" : entity.type === "VirtualMachine" ? "VM" : entity.type} ${quote(entity.name)}`;
     if (!s.enabled) {
       await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
+      return;
+    }
+    const pause = control ? await pauseInForce(control, now(), elog) : undefined;
+    if (pause) {
+      // Audited, not noticed: a maintenance window can raise many alarms; `/iaas remediation status` lists them.
+      await report.record({
+        ...base,
+        decision: "skipped",
+        reason: "paused",
+        notify: false,
+        text: `Not acting on ${alarmText(t)} on ${on}: remediation is paused until ${pause.until}${pause.reason ? ` (${quote(pause.reason)})` : ""}.`,
+      });
       return;
     }
     const newer = await newerAlarmStatus(jet, msg.seq, ev, n);
@@ -308,6 +324,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   return {
     async start() {
       stopping = false;
+      control ??= await openBucket(deps.nc, "remediationControl");
       const consumer = await jet.js.consumers.get(def.stream, def.durable);
       // One event at a time, in stream order.
       loop = consumeLoop(consumer, {

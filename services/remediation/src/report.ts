@@ -18,6 +18,7 @@ export const Reasons = {
   deferred: ["no-hot-add", "restart-not-allowed"],
   skipped: [
     "disabled",
+    "paused",
     "cleared",
     "superseded",
     "wrong-entity",

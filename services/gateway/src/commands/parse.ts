@@ -26,7 +26,9 @@ export type ParsedCommand =
   | { verb: "delete"; vm: VmRef }
   | { verb: "owner"; vm: VmRef; owner?: string; team?: string }
   | { verb: "echo"; text?: string }
-  | { verb: "audit"; vm?: VmRef };
+  | { verb: "audit"; vm?: VmRef }
+  | { verb: "remediation"; action: "status" | "resume" }
+  | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string };
 export type Verb = ParsedCommand["verb"];
 
 /** A parse failure: a catalogue code, a one-line message, and the usage of the command it concerns. */
@@ -272,6 +274,26 @@ const arg = {
       parseRest: (tokens) => tokens.join(" "),
     };
   },
+  /** `[duration] [reason]` of `remediation pause`: `30m`, `2h`, `1d` (1h when not given, at most 7d), then free text. */
+  pauseOptions(): ArgSpec<{ durationMs?: number; reason?: string }> & { optional: true } {
+    return {
+      usage: "[duration] [reason]",
+      describe: "a duration (`30m`, `2h`, `1d`) and a reason",
+      optional: true,
+      parse: () => {
+        throw new Error("pauseOptions takes the remaining tokens");
+      },
+      parseRest(tokens) {
+        const [first, ...rest] = tokens;
+        const d = first === undefined ? undefined : parseDuration(first);
+        const words = d === undefined ? tokens : rest;
+        const reason = words.join(" ");
+        if ([...reason].length > MAX_PAUSE_REASON) throw new CommandParseError("IAAS_SYNTAX", `A pause reason may have at most ${MAX_PAUSE_REASON} characters.`);
+        if (/[\u0000-\u001f\u007f]/.test(reason)) throw new CommandParseError("IAAS_SYNTAX", "A pause reason cannot contain control characters.");
+        return { ...(d !== undefined ? { durationMs: d } : {}), ...(reason !== "" ? { reason } : {}) };
+      },
+    };
+  },
   optional<T>(spec: ArgSpec<T>, usage: string): ArgSpec<T> & { optional: true } {
     return { ...spec, usage: `[${usage}]`, optional: true };
   },
@@ -342,6 +364,28 @@ const teamOption: ArgSpec<string> = {
 };
 
 const POWER_ACTIONS = CommandAreas.power;
+
+/** How long `remediation pause` lasts when no duration is given, and at most. */
+export const DEFAULT_PAUSE_MS = 60 * 60 * 1000;
+export const MAX_PAUSE_MS = 7 * 24 * 60 * 60 * 1000;
+/** A pause reason longer than this is refused. */
+export const MAX_PAUSE_REASON = 300;
+
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `30m`, `2h`, `1d`: a pause's length in ms. Undefined for a token that is not shaped like a
+ * duration (it starts the reason); throws for one that is (digits first) but is not valid.
+ */
+function parseDuration(token: string): number | undefined {
+  if (!/^[0-9]/.test(token)) return undefined;
+  const m = /^([0-9]{1,5})([mhd])$/i.exec(token);
+  if (!m) throw new CommandParseError("IAAS_SYNTAX", `${quote(token)} is not a duration: use minutes, hours or days, for example \`30m\`, \`2h\` or \`1d\`.`);
+  const ms = Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!;
+  if (ms < 60_000) throw new CommandParseError("IAAS_SYNTAX", "A pause lasts at least one minute.");
+  if (ms > MAX_PAUSE_MS) throw new CommandParseError("IAAS_SYNTAX", `${quote(token)} is too long: a pause lasts at most 7 days (\`7d\`).`);
+  return ms;
+}
 
 /** Every command, in the order `help` lists them. Keyed by verb, so a verb without grammar does not compile. */
 export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
@@ -437,6 +481,16 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     summary: "The latest actions (who, what, when, result), for one VM or all.",
     args: [arg.optional(arg.vm(), "vm")],
     build: ([vm]) => (vm === undefined ? { verb: "audit" } : { verb: "audit", vm }),
+  }),
+  remediation: command({
+    verb: "remediation",
+    summary: "Pause automatic remediation for a maintenance window (`pause 2h reason`, 1h by default, at most 7d), `resume` it, or see its `status` (IT admins).",
+    args: [arg.keyword("a remediation action", ["pause", "resume", "status"] as const), arg.pauseOptions()],
+    build: ([action, o]) => {
+      if (action === "pause") return { verb: "remediation", action, durationMs: o?.durationMs ?? DEFAULT_PAUSE_MS, ...(o?.reason !== undefined ? { reason: o.reason } : {}) };
+      if (o !== undefined) throw new CommandParseError("IAAS_SYNTAX", `\`remediation ${action}\` takes nothing more.`);
+      return { verb: "remediation", action };
+    },
   }),
 };
 

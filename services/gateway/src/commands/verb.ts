@@ -7,6 +7,7 @@ import type { SlackMessage } from "../transport/reply.js";
 import type { AuditRow } from "../stores/audit.js";
 import type { ParsedCommand, Verb } from "./parse.js";
 import type { QuotaGate } from "../stores/quotas.js";
+import type { PauseStore } from "../stores/pause.js";
 
 /**
  * Everything the gateway knows about one verb besides its grammar (parse.ts): which policy
@@ -42,8 +43,12 @@ export interface AnswerEnv {
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
   /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
   held: QuotaGate["held"];
+  /** The pause of automatic remediation (`remediation pause|resume|status`). */
+  pause: PauseStore;
+  /** The gateway's clock. */
+  now(): number;
   audit: {
-    latest(q: { vm?: string | undefined }): Promise<{ records: AuditRow[]; scanned: number }>;
+    latest(q: { vm?: string | undefined; match?: (row: AuditRow) => boolean }): Promise<{ records: AuditRow[]; scanned: number }>;
     succeeded(verb: string, vm: string | undefined, message: string): void;
   };
 }

@@ -14,13 +14,14 @@ import { owner } from "./owner.js";
 import type { ParsedCommand, Verb } from "./parse.js";
 import { power } from "./power.js";
 import { quota } from "./quota.js";
+import { remediation } from "./remediation.js";
 import { resize } from "./resize.js";
 import { sizes } from "./sizes.js";
 import { templates } from "./templates.js";
 import type { ActionVerb, QueryVerb, RecordOf, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, echo, audit };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, echo, audit, remediation };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`

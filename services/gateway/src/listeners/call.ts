@@ -1,6 +1,7 @@
 import { IaasError, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, type Actor } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import type { JetStreamClient, Logger, NatsConnection } from "@iaas/runtime";
+import type { PauseStore } from "../stores/pause.js";
 import { z } from "zod";
 import type { GatewayMetrics } from "../metrics.js";
 import { ephemeral, errorText } from "../presentation/render.js";
@@ -70,6 +71,8 @@ export interface SlashDeps {
   /** Reserves the quota share of create, clone and deploy before they are published. */
   quotas: QuotaGate;
   auditor: Auditor;
+  /** The pause of automatic remediation (the `iaas_remediation_control` bucket). */
+  pause: PauseStore;
   replier: Replier;
   allowed: (url: string) => boolean;
   policy: Policy;

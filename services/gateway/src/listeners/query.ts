@@ -32,6 +32,8 @@ export class Queries {
       scopeOf: (verb) => scopeOfVerb(d.policy, c.actor, verb),
       ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
       held: (key) => d.quotas.held(key),
+      pause: d.pause,
+      now: d.now,
       audit: {
         latest: (q) => d.auditor.latest(q),
         succeeded: (verb, vm, message) => d.auditor.succeeded(c.actor, c.id, verb, vm, message),

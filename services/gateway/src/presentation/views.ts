@@ -1,12 +1,12 @@
 import { PowerStateWords, ToolsStatusWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
-import type { AuditRow } from "../stores/audit.js";
+import { AUDIT_SHOW, type AuditRow } from "../stores/audit.js";
 import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
 import { QUOTA_FIELDS, type QuotaLimits } from "@iaas/policy";
-import type { Usage } from "@iaas/contracts";
+import type { RemediationPause, Usage } from "@iaas/contracts";
 
 /**
  * The answers to queries (help, list, info, templates, sizes, quota, echo, audit), as Block Kit with
@@ -209,4 +209,55 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
     }
   }
   return message([`Latest actions${vm === undefined ? "" : ` for ${escape(vm)}`}:`, ...lines].join("\n"), blocks);
+}
+
+/** A time as Slack shows it in the reader's time zone, with the ISO text as fallback. */
+const slackDate = (iso: string) => `<!date^${Math.floor(Date.parse(iso) / 1000)}^{date_short_pretty} {time}|${escape(iso)}>`;
+
+function pauseFacts(p: RemediationPause): [string, string][] {
+  return [
+    ["Until", slackDate(p.until)],
+    ["Paused by", `<@${escape(p.by)}>`],
+    ["Since", slackDate(p.at)],
+    ["Reason", p.reason ? escape(p.reason) : "-"],
+  ];
+}
+
+/** The alarms not acted on during a pause (the audit trail's `skipped: paused` decisions), newest first. */
+function skippedBlocks(skipped: { records: AuditRow[]; scanned: number }): { blocks: Block[]; lines: string[] } {
+  const rows = skipped.records.filter((r) => r.kind === "other");
+  if (rows.length === 0) return { blocks: [section("No alarms were held back by the pause.")], lines: ["No alarms were held back by the pause."] };
+  const head = `*${rows.length}${rows.length >= AUDIT_SHOW ? "+" : ""} alarm${rows.length === 1 ? "" : "s"} not acted on during the pause*, newest first`;
+  const lines = rows.map((r) => `${r.record.at} ${[r.record.rule, r.record.vm ?? r.record.datastore].filter(Boolean).map((x) => code(x!)).join(" ")}`);
+  return { blocks: [section(head), section(lines.map((l) => `• ${l}`).join("\n"))], lines: [head.replace(/\*/g, ""), ...lines] };
+}
+
+export function remediationPausedMessage(p: RemediationPause, extended: boolean): SlackMessage {
+  const head = `:double_vertical_bar: Automatic remediation is ${extended ? "still paused, now" : "paused"} until ${slackDate(p.until)}: alarms are recorded, not acted on. \`${SLASH} remediation resume\` ends it sooner.`;
+  return message(head, [section(head), sectionWithFields("*Pause*", pauseFacts(p))]);
+}
+
+export function remediationResumedMessage(p: RemediationPause | undefined, skipped: { records: AuditRow[]; scanned: number } | undefined): SlackMessage {
+  if (!p || !skipped) {
+    const t = ":arrow_forward: Automatic remediation was not paused; nothing changed.";
+    return message(t, [section(t)]);
+  }
+  const head = ":arrow_forward: Automatic remediation is resumed: the next alarm is acted on. Alarms held back by the pause are not replayed.";
+  const s = skippedBlocks(skipped);
+  return message([head, ...s.lines].join("\n"), [section(head), ...s.blocks]);
+}
+
+export function remediationStatusMessage(
+  p: RemediationPause | undefined,
+  skipped: { records: AuditRow[]; scanned: number } | undefined,
+  settings: { enabled: boolean; dryRun: boolean },
+): SlackMessage {
+  const mode = !settings.enabled ? "turned off in the policy (`remediation.enabled: false`)" : settings.dryRun ? "on, in dry run (decisions only, no changes)" : "on";
+  if (!p || !skipped) {
+    const t = `:arrow_forward: Automatic remediation is not paused; it is ${mode}.`;
+    return message(t, [section(t)]);
+  }
+  const head = `:double_vertical_bar: Automatic remediation is paused until ${slackDate(p.until)} (every vCenter); in the policy it is ${mode}.`;
+  const s = skippedBlocks(skipped);
+  return message([head, ...s.lines].join("\n"), [section(head), sectionWithFields("*Pause*", pauseFacts(p)), ...s.blocks]);
 }

@@ -75,7 +75,7 @@ export class Auditor {
    * most AUDIT_SCAN messages, keeping those about `vm` when one is given: every record names the VM
    * it acted on or made.
    */
-  async latest(opts: { vm?: string | undefined; limit?: number } = {}): Promise<{ records: AuditRow[]; scanned: number }> {
+  async latest(opts: { vm?: string | undefined; limit?: number; match?: (row: AuditRow) => boolean } = {}): Promise<{ records: AuditRow[]; scanned: number }> {
     const limit = opts.limit ?? AUDIT_SHOW;
     const name = Streams.audit.name;
     let info;
@@ -108,6 +108,7 @@ export class Auditor {
         const row: AuditRow | undefined = c.success ? { kind: "command", record: c.data } : o?.success ? { kind: "other", record: o.data } : undefined;
         if (!row) continue;
         if (opts.vm !== undefined && row.record.vm !== opts.vm) continue;
+        if (opts.match && !opts.match(row)) continue;
         out.push(row);
         if (out.length >= limit) break;
       }
