@@ -81,7 +81,8 @@ if (!env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
   env.SLACK_SIGNING_SECRET = await localSecret("slack-signing-secret");
   env.SLACK_API_URL = slack.apiUrl;
   // A bot token and a notify channel for the stand-in, so remediation's notices are posted there too.
-  if (!env.SLACK_BOT_TOKEN) env.SLACK_BOT_TOKEN = "xoxb-local-stand-in";
+  // The stand-in accepts any token: a random one, kept in the run folder like the signing secret.
+  if (!env.SLACK_BOT_TOKEN) env.SLACK_BOT_TOKEN = await localSecret("slack-bot-token");
   if (!env.SLACK_NOTIFY_CHANNEL) env.SLACK_NOTIFY_CHANNEL = "C0NOTIFY";
   await writeFile(join(runDir, "local-slack.json"), JSON.stringify({ apiUrl: slack.apiUrl, gateway: `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}/slack/events`, notifyChannel: env.SLACK_NOTIFY_CHANNEL }));
   say(`no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: local Slack stand-in at ${slack.apiUrl} (secret in ${runName}/slack-signing-secret)`);
