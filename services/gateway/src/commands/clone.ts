@@ -1,7 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
-import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
-import { checkTeam } from "./team.js";
+import { checkNewVm, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const clone: RecordOf<"clone"> = {
@@ -10,12 +9,9 @@ export const clone: RecordOf<"clone"> = {
   ids: ["clone"],
   label: () => "vm.clone",
   vm: (cmd) => cmd.name,
-  precheck: (policy, cmd) => {
-    policy.checkName(cmd.name);
-    checkTeam(policy, cmd.team);
-  },
+  precheck: (policy, cmd) => checkNewVm(policy, cmd, false),
   target: (cmd) => ({ vm: cmd.source, id: "clone" }),
   newTeam: (cmd) => cmd.team,
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}) }),
-  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
+  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${newVmSuffix({ team: cmd.team })}`,
 };

@@ -1,7 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
-import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
-import { checkTeam } from "./team.js";
+import { checkNewVm, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const create: RecordOf<"create"> = {
@@ -9,12 +8,8 @@ export const create: RecordOf<"create"> = {
   ids: ["create"],
   label: () => "vm.create",
   vm: (cmd) => cmd.name,
-  precheck: (policy, cmd) => {
-    policy.checkName(cmd.name);
-    policy.resolveSize(cmd.size);
-    checkTeam(policy, cmd.team);
-  },
+  precheck: (policy, cmd) => checkNewVm(policy, cmd, true),
   newTeam: (cmd) => cmd.team,
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
-  doing: (cmd) => `Creating ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
+  doing: (cmd) => `Creating ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

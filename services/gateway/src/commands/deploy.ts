@@ -1,7 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
-import { teamLabel } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
-import { checkTeam } from "./team.js";
+import { checkNewVm, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const deploy: RecordOf<"deploy"> = {
@@ -9,13 +8,9 @@ export const deploy: RecordOf<"deploy"> = {
   ids: ["deploy"],
   label: () => "vm.deploy",
   vm: (cmd) => cmd.name,
-  precheck: (policy, cmd) => {
-    policy.checkName(cmd.name);
-    policy.resolveSize(cmd.size);
-    checkTeam(policy, cmd.team);
-  },
+  precheck: (policy, cmd) => checkNewVm(policy, cmd, true),
   newTeam: (cmd) => cmd.team,
   command: (cmd, base) =>
     VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
-  doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`,
+  doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

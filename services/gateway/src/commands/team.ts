@@ -1,6 +1,6 @@
 import { IaasError } from "@iaas/contracts";
-import type { Policy } from "@iaas/policy";
-import { plainCode } from "../presentation/mrkdwn.js";
+import { teamLabel, type Policy } from "@iaas/policy";
+import { code, plainCode } from "../presentation/mrkdwn.js";
 
 /**
  * Throws IAAS_INVALID_ARGUMENT unless `team` can be a VM's team: any Slack user group, or a team
@@ -13,4 +13,19 @@ export function checkTeam(policy: Policy, team: string | undefined): void {
     "IAAS_INVALID_ARGUMENT",
     `There is no team ${plainCode(team)}: mention a Slack user group (\`@platform\`)${known.length ? ` or name a team of the policy: ${known.map((t) => `\`${t}\``).join(", ")}` : "; the policy names no teams"}.`,
   );
+}
+
+/**
+ * What the gateway checks of a new VM (create, clone, deploy) from the command alone: the naming
+ * rule, the size when the verb takes one, and the team.
+ */
+export function checkNewVm(policy: Policy, cmd: { name: string; size?: string | undefined; team?: string | undefined }, sized: boolean): void {
+  policy.checkName(cmd.name);
+  if (sized) policy.resolveSize(cmd.size);
+  checkTeam(policy, cmd.team);
+}
+
+/** The end of a new VM's "Creating …" line: its size and team, when given. */
+export function newVmSuffix(cmd: { size?: string | undefined; team?: string | undefined }): string {
+  return `${cmd.size ? ` (${code(cmd.size)})` : ""}${cmd.team ? ` for ${teamLabel(cmd.team)}` : ""}`;
 }
