@@ -153,19 +153,22 @@ export async function disableDirectGet(jsm: JetStreamManager, stream: string, lo
  */
 export async function kvKeys(kv: KV, filter: string): Promise<string[]> {
   // The bucket's own manager, stream name and subject prefix (public fields of @nats-io/kv's Bucket).
-  const b = kv as unknown as { jsm: JetStreamManager; stream: string; prefix: string };
+  const b = kv as unknown as { jsm?: JetStreamManager; stream?: unknown; prefix?: unknown };
+  // Checked, not assumed: a @nats-io/kv upgrade that renames them fails here, by name, not later.
+  if (!b.jsm || typeof b.stream !== "string" || typeof b.prefix !== "string") throw new TypeError("kvKeys: this KV has no jsm, stream and prefix (a @nats-io/kv Bucket has)");
+  const { jsm, stream, prefix } = b as { jsm: JetStreamManager; stream: string; prefix: string };
   const keys: string[] = [];
   for (let seq = 1; ; ) {
     let m;
     try {
-      m = await b.jsm.streams.getMessage(b.stream, { seq, next_by_subj: `${b.prefix}.${filter}` } as unknown as { seq: number });
+      m = await jsm.streams.getMessage(stream, { seq, next_by_subj: `${prefix}.${filter}` } as unknown as { seq: number });
     } catch (err) {
       if (isNotFound(err)) break;
       throw err;
     }
     if (!m) break;
     const op = m.header?.get("KV-Operation");
-    if (op !== "DEL" && op !== "PURGE") keys.push(m.subject.slice(b.prefix.length + 1));
+    if (op !== "DEL" && op !== "PURGE") keys.push(m.subject.slice(prefix.length + 1));
     seq = m.seq + 1;
   }
   return keys;
