@@ -49,6 +49,7 @@ describe("/iaas commands, end to end", () => {
         small: 1 vCPU, 2 GB memory, 16 GB disk
         medium: 2 vCPU, 4 GB memory, 40 GB disk
         large: 4 vCPU, 8 GB memory, 80 GB disk
+        xlarge: 8 vCPU, 32 GB memory, 200 GB disk
         Limits: at most 8 vCPU, 32 GB memory, 200 GB disk per VM."
       `);
       expect(blocksOf(r.json)).toContain("small (default)");

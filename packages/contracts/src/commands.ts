@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ActorSchema, CommandIdSchema, IsoTimeSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema, type PowerState } from "./common.js";
 import { CodedErrorSchema } from "./errors.js";
+import { MAX_DURATION_MS } from "./durations.js";
 import { CommandAreas } from "./subjects.js";
 
 export const PowerActionSchema = z.enum(CommandAreas.power);
@@ -53,14 +54,26 @@ export const SizeNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\
 
 const vmBase = { ...commandBase, area: z.literal("vm") };
 
+/**
+ * The id of the approval a command runs under: set by the gateway when an approver said yes.
+ * A command the policy's `approvals` rules match is refused (IAAS_APPROVAL_REQUIRED) unless the
+ * approval record with this id (bucket `iaas_approvals`) is approved and is for exactly this
+ * command: same verb, VM, size (or resources, lease) and requester.
+ */
+export const ApprovalIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "must be 8-64 of A-Z a-z 0-9 _ -");
+const approval = { approvalId: ApprovalIdSchema.optional() };
+
+/** A lease's length in ms (`lease=7d` of create, clone and deploy; `extend … 14d`): 1 s to 10 years. */
+export const LeaseMsSchema = z.number().int().min(1000).max(MAX_DURATION_MS);
+
 /** `iaas.cmd.vm.create`: a new VM of a policy size (the default size when none is named). */
-export const VmCreateCommandSchema = z.strictObject({ ...vmBase, action: z.literal("create"), name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional() });
+export const VmCreateCommandSchema = z.strictObject({ ...vmBase, action: z.literal("create"), name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional(), leaseMs: LeaseMsSchema.optional(), ...approval });
 /** `iaas.cmd.vm.clone`: a full clone of a VM (not a template). */
-export const VmCloneCommandSchema = z.strictObject({ ...vmBase, action: z.literal("clone"), source: VmRefSchema, name: NewVmNameSchema, team: TeamIdSchema.optional() });
+export const VmCloneCommandSchema = z.strictObject({ ...vmBase, action: z.literal("clone"), source: VmRefSchema, name: NewVmNameSchema, team: TeamIdSchema.optional(), leaseMs: LeaseMsSchema.optional(), ...approval });
 /** `iaas.cmd.vm.deploy`: a new VM from a template, with a policy size (the default size when none is named). */
-export const VmDeployCommandSchema = z.strictObject({ ...vmBase, action: z.literal("deploy"), template: VmRefSchema, name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional() });
+export const VmDeployCommandSchema = z.strictObject({ ...vmBase, action: z.literal("deploy"), template: VmRefSchema, name: NewVmNameSchema, size: SizeNameSchema.optional(), team: TeamIdSchema.optional(), leaseMs: LeaseMsSchema.optional(), ...approval });
 /** `iaas.cmd.vm.delete`: powers the VM off if needed and deletes it. Confirmation happens before publishing. */
-export const VmDeleteCommandSchema = z.strictObject({ ...vmBase, action: z.literal("delete"), vm: VmRefSchema });
+export const VmDeleteCommandSchema = z.strictObject({ ...vmBase, action: z.literal("delete"), vm: VmRefSchema, ...approval });
 /**
  * `iaas.cmd.vm.resize`: absolute targets (`cpu=4` means 4 vCPUs, not 4 more), so applying a
  * command twice changes nothing the second time. At least one of the two must be given.
@@ -71,6 +84,7 @@ export const VmResizeCommandSchema = z.strictObject({
   vm: VmRefSchema,
   cpu: z.number().int().min(1).max(768).optional(),
   memoryGB: z.number().positive().max(24 * 1024).optional(),
+  ...approval,
 });
 
 /**
@@ -97,7 +111,44 @@ export const VmCommandSchema = z.discriminatedUnion("action", [
 export type VmCommand = z.infer<typeof VmCommandSchema>;
 export type VmAction = VmCommand["action"];
 
-export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema, VmCommandSchema]);
+// ---- iaas.cmd.snapshot.<action> -------------------------------------------------------------
+
+/**
+ * A snapshot's name, exactly as vSphere shows it: 1-80 characters, no control characters, no
+ * leading or trailing spaces. Without one, `create` names it `iaas-` and the UTC time.
+ */
+export const SnapshotNameSchema = z
+  .string()
+  .min(1)
+  .max(80, "is longer than 80 characters")
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
+  .refine((s) => s.trim() === s, "must not start or end with spaces");
+
+const snapshotBase = { ...commandBase, area: z.literal("snapshot"), vm: VmRefSchema };
+/** `iaas.cmd.snapshot.create`: a snapshot without memory (quiesced only when Tools run). */
+export const SnapshotCreateCommandSchema = z.strictObject({ ...snapshotBase, action: z.literal("create"), name: SnapshotNameSchema.optional() });
+/** `iaas.cmd.snapshot.revert`: back to the named snapshot, or to the current one. Confirmed before publishing. */
+export const SnapshotRevertCommandSchema = z.strictObject({ ...snapshotBase, action: z.literal("revert"), name: SnapshotNameSchema.optional(), ...approval });
+/** `iaas.cmd.snapshot.delete`: removes one snapshot; its children are kept. */
+export const SnapshotDeleteCommandSchema = z.strictObject({ ...snapshotBase, action: z.literal("delete"), name: SnapshotNameSchema });
+export const SnapshotCommandSchema = z.discriminatedUnion("action", [SnapshotCreateCommandSchema, SnapshotRevertCommandSchema, SnapshotDeleteCommandSchema]);
+export type SnapshotCommand = z.infer<typeof SnapshotCommandSchema>;
+
+// ---- iaas.cmd.lease.<action> ----------------------------------------------------------------
+
+const leaseBase = { ...commandBase, area: z.literal("lease"), vm: VmRefSchema };
+/**
+ * `iaas.cmd.lease.extend`: the lease ends `durationMs` after the command's `issuedAt` (so a
+ * redelivery sets the same time); the policy's `leases.default` when not given. Longer than
+ * `leases.max` needs an approval.
+ */
+export const LeaseExtendCommandSchema = z.strictObject({ ...leaseBase, action: z.literal("extend"), durationMs: LeaseMsSchema.optional(), ...approval });
+/** `iaas.cmd.lease.set` (admins): a lease of `durationMs` from `issuedAt` on any VM, or none (`null`). */
+export const LeaseSetCommandSchema = z.strictObject({ ...leaseBase, action: z.literal("set"), durationMs: LeaseMsSchema.nullable() });
+export const LeaseCommandSchema = z.discriminatedUnion("action", [LeaseExtendCommandSchema, LeaseSetCommandSchema]);
+export type LeaseCommand = z.infer<typeof LeaseCommandSchema>;
+
+export const CommandSchema = z.discriminatedUnion("area", [PowerCommandSchema, VmCommandSchema, SnapshotCommandSchema, LeaseCommandSchema]);
 export type Command = z.infer<typeof CommandSchema>;
 
 /**
@@ -123,6 +174,13 @@ export const ResultFactsSchema = z.strictObject({
   /** The VM's owner and team after the command (create, clone, deploy, owner). */
   owner: z.string().max(32).optional(),
   team: z.string().max(32).optional(),
+  /** The snapshot a snapshot command made, reverted to or deleted. */
+  snapshot: z.string().max(80).optional(),
+  /** The lease's end after the command (create, clone, deploy, lease extend and set); `null`: no lease. */
+  leaseExpires: IsoTimeSchema.nullable().optional(),
+  /** The approval the command ran under, and who gave it. */
+  approvalId: z.string().max(64).optional(),
+  approvedBy: z.array(z.string().max(32)).max(20).optional(),
 });
 export type ResultFacts = z.infer<typeof ResultFactsSchema>;
 

@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+export const IsoTimeSchema = z.iso.datetime({ offset: true });
+
 /** A command (request) id: also the JetStream Nats-Msg-Id and the last token of `iaas.result.<id>`. */
 export const CommandIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "must be 8-64 of A-Z a-z 0-9 _ -");
 
@@ -60,7 +62,17 @@ export const VmSummarySchema = z.strictObject({
   owner: z.string().optional(),
   /** The VM's team (custom attribute `iaas.team`): a Slack user group id or a policy team name. */
   team: z.string().optional(),
+  /**
+   * The lease's end as the custom attribute `iaas.lease.expires` holds it (ISO 8601 UTC), when it
+   * holds a valid time; unset for a VM without a lease.
+   */
+  leaseExpires: IsoTimeSchema.optional(),
+  /**
+   * The attribute's text when it is set but is not a valid time (edited by hand): such a VM has
+   * no lease in force ("tell IT"), never an expired one. At most 100 characters of it.
+   */
+  leaseInvalid: z.string().max(100).optional(),
+  /** How many snapshots the VM has (the whole tree), when the proxy read them. */
+  snapshots: z.number().int().nonnegative().optional(),
 });
 export type VmSummary = z.infer<typeof VmSummarySchema>;
-
-export const IsoTimeSchema = z.iso.datetime({ offset: true });

@@ -11,3 +11,4 @@ export * from "./events.js";
 export * from "./schemas.js";
 export * from "./permissions.js";
 export * from "./pause.js";
+export * from "./durations.js";

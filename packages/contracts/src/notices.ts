@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { RemediationChangeSchema, RemediationDecisionSchema, RemediationReasonSchema, RemediationRuleSchema } from "./audit.js";
-import { IsoTimeSchema } from "./common.js";
+import { IsoTimeSchema, SlackChannelIdSchema, SlackUserIdSchema } from "./common.js";
 import { Subjects } from "./subjects.js";
 import { token } from "./tokens.js";
 
@@ -12,7 +12,22 @@ import { token } from "./tokens.js";
 export const NoticeSchema = z.strictObject({
   /** Stable id; the gateway posts each id once. */
   id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
-  kind: z.enum(["remediation.action", "remediation.skip", "remediation.deferred", "remediation.failed", "command.dead-letter"]),
+  kind: z.enum([
+    "remediation.action",
+    "remediation.skip",
+    "remediation.deferred",
+    "remediation.failed",
+    "command.dead-letter",
+    // Leases (lease-keeper): a reminder before the end, the power-off at the end, the delete
+    // (or keep) after the grace. Sent to the owner (`to`), with buttons.
+    "lease.reminder",
+    "lease.expired",
+    "lease.deleted",
+    "lease.kept",
+    "lease.invalid",
+    // Snapshot retention (vm-lifecycle): an old snapshot iaas made was deleted.
+    "snapshot.swept",
+  ]),
   severity: z.enum(["info", "warning", "error"]),
   /**
    * One line for the channel, in plain text (names between backticks), no Slack markup: the
@@ -31,6 +46,20 @@ export const NoticeSchema = z.strictObject({
   alarm: z.string().max(300).optional(),
   change: RemediationChangeSchema.optional(),
   dryRun: z.boolean().optional(),
+  /**
+   * Who it is for: a Slack user (posted as a DM, `chat.postMessage` to the user id) or a channel;
+   * the notify channel when not given.
+   */
+  to: z.union([SlackUserIdSchema, SlackChannelIdSchema]).optional(),
+  /**
+   * Buttons under the text, each running a command through the normal path as the person who
+   * clicks it: `lease.extend` (Extend by the default lease; `powerOn: true` also powers the VM on),
+   * `vm.delete` (Delete now, which asks Confirm first).
+   */
+  buttons: z
+    .array(z.strictObject({ action: z.enum(["lease.extend", "vm.delete"]), vm: z.string().max(255), powerOn: z.boolean().optional() }))
+    .max(5)
+    .optional(),
   at: IsoTimeSchema,
 });
 export type Notice = z.infer<typeof NoticeSchema>;

@@ -4,6 +4,10 @@ import { token } from "./tokens.js";
 export const CommandAreas = {
   power: ["on", "off", "reset", "suspend", "shutdown", "reboot"],
   vm: ["create", "clone", "deploy", "delete", "resize", "owner"],
+  /** Snapshots of a VM (handled by vm-lifecycle); listing them is a query of vcenter-proxy. */
+  snapshot: ["create", "revert", "delete"],
+  /** A VM's lease (handled by lease-keeper): `extend` by the owner, team or an admin; `set` (or remove) by an admin. */
+  lease: ["extend", "set"],
 } as const;
 export type CommandArea = keyof typeof CommandAreas;
 
@@ -110,6 +114,10 @@ export const Consumers = {
    * once, without waiting for vCenter's event or the periodic re-check.
    */
   remediationResults: { stream: Streams.results.name, durable: "remediation-results", filter: Subjects.resultsAll, maxDeliver: 10, ackWaitNs: 120e9 },
+  /** vm-lifecycle's snapshot commands (a durable of their own, so a long VM clone does not hold them up). */
+  vmSnapshots: { stream: Streams.commands.name, durable: "vm-lifecycle-snapshots", filter: Subjects.commandsOf("snapshot"), maxDeliver: 5, ackWaitNs: 600e9 },
+  /** lease-keeper's lease commands (extend, set). */
+  leaseKeeper: { stream: Streams.commands.name, durable: "lease-keeper", filter: Subjects.commandsOf("lease"), maxDeliver: 5, ackWaitNs: 120e9 },
 } as const;
 
 /** JetStream key-value buckets. */
@@ -141,6 +149,22 @@ export const Buckets = {
    * inside carry their own expiry; the bucket keeps a key a day after its last write.
    */
   quotas: { name: "iaas_quotas", ttlMs: 24 * 60 * 60 * 1000 },
+  /**
+   * Approvals, one key per request (its approval id): the command waiting, the rule, the
+   * approvers, the decisions, the card's place; every change by compare-and-set, so two clicks
+   * settle it once. Written by the gateway (any replica); read by the command services, which run
+   * an approved command only with its record. Kept 30 days after the last change (the longest
+   * `expireAfterMinutes` is 30 days: an expired request is still known when its card is clicked).
+   */
+  approvals: { name: "iaas_approvals", ttlMs: 30 * 24 * 60 * 60 * 1000 },
+  /**
+   * lease-keeper: what it did about each lease end (`<moref>.<expiry>.<step>`: reminded,
+   * powered off, deleted, kept), claimed by compare-and-set before it acts, so with any number of
+   * replicas each step happens once. The lease itself lives on the VM (`iaas.lease.expires`).
+   */
+  leases: { name: "iaas_leases", ttlMs: 120 * 24 * 60 * 60 * 1000 },
+  /** vm-lifecycle's snapshot retention sweep: the snapshots it has deleted or claimed, so each is deleted once. */
+  snapshotSweep: { name: "iaas_snapshot_sweep", ttlMs: 30 * 24 * 60 * 60 * 1000 },
   /** The event poller's checkpoint per vCenter (the last key it published). Never expires. */
   eventPoller: { name: "iaas_event_poller", ttlMs: 0 },
   /**
@@ -159,6 +183,7 @@ export const ServiceNames = {
   remediation: "remediation",
   vcenterProxy: "vcenter-proxy",
   vebaBridge: "veba-bridge",
+  leaseKeeper: "lease-keeper",
 } as const;
 
 /** NATS headers we set. */

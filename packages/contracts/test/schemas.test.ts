@@ -138,13 +138,13 @@ describe("commands", () => {
 
   it("the command union is by area", () => {
     expect(CommandSchema.parse({ ...base, area: "power", action: "on", vm: "web-01" }).area).toBe("power");
-    expect(refusal(CommandSchema, { ...base, area: "network", action: "on" })).toMatchInlineSnapshot(`"area: Invalid discriminator value. Expected 'power' | 'vm'"`);
+    expect(refusal(CommandSchema, { ...base, area: "network", action: "on" })).toMatchInlineSnapshot(`"area: Invalid discriminator value. Expected 'power' | 'vm' | 'snapshot' | 'lease'"`);
   });
 
   it("the command types are the contract handlers switch on", () => {
     expectTypeOf<PowerAction>().toEqualTypeOf<"on" | "off" | "reset" | "suspend" | "shutdown" | "reboot">();
     expectTypeOf<VmAction>().toEqualTypeOf<"create" | "clone" | "deploy" | "delete" | "resize" | "owner">();
-    expectTypeOf<Command["area"]>().toEqualTypeOf<"power" | "vm">();
+    expectTypeOf<Command["area"]>().toEqualTypeOf<"power" | "vm" | "snapshot" | "lease">();
     expectTypeOf<Extract<Command, { action: "resize" }>>().toHaveProperty("cpu").toEqualTypeOf<number | undefined>();
   });
 });

@@ -18,6 +18,14 @@ export const COMMAND_IDS = [
   "resize",
   "delete",
   "owner",
+  "snapshot.list",
+  "snapshot.create",
+  "snapshot.revert",
+  "snapshot.delete",
+  "lease",
+  "lease.extend",
+  "lease.set",
+  "approvals",
   "echo",
   "audit",
   "remediation",
@@ -43,6 +51,13 @@ export const SCOPED_COMMANDS: ReadonlySet<CommandId> = new Set<CommandId>([
   "resize",
   "delete",
   "owner",
+  "snapshot.list",
+  "snapshot.create",
+  "snapshot.revert",
+  "snapshot.delete",
+  "lease",
+  "lease.extend",
+  "lease.set",
 ]);
 
 export const isScoped = (id: CommandId): boolean => SCOPED_COMMANDS.has(id);
@@ -59,31 +74,37 @@ export interface Grant {
   scope: Scope;
 }
 
+/** `power.*`, `snapshot.*`, `lease.*`: every command id of a family (`lease.*` holds `lease` too). */
+function family(pattern: string): CommandId[] | undefined {
+  const m = /^(power|snapshot|lease)\.\*$/.exec(pattern);
+  if (!m) return undefined;
+  return COMMAND_IDS.filter((c) => c === m[1] || c.startsWith(`${m[1]}.`));
+}
+
 /**
- * Expands a role entry: a command id, `power.*` (every power action) or `*` (every command, any
- * VM), each optionally with `:any` (every VM, for commands that name one). Version 1's
- * `delete.any` reads as `delete:any`. An entry that is not one of these: a string saying why, so
- * the loader can name the bad entry.
+ * Expands a role entry: a command id, a family (`power.*`, `snapshot.*`, `lease.*`) or `*`
+ * (every command, any VM), each optionally with `:any` (every VM, for commands that name one).
+ * Version 1's `delete.any` reads as `delete:any`. An entry that is not one of these: a string
+ * saying why, so the loader can name the bad entry.
  */
 export function expandGrant(entry: string): Grant[] | string {
   if (entry === "*" || entry === "*:any") return COMMAND_IDS.map((command) => ({ command, scope: "any" as const }));
   if (entry === "delete.any") return [{ command: "delete", scope: "any" }];
   const [base, suffix, ...rest] = entry.split(":");
   if (rest.length > 0 || (suffix !== undefined && suffix !== "any")) return `unknown scope in "${entry}" (write the command alone for own and team VMs, or add :any for every VM)`;
-  const ids = base === "power.*" ? COMMAND_IDS.filter((c) => c.startsWith("power.")) : isCommandId(base ?? "") ? [base as CommandId] : undefined;
-  if (ids === undefined) return `unknown command "${base}" (commands: ${COMMAND_IDS.join(", ")}, power.*, *)`;
+  const ids = family(base ?? "") ?? (isCommandId(base ?? "") ? [base as CommandId] : undefined);
+  if (ids === undefined) return `unknown command "${base}" (commands: ${COMMAND_IDS.join(", ")}, power.*, snapshot.*, lease.*, *)`;
   if (suffix === "any" && !ids.every(isScoped)) return `"${base}" names no VM, so it takes no :any (scoped commands: ${[...SCOPED_COMMANDS].join(", ")})`;
   return ids.map((command) => ({ command, scope: suffix === "any" || !isScoped(command) ? "any" : "own" }));
 }
 
 /**
- * Expands a confirm entry: a command id, `power.*` or `*`. Undefined for anything else, so the
- * loader can name the bad entry. (Confirmation has no scope.)
+ * Expands a confirm entry: a command id, a family (`power.*`, `snapshot.*`, `lease.*`) or `*`.
+ * Undefined for anything else, so the loader can name the bad entry. (Confirmation has no scope.)
  */
 export function expandCommandPattern(entry: string): CommandId[] | undefined {
   if (entry === "*") return [...COMMAND_IDS];
-  if (entry === "power.*") return COMMAND_IDS.filter((c) => c.startsWith("power."));
-  return isCommandId(entry) ? [entry] : undefined;
+  return family(entry) ?? (isCommandId(entry) ? [entry] : undefined);
 }
 
 /**
@@ -91,12 +112,21 @@ export function expandCommandPattern(entry: string): CommandId[] | undefined {
  * consuming commands checks the same grant the gateway checked.
  */
 export function commandIdOf(area: CommandArea, action: string): CommandId {
-  const id = area === "power" ? `power.${action}` : action;
+  const id = area === "vm" ? action : `${area}.${action}`;
   if (!isCommandId(id)) throw new TypeError(`no policy command id for ${area}.${action}`);
   return id;
 }
 
-/** How a command id reads to a Slack user: `power off`. */
+/** How a command id reads to a Slack user: `power off`, `snapshot revert`, `extend` (`lease.extend` is typed `/iaas extend`). */
 export function commandLabel(id: CommandId): string {
+  if (id === "lease.extend") return "extend";
+  if (id === "lease.set") return "lease set";
   return id.replace(".", " ");
 }
+
+/**
+ * The commands an `approvals` rule may name: those that make or change something an approver
+ * would want to see first.
+ */
+export const APPROVABLE_COMMANDS = ["create", "clone", "deploy", "resize", "delete", "snapshot.revert", "lease.extend"] as const satisfies readonly CommandId[];
+export type ApprovableCommand = (typeof APPROVABLE_COMMANDS)[number];

@@ -7,7 +7,8 @@
  * Scoped grants (viewer, operator and builder reach their own and their team's VMs; `*` reaches
  * every VM) are the version-2 default.
  *
- * Not fixed by the product's contract, chosen here: maxDiskGB 200, quotas of 10 VMs, 20 vCPU, 64 GB memory and
+ * Not fixed by the product's contract, chosen here: maxDiskGB 200, approvals expire after a
+ * day and a card goes to SLACK_APPROVALS_CHANNEL (else the notify channel), quotas of 10 VMs, 20 vCPU, 64 GB memory and
  * 1,000 GB disk per user and 50, 100, 320 and 5,000 per team, 20 commands per user per
  * minute, confirmations live 5 minutes, a datastore is "full" at 80 %, at most 10 remediation
  * actions a minute, and the vCenter simulator's inventory (DC0) as placement.
@@ -17,9 +18,9 @@
  */
 export const DEFAULTS = {
   roles: {
-    viewer: ["help", "list", "info", "templates", "sizes", "quota"],
+    viewer: ["help", "list", "info", "templates", "sizes", "quota", "snapshot.list", "lease", "approvals"],
     operator: ["power.*"],
-    builder: ["create", "clone", "deploy", "resize", "delete", "owner"],
+    builder: ["create", "clone", "deploy", "resize", "delete", "owner", "snapshot.create", "snapshot.revert", "snapshot.delete", "lease.extend"],
     admin: ["*"],
   },
   bindings: [
@@ -31,6 +32,7 @@ export const DEFAULTS = {
     small: { cpu: 1, memoryGB: 2, diskGB: 16 },
     medium: { cpu: 2, memoryGB: 4, diskGB: 40 },
     large: { cpu: 4, memoryGB: 8, diskGB: 80 },
+    xlarge: { cpu: 8, memoryGB: 32, diskGB: 200, approval: true },
   },
   defaultSize: "small",
   limits: { maxCpu: 8, maxMemoryGB: 32, maxDiskGB: 200 },
@@ -55,9 +57,41 @@ export const DEFAULTS = {
     users: {},
     teams: {},
   },
-  confirm: ["delete"],
+  confirm: ["delete", "snapshot.revert"],
   confirmTtlSeconds: 300,
   rateLimit: { perUserPerMinute: 20 },
+  approvals: {
+    rules: [
+      {
+        name: "big-sizes",
+        description: "sizes marked approval: true",
+        commands: ["create", "deploy"],
+        when: { sizeApproval: true },
+        approvers: { roles: ["admin"] },
+        minApprovals: 1,
+        expireAfterMinutes: 1440,
+      },
+      {
+        name: "long-leases",
+        description: "a lease longer than leases.max",
+        commands: ["create", "clone", "deploy", "lease.extend"],
+        when: { leaseOverMax: true },
+        approvers: { roles: ["admin"] },
+        minApprovals: 1,
+        expireAfterMinutes: 1440,
+      },
+    ],
+  },
+  leases: {
+    enabled: true,
+    default: "30d",
+    max: "90d",
+    grace: "7d",
+    remindBefore: ["3d", "1d"],
+    onExpiry: "powerOff",
+    afterGrace: "delete",
+  },
+  snapshots: { maxPerVm: 3, maxAge: "7d" },
   remediation: {
     enabled: true,
     dryRun: false,

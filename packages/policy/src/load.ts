@@ -98,6 +98,20 @@ function crossCheck(p: PolicyDocument, raw: Record<string, unknown>): PolicyIssu
     if (s.diskGB > p.limits.maxDiskGB) issues.push({ path: `sizes.${name}.diskGB`, message: `must be ≤ limits.maxDiskGB (${p.limits.maxDiskGB})` });
   }
 
+  // An approvals section written out must name roles that exist (the default rules name `admin`,
+  // which a policy without that role simply has nobody to approve for).
+  if (raw.approvals !== undefined) {
+    p.approvals.rules.forEach((r, i) => {
+      r.approvers.roles?.forEach((role, j) => {
+        if (!(role in p.roles)) issues.push({ path: `approvals.rules[${i}].approvers.roles[${j}]`, message: `no role named ${show(role)} (roles: ${roleNames.join(", ") || "none"})` });
+      });
+    });
+  }
+  const names = p.approvals.rules.map((r) => r.name);
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i) issues.push({ path: `approvals.rules[${i}].name`, message: `${show(n)} names two rules` });
+  });
+
   // The description is what a user reads when a name is refused; a custom pattern with the
   // default description would describe a rule that is not in force.
   const rawNaming = raw.naming as Record<string, unknown> | undefined;

@@ -1,7 +1,7 @@
-import { IaasError, formatMemory, type Actor, type Usage } from "@iaas/contracts";
-import { COMMAND_IDS, commandLabel, expandCommandPattern, expandGrant, isScoped, type CommandId, type Grant, type Scope } from "./commands.js";
+import { IaasError, formatDuration, formatMemory, type Actor, type Usage } from "@iaas/contracts";
+import { COMMAND_IDS, type ApprovableCommand, commandLabel, expandCommandPattern, expandGrant, isScoped, type CommandId, type Grant, type Scope } from "./commands.js";
 import { compileGlob, matchesAny, type Glob } from "./glob.js";
-import type { Binding, Limits, Placement, PolicyDocument, QuotaLimits, RemediationSettings, Size } from "./schema.js";
+import type { ApprovalRule, Binding, Leases, Limits, Placement, PolicyDocument, QuotaLimits, RemediationSettings, Size, Snapshots } from "./schema.js";
 
 /**
  * Commands that no user may run on a protected VM: delete, power off, reset, suspend, resize.
@@ -19,6 +19,8 @@ export const PROTECTED_COMMANDS: readonly CommandId[] = [
   "power.shutdown",
   "power.reboot",
   "resize",
+  "snapshot.revert",
+  "snapshot.delete",
 ];
 
 const DONE: Partial<Record<CommandId, string>> = {
@@ -30,6 +32,8 @@ const DONE: Partial<Record<CommandId, string>> = {
   "power.shutdown": "shut down",
   "power.reboot": "rebooted",
   resize: "resized",
+  "snapshot.revert": "reverted to a snapshot",
+  "snapshot.delete": "stripped of a snapshot",
 };
 
 export type NamedSize = Size & { name: string };
@@ -41,6 +45,24 @@ export type VmOwnership = { name: string; owner?: string | undefined; team?: str
 /** How the actor stands to a VM: its owner, in its team, neither, or nobody owns it. */
 export type Relation = "owner" | "team" | "other" | "unowned";
 export type QuotaKind = "user" | "team";
+
+/**
+ * What the approval rules look at in a request: the command, the VM (the new name for create,
+ * clone and deploy), the size asked for, the vCPU and memory the VM would have, the lease asked
+ * for, and whether the request is over quota. Fields a command has not: left out.
+ */
+export interface ApprovalFacts {
+  command: ApprovableCommand;
+  vm?: string | undefined;
+  size?: NamedSize | undefined;
+  cpu?: number | undefined;
+  memoryGB?: number | undefined;
+  leaseMs?: number | undefined;
+  overQuota?: boolean | undefined;
+}
+
+/** A rule that matched, and why, in words for the card and the ack ("size `xlarge` needs an approval"). */
+export type ApprovalMatch = { rule: ApprovalRule; why: string };
 
 /** Nothing used: the usage of an owner or team without VMs. */
 export const NO_USAGE: Usage = { vms: 0, cpu: 0, memoryGB: 0, diskGB: 0 };
@@ -133,7 +155,7 @@ export class Policy {
   get namedGroups(): readonly string[] {
     const teamGroups = Object.values(this.document.teams).flatMap((t) => t.groups ?? []);
     const quotaGroups = Object.keys(this.document.quotas.teams).filter((k) => k.startsWith("S"));
-    return [...new Set([...this.boundGroups, ...teamGroups, ...quotaGroups])];
+    return [...new Set([...this.boundGroups, ...teamGroups, ...quotaGroups, ...this.approverGroups])];
   }
 
   /** Whether any binding names a user group: only then is group membership worth looking up. */
@@ -436,6 +458,92 @@ export class Policy {
     return this.document.rateLimit.perUserPerMinute;
   }
 
+  // ---- approvals -------------------------------------------------------------------------
+
+  get approvalRules(): readonly ApprovalRule[] {
+    return this.document.approvals.rules;
+  }
+
+  /** The user groups approval rules name as approvers: the gateway must be able to read their members. */
+  get approverGroups(): readonly string[] {
+    return [...new Set(this.document.approvals.rules.flatMap((r) => r.approvers.groups ?? []))];
+  }
+
+  /**
+   * The first rule (in policy order) that the request meets, with why; undefined when it needs
+   * no approval. Every condition a rule gives must hold; a condition the request cannot meet
+   * (no size, no lease) does not.
+   */
+  approvalFor(f: ApprovalFacts): ApprovalMatch | undefined {
+    for (const rule of this.document.approvals.rules) {
+      if (!(rule.commands as readonly string[]).includes(f.command)) continue;
+      const w = rule.when;
+      const why: string[] = [];
+      if (w.sizeApproval) {
+        if (!f.size?.approval) continue;
+        why.push(`size \`${f.size.name}\` needs an approval`);
+      }
+      if (w.cpuOver !== undefined) {
+        if (!(f.cpu !== undefined && f.cpu > w.cpuOver)) continue;
+        why.push(`more than ${w.cpuOver} vCPU`);
+      }
+      if (w.memoryGBOver !== undefined) {
+        if (!(f.memoryGB !== undefined && f.memoryGB > w.memoryGBOver)) continue;
+        why.push(`more than ${w.memoryGBOver} GB memory`);
+      }
+      if (w.leaseOverMax) {
+        if (!(f.leaseMs !== undefined && f.leaseMs > this.document.leases.max)) continue;
+        why.push(`a lease longer than the ${formatDuration(this.document.leases.max)} allowed`);
+      }
+      if (w.names) {
+        const glob = f.vm === undefined ? undefined : matchesAny(w.names.map((g) => compileGlob(g, { caseInsensitive: true })), leafOf(f.vm));
+        if (!glob) continue;
+        why.push(`the name matches \`${glob.source}\``);
+      }
+      if (w.quotaOverrun) {
+        if (!f.overQuota) continue;
+        why.push("over quota");
+      }
+      return { rule, why: why.length ? why.join(", ") : `every \`${commandLabel(f.command)}\` needs an approval` };
+    }
+    return undefined;
+  }
+
+  /** Whether the actor is one of the rule's approvers (a user listed, in a group listed, or bound to a role listed). */
+  isApprover(actor: Actor, rule: ApprovalRule): boolean {
+    const a = rule.approvers;
+    if (a.users?.includes(actor.userId)) return true;
+    if (a.groups?.some((g) => actor.groups?.includes(g))) return true;
+    const roles = this.rolesOf(actor);
+    return a.roles?.some((r) => roles.includes(r)) ?? false;
+  }
+
+  /** The rule's approvers in words for Slack: `<@U1>, <!subteam^S1>, the admin role`. */
+  describeApprovers(rule: ApprovalRule): string {
+    const a = rule.approvers;
+    const parts = [
+      ...(a.users ?? []).map((u) => `<@${u}>`),
+      ...(a.groups ?? []).map((g) => `<!subteam^${g}>`),
+      ...(a.roles ?? []).map((r) => {
+        const users = this.document.bindings.filter((b) => b.role === r).flatMap((b) => b.users ?? []);
+        return users.length ? users.map((u) => `<@${u}>`).join(", ") : `anyone with the ${r} role`;
+      }),
+    ];
+    return [...new Set(parts)].join(", ");
+  }
+
+  // ---- leases and snapshots ---------------------------------------------------------------
+
+  /** Lease settings, durations in ms. */
+  get leases(): Leases {
+    return this.document.leases;
+  }
+
+  /** Snapshot settings, `maxAge` in ms. */
+  get snapshots(): Snapshots {
+    return this.document.snapshots;
+  }
+
   // ---- remediation -------------------------------------------------------------------------
 
   get remediation(): RemediationSettings {
@@ -477,6 +585,13 @@ const VERB: Partial<Record<CommandId, string>> = {
   resize: "resize it",
   delete: "delete it",
   owner: "give it another owner",
+  "snapshot.list": "see its snapshots",
+  "snapshot.create": "snapshot it",
+  "snapshot.revert": "revert it to a snapshot",
+  "snapshot.delete": "delete its snapshots",
+  lease: "see its lease",
+  "lease.extend": "extend its lease",
+  "lease.set": "set its lease",
 };
 
 function bindingMatches(b: Binding, actor: Actor): boolean {

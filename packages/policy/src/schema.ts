@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { SlackChannelIdSchema, SlackUserIdSchema } from "@iaas/contracts";
-import { COMMAND_IDS, expandCommandPattern, expandGrant } from "./commands.js";
+import { DurationSchema, SlackChannelIdSchema, SlackUserIdSchema } from "@iaas/contracts";
+import { APPROVABLE_COMMANDS, COMMAND_IDS, expandCommandPattern, expandGrant } from "./commands.js";
 import { DEFAULTS } from "./defaults.js";
 
 // The policy file's schema. Strict everywhere: an unknown key is an error, so a typo such as
@@ -26,7 +26,7 @@ const GrantEntrySchema = z.string().superRefine((s, ctx) => {
 /** A confirm entry: a command id, `power.*` or `*`. */
 const CommandEntrySchema = z.string().superRefine((s, ctx) => {
   if (expandCommandPattern(s) === undefined) {
-    ctx.addIssue({ code: "custom", message: `unknown command "${s}" (commands: ${COMMAND_IDS.join(", ")}, power.*, *)` });
+    ctx.addIssue({ code: "custom", message: `unknown command "${s}" (commands: ${COMMAND_IDS.join(", ")}, power.*, snapshot.*, lease.*, *)` });
   }
 });
 
@@ -80,6 +80,8 @@ export const SizeSchema = z.strictObject({
   cpu: CpuSchema,
   memoryGB: MemoryGBSchema,
   diskGB: z.number().positive(),
+  /** A VM of this size needs an approval (the `approvals` rules with `when: {sizeApproval: true}`). */
+  approval: z.boolean().optional(),
 });
 export type Size = z.infer<typeof SizeSchema>;
 
@@ -179,6 +181,8 @@ export const TeamSchema = z
     users: z.array(UserIdSchema).optional(),
     groups: z.array(GroupIdSchema).optional(),
     description: z.string().max(300).regex(NO_CONTROL, "must be one line").optional(),
+    /** Where lease reminders of the team's VMs go (besides the owner's DM). */
+    channel: ChannelIdSchema.optional(),
   })
   .superRefine((t, ctx) => {
     if (!t.users?.length && !t.groups?.length) ctx.addIssue({ code: "custom", message: "must list users or groups" });
@@ -224,6 +228,98 @@ export const RemediationSchema = z
   .prefault({});
 export type RemediationSettings = z.infer<typeof RemediationSchema>;
 
+// ---- approvals -------------------------------------------------------------------------
+
+const ApprovableSchema = z.enum(APPROVABLE_COMMANDS, { error: `must be one of ${APPROVABLE_COMMANDS.join(", ")}` });
+
+/**
+ * When a rule applies: every condition given must hold (none given: every instance of its
+ * commands). Conditions a command cannot meet (a size for `delete`) do not hold.
+ */
+export const ApprovalWhenSchema = z.strictObject({
+  /** The size asked for is marked `approval: true`. */
+  sizeApproval: z.literal(true).optional(),
+  /** The VM would have more vCPU than this (the size's, or a resize's target). */
+  cpuOver: z.number().int().min(0).optional(),
+  /** The VM would have more memory than this, in GB. */
+  memoryGBOver: z.number().min(0).optional(),
+  /** The lease asked for (create, clone, deploy, extend) is longer than `leases.max`. */
+  leaseOverMax: z.literal(true).optional(),
+  /** The VM's name (the new name for create, clone, deploy) matches one of these globs. */
+  names: z.array(GlobSchema).min(1).optional(),
+  /** The request is over the requester's quota or the team's: it waits for an approver instead of being refused. */
+  quotaOverrun: z.literal(true).optional(),
+});
+export type ApprovalWhen = z.infer<typeof ApprovalWhenSchema>;
+
+export const ApproversSchema = z
+  .strictObject({
+    users: z.array(UserIdSchema).min(1).optional(),
+    groups: z.array(GroupIdSchema).min(1).optional(),
+    /** Everyone bound to one of these roles (the admin role holds IAAS_ADMINS). */
+    roles: z.array(RoleNameSchema).min(1).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (!a.users && !a.groups && !a.roles) ctx.addIssue({ code: "custom", message: "must name users, groups or roles" });
+  });
+export type Approvers = z.infer<typeof ApproversSchema>;
+
+export const ApprovalRuleSchema = z.strictObject({
+  /** Shown on the card and in the audit record. */
+  name: RoleNameSchema,
+  description: z.string().max(300).regex(NO_CONTROL, "must be one line").optional(),
+  commands: z.array(ApprovableSchema).min(1),
+  when: ApprovalWhenSchema.default({}),
+  approvers: ApproversSchema,
+  /** How many different approvers must say yes. */
+  minApprovals: z.number().int().min(1).max(10).default(1),
+  /** A request nobody decided is rejected after this long (at most 30 days); a reminder goes out at half. */
+  expireAfterMinutes: z.number().int().min(1).max(43_200).default(1440),
+  /** The card's channel: SLACK_APPROVALS_CHANNEL, else SLACK_NOTIFY_CHANNEL, when not given. */
+  channel: ChannelIdSchema.optional(),
+});
+export type ApprovalRule = z.infer<typeof ApprovalRuleSchema>;
+
+export const ApprovalsSchema = z
+  .strictObject({
+    /** In order: the first rule that matches a command is the one it waits for. */
+    rules: z.array(ApprovalRuleSchema).default(() => structuredClone(DEFAULTS.approvals.rules) as unknown as ApprovalRule[]),
+  })
+  .prefault({});
+export type Approvals = z.infer<typeof ApprovalsSchema>;
+
+// ---- leases and snapshots -----------------------------------------------------------------
+
+export const LeasesSchema = z
+  .strictObject({
+    enabled: z.boolean().default(DEFAULTS.leases.enabled),
+    /** A new VM's lease when none is asked for, and what Extend adds. */
+    default: DurationSchema.prefault(DEFAULTS.leases.default),
+    /** The longest lease (from now) without an approval. */
+    max: DurationSchema.prefault(DEFAULTS.leases.max),
+    /** How long a VM stays powered off after its lease ended before `afterGrace` happens. */
+    grace: DurationSchema.prefault(DEFAULTS.leases.grace),
+    /** Reminders to the owner this long before the end. */
+    remindBefore: z.array(DurationSchema).max(10).prefault([...DEFAULTS.leases.remindBefore]),
+    onExpiry: z.literal("powerOff").default(DEFAULTS.leases.onExpiry),
+    afterGrace: z.enum(["delete", "keep"]).default(DEFAULTS.leases.afterGrace),
+  })
+  .superRefine((l, ctx) => {
+    if (l.default > l.max) ctx.addIssue({ code: "custom", path: ["default"], message: "is longer than max" });
+  })
+  .prefault({});
+export type Leases = z.infer<typeof LeasesSchema>;
+
+export const SnapshotsSchema = z
+  .strictObject({
+    /** A VM may have at most this many snapshots (every snapshot counts, not only iaas's). */
+    maxPerVm: z.number().int().min(1).max(32).default(DEFAULTS.snapshots.maxPerVm),
+    /** Snapshots iaas made are deleted when older than this. */
+    maxAge: DurationSchema.prefault(DEFAULTS.snapshots.maxAge),
+  })
+  .prefault({});
+export type Snapshots = z.infer<typeof SnapshotsSchema>;
+
 /** The whole policy file. */
 export const PolicyDocumentSchema = z.strictObject({
   roles: z.record(RoleNameSchema, z.array(GrantEntrySchema).min(1)),
@@ -241,6 +337,9 @@ export const PolicyDocumentSchema = z.strictObject({
   confirmTtlSeconds: z.number().int().min(10).max(1800).default(DEFAULTS.confirmTtlSeconds),
   rateLimit: RateLimitSchema,
   remediation: RemediationSchema,
+  approvals: ApprovalsSchema,
+  leases: LeasesSchema,
+  snapshots: SnapshotsSchema,
 });
 /** A validated policy, every default filled in. */
 export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;

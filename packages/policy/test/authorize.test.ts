@@ -225,6 +225,9 @@ describe("command ids", () => {
     expect(() => commandIdOf("vm", "explode")).toThrow(TypeError);
     const all: CommandId[] = [...COMMAND_IDS];
     expect(commandIdOf("vm", "owner")).toBe("owner");
-    expect(all).toHaveLength(21);
+    expect(commandIdOf("snapshot", "revert")).toBe("snapshot.revert");
+    expect(commandIdOf("lease", "extend")).toBe("lease.extend");
+    expect(commandIdOf("lease", "set")).toBe("lease.set");
+    expect(all).toHaveLength(29);
   });
 });

@@ -1,3 +1,4 @@
+import { parseDuration } from "@iaas/contracts";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -27,7 +28,14 @@ describe("default policy", () => {
   it("leaves nothing to field defaults: the embedded default is complete", () => {
     // Parsing fills defaults; if it added anything, DEFAULT_POLICY (and the example) would be
     // missing a field that docs/policy.md documents.
-    expect(PolicyDocumentSchema.parse(DEFAULT_POLICY)).toEqual(DEFAULT_POLICY);
+    // Durations are written `30d` and parsed to ms.
+    const ms = (d: string) => parseDuration(d) as number;
+    const { leases, snapshots } = DEFAULT_POLICY;
+    expect(PolicyDocumentSchema.parse(DEFAULT_POLICY)).toEqual({
+      ...DEFAULT_POLICY,
+      leases: { ...leases, default: ms(leases.default), max: ms(leases.max), grace: ms(leases.grace), remindBefore: leases.remindBefore.map(ms) },
+      snapshots: { ...snapshots, maxAge: ms(snapshots.maxAge) },
+    });
   });
 
   it("makes every Slack user viewer, operator and builder", () => {
@@ -52,6 +60,13 @@ describe("default policy", () => {
         "resize",
         "delete",
         "owner",
+        "snapshot.list",
+        "snapshot.create",
+        "snapshot.revert",
+        "snapshot.delete",
+        "lease",
+        "lease.extend",
+        "approvals",
       ]
     `);
     for (const c of ["echo", "audit"] as const) expect(policy.can(anyone, c)).toBe(false);
@@ -59,7 +74,8 @@ describe("default policy", () => {
 
   it("scopes viewer, operator and builder to own and team VMs; admins act on any", () => {
     const scoped = policy.grantsOf(anyone).filter((g) => g.scope === "own").map((g) => g.command);
-    expect(scoped).toEqual(["list", "info", "clone", "power.on", "power.off", "power.reset", "power.suspend", "power.shutdown", "power.reboot", "resize", "delete", "owner"]);
+    expect(scoped).toEqual(["list", "info", "clone", "power.on", "power.off", "power.reset", "power.suspend", "power.shutdown", "power.reboot", "resize", "delete", "owner", "snapshot.list", "snapshot.create", "snapshot.revert", "snapshot.delete", "lease", "lease.extend"]);
+    expect(policy.can(anyone, "lease.set")).toBe(false);
     expect(policy.grantsOf(admin).every((g) => g.scope === "any")).toBe(true);
     expect(policy.mayActOn(anyone, "power.off", { name: "DC0_H0_VM0" })).toBe(false);
     expect(policy.mayActOn(admin, "power.off", { name: "DC0_H0_VM0" })).toBe(true);
@@ -78,18 +94,26 @@ describe("default policy", () => {
     expect(policy.isProtected("my-prod-db")).toBe(false);
   });
 
-  it("has the three sizes, small by default, and limits of 8 vCPU and 32 GB", () => {
+  it("has four sizes, small by default, xlarge only with an approval, and limits of 8 vCPU and 32 GB", () => {
     expect(policy.sizes()).toEqual([
       { name: "small", cpu: 1, memoryGB: 2, diskGB: 16 },
       { name: "medium", cpu: 2, memoryGB: 4, diskGB: 40 },
       { name: "large", cpu: 4, memoryGB: 8, diskGB: 80 },
+      { name: "xlarge", cpu: 8, memoryGB: 32, diskGB: 200, approval: true },
     ]);
+    const xlarge = policy.resolveSize("xlarge");
+    expect(policy.approvalFor({ command: "create", vm: "big-01", size: xlarge })).toMatchObject({ rule: { name: "big-sizes", approvers: { roles: ["admin"] } }, why: "size `xlarge` needs an approval" });
+    expect(policy.approvalFor({ command: "create", vm: "web-01", size: policy.resolveSize("large") })).toBeUndefined();
+    expect(policy.approvalFor({ command: "lease.extend", vm: "web-01", leaseMs: 91 * 86_400_000 })?.rule.name).toBe("long-leases");
+    expect(policy.approvalFor({ command: "lease.extend", vm: "web-01", leaseMs: 90 * 86_400_000 })).toBeUndefined();
+    expect(policy.isApprover(admin, policy.approvalRules[0]!)).toBe(true);
+    expect(policy.isApprover(anyone, policy.approvalRules[0]!)).toBe(false);
     expect(policy.resolveSize()).toEqual({ name: "small", cpu: 1, memoryGB: 2, diskGB: 16 });
     expect(policy.limits).toMatchObject({ maxCpu: 8, maxMemoryGB: 32 });
   });
 
-  it("asks for confirmation before delete only", () => {
-    expect(COMMAND_IDS.filter((c) => policy.needsConfirmation(c))).toEqual(["delete"]);
+  it("asks for confirmation before delete and snapshot revert only", () => {
+    expect(COMMAND_IDS.filter((c) => policy.needsConfirmation(c))).toEqual(["delete", "snapshot.revert"]);
     expect(policy.confirmTtlSeconds).toBe(300);
   });
 

@@ -102,6 +102,8 @@ describe("protected VMs", () => {
         "resize",
         "delete",
         "owner",
+        "snapshot.revert",
+        "snapshot.delete",
       ]
     `);
     expect(() => policy.checkProtected("power.off", { name: "web-01" })).not.toThrow();

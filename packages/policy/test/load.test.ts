@@ -102,13 +102,13 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("an unknown key, at the top and inside a section, lists what is allowed", () => {
-    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
+    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
     expect(failure(MINIMAL.replace("maxDiskGB: 100", "maxDiskGB: 100, maxGpu: 1"))).toMatchInlineSnapshot(`"policy <file>: limits.maxGpu: unknown field (allowed here: maxCpu, maxMemoryGB, maxDiskGB)"`);
   });
 
   it("a wrong type", () => {
     expect(failure(MINIMAL.replace("maxCpu: 4", 'maxCpu: "four"'))).toMatchInlineSnapshot(`"policy <file>: limits.maxCpu: must be a number (got "four")"`);
-    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation)"`);
+    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
   });
 
   it("a missing required field", () => {
@@ -154,12 +154,12 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("a role naming an unknown command, or with a bad name", () => {
-    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, remediation, power.*, *)"`);
+    expect(failure(MINIMAL.replace("[create, delete]", "[create, destroy]"))).toMatchInlineSnapshot(`"policy <file>: roles.builder[1]: unknown command "destroy" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, snapshot.list, snapshot.create, snapshot.revert, snapshot.delete, lease, lease.extend, lease.set, approvals, echo, audit, remediation, power.*, snapshot.*, lease.*, *)"`);
     expect(failure(MINIMAL.replace("  builder:", "  Builder:"))).toMatchInlineSnapshot(`"policy <file>: roles: "Builder" is not a valid role name: must be 1-32 lowercase letters, digits, - or _, starting with a letter"`);
   });
 
   it("a confirm entry naming an unknown command", () => {
-    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, echo, audit, remediation, power.*, *)"`);
+    expect(failure(`${MINIMAL}confirm: [delete, power.kill]\n`)).toMatchInlineSnapshot(`"policy <file>: confirm[1]: unknown command "power.kill" (commands: help, list, info, templates, sizes, quota, create, clone, deploy, power.on, power.off, power.reset, power.suspend, power.shutdown, power.reboot, resize, delete, owner, snapshot.list, snapshot.create, snapshot.revert, snapshot.delete, lease, lease.extend, lease.set, approvals, echo, audit, remediation, power.*, snapshot.*, lease.*, *)"`);
   });
 
   it("a bad regex, and a pattern without its description", () => {
