@@ -191,7 +191,33 @@ describe("the snapshot retention sweep", () => {
     expect(await names(sys, "DC0_H0_VM0")).toEqual(["by hand"]);
   });
 
-  it("on its timer, a sweeper started as vm-lifecycle starts it deletes a new old snapshot", async () => {
+  it("a claim held by a live replica is left alone; one left by a replica that died is taken over", async () => {
+    for (const name of ["held", "orphaned"]) {
+      const r = await sys.slash(`snapshot create DC0_H0_VM0 ${name}`, { user_id: "UALICE" });
+      expect(await finalPost(sys, r.responseUrl)).toMatch(/^:white_check_mark: Took the snapshot/);
+    }
+    const tree = await treeOf(sys, "DC0_H0_VM0");
+    const ref = (await sys.observer.searchIndex.findByInventoryPath("/DC0/vm/DC0_H0_VM0"))!;
+    const keyOf = (name: string) => `${ref.value}.${tree.snapshots.find((x) => x.name === name)!.ref.value}`;
+    const kv = await openBucket(sys.nc, "snapshotSweep");
+    const claim = (at: number) => JSON.stringify({ status: "claimed", by: "gone:1", at: new Date(at).toISOString(), vm: "DC0_H0_VM0", snapshot: "x", owner: "UALICE" });
+    await kv.create(keyOf("held"), claim(Date.now()));
+    // Older than a removal may take (the sweeper's task deadline, 30 s here, and a minute).
+    await kv.create(keyOf("orphaned"), claim(Date.now() - 10 * 60_000));
+    await waitUntil("the snapshots to be older than maxAge", async () => (await treeOf(sys, "DC0_H0_VM0")).snapshots.every((x) => Date.now() - Date.parse(x.createTime) > 1500) || undefined, 10_000);
+
+    const s = await sweeper("c");
+    await s.round();
+    expect(s.stats).toMatchObject({ claimed: 1, deleted: 1, failed: 0 });
+    expect(await names(sys, "DC0_H0_VM0")).toEqual(["by hand", "held"]);
+    expect((await kv.get(keyOf("orphaned")))?.json()).toMatchObject({ status: "done", by: "c", removed: true });
+    // The live claim's holder finishes (or its claim lapses): until then nobody else deletes it.
+    await kv.delete(keyOf("held"));
+    await s.round();
+    expect(await names(sys, "DC0_H0_VM0")).toEqual(["by hand"]);
+  });
+
+  it("on its timer (start, as vm-lifecycle starts it), a sweeper deletes a new old snapshot", async () => {
     const r = await sys.slash("snapshot create DC0_H0_VM0 old-3", { user_id: "UALICE" });
     expect(await finalPost(sys, r.responseUrl)).toMatch(/^:white_check_mark: Took the snapshot/);
     const s = await sweeper("timer");
