@@ -69,13 +69,13 @@ export const snapshot: RecordOf<"snapshot"> = {
   of: (cmd) => {
     switch (cmd.action) {
       case "list":
-        return list as unknown as QueryVerb<Snap>;
+        return list;
       case "create":
-        return create as unknown as ActionVerb<Snap>;
+        return create;
       case "revert":
-        return revert as unknown as ActionVerb<Snap>;
+        return revert;
       case "delete":
-        return del as unknown as ActionVerb<Snap>;
+        return del;
     }
   },
 };
