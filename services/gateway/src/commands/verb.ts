@@ -115,5 +115,15 @@ export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
 
 export type VerbRecord<C extends ParsedCommand> = QueryVerb<C> | ActionVerb<C>;
 
+/**
+ * A verb whose forms differ in kind (`snapshot list` a query, `snapshot create` an action): `of`
+ * gives the record of one command; `ids` are those of every form, as for any verb.
+ */
+export interface SplitVerb<C extends ParsedCommand> {
+  kind: "split";
+  ids: readonly CommandId[];
+  of(cmd: C): VerbRecord<C>;
+}
+
 /** The record of verb V, typed for its own command. */
-export type RecordOf<V extends Verb> = VerbRecord<Extract<ParsedCommand, { verb: V }>>;
+export type RecordOf<V extends Verb> = VerbRecord<Extract<ParsedCommand, { verb: V }>> | SplitVerb<Extract<ParsedCommand, { verb: V }>>;
