@@ -55,11 +55,11 @@ export async function inventoryRow(vms: number, say: (msg: string) => void, help
   };
   const spawned = performance.now();
   const proxy = startService("vcenter-proxy", env);
+  const migrated = proxy.waitForJson("the owner migration", (o) => typeof o.msg === "string" && o.msg.startsWith("owners from extraConfig"), 300_000);
   let loginAt = Number.NaN;
   void proxy.waitForJson("its login", (o) => o.msg === "logged in to vCenter", 300_000).then(() => (loginAt = performance.now()), () => undefined);
   const nc = await connect({ servers: nats.url, name: "bench-inventory" });
   try {
-    const migrated = proxy.waitForJson("the owner migration", (o) => typeof o.msg === "string" && o.msg.startsWith("owners from extraConfig"), 300_000);
     await proxy.waitForJson("a live index", (o) => o.msg === "inventory index is live", 300_000);
     const liveAt = performance.now();
     // The start-up owner migration reads every VM once: measured after it, not alongside.
