@@ -99,3 +99,4 @@ export type {
 } from "./specs.js";
 export { encodeValue, decodeNode, type XsdValue } from "./codec.js";
 export { escapeText, escapeAttr, decodeEntities, parseXml } from "./xml.js";
+export { ElementSplitter } from "./xml_stream.js";

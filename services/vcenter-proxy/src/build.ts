@@ -35,7 +35,7 @@ export function buildProxy(deps: ProxyDeps) {
   // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
   const indexed = [...deps.vcenters.values()].flatMap((vc) => (vc.index ? [{ id: vc.id, index: vc.index }] : []));
   const indexGauges: [name: string, help: string, value: (index: VmIndex) => number][] = [
-    ["iaas_vcenter_index_live", "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost, session renewed).", (i) => (i.live ? 1 : 0)],
+    ["iaas_vcenter_index_live", "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost); a renewed session's rebuild answers from the previous copy meanwhile.", (i) => (i.live ? 1 : 0)],
     ["iaas_vcenter_index_vms", "VMs and templates in the live inventory index.", (i) => i.size],
     ["iaas_vcenter_index_builds", "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).", (i) => i.stats.builds],
   ];

@@ -639,8 +639,20 @@ export class Vcenter {
   async templates(): Promise<TemplateInfo[]> {
     try {
       const parse = await this.parser();
-      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
-      const templates = rs.filter((r) => r.props[VmProps.template] === true).map(parse);
+      // Templates are few and VMs may be tens of thousands: the templates' references first (from
+      // the live index, or the template flag read LIST_PAGE VMs at a time), then the templates
+      // alone read whole. Reading every VM's facts at once does not fit the heap at 10,000 VMs.
+      const refs: MoRef[] = [];
+      if (this.index?.live) {
+        for (const v of this.index.all()) if (v.template) refs.push(v.ref);
+      } else {
+        await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.template], this.listPage, (objects) => {
+          for (const r of objects) if (r.props[VmProps.template] === true) refs.push(r.obj);
+        });
+      }
+      const rs = await this.readPresent(refs, VM_PATHS);
+      // The index may be a moment behind: what is no longer a template is left out.
+      const templates = rs.filter((r) => r.props[VmProps.template] === true && r.props[VmProps.name] !== undefined).map(parse);
       const paths = await Promise.all(templates.map((t) => this.pathOf(t.summary.ref)));
       return templates
         .map((t, i) => ({
@@ -655,6 +667,26 @@ export class Vcenter {
     } catch (err) {
       throw toIaasError(err, { action: "list templates" });
     }
+  }
+
+  /** These objects' properties, LIST_PAGE at a time; one deleted meanwhile is left out. */
+  private async readPresent(refs: readonly MoRef[], paths: readonly string[]): Promise<ObjectProps[]> {
+    const out: ObjectProps[] = [];
+    const gone = (err: unknown): ObjectProps[] => {
+      if (isVimFault(err, "ManagedObjectNotFound")) return [];
+      throw err;
+    };
+    for (let i = 0; i < refs.length; i += this.listPage) {
+      const part = refs.slice(i, i + this.listPage);
+      const page = await this.client.retrieve(part, paths).catch(async (err: unknown) => {
+        gone(err);
+        const one: ObjectProps[] = [];
+        for (const ref of part) one.push(...(await this.client.retrieve([ref], paths).catch(gone)));
+        return one;
+      });
+      out.push(...page);
+    }
+    return out;
   }
 
   async datastores(): Promise<DatastoreInfo[]> {
