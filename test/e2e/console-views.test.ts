@@ -4,19 +4,15 @@
  * Slack signature, keeps the payloads and answers as the test says, and the test makes the
  * stand-in receive the Web API calls the gateway makes with its bot token (views.open,
  * views.publish, chat.postMessage to a user), form-encoded as Slack's own client sends them.
- * The helpers below (`launchBrowser`, `botCall`, `modalOf`) are for end-to-end tests against the
- * real gateway too.
+ * The helpers (console-helpers.ts) serve end-to-end tests against the real gateway too.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { SlackConsole, SlackStandIn, slackSignature, type ConsolePerson } from "@iaas/testkit";
+import { botCall, launchBrowser, modalOf } from "./console-helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SECRET = "console-views-test-secret";
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const people: ConsolePerson[] = [
@@ -24,38 +20,6 @@ const people: ConsolePerson[] = [
   { id: "U0002", name: "pat", label: "Pat, a plain user (U0002)" },
   { id: "U0003", name: "sam", label: "Sam, Pat's teammate (U0003)" },
 ];
-
-/** Debian's chromium, headless, with a fresh profile; `close` removes the profile. */
-export async function launchBrowser(): Promise<{ browser: BrowserContext; page: Page; close: () => Promise<void> }> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no ${CHROMIUM}: scripts/setup.sh installs Debian's chromium`);
-  const profile = mkdtempSync(join(tmpdir(), "iaas-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1100, height: 900 },
-  });
-  const page = browser.pages()[0] ?? (await browser.newPage());
-  return {
-    browser,
-    page,
-    close: async () => {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
-/** A Web API call as the gateway makes it with its bot token: form-encoded, objects as JSON strings (Slack's own client does so). */
-export async function botCall(slack: SlackStandIn, method: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const form = new URLSearchParams(Object.entries(args).map(([k, v]): [string, string] => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-  const res = await fetch(`${slack.apiUrl}${method}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: "Bearer local-bot-token" }, body: form.toString() });
-  return (await res.json()) as Record<string, any>;
-}
-
-/** The open modal dialog titled `title`. */
-export function modalOf(page: Page, title: string): Locator {
-  return page.getByRole("dialog", { name: title });
-}
 
 interface Received {
   /** The form payload's or JSON body's parsed content; a slash command's form fields. */
