@@ -4,7 +4,8 @@
 // and prints the ack and what the gateway posted back, blocks rendered as text by the console's renderer
 // (fields as `Host: DC0_H0`, buttons as `[Confirm] [Cancel]`, Slack's escapes decoded). A query answered
 // in the ack ends at once; a command ends with its result.
-// When the answer asks for a confirmation (delete), it clicks Confirm or Cancel as you say.
+// When the answer asks for a confirmation (delete), it clicks Confirm or Cancel as you say. A dialog the app
+// opens (a bare `create`) is printed as text; fill it in in the web console.
 //   node scripts/slack.mjs "power off DC0_H0_VM0" [--user U0001] [--wait 30] [--yes | --no]
 //   node scripts/slack.mjs --notices     prints what was posted to the notify channel (remediation, dead letters)
 import { readFile } from "node:fs/promises";
@@ -17,7 +18,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 // Where `npm start` keeps its state (IAAS_RUN_DIR, as it reads it).
 const runDir = process.env.IAAS_RUN_DIR ?? join(root, ".run");
 const kit = await import(join(root, "packages/testkit/dist/mod.js"));
-const { messageToText, setPeople } = await import(join(root, "packages/testkit/console/render.js"));
+const { messageToText, viewToText, setPeople } = await import(join(root, "packages/testkit/console/render.js"));
 setPeople(Object.fromEntries(kit.CONSOLE_PEOPLE.map((p) => [p.id, p.name])));
 /** A message's blocks as indented lines. */
 const shown = (m) => messageToText(m ?? {}).split("\n").join("\n  ");
@@ -55,7 +56,8 @@ if (notices) {
 }
 
 const responseUrl = `${origin}/response/${randomUUID()}`;
-const ack = await kit.postSigned(gateway, kit.slashCommandBody({ text, user_id: user, response_url: responseUrl }), { secret });
+const triggerId = `${Date.now()}.1.${randomUUID()}`;
+const ack = await kit.postSigned(gateway, kit.slashCommandBody({ text, user_id: user, response_url: responseUrl, trigger_id: triggerId }), { secret });
 console.log(`ack (HTTP ${ack.status}, ${Math.round(ack.ms)} ms):\n  ${ack.json && typeof ack.json === "object" ? shown(ack.json) : ack.body}`);
 // A progress line ends with an ellipsis (and its request id); a result or a query's answer does not.
 const progress = (t) => /…\s*(\(request `[^`]+`\))?$/.test(t ?? "");
@@ -103,6 +105,13 @@ let final = false;
 while (!final && Date.now() < deadline) {
   const { calls } = await (await fetch(`${origin}/calls`)).json();
   const posts = calls.filter((c) => c.path === path);
+  // A dialog opened with this command's trigger: a terminal cannot fill it in; the web console can.
+  const opened = calls.find((c) => c.method === "views.open" && c.body.trigger_id === triggerId);
+  if (opened) {
+    const view = typeof opened.body.view === "string" ? JSON.parse(opened.body.view) : opened.body.view;
+    console.log(`the app opened a dialog:\n  ${viewToText(view).split("\n").join("\n  ")}\nfill it in in the web console (http://127.0.0.1:${process.env.SLACK_CONSOLE_PORT ?? 3001}/), or give the command its arguments`);
+    process.exit(0);
+  }
   for (const p of posts.slice(seen)) {
     console.log(`reply:\n  ${shown(p.body)}`);
     if (!progress(p.body.text)) final = true;

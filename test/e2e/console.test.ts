@@ -17,6 +17,7 @@ import { chromium, type BrowserContext, type Locator, type Page } from "playwrig
 import { SlackConsole, type ConsolePerson } from "@iaas/testkit";
 import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
 import { inventory, rawClone } from "./helpers.js";
+import { botCall, modalOf } from "./console-helpers.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
@@ -230,6 +231,40 @@ describe("the web console in a real browser", () => {
     await respond({ delete_original: true });
     await page.locator("li.msg").filter({ hasText: "replaced by the app" }).waitFor({ state: "detached" });
     expect(await page.locator("li.msg").filter({ hasText: "a follow-up" }).count()).toBe(1);
+  });
+
+  it("the gateway takes the console's modal and Home payloads as Slack's (signed, acked with 200): a submission with no taker closes the dialog", async () => {
+    // As the gateway would call it with the trigger of a slash command the page sent.
+    await send("/iaas help");
+    await shown(/commands you can run/, "li.msg.ack");
+    const trigger = new URLSearchParams(web.sent.at(-1)!.body).get("trigger_id")!;
+    const plain = (text: string) => ({ type: "plain_text", text });
+    const opened = await botCall(sys.slack, "views.open", {
+      trigger_id: trigger,
+      view: { type: "modal", callback_id: "console.probe", title: plain("Probe"), submit: plain("Send"), blocks: [{ type: "input", block_id: "t", optional: true, label: plain("Template"), element: { type: "external_select", action_id: "probe.tmpl", min_query_length: 0 } }, { type: "input", block_id: "n", label: plain("Note"), element: { type: "plain_text_input", action_id: "v" } }] },
+    });
+    expect(opened.ok).toBe(true);
+    const dialog = modalOf(page, "Probe");
+    await dialog.waitFor();
+    // min_query_length 0: the options are asked for at once; nobody in the gateway takes probe.tmpl, so none.
+    await expect.poll(() => web.sent.some((s) => s.status === 200 && new URLSearchParams(s.body).get("payload")?.includes('"block_suggestion"'))).toBe(true);
+    await dialog.getByRole("combobox", { name: "Template (optional)" }).getByRole("option", { name: "No options found" }).waitFor({ state: "attached" });
+    // A required field left empty is stopped in the page, as Slack does.
+    await dialog.getByRole("button", { name: "Send" }).click();
+    await dialog.getByText("Please complete this required field.").waitFor();
+    await dialog.getByRole("textbox", { name: "Note" }).fill("hello");
+    await dialog.getByRole("button", { name: "Send" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    const submitted = web.sent.at(-1)!;
+    expect(submitted.status).toBe(200);
+    expect(JSON.parse(new URLSearchParams(submitted.body).get("payload")!)).toMatchObject({ type: "view_submission", view: { id: opened.view.id, callback_id: "console.probe", state: { values: { n: { v: { type: "plain_text_input", value: "hello" } } } } } });
+    const before = web.sent.length;
+    await page.getByRole("tab", { name: "Home" }).click();
+    await expect.poll(() => web.sent.length).toBe(before + 1);
+    const event = web.sent.at(-1)!;
+    expect(JSON.parse(event.body)).toMatchObject({ type: "event_callback", event: { type: "app_home_opened", user: ADMIN, tab: "home" } });
+    expect(event.status).toBe(200);
+    await page.getByRole("tab", { name: "#iaas" }).click();
   });
 
   it("refuses requests that are not addressed to its loopback host, and posts that are not JSON", async () => {

@@ -122,6 +122,19 @@ describe("npm start when a service dies", () => {
     }
   }, 60_000);
 
+  it("scripts/slack.mjs ends with a query answered in the ack, its blocks as text and Slack's escapes decoded", () => {
+    const r = spawnSync(process.execPath, [join(root, "scripts/slack.mjs"), "help", "--user", "U0002"], { env: { PATH: process.env.PATH, IAAS_RUN_DIR: runDir }, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("ack (HTTP 200");
+    expect(r.stdout).toContain("/iaas commands you can run");
+    // Decoded and unstyled: `<vm>`, not `&lt;vm&gt;`; no mrkdwn asterisks.
+    expect(r.stdout).toContain("<vm>");
+    expect(r.stdout).not.toContain("&lt;");
+    expect(r.stdout).not.toContain("*/iaas");
+    // It did not wait for replies that a query never gets.
+    expect(r.stdout).not.toContain("no reply within");
+  }, 60_000);
+
   it("logs the web console's URL, on loopback, and serves the page there", async () => {
     expect(out).toContain(`[start] console: http://127.0.0.1:${ports.console}/`);
     const page = await fetch(`http://127.0.0.1:${ports.console}/`);

@@ -212,39 +212,108 @@ export function buttonsOf(message) {
 }
 
 /**
- * A message's blocks as HTML. Buttons are `<button data-action-id data-block-id>`s: the page wires
+ * A message's blocks as HTML. Buttons are `<button data-action-id data-block-index>`s: the page wires
  * the clicks. Without blocks, the fallback `text` as mrkdwn.
  */
 export function messageToHtml(message) {
   const blocks = blocksOf(message);
   if (!blocks.length) return `<div class="block section">${textToHtml({ type: "mrkdwn", text: message.text ?? "" })}</div>`;
-  return blocks
-    .map((b, bi) => {
-      switch (b.type) {
-        case "header":
-          return `<h3 class="block header">${textToHtml(b.text)}</h3>`;
-        case "divider":
-          return `<hr class="block divider">`;
-        case "context":
-          return `<div class="block context">${(b.elements ?? []).map((e) => (e.type === "image" ? `<span class="img-alt">${escapeHtml(e.alt_text ?? "")}</span>` : `<span>${textToHtml(e)}</span>`)).join(" ")}</div>`;
-        case "section": {
-          const text = b.text ? `<div class="text">${textToHtml(b.text)}</div>` : "";
-          const fields = b.fields?.length ? `<div class="fields">${b.fields.map((f) => `<div class="field">${textToHtml(f)}</div>`).join("")}</div>` : "";
-          const acc = b.accessory?.type === "button" ? `<div class="accessory">${buttonHtml(b.accessory, b.block_id, bi)}</div>` : "";
-          return `<div class="block section">${text}${fields}${acc}</div>`;
-        }
-        case "actions":
-          return `<div class="block actions">${(b.elements ?? []).map((e) => (e.type === "button" ? buttonHtml(e, b.block_id, bi) : "")).join("")}</div>`;
-        default:
-          return `<div class="block unknown">(${escapeHtml(b.type)} block)</div>`;
-      }
-    })
-    .join("");
+  return blocks.map((b, bi) => blockToHtml(b, bi, {})).join("");
+}
+
+/**
+ * A view's blocks (a modal's, a Home tab's) as HTML: the message blocks, and input blocks as
+ * labelled form controls (`data-block-id`, `data-action-id`, `data-type` on each) with the error
+ * the app answered for that block (`errors`: block_id → message) beside it.
+ */
+export function viewToHtml(view, errors = {}) {
+  return blocksOf(view).map((b, bi) => blockToHtml(b, bi, errors)).join("");
+}
+
+function blockToHtml(b, bi, errors) {
+  switch (b.type) {
+    case "header":
+      return `<h3 class="block header">${textToHtml(b.text)}</h3>`;
+    case "divider":
+      return `<hr class="block divider">`;
+    case "context":
+      return `<div class="block context">${(b.elements ?? []).map((e) => (e.type === "image" ? `<span class="img-alt">${escapeHtml(e.alt_text ?? "")}</span>` : `<span>${textToHtml(e)}</span>`)).join(" ")}</div>`;
+    case "section": {
+      const text = b.text ? `<div class="text">${textToHtml(b.text)}</div>` : "";
+      const fields = b.fields?.length ? `<div class="fields">${b.fields.map((f) => `<div class="field">${textToHtml(f)}</div>`).join("")}</div>` : "";
+      const acc = b.accessory?.type === "button" ? `<div class="accessory">${buttonHtml(b.accessory, b.block_id, bi)}</div>` : b.accessory && b.accessory.type !== "image" ? `<div class="accessory unsupported">(${escapeHtml(b.accessory.type)})</div>` : "";
+      return `<div class="block section">${text}${fields}${acc}</div>`;
+    }
+    case "actions":
+      return `<div class="block actions">${(b.elements ?? []).map((e) => (e.type === "button" ? buttonHtml(e, b.block_id, bi) : `<span class="unsupported">(${escapeHtml(e.type)})</span>`)).join("")}</div>`;
+    case "input":
+      return inputHtml(b, bi, errors[b.block_id]);
+    default:
+      return `<div class="block unknown">(${escapeHtml(b.type)} block)</div>`;
+  }
+}
+
+const TEXT_INPUTS = { plain_text_input: "text", email_text_input: "email", url_text_input: "url", number_input: "number" };
+
+function optionHtml(o, selected) {
+  const value = String(o?.value ?? "");
+  return `<option value="${escapeHtml(value)}"${selected === value ? " selected" : ""}>${escapeHtml(textToText(o?.text))}</option>`;
+}
+
+/** A static select's options and option groups, the initial one selected. */
+export function optionsHtml(options = [], groups = [], selected) {
+  return options.map((o) => optionHtml(o, selected)).join("") + groups.map((g) => `<optgroup label="${escapeHtml(textToText(g.label))}">${(g.options ?? []).map((o) => optionHtml(o, selected)).join("")}</optgroup>`).join("");
+}
+
+function inputHtml(b, bi, error) {
+  const e = b.element ?? {};
+  const id = `in-${bi}`;
+  const label = textToText(b.label);
+  const describedBy = [`err-${bi}`, ...(b.hint ? [`hint-${bi}`] : [])].join(" ");
+  const attrs = `id="${id}" name="${escapeHtml(b.block_id ?? "")}" data-block-id="${escapeHtml(b.block_id ?? "")}" data-action-id="${escapeHtml(e.action_id ?? "")}" data-type="${escapeHtml(e.type ?? "")}"${b.optional ? "" : ' aria-required="true"'} aria-describedby="${describedBy}"${error ? ' aria-invalid="true"' : ""}`;
+  const placeholder = e.placeholder ? textToText(e.placeholder) : "";
+  const choose = `<option value="">${escapeHtml(placeholder || "Select an option")}</option>`;
+  let control;
+  if (TEXT_INPUTS[e.type]) {
+    const ph = placeholder ? ` placeholder="${escapeHtml(placeholder)}"` : "";
+    const max = Number.isInteger(e.max_length) ? ` maxlength="${e.max_length}"` : "";
+    const min = Number.isInteger(e.min_length) ? ` data-min-length="${e.min_length}"` : "";
+    const num = e.type === "number_input" ? `${e.is_decimal_allowed ? ' step="any"' : ' step="1"'}${e.min_value !== undefined ? ` min="${escapeHtml(e.min_value)}"` : ""}${e.max_value !== undefined ? ` max="${escapeHtml(e.max_value)}"` : ""}` : "";
+    const initial = String(e.initial_value ?? "");
+    control = e.multiline ? `<textarea ${attrs}${ph}${max}${min} rows="4">${escapeHtml(initial)}</textarea>` : `<input type="${TEXT_INPUTS[e.type]}" ${attrs}${ph}${max}${min}${num} value="${escapeHtml(initial)}">`;
+  } else if (e.type === "static_select") {
+    control = `<select ${attrs}>${choose}${optionsHtml(e.options, e.option_groups, e.initial_option?.value)}</select>`;
+  } else if (e.type === "users_select") {
+    const selected = e.initial_user;
+    control = `<select ${attrs}>${choose}${Object.entries(people).map(([uid, name]) => `<option value="${escapeHtml(uid)}"${uid === selected ? " selected" : ""}>${escapeHtml(name)}</option>`).join("")}</select>`;
+  } else if (e.type === "external_select") {
+    // The options come from the app (block_suggestion) as the person types, as in Slack.
+    const min = Number.isInteger(e.min_query_length) ? e.min_query_length : 3;
+    const initial = e.initial_option ? optionHtml(e.initial_option, String(e.initial_option.value ?? "")) : "";
+    control = `<input type="search" class="suggest" data-suggest-for="${id}" data-min-query="${min}" aria-label="Search ${escapeHtml(label)}" placeholder="${min > 0 ? `Type ${min}+ characters to search` : "Type to search"}"><select ${attrs} data-min-query="${min}">${choose}${initial}</select>`;
+  } else {
+    control = `<span class="unsupported" id="${id}">(a ${escapeHtml(e.type)} input: the console does not show this kind)</span>`;
+  }
+  const hint = b.hint ? `<div class="hint" id="hint-${bi}">${escapeHtml(textToText(b.hint))}</div>` : "";
+  const optional = b.optional ? ' <span class="optional">(optional)</span>' : "";
+  return `<div class="block input${error ? " invalid" : ""}"><label for="${id}">${escapeHtml(label)}${optional}</label>${control}${hint}<div class="field-error" id="err-${bi}">${error ? escapeHtml(error) : ""}</div></div>`;
 }
 
 function buttonHtml(e, blockId, blockIndex) {
   const style = e.style === "primary" || e.style === "danger" ? ` ${e.style}` : "";
   return `<button type="button" class="btn${style}" data-block-index="${blockIndex}" data-action-id="${escapeHtml(e.action_id ?? "")}">${escapeHtml(textToText(e.text))}</button>`;
+}
+
+/** A modal as text, for a terminal that cannot show it: its title, blocks, inputs as `Label: [ ]`. */
+export function viewToText(view) {
+  const lines = [`[dialog] ${textToText(view?.title)}`];
+  for (const b of blocksOf(view)) {
+    if (b.type === "input") lines.push(`${textToText(b.label)}${b.optional ? " (optional)" : ""}: [${b.element?.type ?? "input"}]`);
+    else lines.push(messageToText({ blocks: [b] }));
+  }
+  const buttons = [view?.close ?? { type: "plain_text", text: "Cancel" }, view?.submit].filter(Boolean).map((t) => `[${textToText(t)}]`);
+  lines.push(buttons.join(" "));
+  return lines.join("\n");
 }
 
 /** A message's blocks as lines of text: fields as `Host: DC0_H0`, buttons as `[Confirm] [Cancel]`. */

@@ -9,6 +9,7 @@ export {
   blockActionsBody,
   postSigned,
   type RecordedCall,
+  type StoredView,
   type SlackStandInOptions,
   type SocketAck,
   type SocketEnvelopeType,

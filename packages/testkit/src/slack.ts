@@ -26,6 +26,8 @@ export interface SlashCommandFields {
   response_url?: string;
   command?: string;
   trigger_id?: string;
+  /** `directmessage` for a command typed in a DM (default `iaas`). */
+  channel_name?: string;
 }
 
 /** The fields Slack sends for a slash command: a form body over HTTP, a JSON `payload` in a Socket Mode envelope. */
@@ -35,7 +37,7 @@ export function slashCommandPayload(fields: SlashCommandFields): Record<string, 
     team_id: fields.team_id ?? "T0001",
     team_domain: "example",
     channel_id: fields.channel_id ?? "C0001",
-    channel_name: "iaas",
+    channel_name: fields.channel_name ?? "iaas",
     user_id: fields.user_id ?? "U0001",
     user_name: fields.user_name ?? "alice",
     command: fields.command ?? "/iaas",
@@ -109,6 +111,23 @@ export interface SlackStandInOptions {
   appToken?: string;
 }
 
+/**
+ * A view the app opened (`views.open` / `views.push`, a modal) or published (`views.publish`, a
+ * user's Home tab), as the stand-in keeps it: `view` is what Slack answers (with `id`, `hash`,
+ * `root_view_id`, `previous_view_id`, block and action ids filled in where the app left them out).
+ */
+export interface StoredView {
+  id: string;
+  type: "modal" | "home";
+  /** Who sees it: the user of the trigger (a modal) or `user_id` (a Home); undefined for a trigger the stand-in did not hand out. */
+  user: string | undefined;
+  view: Record<string, unknown>;
+  /** A modal still on screen (in its user's stack); a Home is always open. */
+  open: boolean;
+  /** Order of opening (a modal stack is its open views in this order). */
+  seq: number;
+}
+
 /** What the app sent back over the socket for an envelope: `{ envelope_id, payload? }`. */
 export interface SocketAck {
   envelope_id: string;
@@ -165,6 +184,13 @@ export class SlackStandIn {
   /** The next this many `chat.postMessage` calls answer `{ ok: false, error: "internal_error" }` (still recorded). */
   postMessageFailures = 0;
   private readonly listeners = new Set<(call: RecordedCall, answer: unknown) => void>();
+  /** Trigger ids handed out (`trigger`): whose action made them, and from which view; and those a view was opened with (once each). */
+  private readonly triggers = new Map<string, { user: string; viewId: string | undefined }>();
+  private readonly usedTriggers = new Set<string>();
+  private readonly views = new Map<string, StoredView>();
+  private readonly homes = new Map<string, StoredView>();
+  private viewSeq = 0;
+  private lastTs = 0;
 
   private constructor(opts: SlackStandInOptions) {
     this.appToken = opts.appToken;
@@ -213,6 +239,69 @@ export class SlackStandIn {
   onCall(fn: (call: RecordedCall, answer: unknown) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * A trigger_id for an action of `user` (a slash command, a click, a submission), as Slack puts in
+   * the payload: a view the app opens with it is that user's, and one pushed with a trigger from a
+   * modal (`fromView`) goes on that modal's stack. Slack takes each trigger for one view.
+   */
+  trigger(user: string, fromView?: string): string {
+    const id = `${Date.now()}.1.${randomUUID()}`;
+    this.triggers.set(id, { user, viewId: fromView });
+    return id;
+  }
+
+  /** A view by id (open or closed), a modal or a Home. */
+  view(id: string): StoredView | undefined {
+    return this.views.get(id);
+  }
+
+  /** The modals open for `user`, bottom to top (Slack stacks at most 3). */
+  modalStack(user: string | undefined): StoredView[] {
+    return [...this.views.values()].filter((v) => v.type === "modal" && v.open && v.user === user).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The Home tab `user` was last published, if any. */
+  home(user: string): StoredView | undefined {
+    return this.homes.get(user);
+  }
+
+  /** The app's direct-message channel with a user (chat.postMessage to a user id posts there), and back. */
+  dmChannel(user: string): string {
+    return `D${user.replace(/^[UW]/, "")}`;
+  }
+
+  /** The user of an app DM channel (`D…`), if it is one. */
+  dmUser(channel: string): string | undefined {
+    return /^D/.test(channel) ? `U${channel.slice(1)}` : undefined;
+  }
+
+  /** Closes a modal as Slack does on close or an empty answer to its submission: it and any pushed above it; the one below shows again. */
+  closeView(id: string): void {
+    const v = this.views.get(id);
+    if (!v) return;
+    for (const o of this.modalStack(v.user)) if (o.seq >= v.seq) o.open = false;
+  }
+
+  /** `response_action: clear`: every modal of the user closes. */
+  clearViews(user: string | undefined): void {
+    for (const o of this.modalStack(user)) o.open = false;
+  }
+
+  /** `response_action: update` from a submission: the view keeps its id, with a new hash. */
+  replaceView(id: string, view: Record<string, unknown>): StoredView | undefined {
+    const old = this.views.get(id);
+    if (!old) return undefined;
+    old.view = this.slackView(view, old.type, { id, root: String(old.view.root_view_id ?? id), previous: (old.view.previous_view_id as string | null) ?? null });
+    return old;
+  }
+
+  /** `response_action: push` from a submission: a new view on top of `fromView`'s stack. */
+  pushView(fromView: string, view: Record<string, unknown>): StoredView | undefined {
+    const below = this.views.get(fromView);
+    if (!below) return undefined;
+    return this.storeModal(view, below.user, below);
   }
 
   /** The origin (`http://127.0.0.1:<port>`) of this stand-in. */
@@ -369,6 +458,101 @@ export class SlackStandIn {
     };
   }
 
+  /** A message ts, unique on this stand-in as Slack's are in a channel (chat.update finds a message by it). */
+  private nextTs(): string {
+    const us = Math.max(Date.now() * 1000, this.lastTs + 1);
+    this.lastTs = us;
+    return `${Math.floor(us / 1_000_000)}.${String(us % 1_000_000).padStart(6, "0")}`;
+  }
+
+  /** https://api.slack.com/methods/views.open and views.push: a trigger, once, and a modal Slack would take. */
+  private viewsOpen(method: string, args: Record<string, unknown>): unknown {
+    const triggerId = typeof args.trigger_id === "string" ? args.trigger_id : "";
+    const view = jsonArg(args.view);
+    if (!triggerId || !view) return invalid(!triggerId ? "missing required field: trigger_id" : "missing required field: view");
+    const wrong = modalProblems(view);
+    if (wrong.length) return invalid(...wrong);
+    if (this.usedTriggers.has(triggerId)) return { ok: false, error: "exchanged_trigger_id" };
+    const t = this.triggers.get(triggerId);
+    let below: StoredView | undefined;
+    if (method === "views.push") {
+      // Pushed from a modal: on top of that modal's stack (a trigger from elsewhere opens a new one).
+      below = t?.viewId ? this.views.get(t.viewId) : undefined;
+      below = below?.open ? this.modalStack(below.user).at(-1) : undefined;
+      if (below && this.modalStack(below.user).length >= 3) return { ok: false, error: "push_limit_reached" };
+    }
+    this.usedTriggers.add(triggerId);
+    const user = below?.user ?? t?.user;
+    // A new modal from outside a modal replaces whatever that user had open.
+    if (!below) this.clearViews(user);
+    const stored = this.storeModal(view, user, below);
+    return { ok: true, view: stored.view };
+  }
+
+  private storeModal(view: Record<string, unknown>, user: string | undefined, below: StoredView | undefined): StoredView {
+    const id = viewId();
+    const root = below ? String(below.view.root_view_id ?? below.id) : id;
+    const stored: StoredView = { id, type: "modal", user, view: this.slackView(view, "modal", { id, root, previous: below?.id ?? null }), open: true, seq: ++this.viewSeq };
+    this.views.set(id, stored);
+    return stored;
+  }
+
+  /** https://api.slack.com/methods/views.update: by view_id or external_id; a stale `hash` is a conflict. */
+  private viewsUpdate(args: Record<string, unknown>): unknown {
+    const view = jsonArg(args.view);
+    if (!view) return invalid("missing required field: view");
+    const old =
+      typeof args.view_id === "string" && args.view_id
+        ? this.views.get(args.view_id)
+        : [...this.views.values()].find((v) => typeof args.external_id === "string" && v.view.external_id === args.external_id);
+    if (!old || (old.type === "modal" && !old.open)) return { ok: false, error: "not_found" };
+    if (typeof args.hash === "string" && args.hash && args.hash !== old.view.hash) return { ok: false, error: "hash_conflict" };
+    if (old.type === "modal") {
+      const wrong = modalProblems(view);
+      if (wrong.length) return invalid(...wrong);
+    }
+    old.view = this.slackView(view, old.type, { id: old.id, root: String(old.view.root_view_id ?? old.id), previous: (old.view.previous_view_id as string | null) ?? null });
+    return { ok: true, view: old.view };
+  }
+
+  /** https://api.slack.com/methods/views.publish: a user's Home tab; it keeps its id, each publish a new hash. */
+  private viewsPublish(args: Record<string, unknown>): unknown {
+    const user = typeof args.user_id === "string" ? args.user_id : "";
+    const view = jsonArg(args.view);
+    if (!user || !view) return invalid(!user ? "missing required field: user_id" : "missing required field: view");
+    if (view.type !== "home") return invalid("must be a home view: view.type");
+    const old = this.homes.get(user);
+    if (old && typeof args.hash === "string" && args.hash && args.hash !== old.view.hash) return { ok: false, error: "hash_conflict" };
+    const id = old?.id ?? viewId();
+    const stored: StoredView = { id, type: "home", user, view: this.slackView(view, "home", { id, root: id, previous: null }), open: true, seq: old?.seq ?? ++this.viewSeq };
+    this.homes.set(user, stored);
+    this.views.set(id, stored);
+    return { ok: true, view: stored.view };
+  }
+
+  /** The view as Slack answers it: the app's fields, Slack's own, and ids on every block and element. */
+  private slackView(view: Record<string, unknown>, type: "modal" | "home", ids: { id: string; root: string; previous: string | null }): Record<string, unknown> {
+    const blocks = (Array.isArray(view.blocks) ? view.blocks : []).map((b: Record<string, unknown>) => withIds(b));
+    return {
+      id: ids.id,
+      team_id: "T0001",
+      type,
+      ...(type === "modal" ? { close: null, submit: null, clear_on_close: false, notify_on_close: false } : {}),
+      private_metadata: "",
+      callback_id: "",
+      external_id: "",
+      ...view,
+      blocks,
+      state: { values: {} },
+      hash: `${Math.floor(Date.now() / 1000)}.${randomUUID().slice(0, 8)}`,
+      root_view_id: ids.root,
+      previous_view_id: ids.previous,
+      app_id: "A0001",
+      app_installed_team_id: "T0001",
+      bot_id: "BBOT",
+    };
+  }
+
   private async handle(req: IncomingMessage): Promise<[number, unknown] | "drop"> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -417,15 +601,30 @@ export class SlackStandIn {
       switch (method) {
         case "auth.test":
           return [200, { ok: true, url: "https://example.slack.com/", team: "example", user: "iaas", team_id: "T0001", user_id: "UBOT", bot_id: "BBOT" }];
-        case "chat.postMessage":
+        case "chat.postMessage": {
           if (this.postMessageFailures > 0) {
             this.postMessageFailures -= 1;
             return [200, { ok: false, error: "internal_error" }];
           }
-          return [200, { ok: true, channel: body.channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
+          // To a user id, Slack posts in the app's DM with that user and answers that channel.
+          const channel = typeof body.channel === "string" && /^[UW]/.test(body.channel) ? this.dmChannel(body.channel) : body.channel;
+          return [200, { ok: true, channel, ts: this.nextTs(), message: { text: body.text } }];
+        }
         case "chat.postEphemeral":
           if (this.postEphemeralError !== undefined) return [200, { ok: false, error: this.postEphemeralError }];
-          return [200, { ok: true, message_ts: `${Date.now() / 1000}` }];
+          return [200, { ok: true, message_ts: this.nextTs() }];
+        case "conversations.open": {
+          const users = String(body.users ?? "").split(",").filter(Boolean);
+          if (users.length !== 1) return [200, { ok: false, error: users.length ? "not_supported" : "users_list_not_supplied" }];
+          return [200, { ok: true, channel: { id: this.dmChannel(users[0]!) } }];
+        }
+        case "views.open":
+        case "views.push":
+          return [200, this.viewsOpen(method, body)];
+        case "views.update":
+          return [200, this.viewsUpdate(body)];
+        case "views.publish":
+          return [200, this.viewsPublish(body)];
         case "usergroups.list":
           return [200, this.usergroupsList(body)];
         case "apps.connections.open":
@@ -437,4 +636,61 @@ export class SlackStandIn {
       }
     }
   }
+}
+
+/** A Web API argument that is an object: as JSON (the official client form-encodes it as a JSON string) or already one. */
+function jsonArg(v: unknown): Record<string, unknown> | undefined {
+  let o = v;
+  if (typeof v === "string") {
+    try {
+      o = JSON.parse(v) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  return o && typeof o === "object" && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined;
+}
+
+function invalid(...messages: string[]): unknown {
+  return { ok: false, error: "invalid_arguments", response_metadata: { messages: messages.map((m) => `[ERROR] ${m}`) } };
+}
+
+function viewId(): string {
+  return `V${randomUUID().replace(/-/g, "").slice(0, 10).toUpperCase()}`;
+}
+
+/** The limits of https://api.slack.com/reference/surfaces/views that Slack refuses a modal for. */
+export function modalProblems(view: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const plain = (t: unknown, max: number, name: string, required: boolean) => {
+    if (t === undefined || t === null) {
+      if (required) out.push(`missing required field: ${name}`);
+      return;
+    }
+    const o = t as { type?: unknown; text?: unknown };
+    if (o.type !== "plain_text") out.push(`must be a plain_text object: ${name}`);
+    else if (typeof o.text !== "string" || o.text.length > max) out.push(`must be at most ${max} characters: ${name}`);
+  };
+  if (view.type !== "modal") out.push("must be a modal view: type");
+  plain(view.title, 24, "title", true);
+  const blocks = Array.isArray(view.blocks) ? (view.blocks as { type?: unknown }[]) : undefined;
+  if (!blocks) out.push("missing required field: blocks");
+  else if (blocks.length > 100) out.push("must contain at most 100 items: blocks");
+  plain(view.submit, 24, "submit", Boolean(blocks?.some((b) => b?.type === "input")));
+  plain(view.close, 24, "close", false);
+  if (typeof view.private_metadata === "string" && view.private_metadata.length > 3000) out.push("must be at most 3000 characters: private_metadata");
+  if (typeof view.callback_id === "string" && view.callback_id.length > 255) out.push("must be at most 255 characters: callback_id");
+  return out;
+}
+
+/** Slack fills in a block_id and action_ids the app left out (random, as here). */
+function withIds(b: Record<string, unknown>): Record<string, unknown> {
+  if (!b || typeof b !== "object") return b;
+  const id = () => randomUUID().replace(/-/g, "").slice(0, 5);
+  const el = (e: unknown) => (e && typeof e === "object" && (e as { type?: unknown }).type !== "image" && !(e as { action_id?: unknown }).action_id && !["mrkdwn", "plain_text"].includes(String((e as { type?: unknown }).type)) ? { ...(e as object), action_id: id() } : e);
+  const out: Record<string, unknown> = { ...b, block_id: typeof b.block_id === "string" && b.block_id ? b.block_id : id() };
+  if (out.element) out.element = el(out.element);
+  if (out.accessory) out.accessory = el(out.accessory);
+  if (Array.isArray(out.elements) && b.type === "actions") out.elements = out.elements.map(el);
+  return out;
 }

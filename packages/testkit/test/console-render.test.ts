@@ -6,8 +6,10 @@ import { describe, expect, it } from "vitest";
 // @ts-expect-error a plain ES module without types, served to the browser as it is
 import * as render from "../console/render.js";
 
-const { messageToHtml, messageToText, parseMrkdwn } = render as {
+const { messageToHtml, messageToText, parseMrkdwn, viewToHtml, viewToText } = render as {
   messageToHtml(m: unknown): string;
+  viewToHtml(v: unknown, errors?: Record<string, string>): string;
+  viewToText(v: unknown): string;
   messageToText(m: unknown): string;
   parseMrkdwn(s: string): unknown[];
 };
@@ -69,5 +71,25 @@ describe("the console's renderer", () => {
 
   it("leaves a lone asterisk or underscore alone", () => {
     expect(parseMrkdwn("2 * 3 and snake_case_name")).toEqual([{ t: "text", v: "2 * 3 and snake_case_name" }]);
+  });
+
+  it("renders a view's inputs as labelled controls, the app's error beside its field, and nothing from outside as markup", () => {
+    const evil = "<img src=x onerror=alert(1)>";
+    const view = {
+      type: "modal",
+      title: { type: "plain_text", text: evil },
+      submit: { type: "plain_text", text: "Create" },
+      blocks: [
+        { type: "input", block_id: "name", label: { type: "plain_text", text: evil }, element: { type: "plain_text_input", action_id: "v", initial_value: `"><script>x</script>` } },
+        { type: "input", block_id: "size", optional: true, label: { type: "plain_text", text: "Size" }, element: { type: "static_select", action_id: "s", options: [{ text: { type: "plain_text", text: evil }, value: `" onfocus="x` }] } },
+      ],
+    };
+    const html = viewToHtml(view, { name: evil });
+    expect(html).not.toMatch(/<img|<script|" onfocus/);
+    expect(html).toContain('<label for="in-0">&lt;img');
+    expect(html).toContain('aria-invalid="true"');
+    expect(html).toContain('<div class="field-error" id="err-0">&lt;img src=x onerror=alert(1)&gt;</div>');
+    expect(html).toContain("(optional)");
+    expect(viewToText(view)).toBe(`[dialog] ${evil}\n${evil}: [plain_text_input]\nSize (optional): [static_select]\n[Cancel] [Create]`);
   });
 });
