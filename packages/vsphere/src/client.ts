@@ -262,6 +262,8 @@ export class Vim25Client {
     } catch (err) {
       if (err instanceof VimFault) this.stats.faults++;
       throw err;
+    } finally {
+      deadline.clear();
     }
     return result;
   }

@@ -33,10 +33,15 @@ export interface RequestOptions {
 export interface Deadline {
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  /** Stops the timer once the call is over (AbortSignal.timeout's would stay armed for the whole timeout). */
+  clear(): void;
 }
 
 export function startDeadline(timeoutMs: number): Deadline {
-  return { timeoutMs, signal: AbortSignal.timeout(timeoutMs) };
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
+  timer.unref();
+  return { timeoutMs, signal: ac.signal, clear: () => clearTimeout(timer) };
 }
 
 /** The decoded `<returnval>` elements of a response and the namespace scope they live in. */
@@ -99,7 +104,17 @@ export class SoapTransport {
     bodyXml: string,
     req: RequestOptions & { deadline?: Deadline | undefined } = {},
   ): Promise<SoapResponse> {
-    const { timeoutMs, signal: timeout } = req.deadline ?? startDeadline(req.timeoutMs ?? this.opts.timeoutMs);
+    const own = req.deadline === undefined ? startDeadline(req.timeoutMs ?? this.opts.timeoutMs) : undefined;
+    try {
+      return await this.sendWithin(method, bodyXml, own ?? req.deadline!, req.signal);
+    } finally {
+      own?.clear();
+    }
+  }
+
+  private async sendWithin(method: string, bodyXml: string, deadline: Deadline, callerSignal: AbortSignal | undefined): Promise<SoapResponse> {
+    const req = { signal: callerSignal };
+    const { timeoutMs, signal: timeout } = deadline;
     const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
     const headers: Record<string, string> = {
       "Content-Type": "text/xml; charset=utf-8",
