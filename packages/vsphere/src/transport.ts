@@ -169,10 +169,19 @@ export class SoapTransport {
       method: "POST",
       headers: { ...headers, "Content-Length": String(body.length) },
       agent,
-      signal,
     };
     if (t.username || t.password) options.auth = `${decodeURIComponent(t.username)}:${decodeURIComponent(t.password)}`;
     return new Promise((resolve, reject) => {
+      signal.throwIfAborted();
+      // One listener of our own rather than http.request's `signal` option (a stream wrapper per request).
+      const onAbort = (): void => void r.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+      signal.addEventListener("abort", onAbort, { once: true });
+      const settle = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => {
+        signal.removeEventListener("abort", onAbort);
+        fn(...a);
+      };
+      resolve = settle(resolve);
+      reject = settle(reject);
       const onResponse = (res: IncomingMessage): void => {
         this.takeCookie(res.headers["set-cookie"]);
         const chunks: Buffer[] = [];
