@@ -20,14 +20,13 @@ export interface VimClientOptions {
   username: string;
   password: string;
   /**
-   * Accept a self-signed certificate. Node's fetch can only do that through an undici dispatcher, and
-   * this package has no undici dependency: for an https URL pass `dispatcher` too, e.g.
-   * `new (await import("undici")).Agent({ connect: { rejectUnauthorized: false } })`.
+   * Accept a self-signed certificate (https). Applies to the client's own node:https connections;
+   * with `fetch` or `dispatcher` given, those decide.
    */
   insecure?: boolean;
-  /** Passed to fetch as `dispatcher` (an undici Agent/Dispatcher). */
+  /** Send requests through fetch with this `dispatcher` (an undici Agent/Dispatcher) instead of node:http. */
   dispatcher?: unknown;
-  /** A fetch implementation to use instead of the global one. */
+  /** Send requests through this fetch implementation instead of node:http (tests, proxies). */
   fetch?: typeof fetch;
   /** Timeout of every SOAP request; default 60 000 ms. */
   timeoutMs?: number;
@@ -128,18 +127,14 @@ export class Vim25Client {
       throw new ValidationError("url", `not a URL: ${opts.url}`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new ValidationError("url", "must be http(s)");
-    if (opts.insecure && url.protocol === "https:" && opts.dispatcher === undefined && opts.fetch === undefined) {
-      throw new ValidationError(
-        "insecure",
-        "skipping TLS verification needs an undici dispatcher: pass `dispatcher: new Agent({ connect: { rejectUnauthorized: false } })`",
-      );
-    }
     this.transport = new SoapTransport({
       url: opts.url,
       apiVersion: opts.apiVersion ?? "6.5",
       timeoutMs: opts.timeoutMs ?? 60_000,
       fetch: opts.fetch,
       dispatcher: opts.dispatcher,
+      insecure: opts.insecure === true,
+      maxSockets: opts.concurrency ?? 16,
       userAgent: opts.userAgent ?? "iaas-vsphere",
     });
     this.limiter = new Semaphore(opts.concurrency ?? 16);
@@ -275,6 +270,8 @@ export class Vim25Client {
     } catch (err) {
       if (err instanceof VimFault) this.stats.faults++;
       throw err;
+    } finally {
+      deadline.clear();
     }
     return result;
   }
@@ -385,6 +382,7 @@ export class Vim25Client {
       if (!isVimFault(err, "NotAuthenticated")) throw err;
     } finally {
       this.userSession = undefined;
+      this.transport.close();
     }
   }
 

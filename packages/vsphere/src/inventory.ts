@@ -11,7 +11,7 @@ import {
   optNumber,
   optString,
 } from "./parse.js";
-import { defaultCollector, type ObjectProps, type RetrieveContainerOptions } from "./property.js";
+import { defaultCollector, type ObjectProps, type RetrieveContainerOptions, type TraversalSpec } from "./property.js";
 import { DatastoreProps, EntityProps, HostProps, VmProps } from "./props.js";
 import { refKey, type MoRef } from "./types.js";
 
@@ -300,26 +300,26 @@ export async function inventoryPath(client: Vim25Client, ref: MoRef, opts: CallO
     [
       {
         propSet: [{ type: "ManagedEntity", pathSet: [EntityProps.name, EntityProps.parent] }],
-        objectSet: [
-          {
-            obj: ref,
-            skip: false,
-            selectSet: [
-              {
-                _type: "TraversalSpec",
-                name: "toParent",
-                type: "ManagedEntity",
-                path: "parent",
-                skip: false,
-                selectSet: [{ name: "toParent" }],
-              },
-            ],
-          },
-        ],
+        objectSet: [{ obj: ref, skip: false, selectSet: [PARENT_CHAIN] }],
       },
     ],
     opts,
   );
+  return inventoryPathFrom(client.serviceContent.rootFolder, ref, results);
+}
+
+/** A traversal from an entity up its `parent` chain to the root folder; read `name` and `parent` of ManagedEntity with it. */
+export const PARENT_CHAIN: TraversalSpec = {
+  _type: "TraversalSpec",
+  name: "toParent",
+  type: "ManagedEntity",
+  path: "parent",
+  skip: false,
+  selectSet: [{ name: "toParent" }],
+};
+
+/** The inventory path of `ref` from a read that followed PARENT_CHAIN (other objects in it are ignored). */
+export function inventoryPathFrom(rootFolder: MoRef, ref: MoRef, results: readonly ObjectProps[]): string {
   const byRef = new Map(results.map((r) => [refKey(r.obj), r.props]));
   const names: string[] = [];
   let cur: MoRef | undefined = ref;
@@ -331,7 +331,7 @@ export async function inventoryPath(client: Vim25Client, ref: MoRef, opts: CallO
     if (parent === undefined) {
       // Only the root folder has no parent. Anything else (a VM in a vApp has `parentVApp`
       // instead) has no inventory path this walk can give: "/" would pass for one.
-      if (refKey(cur) !== refKey(client.serviceContent.rootFolder)) throw new ProtocolError(`inventory path of ${ref.value}: ${cur.value} has no parent and is not the root folder`);
+      if (refKey(cur) !== refKey(rootFolder)) throw new ProtocolError(`inventory path of ${ref.value}: ${cur.value} has no parent and is not the root folder`);
       break;
     }
     names.push(asString(props.name, `${cur.value}.name`));

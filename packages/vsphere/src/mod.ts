@@ -65,6 +65,8 @@ export {
   listResourcePools,
   listFolders,
   inventoryPath,
+  inventoryPathFrom,
+  PARENT_CHAIN,
   type VmSummary,
   type VmDisk,
   type VmPowerState,

@@ -1,4 +1,4 @@
-import { XMLParser } from "fast-xml-parser";
+import { XMLValidator } from "fast-xml-parser";
 import { ProtocolError } from "./errors.js";
 
 export const XSI_NS = "http://www.w3.org/2001/XMLSchema-instance";
@@ -61,39 +61,137 @@ export function decodeEntities(s: string): string {
 }
 
 /**
- * A parsed element as fast-xml-parser yields it with the options below: child elements under their
- * local name, always as arrays; attributes under `@_<qname>` (prefixes kept, so namespaces can be
- * resolved); text under `#text`.
+ * A parsed element: child elements under their local name, always as arrays (the schema decides
+ * later what is a scalar); attributes under `@_<qname>` (prefixes kept, so namespaces can be
+ * resolved); text under `#text` (always present, "" when there is none). Entities and character
+ * references are decoded in text and attribute values.
  */
 export type XNode = Record<string, unknown>;
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@_",
-  textNodeName: "#text",
-  alwaysCreateTextNode: true,
-  // Every element is an array; the schema decides later what is a scalar.
-  isArray: (_name, _jpath, _isLeaf, isAttribute) => !isAttribute,
-  // Tag prefixes are noise here (soapenv:, none for vim25); attribute prefixes matter and are kept.
-  transformTagName: (tag) => tag.slice(tag.indexOf(":") + 1),
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  processEntities: false,
-  tagValueProcessor: (_name, value) => decodeEntities(value),
-  attributeValueProcessor: (_name, value) => decodeEntities(value),
-});
+function malformed(what: string, at: number): ProtocolError {
+  return new ProtocolError(`response is not well-formed XML: ${what} at offset ${at}`);
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
 
 /**
- * Parses a document. `validate` (default) checks well-formedness first, a second pass over the text;
- * the transport skips it for SOAP responses, which it checks for completeness itself.
+ * A single pass over the text straight into XNodes. fast-xml-parser built the same tree through an
+ * intermediate one plus path matching per tag, which cost more CPU than the rest of a small call's
+ * decoding; this reads only what SOAP answers contain (elements, attributes, text, CDATA, comments,
+ * the XML declaration), checks that end tags match, and refuses a DTD (no entity expansion).
+ */
+function parseTree(text: string): XNode {
+  const root: XNode = { "#text": "" };
+  const stack: XNode[] = [root];
+  const open: string[] = [];
+  let cur = root;
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const lt = text.indexOf("<", i);
+    const stop = lt < 0 ? n : lt;
+    if (stop > i && cur !== root) cur["#text"] += decodeEntities(text.slice(i, stop));
+    if (lt < 0) break;
+    const c = text.charCodeAt(lt + 1);
+    if (c === 47 /* / */) {
+      const gt = text.indexOf(">", lt);
+      if (gt < 0) throw malformed("unterminated end tag", lt);
+      const name = text.slice(lt + 2, gt).trimEnd();
+      if (open.pop() !== name) throw malformed(`unexpected end tag </${name}>`, lt);
+      stack.pop();
+      cur = stack[stack.length - 1]!;
+      i = gt + 1;
+      continue;
+    }
+    if (c === 63 /* ? */) {
+      const end = text.indexOf("?>", lt + 2);
+      if (end < 0) throw malformed("unterminated processing instruction", lt);
+      i = end + 2;
+      continue;
+    }
+    if (c === 33 /* ! */) {
+      if (text.startsWith("<!--", lt)) {
+        const end = text.indexOf("-->", lt + 4);
+        if (end < 0) throw malformed("unterminated comment", lt);
+        i = end + 3;
+        continue;
+      }
+      if (text.startsWith("<![CDATA[", lt)) {
+        const end = text.indexOf("]]>", lt + 9);
+        if (end < 0) throw malformed("unterminated CDATA section", lt);
+        if (cur !== root) cur["#text"] += text.slice(lt + 9, end);
+        i = end + 3;
+        continue;
+      }
+      throw malformed("a DTD or declaration (not allowed in SOAP)", lt);
+    }
+    let j = lt + 1;
+    while (j < n) {
+      const ch = text.charCodeAt(j);
+      if (isSpace(ch) || ch === 47 || ch === 62) break;
+      j++;
+    }
+    const qname = text.slice(lt + 1, j);
+    if (qname === "") throw malformed("a tag without a name", lt);
+    const node: XNode = {};
+    let selfClosing = false;
+    for (;;) {
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      const ch = text.charCodeAt(j);
+      if (ch === 62 /* > */) {
+        j++;
+        break;
+      }
+      if (ch === 47 /* / */) {
+        if (text.charCodeAt(j + 1) !== 62) throw malformed("'/' not followed by '>'", j);
+        j += 2;
+        selfClosing = true;
+        break;
+      }
+      if (j >= n) throw malformed(`unterminated start tag <${qname}`, lt);
+      const eq = text.indexOf("=", j);
+      if (eq < 0) throw malformed(`attribute without a value in <${qname}`, j);
+      const attr = text.slice(j, eq).trimEnd();
+      if (attr === "" || /[\s<>"'/]/.test(attr)) throw malformed(`bad attribute name in <${qname}`, j);
+      let q = eq + 1;
+      while (q < n && isSpace(text.charCodeAt(q))) q++;
+      const quote = text.charCodeAt(q);
+      if (quote !== 34 && quote !== 39) throw malformed(`unquoted attribute ${attr}`, q);
+      const end = text.indexOf(quote === 34 ? '"' : "'", q + 1);
+      if (end < 0) throw malformed(`unterminated attribute ${attr}`, q);
+      node[`@_${attr}`] = decodeEntities(text.slice(q + 1, end));
+      j = end + 1;
+    }
+    node["#text"] = "";
+    const local = qname.slice(qname.indexOf(":") + 1);
+    if (local === "" || local === "__proto__") throw malformed(`bad element name <${qname}>`, lt);
+    const list = cur[local];
+    if (Array.isArray(list)) list.push(node);
+    else cur[local] = [node];
+    if (!selfClosing) {
+      stack.push(node);
+      open.push(qname);
+      cur = node;
+    }
+    i = j;
+  }
+  if (open.length > 0) throw malformed(`<${open[open.length - 1]!}> is not closed`, n);
+  return root;
+}
+
+/**
+ * Parses a document. `validate` (default) runs fast-xml-parser's full well-formedness check first, a
+ * second pass over the text; the transport skips it for SOAP responses, which it checks for
+ * completeness itself.
  */
 export function parseXml(text: string, validate = true): XNode {
-  try {
-    return parser.parse(text, validate) as XNode;
-  } catch (err) {
-    throw new ProtocolError(`response is not well-formed XML: ${(err as Error).message}`, { cause: err });
+  if (validate) {
+    const ok = XMLValidator.validate(text);
+    if (ok !== true) throw new ProtocolError(`response is not well-formed XML: ${ok.err.msg}`);
   }
+  return parseTree(text);
 }
 
 /** Prefix → namespace URI in scope at an element ("" is the default namespace). */

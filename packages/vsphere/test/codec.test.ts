@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeEntities, decodeNode, encodeValue, escapeAttr, escapeText, parseXml } from "@iaas/vsphere";
+import { ProtocolError, decodeEntities, decodeNode, encodeValue, escapeAttr, escapeText, parseXml } from "@iaas/vsphere";
 
 // The wire format without a server: XSD order, escaping, xsi:type handling. Everything else is
 // tested against vcsim.
@@ -118,5 +118,27 @@ describe("decoding", () => {
   it("an unknown subtype is decoded with its declared base type's fields", () => {
     const v = decode('<v xsi:type="VmFutureEvent"><key>12</key><chainId>3</chainId><createdTime>2026-01-01T00:00:00Z</createdTime><userName>u</userName></v>', "Event");
     expect(v).toEqual({ _type: "VmFutureEvent", key: 12, chainId: 3, createdTime: "2026-01-01T00:00:00Z", userName: "u" });
+  });
+});
+
+describe("parsing (the transport's single-pass reader, without the validating pass)", () => {
+  const parse = (xml: string) => parseXml(xml, false);
+
+  it("reads elements by local name, attributes with their prefixes, text, CDATA, comments and self-closing tags", () => {
+    const root = parse(
+      '<?xml version="1.0"?><!-- c --><s:E xmlns:s="urn:s"><a t=\'x\' s:k="1 &amp; 2"><![CDATA[<raw>]]> &#34;q&#x22;</a><a/><b>t<!-- c --></b></s:E>',
+    );
+    const e = (root.E as Array<Record<string, unknown>>)[0]!;
+    const [a1, a2] = e.a as Array<Record<string, unknown>>;
+    expect(e["@_xmlns:s"]).toBe("urn:s");
+    expect(a1).toEqual({ "@_t": "x", "@_s:k": "1 & 2", "#text": '<raw> "q"' });
+    expect(a2).toEqual({ "#text": "" });
+    expect((e.b as Array<Record<string, unknown>>)[0]!["#text"]).toBe("t");
+  });
+
+  it("refuses a mismatched or unclosed tag, an unquoted attribute and a DTD", () => {
+    for (const bad of ["<a><b></a></b>", "<a><b></b>", '<a x=1></a>', '<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', "<a", "<__proto__></__proto__>"]) {
+      expect(() => parse(bad), bad).toThrow(ProtocolError);
+    }
   });
 });

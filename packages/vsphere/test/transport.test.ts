@@ -1,3 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProtocolError, TimeoutError, TransportError, VimClient, VimFault, ValidationError, isVimFault } from "@iaas/vsphere";
 import { connect, rejection, startVcsim, type Vcsim } from "./helpers.js";
@@ -109,10 +115,33 @@ describe("responses cut short", () => {
 });
 
 describe("options", () => {
-  it("insecure https without a dispatcher is refused up front", () => {
-    expect(
-      () => new VimClient({ url: "https://vc.example.invalid/sdk", username: "u", password: "p", insecure: true }),
-    ).toThrow(ValidationError);
+  it("insecure accepts a self-signed certificate over https, and without it the certificate is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vsphere-tls-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem")], { stdio: "ignore" });
+      const fault =
+        '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>' +
+        "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>tls ok</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>";
+      const server = createServer({ key: readFileSync(join(dir, "k.pem")), cert: readFileSync(join(dir, "c.pem")) }, (req, res) => {
+        req.resume();
+        res.writeHead(500, { "Content-Type": "text/xml" }).end(fault);
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/sdk`;
+      try {
+        const ok = new VimClient({ url, username: "u", password: "p", insecure: true, keepAliveMs: 0 });
+        const err = await rejection(ok.connect());
+        expect(err).toBeInstanceOf(VimFault);
+        expect((err as VimFault).message).toMatch(/tls ok/);
+        const strict = new VimClient({ url, username: "u", password: "p", keepAliveMs: 0 });
+        expect(await rejection(strict.connect())).toBeInstanceOf(TransportError);
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a URL that is not http(s) is refused", () => {

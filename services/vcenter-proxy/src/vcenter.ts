@@ -12,6 +12,9 @@ import {
   parseSnapshotTree,
   type Task,
   inventoryPath,
+  inventoryPathFrom,
+  PARENT_CHAIN,
+  type TraversalSpec,
   listDatastores,
   listHosts,
   parseVmSummary,
@@ -134,6 +137,12 @@ export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU,
 
 /** What vm-usage reads of every VM when the live index is not there to answer. */
 const USAGE_PATHS = [VmProps.name, VmProps.powerState, VmProps.template, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.extraConfig, VmProps.customValue] as const;
+
+/** From a VM to what `info` names: its host and its datastores. */
+const INFO_TRAVERSAL: TraversalSpec[] = [
+  { _type: "TraversalSpec", name: "vmHost", type: "VirtualMachine", path: VmProps.host, skip: false },
+  { _type: "TraversalSpec", name: "vmDatastores", type: "VirtualMachine", path: VmProps.datastore, skip: false },
+];
 
 /** What a look-up reads to tell a VM from a template. */
 const KIND_PATHS = [VmProps.name, VmProps.template] as const;
@@ -539,11 +548,43 @@ export class Vcenter {
     });
   }
 
-  /** Everything `/iaas info` shows, in three round trips (the VM, its path, the names it points at). */
+  /**
+   * Everything `/iaas info` shows, in one round trip: the VM, the names of its host and datastores
+   * (traversed to in the same read) and, when the live index does not know the path, its parent
+   * chain. A datastore a disk names that is not among the VM's own is read by name afterwards.
+   */
   async info(ref: MoRef): Promise<VmInfo> {
-    const rec = await this.record(ref);
+    const parse = await this.parser();
+    const indexed = this.index?.live ? this.index.pathOf(ref) : undefined;
+    const rs = await this.client.propertyCollector.retrievePropertiesEx([
+      {
+        propSet: [
+          { type: "VirtualMachine", pathSet: [...VM_PATHS] },
+          { type: "HostSystem", pathSet: ["name"] },
+          { type: "Datastore", pathSet: ["name"] },
+          ...(indexed === undefined ? [{ type: "ManagedEntity", pathSet: ["name", "parent"] }] : []),
+        ],
+        objectSet: [{ obj: ref, skip: false, selectSet: [...INFO_TRAVERSAL, ...(indexed === undefined ? [PARENT_CHAIN] : [])] }],
+      },
+    ]);
+    const r = rs.find((o) => refKey(o.obj) === refKey(ref));
+    if (!r) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
+    const missing = Object.values(r.missing)[0];
+    if (missing) throw missing;
+    const rec = parse(r);
     const s = rec.summary;
-    const [path, names] = await Promise.all([this.pathOf(ref), this.names([...(s.host ? [s.host] : []), ...s.datastores, ...s.disks.flatMap((d) => (d.datastore ? [d.datastore] : []))])]);
+    let path = indexed;
+    if (path === undefined) {
+      try {
+        path = inventoryPathFrom(this.client.serviceContent.rootFolder, ref, rs);
+      } catch (err) {
+        this.log.warn({ err, moref: ref.value }, "could not read the VM's inventory path; answering without it (folder protection will refuse)");
+      }
+    }
+    const names = new Map<string, string>();
+    for (const o of rs) if (o.obj.type !== "VirtualMachine" && typeof o.props.name === "string") names.set(refKey(o.obj), o.props.name);
+    const unnamed = s.disks.flatMap((d) => (d.datastore && !names.has(refKey(d.datastore)) ? [d.datastore] : []));
+    if (unnamed.length > 0) for (const [k, v] of await this.names(unnamed)) names.set(k, v);
     return {
       ...toContractSummary(rec, path),
       ...(s.guestFullName ? { guestOs: s.guestFullName } : {}),
