@@ -19,7 +19,7 @@ import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
-import { createReporter } from "./report.js";
+import { createReporter, recordBrakeSummary } from "./report.js";
 import { applyPending, scaleUp } from "./scaling.js";
 import { RemediationState } from "./state.js";
 import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
@@ -96,6 +96,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   let loop: ConsumeLoop | undefined;
   let resultLoop: ConsumeLoop | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let summaries: NodeJS.Timeout | undefined;
+  let summarizing: Promise<void> | undefined;
   let stopping = false;
   // Events and re-checks take turns: a deferred change is never applied by both at once.
   let turn: Promise<unknown> = Promise.resolve();
@@ -321,6 +323,16 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     }, deps.config.pendingRecheckMs);
   }
 
+  /** Posts the summary of each minute the brake refused changes in, once that minute is over (by the brake's clock). */
+  async function postBrakeSummaries(): Promise<void> {
+    const minuteNow = Math.floor(now() / 60_000);
+    for (const minute of [...state.owedSummaries].sort((a, b) => a - b)) {
+      if (minute >= minuteNow) continue;
+      await recordBrakeSummary({ report, state }, minute);
+      state.owedSummaries.delete(minute);
+    }
+  }
+
   return {
     async start() {
       stopping = false;
@@ -352,11 +364,21 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
           }),
       });
       scheduleRecheck();
+      // Summaries an instance that stopped mid-minute left behind, and those of this one.
+      for (const minute of await state.unsummarizedBrakeMinutes()) state.owedSummaries.add(minute);
+      summaries = setInterval(() => {
+        if (summarizing || state.owedSummaries.size === 0) return;
+        summarizing = postBrakeSummaries()
+          .catch((err: unknown) => log.warn({ err }, "posting the brake's summary failed; tried again in a second"))
+          .finally(() => (summarizing = undefined));
+      }, 1000);
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
     },
     async stop() {
       stopping = true;
       clearTimeout(timer);
+      clearInterval(summaries);
+      await summarizing;
       await loop?.stop();
       await resultLoop?.stop();
       await turn;
