@@ -292,6 +292,8 @@ describe("wire schemas", () => {
         "proxy.vcenter.vm.relocate.response",
         "proxy.vcenter.datastore.vms.request",
         "proxy.vcenter.datastore.vms.response",
+        "proxy.vcenter.alarm.acknowledge.request",
+        "proxy.vcenter.alarm.acknowledge.response",
         "proxy.vcenter.events.read.request",
         "proxy.vcenter.events.read.response",
       ]

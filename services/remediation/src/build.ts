@@ -26,6 +26,9 @@ import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
 
 export const VERSION = "0.1.0";
 
+/** The objects an alarm can be acknowledged on through vcenter-proxy. */
+const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
+
 export interface RemediationConfig {
   /** Deadline of a read through vcenter-proxy (VM info, datastore lists). */
   lookupTimeoutMs: number;
@@ -163,14 +166,47 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       });
       return;
     }
+    // Whether the rule changed something for this alarm (not a dry run): then vCenter is told it is handled.
+    let acted = false;
+    const ruleCtx: RuleContext = {
+      ...ctx,
+      report: {
+        record: (d) => {
+          if (d.decision === "acted" && !d.dryRun && d.cause.id === eventId) acted = true;
+          return report.record(d);
+        },
+      },
+    };
     switch (work.rule) {
       case "cpu":
       case "memory":
-        return scaleUp(ctx, t, work.rule);
+        await scaleUp(ruleCtx, t, work.rule);
+        break;
       case "datastore":
-        return evacuateDatastore(ctx, t);
+        await evacuateDatastore(ruleCtx, t);
+        break;
       case "vmStorage":
-        return moveAlarmedVm(ctx, t);
+        await moveAlarmedVm(ruleCtx, t);
+        break;
+    }
+    if (acted) await acknowledgeAlarm(n, elog);
+  }
+
+  /**
+   * Acknowledges the alarm in vCenter, where it can: best effort, after the change is made and
+   * recorded (a failure is logged; the event is not tried again for it, and a redelivered event
+   * acknowledges again, which changes nothing).
+   */
+  async function acknowledgeAlarm(n: NormalizedVsphereEvent, elog: Logger): Promise<void> {
+    const alarm = n.alarm?.value;
+    const entity = n.entity;
+    if (!alarm || !entity?.value || !ACKNOWLEDGEABLE.has(entity.type)) return;
+    try {
+      const r = await vc.acknowledgeAlarm(alarm, { type: entity.type as "VirtualMachine", value: entity.value });
+      if (r.unsupported) elog.debug({ alarm }, "vCenter has no AlarmManager that acknowledges alarms: skipped");
+      else elog.info({ alarm, entity: entity.value }, "alarm acknowledged in vCenter");
+    } catch (err) {
+      elog.warn({ err: IaasError.from(err), alarm }, "could not acknowledge the alarm in vCenter; the change stands");
     }
   }
 

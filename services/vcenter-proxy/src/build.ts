@@ -154,6 +154,7 @@ export function buildProxy(deps: ProxyDeps) {
       add("templateList", async (vc) => ({ templates: await vc.templates() }));
       add("datastoreList", async (vc) => ({ datastores: await vc.datastores() }));
       add("datastoreVms", async (vc, req) => ({ vms: await vc.datastoreVms(req.datastore) }));
+      add("alarmAcknowledge", (vc, req) => vc.acknowledgeAlarm(req.alarm, req.entity));
       add("vmPower", async (vc, req) => ({ vm: await vc.power(req.vm, req.action, req.timeoutMs ?? t) }));
       add("vmCreate", (vc, req) => createVm(vc, req, t));
       add("vmClone", (vc, req) => cloneVm(vc, req, t));
