@@ -218,6 +218,7 @@ describe("proxy endpoints", () => {
       vmReconfigure: { vm: "web-01", cpu: 4 },
       vmRelocate: { vm: "web-01", datastore: "LocalDS_1" },
       datastoreVms: { datastore: "LocalDS_0" },
+      alarmAcknowledge: { alarm: "alarm-6", entity: { type: "VirtualMachine", value: "vm-42" } },
       eventsRead: { afterKey: 10, eventTypes: ["VmPoweredOffEvent"], maxCount: 100 },
     };
     for (const [name, req] of Object.entries(good)) {
@@ -236,6 +237,7 @@ describe("proxy endpoints", () => {
     expect(refusal(e.vmRelocate.request, { vm: "web-01" })).toMatchInlineSnapshot(`"datastore: Invalid input: expected string, received undefined"`);
     expect(refusal(e.datastoreVms.request, { datastore: "" })).toMatchInlineSnapshot(`"datastore: Too small: expected string to have >=1 characters"`);
     expect(refusal(e.eventsRead.request, { eventTypes: ["Vm.Powered"] })).toMatchInlineSnapshot(`"eventTypes.0: Invalid string: must match pattern /^[A-Za-z]{1,80}$/"`);
+    expect(refusal(e.alarmAcknowledge.request, { alarm: "alarm-6", entity: { type: "Folder", value: "group-v4" } })).toMatchInlineSnapshot(`"entity.type: Invalid option: expected one of "VirtualMachine"|"Datastore"|"HostSystem"|"ClusterComputeResource""`);
     expect(refusal(e.templateList.request, { owner: "U0001" })).toMatchInlineSnapshot(`"Unrecognized key: "owner""`);
   });
 
