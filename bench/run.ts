@@ -8,6 +8,8 @@
  *   pnpm tsx bench/run.ts            (after `pnpm run -s build:ts`)
  *   BENCH_OUT=/tmp/b.md pnpm tsx bench/run.ts    (write elsewhere)
  *   BENCH_RENDER_ONLY=1 pnpm tsx bench/run.ts     (re-render from the last run's .cache/bench-results.json)
+ *   npm run bench -- --vms 10,1000,10000          (only the inventory axis, bench/inventory.ts: its section of
+ *                                                  docs/benchmarks.md is replaced, the rest kept; a full run keeps it too)
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -25,6 +27,7 @@ import { HttpClient, SlackSink, closedLoop, openLoop, type SinkPost } from "./ht
 import { CpuMeter, ROOT, RssSampler, rssKb, startProc, startService, type Proc } from "./stack.js";
 import { summarize } from "./stats.js";
 import { machineInfo, renderReport, type Machine, type Results } from "./report.js";
+import { extractInventory, inventoryRow, renderInventory, spliceInventory, type InventoryRow } from "./inventory.js";
 
 const SECRET = `bench-${randomBytes(12).toString("hex")}`;
 const USER = "U0BENCH01";
@@ -612,7 +615,10 @@ async function main(): Promise<void> {
     // The raw figures, so the text can be re-rendered without a new run: BENCH_RENDER_ONLY=1.
     await mkdir(join(ROOT, ".cache"), { recursive: true });
     await writeFile(RAW, JSON.stringify(report, null, 1));
-    await writeFile(OUT, renderReport(report.results, report.machine, report.seconds));
+    // The inventory axis is a run of its own (`--vms`): its last section is kept.
+    const kept = extractInventory(await readFile(OUT, "utf8").catch(() => ""));
+    const rendered = renderReport(report.results, report.machine, report.seconds);
+    await writeFile(OUT, kept ? spliceInventory(rendered, kept) : rendered);
     say(`wrote ${OUT}`);
   } finally {
     sampler.stop();
@@ -625,13 +631,35 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--vms 10,1000,10000` (or `--vms=...`): the inventory sizes to measure, or undefined for the full run. */
+function vmsArg(): number[] | undefined {
+  const i = process.argv.indexOf("--vms");
+  const raw = i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith("--vms="))?.slice(6);
+  if (raw === undefined) return undefined;
+  const sizes = raw.split(",").map((v) => Number(v.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 100_000)) throw new Error(`--vms takes sizes of 2 to 100000 VMs, comma-separated (got "${raw}")`);
+  return sizes;
+}
+
+async function inventoryMain(sizes: number[]): Promise<void> {
+  const rows: InventoryRow[] = [];
+  for (const n of sizes) rows.push(await inventoryRow(n, say, helperPids));
+  const m = await machineInfo();
+  const machine = `${m.nproc} × ${m.cpu}, ${m.memory}, Node ${m.node}, ${m.govmomi}, commit ${m.commit}`;
+  const section = renderInventory(rows, machine, `npm run bench -- --vms ${sizes.join(",")}`, m.date);
+  const doc = await readFile(OUT, "utf8").catch(() => "# Benchmarks\n");
+  await writeFile(OUT, spliceInventory(doc, section));
+  say(`wrote the inventory axis to ${OUT}`);
+}
+
 async function renderOnly(): Promise<void> {
   const { results, machine, seconds } = JSON.parse(await readFile(RAW, "utf8")) as { results: Results; machine: Machine; seconds: number };
   await writeFile(OUT, renderReport(results, machine, seconds));
   say(`re-rendered ${OUT} from ${RAW}`);
 }
 
-await (process.env.BENCH_RENDER_ONLY ? renderOnly() : main()).then(
+const sizes = vmsArg();
+await (sizes ? inventoryMain(sizes) : process.env.BENCH_RENDER_ONLY ? renderOnly() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -132,7 +132,7 @@ interface CpuSnap {
   ours: Record<string, number>;
 }
 
-function procTicks(pid: number): number {
+export function procTicks(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

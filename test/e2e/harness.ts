@@ -9,7 +9,7 @@ import { VimClient } from "@iaas/vsphere";
 import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type SlackStandInOptions, type Vcsim, type VcsimOptions } from "@iaas/testkit";
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
 import { buildPowerService } from "@iaas/power";
-import { buildVmLifecycleService } from "@iaas/vm-lifecycle";
+import { buildVmLifecycleService, type VmLifecycleService } from "@iaas/vm-lifecycle";
 import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
 import { buildProxy, Vcenter, type ProxyDeps } from "@iaas/vcenter-proxy";
 // Not a dependency of the root package: imported by path.
@@ -73,6 +73,8 @@ export interface System {
   policy: Policy;
   /** Each service's metrics registry, as its /metrics endpoint serves it. */
   metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway", Metrics>;
+  /** vm-lifecycle as started (its snapshot sweeper, when `snapshotSweepMs` is set). */
+  lifecycle: VmLifecycleService;
   /**
    * Gives VMs an owner (and team) through vcenter-proxy, as `/iaas owner` would: the demo VMs have
    * none, and unowned VMs are admin-only.
@@ -101,6 +103,8 @@ export interface SystemOptions {
   slackOptions?: SlackStandInOptions;
   /** The proxy's HTTP client towards the simulator (to make chosen SOAP calls fail); Node's fetch when unset. */
   vcenterFetch?: typeof fetch;
+  /** vm-lifecycle's snapshot retention sweep, every this many ms (default 0: off, so other tests' VMs are left alone). */
+  snapshotSweepMs?: number;
   /** The proxy's live inventory index (default on, as its main runs it). */
   liveIndex?: boolean;
 }
@@ -146,6 +150,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const vmNc = await connectAs("vm-lifecycle");
   const vmJet = await jetstreamFor(vmNc);
   await ensureConsumer(vmJet.jsm, "vmLifecycle");
+  await ensureConsumer(vmJet.jsm, "vmSnapshots");
   const lifecycle = buildVmLifecycleService({
     nc: vmNc,
     jet: vmJet,
@@ -153,7 +158,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     policy,
     log,
     metrics: metrics["vm-lifecycle"],
-    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4 },
+    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4, snapshotSweepMs: opts.snapshotSweepMs ?? 0 },
   });
   await lifecycle.start();
   stops.push(async () => {
@@ -191,6 +196,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
 
   return {
     metrics,
+    lifecycle,
     nats,
     sim,
     slack,

@@ -82,9 +82,12 @@ export async function click(sys: System, opts: ClickOptions): Promise<{ status: 
 
 export interface ClickOptions {
   userId: string;
-  action: "confirm" | "cancel";
+  /** `confirm` → action id `iaas.confirm`; a full action id (with a dot) is taken as it is. */
+  action: "confirm" | "cancel" | (string & {});
   value: string;
   teamId?: string;
+  /** The channel the clicked message is in (default C0001; a DM's is D…). */
+  channelId?: string;
 }
 
 /** The `block_actions` payload of a Confirm / Cancel click, as Slack sends it (a form field over HTTP, an envelope in Socket Mode). */
@@ -94,12 +97,12 @@ export function clickPayload(opts: ClickOptions, responseUrl: string): Record<st
     user: { id: opts.userId, username: "someone", team_id: opts.teamId ?? "T0001" },
     api_app_id: "A0001",
     token: "deprecated-verification-token",
-    container: { type: "message", message_ts: "1700000000.000100", channel_id: "C0001", is_ephemeral: true },
+    container: { type: "message", message_ts: "1700000000.000100", channel_id: opts.channelId ?? "C0001", is_ephemeral: true },
     trigger_id: `${Date.now()}.1.${randomUUID()}`,
     team: { id: opts.teamId ?? "T0001", domain: "example" },
-    channel: { id: "C0001", name: "iaas" },
+    channel: { id: opts.channelId ?? "C0001", name: "iaas" },
     response_url: responseUrl,
-    actions: [{ type: "button", action_id: `iaas.${opts.action}`, block_id: `confirm-${opts.value}`, value: opts.value, text: { type: "plain_text", text: opts.action }, action_ts: `${Date.now() / 1000}` }],
+    actions: [{ type: "button", action_id: opts.action.includes(".") ? opts.action : `iaas.${opts.action}`, block_id: `b-${opts.value.slice(0, 200)}`, value: opts.value, text: { type: "plain_text", text: opts.action }, action_ts: `${Date.now() / 1000}` }],
   };
 }
 

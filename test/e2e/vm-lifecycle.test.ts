@@ -37,6 +37,7 @@ describe("vm-lifecycle", () => {
     const svcJet = await jetstreamFor(svcNc);
     await ensureStreams(svcJet.jsm, ["commands", "results", "audit", "deadLetters"], log);
     await ensureConsumer(svcJet.jsm, "vmLifecycle");
+    await ensureConsumer(svcJet.jsm, "vmSnapshots");
     const svc = buildVmLifecycleService({
       nc: svcNc,
       jet: svcJet,
@@ -44,7 +45,7 @@ describe("vm-lifecycle", () => {
       policy: loadPolicy({ env: { IAAS_ADMINS: "UADMIN1" } }),
       log,
       metrics: createMetrics("vm-lifecycle"),
-      config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 2 },
+      config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 2, snapshotSweepMs: 0 },
     });
     await svc.start();
     stops.push(() => svc.stop(), () => svcNc.close());

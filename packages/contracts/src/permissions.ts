@@ -187,8 +187,8 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.remediationControl.name),
       ...durable(Consumers.gatewayResults),
       ...durable(Consumers.gatewayNotices),
-      // info, list, templates, quota: read-only answers; vm-get and vm-usage also decide refusals in the ack
-      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "templateList"]),
+      // info, list, templates, quota, snapshot list: read-only answers; vm-get and vm-usage also decide refusals in the ack
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "templateList", "snapshotList"]),
       { subject: JsApi.messageGet(Streams.audit.name), why: "`/iaas audit` reads the newest audit records by sequence" },
     ],
     subscribe: service(ServiceNames.gateway),
@@ -210,19 +210,25 @@ const users: NatsUserPermissions[] = [
   },
   {
     user: ServiceNames.vmLifecycle,
-    description: "runs iaas.cmd.vm.* (create, clone, deploy, delete, resize) through vcenter-proxy",
+    description: "runs iaas.cmd.vm.* (create, clone, deploy, delete, resize) and iaas.cmd.snapshot.* through vcenter-proxy; sweeps old snapshots",
     publish: [
       ...stream("results", "progress and final results"),
       ...stream("audit", "audit every command outcome"),
       ...notices("command.", "tell the Slack notify channel (JetStream)"),
+      ...notices("snapshot.", "tell a snapshot's owner the sweep deleted it (JetStream)"),
       ...deadLetters("vm"),
+      ...deadLetters("snapshot"),
       ...jetStreamClient(["commands", "results", "audit", "deadLetters", "notices"]),
       ...durable(Consumers.vmLifecycle),
+      ...durable(Consumers.vmSnapshots),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.quotas.name),
+      // the retention sweep's claims: each old snapshot is deleted by one replica, once
+      ...bucket(Buckets.snapshotSweep.name),
       // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
-      // quotas, vm-info gives a clone's source disks (its size for the quota)
-      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),
+      // quotas, vm-info gives a clone's source disks (its size for the quota); snapshots, and the
+      // sweep's read of the snapshots iaas made
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner", "snapshotList", "snapshotCreate", "snapshotRevert", "snapshotRemove", "snapshotsMade"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
   },

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { CommandIdSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
-import { NewVmNameSchema, PowerActionSchema } from "./commands.js";
+import { CommandIdSchema, IsoTimeSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema } from "./common.js";
+import { NewVmNameSchema, PowerActionSchema, SnapshotNameSchema } from "./commands.js";
 
 /**
  * vcenter-proxy: a NATS micro service; request/reply endpoints under `vcenter.`.
@@ -96,6 +96,58 @@ export const VimEventSchema = z.strictObject({
   data: z.record(z.string(), z.unknown()),
 });
 export type VimEvent = z.infer<typeof VimEventSchema>;
+
+/**
+ * Who made a snapshot through iaas: the snapshot's description reads `Made by iaas for <@U…>
+ * (request <id>)` (visible in the vSphere Client). The retention sweep deletes only snapshots
+ * marked so; a snapshot made any other way (the vSphere Client, a backup tool) has no such mark.
+ */
+export const SnapshotMadeBySchema = z.strictObject({ owner: SlackUserIdSchema, requestId: CommandIdSchema });
+export type SnapshotMadeBy = z.infer<typeof SnapshotMadeBySchema>;
+
+/** The description iaas gives the snapshots it makes (see SnapshotMadeBySchema). */
+export function snapshotDescription(by: SnapshotMadeBy): string {
+  return `Made by iaas for <@${by.owner}> (request ${by.requestId})`;
+}
+
+/** The mark of a snapshot iaas made, read back from its description; undefined for any other snapshot. */
+export function snapshotMadeBy(description: string | undefined): SnapshotMadeBy | undefined {
+  const m = /^Made by iaas for <@([A-Z0-9]+)> \(request ([A-Za-z0-9_-]+)\)$/.exec(description ?? "");
+  if (!m) return undefined;
+  const r = SnapshotMadeBySchema.safeParse({ owner: m[1], requestId: m[2] });
+  return r.success ? r.data : undefined;
+}
+
+/** One snapshot of a VM, as the proxy reads the VM's snapshot tree. */
+export const SnapshotInfoSchema = z.strictObject({
+  /** Exactly as vSphere shows it (names made outside iaas may be anything, and repeat). */
+  name: z.string().max(255),
+  /** vCenter's id of the snapshot (`snapshot-123`). */
+  moref: z.string(),
+  createdAt: IsoTimeSchema,
+  description: z.string().max(2000).optional(),
+  /** The parent snapshot's name; none for a root. */
+  parent: z.string().max(255).optional(),
+  /** The snapshot the VM runs from now (a revert goes back to it by default). */
+  current: z.boolean(),
+  quiesced: z.boolean(),
+  /** Set when iaas made it (the description's mark). */
+  madeBy: SnapshotMadeBySchema.optional(),
+});
+export type SnapshotInfo = z.infer<typeof SnapshotInfoSchema>;
+
+/** A snapshot iaas made, with the VM it is on: what the retention sweep considers. */
+export const MadeSnapshotSchema = SnapshotInfoSchema.extend({
+  madeBy: SnapshotMadeBySchema,
+  vm: z.string(),
+  vmMoref: z.string(),
+  /** The VM's inventory path, when it could be read: the sweep names the VM by it (names may repeat). */
+  vmPath: z.string().optional(),
+});
+export type MadeSnapshot = z.infer<typeof MadeSnapshotSchema>;
+
+/** The most snapshots one snapshot-made answer holds. */
+export const SNAPSHOTS_MADE_MAX = 1000;
 
 export const ProxyEndpoints = {
   vmGet: {
@@ -282,6 +334,58 @@ export const ProxyEndpoints = {
     subject: "vcenter.events.read",
     request: z.strictObject({ ...base, afterKey: z.number().int().min(0).optional(), eventTypes: z.array(z.string().regex(/^[A-Za-z]{1,80}$/)).max(50).optional(), maxCount: z.number().int().min(1).max(1000).optional() }),
     response: z.strictObject({ events: z.array(VimEventSchema), latestKey: z.number().int().optional() }),
+  },
+  /** A VM's snapshots, parents before children (`vm.snapshots` counts them). */
+  snapshotList: {
+    name: "snapshot-list",
+    subject: "vcenter.vm.snapshot.list",
+    request: z.strictObject({ ...base, vm: VmRefSchema }),
+    response: z.strictObject({ vm: VmSummarySchema, snapshots: z.array(SnapshotInfoSchema) }),
+  },
+  /**
+   * Takes a snapshot without memory, quiesced only when VMware Tools run in the guest, marked as
+   * made by iaas (`madeBy`: its description). Idempotent by `madeBy.requestId`: a snapshot of that
+   * name made by the same request is the answer (`created: false`); one made by anything else is
+   * IAAS_SNAPSHOT_EXISTS. With `limit`, a VM that already has that many snapshots (all of them,
+   * not only iaas's) is refused with IAAS_SNAPSHOT_LIMIT.
+   */
+  snapshotCreate: {
+    name: "snapshot-create",
+    subject: "vcenter.vm.snapshot.create",
+    request: z.strictObject({ ...base, vm: VmRefSchema, name: SnapshotNameSchema, madeBy: SnapshotMadeBySchema, limit: z.number().int().min(1).max(1000).optional(), timeoutMs }),
+    response: z.strictObject({ vm: VmSummarySchema, snapshot: SnapshotInfoSchema, created: z.boolean() }),
+  },
+  /**
+   * Reverts the VM to the named snapshot, or to the current one without a name. No such snapshot:
+   * IAAS_SNAPSHOT_NOT_FOUND; two of that name: IAAS_INVALID_ARGUMENT. Safe to repeat.
+   */
+  snapshotRevert: {
+    name: "snapshot-revert",
+    subject: "vcenter.vm.snapshot.revert",
+    request: z.strictObject({ ...base, vm: VmRefSchema, name: SnapshotNameSchema.optional(), timeoutMs }),
+    response: z.strictObject({ vm: VmSummarySchema, snapshot: SnapshotInfoSchema }),
+  },
+  /**
+   * Removes one snapshot, keeping its children. With `moref`, only that snapshot, and only while
+   * it still has the name given (the sweep's guard against acting on a stale read). Nothing of
+   * that name (any more): `removed: false`.
+   */
+  snapshotRemove: {
+    name: "snapshot-remove",
+    subject: "vcenter.vm.snapshot.remove",
+    request: z.strictObject({ ...base, vm: VmRefSchema, name: SnapshotNameSchema, moref: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/).optional(), timeoutMs }),
+    response: z.strictObject({ vm: z.string(), removed: z.boolean(), snapshot: SnapshotInfoSchema.optional() }),
+  },
+  /**
+   * The snapshots iaas made (the description's mark) on every VM, taken before `before`, oldest
+   * first, at most `limit` (default and most SNAPSHOTS_MADE_MAX). Read from vCenter each time:
+   * the retention sweep's view of what exists.
+   */
+  snapshotsMade: {
+    name: "snapshots-made",
+    subject: "vcenter.snapshot.made",
+    request: z.strictObject({ ...base, before: IsoTimeSchema.optional(), limit: z.number().int().min(1).max(SNAPSHOTS_MADE_MAX).optional() }),
+    response: z.strictObject({ snapshots: z.array(MadeSnapshotSchema) }),
   },
 } as const;
 

@@ -13,6 +13,8 @@ import {
   NoticeSchema,
   PowerCommandSchema,
   ProxyEndpoints,
+  snapshotDescription,
+  snapshotMadeBy,
   ResultSchema,
   SizeNameSchema,
   SubjectToken,
@@ -220,6 +222,11 @@ describe("proxy endpoints", () => {
       datastoreVms: { datastore: "LocalDS_0" },
       alarmAcknowledge: { alarm: "alarm-6", entity: { type: "VirtualMachine", value: "vm-42" } },
       eventsRead: { afterKey: 10, eventTypes: ["VmPoweredOffEvent"], maxCount: 100 },
+      snapshotList: { vm: "web-01" },
+      snapshotCreate: { vm: "web-01", name: "before upgrade", madeBy: owner, limit: 3 },
+      snapshotRevert: { vm: "web-01" },
+      snapshotRemove: { vm: "/DC0/vm/web-01", name: "s1", moref: "snapshot-12" },
+      snapshotsMade: { before: "2026-12-01T00:00:00Z", limit: 10 },
     };
     for (const [name, req] of Object.entries(good)) {
       expect(ProxyEndpoints[name as keyof typeof ProxyEndpoints].request.safeParse(req).success, name).toBe(true);
@@ -239,6 +246,15 @@ describe("proxy endpoints", () => {
     expect(refusal(e.eventsRead.request, { eventTypes: ["Vm.Powered"] })).toMatchInlineSnapshot(`"eventTypes.0: Invalid string: must match pattern /^[A-Za-z]{1,80}$/"`);
     expect(refusal(e.alarmAcknowledge.request, { alarm: "alarm-6", entity: { type: "Folder", value: "group-v4" } })).toMatchInlineSnapshot(`"entity.type: Invalid option: expected one of "VirtualMachine"|"Datastore"|"HostSystem"|"ClusterComputeResource""`);
     expect(refusal(e.templateList.request, { owner: "U0001" })).toMatchInlineSnapshot(`"Unrecognized key: "owner""`);
+    expect(refusal(e.snapshotCreate.request, { ...good.snapshotCreate, name: " s1" })).toBe("name: must not start or end with spaces");
+    expect(refusal(e.snapshotRemove.request, { vm: "web-01" })).toBe("name: Invalid input: expected string, received undefined");
+  });
+
+  it("a snapshot's iaas mark reads back from its description, and nothing else reads as one", () => {
+    const by = { owner: "U0001", requestId: "r-abcdefgh" };
+    expect(snapshotDescription(by)).toBe("Made by iaas for <@U0001> (request r-abcdefgh)");
+    expect(snapshotMadeBy(snapshotDescription(by))).toEqual(by);
+    for (const other of [undefined, "", "nightly backup", "Made by iaas for <@U0001>", "made by iaas for <@U0001> (request r-abcdefgh)", "Made by iaas for <@U0001> (request r-abcdefgh) and edited"]) expect(snapshotMadeBy(other), String(other)).toBeUndefined();
   });
 
   it("responses carry VM facts", () => {
@@ -298,6 +314,16 @@ describe("wire schemas", () => {
         "proxy.vcenter.alarm.acknowledge.response",
         "proxy.vcenter.events.read.request",
         "proxy.vcenter.events.read.response",
+        "proxy.vcenter.vm.snapshot.list.request",
+        "proxy.vcenter.vm.snapshot.list.response",
+        "proxy.vcenter.vm.snapshot.create.request",
+        "proxy.vcenter.vm.snapshot.create.response",
+        "proxy.vcenter.vm.snapshot.revert.request",
+        "proxy.vcenter.vm.snapshot.revert.response",
+        "proxy.vcenter.vm.snapshot.remove.request",
+        "proxy.vcenter.vm.snapshot.remove.response",
+        "proxy.vcenter.snapshot.made.request",
+        "proxy.vcenter.snapshot.made.response",
       ]
     `);
   });

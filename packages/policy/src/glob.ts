@@ -26,7 +26,12 @@ export function compileGlob(source: string, opts: GlobOptions): Glob {
   if (pattern.length > MAX_GLOB_LENGTH) throw new RangeError(`a glob may have at most ${MAX_GLOB_LENGTH} characters, this one has ${pattern.length}`);
   const fold = opts.caseInsensitive ? foldCase : (s: string) => s;
   const folded = pattern.map((ch) => (ch === "*" || ch === "?" ? ch : fold(ch)));
-  return { source, test: (name) => matchFolded(folded, [...name].map(fold), opts.meter) };
+  // An ASCII name (most VM names) is its own list of code points, and lower case is its folding:
+  // no per-character work before matching, which a walk of 10,000 names per `list` would feel.
+  const foldName = opts.caseInsensitive
+    ? (name: string) => (ASCII.test(name) ? name.toLowerCase() : [...name].map(fold))
+    : (name: string) => (ASCII.test(name) ? name : [...name]);
+  return { source, test: (name) => matchFolded(folded, foldName(name), opts.meter) };
 }
 
 /** One match without keeping the compiled glob: `matchGlob("web-*", "web-01", { caseInsensitive: true })`. */
@@ -47,7 +52,9 @@ function foldCase(ch: string): string {
   return [...upper].length === 1 ? upper.toLowerCase() : lower;
 }
 
-function matchFolded(p: readonly string[], s: readonly string[], meter?: { steps: number }): boolean {
+const ASCII = /^[\x00-\x7f]*$/;
+
+function matchFolded(p: readonly string[], s: ArrayLike<string>, meter?: { steps: number }): boolean {
   let pi = 0;
   let si = 0;
   // Where the last `*` was, and the first name character it does not yet cover.

@@ -33,6 +33,11 @@ describe("name globs", () => {
     expect(matchGlob("WEB-*", "web-01", { caseInsensitive: false })).toBe(false);
     expect(matchGlob("straße-?", "STRASSE-1", ci)).toBe(false);
     expect(matchGlob("ſ*", "S1", ci)).toBe(true);
+    // ASCII names take a shorter path (lower case, no per-character folding); others fold per character.
+    expect(matchGlob("k*", "\u212A1", ci)).toBe(true);
+    expect(matchGlob("\u212A?", "K1", ci)).toBe(true);
+    expect(matchGlob("dc0_*vm4?", "DC0_C0_RP0_VM41", ci)).toBe(true);
+    expect(matchGlob("dc0_*vm4?", "DC0_C0_RP0_VM41", { caseInsensitive: false })).toBe(false);
   });
 
   it("a pathological pattern costs at most (pattern + 1) × (name + 1) steps", () => {

@@ -91,6 +91,8 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
 export interface CommandServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P> extends Omit<ServiceDefinition<S, P>, "start"> {
   /** The durable it consumes (`iaas.cmd.<area>.>`); CONSUMER_ACK_WAIT_MS and CONSUMER_MAX_DELIVER override its settings. */
   consumer: keyof typeof Consumers;
+  /** More durables it consumes (vm-lifecycle's snapshot commands), made sure of with the same overrides. */
+  moreConsumers?: readonly (keyof typeof Consumers)[];
   /** The service's build(deps), given the `iaas_command_state` bucket. */
   build(ctx: ServiceContext<z.infer<S>, P> & { state: KV }): RunningCommandService;
 }
@@ -100,12 +102,12 @@ export interface CommandServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH
  * writes, its durable consumer and the command-state bucket are made sure of, then it is built and started.
  */
 export function runCommandService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: CommandServiceDefinition<S, P>): Promise<void> {
-  const { consumer, build, ...rest } = def;
+  const { consumer, moreConsumers = [], build, ...rest } = def;
   return runService({
     ...rest,
     async start(ctx) {
       await ensureStreams(ctx.jet.jsm, ["commands", "results", "audit", "deadLetters", "notices"], ctx.log);
-      await ensureConsumer(ctx.jet.jsm, consumer, { ackWaitMs: ctx.env.CONSUMER_ACK_WAIT_MS, maxDeliver: ctx.env.CONSUMER_MAX_DELIVER });
+      for (const c of [consumer, ...moreConsumers]) await ensureConsumer(ctx.jet.jsm, c, { ackWaitMs: ctx.env.CONSUMER_ACK_WAIT_MS, maxDeliver: ctx.env.CONSUMER_MAX_DELIVER });
       const service = build({ ...ctx, state: await openBucket(ctx.nc, "commandState") });
       await service.start();
       return service;

@@ -3,7 +3,7 @@ import { TimeoutError, ValidationError, VimFault, isVimFault } from "./errors.js
 import { asString, parseServiceContent, parseUserSession } from "./parse.js";
 import { Semaphore } from "./queue.js";
 import { SoapTransport, startDeadline, type RequestOptions } from "./transport.js";
-import { escapeAttr, escapeText } from "./xml.js";
+import { escapeAttr, escapeText, type NsScope, type XNode } from "./xml.js";
 import { moRef, type MoRef, type ServiceContent, type UserSession } from "./types.js";
 
 /** pino-compatible: any subset of the level methods, called as `(fields, message)`. */
@@ -64,6 +64,12 @@ export interface InvokeOptions extends CallOptions {
   check?: (result: unknown) => void;
   /** Do not log in again on NotAuthenticated (Login itself, Logout). */
   noRelogin?: boolean;
+  /**
+   * Elements at `path` below `<returnval>` (e.g. `["filterSet", "objectSet"]`) decoded as `type`
+   * and handed to `fn` one by one while the answer arrives, instead of in the result (which then
+   * lacks them): memory is a batch of them, not the whole answer.
+   */
+  each?: { path: readonly string[]; type: string; fn: (value: unknown) => void };
 }
 
 const SERVICE_INSTANCE = moRef("ServiceInstance", "ServiceInstance");
@@ -219,6 +225,8 @@ export class Vim25Client {
       encoded.join("") +
       `</${method}>`;
     let result: unknown;
+    const each = opts.each;
+    const stream = each && { path: each.path, onElement: (node: XNode, scope: NsScope) => each.fn(decodeNode(node, scope, each.type, method)) };
     const deadline = startDeadline(opts.timeoutMs ?? this.transport.defaultTimeoutMs);
     const queueSignal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
     try {
@@ -240,7 +248,7 @@ export class Vim25Client {
             async () => {
               if (this.relogin_ && !opts.noRelogin) return RELOGIN_PENDING;
               this.stats.calls++;
-              return this.transport.send(method, body, { deadline, signal: opts.signal });
+              return this.transport.send(method, body, { deadline, signal: opts.signal, stream });
             },
             queueSignal,
             opts.noRelogin === true,

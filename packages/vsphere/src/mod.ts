@@ -43,6 +43,7 @@ export { Task, TASK_STATE_PATHS, type TaskInfo, type TaskOutcome, type TaskState
 export { SearchIndex } from "./objects/search_index.js";
 export { SessionManager } from "./objects/session_manager.js";
 export { VirtualMachine } from "./objects/virtual_machine.js";
+export { VirtualMachineSnapshot, parseSnapshotTree, type SnapshotNode, type SnapshotTree } from "./objects/virtual_machine_snapshot.js";
 export { Folder, datastoreOfPath } from "./objects/folder.js";
 export { CustomFieldsManager, CustomFieldsProps, parseCustomFieldDef, parseCustomValues, type CustomFieldDef } from "./objects/custom_fields_manager.js";
 export { EventManager, EventHistoryCollector, parseEvent, type VimEvent } from "./objects/event_manager.js";
@@ -98,3 +99,4 @@ export type {
 } from "./specs.js";
 export { encodeValue, decodeNode, type XsdValue } from "./codec.js";
 export { escapeText, escapeAttr, decodeEntities, parseXml } from "./xml.js";
+export { ElementSplitter } from "./xml_stream.js";

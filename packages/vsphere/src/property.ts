@@ -328,21 +328,32 @@ export class PropertyCollector {
   /**
    * WaitForUpdatesEx: blocks up to `maxWaitSeconds` for changes after `version` ("" for the first
    * call). Returns undefined when nothing changed in time. The HTTP timeout is stretched past the wait.
+   *
+   * `maxObjectUpdates` asks vCenter to answer in pieces (`truncated` says more is waiting; the
+   * simulator ignores it). With `onObjectUpdate`, each ObjectUpdate is handed over while the answer
+   * arrives and the UpdateSet returned carries none (its filterSet keeps `filter` and `missingSet`):
+   * an answer holding a whole inventory is never one parsed tree.
    */
   async waitForUpdatesEx(
     version: string,
     maxWaitSeconds: number,
-    opts: CallOptions = {},
+    opts: CallOptions & { maxObjectUpdates?: number | undefined; onObjectUpdate?: ((update: Obj) => void) | undefined } = {},
   ): Promise<Record<string, unknown> | undefined> {
     const timeoutMs = (opts.timeoutMs ?? this.client.timeoutMs) + maxWaitSeconds * 1000;
+    const onObjectUpdate = opts.onObjectUpdate;
     const r = await this.client.invoke(
       "WaitForUpdatesEx",
       this.ref,
       [
         ["version", version, "string"],
-        ["options", { maxWaitSeconds }, "WaitOptions"],
+        ["options", { maxWaitSeconds, maxObjectUpdates: opts.maxObjectUpdates }, "WaitOptions"],
       ],
-      { ...opts, timeoutMs, returns: "UpdateSet" },
+      {
+        signal: opts.signal,
+        timeoutMs,
+        returns: "UpdateSet",
+        ...(onObjectUpdate ? { each: { path: ["filterSet", "objectSet"], type: "ObjectUpdate", fn: (v: unknown) => isObj(v) && onObjectUpdate(v) } } : {}),
+      },
     );
     return isObj(r) ? r : undefined;
   }

@@ -29,6 +29,8 @@ export const VmProps = {
   guestFullName: "guest.guestFullName",
   datastore: "datastore",
   resourcePool: "resourcePool",
+  /** The snapshot tree (VirtualMachineSnapshotInfo); unset while the VM has no snapshot. */
+  snapshot: "snapshot",
   /** Custom attribute values (CustomFieldStringValue key/value), inherited from ManagedEntity. */
   customValue: "customValue",
 } as const;

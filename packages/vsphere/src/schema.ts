@@ -107,6 +107,12 @@ const DEFS: Record<string, string> = {
     "DynamicData|location:VirtualMachineRelocateSpec template:boolean config:VirtualMachineConfigSpec " +
     "powerOn:boolean snapshot:MoRef memory:boolean",
 
+  // Snapshots (VirtualMachine.snapshot)
+  VirtualMachineSnapshotInfo: "DynamicData|currentSnapshot:MoRef rootSnapshotList:VirtualMachineSnapshotTree[]",
+  VirtualMachineSnapshotTree:
+    "DynamicData|snapshot:MoRef vm:MoRef name description id:int createTime:dateTime state quiesced:boolean " +
+    "backupManifest childSnapshotList:VirtualMachineSnapshotTree[] replaySupported:boolean",
+
   // Custom attributes (CustomFieldsManager)
   CustomFieldDef:
     "DynamicData|key:int name type managedObjectType fieldDefPrivileges:PrivilegePolicyDef " +

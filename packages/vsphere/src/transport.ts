@@ -1,6 +1,7 @@
 import { ProtocolError, TimeoutError, TransportError, VimFault } from "./errors.js";
 import { decodeNode } from "./codec.js";
 import { EMPTY_SCOPE, children, childEntries, parseXml, scopeOf, textOf, xsiTypeOf, type NsScope, type XNode } from "./xml.js";
+import { ElementSplitter } from "./xml_stream.js";
 
 export const SESSION_COOKIE = "vmware_soap_session";
 
@@ -31,6 +32,25 @@ export interface Deadline {
 
 export function startDeadline(timeoutMs: number): Deadline {
   return { timeoutMs, signal: AbortSignal.timeout(timeoutMs) };
+}
+
+/**
+ * Elements of a response handed over one by one as they arrive instead of inside the parsed
+ * document, so memory is one batch of them whatever the size of the answer.
+ */
+export interface ElementStream {
+  /** Where they are below `<returnval>`, e.g. `["filterSet", "objectSet"]` in an UpdateSet. */
+  path: readonly string[];
+  /** Each element, parsed (not decoded), in document order; what it throws fails the call. */
+  onElement: (node: XNode, scope: NsScope) => void;
+}
+
+/** Streamed elements are parsed this much XML at a time: fewer parser runs, memory still bounded. */
+const STREAM_BATCH_CHARS = 32 * 1024;
+
+/** An error thrown by a stream's consumer, carried through the transport's own error mapping. */
+class ConsumerError {
+  constructor(readonly error: unknown) {}
 }
 
 /** The decoded `<returnval>` elements of a response and the namespace scope they live in. */
@@ -71,7 +91,7 @@ export class SoapTransport {
   async send(
     method: string,
     bodyXml: string,
-    req: RequestOptions & { deadline?: Deadline | undefined } = {},
+    req: RequestOptions & { deadline?: Deadline | undefined; stream?: ElementStream | undefined } = {},
   ): Promise<SoapResponse> {
     const { timeoutMs, signal: timeout } = req.deadline ?? startDeadline(req.timeoutMs ?? this.opts.timeoutMs);
     const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
@@ -91,8 +111,10 @@ export class SoapTransport {
       const res = await (this.opts.fetch ?? fetch)(this.opts.url, init);
       status = res.status;
       this.takeCookie(res.headers);
-      text = await res.text();
+      text = req.stream && status === 200 && res.body ? await readSplit(method, res.body, req.stream) : await res.text();
     } catch (err) {
+      if (err instanceof ConsumerError) throw err.error;
+      if (err instanceof ProtocolError) throw err;
       if (timeout.aborted) {
         throw new TimeoutError(`${method}: no response within ${timeoutMs} ms`, { timeoutMs, method, cause: err });
       }
@@ -158,6 +180,41 @@ function soapFault(method: string, fault: XNode, scope: NsScope): VimFault {
   const decoded = decodeNode(node, dscope, "MethodFault", elemName);
   const obj = typeof decoded === "object" && decoded !== null ? (decoded as Record<string, unknown>) : {};
   return new VimFault(type, { ...obj, _type: type }, faultString, { method });
+}
+
+/**
+ * Reads a response body piece by piece, handing the stream's elements over in batches as they
+ * arrive; returns the rest of the document. A body cut off half-way has handed over what arrived
+ * before the cut, and then fails as incomplete (no closing Envelope tag) like any other.
+ */
+async function readSplit(method: string, body: ReadableStream<Uint8Array>, stream: ElementStream): Promise<string> {
+  const leaf = stream.path.at(-1)!;
+  let batch: string[] = [];
+  let batchChars = 0;
+  let batchScope: NsScope = EMPTY_SCOPE;
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    const xml = `<b>${batch.join("")}</b>`;
+    batch = [];
+    batchChars = 0;
+    try {
+      for (const n of children(children(parseXml(xml, false), "b")[0] ?? {}, leaf)) stream.onElement(n, batchScope);
+    } catch (err) {
+      throw new ConsumerError(err);
+    }
+  };
+  const splitter = new ElementSplitter(["Envelope", "Body", `${method}Response`, "returnval", ...stream.path], (xml, scope) => {
+    if (scope !== batchScope) flush();
+    batchScope = scope;
+    batch.push(xml);
+    batchChars += xml.length;
+    if (batchChars >= STREAM_BATCH_CHARS) flush();
+  });
+  const decoder = new TextDecoder("utf-8");
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) splitter.push(decoder.decode(chunk, { stream: true }));
+  splitter.push(decoder.decode());
+  flush();
+  return splitter.end();
 }
 
 function endsWithEnvelope(text: string): boolean {

@@ -18,7 +18,10 @@ export interface IndexedVm {
   memoryMB: number | undefined;
   /** Provisioned disk: the sum of the VM's VirtualDisk capacities. */
   diskKB: number;
-  /** Custom attribute values by field key (`customValue`). */
+  /**
+   * Custom attribute values by field key (`customValue`): every attribute the VM carries, so a
+   * caller reads its own (owner, team, a lease expiry) by the key vCenter gave its name.
+   */
   customValues: ReadonlyMap<number, string>;
 }
 
@@ -41,8 +44,7 @@ export interface VmIndexOptions {
 /**
  * What the feed watches of a VM: small values only, so its first answer (the whole inventory in
  * one WaitForUpdatesEx on a vCenter that ignores `maxObjectUpdates`, as the simulator does) stays
- * about 1 KB per VM. Devices are not among them: with them a VM is several KB on the wire and 10,000
- * VMs do not parse in a 96 MB heap. `config.changeVersion` changes on every reconfiguration, which
+ * about 1.5 KB of XML per VM. Devices are not among them: with them a VM is several KB on the wire. `config.changeVersion` changes on every reconfiguration, which
  * is when the VM's disks are read again.
  */
 const VM_PATHS = [VmProps.name, VmProps.parent, VmProps.template, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.customValue, VmProps.changeVersion];
@@ -81,6 +83,37 @@ const carriesValues = (values: ReadonlyMap<number, string>): boolean => {
   return false;
 };
 
+/**
+ * Objects per WaitForUpdatesEx answer asked of vCenter, which then answers a large inventory in
+ * pieces (`truncated`). The simulator ignores it and answers all at once, which is why the answer
+ * is also read piecewise (`onObjectUpdate`): either way one answer costs a bounded amount of memory.
+ */
+const MAX_OBJECT_UPDATES = 1000;
+
+/** One shared empty map for the many VMs that carry no custom value. */
+const NO_VALUES: ReadonlyMap<number, string> = new Map();
+
+/**
+ * A copy of a string kept by the index that does not hold on to the text it was cut from: V8 makes
+ * a substring of 13 characters or more a view into its parent, and a VM name kept that way would
+ * keep a whole batch of the XML answer alive.
+ */
+const own = (s: string): string => (s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8"));
+/** Managed object types: few, so each is kept once. */
+const types = new Map<string, string>();
+const ownType = (t: string): string => {
+  let v = types.get(t);
+  if (v === undefined) types.set(t, (v = own(t)));
+  return v;
+};
+const ownRef = (r: MoRef): MoRef => ({ type: ownType(r.type), value: own(r.value) });
+const POWER_STATES = new Map(["poweredOn", "poweredOff", "suspended"].map((p) => [p, p]));
+const ownPowerState = (p: string): string => POWER_STATES.get(p) ?? own(p);
+const ownValues = (values: Map<number, string>): Map<number, string> => {
+  for (const [k, v] of values) values.set(k, own(v));
+  return values;
+};
+
 const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" && v !== "" && Number.isFinite(Number(v)) ? Number(v) : undefined);
 const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
 
@@ -91,9 +124,14 @@ const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
  * datacenters, vApps), then WaitForUpdatesEx in a loop. The first answer is the whole inventory;
  * later ones carry only what changed (a VM created, renamed, moved, marked as a template, deleted).
  *
- * It is an accelerator, not the truth: `live` is false until the first full answer, after any failed
- * call, and as soon as the client's session is renewed (the collector and view died with the old
- * session; the loop builds new ones). Callers fall back to asking vCenter when it is not live, and
+ * The first answer is read piecewise (`onObjectUpdate`: each ObjectUpdate as it arrives), so no
+ * answer is ever one parsed tree whatever the inventory, and the strings kept are copied out of
+ * the answer's text (about 400 bytes a VM in all).
+ *
+ * It is an accelerator, not the truth: `live` is false until the first full answer and after any
+ * failed call. When the client's session is renewed (the collector and view died with the old
+ * session) the loop builds new ones and rebuilds in place: the previous copy answers meanwhile, and
+ * what the new full answer does not name is swept at its end. Callers fall back to asking vCenter when it is not live, and
  * when a name is not in it (a VM created a moment ago may not have arrived yet). Updates arrive
  * within milliseconds of the change, so what is left is the same race any listing has: a VM renamed
  * between the look-up and the operation.
@@ -105,7 +143,10 @@ const ENTITY_PATHS = [EntityProps.name, EntityProps.parent];
  */
 export class VmIndex {
   private readonly vms = new Map<string, IndexedVm>();
-  private readonly byName = new Map<string, Set<string>>();
+  /** Keys by name: one key, or the keys of namesakes (a Set per name would cost ~200 bytes a VM). */
+  private readonly byName = new Map<string, string | string[]>();
+  /** Parent references, one object per parent (a VM's parent is one of few folders, pools or vApps). */
+  private readonly parents = new Map<string, MoRef>();
   private readonly nodes = new Map<string, Node>();
   /** Custom values this process wrote, by VM and field key, until the feed confirms them. */
   private readonly written = new Map<string, Map<number, { value: string; at: number }>>();
@@ -115,7 +156,8 @@ export class VmIndex {
   private readonly diskDue = new Map<string, MoRef>();
   /** VMs whose `diskKB` was read from their devices or written through (`note`). */
   private readonly diskKnown = new Set<string>();
-  private generation = -1;
+  /** Set while a full answer is being read: every object it has named so far. */
+  private building: Set<string> | undefined;
   private ready = false;
   private stopped = false;
   private abort: AbortController | undefined;
@@ -137,15 +179,20 @@ export class VmIndex {
     return this.whenReady();
   }
 
-  /** Whether answers come from an up-to-date copy of vCenter's inventory. */
+  /**
+   * Whether answers come from a copy of vCenter's inventory that is kept up to date. It stays so
+   * while a renewed session's rebuild runs: the previous copy answers until the new full answer
+   * has replaced it (what changed meanwhile arrives with that answer).
+   */
   get live(): boolean {
-    return this.ready && !this.stopped && this.generation === this.client.sessionGeneration;
+    return this.ready && !this.stopped;
   }
 
   /** VMs and templates with exactly this name (several where folders hold namesakes). */
   lookup(name: string): IndexedVm[] {
     const keys = this.byName.get(name);
-    return keys ? [...keys].flatMap((k) => this.vms.get(k) ?? []) : [];
+    if (keys === undefined) return [];
+    return (typeof keys === "string" ? [keys] : keys).flatMap((k) => this.vms.get(k) ?? []);
   }
 
   get(ref: MoRef): IndexedVm | undefined {
@@ -163,11 +210,13 @@ export class VmIndex {
 
   /** Writes through a VM this process made or changed; the feed's later word on it wins. */
   note(vm: NotedVm): void {
-    const key = refKey(vm.ref);
+    const key = own(refKey(vm.ref));
     this.gone.delete(key);
+    // A VM made during a rebuild may be missing from its answer, which must not sweep it away.
+    this.building?.add(key);
     const prev = this.vms.get(key);
     this.removeVm(key);
-    this.put(key, { ...vm, customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) });
+    this.put(key, { ...vm, ref: ownRef(vm.ref), name: own(vm.name), parent: vm.parent && this.parentRef(vm.parent), customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) });
     this.diskKnown.add(key);
   }
 
@@ -180,9 +229,8 @@ export class VmIndex {
     const prev = this.vms.get(key);
     if (prev) this.vms.set(key, { ...prev, customValues: this.withWritten(key, new Map(prev.customValues)) });
     // A VM that just got an owner or a team counts in quotas from now on: its disks are read now.
-    if (prev && !this.diskKnown.has(key) && this.live) {
-      const gen = this.client.sessionGeneration;
-      void this.readDisks([ref], undefined, gen).catch((err: unknown) => this.opts.logger?.warn?.({ err, vm: ref.value }, "disks of a VM not read; its disk counts as 0 until it is reconfigured"));
+    if (prev && !this.diskKnown.has(key) && this.live && this.building === undefined) {
+      void this.readDisks([ref], undefined).catch((err: unknown) => this.opts.logger?.warn?.({ err, vm: ref.value }, "disks of a VM not read; its disk counts as 0 until it is reconfigured"));
     }
   }
 
@@ -231,7 +279,6 @@ export class VmIndex {
   private async run(): Promise<void> {
     // A renewed session: the collector is gone; cut the long poll short and rebuild now.
     const unsubscribe = this.client.onSessionRenewed(() => {
-      this.ready = false;
       this.abort?.abort(new Error("vSphere session renewed"));
     });
     try {
@@ -265,30 +312,36 @@ export class VmIndex {
           true,
           { signal },
         );
-        this.clear();
-        this.generation = gen;
+        // Rebuilt in place: what the full answer names replaces what the index held, and what it
+        // does not name is swept away at its end. Until then the previous copy keeps answering.
+        const seen = new Set<string>();
+        this.building = seen;
+        this.gone.clear();
+        this.diskDue.clear();
         this.stats.builds++;
         let version = "";
+        let built = false;
+        const onObjectUpdate = (ou: Record<string, unknown>) => this.applyObject(ou);
         // The first answer is the whole inventory; `truncated` means more of it is waiting.
         for (;;) {
           if (this.stopped || this.client.sessionGeneration !== gen) break;
-          const maxWait = version === "" || !this.ready ? 0 : (this.opts.maxWaitSeconds ?? 10);
-          const update = await pc.waitForUpdatesEx(version, maxWait, { signal });
+          const maxWait = built ? (this.opts.maxWaitSeconds ?? 10) : 0;
+          const update = await pc.waitForUpdatesEx(version, maxWait, { signal, maxObjectUpdates: MAX_OBJECT_UPDATES, onObjectUpdate });
           if (update !== undefined) {
             if (typeof update.version === "string") version = update.version;
-            this.apply(update);
             this.stats.updates++;
             if (update.truncated === true) continue;
           }
-          if (this.ready && this.diskDue.size > 0) {
+          if (built && this.diskDue.size > 0) {
             const due = [...this.diskDue.values()];
             this.diskDue.clear();
             await this.readDisks(due, signal);
           }
-          if (!this.ready && this.client.sessionGeneration === gen) {
+          if (!built && this.client.sessionGeneration === gen) {
+            this.sweep(seen);
             await this.readDisks([...this.vms.values()].filter((v) => carriesValues(v.customValues)).map((v) => v.ref), signal);
-            // Writes kept for VMs the fresh inventory no longer has (deleted elsewhere) go too.
-            for (const k of this.written.keys()) if (!this.vms.has(k)) this.written.delete(k);
+            this.building = undefined;
+            built = true;
             this.ready = true;
             backoff = this.opts.retryMs ?? 500;
             this.opts.logger?.info?.({ vms: this.vms.size }, "inventory index is live");
@@ -300,9 +353,9 @@ export class VmIndex {
         this.stats.failures++;
         // The session was renewed under us (its collector is gone): expected, rebuild at once. Any
         // other failure, a ManagedObjectNotFound without a renewal included, waits its back-off.
-        const renewed = this.generation !== this.client.sessionGeneration || this.abort?.signal.aborted === true;
-        this.ready = false;
+        const renewed = this.abort?.signal.aborted === true;
         if (!renewed) {
+          this.ready = false;
           this.opts.logger?.warn?.({ err, retryInMs: backoff }, "inventory index lost its feed; look-ups ask vCenter until it is back");
           this.settleWaiters(err);
           await this.sleep(backoff);
@@ -313,8 +366,8 @@ export class VmIndex {
         // changes for a poll that never comes): destroyed, unless the session is being closed anyway.
         if (pc && !this.client.isClosed) await pc.destroyPropertyCollector({ timeoutMs: 2000 }).catch(() => undefined);
         if (view && !this.client.isClosed) await view.destroyView({ timeoutMs: 2000 }).catch(() => undefined);
+        this.building = undefined;
       }
-      this.ready = false;
     }
     this.ready = false;
     this.settleWaiters(new Error("index stopped"));
@@ -335,7 +388,7 @@ export class VmIndex {
    * Sets `diskKB` of these VMs from their devices, DISK_CHUNK per read, so one answer stays a few
    * MB whatever the inventory. A VM deleted meanwhile is skipped (its chunk read one by one).
    */
-  private async readDisks(refs: readonly MoRef[], signal: AbortSignal | undefined, gen = this.generation): Promise<void> {
+  private async readDisks(refs: readonly MoRef[], signal: AbortSignal | undefined): Promise<void> {
     const pc = defaultCollector(this.client);
     const read = (part: readonly MoRef[]) => pc.retrieve(part, [VmProps.devices], { signal });
     const gone = (e: unknown) => {
@@ -352,8 +405,6 @@ export class VmIndex {
         objects = [];
         for (const ref of part) objects.push(...(await read([ref]).catch(gone)));
       }
-      // Read under an older session's build: the current one reads its own.
-      if (gen !== this.generation) return;
       for (const o of objects) {
         const key = refKey(o.obj);
         const vm = this.vms.get(key);
@@ -365,20 +416,36 @@ export class VmIndex {
     }
   }
 
-  private clear(): void {
-    this.diskDue.clear();
-    this.diskKnown.clear();
-    this.vms.clear();
-    this.byName.clear();
-    this.nodes.clear();
-    this.gone.clear();
+  private parentRef(ref: MoRef): MoRef {
+    const key = refKey(ref);
+    let p = this.parents.get(key);
+    if (p === undefined) this.parents.set(own(key), (p = ownRef(ref)));
+    return p;
+  }
+
+  /** The end of a full answer: what it did not name is gone from vCenter. */
+  private sweep(seen: ReadonlySet<string>): void {
+    for (const key of [...this.vms.keys()]) {
+      if (seen.has(key)) continue;
+      this.removeVm(key);
+      this.diskKnown.delete(key);
+    }
+    for (const key of [...this.nodes.keys()]) if (!seen.has(key)) this.nodes.delete(key);
+    this.parents.clear();
+    for (const v of this.vms.values()) if (v.parent) this.parents.set(refKey(v.parent), v.parent);
+    for (const n of this.nodes.values()) if (n.parent) this.parents.set(refKey(n.parent), n.parent);
+    // Writes kept for VMs the fresh inventory no longer has (deleted elsewhere) go too.
+    for (const key of [...this.written.keys()]) if (!this.vms.has(key)) this.written.delete(key);
   }
 
   private put(key: string, vm: IndexedVm): void {
+    if (vm.customValues.size === 0) vm = { ...vm, customValues: NO_VALUES };
     this.vms.set(key, vm);
-    let set = this.byName.get(vm.name);
-    if (!set) this.byName.set(vm.name, (set = new Set()));
-    set.add(key);
+    const keys = this.byName.get(vm.name);
+    if (keys === undefined) this.byName.set(vm.name, key);
+    else if (typeof keys === "string") {
+      if (keys !== key) this.byName.set(vm.name, [keys, key]);
+    } else if (!keys.includes(key)) keys.push(key);
   }
 
   /**
@@ -399,52 +466,66 @@ export class VmIndex {
     return values;
   }
 
-  private apply(update: Record<string, unknown>): void {
-    for (const fu of asArray(update.filterSet)) {
-      if (!isObj(fu)) continue;
-      for (const ou of asArray(fu.objectSet)) {
-        if (!isObj(ou) || !isMoRef(ou.obj)) continue;
-        const ref = ou.obj;
-        const key = refKey(ref);
-        if (ou.kind === "leave") {
-          this.removeVm(key);
-          this.diskKnown.delete(key);
-          this.nodes.delete(key);
-          this.gone.delete(key);
-          this.written.delete(key);
-          continue;
-        }
-        if (this.gone.has(key)) continue;
-        const changes = new Map<string, unknown>();
-        for (const pc of asArray(ou.changeSet)) {
-          if (!isObj(pc) || typeof pc.name !== "string") continue;
-          changes.set(pc.name, pc.op === "remove" || pc.op === "indirectRemove" ? undefined : pc.val);
-        }
-        if (ref.type === "VirtualMachine") {
-          const prev = this.vms.get(key);
-          const name = changes.has(VmProps.name) ? changes.get(VmProps.name) : prev?.name;
-          const parent = changes.has(VmProps.parent) ? changes.get(VmProps.parent) : prev?.parent;
-          const template = changes.has(VmProps.template) ? changes.get(VmProps.template) : prev?.template;
-          const powerState = changes.has(VmProps.powerState) ? changes.get(VmProps.powerState) : prev?.powerState;
-          const numCPU = changes.has(VmProps.numCPU) ? num(changes.get(VmProps.numCPU)) : prev?.numCPU;
-          const memoryMB = changes.has(VmProps.memoryMB) ? num(changes.get(VmProps.memoryMB)) : prev?.memoryMB;
-          const diskKB = prev?.diskKB ?? 0;
-          const customValues = changes.has(VmProps.customValue)
-            ? this.withWritten(key, parseCustomValues(changes.get(VmProps.customValue)), true)
-            : (prev?.customValues ?? this.withWritten(key, new Map()));
-          // The build reads the disks of VMs with custom values before it is live; later, a VM that
-          // gets one, or one reconfigured.
-          if (this.ready && carriesValues(customValues) && (!this.diskKnown.has(key) || changes.has(VmProps.changeVersion))) this.diskDue.set(key, ref);
-          this.removeVm(key);
-          if (typeof name !== "string") continue;
-          this.put(key, { ref, name, template: template === true || template === "true", parent: isMoRef(parent) ? parent : undefined, powerState: typeof powerState === "string" ? powerState : "poweredOff", numCPU, memoryMB, diskKB, customValues });
-        } else {
-          const prev = this.nodes.get(key);
-          const name = changes.has(EntityProps.name) ? changes.get(EntityProps.name) : prev?.name;
-          const parent = changes.has(EntityProps.parent) ? changes.get(EntityProps.parent) : prev?.parent;
-          if (typeof name === "string") this.nodes.set(key, { name, parent: isMoRef(parent) ? parent : undefined });
-        }
-      }
+  /** One ObjectUpdate of the feed. An `enter` names all of an object (a full answer is made of them). */
+  private applyObject(ou: Record<string, unknown>): void {
+    if (!isMoRef(ou.obj)) return;
+    const ref = ou.obj;
+    // Kept as a map key: a copy of its own, not a string made of pieces of the answer.
+    const key = own(refKey(ref));
+    if (ou.kind === "leave") {
+      this.removeVm(key);
+      this.diskKnown.delete(key);
+      this.nodes.delete(key);
+      this.gone.delete(key);
+      this.written.delete(key);
+      return;
+    }
+    if (this.gone.has(key)) return;
+    const enter = ou.kind === "enter";
+    if (enter) this.building?.add(key);
+    const changes = new Map<string, unknown>();
+    for (const pc of asArray(ou.changeSet)) {
+      if (!isObj(pc) || typeof pc.name !== "string") continue;
+      changes.set(pc.name, pc.op === "remove" || pc.op === "indirectRemove" ? undefined : pc.val);
+    }
+    // A path an `enter` leaves out is unset; only a `modify` keeps what the index had.
+    const had = (path: string, prior: unknown): unknown => (changes.has(path) ? changes.get(path) : enter ? undefined : prior);
+    if (ref.type === "VirtualMachine") {
+      const prev = this.vms.get(key);
+      const name = had(VmProps.name, prev?.name);
+      const parent = had(VmProps.parent, prev?.parent);
+      const template = had(VmProps.template, prev?.template);
+      const powerState = had(VmProps.powerState, prev?.powerState);
+      const numCPU = changes.has(VmProps.numCPU) ? num(changes.get(VmProps.numCPU)) : enter ? undefined : prev?.numCPU;
+      const memoryMB = changes.has(VmProps.memoryMB) ? num(changes.get(VmProps.memoryMB)) : enter ? undefined : prev?.memoryMB;
+      const diskKB = prev?.diskKB ?? 0;
+      const customValues = changes.has(VmProps.customValue)
+        ? this.withWritten(key, ownValues(parseCustomValues(changes.get(VmProps.customValue))), true)
+        : enter
+          ? this.withWritten(key, new Map(), true)
+          : (prev?.customValues ?? this.withWritten(key, new Map()));
+      // A build reads the disks of VMs with custom values at its end; later, a VM that gets one,
+      // or one reconfigured.
+      if (this.building === undefined && carriesValues(customValues) && (!this.diskKnown.has(key) || changes.has(VmProps.changeVersion))) this.diskDue.set(key, ref);
+      this.removeVm(key);
+      if (typeof name !== "string") return;
+      this.put(key, {
+        ref: prev?.ref ?? ownRef(ref),
+        name: name === prev?.name ? prev.name : own(name),
+        template: template === true || template === "true",
+        parent: isMoRef(parent) ? this.parentRef(parent) : undefined,
+        powerState: typeof powerState === "string" ? ownPowerState(powerState) : "poweredOff",
+        numCPU,
+        memoryMB,
+        diskKB,
+        customValues,
+      });
+    } else {
+      const prev = this.nodes.get(key);
+      const name = had(EntityProps.name, prev?.name);
+      const parent = had(EntityProps.parent, prev?.parent);
+      if (typeof name === "string") this.nodes.set(key, { name: name === prev?.name ? prev.name : own(name), parent: isMoRef(parent) ? this.parentRef(parent) : undefined });
+      else this.nodes.delete(key);
     }
   }
 
@@ -452,8 +533,12 @@ export class VmIndex {
     const prev = this.vms.get(key);
     if (!prev) return;
     this.vms.delete(key);
-    const set = this.byName.get(prev.name);
-    set?.delete(key);
-    if (set?.size === 0) this.byName.delete(prev.name);
+    const keys = this.byName.get(prev.name);
+    if (keys === key) this.byName.delete(prev.name);
+    else if (Array.isArray(keys)) {
+      const rest = keys.filter((k) => k !== key);
+      if (rest.length === 1) this.byName.set(prev.name, rest[0]!);
+      else this.byName.set(prev.name, rest);
+    }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * VmIndex: a live copy of every VM's name, template flag and inventory path, fed by the property
  * collector. Checked against what vCenter answers to a listing, after changes, and across a
- * session that is terminated under it.
+ * session that is terminated under it (the rebuild held back, to see the previous copy answer).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "@iaas/testkit";
@@ -12,16 +12,36 @@ let sim: Vcsim;
 let c: VimClient;
 let admin: VimClient;
 let index: VmIndex;
+/** While set, the first WaitForUpdatesEx of a build (version "") waits before it is sent. */
+let gate: Promise<void> | undefined;
+let releaseBuild: () => void = () => undefined;
+let held = 0;
+
+function holdBuild(): void {
+  held = 0;
+  gate = new Promise((r) => (releaseBuild = () => {
+    gate = undefined;
+    r();
+  }));
+}
 
 beforeAll(async () => {
   sim = await startVcsim();
-  c = await connect(sim);
+  const hook: typeof fetch = async (url, init) => {
+    if (gate && String(init?.body).includes("<WaitForUpdatesEx") && String(init?.body).includes("<version></version>")) {
+      held++;
+      await gate;
+    }
+    return fetch(url, init);
+  };
+  c = await connect(sim, { fetch: hook });
   admin = await connect(sim);
   index = new VmIndex(c, { maxWaitSeconds: 2 });
   await index.start();
 });
 
 afterAll(async () => {
+  releaseBuild();
   await index?.stop();
   await c?.logout();
   await admin?.logout();
@@ -79,19 +99,34 @@ describe("VmIndex", () => {
     expect(index.live).toBe(true);
   });
 
-  it("a terminated session: not live at once, then rebuilt on the new session and following changes again", async () => {
+  it("a terminated session: the previous copy answers during the rebuild, which then sweeps out what vCenter no longer has", async () => {
     const builds = index.stats.builds;
+    const src = await mustFind(admin, "/DC0/vm/DC0_H0_VM0");
+    const folder = await mustFind(admin, "/DC0/vm");
+    const doomed = (await (await admin.vm(src).clone(folder, "idx-doomed", { location: {}, template: false, powerOn: false })).wait({ timeoutMs: 10_000 })) as MoRef;
+    await waitUntil("the clone in the index", () => indexed("idx-doomed").includes(doomed.value));
+    holdBuild();
     await admin.sessionManager.terminateSession([c.session!.key]);
     // The next call on the client meets NotAuthenticated and logs in again; the index notices the renewal.
     await c.currentTime();
     expect(c.stats.relogins).toBe(1);
-    expect(index.live).toBe(false);
-    await waitUntil("the index rebuilt", () => index.live && index.stats.builds > builds);
-    const src = await mustFind(admin, "/DC0/vm/DC0_H0_VM0");
+    await waitUntil("the rebuild's first answer asked for", () => held > 0);
+    // Changed in vCenter while the rebuild waits: the index still answers, from the previous copy.
+    await (await admin.vm(doomed).destroy()).wait({ timeoutMs: 10_000 });
     await rename(src, "idx-after-renewal");
-    await waitUntil("a change seen on the new session", () => indexed("idx-after-renewal").includes(src.value));
+    expect(index.live).toBe(true);
+    expect(indexed("idx-doomed")).toEqual([doomed.value]);
+    expect(indexed("DC0_H0_VM0")).toEqual([src.value]);
+    releaseBuild();
+    await waitUntil("the index rebuilt", () => index.stats.builds > builds && indexed("idx-after-renewal").includes(src.value));
+    expect(indexed("DC0_H0_VM0")).toEqual([]);
+    expect(indexed("idx-doomed")).toEqual([]);
+    expect(index.get(doomed)).toBeUndefined();
+    expect(index.size).toBe([...(await listing()).values()].flat().length);
+    // And the new session's feed follows changes again.
     await rename(src, "DC0_H0_VM0");
     await waitUntil("renamed back", () => indexed("DC0_H0_VM0").includes(src.value));
+    expect(index.pathOf(src)).toBe("/DC0/vm/DC0_H0_VM0");
   });
 
   it("stop ends the feed: not live, and a later start is not needed by anyone", async () => {

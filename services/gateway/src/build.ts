@@ -3,7 +3,8 @@ import { jetstreamFor, openBucket, type Logger, type Metrics, type NatsConnectio
 import { Auditor } from "./stores/audit.js";
 import { PauseStore } from "./stores/pause.js";
 import type { GatewayConfig } from "./config.js";
-import { ConfirmationStore, handleClick, type ClickDeps } from "./listeners/confirm.js";
+import { CANCEL_ACTION, CONFIRM_ACTION, ConfirmationStore, handleClick, type ClickDeps } from "./listeners/confirm.js";
+import { Interactions, RUN_ACTION, handleRunClick } from "./listeners/interactions.js";
 import { gatewayMetrics } from "./metrics.js";
 import { startNoticeRelay, type NoticeRelay } from "./relays/notify.js";
 import { QuotaGate } from "./stores/quotas.js";
@@ -54,6 +55,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let notices: NoticeRelay | undefined;
   let auditor: Auditor | undefined;
 
+  // Every click, modal, options request and event goes to the feature that registered its id (start()).
+  const interactions = new Interactions(log);
   const transport = createSlackTransport(
     config,
     log,
@@ -61,11 +64,11 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       if (!slash) throw new Error("gateway not started");
       await slash.handle(body, ack, meta);
     },
-    async (body) => {
-      if (!click) throw new Error("gateway not started");
-      await handleClick(click, body).catch((err: unknown) => log.error({ err }, "handling a click failed"));
+    (body) => interactions.action(body),
+    {
+      ...(slackReconnect ? { reconnect: slackReconnect } : {}),
+      listeners: { onView: (b, ack) => interactions.view(b, ack), onOptions: (b, ack) => interactions.suggest(b, ack), onEvent: (b) => interactions.event(b) },
     },
-    slackReconnect ? { reconnect: slackReconnect } : {},
   );
 
   const groups = new UserGroups({
@@ -95,6 +98,11 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       });
       slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now });
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
+      const clicks = click;
+      const commands = slash;
+      interactions
+        .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
+        .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });

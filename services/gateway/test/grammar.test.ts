@@ -23,6 +23,7 @@ describe("grammar: the commands beyond power", () => {
         "resize <vm> [cpu=N] [memory=GB]",
         "delete <vm>",
         "owner <vm> <@user|@team>",
+        "snapshot create|list|revert|delete <vm> [name]",
         "echo [text]",
         "audit [vm]",
         "remediation pause|resume|status [duration] [reason]",
@@ -286,6 +287,24 @@ describe("grammar: the commands beyond power", () => {
         ],
       }
     `);
+  });
+
+  it("snapshot: create and revert take an optional name (spaces allowed), list none, delete one", () => {
+    const ok = (t: string) => {
+      const r = parseCommand(t);
+      return r.success ? r.data : r.error.message;
+    };
+    expect(ok("snapshot create web-01")).toEqual({ verb: "snapshot", action: "create", vm: "web-01" });
+    expect(ok("snapshot CREATE web-01 before upgrade")).toEqual({ verb: "snapshot", action: "create", vm: "web-01", name: "before upgrade" });
+    expect(ok("snapshot list web-01")).toEqual({ verb: "snapshot", action: "list", vm: "web-01" });
+    expect(ok("snapshot revert web-01")).toEqual({ verb: "snapshot", action: "revert", vm: "web-01" });
+    expect(ok("snapshot revert web-01 s1")).toEqual({ verb: "snapshot", action: "revert", vm: "web-01", name: "s1" });
+    expect(ok("snapshot delete web-01 s1")).toEqual({ verb: "snapshot", action: "delete", vm: "web-01", name: "s1" });
+    expect(ok("snapshot delete web-01")).toMatch(/needs the name of the snapshot to delete/);
+    expect(ok("snapshot list web-01 s1")).toMatch(/takes only the VM/);
+    expect(ok("snapshot take web-01")).toMatch(/is not a snapshot action: use create, list, revert or delete/);
+    expect(ok("snapshot create")).toMatch(/needs a VM name/);
+    expect(ok(`snapshot create web-01 ${"n".repeat(81)}`)).toMatch(/cannot be a snapshot name/);
   });
 
   it("echo takes the rest of the text; audit takes an optional VM", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { COMMAND_IDS } from "@iaas/policy";
-import { Verbs } from "../src/commands/parse.js";
-import { VerbRecords } from "../src/commands/verbs.js";
+import { Verbs, parseCommand } from "../src/commands/parse.js";
+import { VerbRecords, grantsOf, labelOf, recordOf } from "../src/commands/verbs.js";
 
 describe("verb records", () => {
   it("every policy command id belongs to exactly one verb, so help and the role check agree", () => {
@@ -14,5 +14,18 @@ describe("verb records", () => {
   it("actions and queries", () => {
     expect(Verbs.filter((v) => VerbRecords[v].kind === "action")).toEqual(["create", "clone", "deploy", "power", "resize", "delete", "owner"]);
     expect(Verbs.filter((v) => VerbRecords[v].kind === "remote")).toEqual(["list", "info", "templates", "quota", "audit", "remediation"]);
+    // `snapshot list` is a query, `snapshot create|revert|delete` are actions.
+    expect(Verbs.filter((v) => VerbRecords[v].kind === "split")).toEqual(["snapshot"]);
+  });
+
+  it("snapshot: each form is its own record, granted by its own command id", () => {
+    const forms = (["list <vm>", "create <vm>", "revert <vm>", "delete <vm> a"] as const).map((t) => parseCommand(`snapshot ${t.replace("<vm>", "web-01")}`));
+    const cmds = forms.map((f) => (f.success ? f.data : undefined)!);
+    expect(cmds.map((c) => [recordOf(c).kind, grantsOf(c), labelOf(c)])).toEqual([
+      ["remote", ["snapshot.list"], "snapshot.list"],
+      ["action", ["snapshot.create"], "snapshot.create"],
+      ["action", ["snapshot.revert"], "snapshot.revert"],
+      ["action", ["snapshot.delete"], "snapshot.delete"],
+    ]);
   });
 });

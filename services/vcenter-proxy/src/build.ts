@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram } from "@iaas/runtime";
 import type { Vcenter } from "./vcenter.js";
 import { cloneVm, createVm, destroyVm, reconfigureVm, relocateVm } from "./provision.js";
 import { readEvents } from "./events.js";
+import { createSnapshot, listSnapshots, removeSnapshot, revertSnapshot, snapshotsMade } from "./snapshots.js";
 
 export interface ProxyDeps {
   nc: NatsConnection;
@@ -18,7 +19,7 @@ export interface ProxyDeps {
 export const PROXY_DESCRIPTION = "The one door to vCenter: inventory and operations over NATS request/reply";
 
 /** Endpoints that change vCenter: a repeat of one still in flight joins it. */
-const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate", "vmSetOwner"]);
+const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate", "vmSetOwner", "snapshotCreate", "snapshotRevert", "snapshotRemove"]);
 
 /**
  * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service its process
@@ -35,7 +36,7 @@ export function buildProxy(deps: ProxyDeps) {
   if (indexed.length) {
     new Gauge({
       name: "iaas_vcenter_index_live",
-      help: "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost, session renewed).",
+      help: "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost); a renewed session's rebuild answers from the previous copy meanwhile.",
       labelNames: ["vcenter"] as const,
       registers: [metrics.registry],
       collect() {
@@ -162,6 +163,11 @@ export function buildProxy(deps: ProxyDeps) {
       add("vmReconfigure", (vc, req) => reconfigureVm(vc, req, t));
       add("vmRelocate", (vc, req) => relocateVm(vc, req, t));
       add("eventsRead", (vc, req) => readEvents(vc, req));
+      add("snapshotList", (vc, req) => listSnapshots(vc, req));
+      add("snapshotCreate", (vc, req) => createSnapshot(vc, req, t));
+      add("snapshotRevert", (vc, req) => revertSnapshot(vc, req, t));
+      add("snapshotRemove", (vc, req) => removeSnapshot(vc, req, t));
+      add("snapshotsMade", (vc, req) => snapshotsMade(vc, req));
       return svc;
     },
     /** Nothing of its own to stop: its endpoints go with the micro service it was started on. */

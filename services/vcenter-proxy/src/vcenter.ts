@@ -9,6 +9,7 @@ import {
   VmProps,
   isVimFault,
   parseCustomValues,
+  parseSnapshotTree,
   type Task,
   inventoryPath,
   listDatastores,
@@ -123,13 +124,13 @@ export interface FieldKeys {
 }
 
 /** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
-export const VM_PATHS = [...VM_SUMMARY_PATHS, VmProps.extraConfig, VmProps.customValue, VmProps.hotPlugMemoryLimit, VmProps.hotPlugMemoryIncrementSize] as const;
+export const VM_PATHS = [...VM_SUMMARY_PATHS, VmProps.extraConfig, VmProps.customValue, VmProps.hotPlugMemoryLimit, VmProps.hotPlugMemoryIncrementSize, VmProps.snapshot] as const;
 
 /**
  * What a contract VmSummary (`toContractSummary`) needs, and no more: the device list and guest
  * facts of VM_PATHS make a read several times larger, so answers that do not show them skip them.
  */
-export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.template, VmProps.extraConfig, VmProps.customValue] as const;
+export const VM_BRIEF_PATHS = [VmProps.name, VmProps.powerState, VmProps.numCPU, VmProps.memoryMB, VmProps.template, VmProps.extraConfig, VmProps.customValue, VmProps.snapshot] as const;
 
 /** What vm-usage reads of every VM when the live index is not there to answer. */
 const USAGE_PATHS = [VmProps.name, VmProps.powerState, VmProps.template, VmProps.numCPU, VmProps.memoryMB, VmProps.devices, VmProps.extraConfig, VmProps.customValue] as const;
@@ -147,6 +148,11 @@ export interface VmRecord {
   requestId: string | undefined;
   hotPlugMemoryLimitMB: number | undefined;
   hotPlugMemoryIncrementMB: number | undefined;
+  /**
+   * How many snapshots the VM has (the whole tree): undefined when the read did not ask for the
+   * tree, or (vCenter leaves the property unset) when the VM has none; `record` tells the two apart.
+   */
+  snapshots: number | undefined;
 }
 
 /** Owner and team from the custom values, the owner falling back to version 1's extraConfig key. */
@@ -167,6 +173,7 @@ export function parseVmRecord(r: ObjectProps, keys: FieldKeys): VmRecord {
     requestId: extra.get(REQUEST_KEY),
     hotPlugMemoryLimitMB: num(r.props[VmProps.hotPlugMemoryLimit]),
     hotPlugMemoryIncrementMB: num(r.props[VmProps.hotPlugMemoryIncrementSize]),
+    snapshots: r.props[VmProps.snapshot] === undefined ? undefined : parseSnapshotTree(r.props[VmProps.snapshot]).snapshots.length,
   };
 }
 
@@ -535,7 +542,10 @@ export class Vcenter {
     if (!r) throw new IaasError("IAAS_NOT_FOUND", "The VM no longer exists in vCenter.");
     const missing = Object.values(r.missing)[0];
     if (missing) throw missing;
-    return parse(r);
+    const rec = parse(r);
+    // An unset tree is no snapshot at all, when the read asked for it.
+    if (paths.includes(VmProps.snapshot)) rec.snapshots ??= 0;
+    return rec;
   }
 
   async summary(ref: MoRef, withPath = true): Promise<VmSummary> {
@@ -661,8 +671,20 @@ export class Vcenter {
   async templates(): Promise<TemplateInfo[]> {
     try {
       const parse = await this.parser();
-      const rs = await this.client.retrieveContainer("VirtualMachine", VM_PATHS);
-      const templates = rs.filter((r) => r.props[VmProps.template] === true).map(parse);
+      // Templates are few and VMs may be tens of thousands: the templates' references first (from
+      // the live index, or the template flag read LIST_PAGE VMs at a time), then the templates
+      // alone read whole. Reading every VM's facts at once does not fit the heap at 10,000 VMs.
+      const refs: MoRef[] = [];
+      if (this.index?.live) {
+        for (const v of this.index.all()) if (v.template) refs.push(v.ref);
+      } else {
+        await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.template], this.listPage, (objects) => {
+          for (const r of objects) if (r.props[VmProps.template] === true) refs.push(r.obj);
+        });
+      }
+      const rs = await this.readPresent(refs, VM_PATHS);
+      // The index may be a moment behind: what is no longer a template is left out.
+      const templates = rs.filter((r) => r.props[VmProps.template] === true && r.props[VmProps.name] !== undefined).map(parse);
       const paths = await Promise.all(templates.map((t) => this.pathOf(t.summary.ref)));
       return templates
         .map((t, i) => ({
@@ -677,6 +699,26 @@ export class Vcenter {
     } catch (err) {
       throw toIaasError(err, { action: "list templates" });
     }
+  }
+
+  /** These objects' properties, LIST_PAGE at a time; one deleted meanwhile is left out. */
+  private async readPresent(refs: readonly MoRef[], paths: readonly string[]): Promise<ObjectProps[]> {
+    const out: ObjectProps[] = [];
+    const gone = (err: unknown): ObjectProps[] => {
+      if (isVimFault(err, "ManagedObjectNotFound")) return [];
+      throw err;
+    };
+    for (let i = 0; i < refs.length; i += this.listPage) {
+      const part = refs.slice(i, i + this.listPage);
+      const page = await this.client.retrieve(part, paths).catch(async (err: unknown) => {
+        gone(err);
+        const one: ObjectProps[] = [];
+        for (const ref of part) one.push(...(await this.client.retrieve([ref], paths).catch(gone)));
+        return one;
+      });
+      out.push(...page);
+    }
+    return out;
   }
 
   async datastores(): Promise<DatastoreInfo[]> {
@@ -840,5 +882,6 @@ export function toContractSummary(rec: VmRecord, path?: string): VmSummary {
     template: s.template,
     ...(rec.owner ? { owner: rec.owner } : {}),
     ...(rec.team ? { team: rec.team } : {}),
+    ...(rec.snapshots !== undefined ? { snapshots: rec.snapshots } : {}),
   };
 }

@@ -1,9 +1,12 @@
-import { VmCommandSchema, type VmCommand } from "@iaas/contracts";
+import { hostname } from "node:os";
+import { SnapshotCommandSchema, VmCommandSchema, type SnapshotCommand, type VmCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import { commandService, openBucket, type CommandServiceDeps, type RunningCommandService } from "@iaas/runtime";
 import { authorizeVmCommand } from "./guard.js";
 import { runVmCommand } from "./lifecycle.js";
 import { VmQuota } from "./quota.js";
+import { authorizeSnapshotCommand, runSnapshotCommand } from "./snapshots.js";
+import { SnapshotSweeper } from "./sweep.js";
 
 export interface VmLifecycleDeps extends CommandServiceDeps {
   /** The same policy the gateway enforces (IAAS_POLICY or the default, plus IAAS_ADMINS). */
@@ -14,14 +17,25 @@ export interface VmLifecycleDeps extends CommandServiceDeps {
     /** Deadline of a read (vm-get, vm-list) made by the policy checks. */
     lookupTimeoutMs: number;
     concurrency: number;
+    /** Time between two rounds of the snapshot retention sweep; 0 turns the sweep off. */
+    snapshotSweepMs: number;
   };
+}
+
+/** vm-lifecycle, built: the two command consumers and the sweep; `sweeper` once started. */
+export interface VmLifecycleService extends RunningCommandService {
+  readonly sweeper: SnapshotSweeper | undefined;
 }
 
 /** A reservation outlives the command's vCenter task by this much before it lapses on its own (a crash). */
 const QUOTA_HOLD_MARGIN_MS = 5 * 60_000;
 
-/** vm-lifecycle, not started: `start()` opens the quota bucket and begins consuming `iaas.cmd.vm.*`. */
-export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandService {
+/**
+ * vm-lifecycle, not started: `start()` opens the quota and sweep buckets, begins consuming
+ * `iaas.cmd.vm.*` and `iaas.cmd.snapshot.*` (two durables, so a long clone does not hold up a
+ * snapshot), and starts the snapshot retention sweep.
+ */
+export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleService {
   const { nc, policy, log } = deps;
   let quota: VmQuota | undefined;
   const quotaOf = () => {
@@ -52,11 +66,40 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandSe
       }
     },
   });
+  const snapshotDeps = { nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs };
+  const snapshots = commandService(deps, {
+    consumer: "vmSnapshots",
+    schema: SnapshotCommandSchema,
+    authorize: (cmd: SnapshotCommand) => authorizeSnapshotCommand(snapshotDeps, cmd),
+    handle: (cmd, ctx) => runSnapshotCommand(snapshotDeps, cmd, ctx),
+  });
+  let sweeper: SnapshotSweeper | undefined;
   return {
+    get sweeper() {
+      return sweeper;
+    },
     async start() {
       quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS });
       await inner.start();
+      await snapshots.start();
+      if (deps.config.snapshotSweepMs > 0) {
+        sweeper = new SnapshotSweeper({
+          nc,
+          jet: deps.jet,
+          kv: await openBucket(nc, "snapshotSweep"),
+          policy,
+          log: log.child({ part: "snapshot-sweep" }),
+          intervalMs: deps.config.snapshotSweepMs,
+          lookupTimeoutMs: deps.config.lookupTimeoutMs,
+          taskTimeoutMs: deps.config.taskTimeoutMs,
+          instance: `${hostname()}:${process.pid}`,
+        });
+        sweeper.start();
+      }
     },
-    stop: () => inner.stop(),
+    async stop() {
+      await sweeper?.stop();
+      await Promise.all([inner.stop(), snapshots.stop()]);
+    },
   };
 }

@@ -10,15 +10,18 @@ const EnvSchema = BaseEnvSchema.extend({
   /** One vCenter task (a clone of a big VM takes minutes); under the consumer's 15-minute ack wait, kept alive meanwhile. */
   VM_LIFECYCLE_TASK_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   VM_LIFECYCLE_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(500).max(120_000).default(15_000),
+  /** Time between two rounds of the snapshot retention sweep (every replica sweeps; claims in NATS keep it to one delete); 0: off. */
+  VM_LIFECYCLE_SNAPSHOT_SWEEP_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   IAAS_POLICY: z.string().optional(),
   IAAS_ADMINS: z.string().optional(),
 }).superRefine(natsAuthRefinement);
 
 await runCommandService({
   name: ServiceNames.vmLifecycle,
-  description: "Creates, clones, deploys, resizes and deletes VMs",
+  description: "Creates, clones, deploys, resizes and deletes VMs; takes, reverts and deletes snapshots",
   env: EnvSchema,
   consumer: "vmLifecycle",
+  moreConsumers: ["vmSnapshots"],
   // A policy that does not load stops the service here, with a line naming the field.
   prepare: (_env, log) => {
     const policy = loadPolicy({ env: process.env });
@@ -33,6 +36,11 @@ await runCommandService({
       policy,
       log,
       metrics,
-      config: { taskTimeoutMs: env.VM_LIFECYCLE_TASK_TIMEOUT_MS, lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS, concurrency: env.VM_LIFECYCLE_CONCURRENCY },
+      config: {
+        taskTimeoutMs: env.VM_LIFECYCLE_TASK_TIMEOUT_MS,
+        lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS,
+        concurrency: env.VM_LIFECYCLE_CONCURRENCY,
+        snapshotSweepMs: env.VM_LIFECYCLE_SNAPSHOT_SWEEP_MS,
+      },
     }),
 });

@@ -7,6 +7,7 @@ import type { MoRef } from "../types.js";
 import { VM_SUMMARY_PATHS, inventoryPath, parseVmSummary, type VmSummary } from "../inventory.js";
 import { defaultCollector } from "../property.js";
 import { VmProps } from "../props.js";
+import { parseSnapshotTree, type SnapshotTree } from "./virtual_machine_snapshot.js";
 
 /** A VirtualMachine managed object (govmomi `object.VirtualMachine`). `*_Task` methods return a Task to wait on. */
 export class VirtualMachine {
@@ -100,6 +101,37 @@ export class VirtualMachine {
       ],
       opts,
     );
+  }
+
+  /**
+   * CreateSnapshot_Task; the task result is the new snapshot, which becomes the current one.
+   * `memory: true` also saves the running memory (powered-on VMs only); `quiesce: true` asks
+   * VMware Tools to quiesce the guest file systems first (vCenter faults without running Tools).
+   * vCenter accepts a name already used on the VM: a caller that wants unique names checks first.
+   */
+  createSnapshot(name: string, spec: { description?: string; memory: boolean; quiesce: boolean }, opts: CallOptions = {}): Promise<Task> {
+    if (name === "") throw new ValidationError("name", "a snapshot name is required");
+    return this.startTask(
+      "CreateSnapshot_Task",
+      [
+        ["name", name, "string"],
+        ["description", spec.description, "string"],
+        ["memory", spec.memory, "boolean"],
+        ["quiesce", spec.quiesce, "boolean"],
+      ],
+      opts,
+    );
+  }
+
+  /** RevertToCurrentSnapshot_Task. No current snapshot → SOAP fault NotFound (the simulator: nothing else changes). */
+  revertToCurrentSnapshot(opts: CallOptions & { suppressPowerOn?: boolean } = {}): Promise<Task> {
+    return this.startTask("RevertToCurrentSnapshot_Task", [["suppressPowerOn", opts.suppressPowerOn, "boolean"]], opts);
+  }
+
+  /** The snapshot tree (the `snapshot` property), flattened; empty when the VM has none. */
+  async snapshotTree(opts: CallOptions = {}): Promise<SnapshotTree> {
+    const props = await this.properties([VmProps.snapshot], opts);
+    return parseSnapshotTree(props[VmProps.snapshot]);
   }
 
   /** MarkAsTemplate (synchronous). Powered on → InvalidPowerState; already a template → NotSupported. */

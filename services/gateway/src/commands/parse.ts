@@ -1,4 +1,4 @@
-import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
+import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SnapshotNameSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 
 /**
@@ -27,6 +27,9 @@ export type ParsedCommand =
   | { verb: "owner"; vm: VmRef; owner?: string; team?: string }
   | { verb: "echo"; text?: string }
   | { verb: "audit"; vm?: VmRef }
+  | { verb: "snapshot"; action: "list"; vm: VmRef }
+  | { verb: "snapshot"; action: "create" | "revert"; vm: VmRef; name?: string }
+  | { verb: "snapshot"; action: "delete"; vm: VmRef; name: string }
   | { verb: "remediation"; action: "status" | "resume" }
   | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string };
 export type Verb = ParsedCommand["verb"];
@@ -294,6 +297,26 @@ const arg = {
       },
     };
   },
+  /**
+   * `[name]` of `snapshot`: every remaining token, joined by one space (a snapshot name may have
+   * spaces, as in the vSphere Client), shaped as vSphere takes it.
+   */
+  snapshotName(): ArgSpec<string> & { optional: true } {
+    return {
+      usage: "[name]",
+      describe: "a snapshot name",
+      optional: true,
+      parse: () => {
+        throw new Error("snapshotName takes the remaining tokens");
+      },
+      parseRest(tokens) {
+        const name = tokens.join(" ");
+        const r = SnapshotNameSchema.safeParse(name);
+        if (!r.success) throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(name)} cannot be a snapshot name (${formatIssues(r.error)}).`);
+        return r.data;
+      },
+    };
+  },
   optional<T>(spec: ArgSpec<T>, usage: string): ArgSpec<T> & { optional: true } {
     return { ...spec, usage: `[${usage}]`, optional: true };
   },
@@ -469,6 +492,22 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     summary: "Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins).",
     args: [arg.vm(), arg.party()],
     build: ([vm, to]) => (to.kind === "user" ? { verb: "owner", vm, owner: to.id } : { verb: "owner", vm, team: to.id }),
+  }),
+  snapshot: command({
+    verb: "snapshot",
+    summary: "Take a snapshot of a VM (`create`, named by the time unless you name it), `list` its snapshots, `revert` to one (the current one by default, after you confirm), or `delete` one (its children are kept).",
+    args: [arg.keyword("a snapshot action", ["create", "list", "revert", "delete"] as const), arg.vm(), arg.snapshotName()],
+    build: ([action, vm, name]) => {
+      if (action === "list") {
+        if (name !== undefined) throw new CommandParseError("IAAS_SYNTAX", `\`snapshot list\` takes only the VM; unexpected ${quote(name)}.`);
+        return { verb: "snapshot", action, vm };
+      }
+      if (action === "delete") {
+        if (name === undefined) throw new CommandParseError("IAAS_SYNTAX", `${quote(`snapshot delete ${vm}`)} needs the name of the snapshot to delete (\`/iaas snapshot list ${vm}\` shows them).`);
+        return { verb: "snapshot", action, vm, name };
+      }
+      return { verb: "snapshot", action, vm, ...(name !== undefined ? { name } : {}) };
+    },
   }),
   echo: command({
     verb: "echo",

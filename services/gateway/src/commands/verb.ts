@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Actor, Command, VmRef, VmSummary } from "@iaas/contracts";
-import type { CommandId, Policy, Scope } from "@iaas/policy";
+import type { ApprovalFacts, CommandId, Policy, Scope } from "@iaas/policy";
 import type { JsonEndpoint } from "@iaas/runtime";
 import type { Block } from "../presentation/blocks.js";
 import type { SlackMessage } from "../transport/reply.js";
@@ -96,6 +96,13 @@ export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
   newTeam?(cmd: C): string | undefined;
   /** Checks of the looked-up VM beyond those (an owner change of a template). */
   checkTarget?(cmd: C, vm: VmSummary): void;
+  /**
+   * What the policy's approval rules look at in this command (`policy.approvalFor`): the command
+   * id, the VM, the size, the vCPU and memory it ends with, the lease asked for. Undefined (or
+   * not given): no rule can match it. A command a rule matches waits for an approver instead of
+   * being published.
+   */
+  approvalFacts?(cmd: C, env: InspectEnv): ApprovalFacts | undefined;
   /** The facts the Confirm/Cancel prompt shows. */
   inspect?(cmd: C, env: InspectEnv): Promise<Block[]>;
   /** The command published to JetStream (validated by its contract schema). */
@@ -108,5 +115,15 @@ export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
 
 export type VerbRecord<C extends ParsedCommand> = QueryVerb<C> | ActionVerb<C>;
 
+/**
+ * A verb whose forms differ in kind (`snapshot list` a query, `snapshot create` an action): `of`
+ * gives the record of one command; `ids` are those of every form, as for any verb.
+ */
+export interface SplitVerb<C extends ParsedCommand> {
+  kind: "split";
+  ids: readonly CommandId[];
+  of(cmd: C): VerbRecord<C>;
+}
+
 /** The record of verb V, typed for its own command. */
-export type RecordOf<V extends Verb> = VerbRecord<Extract<ParsedCommand, { verb: V }>>;
+export type RecordOf<V extends Verb> = VerbRecord<Extract<ParsedCommand, { verb: V }>> | SplitVerb<Extract<ParsedCommand, { verb: V }>>;

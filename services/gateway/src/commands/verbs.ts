@@ -17,18 +17,20 @@ import { quota } from "./quota.js";
 import { remediation } from "./remediation.js";
 import { resize } from "./resize.js";
 import { sizes } from "./sizes.js";
+import { snapshot } from "./snapshot.js";
 import { templates } from "./templates.js";
-import type { ActionVerb, QueryVerb, RecordOf, VerbRecord } from "./verb.js";
+import type { ActionVerb, QueryVerb, RecordOf, SplitVerb, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, echo, audit, remediation };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, snapshot, echo, audit, remediation };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`
  * picks the record of that very command, so erasing the pairing here is sound.
  */
 export function recordOf(cmd: ParsedCommand): VerbRecord<ParsedCommand> {
-  return VerbRecords[cmd.verb] as unknown as VerbRecord<ParsedCommand>;
+  const r = VerbRecords[cmd.verb] as unknown as VerbRecord<ParsedCommand> | SplitVerb<ParsedCommand>;
+  return r.kind === "split" ? r.of(cmd) : r;
 }
 
 export function isAction(r: VerbRecord<ParsedCommand>): r is ActionVerb<ParsedCommand> {

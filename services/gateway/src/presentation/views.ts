@@ -6,7 +6,7 @@ import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
 import { QUOTA_FIELDS, type QuotaLimits } from "@iaas/policy";
-import type { RemediationPause, Usage } from "@iaas/contracts";
+import type { RemediationPause, SnapshotInfo, Usage } from "@iaas/contracts";
 
 /**
  * The answers to queries (help, list, info, templates, sizes, quota, echo, audit), as Block Kit with
@@ -91,10 +91,25 @@ export function infoMessage(vm: VmInfo): SlackMessage {
     ["VMware Tools", vm.toolsStatus ? escape(Object.hasOwn(ToolsStatusWords, vm.toolsStatus) ? ToolsStatusWords[vm.toolsStatus]! : vm.toolsStatus) : "unknown"],
     ["Owner", vm.owner ? `<@${vm.owner}>` : "nobody (only IT admins act on it until it is adopted with `/iaas owner`)"],
     ["Team", vm.team ? teamLabel(vm.team) : "none"],
+    ...(vm.snapshots !== undefined ? [["Snapshots", vm.snapshots === 0 ? "none" : `${vm.snapshots} (${code(`${SLASH} snapshot list ${vm.name}`)})`] as [string, string]] : []),
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
-  const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}`;
+  const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}${vm.snapshots !== undefined ? `, ${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : ""}`;
   return message(text, [section(title), ...fields(pairs), ...(vm.createdBy ? [context(`Made by request ${code(vm.createdBy)}`)] : [])]);
+}
+
+/** `/iaas snapshot list <vm>`: the snapshots, parents before children, the current one marked, who made each. */
+export function snapshotsMessage(vm: VmSummary, snapshots: readonly SnapshotInfo[], maxPerVm: number): SlackMessage {
+  const head = `${escape(vm.name)} has ${snapshots.length} snapshot${snapshots.length === 1 ? "" : "s"} (the policy allows ${maxPerVm})`;
+  if (snapshots.length === 0) return message(`${head}. Take one with ${SLASH} snapshot create ${escape(vm.name)}.`, [section(`*${head}*. Take one with ${code(`${SLASH} snapshot create ${vm.name}`)}.`)]);
+  const shown = snapshots.slice(0, 40);
+  const who = (s: SnapshotInfo) => (s.madeBy ? `by iaas for <@${s.madeBy.owner}>` : "made outside iaas");
+  const line = (s: SnapshotInfo) => `${s.current ? "▶ " : ""}${escape(s.name)}: ${s.createdAt.slice(0, 16).replace("T", " ")} UTC, ${who(s)}${s.parent !== undefined ? `, after ${escape(s.parent)}` : ""}${s.current ? " (current)" : ""}`;
+  return message([`${head}:`, ...shown.map(line)].join("\n"), [
+    section(`*${head}*`),
+    ...fields(shown.map((s) => [`${s.current ? ":arrow_forward: " : ""}${escape(s.name)}${s.current ? " (current)" : ""}`, `${slackDate(s.createdAt)} · ${who(s)}${s.parent !== undefined ? ` · after ${escape(s.parent)}` : ""}`] as const)),
+    context(`Revert with ${code(`${SLASH} snapshot revert ${vm.name} [name]`)} (the current one by default); delete with ${code(`${SLASH} snapshot delete ${vm.name} <name>`)}.`),
+  ]);
 }
 
 export function templatesMessage(templates: readonly TemplateInfo[]): SlackMessage {

@@ -114,6 +114,38 @@ export type CommandListener = (body: unknown, ack: (m: SlackMessage) => Promise<
 /** A verified `block_actions` payload (a button click), already acked. */
 export type ActionListener = (body: unknown) => Promise<void>;
 
+/**
+ * A verified `view_submission` or `view_closed` payload (a modal submitted or closed). `ack`
+ * answers Slack within its 3 s: empty (close the modal), or `{response_action: "errors",
+ * errors: {block_id: "why"}}`, `update`, `push`, `clear`.
+ */
+export type ViewListener = (body: unknown, ack: (answer?: Record<string, unknown>) => Promise<void>) => Promise<void>;
+/** A verified `block_suggestion` payload (an external select's options load); `ack` sends the options. */
+export type OptionsListener = (body: unknown, ack: (answer: Record<string, unknown>) => Promise<void>) => Promise<void>;
+/** A verified Events API event (`app_home_opened`), already acked; `body.event` is the event. */
+export type EventListener = (body: unknown) => Promise<void>;
+
+/** What the gateway hears from Slack besides slash commands and button clicks; each optional. */
+export interface InteractionListeners {
+  onView?: ViewListener;
+  onOptions?: OptionsListener;
+  onEvent?: EventListener;
+}
+
+/** Slack Web API calls the gateway makes as the bot (https://api.slack.com/methods), each bounded by the client's timeout and retries. */
+export interface SlackApi {
+  /** chat.postMessage; answers the message's channel and ts (for chat.update). */
+  postMessage(channel: string, text: string, blocks?: Block[]): Promise<{ channel: string; ts: string }>;
+  /** chat.update of a message the bot posted. */
+  update(channel: string, ts: string, text: string, blocks?: Block[]): Promise<void>;
+  /** views.open with a trigger_id (valid 3 s after the user's action); answers the view's id. */
+  viewsOpen(triggerId: string, view: Record<string, unknown>): Promise<{ viewId: string }>;
+  /** views.update of an open view (`hash` guards against a race with another update). */
+  viewsUpdate(viewId: string, view: Record<string, unknown>, hash?: string): Promise<void>;
+  /** views.publish: a user's App Home tab. */
+  viewsPublish(userId: string, view: Record<string, unknown>): Promise<void>;
+}
+
 export interface SlackTransport {
   /** HTTP: the bound port. Socket Mode: undefined (no listening socket). */
   start(): Promise<{ port: number | undefined }>;
@@ -126,6 +158,8 @@ export interface SlackTransport {
   listUserGroups?: () => Promise<unknown>;
   /** Socket Mode: whether the WebSocket to Slack is up (greeted with `hello`). Undefined over HTTP. */
   socketConnected?: () => boolean;
+  /** The Web API calls of approvals, leases, modals and the App Home; undefined without SLACK_BOT_TOKEN. */
+  api?: SlackApi;
 }
 
 /** How long the gateway waits before reconnecting its Socket Mode connection: `minMs` doubled after each failed attempt, at most `maxMs`. */
@@ -159,7 +193,7 @@ export function createSlackTransport(
   log: Logger,
   onCommand: CommandListener,
   onAction: ActionListener,
-  opts: { reconnect?: SocketReconnect } = {},
+  opts: { reconnect?: SocketReconnect; listeners?: InteractionListeners } = {},
 ): SlackTransport {
   guardBoltBodyParser();
   guardBoltFutureTimestamps();
@@ -213,6 +247,29 @@ export function createSlackTransport(
     await ack();
     await onAction(body);
   });
+  const { onView, onOptions, onEvent } = opts.listeners ?? {};
+  // Modals: submitted or closed. The answer (close, or field errors) is the ack itself.
+  if (onView) {
+    app.view({ type: "view_submission", callback_id: /.*/ }, async ({ body, ack }) => {
+      // Bolt types the answer as one of its response_action shapes; ours is built to match them.
+      await onView(body, async (answer) => (answer === undefined ? ack() : ack(answer as never)));
+    });
+    app.view({ type: "view_closed", callback_id: /.*/ }, async ({ body, ack }) => {
+      await onView(body, async () => ack());
+    });
+  }
+  // An external select's options, asked as the user types: answered in the ack.
+  if (onOptions) {
+    app.options(/.*/, async ({ body, ack }) => {
+      await onOptions(body, async (answer) => ack(answer as never));
+    });
+  }
+  // Events API (the manifest subscribes to app_home_opened only). Bolt acks events itself.
+  if (onEvent) {
+    app.event("app_home_opened", async ({ body }) => {
+      await onEvent(body);
+    });
+  }
   app.error(async (err) => {
     log.error({ err }, "Slack listener failed");
   });
@@ -257,6 +314,25 @@ export function createSlackTransport(
           },
           // https://api.slack.com/methods/usergroups.list: one call answers every group with its members.
           listUserGroups: () => app.client.usergroups.list({ include_users: true, include_disabled: false }),
+          api: {
+            postMessage: async (channel: string, text: string, blocks?: Block[]) => {
+              const r = await app.client.chat.postMessage({ channel, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
+              return { channel: r.channel ?? channel, ts: r.ts ?? "" };
+            },
+            update: async (channel: string, ts: string, text: string, blocks?: Block[]) => {
+              await app.client.chat.update({ channel, ts, text, ...(blocks ? { blocks: blocks as unknown as types.KnownBlock[] } : {}) });
+            },
+            viewsOpen: async (triggerId: string, view: Record<string, unknown>) => {
+              const r = await app.client.views.open({ trigger_id: triggerId, view: view as unknown as types.View });
+              return { viewId: r.view?.id ?? "" };
+            },
+            viewsUpdate: async (viewId: string, view: Record<string, unknown>, hash?: string) => {
+              await app.client.views.update({ view_id: viewId, view: view as unknown as types.View, ...(hash ? { hash } : {}) });
+            },
+            viewsPublish: async (userId: string, view: Record<string, unknown>) => {
+              await app.client.views.publish({ user_id: userId, view: view as unknown as types.HomeView });
+            },
+          } satisfies SlackApi,
         }
       : {}),
     ...(socket ? { socketConnected: () => socket.connected() } : {}),
