@@ -23,6 +23,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# promtool, which checks the Prometheus alert rules and every service's /metrics (in `npm test`), comes
+# with Debian's prometheus server package. Its install would start a Prometheus daemon: a policy-rc.d
+# that refuses every service start (put there only for this install, when none is there already) keeps
+# it stopped, and its recommended node exporter is not installed.
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing with apt: prometheus (for promtool; its daemon is not started)"
+  policy=/usr/sbin/policy-rc.d
+  if [ -e "$policy" ]; then own_policy=; else own_policy=1; fi
+  if [ -n "$own_policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    trap 'as_root rm -f "$policy"' EXIT
+  fi
+  [ ${#missing[@]} -gt 0 ] || as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if [ -n "$own_policy" ]; then as_root rm -f "$policy"; trap - EXIT; fi
+fi
+
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   log "installing pnpm@$PNPM_VERSION"
   npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null

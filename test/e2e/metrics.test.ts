@@ -56,7 +56,9 @@ describe("metrics after commands", () => {
     // The live inventory index: answering look-ups, holding the simulator's VMs, built once.
     expect(sample(t, "iaas_vcenter_index_live", { vcenter: "default" })).toBe(1);
     expect(sample(t, "iaas_vcenter_index_vms", { vcenter: "default" })).toBeGreaterThanOrEqual(5);
-    expect(sample(t, "iaas_vcenter_index_builds", { vcenter: "default" })).toBe(1);
+    expect(sample(t, "iaas_vcenter_index_builds_total", { vcenter: "default" })).toBe(1);
+    expect(t).toContain("# TYPE iaas_vcenter_index_builds_total counter");
+    expect(sample(t, "iaas_vcenter_up", { vcenter: "default" })).toBe(1);
   });
 
   it("gateway: commands by verb and outcome, ack latency", async () => {

@@ -246,6 +246,8 @@ const users: NatsUserPermissions[] = [
       ...readBucket(Buckets.remediationControl.name),
       // vertical scaling (reconfigure, a restart only for opted-in VMs) and datastore evacuation
       ...calls(["vmGet", "vmInfo", "vmReconfigure", "vmPower", "vmRelocate", "datastoreList", "datastoreVms"]),
+      // acknowledging in vCenter the alarms it acted on
+      ...calls(["alarmAcknowledge"]),
     ],
     subscribe: service(ServiceNames.remediation),
   },

@@ -310,6 +310,22 @@ export const ProxyEndpoints = {
     response: z.strictObject({ vms: z.array(VmSummarySchema) }),
   },
   /**
+   * Acknowledges a triggered alarm on the object it fired on (AlarmManager.AcknowledgeAlarm), once
+   * remediation has acted on it. `unsupported` when the vCenter has no working AlarmManager (the
+   * simulator answers MethodNotFound): nothing was done, and nothing needs to be.
+   */
+  alarmAcknowledge: {
+    name: "alarm-acknowledge",
+    subject: "vcenter.alarm.acknowledge",
+    request: z.strictObject({
+      ...base,
+      /** The alarm's MoRef value, e.g. `alarm-6`. */
+      alarm: z.string().regex(/^[A-Za-z0-9_.:-]{1,80}$/),
+      entity: z.strictObject({ type: z.enum(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]), value: z.string().regex(/^[A-Za-z0-9_.:-]{1,80}$/) }),
+    }),
+    response: z.strictObject({ acknowledged: z.boolean(), unsupported: z.boolean() }),
+  },
+  /**
    * vCenter events with a key greater than `afterKey`, oldest first (for the poller). Reads around the
    * simulator's collector quirks; `latestKey` is the newest key vCenter has, even if filtered out.
    */

@@ -220,6 +220,7 @@ describe("proxy endpoints", () => {
       vmReconfigure: { vm: "web-01", cpu: 4 },
       vmRelocate: { vm: "web-01", datastore: "LocalDS_1" },
       datastoreVms: { datastore: "LocalDS_0" },
+      alarmAcknowledge: { alarm: "alarm-6", entity: { type: "VirtualMachine", value: "vm-42" } },
       eventsRead: { afterKey: 10, eventTypes: ["VmPoweredOffEvent"], maxCount: 100 },
       snapshotList: { vm: "web-01" },
       snapshotCreate: { vm: "web-01", name: "before upgrade", madeBy: owner, limit: 3 },
@@ -243,6 +244,7 @@ describe("proxy endpoints", () => {
     expect(refusal(e.vmRelocate.request, { vm: "web-01" })).toMatchInlineSnapshot(`"datastore: Invalid input: expected string, received undefined"`);
     expect(refusal(e.datastoreVms.request, { datastore: "" })).toMatchInlineSnapshot(`"datastore: Too small: expected string to have >=1 characters"`);
     expect(refusal(e.eventsRead.request, { eventTypes: ["Vm.Powered"] })).toMatchInlineSnapshot(`"eventTypes.0: Invalid string: must match pattern /^[A-Za-z]{1,80}$/"`);
+    expect(refusal(e.alarmAcknowledge.request, { alarm: "alarm-6", entity: { type: "Folder", value: "group-v4" } })).toMatchInlineSnapshot(`"entity.type: Invalid option: expected one of "VirtualMachine"|"Datastore"|"HostSystem"|"ClusterComputeResource""`);
     expect(refusal(e.templateList.request, { owner: "U0001" })).toMatchInlineSnapshot(`"Unrecognized key: "owner""`);
     expect(refusal(e.snapshotCreate.request, { ...good.snapshotCreate, name: " s1" })).toBe("name: must not start or end with spaces");
     expect(refusal(e.snapshotRemove.request, { vm: "web-01" })).toBe("name: Invalid input: expected string, received undefined");
@@ -308,6 +310,8 @@ describe("wire schemas", () => {
         "proxy.vcenter.vm.relocate.response",
         "proxy.vcenter.datastore.vms.request",
         "proxy.vcenter.datastore.vms.response",
+        "proxy.vcenter.alarm.acknowledge.request",
+        "proxy.vcenter.alarm.acknowledge.response",
         "proxy.vcenter.events.read.request",
         "proxy.vcenter.events.read.response",
         "proxy.vcenter.vm.snapshot.list.request",

@@ -263,6 +263,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (ie.retryable) {
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];
+      opts.metrics.deadLetters.inc({ verb });
       await js.publish(Subjects.deadLetter(area, action), encodeJson({ command: cmd, error: ie.toJSON(), deliveries: delivery, at: result.at }), publishOpts(CommandMsgIds.deadLetter(cmd.id))).catch((e: unknown) => log.error({ err: e }, "dead-letter publish failed"));
       // And a word to the Slack notify channel (IAAS_NOTICES: posted once, when a gateway can).
       const vm = vmNamed(cmd);

@@ -2,15 +2,18 @@ import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from "prom
 
 export { Counter, Histogram, Gauge, Registry };
 
-/** One registry per service, with Node's default metrics and the metrics every service shares. */
 /** Reads a consumer's backlog: messages not yet delivered, and delivered but not yet acked. */
 export type ConsumerProbe = () => Promise<{ pending: number; ackPending: number; redelivered: number }>;
 
+/** One registry per service, with Node's default metrics and the metrics every service shares. */
 export function createMetrics(service: string) {
   const registry = new Registry();
   const probes = new Map<string, ConsumerProbe>();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  // prom-client's totals of active handles, requests and resources are gauges named like counters;
+  // the same numbers by type stay (`sum(nodejs_active_handles)` is the total).
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
   return {
     registry,
     commands: new Counter({
@@ -24,6 +27,12 @@ export function createMetrics(service: string) {
       help: "Time from a command's delivery to its final result.",
       labelNames: ["verb"] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: "iaas_commands_dead_lettered_total",
+      help: "Commands given up on after their last delivery failed with a retryable error, kept on IAAS_DLQ for an operator.",
+      labelNames: ["verb"] as const,
       registers: [registry],
     }),
     /** Registers a JetStream consumer whose backlog is read at each scrape. */

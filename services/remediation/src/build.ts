@@ -19,12 +19,15 @@ import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
-import { createReporter } from "./report.js";
+import { createReporter, recordBrakeSummary } from "./report.js";
 import { applyPending, scaleUp } from "./scaling.js";
 import { RemediationState } from "./state.js";
 import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
 
 export const VERSION = "0.1.0";
+
+/** The objects an alarm can be acknowledged on through vcenter-proxy. */
+const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
 
 export interface RemediationConfig {
   /** Deadline of a read through vcenter-proxy (VM info, datastore lists). */
@@ -96,6 +99,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   let loop: ConsumeLoop | undefined;
   let resultLoop: ConsumeLoop | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let summaries: NodeJS.Timeout | undefined;
+  let summarizing: Promise<void> | undefined;
   let stopping = false;
   // Events and re-checks take turns: a deferred change is never applied by both at once.
   let turn: Promise<unknown> = Promise.resolve();
@@ -161,14 +166,47 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       });
       return;
     }
+    // Whether the rule changed something for this alarm (not a dry run): then vCenter is told it is handled.
+    let acted = false;
+    const ruleCtx: RuleContext = {
+      ...ctx,
+      report: {
+        record: (d) => {
+          if (d.decision === "acted" && !d.dryRun && d.cause.id === eventId) acted = true;
+          return report.record(d);
+        },
+      },
+    };
     switch (work.rule) {
       case "cpu":
       case "memory":
-        return scaleUp(ctx, t, work.rule);
+        await scaleUp(ruleCtx, t, work.rule);
+        break;
       case "datastore":
-        return evacuateDatastore(ctx, t);
+        await evacuateDatastore(ruleCtx, t);
+        break;
       case "vmStorage":
-        return moveAlarmedVm(ctx, t);
+        await moveAlarmedVm(ruleCtx, t);
+        break;
+    }
+    if (acted) await acknowledgeAlarm(n, elog);
+  }
+
+  /**
+   * Acknowledges the alarm in vCenter, where it can: best effort, after the change is made and
+   * recorded (a failure is logged; the event is not tried again for it, and a redelivered event
+   * acknowledges again, which changes nothing).
+   */
+  async function acknowledgeAlarm(n: NormalizedVsphereEvent, elog: Logger): Promise<void> {
+    const alarm = n.alarm?.value;
+    const entity = n.entity;
+    if (!alarm || !entity?.value || !ACKNOWLEDGEABLE.has(entity.type)) return;
+    try {
+      const r = await vc.acknowledgeAlarm(alarm, { type: entity.type as "VirtualMachine", value: entity.value });
+      if (r.unsupported) elog.debug({ alarm }, "vCenter has no AlarmManager that acknowledges alarms: skipped");
+      else elog.info({ alarm, entity: entity.value }, "alarm acknowledged in vCenter");
+    } catch (err) {
+      elog.warn({ err: IaasError.from(err), alarm }, "could not acknowledge the alarm in vCenter; the change stands");
     }
   }
 
@@ -321,6 +359,16 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     }, deps.config.pendingRecheckMs);
   }
 
+  /** Posts the summary of each minute the brake refused changes in, once that minute is over (by the brake's clock). */
+  async function postBrakeSummaries(): Promise<void> {
+    const minuteNow = Math.floor(now() / 60_000);
+    for (const minute of [...state.owedSummaries].sort((a, b) => a - b)) {
+      if (minute >= minuteNow) continue;
+      await recordBrakeSummary({ report, state }, minute);
+      state.owedSummaries.delete(minute);
+    }
+  }
+
   return {
     async start() {
       stopping = false;
@@ -352,11 +400,21 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
           }),
       });
       scheduleRecheck();
+      // Summaries an instance that stopped mid-minute left behind, and those of this one.
+      for (const minute of await state.unsummarizedBrakeMinutes()) state.owedSummaries.add(minute);
+      summaries = setInterval(() => {
+        if (summarizing || state.owedSummaries.size === 0) return;
+        summarizing = postBrakeSummaries()
+          .catch((err: unknown) => log.warn({ err }, "posting the brake's summary failed; tried again in a second"))
+          .finally(() => (summarizing = undefined));
+      }, 1000);
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
     },
     async stop() {
       stopping = true;
       clearTimeout(timer);
+      clearInterval(summaries);
+      await summarizing;
       await loop?.stop();
       await resultLoop?.stop();
       await turn;

@@ -146,23 +146,32 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
 
 /**
  * A change the brake (remediation.maxActionsPerMinute) refused: audited like every decision, but
- * not posted one by one. The first refusal of each minute posts that minute's one summary notice
- * instead, so a storm of red alarms (a host failure) is one message, not hundreds; the refusals
- * are counted in the remediation state (`brakeskips.<minute>`) and the skips metric.
+ * not posted one by one. The refusals of a minute are counted in the remediation state
+ * (`brakeskips.<minute>`, with the first one's facts) and the skips metric; the minute's one summary
+ * notice, with that count, is posted once the minute is over (`recordBrakeSummary`), so a storm of
+ * red alarms (a host failure) is one message, not hundreds.
  */
 export async function recordBrakeSkip(deps: { report: Reporter; state: RemediationState; now: () => number }, d: Extract<Decision, { decision: "skipped" }>, limit: number): Promise<void> {
-  const now = deps.now();
-  const { first, minute } = await deps.state.noteBrakeSkip(now, d.cause.id);
+  await deps.state.noteBrakeSkip(deps.now(), d.cause.id, { rule: d.rule, dryRun: d.dryRun, limit, first: d.text.slice(0, 1500) });
   await deps.report.record({ ...d, reason: "brake", notify: false });
-  if (!first) return;
-  const until = new Date((minute + 1) * 60_000).toISOString().slice(11, 16);
+}
+
+/** The summary notice of a minute the brake refused changes in, once: how many, until when, the first. */
+export async function recordBrakeSummary(deps: { report: Reporter; state: RemediationState }, minute: number): Promise<void> {
+  const m = await deps.state.brakeMinute(minute);
+  // Without its facts, the minute was counted by a version that posted its summary at once.
+  if (!m?.summary || m.summarized) return;
+  const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
+  const { rule, dryRun, limit, first } = m.summary;
+  const changes = m.skipped === 1 ? "1 change" : `${m.skipped} changes`;
   await deps.report.record({
-    rule: d.rule,
+    rule,
     decision: "skipped",
     reason: "storm",
     about: "brake",
     cause: { id: `brake-minute-${minute}` },
-    dryRun: d.dryRun,
-    text: `Remediation reached its limit of ${limit} changes a minute (remediation.maxActionsPerMinute): red alarms until ${until} UTC are recorded in the audit, not acted on, and not posted one by one. The first was: ${d.text}`,
+    dryRun,
+    text: `Remediation reached its limit of ${limit} changes a minute (remediation.maxActionsPerMinute): it skipped ${changes} for red alarms between ${hhmm(minute * 60_000)} and ${hhmm((minute + 1) * 60_000)} UTC, recorded in the audit, not acted on, and not posted one by one. The first was: ${first}`,
   });
+  await deps.state.markBrakeSummarized(minute);
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IaasError } from "@iaas/contracts";
+import { IaasError, RemediationRuleSchema } from "@iaas/contracts";
 import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
 
 /**
@@ -70,7 +70,17 @@ const FlapSchema = z.strictObject({
   /** The hand-over: when, and the event that caused it (its notice). */
   handover: z.strictObject({ at: IsoMs, eventId: z.string() }).optional(),
 });
-const BrakeSkipsSchema = z.strictObject({ skipped: z.number().int().nonnegative(), by: z.string() });
+const BrakeSummarySchema = z.strictObject({ rule: RemediationRuleSchema, dryRun: z.boolean(), limit: z.number().int().nonnegative(), first: z.string() });
+const BrakeSkipsSchema = z.strictObject({
+  skipped: z.number().int().nonnegative(),
+  by: z.string(),
+  /** What the minute's summary notice says besides the count: the first refusal. */
+  summary: BrakeSummarySchema.optional(),
+  /** The summary was posted. */
+  summarized: z.boolean().optional(),
+});
+/** A minute the brake refused changes in, for its summary notice. */
+export type BrakeMinute = { minute: number; skipped: number; summary: z.infer<typeof BrakeSummarySchema> | undefined; summarized: boolean };
 
 /** What the flap guard says about one red alarm on a VM. */
 export type FlapVerdict =
@@ -223,21 +233,28 @@ export class RemediationState {
 
   /**
    * Counts one red alarm the brake refused in the minute of `now`; true when this event is the
-   * first of that minute (it sends the minute's one summary notice; its redelivery too, under the
-   * same notice id). A redelivered refusal may be counted twice.
+   * first of that minute: this instance then owes the minute's one summary notice (with the count,
+   * so posted once the minute is over), and so does the one a redelivery of that event reaches.
+   * A redelivered refusal other than the first may be counted twice.
    */
-  async noteBrakeSkip(now: number, eventId: string): Promise<{ first: boolean; minute: number }> {
+  async noteBrakeSkip(now: number, eventId: string, summary?: z.infer<typeof BrakeSummarySchema>): Promise<{ first: boolean; minute: number }> {
     const minute = Math.floor(now / WINDOW_MS);
     const key = `brakeskips.${minute}`;
     for (let attempt = 0; attempt < 20; attempt++) {
       const cur = await this.read(key, BrakeSkipsSchema);
       try {
         if (!cur) {
-          await this.kv.create(key, JSON.stringify({ skipped: 1, by: eventId }));
+          await this.kv.create(key, JSON.stringify({ skipped: 1, by: eventId, ...(summary ? { summary } : {}) }));
+          this.owedSummaries.add(minute);
+          return { first: true, minute };
+        }
+        // A redelivered first refusal is not counted twice.
+        if (cur.value.by === eventId) {
+          this.owedSummaries.add(minute);
           return { first: true, minute };
         }
         await this.kv.update(key, JSON.stringify({ ...cur.value, skipped: cur.value.skipped + 1 }), cur.revision);
-        return { first: cur.value.by === eventId, minute };
+        return { first: false, minute };
       } catch {
         // Another instance counted one meanwhile: read again.
       }
@@ -246,9 +263,47 @@ export class RemediationState {
     return { first: false, minute };
   }
 
+  /**
+   * Minutes whose summary this instance owes (it counted their first refusal), posted once the
+   * minute is over; `unsummarizedBrakeMinutes` finds those another instance left behind.
+   */
+  readonly owedSummaries = new Set<number>();
+
+  /** How many red alarms the brake refused in the minute (epoch ms / 60 000), and the summary's facts. */
+  async brakeMinute(minute: number): Promise<BrakeMinute | undefined> {
+    const cur = await this.read(`brakeskips.${minute}`, BrakeSkipsSchema);
+    return cur && { minute, skipped: cur.value.skipped, summary: cur.value.summary, summarized: cur.value.summarized === true };
+  }
+
   /** How many red alarms the brake refused in the minute (epoch ms / 60 000). */
   async brakeSkips(minute: number): Promise<number> {
-    return (await this.read(`brakeskips.${minute}`, BrakeSkipsSchema))?.value.skipped ?? 0;
+    return (await this.brakeMinute(minute))?.skipped ?? 0;
+  }
+
+  /** Minutes with refusals whose summary was not posted (an instance stopped before the minute was over). */
+  async unsummarizedBrakeMinutes(): Promise<number[]> {
+    const out: number[] = [];
+    for (const k of await kvKeys(this.kv, "brakeskips.>")) {
+      const minute = Number(k.slice("brakeskips.".length));
+      const m = Number.isSafeInteger(minute) ? await this.brakeMinute(minute) : undefined;
+      if (m && !m.summarized) out.push(minute);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Notes that the minute's summary is out (after posting it: a crash in between posts it again, deduplicated by its id). */
+  async markBrakeSummarized(minute: number): Promise<void> {
+    const key = `brakeskips.${minute}`;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const cur = await this.read(key, BrakeSkipsSchema);
+      if (!cur || cur.value.summarized) return;
+      try {
+        await this.kv.update(key, JSON.stringify({ ...cur.value, summarized: true }), cur.revision);
+        return;
+      } catch {
+        // A refusal counted meanwhile: read again.
+      }
+    }
   }
 
   // ---- the brake -------------------------------------------------------------------------

@@ -10,6 +10,8 @@ export interface VcenterPort {
   power(vm: string, action: PowerAction): Promise<VmSummary>;
   datastores(): Promise<DatastoreInfo[]>;
   datastoreVms(datastore: string): Promise<VmSummary[]>;
+  /** AcknowledgeAlarm in vCenter; `unsupported` where vCenter has no working AlarmManager (the simulator). */
+  acknowledgeAlarm(alarm: string, entity: { type: "VirtualMachine" | "Datastore" | "HostSystem" | "ClusterComputeResource"; value: string }): Promise<{ acknowledged: boolean; unsupported: boolean }>;
 }
 
 export interface VcenterTimeouts {
@@ -32,6 +34,7 @@ export function vcenterOverNats(nc: NatsConnection, t: VcenterTimeouts): Vcenter
     reconfigure: (vm, change) => requestJson(nc, ProxyEndpoints.vmReconfigure, { vm, ...change, timeoutMs: t.taskTimeoutMs }, task()),
     relocate: (vm, datastore) => requestJson(nc, ProxyEndpoints.vmRelocate, { vm, datastore, timeoutMs: t.taskTimeoutMs }, task()),
     power: async (vm, action) => (await requestJson(nc, ProxyEndpoints.vmPower, { vm, action, timeoutMs: t.taskTimeoutMs }, task())).vm,
+    acknowledgeAlarm: (alarm, entity) => requestJson(nc, ProxyEndpoints.alarmAcknowledge, { alarm, entity }, lookup()),
     datastores: async () => (await requestJson(nc, ProxyEndpoints.datastoreList, {}, lookup())).datastores,
     datastoreVms: async (datastore) => (await requestJson(nc, ProxyEndpoints.datastoreVms, { datastore }, lookup())).vms,
   };

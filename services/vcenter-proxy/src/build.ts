@@ -2,7 +2,6 @@ import type { z } from "zod";
 import { Headers, IaasError, ProxyEndpoints, type ProxyEndpointName, type ProxyRequest, type ProxyResponse } from "@iaas/contracts";
 import { addJsonEndpoint, type JsonEndpoint, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { Counter, Gauge, Histogram } from "@iaas/runtime";
-import type { VmIndex } from "@iaas/vsphere";
 import type { Vcenter } from "./vcenter.js";
 import { cloneVm, createVm, destroyVm, reconfigureVm, relocateVm } from "./provision.js";
 import { readEvents } from "./events.js";
@@ -34,22 +33,55 @@ export function buildProxy(deps: ProxyDeps) {
   // The live inventory index of each vCenter, read at scrape time: whether look-ups by name are
   // answered from it (1) or by asking vCenter (0), how many VMs it holds, how often it was rebuilt.
   const indexed = [...deps.vcenters.values()].flatMap((vc) => (vc.index ? [{ id: vc.id, index: vc.index }] : []));
-  const indexGauges: [name: string, help: string, value: (index: VmIndex) => number][] = [
-    ["iaas_vcenter_index_live", "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost); a renewed session's rebuild answers from the previous copy meanwhile.", (i) => (i.live ? 1 : 0)],
-    ["iaas_vcenter_index_vms", "VMs and templates in the live inventory index.", (i) => i.size],
-    ["iaas_vcenter_index_builds", "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).", (i) => i.stats.builds],
-  ];
-  for (const [name, help, value] of indexed.length ? indexGauges : []) {
+  if (indexed.length) {
     new Gauge({
-      name,
-      help,
+      name: "iaas_vcenter_index_live",
+      help: "1 while look-ups by name are answered from the live inventory index, 0 while they ask vCenter (starting, feed lost); a renewed session's rebuild answers from the previous copy meanwhile.",
       labelNames: ["vcenter"] as const,
       registers: [metrics.registry],
       collect() {
-        for (const vc of indexed) this.set({ vcenter: vc.id }, value(vc.index));
+        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index.live ? 1 : 0);
       },
     });
+    new Gauge({
+      name: "iaas_vcenter_index_vms",
+      help: "VMs and templates in the live inventory index.",
+      labelNames: ["vcenter"] as const,
+      registers: [metrics.registry],
+      collect() {
+        for (const vc of indexed) this.set({ vcenter: vc.id }, vc.index.size);
+      },
+    });
+    // Counts kept by the index itself, copied at scrape time: they only grow, so they are counters.
+    mirroredCounter(metrics, "iaas_vcenter_index_builds_total", "Times the live inventory index was built from a full answer (1 after start; more after a lost feed or a renewed session).", () => indexed.map((vc) => [vc.id, vc.index.stats.builds]));
+    mirroredCounter(metrics, "iaas_vcenter_index_failures_total", "Times the live inventory index lost its feed from vCenter (each one is followed by a rebuild).", () => indexed.map((vc) => [vc.id, vc.index.stats.failures]));
   }
+
+  // The SOAP session of each vCenter: logins (the first and every re-login attempt), re-logins that
+  // worked after vCenter forgot the session, requests sent and faults received, from the client's
+  // own counts; and whether vCenter answers at all, asked at scrape time as readiness asks it.
+  const clients = [...deps.vcenters.values()];
+  mirroredCounter(metrics, "iaas_vcenter_logins_total", "Login requests sent to vCenter: the first login and every re-login attempt, successful or not.", () => clients.map((vc) => [vc.id, vc.client.stats.logins]));
+  mirroredCounter(metrics, "iaas_vcenter_relogins_total", "Re-logins that succeeded after vCenter forgot the session.", () => clients.map((vc) => [vc.id, vc.client.stats.relogins]));
+  mirroredCounter(metrics, "iaas_vcenter_soap_calls_total", "SOAP requests sent to vCenter (logins and keep-alives included).", () => clients.map((vc) => [vc.id, vc.client.stats.calls]));
+  mirroredCounter(metrics, "iaas_vcenter_soap_faults_total", "vSphere faults received from vCenter (SOAP faults, task errors, NotAuthenticated).", () => clients.map((vc) => [vc.id, vc.client.stats.faults]));
+  new Gauge({
+    name: "iaas_vcenter_up",
+    help: "1 when vCenter answered CurrentTime on the proxy's session at scrape time (within 3 s), 0 when it did not.",
+    labelNames: ["vcenter"] as const,
+    registers: [metrics.registry],
+    async collect() {
+      await Promise.all(
+        clients.map(async (vc) => {
+          const up = await vc.client.currentTime({ timeoutMs: 3_000 }).then(
+            () => 1,
+            () => 0,
+          );
+          this.set({ vcenter: vc.id }, up);
+        }),
+      );
+    },
+  });
 
   /**
    * Operations in flight, by endpoint, request id and request. A command service that died and
@@ -123,6 +155,7 @@ export function buildProxy(deps: ProxyDeps) {
       add("templateList", async (vc) => ({ templates: await vc.templates() }));
       add("datastoreList", async (vc) => ({ datastores: await vc.datastores() }));
       add("datastoreVms", async (vc, req) => ({ vms: await vc.datastoreVms(req.datastore) }));
+      add("alarmAcknowledge", (vc, req) => vc.acknowledgeAlarm(req.alarm, req.entity));
       add("vmPower", async (vc, req) => ({ vm: await vc.power(req.vm, req.action, req.timeoutMs ?? t) }));
       add("vmCreate", (vc, req) => createVm(vc, req, t));
       add("vmClone", (vc, req) => cloneVm(vc, req, t));
@@ -140,4 +173,18 @@ export function buildProxy(deps: ProxyDeps) {
     /** Nothing of its own to stop: its endpoints go with the micro service it was started on. */
     async stop(): Promise<void> {},
   };
+}
+
+/** A counter by vCenter whose values are counts kept elsewhere (only growing), read at each scrape. */
+function mirroredCounter(metrics: Metrics, name: string, help: string, read: () => [vcenter: string, count: number][]): void {
+  new Counter({
+    name,
+    help,
+    labelNames: ["vcenter"] as const,
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const [vcenter, count] of read()) this.inc({ vcenter }, count);
+    },
+  });
 }

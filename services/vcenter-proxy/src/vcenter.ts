@@ -237,6 +237,8 @@ export class Vcenter {
   readonly index: VmIndex | undefined;
   private readonly listPage: number;
   private fieldKeys: Promise<FieldKeys> | undefined;
+  /** False once this vCenter showed it has no working AlarmManager (listed in none, or MethodNotFound). */
+  private alarmsWork: boolean | undefined;
 
   constructor(
     readonly id: string,
@@ -269,6 +271,36 @@ export class Vcenter {
       throw toIaasError(err, { action: "read the custom attributes iaas.owner and iaas.team" });
     });
     return this.fieldKeys;
+  }
+
+  /**
+   * AlarmManager.AcknowledgeAlarm: marks a triggered alarm on `entity` as acknowledged, so the
+   * vSphere Client shows people it is being handled. A vCenter without a working AlarmManager (no
+   * AlarmManager in its ServiceContent, or MethodNotFound / NotSupported / NotImplemented as the
+   * simulator answers) is told apart once, with a debug line, and never asked again: `unsupported`.
+   */
+  async acknowledgeAlarm(alarm: string, entity: MoRef): Promise<{ acknowledged: boolean; unsupported: boolean }> {
+    const manager = this.client.serviceContent.alarmManager;
+    if (this.alarmsWork === false || !manager) {
+      if (this.alarmsWork === undefined) this.log.debug("this vCenter lists no AlarmManager: alarms remediation handled are not acknowledged in vCenter");
+      this.alarmsWork = false;
+      return { acknowledged: false, unsupported: true };
+    }
+    try {
+      await this.client.invoke("AcknowledgeAlarm", manager, [
+        ["alarm", { type: "Alarm", value: alarm }, "MoRef"],
+        ["entity", entity, "MoRef"],
+      ]);
+      this.alarmsWork = true;
+      return { acknowledged: true, unsupported: false };
+    } catch (err) {
+      if (isVimFault(err) && (err.is("MethodNotFound") || err.is("NotSupported") || err.is("NotImplemented"))) {
+        this.alarmsWork = false;
+        this.log.debug({ fault: err.faultType }, "this vCenter's AlarmManager does not take AcknowledgeAlarm: alarms remediation handled are not acknowledged in vCenter");
+        return { acknowledged: false, unsupported: true };
+      }
+      throw toIaasError(err, { action: `acknowledge alarm ${alarm} on ${entity.type} ${entity.value}` });
+    }
   }
 
   /** A parser of VM reads, once the custom attribute keys are known. */

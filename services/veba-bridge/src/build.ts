@@ -93,6 +93,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     key: number;
     subject: string;
     msgId: string;
+    source: string;
     payload: Uint8Array;
   }
 
@@ -113,7 +114,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
         // Retrying cannot help: NATS refuses messages over max_payload.
         throw new Rejection("too_large", `event ${e.message.id} is ${payload.length} bytes as a NATS message, over the server's max_payload of ${max}`);
       }
-      return { id: e.message.id, eventClass: e.message.eventClass, key: e.message.key, subject: e.subject, msgId: e.msgId, payload };
+      return { id: e.message.id, eventClass: e.message.eventClass, key: e.message.key, subject: e.subject, msgId: e.msgId, source: e.message.source, payload };
     });
   }
 
@@ -179,6 +180,7 @@ export function buildBridge(deps: BridgeDeps): Bridge {
       });
       m.publishSeconds.observe({ outcome: "ok" }, (performance.now() - started) / 1000);
       m.events.inc({ event_class: eventClass, outcome: ack.duplicate ? "duplicate" : "published" });
+      m.eventFrom(e.source);
       rlog?.debug({ id: e.id, eventClass, key: e.key, seq: ack.seq, duplicate: ack.duplicate }, ack.duplicate ? "duplicate event dropped by the stream" : "event stored");
       return { ok: true, seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {

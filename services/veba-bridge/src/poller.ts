@@ -10,6 +10,7 @@ import {
   type VimEvent,
   type VsphereEvent,
 } from "@iaas/contracts";
+import { bridgeMetrics } from "./metrics.js";
 import { Counter, Gauge, encodeJson, requestJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 
 /**
@@ -165,6 +166,7 @@ function pollerMetrics(metrics: Metrics) {
 export function buildPoller(deps: PollerDeps): Poller {
   const { config, log, checkpoints } = deps;
   const m = pollerMetrics(deps.metrics);
+  const { eventFrom } = bridgeMetrics(deps.metrics);
   const key = `source.${Buffer.from(config.source, "utf8").toString("base64url")}`;
   const types = config.eventTypes?.length ? { eventTypes: config.eventTypes } : {};
   let timer: NodeJS.Timeout | undefined;
@@ -241,6 +243,7 @@ export function buildPoller(deps: PollerDeps): Poller {
         try {
           const ack = await deps.jet.js.publish(out.subject, encodeJson(out.message), { msgID: out.msgId, timeout: config.publishTimeoutMs, expect: { streamName: Streams.events.name } });
           m.events.inc({ outcome: ack.duplicate ? "duplicate" : "published" });
+          eventFrom(config.source);
           published += 1;
           done = e.key;
         } catch (err) {

@@ -98,13 +98,20 @@ describe("the storm guard: hundreds of red alarms in a minute", () => {
     }
     expect(changed).toBeGreaterThan(0);
     expect(changed).toBeLessThanOrEqual(LIMIT);
+    // The summary comes once the brake's minute is over, with the count of what it skipped.
+    expect(w.notices.filter((n) => n.reason === "brake" || n.reason === "storm")).toEqual([]);
+    w.clock.advance(60_000);
+    await w.waitNotice("the brake's summary", (n) => n.reason === "storm");
     const brake = w.notices.filter((n) => n.reason === "brake" || n.reason === "storm");
     expect(brake, JSON.stringify(brake.map((n) => n.text))).toHaveLength(1);
     expect(brake[0]).toMatchObject({ kind: "remediation.skip", severity: "warning", reason: "storm" });
     expect(brake[0]!.text).toContain(`limit of ${LIMIT} changes a minute`);
-    // Each refusal is still in the audit.
+    // Each refusal is still in the audit, and counted in the summary (a redelivered one may count twice).
     const refused = (await w.audits()).filter((a) => a.reason === "brake" && causes.includes(a.cause ?? ""));
     expect(refused.length).toBeGreaterThan(LIMIT);
+    const skipped = Number(/it skipped (\d+) changes for red alarms between/.exec(brake[0]!.text)?.[1]);
+    expect(skipped).toBeGreaterThanOrEqual(refused.length);
+    expect(skipped).toBeLessThanOrEqual(300 - LIMIT);
   }, 240_000);
 });
 

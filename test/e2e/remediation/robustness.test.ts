@@ -18,15 +18,17 @@ describe("the brake, a poisoned message, an interrupted change", () => {
     expect((await w.waitNotice("the first", (x) => x.cause === a.eventId)).kind).toBe("remediation.action");
     const before = await w.vm("DC0_C0_RP0_VM0");
     const b = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: "DC0_C0_RP0_VM0" }));
-    // The refusal is audited; the minute's one summary notice says the brake is on.
-    const braked = await w.waitNotice("the brake's summary", (x) => x.reason === "storm");
-    expect(braked).toMatchObject({ kind: "remediation.skip", severity: "warning" });
-    expect(braked.text).toContain("maxActionsPerMinute");
+    // The refusal is audited, not posted; once the minute is over, its one summary notice says how many the brake skipped.
     await w.caughtUp();
     expect(w.noticesFor(b.eventId)).toEqual([]);
     expect((await w.audits()).find((x) => x.cause === b.eventId)).toMatchObject({ decision: "skipped", reason: "brake" });
     expect(await w.vm("DC0_C0_RP0_VM0")).toEqual(before);
+    expect(w.notices.filter((x) => x.reason === "storm")).toEqual([]);
     w.clock.advance(61_000);
+    const braked = await w.waitNotice("the brake's summary", (x) => x.reason === "storm");
+    expect(braked).toMatchObject({ kind: "remediation.skip", severity: "warning" });
+    expect(braked.text).toContain("maxActionsPerMinute");
+    expect(braked.text).toContain("it skipped 1 change for red alarms between");
     const c = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: "DC0_C0_RP0_VM0" }));
     expect((await w.waitNotice("the next minute", (x) => x.cause === c.eventId)).kind).toBe("remediation.action");
     expect((await w.vm("DC0_C0_RP0_VM0")).numCpu).toBe(before.numCpu + 1);
