@@ -185,6 +185,7 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.notices.name),
       ...bucket(Buckets.quotas.name),
       ...bucket(Buckets.remediationControl.name),
+      ...bucket(Buckets.approvals.name),
       ...durable(Consumers.gatewayResults),
       ...durable(Consumers.gatewayNotices),
       // info, list, templates, quota: read-only answers; vm-get and vm-usage also decide refusals in the ack
@@ -220,6 +221,8 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.vmLifecycle),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.quotas.name),
+      // an approved command is checked against its approval record, which only the gateway writes
+      ...readBucket(Buckets.approvals.name),
       // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
       // quotas, vm-info gives a clone's source disks (its size for the quota)
       ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner"]),

@@ -1,6 +1,6 @@
 import { VmCommandSchema, type VmCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { commandService, openBucket, type CommandServiceDeps, type RunningCommandService } from "@iaas/runtime";
+import { commandService, openBucket, type CommandServiceDeps, type KV, type RunningCommandService } from "@iaas/runtime";
 import { authorizeVmCommand } from "./guard.js";
 import { runVmCommand } from "./lifecycle.js";
 import { VmQuota } from "./quota.js";
@@ -20,10 +20,11 @@ export interface VmLifecycleDeps extends CommandServiceDeps {
 /** A reservation outlives the command's vCenter task by this much before it lapses on its own (a crash). */
 const QUOTA_HOLD_MARGIN_MS = 5 * 60_000;
 
-/** vm-lifecycle, not started: `start()` opens the quota bucket and begins consuming `iaas.cmd.vm.*`. */
+/** vm-lifecycle, not started: `start()` opens the quota and approval buckets and begins consuming `iaas.cmd.vm.*`. */
 export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandService {
   const { nc, policy, log } = deps;
   let quota: VmQuota | undefined;
+  let approvals: KV | undefined;
   const quotaOf = () => {
     if (!quota) throw new Error("vm-lifecycle not started");
     return quota;
@@ -35,7 +36,8 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandSe
     // the share back at once (the gateway's too, for a command it reserved).
     authorize: async (cmd: VmCommand) => {
       try {
-        await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, quota: quotaOf() }, cmd);
+        if (!approvals) throw new Error("vm-lifecycle not started");
+        return await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, quota: quotaOf(), approvals }, cmd);
       } catch (err) {
         await quotaOf().release(cmd);
         throw err;
@@ -55,6 +57,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): RunningCommandSe
   return {
     async start() {
       quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS });
+      approvals = await openBucket(nc, "approvals");
       await inner.start();
     },
     stop: () => inner.stop(),
