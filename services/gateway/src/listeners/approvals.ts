@@ -26,9 +26,9 @@ import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
 import type { GroupReader } from "./call.js";
 import { CommandPublisher } from "./publish.js";
 
-/** Action ids of the card's buttons; the value is the approval id. */
-export const APPROVE_ACTION = "approval.approve";
-export const REJECT_ACTION = "approval.reject";
+/** Action ids of the card's buttons (under `iaas.`, which the transport routes); the value is the approval id. */
+export const APPROVE_ACTION = "iaas.approval.approve";
+export const REJECT_ACTION = "iaas.approval.reject";
 
 /** How often each replica looks for requests to remind about, expire, or publish after a crash. */
 export const DEFAULT_SWEEP_MS = 5_000;
