@@ -262,6 +262,7 @@ describe("wire schemas", () => {
         "result",
         "error",
         "audit",
+        "approval",
         "notice",
         "event.vsphere",
         "proxy.vcenter.vm.get.request",

@@ -25,6 +25,7 @@ describe("grammar: the commands beyond power", () => {
         "owner <vm> <@user|@team>",
         "echo [text]",
         "audit [vm]",
+        "approvals",
         "remediation pause|resume|status [duration] [reason]",
       ]
     `);

@@ -13,6 +13,6 @@ describe("verb records", () => {
 
   it("actions and queries", () => {
     expect(Verbs.filter((v) => VerbRecords[v].kind === "action")).toEqual(["create", "clone", "deploy", "power", "resize", "delete", "owner"]);
-    expect(Verbs.filter((v) => VerbRecords[v].kind === "remote")).toEqual(["list", "info", "templates", "quota", "audit", "remediation"]);
+    expect(Verbs.filter((v) => VerbRecords[v].kind === "remote")).toEqual(["list", "info", "templates", "quota", "audit", "approvals", "remediation"]);
   });
 });
