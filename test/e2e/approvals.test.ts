@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blockActionsBody, postSigned, type RecordedCall } from "@iaas/testkit";
+import { connect } from "@nats-io/transport-node";
+import { createLogger, createMetrics } from "@iaas/runtime";
+import { GatewayEnvSchema, buildGateway } from "@iaas/gateway";
 import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
 import { actor, clickPayload, inventory, natsId, now, postsMatching, publishCommand, textOf } from "./helpers.js";
 
@@ -169,6 +172,44 @@ describe("approvals: a yes from an approver, in Slack", () => {
     expect(textOf(admin)).toMatch(/Waiting for your decision: 1/);
     expect(JSON.stringify(admin)).toContain("approval.approve");
     expect(textOf((await sys.slash("approvals", { user_id: "UBOB" })).json)).toMatch(/Nothing waits/);
+  });
+
+  it("takes the click on a gateway started after the request (a restart): the state is on NATS only", async () => {
+    const { approvalId } = await cardFor("big-05");
+    const nc = await connect({ servers: sys.nats.url, name: "gateway" });
+    const config = GatewayEnvSchema.parse({
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: sys.slack.apiUrl,
+      GATEWAY_PORT: "0",
+      GATEWAY_HOST: "127.0.0.1",
+      IAAS_ADMINS: "UADMIN,UADMIN2",
+      SLACK_BOT_TOKEN: "e2e-bot-token-not-real",
+      SLACK_APPROVALS_CHANNEL: CHANNEL,
+      APPROVALS_SWEEP_S: "1",
+    });
+    const fresh = buildGateway({ nc, config, log: createLogger("e2e", "silent"), metrics: createMetrics("gateway"), policy: sys.policy, now: () => Date.now() + offset });
+    const { port } = await fresh.start();
+    try {
+      const responseUrl = sys.slack.responseUrl(`click-${randomUUID()}`);
+      const r = await postSigned(`http://127.0.0.1:${port}/slack/events`, blockActionsBody(clickPayload({ userId: "UADMIN2", action: "iaas.approval.approve", value: approvalId, channelId: CHANNEL }, responseUrl)), { secret: SIGNING_SECRET });
+      expect(r.status).toBe(200);
+      const vm = await waitFor(async () => (await inventory(sys)).get("big-05"));
+      expect(vm.cpu).toBe(8);
+      await dmsTo("UALICE", (t) => t.includes("big-05") && t.includes("was approved by <@UADMIN2>"));
+    } finally {
+      await fresh.stop();
+      await nc.close();
+    }
+  });
+
+  it("refuses to start a gateway whose approval rules name a user group without a bot token", async () => {
+    const { DEFAULT_POLICY, policyFromObject } = await import("@iaas/policy");
+    const policy = policyFromObject(
+      { ...structuredClone(DEFAULT_POLICY), approvals: { rules: [{ name: "by-group", commands: ["delete"], approvers: { groups: ["S0PLATFORM"] } }] } },
+      { source: "e2e", env: {} },
+    );
+    const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, GATEWAY_PORT: "0" });
+    expect(() => buildGateway({ nc: sys.nc, config, log: createLogger("e2e", "silent"), metrics: createMetrics("gateway"), policy })).toThrow(/SLACK_BOT_TOKEN|user groups/);
   });
 });
 
