@@ -276,7 +276,7 @@ describe("services only look JetStream up; the admin bootstrap made it", () => {
     const gw = await jet("gateway");
     await runtime.ensureStreams(gw.jsm, ["commands", "results", "audit", "deadLetters"], log);
     await runtime.ensureConsumer(gw.jsm, "gatewayResults");
-    for (const b of ["requests", "confirmations", "rateLimits", "notices"] as const) await runtime.openBucket(c("gateway").nc, b);
+    for (const b of ["requests", "confirmations", "rateLimits", "notices", "approvals"] as const) await runtime.openBucket(c("gateway").nc, b);
     for (const u of ["power", "vm-lifecycle"] as const) {
       const j = await jet(u);
       await runtime.ensureStreams(j.jsm, ["commands", "results", "audit", "deadLetters"], log);
@@ -439,6 +439,14 @@ describe("vm-lifecycle", () => {
     await kv.put(create.id, "{}");
     expect((await kv.get(create.id))?.string()).toBe("{}");
     expect(fresh()).toEqual([]);
+  });
+
+  it("reads approval records, and cannot write them (only the gateway does)", async () => {
+    const gw = await runtime.openBucket(c("gateway").nc, "approvals");
+    await gw.put("ap-probe-0001", "{}");
+    const kv = await runtime.openBucket(c("vm-lifecycle").nc, "approvals");
+    expect((await kv.get("ap-probe-0001"))?.string()).toBe("{}");
+    await publishDenied(c("vm-lifecycle"), `$KV.${Buckets.approvals.name}.ap-probe-0001`);
   });
 
   it("cannot take power's commands", async () => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ActorSchema, CommandIdSchema, IsoTimeSchema } from "./common.js";
+import { ApprovalAuditSchema } from "./approvals.js";
+import { ActorSchema, CommandIdSchema, IsoTimeSchema, SlackUserIdSchema } from "./common.js";
 import { ErrorCodeSchema } from "./errors.js";
 
 /** `iaas.audit.command`: one record per finished command (who, what, when, outcome). */
@@ -15,6 +16,9 @@ export const CommandAuditSchema = z.strictObject({
   code: ErrorCodeSchema.optional(),
   message: z.string().max(3000),
   at: IsoTimeSchema,
+  /** The approval the command ran under, and who gave it (the approvers' Slack user ids). */
+  approvalId: z.string().max(64).optional(),
+  approvedBy: z.array(SlackUserIdSchema).max(20).optional(),
 });
 export type CommandAudit = z.infer<typeof CommandAuditSchema>;
 
@@ -64,5 +68,5 @@ export const RemediationAuditSchema = z.strictObject({
 });
 export type RemediationAudit = z.infer<typeof RemediationAuditSchema>;
 
-export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema, RemediationAuditSchema]);
+export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema, RemediationAuditSchema, ApprovalAuditSchema]);
 export type Audit = z.infer<typeof AuditSchema>;

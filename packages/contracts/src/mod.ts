@@ -12,3 +12,4 @@ export * from "./schemas.js";
 export * from "./permissions.js";
 export * from "./pause.js";
 export * from "./durations.js";
+export * from "./approvals.js";

@@ -185,6 +185,7 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.notices.name),
       ...bucket(Buckets.quotas.name),
       ...bucket(Buckets.remediationControl.name),
+      ...bucket(Buckets.approvals.name),
       ...durable(Consumers.gatewayResults),
       ...durable(Consumers.gatewayNotices),
       // info, list, templates, quota, snapshot list: read-only answers; vm-get and vm-usage also decide refusals in the ack
@@ -225,6 +226,8 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.quotas.name),
       // the retention sweep's claims: each old snapshot is deleted by one replica, once
       ...bucket(Buckets.snapshotSweep.name),
+      // an approved command is checked against its approval record, which only the gateway writes
+      ...readBucket(Buckets.approvals.name),
       // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
       // quotas, vm-info gives a clone's source disks (its size for the quota); snapshots, and the
       // sweep's read of the snapshots iaas made

@@ -3,6 +3,7 @@ import { CommandSchema, PowerCommandSchema, ResultSchema, VmCommandSchema } from
 import { CodedErrorSchema } from "./errors.js";
 import { ProxyEndpoints } from "./proxy.js";
 import { AuditSchema } from "./audit.js";
+import { ApprovalRecordSchema } from "./approvals.js";
 import { NoticeSchema } from "./notices.js";
 import { VsphereEventSchema } from "./events.js";
 
@@ -15,6 +16,8 @@ export function wireSchemas(): Record<string, z.ZodType> {
     "result": ResultSchema,
     "error": CodedErrorSchema,
     "audit": AuditSchema,
+    /** A value of the iaas_approvals bucket. */
+    "approval": ApprovalRecordSchema,
     "notice": NoticeSchema,
     "event.vsphere": VsphereEventSchema,
   };

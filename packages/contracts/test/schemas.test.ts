@@ -280,6 +280,7 @@ describe("wire schemas", () => {
         "result",
         "error",
         "audit",
+        "approval",
         "notice",
         "event.vsphere",
         "proxy.vcenter.vm.get.request",

@@ -62,14 +62,24 @@ export interface CommandConsumerOptions<C extends Command> {
   consumer: keyof typeof Consumers;
   schema: z.ZodType<C>;
   handle(cmd: C, ctx: CommandContext): Promise<CommandOutcome>;
-  /** Guard rails: throws an IaasError to refuse (policy, protected VMs); runs before `handle`. */
-  authorize?(cmd: C): Promise<void> | void;
+  /**
+   * Guard rails: throws an IaasError to refuse (policy, protected VMs); runs before `handle`. May
+   * answer the approval the command runs under (`requireApproval`): its id and approvers go into
+   * the result's facts and the audit record.
+   */
+  authorize?(cmd: C): Promise<Granted | void> | Granted | void;
   log: Logger;
   metrics: Metrics;
   /** Commands handled at once by this instance. */
   concurrency?: number;
   /** Delay before a retryable failure is delivered again; default 1 s doubling to 30 s. */
   backoffMs?: (delivery: number) => number;
+}
+
+/** What the guard answers for a command that runs under an approval. */
+export interface Granted {
+  approvalId: string;
+  approvedBy: string[];
 }
 
 /** Stops fetching; `stop()` resolves once in-flight commands have finished. */
@@ -242,10 +252,12 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   };
 
   let result: FinalResult;
+  let granted: Granted | void = undefined;
   try {
-    await opts.authorize?.(cmd);
+    granted = await opts.authorize?.(cmd);
     const out = await opts.handle(cmd, ctx);
-    result = { id: cmd.id, status: "succeeded", command: verb, message: out.message, ...(out.facts ? { facts: out.facts } : {}), ...(out.vm ? { vm: out.vm } : {}), at: new Date().toISOString() };
+    const facts = granted ? { code: "done" as const, ...out.facts, approvalId: granted.approvalId, approvedBy: granted.approvedBy } : out.facts;
+    result = { id: cmd.id, status: "succeeded", command: verb, message: out.message, ...(facts ? { facts } : {}), ...(out.vm ? { vm: out.vm } : {}), at: new Date().toISOString() };
   } catch (err) {
     const ie = IaasError.from(err);
     if (ie.retryable && delivery < def.maxDeliver) {
@@ -286,7 +298,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   // result is published then (deduplicated by Nats-Msg-Id), instead of running the command again.
   await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
   await publishFinal(js, result, traceparent);
-  await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result).catch((err: unknown) => log.error({ err }, "audit publish failed"));
+  await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result, granted || undefined).catch((err: unknown) => log.error({ err }, "audit publish failed"));
   m.ack();
   opts.metrics.commands.inc({ verb, outcome: result.status, code: result.status === "failed" ? result.error.code : "" });
   opts.metrics.commandSeconds.observe({ verb }, (performance.now() - started) / 1000);
@@ -309,7 +321,15 @@ export async function publishFinal(js: Jet["js"], result: FinalResult, tracepare
   await js.publish(Subjects.result(result.id), encodeJson(result), { msgID: CommandMsgIds.final(result.id), headers });
 }
 
-export async function publishAudit(js: Jet["js"], actor: Actor, id: string, command: string, vm: string | undefined, result: FinalResult | { status: "rejected"; code: string; message: string; at: string }): Promise<void> {
+export async function publishAudit(
+  js: Jet["js"],
+  actor: Actor,
+  id: string,
+  command: string,
+  vm: string | undefined,
+  result: FinalResult | { status: "rejected"; code: string; message: string; at: string },
+  granted?: Granted,
+): Promise<void> {
   const rec: CommandAudit = {
     kind: "command",
     id,
@@ -320,6 +340,7 @@ export async function publishAudit(js: Jet["js"], actor: Actor, id: string, comm
     ...(result.status === "failed" ? { code: result.error.code } : result.status === "rejected" ? { code: result.code as CommandAudit["code"] } : {}),
     message: result.status === "failed" ? result.error.message : result.message,
     at: result.at,
+    ...(granted ? { approvalId: granted.approvalId, approvedBy: granted.approvedBy } : {}),
   };
   await js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, rec.outcome) });
 }

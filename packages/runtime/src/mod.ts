@@ -7,9 +7,10 @@ export { createMetrics, Counter, Histogram, Gauge, Registry, type Metrics } from
 export { startHealthServer, type HealthServer, type ReadinessCheck } from "./health.js";
 export { ByteBudget } from "./budget.js";
 export { consumeLoop, backoffMs, type ConsumeLoop, type ConsumeLoopOptions } from "./consume.js";
-export { commandService, type CommandServiceDeps, type RunningCommandService, startCommandConsumer, publishFinal, publishAudit, type CommandContext, type CommandOutcome, type CommandConsumer } from "./commands.js";
+export { commandService, type CommandServiceDeps, type RunningCommandService, startCommandConsumer, publishFinal, publishAudit, type CommandContext, type CommandOutcome, type CommandConsumer, type Granted } from "./commands.js";
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
 export { runService, runCommandService, type CommandServiceDefinition, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";
 export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
 export { readVmForGuard, guardRead } from "./guard.js";
+export { requireApproval, type ApprovalMatchLike } from "./approvals.js";

@@ -15,6 +15,9 @@ import { startResultRelay, type ResultRelay } from "./relays/results.js";
 import { createSlackTransport, type SocketReconnect } from "./transport/slack.js";
 import { SlashCommands } from "./listeners/slash.js";
 import { UserGroups } from "./stores/usergroups.js";
+import { ApprovalStore } from "./stores/approvals.js";
+import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION } from "./listeners/approvals.js";
+import { checkApproverGroups } from "./config.js";
 
 export interface GatewayDeps {
   nc: NatsConnection;
@@ -54,6 +57,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let relay: ResultRelay | undefined;
   let notices: NoticeRelay | undefined;
   let auditor: Auditor | undefined;
+  let approvals: ApprovalDesk | undefined;
+  checkApproverGroups(policy, config);
 
   // Every click, modal, options request and event goes to the feature that registered its id (start()).
   const interactions = new Interactions(log);
@@ -96,12 +101,30 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         ...(transport.postMessage ? { postMessage: transport.postMessage } : {}),
         ...(transport.postEphemeral ? { postEphemeral: transport.postEphemeral } : {}),
       });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now });
+      approvals = new ApprovalDesk({
+        store: new ApprovalStore(await openBucket(nc, "approvals"), log),
+        requests,
+        js,
+        nc,
+        quotas,
+        auditor,
+        policy,
+        api: transport.api,
+        channel: config.SLACK_APPROVALS_CHANNEL ?? config.SLACK_NOTIFY_CHANNEL,
+        groups,
+        allowed,
+        log: log.child({ component: "approvals" }),
+        now,
+        sweepMs: config.APPROVALS_SWEEP_S * 1000,
+      });
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now, approvals });
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       const clicks = click;
+      const desk = approvals;
       const commands = slash;
       interactions
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
+        .onAction([APPROVE_ACTION, REJECT_ACTION], (body) => desk.click(body))
         .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
@@ -113,9 +136,12 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         // Membership is read before Slack's requests are taken (bounded; a failure only logs), so
         // a group member is not refused for the first moments after a restart.
         await groups.start();
+        // Every replica sweeps: reminders, expiry and a crashed replica's unpublished approvals, each settled by compare-and-set.
+        approvals.start();
         return await transport.start();
       } catch (err) {
         groups.stop();
+        await approvals.stop();
         await notices?.stop();
         await relay.stop();
         throw err;
@@ -124,6 +150,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     stop: async () => {
       groups.stop();
       await transport.stop();
+      await approvals?.stop();
       await slash?.stop();
       await notices?.stop();
       await relay?.stop();

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SlackUserIdSchema } from "@iaas/contracts";
-import { BaseEnvSchema, PortSchema, natsAuthRefinement } from "@iaas/runtime";
+import { BaseEnvSchema, ConfigError, PortSchema, natsAuthRefinement } from "@iaas/runtime";
+import type { Policy } from "@iaas/policy";
 
 const optional = z
   .string()
@@ -33,6 +34,14 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   SLACK_APP_TOKEN: optional.pipe(z.string().startsWith("xapp-", "must be an app-level token (xapp-…)").optional()),
   SLACK_API_URL: ApiUrl,
   SLACK_NOTIFY_CHANNEL: optional,
+  /** Where approval cards go (a rule's own `channel` first); SLACK_NOTIFY_CHANNEL when unset. */
+  SLACK_APPROVALS_CHANNEL: optional,
+  /**
+   * How often each gateway replica sweeps the approvals bucket for reminders and expiries (and
+   * approved commands a crashed replica did not publish). A reminder or an expiry is at most this
+   * late.
+   */
+  APPROVALS_SWEEP_S: z.coerce.number().int().min(1).max(3600).default(5),
   /**
    * How often Slack user group membership is read again (usergroups.list, Slack's rate tier 2:
    * about 20 calls a minute), when the policy binds roles to groups.
@@ -59,3 +68,16 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
 });
 
 export type GatewayConfig = z.infer<typeof GatewayEnvSchema>;
+
+/**
+ * A policy whose approval rules name Slack user groups needs their members read (a bot token):
+ * otherwise nobody in those groups could ever approve, and requests would wait for no one.
+ */
+export function checkApproverGroups(policy: Policy, config: Pick<GatewayConfig, "SLACK_BOT_TOKEN">): void {
+  const groups = policy.approverGroups;
+  if (groups.length === 0 || config.SLACK_BOT_TOKEN !== undefined) return;
+  throw new ConfigError(
+    ["SLACK_BOT_TOKEN"],
+    `the policy's approval rules name Slack user groups as approvers (${groups.join(", ")}), but without SLACK_BOT_TOKEN the gateway cannot read who is in them`,
+  );
+}

@@ -2,7 +2,7 @@ import { ServiceNames } from "@iaas/contracts";
 import { PolicyError, loadPolicy } from "@iaas/policy";
 import { ConfigError, runService, type RunningService } from "@iaas/runtime";
 import { buildGateway } from "./build.js";
-import { GatewayEnvSchema } from "./config.js";
+import { GatewayEnvSchema, checkApproverGroups } from "./config.js";
 import { ensureGatewayResources } from "./resources.js";
 
 await runService({
@@ -14,6 +14,7 @@ await runService({
     try {
       const policy = loadPolicy({ env: { IAAS_POLICY: env.IAAS_POLICY, IAAS_ADMINS: env.IAAS_ADMINS.join(",") } });
       log.info({ policy: policy.source }, "policy loaded");
+      checkApproverGroups(policy, env);
       return policy;
     } catch (err) {
       if (err instanceof PolicyError) throw new ConfigError(["IAAS_POLICY"], err.message);

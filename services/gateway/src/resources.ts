@@ -4,7 +4,7 @@ import { ensureConsumer, ensureStreams, jetstreamFor, openBucket, type Logger, t
  * The JetStream resources the gateway uses: the streams it publishes to or reads (commands,
  * results, notices; audit and dead letters so a lone gateway still leaves a working system), its
  * durable result and notice consumers and its buckets (requests, confirmations, rate limits, posted notices, quota
- * reservations). Idempotent; an existing stream is left as
+ * reservations, approvals). Idempotent; an existing stream is left as
  * an operator tuned it.
  */
 export async function ensureGatewayResources(nc: NatsConnection, log: Logger): Promise<void> {
@@ -18,4 +18,5 @@ export async function ensureGatewayResources(nc: NatsConnection, log: Logger): P
   await openBucket(nc, "notices");
   await openBucket(nc, "quotas");
   await openBucket(nc, "remediationControl");
+  await openBucket(nc, "approvals");
 }

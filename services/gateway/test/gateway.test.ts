@@ -253,6 +253,7 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       • \`/iaas delete &lt;vm&gt;\`: Delete a VM (after you confirm). _(your and your team's VMs)_
       • \`/iaas owner &lt;vm&gt; &lt;@user|@team&gt;\`: Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins). _(VMs you own)_
       • \`/iaas snapshot create|list|revert|delete &lt;vm&gt; [name]\`: Take a snapshot of a VM (\`create\`, named by the time unless you name it), \`list\` its snapshots, \`revert\` to one (the current one by default, after you confirm), or \`delete\` one (its children are kept). _(your and your team's VMs)_
+      • \`/iaas approvals\`: The requests waiting for an approval: those you asked for, and those you may approve or reject (with the buttons).
       \`&lt;vm&gt;\` is an exact VM name or an inventory path starting with \`/\`; wildcards are not accepted."
     `);
     const power = await h.slash("help power");

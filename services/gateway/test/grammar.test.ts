@@ -26,6 +26,7 @@ describe("grammar: the commands beyond power", () => {
         "snapshot create|list|revert|delete <vm> [name]",
         "echo [text]",
         "audit [vm]",
+        "approvals",
         "remediation pause|resume|status [duration] [reason]",
       ]
     `);

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { SnapshotCommandSchema, VmCommandSchema, type SnapshotCommand, type VmCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { commandService, openBucket, type CommandServiceDeps, type RunningCommandService } from "@iaas/runtime";
+import { commandService, openBucket, type CommandServiceDeps, type KV, type RunningCommandService } from "@iaas/runtime";
 import { authorizeVmCommand } from "./guard.js";
 import { runVmCommand } from "./lifecycle.js";
 import { VmQuota } from "./quota.js";
@@ -31,13 +31,14 @@ export interface VmLifecycleService extends RunningCommandService {
 const QUOTA_HOLD_MARGIN_MS = 5 * 60_000;
 
 /**
- * vm-lifecycle, not started: `start()` opens the quota and sweep buckets, begins consuming
- * `iaas.cmd.vm.*` and `iaas.cmd.snapshot.*` (two durables, so a long clone does not hold up a
- * snapshot), and starts the snapshot retention sweep.
+ * vm-lifecycle, not started: `start()` opens the quota, approval and sweep buckets, begins
+ * consuming `iaas.cmd.vm.*` and `iaas.cmd.snapshot.*` (two durables, so a long clone does not hold
+ * up a snapshot), and starts the snapshot retention sweep.
  */
 export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleService {
   const { nc, policy, log } = deps;
   let quota: VmQuota | undefined;
+  let approvals: KV | undefined;
   const quotaOf = () => {
     if (!quota) throw new Error("vm-lifecycle not started");
     return quota;
@@ -49,7 +50,8 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
     // the share back at once (the gateway's too, for a command it reserved).
     authorize: async (cmd: VmCommand) => {
       try {
-        await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, quota: quotaOf() }, cmd);
+        if (!approvals) throw new Error("vm-lifecycle not started");
+        return await authorizeVmCommand({ nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, quota: quotaOf(), approvals }, cmd);
       } catch (err) {
         await quotaOf().release(cmd);
         throw err;
@@ -66,7 +68,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
       }
     },
   });
-  const snapshotDeps = { nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs };
+  const snapshotDeps = { nc, policy, lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs, approvals: () => approvals };
   const snapshots = commandService(deps, {
     consumer: "vmSnapshots",
     schema: SnapshotCommandSchema,
@@ -80,6 +82,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
     },
     async start() {
       quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS });
+      approvals = await openBucket(nc, "approvals");
       await inner.start();
       await snapshots.start();
       if (deps.config.snapshotSweepMs > 0) {

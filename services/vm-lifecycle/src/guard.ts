@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
-import { commandIdOf, teamLabel, type Policy } from "@iaas/policy";
-import { guardRead, readVmForGuard, requestJson, shareOfSize, shareOfSource, type NatsConnection } from "@iaas/runtime";
+import { commandIdOf, teamLabel, type ApprovalFacts, type Policy } from "@iaas/policy";
+import { guardRead, readVmForGuard, requestJson, requireApproval, shareOfSize, shareOfSource, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 import type { VmQuota } from "./quota.js";
 
 export interface GuardDeps {
@@ -10,6 +10,8 @@ export interface GuardDeps {
   lookupTimeoutMs: number;
   /** The quota reservations (`iaas_quotas`) a create, clone or deploy takes its share in. */
   quota: Pick<VmQuota, "reserve">;
+  /** The `iaas_approvals` bucket (read only): the records of approved requests. */
+  approvals: KV;
 }
 
 type Call = { timeoutMs: number; requestId: string };
@@ -25,9 +27,13 @@ type Call = { timeoutMs: number; requestId: string };
  *   actor's own unless an admin), and the quotas of the owner and the team;
  * - delete, resize, owner: the VM is not protected (name and, resolved in vCenter, its folder;
  *   a folder that cannot be read refuses);
- * - resize: values within the policy's limits; owner: not a template, someone to give it to.
+ * - resize: values within the policy's limits; owner: not a template, someone to give it to;
+ * - create, clone, deploy, delete, resize: when an `approvals` rule matches (with the same facts
+ *   the gateway gives it), an approved request for exactly this command (`approvalId`), else
+ *   IAAS_APPROVAL_REQUIRED; a request over quota runs only under a `quotaOverrun` rule's approval.
+ * Answers the approval it runs under, if any.
  */
-export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<void> {
+export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<Granted | undefined> {
   const { policy } = d;
   const actor = cmd.actor;
   const via = actor.via;
@@ -39,8 +45,9 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.checkName(cmd.name);
       const size = policy.resolveSize(cmd.size);
       checkTeam(policy, actor, cmd.team);
-      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSize(size), call });
-      return;
+      const facts: ApprovalFacts = { command: cmd.action, vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB, leaseMs: cmd.leaseMs };
+      const granted = await approved(d, cmd, facts);
+      return (await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSize(size), call, command: cmd, facts })) ?? granted;
     }
     case "clone": {
       policy.authorize(actor, "clone");
@@ -49,8 +56,9 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       // A clone is as big as its source: vm-info has the disks vm-get leaves out.
       const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
       policy.authorizeOn(actor, "clone", source);
-      await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSource(source), call });
-      return;
+      const facts: ApprovalFacts = { command: "clone", vm: cmd.name, cpu: source.numCpu, memoryGB: source.memoryMB / 1024, leaseMs: cmd.leaseMs };
+      const granted = await approved(d, cmd, facts);
+      return (await checkVmQuota(d, { commandId: cmd.id, actor, name: cmd.name, team: cmd.team, request: shareOfSource(source), call, command: cmd, facts })) ?? granted;
     }
     case "delete": {
       policy.authorize(actor, "delete");
@@ -58,10 +66,10 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       const vm = await lookup(d, cmd.vm, call);
       // Gone already: a redelivery whose first attempt deleted it, or a name that never existed.
       // Nothing can be deleted either way; the handler tells the two apart.
-      if (!vm) return;
+      if (!vm) return undefined;
       policy.authorizeOn(actor, "delete", vm);
       policy.checkProtected("delete", { name: vm.name, path: vm.path }, { via, resolved: true });
-      return;
+      return approved(d, cmd, { command: "delete", vm: cmd.vm });
     }
     case "resize": {
       policy.authorize(actor, "resize");
@@ -72,7 +80,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       const vm = await readVmForGuard(d.nc, cmd.vm, call);
       policy.authorizeOn(actor, "resize", vm);
       policy.checkProtected("resize", { name: vm.name, path: vm.path }, { via, resolved: true });
-      return;
+      return approved(d, cmd, { command: "resize", vm: cmd.vm, cpu: cmd.cpu ?? vm.numCpu, memoryGB: cmd.memoryGB ?? vm.memoryMB / 1024 });
     }
     case "owner": {
       policy.authorize(actor, "owner");
@@ -87,9 +95,14 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       if (vm.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${vm.name}\` is a template: templates have no owner or team; deploy it to get a VM.`);
       policy.authorizeOn(actor, "owner", vm);
       policy.checkProtected("owner", { name: vm.name, path: vm.path }, { via, resolved: true });
-      return;
+      return undefined;
     }
   }
+}
+
+/** The approval `facts` need (none: undefined), checked against the record the command names. */
+function approved(d: GuardDeps, cmd: VmCommand, facts: ApprovalFacts): Promise<Granted | undefined> {
+  return requireApproval({ kv: d.approvals, command: cmd, match: d.policy.approvalFor(facts) });
 }
 
 /**
@@ -102,9 +115,24 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
  * (the proxy returns it instead of making another, so nothing new is used), or someone else's,
  * which the proxy refuses as a duplicate: either way there is nothing to count.
  */
-export async function checkVmQuota(d: GuardDeps, q: { commandId: string; actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call }): Promise<void> {
-  if (await lookup(d, q.name, q.call)) return;
-  await d.quota.reserve(q);
+export async function checkVmQuota(
+  d: GuardDeps,
+  q: { commandId: string; actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call; command: VmCommand; facts: ApprovalFacts },
+): Promise<Granted | undefined> {
+  if (await lookup(d, q.name, q.call)) return undefined;
+  try {
+    await d.quota.reserve(q);
+    return undefined;
+  } catch (err) {
+    // Over quota: it may still run under the approval of a `quotaOverrun` rule, which lets an
+    // approver allow what the quota alone would refuse; the share is then taken unchecked.
+    if (!(err instanceof IaasError) || err.code !== "IAAS_QUOTA_EXCEEDED") throw err;
+    const match = d.policy.approvalFor({ ...q.facts, overQuota: true });
+    if (!match?.rule.when.quotaOverrun) throw err;
+    const granted = await requireApproval({ kv: d.approvals, command: q.command, match });
+    await d.quota.reserve({ ...q, unchecked: true });
+    return granted;
+  }
 }
 
 /** `team=` of a create, clone or deploy: a team that exists, and one of the actor's own unless they are an admin. */

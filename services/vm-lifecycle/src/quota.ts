@@ -30,14 +30,16 @@ export class VmQuota {
     this.reservations = new QuotaReservations(d.kv, { log: d.log });
   }
 
-  /** Takes `request` for the command on its owner's key (and its team's); throws IAAS_QUOTA_EXCEEDED with the figures when over. */
-  async reserve(q: { commandId: string; actor: Actor; team?: string | undefined; request: Usage; call: { timeoutMs: number; requestId: string } }): Promise<void> {
+  /** Takes `request` for the command on its owner's key (and its team's); throws IAAS_QUOTA_EXCEEDED with the figures when over (unless `unchecked`). */
+  async reserve(q: { commandId: string; actor: Actor; team?: string | undefined; request: Usage; call: { timeoutMs: number; requestId: string }; unchecked?: boolean }): Promise<void> {
     await this.reservations.reserve({
       commandId: q.commandId,
       keys: quotaKeysOf(q.actor.userId, q.team),
       request: q.request,
       ttlMs: this.d.holdMs,
-      check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: q.actor, team: q.team, request: q.request, call: q.call }),
+      // Unchecked: an approver allowed this request over quota (a `quotaOverrun` rule); it still
+      // holds its share, so requests checked meanwhile count it.
+      check: q.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: q.actor, team: q.team, request: q.request, call: q.call }),
     });
   }
 

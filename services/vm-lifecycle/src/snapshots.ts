@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, quote, type SnapshotCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { readVmForGuard, requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
+import { readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 
 export interface SnapshotDeps {
   nc: NatsConnection;
@@ -9,6 +9,8 @@ export interface SnapshotDeps {
   lookupTimeoutMs: number;
   /** How long vCenter may take for one snapshot task. */
   taskTimeoutMs: number;
+  /** The `iaas_approvals` bucket (read only), for a revert the policy's approval rules match; undefined before start. */
+  approvals: () => KV | undefined;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface SnapshotDeps {
  * the protection of the VM by name, then by inventory path. `maxPerVm` is checked by the proxy
  * in the same read that makes the snapshot (snapshot-create's `limit`).
  */
-export async function authorizeSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCommand): Promise<void> {
+export async function authorizeSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCommand): Promise<Granted | undefined> {
   const { policy } = d;
   const id = `snapshot.${cmd.action}` as const;
   const via = cmd.actor.via;
@@ -28,7 +30,10 @@ export async function authorizeSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCom
   const vm = await readVmForGuard(d.nc, cmd.vm, { timeoutMs: d.lookupTimeoutMs, requestId: cmd.id });
   policy.authorizeOn(cmd.actor, id, vm);
   if (protectedToo) policy.checkProtected(id, { name: vm.name, path: vm.path }, { via, resolved: true });
-  // Approvals of snapshot.revert: the lead calls the shared requireApproval (packages/runtime) here.
+  if (cmd.action !== "revert") return undefined;
+  const kv = d.approvals();
+  if (!kv) throw new Error("vm-lifecycle not started");
+  return requireApproval({ kv, command: cmd, match: policy.approvalFor({ command: "snapshot.revert", vm: vm.name }) });
 }
 
 /** `iaas-` and the UTC time to the second, the name of a snapshot made without one: `iaas-2026-12-07T15-04-05Z`. */

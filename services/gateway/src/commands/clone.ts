@@ -12,6 +12,8 @@ export const clone: RecordOf<"clone"> = {
   precheck: (policy, cmd) => checkNewVm(policy, cmd, false),
   target: (cmd) => ({ vm: cmd.source, id: "clone" }),
   newTeam: (cmd) => cmd.team,
+  // A clone is as big as its source (when the look-up answered in time; vm-lifecycle checks again with it).
+  approvalFacts: (cmd, { vm }) => ({ command: "clone", vm: cmd.name, ...(vm ? { cpu: vm.numCpu, memoryGB: vm.memoryMB / 1024 } : {}) }),
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}) }),
   doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${newVmSuffix({ team: cmd.team })}`,
 };

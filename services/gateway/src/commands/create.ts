@@ -10,6 +10,10 @@ export const create: RecordOf<"create"> = {
   vm: (cmd) => cmd.name,
   precheck: (policy, cmd) => checkNewVm(policy, cmd, true),
   newTeam: (cmd) => cmd.team,
+  approvalFacts: (cmd, { policy }) => {
+    const size = policy.resolveSize(cmd.size);
+    return { command: "create", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB };
+  },
   command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
   doing: (cmd) => `Creating ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

@@ -18,6 +18,7 @@ export const del: RecordOf<"delete"> = {
    * shown anyway: vm-lifecycle checks everything again.
    */
   target: (cmd) => ({ vm: cmd.vm, id: "delete" }),
+  approvalFacts: (cmd) => ({ command: "delete", vm: cmd.vm }),
   inspect: async (_cmd, { vm }) => {
     if (!vm) return [];
     return fields([

@@ -30,6 +30,7 @@ export type ParsedCommand =
   | { verb: "snapshot"; action: "list"; vm: VmRef }
   | { verb: "snapshot"; action: "create" | "revert"; vm: VmRef; name?: string }
   | { verb: "snapshot"; action: "delete"; vm: VmRef; name: string }
+  | { verb: "approvals" }
   | { verb: "remediation"; action: "status" | "resume" }
   | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string };
 export type Verb = ParsedCommand["verb"];
@@ -520,6 +521,12 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     summary: "The latest actions (who, what, when, result), for one VM or all.",
     args: [arg.optional(arg.vm(), "vm")],
     build: ([vm]) => (vm === undefined ? { verb: "audit" } : { verb: "audit", vm }),
+  }),
+  approvals: command({
+    verb: "approvals",
+    summary: "The requests waiting for an approval: those you asked for, and those you may approve or reject (with the buttons).",
+    args: [],
+    build: () => ({ verb: "approvals" }),
   }),
   remediation: command({
     verb: "remediation",

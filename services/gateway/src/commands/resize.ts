@@ -13,6 +13,8 @@ export const resize: RecordOf<"resize"> = {
     policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
   },
   target: (cmd) => ({ vm: cmd.vm, id: "resize" }),
+  // What the VM ends with: the values asked for, the rest as it is.
+  approvalFacts: (cmd, { vm }) => ({ command: "resize", vm: cmd.vm, cpu: cmd.cpu ?? vm?.numCpu, memoryGB: cmd.memoryGB ?? (vm ? vm.memoryMB / 1024 : undefined) }),
   command: (cmd, base) =>
     VmCommandSchema.parse({ ...base, area: "vm", action: "resize", vm: cmd.vm, ...(cmd.cpu !== undefined ? { cpu: cmd.cpu } : {}), ...(cmd.memoryGB !== undefined ? { memoryGB: cmd.memoryGB } : {}) }),
   doing: (cmd) => {

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { Actor, Command, VmRef, VmSummary } from "@iaas/contracts";
+import type { Actor, ApprovalRecord, Command, VmRef, VmSummary } from "@iaas/contracts";
 import type { ApprovalFacts, CommandId, Policy, Scope } from "@iaas/policy";
 import type { JsonEndpoint } from "@iaas/runtime";
 import type { Block } from "../presentation/blocks.js";
@@ -47,6 +47,8 @@ export interface AnswerEnv {
   pause: PauseStore;
   /** The gateway's clock. */
   now(): number;
+  /** The pending requests for approval the actor asked for or may decide. */
+  approvals: { pendingFor(actor: Actor): Promise<{ asked: ApprovalRecord[]; toDecide: ApprovalRecord[] }> };
   audit: {
     latest(q: { vm?: string | undefined; match?: (row: AuditRow) => boolean }): Promise<{ records: AuditRow[]; scanned: number }>;
     succeeded(verb: string, vm: string | undefined, message: string): void;

@@ -1,6 +1,7 @@
 import type { Actor } from "@iaas/contracts";
 import { isScoped, type CommandId, type Policy, type Scope } from "@iaas/policy";
 import { code } from "../presentation/mrkdwn.js";
+import { approvals } from "./approvals.js";
 import { audit } from "./audit.js";
 import { clone } from "./clone.js";
 import { create } from "./create.js";
@@ -22,7 +23,7 @@ import { templates } from "./templates.js";
 import type { ActionVerb, QueryVerb, RecordOf, SplitVerb, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, snapshot, echo, audit, remediation };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, snapshot, echo, audit, approvals, remediation };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`

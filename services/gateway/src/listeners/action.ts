@@ -1,8 +1,8 @@
 import { IaasError, ProxyEndpoints, type Actor, type Command, type VmSummary } from "@iaas/contracts";
-import { teamLabel, type Policy } from "@iaas/policy";
+import { describeSize, teamLabel, type Policy } from "@iaas/policy";
 import { requestJson } from "@iaas/runtime";
 import type { ParsedCommand } from "../commands/parse.js";
-import type { ActionVerb } from "../commands/verb.js";
+import type { ActionVerb, InspectEnv } from "../commands/verb.js";
 import { acceptedText, grantsOf, labelOf, questionText, vmOf } from "../commands/verbs.js";
 import type { Block } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
@@ -62,6 +62,10 @@ export class Actions {
     const facts: Block[] = record.inspect ? await record.inspect(cmd, { policy, actor, vm }) : [];
     const command = record.command(cmd, { id: c.id, actor, issuedAt: new Date(this.d.now()).toISOString() });
     const label = labelOf(cmd);
+    // A command an approval rule matches waits for an approver instead of a confirmation or a
+    // publish: the approver's yes is the last word, and publishes it.
+    const waits = await this.approval(record, cmd, command, { policy, actor, vm }, c);
+    if (waits) return waits;
     if (grantsOf(cmd).some((id) => policy.needsConfirmation(id))) {
       await c.admit();
       return this.askConfirmation(record, cmd, command, c, facts);
@@ -69,6 +73,45 @@ export class Actions {
     // What the look-up took comes off the publish's share of the ack budget.
     const budgetMs = Math.max(MIN_PUBLISH_BUDGET_MS, ACK_BUDGET_MS - (performance.now() - started));
     return this.submit(command, c, acceptedText(record, cmd, c.id), label, budgetMs);
+  }
+
+  /**
+   * Whether the command waits for an approval, and if so the ack that says for whom and until
+   * when. A create, clone or deploy over quota is refused here as always, unless a `quotaOverrun`
+   * rule lets it wait for an approver instead; one a rule matches for another reason is checked
+   * against the quota now (not reserved: that happens on approval), so approvers are not asked
+   * for what could not run anyway.
+   */
+  private async approval(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, command: Command, env: InspectEnv, c: Call): Promise<Ack | undefined> {
+    const { policy } = this.d;
+    const facts = record.approvalFacts?.(cmd, env);
+    if (!facts) return undefined;
+    let match = policy.approvalFor(facts);
+    let overQuota = false;
+    const overrun = policy.approvalFor({ ...facts, overQuota: true });
+    const quotaMayWait = overrun?.rule.when.quotaOverrun === true;
+    if (match || quotaMayWait) {
+      try {
+        await this.d.quotas.release(await this.d.quotas.reserve(command, c.traceparent));
+      } catch (err) {
+        if (!(err instanceof IaasError) || err.code !== "IAAS_QUOTA_EXCEEDED" || !quotaMayWait) throw err;
+        match = overrun;
+        overQuota = true;
+      }
+    }
+    if (!match) return undefined;
+    await c.admit();
+    const label = labelOf(cmd);
+    if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, label);
+    const size = facts.size ? ` (${facts.size.name}: ${describeSize(facts.size)})` : "";
+    const summary = `${record.doing(cmd)}${size}`;
+    try {
+      const message = await this.d.approvals.ask({ command, match, overQuota, verb: label, vm: vmOf(cmd), summary, p: c.p }, c.log);
+      return { message, verb: label, outcome: "approval" };
+    } catch (err) {
+      c.log.error({ err }, "could not store the request for approval");
+      return { message: ephemeral(errorText(unavailable(), c.id)), verb: label, outcome: "unavailable", code: "IAAS_UNAVAILABLE" };
+    }
   }
 
   /**

@@ -12,6 +12,7 @@ import type { RequestStore } from "../stores/requests.js";
 import type { Replier, SlackMessage } from "../transport/reply.js";
 import type { ConfirmationStore } from "./confirm.js";
 import type { QuotaGate } from "../stores/quotas.js";
+import type { ApprovalDesk } from "./approvals.js";
 
 /**
  * The fields of Slack's slash command payload the gateway uses. Not strict: Slack adds fields
@@ -81,12 +82,14 @@ export interface SlashDeps {
   log: Logger;
   metrics: GatewayMetrics;
   now: () => number;
+  /** Requests that wait for an approver (policy `approvals`). */
+  approvals: ApprovalDesk;
 }
 
 export interface Ack {
   message: SlackMessage;
   verb: string;
-  outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered" | "confirm" | "limited";
+  outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered" | "confirm" | "limited" | "approval";
   code?: string;
 }
 

@@ -34,6 +34,7 @@ export class Queries {
       held: (key) => d.quotas.held(key),
       pause: d.pause,
       now: d.now,
+      approvals: { pendingFor: (actor) => d.approvals.pendingFor(actor) },
       audit: {
         latest: (q) => d.auditor.latest(q),
         succeeded: (verb, vm, message) => d.auditor.succeeded(c.actor, c.id, verb, vm, message),

@@ -201,26 +201,26 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
       const c = row.record;
       blocks.push(
         sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""} · request ${code(c.id)}`, [
-          ["Who", `<@${c.actor.userId}> via ${c.actor.via}`],
+          ["Who", `<@${c.actor.userId}> via ${c.actor.via}${c.approvedBy?.length ? `, approved by ${c.approvedBy.map((u) => `<@${u}>`).join(", ")}` : ""}`],
           ["When", when],
           ["Result", `${c.outcome}${c.code ? ` (${c.code})` : ""}`],
           ["Details", clip(c.message)],
         ]),
       );
-      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""} (request ${c.id})`);
+      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""}${c.approvedBy?.length ? ` approved by ${c.approvedBy.join(", ")}` : ""} (request ${c.id})`);
     } else {
       const o = row.record;
       const label = [o.kind, o.rule].filter(Boolean).join(".");
       const result = [o.decision, o.reason].filter(Boolean).join(": ") || "-";
       blocks.push(
         sectionWithFields(`${icon[o.decision ?? ""] ?? ":gear:"} ${code(label)}${o.vm ? ` ${code(o.vm)}` : o.datastore ? ` ${code(o.datastore)}` : ""}`, [
-          ["Who", escape(o.kind)],
+          ["Who", o.by && /^[UW][A-Z0-9]{2,20}$/.test(o.by) ? `<@${o.by}>` : escape(o.kind)],
           ["When", when],
           ["Result", escape(result)],
           ["Details", clip(o.message)],
         ]),
       );
-      lines.push(`${o.at} ${o.kind} ${escape(label)}${o.vm ? ` ${escape(o.vm)}` : ""}: ${escape(result)}`);
+      lines.push(`${o.at} ${o.by && /^[UW][A-Z0-9]{2,20}$/.test(o.by) ? o.by : o.kind} ${escape(label)}${o.vm ? ` ${escape(o.vm)}` : ""}: ${escape(result)}`);
     }
   }
   return message([`Latest actions${vm === undefined ? "" : ` for ${escape(vm)}`}:`, ...lines].join("\n"), blocks);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommandAuditSchema, CommandMsgIds, IaasError, Streams, Subjects, type Actor, type CommandAudit, type ErrorCode } from "@iaas/contracts";
+import { ApprovalAuditSchema, CommandAuditSchema, CommandMsgIds, type ApprovalAudit, IaasError, Streams, Subjects, type Actor, type CommandAudit, type ErrorCode } from "@iaas/contracts";
 import { encodeJson, type JetStreamClient, type JetStreamManager, type Logger } from "@iaas/runtime";
 
 /**
@@ -16,6 +16,8 @@ const OtherAuditSchema = z.object({
   decision: z.string().optional(),
   rule: z.string().optional(),
   reason: z.string().optional(),
+  /** Who made it, when a person did (an approval's approver or requester). */
+  by: z.string().optional(),
 });
 export type AuditRow = { kind: "command"; record: CommandAudit } | { kind: "other"; record: z.infer<typeof OtherAuditSchema> };
 
@@ -42,6 +44,13 @@ export class Auditor {
 
   succeeded(actor: Actor, id: string, command: string, vm: string | undefined, message: string): void {
     this.record(actor, id, command, vm, "succeeded", undefined, message);
+  }
+
+  /** A transition of a request for approval (`iaas.audit.approval`); one record per transition and clicker. */
+  approval(rec: ApprovalAudit): void {
+    const parsed = ApprovalAuditSchema.parse(rec);
+    const msgID = `approval-${parsed.id}-${parsed.decision}-${parsed.by ?? "sweep"}${parsed.decision === "refused" ? `-${parsed.at}` : ""}`;
+    this.track(this.d.js.publish(Subjects.audit("approval"), encodeJson(parsed), { msgID }).then(() => undefined), parsed.request);
   }
 
   /** Same subject and Nats-Msg-Id scheme as the command services' records (runtime's publishAudit). */

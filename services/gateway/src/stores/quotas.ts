@@ -31,8 +31,12 @@ export class QuotaGate {
     this.reservations = new QuotaReservations(d.kv, { log: d.log, ...(d.now ? { now: d.now } : {}) });
   }
 
-  /** Reserves the command's share; undefined for a command that takes none. Throws IAAS_QUOTA_EXCEEDED when over. */
-  async reserve(command: Command, traceparent: string): Promise<QuotaHold | undefined> {
+  /**
+   * Reserves the command's share; undefined for a command that takes none. Throws
+   * IAAS_QUOTA_EXCEEDED when over, unless `unchecked` (an approver allowed it over quota: the
+   * share is still held, so requests checked meanwhile count it).
+   */
+  async reserve(command: Command, traceparent: string, opts: { unchecked?: boolean } = {}): Promise<QuotaHold | undefined> {
     const call = { timeoutMs: QUOTA_LOOKUP_TIMEOUT_MS, requestId: command.id, traceparent };
     const share = await quotaShareOf(this.d.nc, this.d.policy, command, call);
     if (!share) return undefined;
@@ -41,7 +45,7 @@ export class QuotaGate {
       keys: share.keys,
       request: share.request,
       ttlMs: QUOTA_HOLD_MS,
-      check: proxyQuotaCheck(this.d.nc, this.d.policy, { actor: command.actor, team: share.team, request: share.request, call }),
+      check: opts.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: command.actor, team: share.team, request: share.request, call }),
     });
     return { commandId: command.id, keys: share.keys };
   }
