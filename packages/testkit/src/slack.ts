@@ -369,6 +369,28 @@ export class SlackStandIn {
     };
   }
 
+  /** Views opened or published so far, for `view_id`s as Slack hands them out. */
+  private views = 0;
+
+  /**
+   * https://api.slack.com/methods/views.open (and .update, .publish): the view back with an id and
+   * hash, as Slack answers; a view over Slack's 100 blocks, or views.open without a trigger_id, is
+   * refused as Slack refuses it.
+   */
+  private viewAnswer(method: string, body: Record<string, unknown>): unknown {
+    let view: { blocks?: unknown[] } & Record<string, unknown>;
+    try {
+      view = (typeof body.view === "string" ? JSON.parse(body.view) : body.view) as typeof view;
+    } catch {
+      return { ok: false, error: "invalid_arguments" };
+    }
+    if (!view || typeof view !== "object") return { ok: false, error: "invalid_arguments" };
+    if (method === "views.open" && !body.trigger_id) return { ok: false, error: "invalid_trigger_id" };
+    if ((view.blocks?.length ?? 0) > 100) return { ok: false, error: "invalid_arguments", response_metadata: { messages: ["[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"] } };
+    this.views += 1;
+    return { ok: true, view: { ...view, id: typeof body.view_id === "string" ? body.view_id : `V${String(this.views).padStart(8, "0")}`, hash: `${Date.now()}.${this.views}` } };
+  }
+
   private async handle(req: IncomingMessage): Promise<[number, unknown] | "drop"> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -428,6 +450,10 @@ export class SlackStandIn {
           return [200, { ok: true, message_ts: `${Date.now() / 1000}` }];
         case "usergroups.list":
           return [200, this.usergroupsList(body)];
+        case "views.open":
+        case "views.update":
+        case "views.publish":
+          return [200, this.viewAnswer(method, body)];
         case "apps.connections.open":
           if (this.connectionsOpenFailure === "drop") return "drop";
           if (this.connectionsOpenFailure === "http_503") return [503, { ok: false, error: "service_unavailable" }];

@@ -14,6 +14,8 @@ import { RequestStore } from "./stores/requests.js";
 import { startResultRelay, type ResultRelay } from "./relays/results.js";
 import { createSlackTransport, type SocketReconnect } from "./transport/slack.js";
 import { SlashCommands } from "./listeners/slash.js";
+import { FORM_CALLBACKS, Forms, MetadataSigner, TEMPLATE_OPTIONS_ACTION } from "./forms/forms.js";
+import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 
 export interface GatewayDeps {
@@ -54,6 +56,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let relay: ResultRelay | undefined;
   let notices: NoticeRelay | undefined;
   let auditor: Auditor | undefined;
+  let forms: Forms | undefined;
 
   // Every click, modal, options request and event goes to the feature that registered its id (start()).
   const interactions = new Interactions(log);
@@ -62,6 +65,14 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     log,
     async (body, ack, meta) => {
       if (!slash) throw new Error("gateway not started");
+      // `/iaas create` or `/iaas deploy` alone opens a form (with a bot token to call views.open).
+      const p = forms ? SlashPayloadSchema.safeParse(body) : undefined;
+      const kind = p?.success ? Forms.kindOf(p.data.text) : undefined;
+      if (forms && p?.success && kind) {
+        const answer = await forms.open(kind, p.data);
+        await ack(answer);
+        return;
+      }
       await slash.handle(body, ack, meta);
     },
     (body) => interactions.action(body),
@@ -100,6 +111,16 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       const clicks = click;
       const commands = slash;
+      const api = transport.api;
+      // View metadata is signed with a key derived from the app's own secret: the same on every replica.
+      const secret = config.SLACK_SIGNING_SECRET ?? config.SLACK_BOT_TOKEN;
+      if (api && secret) {
+        const f = new Forms({ api, signer: new MetadataSigner(secret), policy, groups, nc, replier, allowed, run: (p, a, m) => commands.run(p, a, m), log: log.child({ component: "forms" }), now });
+        forms = f;
+        interactions.onView([FORM_CALLBACKS.create, FORM_CALLBACKS.deploy], (b, a) => f.submit(b, a)).onOptions(TEMPLATE_OPTIONS_ACTION, (b, a) => f.options(b, a));
+      } else {
+        log.info("forms are off: `/iaas create` alone needs SLACK_BOT_TOKEN to open a modal");
+      }
       interactions
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
         .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));

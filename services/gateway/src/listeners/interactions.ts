@@ -65,7 +65,9 @@ export class Interactions {
     const id = CallbackSchema.safeParse(body);
     const h = id.success ? find(this.views, id.data.view.callback_id) : undefined;
     if (!h) {
-      await ack();
+      // A submitted form no feature issued: say so in the modal rather than close it silently.
+      const submitted = (body as { type?: unknown } | null)?.type === "view_submission";
+      await ack(submitted ? { response_action: "update", view: UNKNOWN_FORM_VIEW } : undefined);
       return this.dropped("view", id.success ? id.data.view.callback_id : undefined);
     }
     await h(body, ack).catch(async (err: unknown) => {
@@ -96,6 +98,13 @@ export class Interactions {
     this.log.info({ kind, id: id?.slice(0, 100) }, "interaction no feature takes; ignored");
   }
 }
+
+const UNKNOWN_FORM_VIEW = {
+  type: "modal",
+  title: { type: "plain_text", text: "IaaS" },
+  close: { type: "plain_text", text: "Close" },
+  blocks: [{ type: "section", text: { type: "mrkdwn", text: ":x: This form is not one the IaaS app opened. Nothing was done." } }],
+};
 
 function add<H>(map: Map<string, H>, id: string, h: H): void {
   if (map.has(id)) throw new Error(`interaction id ${id} registered twice`);
