@@ -126,4 +126,70 @@ describe("forms: create and deploy in a modal", () => {
     expect(await fingerprint(sys)).toBe(before);
     expect(template).toBeTruthy();
   });
+
+  describe("the App Home", () => {
+    type HomeView = { type: string; private_metadata: string; blocks: { type: string; text?: { text: string }; elements?: { action_id: string; value: string; text: { text: string } }[] }[] };
+    const published = async (user: string, after: number) =>
+      sys.slack.waitFor((calls) => {
+        const c = calls.filter((x) => x.method === "views.publish" && x.body.user_id === user && x.at >= after).at(-1);
+        return c && (JSON.parse(String(c.body.view)) as HomeView);
+      });
+    const openHome = async (user: string) => {
+      const at = Date.now();
+      const body = JSON.stringify({ token: "t", team_id: "T0001", api_app_id: "A0001", type: "event_callback", event_id: `Ev${randomUUID().slice(0, 8)}`, event_time: Math.floor(at / 1000), event: { type: "app_home_opened", user, channel: "D0HOME1", tab: "home", event_ts: `${at / 1000}` } });
+      const r = await postSigned(sys.gatewayUrl, body, { secret: SIGNING_SECRET });
+      expect(r.status).toBe(200);
+      return published(user, at);
+    };
+
+    it("publishes the user's VMs with buttons that work: Power off powers it off, answered in their DM", async () => {
+      await sys.adopt("DC0_H0_VM0", "UHOME1");
+      const home = await openHome("UHOME1");
+      expect(home.type).toBe("home");
+      const text = JSON.stringify(home.blocks);
+      expect(text).toContain("DC0_H0_VM0");
+      expect(text).toContain("Approvals waiting for you");
+      expect(text).toContain("Your quota");
+      // Only the user's own VMs: the other demo VMs have no owner.
+      expect(text).not.toContain("DC0_H0_VM1");
+      const buttons = home.blocks.flatMap((b) => b.elements ?? []);
+      const off = buttons.find((e) => e.value === "power off DC0_H0_VM0")!;
+      expect(off.action_id).toBe("iaas.run");
+      expect(buttons.some((e) => e.value === "delete DC0_H0_VM0")).toBe(true);
+      const at = Date.now();
+      const click = {
+        type: "block_actions",
+        user: { id: "UHOME1", team_id: "T0001" },
+        team: { id: "T0001" },
+        api_app_id: "A0001",
+        container: { type: "view", view_id: "V0HOME" },
+        trigger_id: `${Date.now()}.3.${randomUUID()}`,
+        view: { id: "V0HOME", type: "home", private_metadata: home.private_metadata },
+        actions: [{ type: "button", action_id: off.action_id, value: off.value, action_ts: `${Date.now() / 1000}` }],
+      };
+      expect((await postSigned(sys.gatewayUrl, blockActionsBody(click), { secret: SIGNING_SECRET })).status).toBe(200);
+      await sys.slack.waitFor((calls) => calls.find((c) => c.method === "chat.postMessage" && c.body.channel === "UHOME1" && String(c.body.text).includes("Powering off")));
+      await sys.slack.waitFor((calls) => calls.find((c) => c.method === "chat.postMessage" && c.body.channel === "UHOME1" && String(c.body.text).startsWith(":white_check_mark:")));
+      expect((await inventory(sys)).get("DC0_H0_VM0")?.powerState).toBe("poweredOff");
+      // Refreshed after the command finished: now it offers Power on.
+      await sys.slack.waitFor((calls) =>
+        calls.some((c) => c.method === "views.publish" && c.body.user_id === "UHOME1" && c.at >= at && String(c.body.view).includes("power on DC0_H0_VM0")),
+      );
+      // A click with someone else's Home metadata runs nothing.
+      const forged = { ...click, user: { id: "UOTHER2", team_id: "T0001" }, trigger_id: `${Date.now()}.4.${randomUUID()}`, actions: [{ ...click.actions[0]!, value: "power on DC0_H0_VM0" }] };
+      await postSigned(sys.gatewayUrl, blockActionsBody(forged), { secret: SIGNING_SECRET });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(sys.slack.apiCalls("chat.postMessage").some((c) => c.body.channel === "UOTHER2")).toBe(false);
+      expect((await inventory(sys)).get("DC0_H0_VM0")?.powerState).toBe("poweredOff");
+    });
+
+    it("an info answer carries the actions the caller may take on that VM", async () => {
+      const mine = await sys.slash("info DC0_H0_VM0", { user_id: "UHOME1" });
+      const values = JSON.stringify(mine.json);
+      expect(values).toContain("power on DC0_H0_VM0");
+      expect(values).toContain("delete DC0_H0_VM0");
+      const admin = await sys.slash("info DC0_H0_VM1", { user_id: "UADMIN1" });
+      expect(JSON.stringify(admin.json)).toContain("power off DC0_H0_VM1");
+    });
+  });
 });

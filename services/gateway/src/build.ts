@@ -15,6 +15,8 @@ import { startResultRelay, type ResultRelay } from "./relays/results.js";
 import { createSlackTransport, type SocketReconnect } from "./transport/slack.js";
 import { SlashCommands } from "./listeners/slash.js";
 import { FORM_CALLBACKS, Forms, MetadataSigner, TEMPLATE_OPTIONS_ACTION } from "./forms/forms.js";
+import { HOME_PAGE_ACTION, Home, type HomeApproval } from "./forms/home.js";
+import type { Actor } from "@iaas/contracts";
 import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 
@@ -30,6 +32,8 @@ export interface GatewayDeps {
   policy?: Policy;
   /** The clock for confirmation expiry, rate-limit windows and command times (tests move it). */
   now?: () => number;
+  /** Approvals waiting for a user, for their App Home (the approvals feature); none when not given. */
+  approvalsFor?: (actor: Actor) => Promise<HomeApproval[]>;
   /** Socket Mode: the wait between reconnect attempts (default SOCKET_RECONNECT: 1 s doubling up to 60 s; tests shorten it). */
   slackReconnect?: SocketReconnect;
 }
@@ -47,7 +51,7 @@ export interface Gateway {
  * The gateway, wired but not started. Needs the streams, the `gateway-results` and `gateway-notices` consumers and the
  * gateway's buckets to exist (`ensureGatewayResources`).
  */
-export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect }: GatewayDeps): Gateway {
+export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect, approvalsFor }: GatewayDeps): Gateway {
   const gm = gatewayMetrics(metrics);
   const allowed = responseUrlGuard(config.SLACK_API_URL);
   const policy = given ?? loadPolicy({ env: { IAAS_POLICY: config.IAAS_POLICY, IAAS_ADMINS: config.IAAS_ADMINS.join(",") } });
@@ -57,6 +61,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let notices: NoticeRelay | undefined;
   let auditor: Auditor | undefined;
   let forms: Forms | undefined;
+  let home: Home | undefined;
 
   // Every click, modal, options request and event goes to the feature that registered its id (start()).
   const interactions = new Interactions(log);
@@ -118,13 +123,17 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         const f = new Forms({ api, signer: new MetadataSigner(secret), policy, groups, nc, replier, allowed, run: (p, a, m) => commands.run(p, a, m), log: log.child({ component: "forms" }), now });
         forms = f;
         interactions.onView([FORM_CALLBACKS.create, FORM_CALLBACKS.deploy], (b, a) => f.submit(b, a)).onOptions(TEMPLATE_OPTIONS_ACTION, (b, a) => f.options(b, a));
+        const signer = new MetadataSigner(secret);
+        const h = new Home({ api, signer, policy, groups, nc, quotas, replier, run: (p, a) => commands.run(p, a), ...(approvalsFor ? { approvalsFor } : {}), log: log.child({ component: "home" }), now });
+        home = h;
+        interactions.onEvent("app_home_opened", (b) => h.opened(b)).onAction(HOME_PAGE_ACTION, (b) => h.page(b));
       } else {
         log.info("forms are off: `/iaas create` alone needs SLACK_BOT_TOKEN to open a modal");
       }
       interactions
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
-        .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));
-      relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
+        .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log, ...(home ? { home: (b: unknown) => home!.run(b) } : {}) }, body));
+      relay = await startResultRelay({ js, requests, replier, log, metrics: gm, ...(home ? { onFinal: (u: string) => home!.refresh(u) } : {}) });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
@@ -144,6 +153,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     },
     stop: async () => {
       groups.stop();
+      home?.stop();
       await transport.stop();
       await slash?.stop();
       await notices?.stop();

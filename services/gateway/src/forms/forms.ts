@@ -77,6 +77,12 @@ export function teamOptions(policy: Policy, actor: Actor): Option[] {
   return [...new Set(policy.teamsOf(actor))].slice(0, MAX_OPTIONS).map((t) => option(/^S/.test(t) ? `user group ${t}` : t, t));
 }
 
+/** A duration as the lease field takes it (`30d`, `12h`): the largest unit that divides it. */
+export function durationText(ms: number): string {
+  for (const [unit, n] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000]] as const) if (ms % n === 0) return `${ms / n}${unit}`;
+  return `${Math.ceil(ms / 1000)}s`;
+}
+
 /** The sizes a form offers, with what each means, marking those that need an approval. */
 export function sizeOptions(policy: Policy): Option[] {
   return policy
@@ -125,7 +131,7 @@ export function vmFormView(kind: FormKind, policy: Policy, actor: Actor, metadat
       block_id: "lease",
       optional: true,
       label: plain("Lease"),
-      element: { type: "plain_text_input", action_id: "value", max_length: 10, initial_value: formatDuration(policy.leases.default) },
+      element: { type: "plain_text_input", action_id: "value", max_length: 10, initial_value: durationText(policy.leases.default) },
       hint: plain(`How long the VM is kept, e.g. 7d or 12h; longer than ${formatDuration(policy.leases.max)} needs an approval.`, 150),
     });
   }
@@ -299,7 +305,7 @@ export class Forms {
     }
     const leaseText = text("lease");
     let lease: string | undefined;
-    if (leaseText !== "" && this.d.policy.leases.enabled && leaseText !== formatDuration(this.d.policy.leases.default)) {
+    if (leaseText !== "" && this.d.policy.leases.enabled && leaseText !== durationText(this.d.policy.leases.default)) {
       const ms = parseDuration(leaseText);
       if (typeof ms === "string") errors.lease = fieldText(ms);
       else lease = leaseText;

@@ -152,7 +152,10 @@ export type RunSlash = (body: unknown, ack: (m: SlackMessage) => Promise<void>) 
  * clicker, in the message's channel, answered on the click's response_url (a new message, the
  * clicked one stays). A click without a response_url (the App Home) is not handled here.
  */
-export async function handleRunClick(d: { slash: RunSlash; allowed: (url: string) => boolean; log: Logger }, body: unknown): Promise<void> {
+export async function handleRunClick(d: { slash: RunSlash; allowed: (url: string) => boolean; log: Logger; home?: (body: unknown) => Promise<void> }, body: unknown): Promise<void> {
+  // A click on the App Home has no response_url: the Home runs it and answers in the user's DM.
+  const container = (body as { container?: { type?: unknown }; response_url?: unknown } | null) ?? {};
+  if (d.home && container.container?.type === "view" && container.response_url === undefined) return d.home(body);
   const parsed = RunClickSchema.safeParse(body);
   if (!parsed.success) {
     d.log.warn(`run click rejected: ${formatIssues(parsed.error)}`);
