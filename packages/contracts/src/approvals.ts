@@ -46,7 +46,7 @@ export const ApprovalRecordSchema = z.strictObject({
   channelId: SlackChannelIdSchema,
   text: z.string().max(4000),
   /** The request's response_url (Slack's, checked): the reply target of the approved command, and a way to tell the requester when no DM can be sent. */
-  responseUrl: z.string().min(1).max(2000),
+  responseUrl: z.string().min(1).max(2000).optional(),
   /** The rule that matched, why (in words), its approvers in words, and how many must say yes. */
   rule: z.string().max(64),
   why: z.string().max(500),

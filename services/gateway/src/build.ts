@@ -14,6 +14,11 @@ import { RequestStore } from "./stores/requests.js";
 import { startResultRelay, type ResultRelay } from "./relays/results.js";
 import { createSlackTransport, type SocketReconnect } from "./transport/slack.js";
 import { SlashCommands } from "./listeners/slash.js";
+import { FORM_CALLBACKS, Forms, MetadataSigner, TEMPLATE_OPTIONS_ACTION } from "./forms/forms.js";
+import { HOME_PAGE_ACTION, Home, type HomeApproval } from "./forms/home.js";
+import type { Actor } from "@iaas/contracts";
+import { button } from "./presentation/blocks.js";
+import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 import { ApprovalStore } from "./stores/approvals.js";
 import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION } from "./listeners/approvals.js";
@@ -31,6 +36,8 @@ export interface GatewayDeps {
   policy?: Policy;
   /** The clock for confirmation expiry, rate-limit windows and command times (tests move it). */
   now?: () => number;
+  /** Approvals waiting for a user, for their App Home (the approvals feature); none when not given. */
+  approvalsFor?: (actor: Actor) => Promise<HomeApproval[]>;
   /** Socket Mode: the wait between reconnect attempts (default SOCKET_RECONNECT: 1 s doubling up to 60 s; tests shorten it). */
   slackReconnect?: SocketReconnect;
 }
@@ -48,7 +55,7 @@ export interface Gateway {
  * The gateway, wired but not started. Needs the streams, the `gateway-results` and `gateway-notices` consumers and the
  * gateway's buckets to exist (`ensureGatewayResources`).
  */
-export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect }: GatewayDeps): Gateway {
+export function buildGateway({ nc, config, log, metrics, policy: given, now = Date.now, slackReconnect, approvalsFor }: GatewayDeps): Gateway {
   const gm = gatewayMetrics(metrics);
   const allowed = responseUrlGuard(config.SLACK_API_URL);
   const policy = given ?? loadPolicy({ env: { IAAS_POLICY: config.IAAS_POLICY, IAAS_ADMINS: config.IAAS_ADMINS.join(",") } });
@@ -59,6 +66,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let auditor: Auditor | undefined;
   let approvals: ApprovalDesk | undefined;
   checkApproverGroups(policy, config);
+  let forms: Forms | undefined;
+  let home: Home | undefined;
 
   // Every click, modal, options request and event goes to the feature that registered its id (start()).
   const interactions = new Interactions(log);
@@ -67,6 +76,14 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     log,
     async (body, ack, meta) => {
       if (!slash) throw new Error("gateway not started");
+      // `/iaas create` or `/iaas deploy` alone opens a form (with a bot token to call views.open).
+      const p = forms ? SlashPayloadSchema.safeParse(body) : undefined;
+      const kind = p?.success ? Forms.kindOf(p.data.text) : undefined;
+      if (forms && p?.success && kind) {
+        const answer = await forms.open(kind, p.data);
+        await ack(answer);
+        return;
+      }
       await slash.handle(body, ack, meta);
     },
     (body) => interactions.action(body),
@@ -122,11 +139,25 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const clicks = click;
       const desk = approvals;
       const commands = slash;
+      const api = transport.api;
+      // View metadata is signed with a key derived from the app's own secret: the same on every replica.
+      const secret = config.SLACK_SIGNING_SECRET ?? config.SLACK_BOT_TOKEN;
+      if (api && secret) {
+        const f = new Forms({ api, signer: new MetadataSigner(secret), policy, groups, nc, replier, allowed, run: (p, a, m) => commands.run(p, a, m), log: log.child({ component: "forms" }), now });
+        forms = f;
+        interactions.onView([FORM_CALLBACKS.create, FORM_CALLBACKS.deploy], (b, a) => f.submit(b, a)).onOptions(TEMPLATE_OPTIONS_ACTION, (b, a) => f.options(b, a));
+        const signer = new MetadataSigner(secret);
+        const h = new Home({ api, signer, policy, groups, nc, quotas, replier, run: (p, a) => commands.run(p, a), approvalsFor: approvalsFor ?? ((actor: Actor) => homeApprovals(desk, actor)), log: log.child({ component: "home" }), now });
+        home = h;
+        interactions.onEvent("app_home_opened", (b) => h.opened(b)).onAction(HOME_PAGE_ACTION, (b) => h.page(b));
+      } else {
+        log.info("forms are off: `/iaas create` alone needs SLACK_BOT_TOKEN to open a modal");
+      }
       interactions
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
         .onAction([APPROVE_ACTION, REJECT_ACTION], (body) => desk.click(body))
-        .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));
-      relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
+        .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log, ...(home ? { home: (b: unknown) => home!.run(b) } : {}) }, body));
+      relay = await startResultRelay({ js, requests, replier, log, metrics: gm, ...(home ? { onFinal: (u: string) => home!.refresh(u) } : {}) });
       if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
         notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
@@ -149,6 +180,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     },
     stop: async () => {
       groups.stop();
+      home?.stop();
       await transport.stop();
       await approvals?.stop();
       await slash?.stop();
@@ -158,4 +190,13 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
     },
     slackReady: () => transport.socketConnected?.() ?? true,
   };
+}
+
+/** The approvals a user may decide, for their App Home: one line each, with the card's Approve / Reject buttons. */
+async function homeApprovals(desk: ApprovalDesk, actor: Actor): Promise<HomeApproval[]> {
+  const { toDecide } = await desk.pendingFor(actor);
+  return toDecide.slice(0, 10).map((r) => ({
+    summary: `<@${r.requester}>: ${r.summary} (rule \`${r.rule}\`)`,
+    buttons: [{ type: "actions", block_id: `approval-home-${r.id}`, elements: [button(APPROVE_ACTION, "Approve", r.id, "primary"), button(REJECT_ACTION, "Reject", r.id, "danger")] }],
+  }));
 }

@@ -1,5 +1,6 @@
 import { ProxyEndpoints } from "@iaas/contracts";
 import { infoMessage } from "../presentation/views.js";
+import { vmButtons } from "../forms/vm-actions.js";
 import type { RecordOf } from "./verb.js";
 
 export const info: RecordOf<"info"> = {
@@ -9,7 +10,9 @@ export const info: RecordOf<"info"> = {
   vm: (cmd) => cmd.vm,
   answer: async (cmd, { ask, policy, actorOn }) => {
     const { vm } = await ask(ProxyEndpoints.vmInfo, { vm: cmd.vm });
-    policy.authorizeOn(actorOn(vm.team), "info", vm);
-    return infoMessage(vm);
+    const actor = actorOn(vm.team);
+    policy.authorizeOn(actor, "info", vm);
+    // The actions the caller may take on it, as buttons that run the command as the clicker.
+    return infoMessage(vm, vmButtons(policy, actor, vm));
   },
 };

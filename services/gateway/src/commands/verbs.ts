@@ -12,7 +12,7 @@ import { help } from "./help.js";
 import { info } from "./info.js";
 import { list } from "./list.js";
 import { owner } from "./owner.js";
-import type { ParsedCommand, Verb } from "./parse.js";
+import { parseCommand, type ParsedCommand, type Verb } from "./parse.js";
 import { power } from "./power.js";
 import { quota } from "./quota.js";
 import { remediation } from "./remediation.js";
@@ -89,4 +89,26 @@ export function acceptedText(r: ActionVerb<ParsedCommand>, cmd: ParsedCommand, i
 /** What the Confirm / Cancel prompt asks. */
 export function questionText(r: ActionVerb<ParsedCommand>, cmd: ParsedCommand, typed: string): string {
   return r.question?.(cmd) ?? `Run ${code(`/iaas ${typed.trim().slice(0, 200)}`)}?`;
+}
+
+/**
+ * Whether a button running `/iaas <text>` on this VM should be offered to the actor: the text
+ * parses to a verb naming this very VM, its gateway checks pass, the VM is not protected for it,
+ * and the actor's grant reaches it. The click is checked again in full (it runs the command).
+ * A verb the grammar does not know yet (a feature not installed) is never offered.
+ */
+export function mayRunOn(policy: Policy, actor: Actor, text: string, vm: { name: string; path?: string | undefined; owner?: string | undefined; team?: string | undefined }): boolean {
+  const cmd = parseCommand(text);
+  if (!cmd.success) return false;
+  const r = recordOf(cmd.data);
+  if (!isAction(r) || !r.target) return false;
+  const t = r.target(cmd.data);
+  if (t.vm !== vm.name) return false;
+  try {
+    r.precheck(policy, cmd.data);
+    policy.checkProtected(t.id, { name: vm.name, path: vm.path });
+  } catch {
+    return false;
+  }
+  return grantsOf(cmd.data).some((id) => policy.mayActOn(actor, id, vm)) && policy.mayActOn(actor, t.id, vm);
 }

@@ -8,7 +8,7 @@ import type { Block } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { ephemeral, errorText } from "../presentation/render.js";
 import { withinBudget } from "./budget.js";
-import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, MIN_PUBLISH_BUDGET_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, actorOn, foreignResponseUrl, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
+import { ACK_BUDGET_MS, LOOKUP_TIMEOUT_MS, MIN_PUBLISH_BUDGET_MS, PUBLISH_TIMEOUT_MS, STORE_TIMEOUT_MS, actorOn, foreignResponseUrl, replyable, unavailable, type Ack, type Call, type Pending, type SlashDeps } from "./call.js";
 import { confirmationPrompt } from "./confirm.js";
 import { CommandPublisher } from "./publish.js";
 
@@ -50,7 +50,7 @@ export class Actions {
       // actor's grant reaches it. Refused here, in the ack; the command service checks again.
       // A request whose answer could not go anywhere asks vCenter nothing.
       await c.admit();
-      if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, labelOf(cmd));
+      if (!replyable(this.d, c)) return foreignResponseUrl(c, labelOf(cmd));
       vm = await this.lookup(target.vm, c);
       if (vm) {
         actor = actorOn(this.d.groups, actor, vm.team);
@@ -102,7 +102,7 @@ export class Actions {
     if (!match) return undefined;
     await c.admit();
     const label = labelOf(cmd);
-    if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, label);
+    if (!replyable(this.d, c)) return foreignResponseUrl(c, label);
     const size = facts.size ? ` (${facts.size.name}: ${describeSize(facts.size)})` : "";
     const summary = `${record.doing(cmd)}${size}`;
     try {
@@ -137,7 +137,7 @@ export class Actions {
    */
   private async askConfirmation(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, command: Command, c: Call, facts: Block[]): Promise<Ack> {
     const label = labelOf(cmd);
-    if (!this.d.allowed(c.p.response_url)) return foreignResponseUrl(c, label);
+    if (!replyable(this.d, c)) return foreignResponseUrl(c, label);
     const ttl = this.d.policy.confirmTtlSeconds;
     const now = this.d.now();
     const vm = vmOf(cmd);
@@ -182,7 +182,7 @@ export class Actions {
   private async submit(command: Command, c: Call, acceptedLine: string, verb: string, budgetMs: number): Promise<Ack> {
     const { p, id } = c;
     const log = () => c.log.child({ verb });
-    if (!this.d.allowed(p.response_url)) {
+    if (!replyable(this.d, c)) {
       await c.admit();
       return foreignResponseUrl(c, verb);
     }
@@ -190,9 +190,18 @@ export class Actions {
     // The reply target is written while the rate limit is counted (two round trips at once); the
     // command is published only once both are done: within the limit, and its answer has
     // somewhere to go. A refused command leaves an unused record, which the bucket's TTL removes.
+    // Without a response_url (the App Home) the results go to the user's DM (Replier).
     const stored = this.publisher.remember(
-      { id, responseUrl: p.response_url, teamId: p.team_id, channelId: p.channel_id, userId: p.user_id, text: p.text, createdAt: new Date().toISOString() },
-      { posts: 0, timeoutMs: STORE_TIMEOUT_MS },
+      {
+        id,
+        ...(p.response_url !== undefined ? { responseUrl: p.response_url } : {}),
+        teamId: p.team_id,
+        channelId: p.channel_id,
+        userId: p.user_id,
+        text: p.text,
+        createdAt: new Date(Math.min(Date.now(), c.meta.responseUrlSince ?? Date.now())).toISOString(),
+      },
+      { posts: c.meta.responsePosts ?? 0, timeoutMs: STORE_TIMEOUT_MS },
     );
     await c.admit();
     // Create, clone, deploy: the quota share is taken before the command can run, so an over-quota
@@ -228,13 +237,13 @@ export class Actions {
             const refusal = err instanceof IaasError ? err : unavailable();
             log().info({ code: refusal.code }, "refused after the ack by the quota check");
             this.d.metrics.commands.inc({ verb, outcome: refusal.code === "IAAS_QUOTA_EXCEEDED" ? "rejected" : "unavailable", code: refusal.code });
-            await this.d.replier.direct(p.response_url, ephemeral(errorText(refusal, id)), id);
+            await this.d.replier.later(p, ephemeral(errorText(refusal, id)), id);
             return;
           }
           log().error({ err }, "could not publish the command");
           await this.d.quotas.release(hold);
           this.d.metrics.commands.inc({ verb, outcome: "unavailable", code: "IAAS_UNAVAILABLE" });
-          await this.d.replier.direct(p.response_url, ephemeral(errorText(unavailable(), id)), id);
+          await this.d.replier.later(p, ephemeral(errorText(unavailable(), id)), id);
         },
       ),
     );

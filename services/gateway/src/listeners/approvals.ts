@@ -73,7 +73,7 @@ export interface ApprovalAsk {
   verb: string;
   vm: string | undefined;
   summary: string;
-  p: { user_id: string; team_id: string; channel_id: string; text: string; response_url: string };
+  p: { user_id: string; team_id: string; channel_id: string; text: string; response_url?: string | undefined };
 }
 
 const at = (iso: string) => `<!date^${Math.floor(Date.parse(iso) / 1000)}^{date_short_pretty} {time}|${iso}>`;
@@ -116,7 +116,7 @@ export class ApprovalDesk {
       teamId: a.p.team_id,
       channelId: a.p.channel_id,
       text: a.p.text.slice(0, 4000),
-      responseUrl: a.p.response_url,
+      ...(a.p.response_url ? { responseUrl: a.p.response_url } : {}),
       rule: rule.name,
       why: why.slice(0, 500),
       approvers: approvers.slice(0, 3000),
@@ -349,7 +349,7 @@ export class ApprovalDesk {
         log.info({ reason: slackErrorOf(err) }, "DM to the requester failed; trying the request's response_url");
       }
     }
-    if (this.d.now() - Date.parse(rec.createdAt) < RESPONSE_URL_TTL_MS) {
+    if (rec.responseUrl && this.d.now() - Date.parse(rec.createdAt) < RESPONSE_URL_TTL_MS) {
       const out = await postToResponseUrl(rec.responseUrl, { response_type: "ephemeral", replace_original: false, text });
       if (out.ok) return;
     }

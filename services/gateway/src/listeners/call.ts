@@ -32,6 +32,23 @@ export const SlashPayloadSchema = z.object({
 });
 export type SlashPayload = z.infer<typeof SlashPayloadSchema>;
 
+/**
+ * A command to run as if typed: a verified slash command, or one a modal submission or an App
+ * Home click built from a verified interaction (identity from the interaction, never from a
+ * form field). Without a response_url (the App Home has none) its answers go to the user's DM
+ * with the app (chat.postMessage to the user id).
+ */
+export type CommandPayload = Omit<SlashPayload, "response_url"> & { response_url?: string | undefined };
+
+/** How a command's request stands besides the payload: a Slack retry, or a response_url already used. */
+export interface CallMeta {
+  retryNum?: number | undefined;
+  /** Posts already made (or about to be) on the response_url, so results do not overspend Slack's five. */
+  responsePosts?: number | undefined;
+  /** When Slack issued the response_url (ms), when earlier than now: a modal's is its slash command's. */
+  responseUrlSince?: number | undefined;
+}
+
 /** How long the ack waits for the command to be stored and published (Slack gives us 3 s in all). */
 export const ACK_BUDGET_MS = 2_000;
 /** How long a query (list, info, templates, audit) may take before the ack says "looking" and the answer follows on the response_url. */
@@ -91,14 +108,16 @@ export interface Ack {
   verb: string;
   outcome: "accepted" | "duplicate" | "rejected" | "unavailable" | "answered" | "confirm" | "limited" | "approval";
   code?: string;
+  /** A refusal's own message (without the request id): a modal shows it on the field it is about. */
+  refusal?: string;
 }
 
 /** One slash command being handled: the verified payload, its id and who asked. */
 export interface Call {
-  p: SlashPayload;
+  p: CommandPayload;
   id: string;
   actor: Actor;
-  meta: { retryNum?: number | undefined };
+  meta: CallMeta;
   log: Logger;
   /** W3C trace context started for this Slack request; travels with the command on NATS. */
   traceparent: string;
@@ -145,6 +164,11 @@ export function actorOn(groups: GroupReader, actor: Actor, team: string | undefi
 
 export function unavailable(): IaasError {
   return new IaasError("IAAS_UNAVAILABLE", "The IaaS service cannot take commands right now; nothing was done. Try again in a minute.");
+}
+
+/** Whether the call's answers can go somewhere: its response_url is Slack's, or it has none (a DM). */
+export function replyable(d: { allowed: (url: string) => boolean }, c: Call): boolean {
+  return c.p.response_url === undefined || d.allowed(c.p.response_url);
 }
 
 export function foreignResponseUrl(c: Call, verb: string): Ack {

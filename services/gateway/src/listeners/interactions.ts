@@ -65,7 +65,9 @@ export class Interactions {
     const id = CallbackSchema.safeParse(body);
     const h = id.success ? find(this.views, id.data.view.callback_id) : undefined;
     if (!h) {
-      await ack();
+      // A submitted form no feature issued: say so in the modal rather than close it silently.
+      const submitted = (body as { type?: unknown } | null)?.type === "view_submission";
+      await ack(submitted ? { response_action: "update", view: UNKNOWN_FORM_VIEW } : undefined);
       return this.dropped("view", id.success ? id.data.view.callback_id : undefined);
     }
     await h(body, ack).catch(async (err: unknown) => {
@@ -96,6 +98,13 @@ export class Interactions {
     this.log.info({ kind, id: id?.slice(0, 100) }, "interaction no feature takes; ignored");
   }
 }
+
+const UNKNOWN_FORM_VIEW = {
+  type: "modal",
+  title: { type: "plain_text", text: "IaaS" },
+  close: { type: "plain_text", text: "Close" },
+  blocks: [{ type: "section", text: { type: "mrkdwn", text: ":x: This form is not one the IaaS app opened. Nothing was done." } }],
+};
 
 function add<H>(map: Map<string, H>, id: string, h: H): void {
   if (map.has(id)) throw new Error(`interaction id ${id} registered twice`);
@@ -143,7 +152,10 @@ export type RunSlash = (body: unknown, ack: (m: SlackMessage) => Promise<void>) 
  * clicker, in the message's channel, answered on the click's response_url (a new message, the
  * clicked one stays). A click without a response_url (the App Home) is not handled here.
  */
-export async function handleRunClick(d: { slash: RunSlash; allowed: (url: string) => boolean; log: Logger }, body: unknown): Promise<void> {
+export async function handleRunClick(d: { slash: RunSlash; allowed: (url: string) => boolean; log: Logger; home?: (body: unknown) => Promise<void> }, body: unknown): Promise<void> {
+  // A click on the App Home has no response_url: the Home runs it and answers in the user's DM.
+  const container = (body as { container?: { type?: unknown }; response_url?: unknown } | null) ?? {};
+  if (d.home && container.container?.type === "view" && container.response_url === undefined) return d.home(body);
   const parsed = RunClickSchema.safeParse(body);
   if (!parsed.success) {
     d.log.warn(`run click rejected: ${formatIssues(parsed.error)}`);

@@ -62,8 +62,8 @@ export class Queries {
     c.log.info("query slower than the ack budget; answering on the response_url");
     this.pending.track(
       work.then(
-        (m) => this.d.replier.direct(c.p.response_url, { ...m, replace_original: false }, c.id),
-        (err: unknown) => this.d.replier.direct(c.p.response_url, { ...failure(err).message, replace_original: false }, c.id),
+        (m) => this.d.replier.later(c.p, { ...m, replace_original: false }, c.id),
+        (err: unknown) => this.d.replier.later(c.p, { ...failure(err).message, replace_original: false }, c.id),
       ),
     );
     return { message: ephemeral(`:mag: Looking that up… (request ${code(c.id)})`), verb, outcome: "answered" };

@@ -6,7 +6,7 @@ import { authorizeParsed, isAction, labelOf, recordOf, vmOf } from "../commands/
 import { ephemeral, errorText, parseErrorText, userFacingError } from "../presentation/render.js";
 import type { SlackMessage } from "../transport/reply.js";
 import { Actions } from "./action.js";
-import { Pending, RateLimitedError, SlashPayloadSchema, type Ack, type Call, type SlashDeps, type SlashPayload } from "./call.js";
+import { Pending, RateLimitedError, SlashPayloadSchema, type Ack, type Call, type CallMeta, type CommandPayload, type SlashDeps } from "./call.js";
 import { Queries } from "./query.js";
 
 /**
@@ -30,16 +30,29 @@ export class SlashCommands {
   }
 
   async handle(body: unknown, ack: (m: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined } = {}): Promise<void> {
+    await this.answer(() => this.route(body, meta), (r) => ack(r.message));
+  }
+
+  /**
+   * A command a modal or an App Home click built from a verified interaction: the same path as a
+   * typed one (grammar, role, scope, the verb's checks, confirmation, quota, publish). `ack` gets
+   * the answer with how it ended, for the caller to show (a modal's field error, a DM).
+   */
+  async run(p: CommandPayload, ack: (r: Ack) => Promise<void>, meta: CallMeta = {}): Promise<void> {
+    await this.answer(() => this.call(p, meta), ack);
+  }
+
+  private async answer(work: () => Promise<Ack>, ack: (r: Ack) => Promise<void>): Promise<void> {
     const started = performance.now();
     let result: Ack;
     try {
-      result = await this.route(body, meta);
+      result = await work();
     } catch (err) {
       const ie = IaasError.from(err);
       this.d.log.error({ err }, "slash command failed");
       result = { message: ephemeral(errorText({ code: ie.code, message: userFacingError(ie.toJSON()) })), verb: "unknown", outcome: "rejected", code: ie.code };
     }
-    await ack(result.message);
+    await ack(result);
     this.d.metrics.ackSeconds.observe({ verb: result.verb }, (performance.now() - started) / 1000);
     this.d.metrics.commands.inc({ verb: result.verb, outcome: result.outcome, code: result.code ?? "" });
   }
@@ -49,7 +62,7 @@ export class SlashCommands {
     await this.d.auditor.flush();
   }
 
-  private async route(body: unknown, meta: { retryNum?: number | undefined }): Promise<Ack> {
+  private async route(body: unknown, meta: CallMeta): Promise<Ack> {
     const parsed = SlashPayloadSchema.safeParse(body);
     if (!parsed.success) {
       const msg = `slash command payload rejected: ${formatIssues(parsed.error)}`;
@@ -61,7 +74,10 @@ export class SlashCommands {
       }
       return { message: ephemeral(errorText(new IaasError("IAAS_BAD_REQUEST", "This request from Slack is not one the IaaS app understands."))), verb: "unknown", outcome: "rejected", code: "IAAS_BAD_REQUEST" };
     }
-    const p = parsed.data;
+    return this.call(parsed.data, meta);
+  }
+
+  private async call(p: CommandPayload, meta: CallMeta): Promise<Ack> {
     const id = commandIdFor(p.team_id, p.trigger_id);
     const traceparent = newTraceparent();
     // A Slack retry is the same request again, not one more.
@@ -109,7 +125,7 @@ export class SlashCommands {
       const verb = cmd.error.verb ?? "unknown";
       c.log.info({ code: cmd.error.code }, `command rejected: ${cmd.error.message}`);
       this.d.auditor.rejected(c.actor, id, verb, undefined, cmd.error.code, cmd.error.message);
-      return { message: ephemeral(parseErrorText(cmd.error, id)), verb, outcome: "rejected", code: cmd.error.code };
+      return { message: ephemeral(parseErrorText(cmd.error, id)), verb, outcome: "rejected", code: cmd.error.code, refusal: cmd.error.message };
     }
     const label = labelOf(cmd.data);
     const record = recordOf(cmd.data);
@@ -123,11 +139,11 @@ export class SlashCommands {
       await c.admit();
       c.log.info({ code: err.code, verb: label }, `command refused: ${err.message}`);
       this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message);
-      return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code };
+      return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code, refusal: err.message };
     }
   }
 }
 
-function actorOf(p: SlashPayload, groups: readonly string[] | undefined): Actor {
+function actorOf(p: CommandPayload, groups: readonly string[] | undefined): Actor {
   return { userId: p.user_id, teamId: p.team_id, channelId: p.channel_id, ...(groups?.length ? { groups: [...groups] } : {}), via: "slack" };
 }

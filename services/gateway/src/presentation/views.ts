@@ -1,7 +1,7 @@
 import { PowerStateWords, ToolsStatusWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import { AUDIT_SHOW, type AuditRow } from "../stores/audit.js";
 import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
-import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block } from "./blocks.js";
+import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block, type Button } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
 import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
@@ -78,7 +78,7 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined,
   return message(text, blocks);
 }
 
-export function infoMessage(vm: VmInfo): SlackMessage {
+export function infoMessage(vm: VmInfo, actions: readonly Button[] = []): SlackMessage {
   const pairs: [string, string][] = [
     ["Power", POWER[vm.powerState]],
     ["CPU", `${vm.numCpu} vCPU${vm.cpuHotAddEnabled ? " (hot-add on)" : " (hot-add off)"}`],
@@ -95,7 +95,12 @@ export function infoMessage(vm: VmInfo): SlackMessage {
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
   const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}${vm.snapshots !== undefined ? `, ${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : ""}`;
-  return message(text, [section(title), ...fields(pairs), ...(vm.createdBy ? [context(`Made by request ${code(vm.createdBy)}`)] : [])]);
+  return message(text, [
+    section(title),
+    ...fields(pairs),
+    ...(vm.createdBy ? [context(`Made by request ${code(vm.createdBy)}`)] : []),
+    ...(actions.length ? [{ type: "actions" as const, elements: actions.slice(0, 25) }] : []),
+  ]);
 }
 
 /** `/iaas snapshot list <vm>`: the snapshots, parents before children, the current one marked, who made each. */

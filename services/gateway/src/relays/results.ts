@@ -12,6 +12,8 @@ export interface ResultRelayDeps {
   replier: Replier;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Called with the requester once a command's final result was relayed (the App Home refreshes). */
+  onFinal?: (userId: string) => void;
   /** Results relayed at once (different requests; one request's results stay in order). */
   concurrency?: number;
 }
@@ -81,7 +83,10 @@ async function relayOne(m: JsMsg, d: ResultRelayDeps, ackWaitNs: number): Promis
       return;
     }
     const { via, stored: after } = await d.replier.deliver(stored, resultMessage(result, rec.text), kind);
-    if (kind === "final") await markDelivered(d, after, log);
+    if (kind === "final") {
+      await markDelivered(d, after, log);
+      d.onFinal?.(rec.userId);
+    }
     d.metrics.replies.inc({ kind, via });
     d.metrics.results.inc({ outcome: "relayed" });
     log.info({ via }, "result relayed");

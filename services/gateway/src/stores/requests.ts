@@ -10,7 +10,8 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
  */
 export const RequestRecordSchema = z.strictObject({
   id: CommandIdSchema,
-  responseUrl: z.url(),
+  /** Absent for a command from the App Home: its answers go to the user's DM with the app. */
+  responseUrl: z.url().optional(),
   teamId: SlackTeamIdSchema,
   channelId: SlackChannelIdSchema,
   userId: SlackUserIdSchema,

@@ -154,22 +154,28 @@ export class Replier {
     const rec = stored.record;
     // Only the unusual paths log here; the relay logs the usual outcome.
     const log = () => this.d.log.child({ requestId: rec.id, kind });
-    if (!this.d.allowed(rec.responseUrl)) {
+    const url = rec.responseUrl;
+    if (url !== undefined && !this.d.allowed(url)) {
       // Records are written from verified requests only; this is a forged or misrouted one.
-      log().warn({ host: safeHost(rec.responseUrl) }, "not posting: the response_url is not on Slack's host");
+      log().warn({ host: safeHost(url) }, "not posting: the response_url is not on Slack's host");
       return { via: "none", stored };
     }
-    const slot = await this.d.requests.takePost(rec.id, kind, stored);
-    const after = slot.ok ? slot.stored : stored;
-    if (slot.ok) {
-      const out = await postToResponseUrl(rec.responseUrl, message, this.d.post);
-      if (out.ok) return { via: "response_url", stored: after };
-      log().warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
-    } else {
-      log().info({ reason: slot.reason }, "response_url not usable");
+    let after = stored;
+    if (url !== undefined) {
+      const slot = await this.d.requests.takePost(rec.id, kind, stored);
+      after = slot.ok ? slot.stored : stored;
+      if (slot.ok) {
+        const out = await postToResponseUrl(url, message, this.d.post);
+        if (out.ok) return { via: "response_url", stored: after };
+        log().warn({ detail: out.detail, permanent: out.permanent }, "response_url post failed");
+      } else {
+        log().info({ reason: slot.reason }, "response_url not usable");
+      }
     }
     // Progress is not worth a channel message; the final result is.
     if (kind === "progress") return { via: "none", stored: after };
+    // A command from the App Home has no channel to be ephemeral in: its DM with the app.
+    if (url === undefined) return { via: (await this.dm(rec.userId, message, rec.id)) ? "dm" : "none", stored: after };
     if (!this.d.postEphemeral && !this.d.postMessage) {
       log().warn("final result not delivered: the response_url is used up and SLACK_BOT_TOKEN is not set");
       return { via: "none", stored: after };
@@ -197,6 +203,26 @@ export class Replier {
    * One post to a response_url that is not (or not yet) in the store: the answer to a command
    * whose submission failed after the ack. The URL still has to pass the guard.
    */
+  /** `direct` to the request's response_url, or without one (the App Home) a DM to the user. */
+  async later(to: { response_url?: string | undefined; user_id: string }, message: SlackMessage, requestId: string): Promise<boolean> {
+    return to.response_url !== undefined ? this.direct(to.response_url, message, requestId) : this.dm(to.user_id, message, requestId);
+  }
+
+  /** A message to the user's DM with the app (chat.postMessage to the user id; scope chat:write). */
+  async dm(userId: string, message: SlackMessage, requestId: string): Promise<boolean> {
+    if (!this.d.postMessage) {
+      this.d.log.warn({ requestId }, "not delivered: a DM needs SLACK_BOT_TOKEN");
+      return false;
+    }
+    try {
+      await this.d.postMessage(userId, message.text, message.blocks);
+      return true;
+    } catch (err) {
+      this.d.log.warn({ requestId, reason: slackErrorOf(err) }, "chat.postMessage to the user failed; not delivered");
+      return false;
+    }
+  }
+
   async direct(responseUrl: string, message: SlackMessage, requestId: string): Promise<boolean> {
     if (!this.d.allowed(responseUrl)) return false;
     const out = await postToResponseUrl(responseUrl, message, this.d.post);

@@ -110,7 +110,7 @@ function guardBoltBodyBudget(): void {
 /** Where Slack's HTTP requests arrive (the app manifest points `/iaas` and interactivity here). */
 export const SLACK_EVENTS_PATH = "/slack/events";
 
-export type CommandListener = (body: unknown, ack: (m: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined }) => Promise<void>;
+export type CommandListener = (body: unknown, ack: (m?: SlackMessage) => Promise<void>, meta: { retryNum?: number | undefined }) => Promise<void>;
 /** A verified `block_actions` payload (a button click), already acked. */
 export type ActionListener = (body: unknown) => Promise<void>;
 
@@ -239,7 +239,7 @@ export function createSlackTransport(
   // Every slash command routed to this app; the app manifest declares only `/iaas`.
   app.command(/.*/, async ({ body, ack, context }) => {
     // Our Block type is the subset of Block Kit we build (blocks.ts); Bolt's is the full union.
-    await onCommand(body, async (m) => ack(m as Parameters<typeof ack>[0]), { retryNum: context.retryNum });
+    await onCommand(body, async (m) => (m === undefined ? ack() : ack(m as Parameters<typeof ack>[0])), { retryNum: context.retryNum });
   });
   // Confirm / Cancel clicks arrive on the same signed endpoint (interactivity URL). Slack wants an
   // empty 200 within 3 s; the answer goes to the payload's response_url.
