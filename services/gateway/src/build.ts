@@ -104,10 +104,10 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
         .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log }, body));
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm });
-      if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
+      if (transport.postMessage) {
         notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
-        log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
+        log.info("notices are not relayed: set SLACK_BOT_TOKEN (and SLACK_NOTIFY_CHANNEL for IT's notices) to post them");
       }
       try {
         // Membership is read before Slack's requests are taken (bounded; a failure only logs), so

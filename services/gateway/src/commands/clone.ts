@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
-import { checkNewVm, newVmSuffix } from "./team.js";
+import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const clone: RecordOf<"clone"> = {
@@ -12,6 +12,7 @@ export const clone: RecordOf<"clone"> = {
   precheck: (policy, cmd) => checkNewVm(policy, cmd, false),
   target: (cmd) => ({ vm: cmd.source, id: "clone" }),
   newTeam: (cmd) => cmd.team,
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}) }),
+  approvalFacts: (cmd) => (cmd.leaseMs !== undefined ? { command: "clone", vm: cmd.name, leaseMs: cmd.leaseMs } : undefined),
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
   doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${newVmSuffix({ team: cmd.team })}`,
 };

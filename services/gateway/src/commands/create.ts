@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
-import { checkNewVm, newVmSuffix } from "./team.js";
+import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const create: RecordOf<"create"> = {
@@ -10,6 +10,7 @@ export const create: RecordOf<"create"> = {
   vm: (cmd) => cmd.name,
   precheck: (policy, cmd) => checkNewVm(policy, cmd, true),
   newTeam: (cmd) => cmd.team,
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+  approvalFacts: (cmd) => (cmd.leaseMs !== undefined ? { command: "create", vm: cmd.name, leaseMs: cmd.leaseMs } : undefined),
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
   doing: (cmd) => `Creating ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

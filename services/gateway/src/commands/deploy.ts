@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
-import { checkNewVm, newVmSuffix } from "./team.js";
+import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const deploy: RecordOf<"deploy"> = {
@@ -10,7 +10,8 @@ export const deploy: RecordOf<"deploy"> = {
   vm: (cmd) => cmd.name,
   precheck: (policy, cmd) => checkNewVm(policy, cmd, true),
   newTeam: (cmd) => cmd.team,
+  approvalFacts: (cmd) => (cmd.leaseMs !== undefined ? { command: "deploy", vm: cmd.name, leaseMs: cmd.leaseMs } : undefined),
   command: (cmd, base) =>
-    VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+    VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
   doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

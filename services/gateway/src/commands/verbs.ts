@@ -7,8 +7,10 @@ import { create } from "./create.js";
 import { del } from "./delete.js";
 import { deploy } from "./deploy.js";
 import { echo } from "./echo.js";
+import { extend } from "./extend.js";
 import { help } from "./help.js";
 import { info } from "./info.js";
+import { lease, leaseSet } from "./lease.js";
 import { list } from "./list.js";
 import { owner } from "./owner.js";
 import type { ParsedCommand, Verb } from "./parse.js";
@@ -21,13 +23,15 @@ import { templates } from "./templates.js";
 import type { ActionVerb, QueryVerb, RecordOf, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, echo, audit, remediation };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, lease, extend, echo, audit, remediation };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`
  * picks the record of that very command, so erasing the pairing here is sound.
  */
 export function recordOf(cmd: ParsedCommand): VerbRecord<ParsedCommand> {
+  // `lease <vm>` is a query, `lease <vm> set 30d|none` an action: one verb, two records.
+  if (cmd.verb === "lease" && cmd.set !== undefined) return leaseSet as unknown as VerbRecord<ParsedCommand>;
   return VerbRecords[cmd.verb] as unknown as VerbRecord<ParsedCommand>;
 }
 
