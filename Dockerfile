@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every service; the first argument picks which one runs:
 #   docker build -t iaas .
-#   docker run --rm iaas power            (or: gateway, vm-lifecycle, remediation, vcenter-proxy,
+#   docker run --rm iaas power            (or: gateway, vm-lifecycle, lease-keeper, remediation, vcenter-proxy,
 #                                           veba-bridge; `bootstrap` creates the NATS streams as admin)
 # `--build-arg SERVICE=power` bakes a default, for registries that want one image per service.
 # deploy/compose.yaml and deploy/k8s/ run it; docs/operations.md explains the configuration.

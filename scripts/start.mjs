@@ -25,6 +25,7 @@ const SERVICES = [
   { name: "vcenter-proxy", healthPort: 9101 },
   { name: "power", healthPort: 9102 },
   { name: "vm-lifecycle", healthPort: 9103 },
+  { name: "lease-keeper", healthPort: 9106 },
   { name: "remediation", healthPort: 9104 },
   { name: "gateway", healthPort: 9100 },
   // With the embedded simulator there is no VEBA: the bridge's built-in poller reads its events.

@@ -8,14 +8,14 @@ export NODE_OPTIONS
 name="${1:-${SERVICE:-}}"
 [ $# -gt 0 ] && shift
 case "$name" in
-  gateway | vm-lifecycle | power | remediation | vcenter-proxy | veba-bridge)
+  gateway | vm-lifecycle | power | lease-keeper | remediation | vcenter-proxy | veba-bridge)
     exec node "/app/services/$name/dist/main.js" "$@"
     ;;
   bootstrap)
     exec node /app/deploy/nats/bootstrap.mjs "$@"
     ;;
   *)
-    echo "usage: <gateway|vm-lifecycle|power|remediation|vcenter-proxy|veba-bridge|bootstrap> (or set SERVICE)" >&2
+    echo "usage: <gateway|vm-lifecycle|power|lease-keeper|remediation|vcenter-proxy|veba-bridge|bootstrap> (or set SERVICE)" >&2
     exit 64
     ;;
 esac

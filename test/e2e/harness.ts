@@ -10,6 +10,7 @@ import { SlackStandIn, postSigned, slashCommandBody, startNatsServer, startVcsim
 import { buildGateway, ensureGatewayResources, GatewayEnvSchema } from "@iaas/gateway";
 import { buildPowerService } from "@iaas/power";
 import { buildVmLifecycleService, type VmLifecycleService } from "@iaas/vm-lifecycle";
+import { buildLeaseKeeper } from "@iaas/lease-keeper";
 import { loadPolicy, parsePolicy, type Policy } from "@iaas/policy";
 import { buildProxy, Vcenter, type ProxyDeps } from "@iaas/vcenter-proxy";
 // Not a dependency of the root package: imported by path.
@@ -107,6 +108,8 @@ export interface SystemOptions {
   snapshotSweepMs?: number;
   /** The proxy's live inventory index (default on, as its main runs it). */
   liveIndex?: boolean;
+  /** lease-keeper's round interval (LEASE_SCAN_MS); 500 ms when unset. */
+  leaseScanMs?: number;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -164,6 +167,26 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   stops.push(async () => {
     await lifecycle.stop();
     await vmNc.close();
+  });
+
+  // lease-keeper
+  const leaseNc = await connectAs("lease-keeper");
+  const leaseJet = await jetstreamFor(leaseNc);
+  await ensureConsumer(leaseJet.jsm, "leaseKeeper");
+  const keeper = buildLeaseKeeper({
+    nc: leaseNc,
+    jet: leaseJet,
+    state: await openBucket(leaseNc, "commandState"),
+    leases: await openBucket(leaseNc, "leases"),
+    policy,
+    log,
+    metrics: createMetrics("lease-keeper"),
+    config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000 },
+  });
+  await keeper.start();
+  stops.push(async () => {
+    await keeper.stop();
+    await leaseNc.close();
   });
 
   // gateway

@@ -68,5 +68,25 @@ export const RemediationAuditSchema = z.strictObject({
 });
 export type RemediationAudit = z.infer<typeof RemediationAuditSchema>;
 
-export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema, RemediationAuditSchema, ApprovalAuditSchema]);
+/**
+ * `iaas.audit.lease`: what the lease keeper did about one lease end: a reminder sent, the VM
+ * powered off at the end, deleted or kept after the grace, an unreadable lease reported. `id` is
+ * the step's key (`<moref>.<expiry>.<step>`, also the Nats-Msg-Id), so each step is recorded once.
+ */
+export const LeaseAuditSchema = z.strictObject({
+  kind: z.literal("lease"),
+  id: z.string().regex(/^[A-Za-z0-9_:.-]{8,128}$/),
+  step: z.enum(["reminded", "powered-off", "deleted", "kept", "invalid", "failed"]),
+  vm: z.string(),
+  moref: z.string(),
+  /** The lease end it is about (ISO 8601 UTC); unset for an invalid one. */
+  expires: IsoTimeSchema.optional(),
+  owner: z.string().optional(),
+  team: z.string().optional(),
+  message: z.string().max(3000),
+  at: IsoTimeSchema,
+});
+export type LeaseAudit = z.infer<typeof LeaseAuditSchema>;
+
+export const AuditSchema = z.discriminatedUnion("kind", [CommandAuditSchema, RemediationAuditSchema, ApprovalAuditSchema, LeaseAuditSchema]);
 export type Audit = z.infer<typeof AuditSchema>;

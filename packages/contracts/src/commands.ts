@@ -142,7 +142,14 @@ const leaseBase = { ...commandBase, area: z.literal("lease"), vm: VmRefSchema };
  * redelivery sets the same time); the policy's `leases.default` when not given. Longer than
  * `leases.max` needs an approval.
  */
-export const LeaseExtendCommandSchema = z.strictObject({ ...leaseBase, action: z.literal("extend"), durationMs: LeaseMsSchema.optional(), ...approval });
+export const LeaseExtendCommandSchema = z.strictObject({
+  ...leaseBase,
+  action: z.literal("extend"),
+  durationMs: LeaseMsSchema.optional(),
+  /** Also power the VM on (the Extend button of a VM its lease's end powered off); needs `power.on` on it. */
+  powerOn: z.boolean().optional(),
+  ...approval,
+});
 /** `iaas.cmd.lease.set` (admins): a lease of `durationMs` from `issuedAt` on any VM, or none (`null`). */
 export const LeaseSetCommandSchema = z.strictObject({ ...leaseBase, action: z.literal("set"), durationMs: LeaseMsSchema.nullable() });
 export const LeaseCommandSchema = z.discriminatedUnion("action", [LeaseExtendCommandSchema, LeaseSetCommandSchema]);

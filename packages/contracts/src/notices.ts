@@ -52,12 +52,12 @@ export const NoticeSchema = z.strictObject({
    */
   to: z.union([SlackUserIdSchema, SlackChannelIdSchema]).optional(),
   /**
-   * Buttons under the text, each running a command through the normal path as the person who
-   * clicks it: `lease.extend` (Extend by the default lease; `powerOn: true` also powers the VM on),
-   * `vm.delete` (Delete now, which asks Confirm first).
+   * Buttons under the text, each running `/iaas <text>` through the normal path as the person
+   * who clicks it (same policy, same Confirm): `extend web-01`, `extend web-01 power=on`,
+   * `delete web-01`.
    */
   buttons: z
-    .array(z.strictObject({ action: z.enum(["lease.extend", "vm.delete"]), vm: z.string().max(255), powerOn: z.boolean().optional() }))
+    .array(z.strictObject({ label: z.string().min(1).max(60), text: z.string().min(1).max(300), style: z.enum(["primary", "danger"]).optional() }))
     .max(5)
     .optional(),
   at: IsoTimeSchema,

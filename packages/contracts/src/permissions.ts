@@ -228,12 +228,31 @@ const users: NatsUserPermissions[] = [
       ...bucket(Buckets.snapshotSweep.name),
       // an approved command is checked against its approval record, which only the gateway writes
       ...readBucket(Buckets.approvals.name),
-      // create, clone/deploy, delete (the proxy powers off first), resize, owner; vm-usage counts
+      // create, clone/deploy, delete (the proxy powers off first), resize, owner, a new VM's lease; vm-usage counts
       // quotas, vm-info gives a clone's source disks (its size for the quota); snapshots, and the
       // sweep's read of the snapshots iaas made
-      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner", "snapshotList", "snapshotCreate", "snapshotRevert", "snapshotRemove", "snapshotsMade"]),
+      ...calls(["vmGet", "vmInfo", "vmList", "vmUsage", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmSetOwner", "snapshotList", "snapshotCreate", "snapshotRevert", "snapshotRemove", "snapshotsMade", "vmSetLease"]),
     ],
     subscribe: service(ServiceNames.vmLifecycle),
+  },
+  {
+    user: ServiceNames.leaseKeeper,
+    description: "runs iaas.cmd.lease.* and the lease keeper: reminders, power-off at the end, delete (or keep) after the grace",
+    publish: [
+      ...stream("results", "progress and final results"),
+      ...stream("audit", "audit every command outcome, every reminder and every lease action"),
+      ...notices("command.", "tell the Slack notify channel (JetStream)"),
+      ...notices("lease.", "tell the owner, the team's channel or IT (JetStream)"),
+      ...deadLetters("lease"),
+      ...jetStreamClient(["commands", "results", "audit", "deadLetters", "notices"]),
+      ...durable(Consumers.leaseKeeper),
+      ...bucket(Buckets.commandState.name),
+      ...bucket(Buckets.leases.name),
+      // the VM as vCenter has it before each step, the leased VMs page by page, the lease itself,
+      // the power-off at the end (and on, when an Extend asks), the delete after the grace
+      ...calls(["vmGet", "vmLeases", "vmSetLease", "vmPower", "vmDestroy"]),
+    ],
+    subscribe: service(ServiceNames.leaseKeeper),
   },
   {
     user: ServiceNames.remediation,

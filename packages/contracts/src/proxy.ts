@@ -21,6 +21,9 @@ export const VM_LIST_MAX_GLOB = 255;
 /** The bytes of VM summaries one vm-list answer may hold (JSON), under the 1 MiB max_payload. */
 export const VM_LIST_MAX_BYTES = 768 * 1024;
 
+/** The most VMs one vm-leases page holds (each a VM summary: far below max_payload). */
+export const VM_LEASES_MAX_PAGE = 500;
+
 const DatastoreNameSchema = z.string().min(1).max(255);
 
 /** Where a new VM goes; unset fields fall back to the proxy's discovery (first datacenter, its default pool). */
@@ -214,6 +217,28 @@ export const ProxyEndpoints = {
     request: z.strictObject({ ...base, vm: VmRefSchema, owner: SlackUserIdSchema.optional(), team: TeamIdSchema.nullable().optional() }),
     response: z.strictObject({ vm: VmSummarySchema, changed: z.boolean() }),
   },
+  /**
+   * Sets a VM's lease end (custom attribute `iaas.lease.expires`, ISO 8601 UTC) or clears it
+   * (`expires: null`, an empty value). Refuses a template. `changed: false` when already so.
+   */
+  vmSetLease: {
+    name: "vm-set-lease",
+    subject: "vcenter.vm.lease",
+    request: z.strictObject({ ...base, vm: VmRefSchema, expires: IsoTimeSchema.nullable() }),
+    response: z.strictObject({ vm: VmSummarySchema, changed: z.boolean() }),
+  },
+  /**
+   * The VMs (not templates) whose `iaas.lease.expires` is set, valid (`leaseExpires`) or not
+   * (`leaseInvalid`), by moref, one page at a time: `after` is the last moref of the page before;
+   * `next` is set when there is more. From the live index when it is live (a lease set outside
+   * the product reaches it with vCenter's property feed), else from vCenter, page by page.
+   */
+  vmLeases: {
+    name: "vm-leases",
+    subject: "vcenter.vm.leases",
+    request: z.strictObject({ ...base, after: z.string().min(1).max(80).optional(), limit: z.number().int().min(1).max(VM_LEASES_MAX_PAGE).optional() }),
+    response: z.strictObject({ vms: z.array(VmSummarySchema), next: z.string().optional() }),
+  },
   templateList: {
     name: "template-list",
     subject: "vcenter.template.list",
@@ -272,11 +297,15 @@ export const ProxyEndpoints = {
     }),
     response: z.strictObject({ vm: VmSummarySchema, created: z.boolean() }),
   },
-  /** Deletes a VM (powering it off first when asked). A VM already gone: `destroyed: false`. */
+  /**
+   * Deletes a VM (powering it off first when asked). A VM already gone: `destroyed: false`.
+   * `expect`: delete only the VM of this moref whose lease still ends at `leaseExpires` (the lease
+   * keeper's delete after the grace); a VM changed meanwhile is refused with IAAS_INVALID_STATE.
+   */
   vmDestroy: {
     name: "vm-destroy",
     subject: "vcenter.vm.destroy",
-    request: z.strictObject({ ...base, vm: VmRefSchema, powerOffFirst: z.boolean().optional(), timeoutMs }),
+    request: z.strictObject({ ...base, vm: VmRefSchema, powerOffFirst: z.boolean().optional(), expect: z.strictObject({ moref: z.string().min(1).max(80), leaseExpires: IsoTimeSchema }).optional(), timeoutMs }),
     response: z.strictObject({ name: z.string(), destroyed: z.boolean() }),
   },
   /**

@@ -227,6 +227,8 @@ describe("proxy endpoints", () => {
       snapshotRevert: { vm: "web-01" },
       snapshotRemove: { vm: "/DC0/vm/web-01", name: "s1", moref: "snapshot-12" },
       snapshotsMade: { before: "2026-12-01T00:00:00Z", limit: 10 },
+      vmSetLease: { vm: "web-01", expires: "2026-12-31T00:00:00Z" },
+      vmLeases: { limit: 100 },
     };
     for (const [name, req] of Object.entries(good)) {
       expect(ProxyEndpoints[name as keyof typeof ProxyEndpoints].request.safeParse(req).success, name).toBe(true);

@@ -158,10 +158,10 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         .onAction([APPROVE_ACTION, REJECT_ACTION], (body) => desk.click(body))
         .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log, ...(home ? { home: (b: unknown) => home!.run(b) } : {}) }, body));
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm, ...(home ? { onFinal: (u: string) => home!.refresh(u) } : {}) });
-      if (transport.postMessage && config.SLACK_NOTIFY_CHANNEL) {
+      if (transport.postMessage) {
         notices = await startNoticeRelay({ js, posted: await openBucket(nc, "notices"), postMessage: transport.postMessage, channel: config.SLACK_NOTIFY_CHANNEL, log, metrics: gm });
       } else {
-        log.info("notices are not relayed: set SLACK_BOT_TOKEN and SLACK_NOTIFY_CHANNEL to post them");
+        log.info("notices are not relayed: set SLACK_BOT_TOKEN (and SLACK_NOTIFY_CHANNEL for IT's notices) to post them");
       }
       try {
         // Membership is read before Slack's requests are taken (bounded; a failure only logs), so

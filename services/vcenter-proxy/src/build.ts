@@ -19,7 +19,7 @@ export interface ProxyDeps {
 export const PROXY_DESCRIPTION = "The one door to vCenter: inventory and operations over NATS request/reply";
 
 /** Endpoints that change vCenter: a repeat of one still in flight joins it. */
-const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate", "vmSetOwner", "snapshotCreate", "snapshotRevert", "snapshotRemove"]);
+const CHANGING = new Set<ProxyEndpointName>(["vmPower", "vmCreate", "vmClone", "vmDestroy", "vmReconfigure", "vmRelocate", "vmSetOwner", "snapshotCreate", "snapshotRevert", "snapshotRemove", "vmSetLease"]);
 
 /**
  * vcenter-proxy, not started: `start(micro)` adds its endpoints to the micro service its process
@@ -152,6 +152,8 @@ export function buildProxy(deps: ProxyDeps) {
       add("vmList", (vc, req) => vc.list(req));
       add("vmUsage", (vc, req) => vc.usage(req));
       add("vmSetOwner", (vc, req) => vc.setOwner(req.vm, req));
+      add("vmSetLease", (vc, req) => vc.setLease(req.vm, req.expires));
+      add("vmLeases", (vc, req) => vc.leases(req));
       add("templateList", async (vc) => ({ templates: await vc.templates() }));
       add("datastoreList", async (vc) => ({ datastores: await vc.datastores() }));
       add("datastoreVms", async (vc, req) => ({ vms: await vc.datastoreVms(req.datastore) }));

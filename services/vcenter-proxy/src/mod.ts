@@ -1,3 +1,3 @@
 export { buildProxy, type ProxyDeps } from "./build.js";
-export { Vcenter, toContractSummary, OWNER_KEY } from "./vcenter.js";
+export { Vcenter, toContractSummary, leaseOf, OWNER_KEY, LEASE_FIELD } from "./vcenter.js";
 export { toIaasError } from "./faults.js";

@@ -2,7 +2,7 @@ import { IaasError, type Placement, type ProxyRequest, type VmSummary, type VmIn
 import { VirtualMachine, VmProps, type MoRef, type OptionValue, type VirtualMachineConfigSpec } from "@iaas/vsphere";
 import { toIaasError } from "./faults.js";
 import { resolvePlacement } from "./placement.js";
-import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, VM_PATHS, toContractSummary, type Vcenter, words } from "./vcenter.js";
+import { OWNER_KEY, REQUEST_KEY, VM_BRIEF_PATHS, VM_PATHS, leaseOf, toContractSummary, type Vcenter, words } from "./vcenter.js";
 
 type Provenance = ProxyRequest<"vmCreate">["provenance"];
 
@@ -130,6 +130,14 @@ export async function destroyVm(vc: Vcenter, req: ProxyRequest<"vmDestroy">, def
   const timeoutMs = req.timeoutMs ?? defaultTimeoutMs;
   try {
     const vm = new VirtualMachine(vc.client, found.ref);
+    if (req.expect) {
+      // The lease keeper's delete: only the very VM it decided on, with the very lease that ended.
+      const rec = await vc.record(found.ref, VM_BRIEF_PATHS);
+      const lease = leaseOf(rec.lease).leaseExpires;
+      if (found.ref.value !== req.expect.moref || lease !== new Date(req.expect.leaseExpires).toISOString()) {
+        throw new IaasError("IAAS_INVALID_STATE", `\`${found.name}\` changed since its lease ended (${lease ? `its lease now ends ${lease}` : "it has no lease now"}); it was not deleted.`);
+      }
+    }
     const s = await vm.summary();
     if (s.powerState !== "poweredOff") {
       if (!req.powerOffFirst) throw new IaasError("IAAS_INVALID_POWER_STATE", `Cannot delete: \`${found.name}\` is ${words(s.powerState)}. Power it off first.`);

@@ -1,4 +1,4 @@
-import { IaasError, PowerStateAfter, PowerStateSchema, PowerStateWords, VM_LIST_MAX_BYTES, VM_LIST_MAX_VMS, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo, type Usage } from "@iaas/contracts";
+import { IaasError, PowerStateAfter, PowerStateSchema, PowerStateWords, VM_LEASES_MAX_PAGE, VM_LIST_MAX_BYTES, VM_LIST_MAX_VMS, type PowerAction, type VmSummary, type VmInfo, type TemplateInfo, type DatastoreInfo, type Usage } from "@iaas/contracts";
 import {
   VimClient,
   VirtualMachine,
@@ -53,6 +53,28 @@ export const REQUEST_KEY = "iaas.request";
 export const OWNER_FIELD = "iaas.owner";
 export const TEAM_FIELD = "iaas.team";
 
+/**
+ * The custom attribute holding a VM's lease end, ISO 8601 UTC (`2027-01-31T12:00:00.000Z`), so IT
+ * sees it in the vSphere Client and a VM keeps its lease if iaas is reinstalled. Empty: no lease.
+ */
+export const LEASE_FIELD = "iaas.lease.expires";
+
+/** What `iaas.lease.expires` may hold: a date and time with a zone (as written, or typed by hand in that form). */
+const LEASE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * A lease attribute's text as the contract has it: a valid time (normalised to UTC) in
+ * `leaseExpires`, anything else in `leaseInvalid`, so a hand-edited value is never read as a
+ * lease that has ended; an empty value is no lease.
+ */
+export function leaseOf(raw: string | undefined): { leaseExpires?: string; leaseInvalid?: string } {
+  const text = raw?.trim() ?? "";
+  if (text === "") return {};
+  const t = LEASE_TIME.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(t)) return { leaseInvalid: text.slice(0, 100) };
+  return { leaseExpires: new Date(t).toISOString() };
+}
+
 /** What vm-list asks: see ProxyEndpoints.vmList. */
 export interface ListQuery {
   owner?: string | undefined;
@@ -69,6 +91,8 @@ export interface ListQuery {
 const LIST_PAGE = 500;
 
 const collator = new Intl.Collator();
+/** Morefs in their numbering: `vm-12` before `vm-100`. */
+const BY_MOREF = new Intl.Collator(undefined, { numeric: true });
 
 /**
  * The first `limit` items by name (then moref) of those offered, and how many were offered: a
@@ -117,13 +141,15 @@ function indexedSummary(v: IndexedVm, keys: FieldKeys): VmSummary {
     template: v.template,
     ...(owner ? { owner } : {}),
     ...(team ? { team } : {}),
+    ...leaseOf(v.customValues.get(keys.lease)),
   };
 }
 
-/** The keys vCenter gave the two custom attributes. */
+/** The keys vCenter gave the custom attributes. */
 export interface FieldKeys {
   owner: number;
   team: number;
+  lease: number;
 }
 
 /** What the proxy reads of a VM: the client's summary paths plus provenance and hot-plug limits. */
@@ -154,6 +180,8 @@ export interface VmRecord {
   team: string | undefined;
   /** Whether the owner came from the custom attribute (false: from version 1's extraConfig, or none). */
   ownerInField: boolean;
+  /** `iaas.lease.expires` as it is written (unset: none). */
+  lease: string | undefined;
   requestId: string | undefined;
   hotPlugMemoryLimitMB: number | undefined;
   hotPlugMemoryIncrementMB: number | undefined;
@@ -179,6 +207,7 @@ export function parseVmRecord(r: ObjectProps, keys: FieldKeys): VmRecord {
   return {
     summary: parseVmSummary(r),
     ...ownershipOf(r.props, keys),
+    lease: parseCustomValues(r.props[VmProps.customValue]).get(keys.lease) || undefined,
     requestId: extra.get(REQUEST_KEY),
     hotPlugMemoryLimitMB: num(r.props[VmProps.hotPlugMemoryLimit]),
     hotPlugMemoryIncrementMB: num(r.props[VmProps.hotPlugMemoryIncrementSize]),
@@ -264,11 +293,12 @@ export class Vcenter {
       const cfm = this.client.customFieldsManager;
       const owner = await cfm.ensure(OWNER_FIELD, "VirtualMachine");
       const team = await cfm.ensure(TEAM_FIELD, "VirtualMachine");
-      this.log.info({ owner: owner.key, team: team.key }, "custom attributes iaas.owner and iaas.team are defined");
-      return { owner: owner.key, team: team.key };
+      const lease = await cfm.ensure(LEASE_FIELD, "VirtualMachine");
+      this.log.info({ owner: owner.key, team: team.key, lease: lease.key }, "custom attributes iaas.owner, iaas.team and iaas.lease.expires are defined");
+      return { owner: owner.key, team: team.key, lease: lease.key };
     })().catch((err: unknown) => {
       this.fieldKeys = undefined;
-      throw toIaasError(err, { action: "read the custom attributes iaas.owner and iaas.team" });
+      throw toIaasError(err, { action: "read the custom attributes iaas.owner, iaas.team and iaas.lease.expires" });
     });
     return this.fieldKeys;
   }
@@ -330,6 +360,7 @@ export class Vcenter {
       customValues: new Map([
         [keys.owner, rec.ownerInField ? (rec.owner ?? "") : ""],
         [keys.team, rec.team ?? ""],
+        [keys.lease, rec.lease ?? ""],
       ]),
     });
   }
@@ -369,6 +400,83 @@ export class Vcenter {
       return { vm: await this.summary(found.ref), changed };
     } catch (err) {
       throw toIaasError(err, { vm: found.name, action: "set the VM's owner" });
+    }
+  }
+
+  /**
+   * vm-set-lease: writes `iaas.lease.expires` (an ISO time, or empty for none) through to the
+   * index; a template is refused. Unchanged when the attribute already says the same time.
+   */
+  async setLease(vm: string, expires: string | null): Promise<{ vm: VmSummary; changed: boolean }> {
+    const found = await this.findVm(vm, "any");
+    try {
+      const rec = await this.record(found.ref, VM_BRIEF_PATHS);
+      if (rec.summary.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${found.name}\` is a template: templates have no lease; deploy it to get a VM.`);
+      const want = expires === null ? "" : new Date(expires).toISOString();
+      const now = leaseOf(rec.lease);
+      const same = want === "" ? rec.lease === undefined || rec.lease === "" : now.leaseExpires === want;
+      if (!same) {
+        const keys = await this.fields();
+        await this.client.customFieldsManager.setField(found.ref, keys.lease, want);
+        this.index?.noteCustomValue(found.ref, keys.lease, want);
+        this.log.info({ vm: found.name, moref: found.ref.value, expires: want || null }, "set the VM's lease");
+      }
+      return { vm: await this.summary(found.ref), changed: !same };
+    } catch (err) {
+      throw toIaasError(err, { vm: found.name, action: "set the VM's lease" });
+    }
+  }
+
+  /**
+   * vm-leases: the VMs whose lease attribute is set (valid or not), by moref after `after`, at
+   * most `limit`; `next` when more follow. From the live index (no call to vCenter) when live,
+   * else one paged walk of vCenter keeping only the page asked for.
+   */
+  async leases(q: { after?: string | undefined; limit?: number | undefined }): Promise<{ vms: VmSummary[]; next?: string }> {
+    try {
+      const keys = await this.fields();
+      const limit = q.limit ?? VM_LEASES_MAX_PAGE;
+      const after = q.after;
+      const page: VmSummary[] = [];
+      let more = false;
+      // By moref in vCenter's numbering (`vm-12` before `vm-100`); the page stays sorted by binary
+      // insertion, so a large inventory costs a comparison per leased VM past the page.
+      const offer = (moref: string, make: () => VmSummary) => {
+        if (after !== undefined && BY_MOREF.compare(moref, after) <= 0) return;
+        if (page.length === limit && BY_MOREF.compare(page[page.length - 1]!.moref, moref) <= 0) {
+          more = true;
+          return;
+        }
+        let lo = 0;
+        let hi = page.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (BY_MOREF.compare(page[mid]!.moref, moref) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+        page.splice(lo, 0, make());
+        if (page.length > limit) {
+          page.pop();
+          more = true;
+        }
+      };
+      if (this.index?.live) {
+        for (const v of this.index.all()) {
+          if (v.template || !v.customValues.get(keys.lease)) continue;
+          offer(v.ref.value, () => indexedSummary(v, keys));
+        }
+      } else {
+        await this.client.propertyCollector.eachInContainer("VirtualMachine", VM_BRIEF_PATHS, this.listPage, (objects) => {
+          for (const r of objects) {
+            if (r.props[VmProps.name] === undefined || r.props[VmProps.template] === true) continue;
+            const rec = parseVmRecord(r, keys);
+            if (rec.lease) offer(rec.summary.ref.value, () => toContractSummary(rec));
+          }
+        });
+      }
+      return { vms: page, ...(more && page.length ? { next: page[page.length - 1]!.moref } : {}) };
+    } catch (err) {
+      throw toIaasError(err, { action: "list the leased VMs" });
     }
   }
 
@@ -924,5 +1032,6 @@ export function toContractSummary(rec: VmRecord, path?: string): VmSummary {
     ...(rec.owner ? { owner: rec.owner } : {}),
     ...(rec.team ? { team: rec.team } : {}),
     ...(rec.snapshots !== undefined ? { snapshots: rec.snapshots } : {}),
+    ...leaseOf(rec.lease),
   };
 }

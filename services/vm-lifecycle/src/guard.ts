@@ -1,4 +1,4 @@
-import { IaasError, ProxyEndpoints, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
+import { IaasError, ProxyEndpoints, formatDuration, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
 import { commandIdOf, teamLabel, type ApprovalFacts, type Policy } from "@iaas/policy";
 import { guardRead, readVmForGuard, requestJson, requireApproval, shareOfSize, shareOfSource, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 import type { VmQuota } from "./quota.js";
@@ -53,6 +53,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.authorize(actor, "clone");
       policy.checkName(cmd.name);
       checkTeam(policy, actor, cmd.team);
+      checkLease(policy, cmd);
       // A clone is as big as its source: vm-info has the disks vm-get leaves out.
       const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
       policy.authorizeOn(actor, "clone", source);
@@ -144,6 +145,19 @@ function checkTeam(policy: Policy, actor: Actor, team: string | undefined): void
   if (policy.scopeOf(actor, "owner") !== "any" && !policy.teamsOf(actor).includes(team)) {
     throw new IaasError("IAAS_NOT_ALLOWED", `\`team=${team}\`: you are not in ${teamLabel(team)}, so you cannot give it a VM. Ask an IT admin.`);
   }
+}
+
+/**
+ * `lease=` of a create, clone or deploy: refused when the policy has leases off, and one longer
+ * than `leases.max` needs an approval (an approval rule on the lease matches and the command
+ * carries none). The approval's own record is the approval flow's to check.
+ */
+export function checkLease(policy: Policy, cmd: { action: "create" | "clone" | "deploy"; name: string; leaseMs?: number | undefined; approvalId?: string | undefined }): void {
+  if (cmd.leaseMs === undefined) return;
+  if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: leave out `lease=`.");
+  if (cmd.leaseMs <= policy.leases.max || cmd.approvalId !== undefined) return;
+  const match = policy.approvalFor({ command: cmd.action, leaseMs: cmd.leaseMs });
+  if (match) throw new IaasError("IAAS_APPROVAL_REQUIRED", `A lease of ${formatDuration(cmd.leaseMs)} needs an approval (${match.why}); the most without one is ${formatDuration(policy.leases.max)}.`);
 }
 
 function knownTeams(policy: Policy): string {

@@ -1,4 +1,4 @@
-import { IaasError, PowerStateWords, ProxyEndpoints, describeVm, formatMemory, quote, type Placement, type ResultFacts, type VmCommand, type VmSummary } from "@iaas/contracts";
+import { IaasError, PowerStateWords, ProxyEndpoints, describeVm, formatDuration, formatMemory, quote, type Placement, type ResultFacts, type VmCommand, type VmSummary } from "@iaas/contracts";
 import { describeSize, teamLabel, type NamedSize, type Policy } from "@iaas/policy";
 import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
@@ -43,22 +43,25 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
     case "create": {
       const size = d.policy.resolveSize(cmd.size);
       await ctx.progress(`Creating ${quote(cmd.name)} (${size.name}: ${describeSize(size)})…`, { code: "working", vm: cmd.name, size: sizeFacts(size) });
-      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmCreate, { name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
-      logMade(ctx, created);
-      return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${yours(team)}`, facts: { code: "done", vm: vm.name, size: sizeFacts(size), ...whose(vm) }, vm };
+      const made = await requestJson(d.nc, ProxyEndpoints.vmCreate, { name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, made.created);
+      const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
+      return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${yours(team)}${leaseWords(leaseExpires, cmd.issuedAt)}`, facts: { code: "done", vm: vm.name, size: sizeFacts(size), ...whose(vm), ...(leaseExpires ? { leaseExpires } : {}) }, vm };
     }
     case "clone": {
       await ctx.progress(`Cloning ${quote(cmd.source)} to ${quote(cmd.name)}…`, { code: "working", vm: cmd.name, source: cmd.source });
-      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
-      logMade(ctx, created);
-      return { message: `Cloned ${quote(cmd.source)} to ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}`, facts: { code: "done", vm: vm.name, source: cmd.source, ...whose(vm) }, vm };
+      const made = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, made.created);
+      const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
+      return { message: `Cloned ${quote(cmd.source)} to ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}${leaseWords(leaseExpires, cmd.issuedAt)}`, facts: { code: "done", vm: vm.name, source: cmd.source, ...whose(vm), ...(leaseExpires ? { leaseExpires } : {}) }, vm };
     }
     case "deploy": {
       const size = d.policy.resolveSize(cmd.size);
       await ctx.progress(`Deploying ${quote(cmd.template)} as ${quote(cmd.name)} (${size.name}: ${size.cpu} vCPU, ${formatMemory(mbOf(size))} memory)…`, { code: "working", vm: cmd.name, source: cmd.template, size: sizeFacts(size) });
-      const { vm, created } = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
-      logMade(ctx, created);
-      return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}`, facts: { code: "done", vm: vm.name, source: cmd.template, size: sizeFacts(size), ...whose(vm) }, vm };
+      const made = await requestJson(d.nc, ProxyEndpoints.vmClone, { source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
+      logMade(ctx, made.created);
+      const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
+      return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}${leaseWords(leaseExpires, cmd.issuedAt)}`, facts: { code: "done", vm: vm.name, source: cmd.template, size: sizeFacts(size), ...whose(vm), ...(leaseExpires ? { leaseExpires } : {}) }, vm };
     }
     case "delete": {
       await ctx.progress(`Deleting ${quote(cmd.vm)} (powering it off first if it is running)…`, { code: "working", vm: cmd.vm });
@@ -91,6 +94,24 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
         : { message: `${quote(vm.name)} already belongs to ${now}; nothing changed.`, facts: { code: "unchanged", vm: vm.name, ...whose(vm) }, vm };
     }
   }
+}
+
+/**
+ * Gives a VM just made its lease: `leaseMs` (else the policy's default) from the command's
+ * `issuedAt`, so a redelivery writes the same time. None when the policy turns leases off.
+ * Returns the VM as it is then, and the lease end for the result's facts.
+ */
+async function giveLease(d: LifecycleDeps, cmd: Extract<VmCommand, { action: "create" | "clone" | "deploy" }>, vm: VmSummary, call: { timeoutMs: number; requestId: string; traceparent: string }): Promise<{ vm: VmSummary; leaseExpires?: string }> {
+  if (!d.policy.leases.enabled) return { vm };
+  const expires = new Date(Date.parse(cmd.issuedAt) + (cmd.leaseMs ?? d.policy.leases.default)).toISOString();
+  const out = await requestJson(d.nc, ProxyEndpoints.vmSetLease, { vm: vm.path ?? vm.name, expires }, call);
+  return { vm: out.vm, leaseExpires: expires };
+}
+
+/** The lease's end in words for a result: ` Its lease ends 2027-01-06 12:00 UTC (in 30 days).` */
+function leaseWords(expires: string | undefined, issuedAt: string): string {
+  if (!expires) return "";
+  return ` Its lease ends ${expires.slice(0, 16).replace("T", " ")} UTC (in ${formatDuration(Date.parse(expires) - Date.parse(issuedAt))}); \`/iaas extend\` makes it longer.`;
 }
 
 function logMade(ctx: CommandContext, created: boolean): void {

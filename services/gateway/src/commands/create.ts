@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
-import { checkNewVm, newVmSuffix } from "./team.js";
+import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const create: RecordOf<"create"> = {
@@ -12,8 +12,8 @@ export const create: RecordOf<"create"> = {
   newTeam: (cmd) => cmd.team,
   approvalFacts: (cmd, { policy }) => {
     const size = policy.resolveSize(cmd.size);
-    return { command: "create", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB };
+    return { command: "create", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB, ...(cmd.leaseMs !== undefined ? { leaseMs: cmd.leaseMs } : {}) };
   },
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
   doing: (cmd) => `Creating ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

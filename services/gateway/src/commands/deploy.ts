@@ -1,6 +1,6 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
-import { checkNewVm, newVmSuffix } from "./team.js";
+import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
 import type { RecordOf } from "./verb.js";
 
 export const deploy: RecordOf<"deploy"> = {
@@ -12,9 +12,9 @@ export const deploy: RecordOf<"deploy"> = {
   newTeam: (cmd) => cmd.team,
   approvalFacts: (cmd, { policy }) => {
     const size = policy.resolveSize(cmd.size);
-    return { command: "deploy", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB };
+    return { command: "deploy", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB, ...(cmd.leaseMs !== undefined ? { leaseMs: cmd.leaseMs } : {}) };
   },
   command: (cmd, base) =>
-    VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}) }),
+    VmCommandSchema.parse({ ...base, area: "vm", action: "deploy", template: cmd.template, name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
   doing: (cmd) => `Deploying ${code(cmd.template)} as ${code(cmd.name)}${newVmSuffix(cmd)}`,
 };

@@ -1,4 +1,4 @@
-import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SnapshotNameSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
+import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SnapshotNameSchema, parseDuration as parseLeaseDuration, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 
 /**
@@ -18,13 +18,16 @@ export type ParsedCommand =
   | { verb: "templates" }
   | { verb: "quota" }
   | { verb: "sizes" }
-  | { verb: "create"; name: string; size?: string; team?: string }
-  | { verb: "clone"; source: VmRef; name: string; team?: string }
-  | { verb: "deploy"; template: VmRef; name: string; size?: string; team?: string }
+  | { verb: "create"; name: string; size?: string; team?: string; leaseMs?: number }
+  | { verb: "clone"; source: VmRef; name: string; team?: string; leaseMs?: number }
+  | { verb: "deploy"; template: VmRef; name: string; size?: string; team?: string; leaseMs?: number }
   | { verb: "power"; action: PowerAction; vm: VmRef }
   | { verb: "resize"; vm: VmRef; cpu?: number; memoryGB?: number }
   | { verb: "delete"; vm: VmRef }
   | { verb: "owner"; vm: VmRef; owner?: string; team?: string }
+  /** `lease <vm>` shows the lease; `set` (admins): a new lease of that length from now, or none (`null`). */
+  | { verb: "lease"; vm: VmRef; set?: number | null }
+  | { verb: "extend"; vm: VmRef; durationMs?: number; powerOn?: true }
   | { verb: "echo"; text?: string }
   | { verb: "audit"; vm?: VmRef }
   | { verb: "snapshot"; action: "list"; vm: VmRef }
@@ -329,6 +332,8 @@ const arg = {
 /** `key=value` options a command takes after its arguments, in any order, each at most once. */
 interface CommandOptions {
   team?: string;
+  lease?: number;
+  power?: "on";
 }
 
 interface CommandGrammar<V extends Verb, A extends readonly ArgSpec<unknown>[]> {
@@ -384,6 +389,56 @@ const teamOption: ArgSpec<string> = {
     }
     if (p === undefined) throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} does not name a team: mention a Slack user group (\`team=@platform\`) or name a team of the policy.`);
     return p.id;
+  },
+};
+
+/** A lease's length as typed (`7d`, `12h`, `30m`): the shared duration rule, refused in words. */
+function leaseDuration(token: string, what: string): number {
+  const ms = parseLeaseDuration(token);
+  if (typeof ms === "string") throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${what}: ${ms}.`);
+  return ms;
+}
+
+/** `lease=<duration>` of create, clone and deploy, after the other arguments. */
+const leaseOption: ArgSpec<number> = {
+  usage: "[lease=7d]",
+  describe: "a lease",
+  optional: true,
+  parse: (token) => leaseDuration(token.slice(token.indexOf("=") + 1), `\`${token.slice(0, 40)}\``),
+};
+
+/** `power=on` of `extend`: power the VM on as well (after its lease's end powered it off). */
+const powerOption: ArgSpec<"on"> = {
+  usage: "[power=on]",
+  describe: "power=on",
+  optional: true,
+  parse(token) {
+    if (token.slice(token.indexOf("=") + 1).toLowerCase() !== "on") throw new CommandParseError("IAAS_SYNTAX", `${quote(token)}: \`extend\` takes only \`power=on\` (power the VM on as well).`);
+    return "on";
+  },
+};
+
+/** `[duration]` of `extend`, and `set <duration>|none` of `lease`. */
+const durationArg: ArgSpec<number> = {
+  usage: "duration",
+  describe: "a duration (`30d`, `12h`)",
+  optional: false,
+  parse: (token) => leaseDuration(token, quote(token)),
+};
+
+const leaseSetArg: ArgSpec<number | null> = {
+  usage: "[set <duration>|none]",
+  describe: "`set <duration>` or `none`",
+  optional: true,
+  parse: () => {
+    throw new Error("leaseSetArg takes the remaining tokens");
+  },
+  parseRest(tokens) {
+    const [first, second, extra] = tokens;
+    const w = first?.toLowerCase();
+    if (w === "none" && second === undefined) return null;
+    if (w === "set" && second !== undefined && extra === undefined) return leaseDuration(second, quote(second));
+    throw new CommandParseError("IAAS_SYNTAX", "After the VM, `lease` takes `set <duration>` (for example `set 30d`) or `none`.");
   },
 };
 
@@ -453,22 +508,22 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
     verb: "create",
     summary: "Create a new, empty VM of a size (the default size when none is given); `team=` gives it to a team as well.",
     args: [arg.newName(), arg.optional(arg.size(), "size")],
-    options: { team: teamOption },
-    build: ([name, size], { team }) => ({ verb: "create", name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}) }),
+    options: { team: teamOption, lease: leaseOption },
+    build: ([name, size], { team, lease }) => ({ verb: "create", name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}), ...(lease !== undefined ? { leaseMs: lease } : {}) }),
   }),
   clone: command({
     verb: "clone",
     summary: "Make a full copy of a VM under a new name.",
     args: [arg.vm("<source-vm>", "the VM to clone"), arg.newName()],
-    options: { team: teamOption },
-    build: ([source, name], { team }) => ({ verb: "clone", source, name, ...(team !== undefined ? { team } : {}) }),
+    options: { team: teamOption, lease: leaseOption },
+    build: ([source, name], { team, lease }) => ({ verb: "clone", source, name, ...(team !== undefined ? { team } : {}), ...(lease !== undefined ? { leaseMs: lease } : {}) }),
   }),
   deploy: command({
     verb: "deploy",
     summary: "Make a new VM from a template, of a size (the default size when none is given).",
     args: [arg.vm("<template>", "a template name"), arg.newName(), arg.optional(arg.size(), "size")],
-    options: { team: teamOption },
-    build: ([template, name, size], { team }) => ({ verb: "deploy", template, name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}) }),
+    options: { team: teamOption, lease: leaseOption },
+    build: ([template, name, size], { team, lease }) => ({ verb: "deploy", template, name, ...(size !== undefined ? { size } : {}), ...(team !== undefined ? { team } : {}), ...(lease !== undefined ? { leaseMs: lease } : {}) }),
   }),
   power: command({
     verb: "power",
@@ -509,6 +564,19 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
       }
       return { verb: "snapshot", action, vm, ...(name !== undefined ? { name } : {}) };
     },
+  }),
+  lease: command({
+    verb: "lease",
+    summary: "A VM's lease: when it ends, the time left and what happens then; IT admins `set 30d` a lease or remove it (`none`).",
+    args: [arg.vm(), leaseSetArg],
+    build: ([vm, set]) => (set === undefined ? { verb: "lease", vm } : { verb: "lease", vm, set }),
+  }),
+  extend: command({
+    verb: "extend",
+    summary: "Extend a VM's lease to a duration from now (the policy's default when none is given); `power=on` powers it on as well.",
+    args: [arg.vm(), arg.optional(durationArg, "duration")],
+    options: { power: powerOption },
+    build: ([vm, durationMs], { power }) => ({ verb: "extend", vm, ...(durationMs !== undefined ? { durationMs } : {}), ...(power ? { powerOn: true as const } : {}) }),
   }),
   echo: command({
     verb: "echo",

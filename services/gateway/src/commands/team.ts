@@ -19,11 +19,15 @@ export function checkTeam(policy: Policy, team: string | undefined): void {
  * What the gateway checks of a new VM (create, clone, deploy) from the command alone: the naming
  * rule, the size when the verb takes one, and the team.
  */
-export function checkNewVm(policy: Policy, cmd: { name: string; size?: string | undefined; team?: string | undefined }, sized: boolean): void {
+export function checkNewVm(policy: Policy, cmd: { name: string; size?: string | undefined; team?: string | undefined; leaseMs?: number | undefined }, sized: boolean): void {
   policy.checkName(cmd.name);
   if (sized) policy.resolveSize(cmd.size);
   checkTeam(policy, cmd.team);
+  if (cmd.leaseMs !== undefined && !policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: leave out `lease=`.");
 }
+
+/** `leaseMs` for a command, when `lease=` was given. */
+export const leaseOf = (cmd: { leaseMs?: number | undefined }) => (cmd.leaseMs !== undefined ? { leaseMs: cmd.leaseMs } : {});
 
 /** The end of a new VM's "Creating …" line: its size and team, when given. */
 export function newVmSuffix(cmd: { size?: string | undefined; team?: string | undefined }): string {

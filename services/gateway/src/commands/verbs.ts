@@ -8,8 +8,10 @@ import { create } from "./create.js";
 import { del } from "./delete.js";
 import { deploy } from "./deploy.js";
 import { echo } from "./echo.js";
+import { extend } from "./extend.js";
 import { help } from "./help.js";
 import { info } from "./info.js";
+import { lease, leaseSet } from "./lease.js";
 import { list } from "./list.js";
 import { owner } from "./owner.js";
 import { parseCommand, type ParsedCommand, type Verb } from "./parse.js";
@@ -23,7 +25,7 @@ import { templates } from "./templates.js";
 import type { ActionVerb, QueryVerb, RecordOf, SplitVerb, VerbRecord } from "./verb.js";
 
 /** Every verb's record (commands/<verb>.ts). Keyed by verb: a verb without a record does not compile. */
-export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, snapshot, echo, audit, approvals, remediation };
+export const VerbRecords: { readonly [V in Verb]: RecordOf<V> } = { help, list, info, templates, sizes, quota, create, clone, deploy, power, resize, delete: del, owner, snapshot, lease, extend, echo, audit, approvals, remediation };
 
 /**
  * The record of a parsed command. Each record is typed for its own verb's command; `cmd.verb`

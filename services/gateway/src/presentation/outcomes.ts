@@ -1,5 +1,6 @@
 import { PowerStateWords, formatMemory, oneLine, type Notice, type RemediationChange, type Result, type ResultFacts, type VmSummary } from "@iaas/contracts";
 import { context, section, type Block } from "./blocks.js";
+import { runButton } from "../listeners/interactions.js";
 import { code, escape, escapeKeepingMentions } from "./mrkdwn.js";
 import { RESULT_RESPONSE_TYPE, userFacingError } from "./render.js";
 import type { SlackMessage } from "../transport/reply.js";
@@ -81,5 +82,7 @@ export function noticeMessage(n: Notice): { text: string; blocks: Block[] } {
   ]
     .filter(Boolean)
     .join(" · ");
-  return { text, blocks: [section(text), context(facts)] };
+  // Buttons run `/iaas <text>` as whoever clicks them (the same path and policy as typing it).
+  const buttons = (n.buttons ?? []).map((b) => runButton(b.label, b.text, b.style));
+  return { text, blocks: [section(text), context(facts), ...(buttons.length ? [{ type: "actions", elements: buttons } as Block] : [])] };
 }

@@ -1,4 +1,4 @@
-import { PowerStateWords, ToolsStatusWords, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
+import { PowerStateWords, ToolsStatusWords, formatDuration, formatMemory, type Actor, type PowerState, type TemplateInfo, type VmInfo, type VmSummary } from "@iaas/contracts";
 import { AUDIT_SHOW, type AuditRow } from "../stores/audit.js";
 import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block, type Button } from "./blocks.js";
@@ -67,7 +67,8 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined,
     return message(none, [section(none)]);
   }
   const head = `*${count} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
-  const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}`;
+  const left = (v: VmSummary) => (v.leaseExpires ? ` · lease ${leaseWords(v)!.replace(/ \(.*\)$/, "")}` : "");
+  const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}${left(v)}`;
   const blocks: Block[] = [section(head)];
   for (let i = 0; i < shown.length; i += 5) {
     blocks.push(...fields(shown.slice(i, i + 5).flatMap((v) => [[escape(v.name), line(v)] as const])));
@@ -76,6 +77,16 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined,
   if (tail) blocks.push(context(tail));
   const text = [`${count} ${what}:`, ...shown.map((v) => `${escape(v.name)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
   return message(text, blocks);
+}
+
+/** A lease in a few words: `ends in 3 days (2027-01-31 12:00 UTC)`, `ended 2 hours ago`, `none`; undefined for a template. */
+export function leaseWords(vm: Pick<VmSummary, "leaseExpires" | "leaseInvalid" | "template">, now = Date.now()): string | undefined {
+  if (vm.template) return undefined;
+  if (vm.leaseInvalid !== undefined) return `unreadable (${code(vm.leaseInvalid.slice(0, 40))}): no lease in force; IT fixes it`;
+  if (!vm.leaseExpires) return "none";
+  const at = Date.parse(vm.leaseExpires);
+  const when = `${vm.leaseExpires.slice(0, 16).replace("T", " ")} UTC`;
+  return at > now ? `ends in ${formatDuration(at - now)} (${when})` : `ended ${formatDuration(now - at)} ago (${when})`;
 }
 
 export function infoMessage(vm: VmInfo, actions: readonly Button[] = []): SlackMessage {
@@ -92,6 +103,7 @@ export function infoMessage(vm: VmInfo, actions: readonly Button[] = []): SlackM
     ["Owner", vm.owner ? `<@${vm.owner}>` : "nobody (only IT admins act on it until it is adopted with `/iaas owner`)"],
     ["Team", vm.team ? teamLabel(vm.team) : "none"],
     ...(vm.snapshots !== undefined ? [["Snapshots", vm.snapshots === 0 ? "none" : `${vm.snapshots} (${code(`${SLASH} snapshot list ${vm.name}`)})`] as [string, string]] : []),
+    ...(leaseWords(vm) !== undefined ? [["Lease", leaseWords(vm)!] as [string, string]] : []),
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
   const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}${vm.snapshots !== undefined ? `, ${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : ""}`;

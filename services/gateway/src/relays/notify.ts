@@ -11,7 +11,8 @@ export interface NoticeRelayDeps {
   /** The `iaas_notices` bucket: ids being posted or posted. */
   posted: KV;
   postMessage: PostMessage;
-  channel: string;
+  /** The notify channel: notices without `to` go there; without it they are not posted. */
+  channel: string | undefined;
   log: Logger;
   metrics: GatewayMetrics;
   /** Notices posted at once (each its own Slack call). */
@@ -92,9 +93,18 @@ async function relayOne(d: NoticeRelayDeps, m: JsMsg, c: { ackWaitMs: number; ma
       m.nak(c.ackWaitMs);
       return;
     }
+    // A notice for someone (a lease reminder's owner, a team's channel) goes to them; the rest to the notify channel.
+    const where = notice.to ?? d.channel;
+    if (where === undefined) {
+      log.info("a notice for the notify channel, which is not set; not posted");
+      d.metrics.notices.inc({ outcome: "unrouted" });
+      await d.posted.put(key, POSTED).catch(() => undefined);
+      m.ack();
+      return;
+    }
     const { text, blocks } = noticeMessage(notice);
     try {
-      await d.postMessage(d.channel, text, blocks);
+      await d.postMessage(where, text, blocks);
     } catch (err) {
       await d.posted.delete(key).catch(() => undefined);
       d.metrics.notices.inc({ outcome: "failed" });

@@ -1,0 +1,279 @@
+import { createHash, randomUUID } from "node:crypto";
+import { IaasError, ProxyEndpoints, Subjects, formatDuration, noticeSubject, type LeaseAudit, type Notice, type VmSummary } from "@iaas/contracts";
+import type { Policy } from "@iaas/policy";
+import { encodeJson, requestJson, type JetStreamClient, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
+import { StepClaims } from "./claims.js";
+
+export interface KeeperDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** The `iaas_leases` bucket. */
+  kv: KV;
+  policy: Policy;
+  log: Logger;
+  config: {
+    /** Time between two rounds over the leased VMs. */
+    scanMs: number;
+    /** A claimed step older than this was left by a keeper that died; another takes it over. */
+    claimStaleMs: number;
+    /** Deadline of one proxy call (a power-off or delete task included). */
+    proxyTimeoutMs: number;
+  };
+  now?: () => number;
+}
+
+/** VMs per vm-leases page. */
+const PAGE = 200;
+
+/** A step of one lease end, as its key's last part: `remind-<ms before>`, `expire`, `grace`. */
+type Step = { kind: "remind"; beforeMs: number } | { kind: "expire" } | { kind: "grace"; graceStart: number };
+
+const stepName = (s: Step) => (s.kind === "remind" ? `remind-${s.beforeMs}` : s.kind);
+/** `<moref>.<expiry ms>.<step>`: the key of one step in `iaas_leases` (also the audit and notice ids). */
+export const stepKey = (moref: string, expiresMs: number, step: string) => `${safe(moref)}.${expiresMs}.${step}`;
+const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+
+/**
+ * The lease keeper: every `scanMs`, reads the leased VMs from vcenter-proxy (the lease is the VM's
+ * custom attribute, so vCenter is the truth and a lease changed in the vSphere Client counts) and
+ * does what is due for each: a reminder `remindBefore` the end, the power-off at the end, the
+ * delete (or keep) `grace` after it. Each step is claimed in `iaas_leases` before it is done, so
+ * across replicas and restarts it happens once; a step missed while no keeper ran is done on the
+ * next round. Each VM is read again from vCenter before a step, and the step decided on that read.
+ */
+export class LeaseKeeper {
+  private readonly claims: StepClaims;
+  private readonly now: () => number;
+  private readonly by = `keeper-${randomUUID().slice(0, 8)}`;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly d: KeeperDeps) {
+    this.now = d.now ?? Date.now;
+    this.claims = new StepClaims(d.kv, { by: this.by, staleMs: d.config.claimStaleMs, now: this.now, log: d.log });
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return;
+      this.running = this.round()
+        .catch((err: unknown) => this.d.log.warn({ err }, "lease round failed; the next round tries again"))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, this.d.config.scanMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every leased VM, page by page. */
+  async round(): Promise<void> {
+    if (!this.d.policy.leases.enabled) return;
+    let after: string | undefined;
+    do {
+      const page = await requestJson(this.d.nc, ProxyEndpoints.vmLeases, { limit: PAGE, ...(after ? { after } : {}) }, { timeoutMs: this.d.config.proxyTimeoutMs });
+      for (const vm of page.vms) {
+        if (this.stopped) return;
+        await this.consider(vm).catch((err: unknown) => this.d.log.warn({ err, vm: vm.name, moref: vm.moref }, "could not handle a VM's lease; the next round tries again"));
+      }
+      after = page.next;
+    } while (after && !this.stopped);
+  }
+
+  /** What is due for one listed VM; the VM is read again from vCenter before anything is done. */
+  private async consider(listed: VmSummary): Promise<void> {
+    if (listed.leaseInvalid !== undefined) return this.invalid(listed);
+    if (!listed.leaseExpires) return;
+    const due = await this.dueStep(listed);
+    if (!due) return;
+    const vm = await this.fresh(listed);
+    if (!vm) return;
+    if (vm.leaseInvalid !== undefined) return this.invalid(vm);
+    if (!vm.leaseExpires) return;
+    // Decided again on vCenter's answer: a lease extended meanwhile (from Slack or the vSphere Client) moves every step.
+    const step = await this.dueStep(vm);
+    if (!step) return;
+    const expires = Date.parse(vm.leaseExpires);
+    const key = stepKey(vm.moref, expires, stepName(step));
+    if (!(await this.claims.claim(key))) return;
+    const outcome = await this.act(vm, expires, step, key).catch(async (err: unknown) => {
+      // Not done: give the step back so the next round tries again.
+      await this.claims.release(key).catch(() => undefined);
+      throw err;
+    });
+    if (outcome === undefined) {
+      await this.claims.release(key);
+      return;
+    }
+    await this.claims.done(key, outcome);
+  }
+
+  /**
+   * The step due now for a VM's lease, if it is not done yet: the nearest reminder window it is in,
+   * the power-off once the end has passed, the grace step once `grace` has passed since the end
+   * (or since the power-off, if the keeper was down at the end: the owner always gets the full
+   * grace after being told).
+   */
+  private async dueStep(vm: VmSummary): Promise<Step | undefined> {
+    const l = this.d.policy.leases;
+    const expires = Date.parse(vm.leaseExpires!);
+    const now = this.now();
+    const isDone = async (s: Step) => (await this.claims.read(stepKey(vm.moref, expires, stepName(s))))?.record;
+    if (now < expires) {
+      const windows = [...l.remindBefore].sort((a, b) => a - b).filter((b) => now >= expires - b);
+      const nearest = windows[0];
+      if (nearest === undefined) return undefined;
+      const step: Step = { kind: "remind", beforeMs: nearest };
+      return (await isDone(step))?.state === "done" ? undefined : step;
+    }
+    const expired = await isDone({ kind: "expire" });
+    if (expired?.state !== "done") return { kind: "expire" };
+    const graceStart = Math.max(expires, Date.parse(expired.at));
+    if (now < graceStart + l.grace) return undefined;
+    const grace: Step = { kind: "grace", graceStart };
+    return (await isDone(grace))?.state === "done" ? undefined : grace;
+  }
+
+  /** The VM as vCenter has it now, when it is still the one listed (same moref); undefined otherwise. */
+  private async fresh(listed: VmSummary): Promise<VmSummary | undefined> {
+    try {
+      const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm: listed.path ?? listed.name }, { timeoutMs: this.d.config.proxyTimeoutMs });
+      return vm.moref === listed.moref ? vm : undefined;
+    } catch (err) {
+      if (err instanceof IaasError && (err.code === "IAAS_VM_NOT_FOUND" || err.code === "IAAS_NOT_FOUND")) return undefined;
+      throw err;
+    }
+  }
+
+  /** Does one claimed step; returns its outcome, or undefined when it turned out not to be due. */
+  private async act(vm: VmSummary, expires: number, step: Step, key: string): Promise<string | undefined> {
+    const l = this.d.policy.leases;
+    const protection = this.d.policy.protectionOf(vm.name, vm.path);
+    const keeps = l.afterGrace === "keep" || protection !== undefined;
+    const afterEnd = keeps
+      ? `it will be kept, powered off${protection !== undefined ? ` (it is protected: ${protection}; a lease never deletes it)` : ""}`
+      : `it will be deleted ${formatDuration(l.grace)} later`;
+    switch (step.kind) {
+      case "remind": {
+        const left = formatDuration(expires - this.now());
+        await this.tell(vm, key, "lease.reminder", "warning", `The lease of \`${vm.name}\` ends in ${left} (${utc(expires)}). Then it is powered off, and ${afterEnd}. Extend it to keep it running.`, [
+          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}`, style: "primary" },
+          { label: "Delete now", text: `delete ${vm.name}`, style: "danger" },
+        ]);
+        await this.audit(vm, key, expires, "reminded", `reminded the owner: the lease ends in ${left}`);
+        return "sent";
+      }
+      case "expire": {
+        let outcome = "already-off";
+        if (vm.powerState !== "poweredOff") {
+          try {
+            await requestJson(this.d.nc, ProxyEndpoints.vmPower, { vm: vm.path ?? vm.name, action: "off", timeoutMs: this.d.config.proxyTimeoutMs }, { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) });
+            outcome = "powered-off";
+          } catch (err) {
+            // Off already (a keeper that died after its power-off): the step is done all the same.
+            if (!(err instanceof IaasError && err.code === "IAAS_INVALID_POWER_STATE")) throw err;
+          }
+        }
+        const until = keeps ? afterEnd : `it will be deleted at ${utc(Math.max(expires, this.now()) + l.grace)} unless its lease is extended`;
+        await this.tell(vm, key, "lease.expired", "warning", `The lease of \`${vm.name}\` ended at ${utc(expires)}, so it is powered off; ${until}.`, [
+          { label: "Extend and power on", text: `extend ${vm.name} power=on`, style: "primary" },
+          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}` },
+        ]);
+        await this.audit(vm, key, expires, "powered-off", outcome === "powered-off" ? "powered off at the end of its lease" : "its lease ended; it was already powered off");
+        return outcome;
+      }
+      case "grace": {
+        if (keeps) {
+          const why = protection !== undefined ? `it is protected (${protection}), and a lease never deletes a protected VM` : "the policy keeps VMs after the grace";
+          await this.tell(vm, key, "lease.kept", "info", `The lease of \`${vm.name}\` ended at ${utc(expires)} and the grace is over; it was not deleted: ${why}. It stays powered off until someone extends its lease or powers it on.`, [
+            { label: "Extend and power on", text: `extend ${vm.name} power=on`, style: "primary" },
+          ]);
+          await this.audit(vm, key, expires, "kept", `kept after the grace: ${why}`);
+          return "kept";
+        }
+        try {
+          const out = await requestJson(
+            this.d.nc,
+            ProxyEndpoints.vmDestroy,
+            { vm: vm.path ?? vm.name, powerOffFirst: true, expect: { moref: vm.moref, leaseExpires: new Date(expires).toISOString() }, timeoutMs: this.d.config.proxyTimeoutMs },
+            { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) },
+          );
+          if (!out.destroyed) return "gone";
+        } catch (err) {
+          // Its lease or the VM changed between the read and the delete: nothing was deleted; decided again next round.
+          if (err instanceof IaasError && err.code === "IAAS_INVALID_STATE") return undefined;
+          throw err;
+        }
+        await this.tell(vm, key, "lease.deleted", "info", `\`${vm.name}\` was deleted: its lease ended at ${utc(expires)} and the grace of ${formatDuration(l.grace)} is over.`, []);
+        await this.audit(vm, key, expires, "deleted", `deleted ${formatDuration(l.grace)} after the end of its lease`);
+        return "deleted";
+      }
+    }
+  }
+
+  /** A lease attribute that is not a time: nothing is done to the VM; IT is told once per value. */
+  private async invalid(vm: VmSummary): Promise<void> {
+    const text = vm.leaseInvalid ?? "";
+    const key = `${safe(vm.moref)}.invalid.${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
+    if ((await this.claims.read(key))?.record.state === "done") return;
+    if (!(await this.claims.claim(key))) return;
+    const message = `The lease of \`${vm.name}\` cannot be read: its custom attribute iaas.lease.expires holds \`${text.slice(0, 60)}\`, not a time such as 2027-01-31T12:00:00Z. The VM has no lease in force and nothing is done to it; an IT admin sets one with \`/iaas lease ${vm.name} set 30d\` or removes it with \`/iaas lease ${vm.name} none\`.`;
+    const notice: Notice = { id: `lease-${key}`.slice(0, 128), kind: "lease.invalid", severity: "warning", text: message, vm: vm.name.slice(0, 255), at: new Date(this.now()).toISOString() };
+    await this.d.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: notice.id });
+    await this.audit(vm, key, undefined, "invalid", "its lease attribute is not a time; IT told, nothing done");
+    await this.claims.done(key, "told");
+  }
+
+  /**
+   * A notice to whoever answers for the VM: its team's channel when the policy names one, else its
+   * owner (a DM), else the notify channel. Its id is the step's key, so it is posted once.
+   */
+  private async tell(vm: VmSummary, key: string, kind: Notice["kind"], severity: Notice["severity"], text: string, buttons: NonNullable<Notice["buttons"]>): Promise<void> {
+    const to = this.recipientOf(vm);
+    const notice: Notice = {
+      id: `lease-${key}`.slice(0, 128),
+      kind,
+      severity,
+      text: text.slice(0, 3000),
+      vm: vm.name.slice(0, 255),
+      ...(to ? { to } : {}),
+      ...(buttons.length ? { buttons } : {}),
+      at: new Date(this.now()).toISOString(),
+    };
+    await this.d.js.publish(noticeSubject(kind), encodeJson(notice), { msgID: notice.id });
+  }
+
+  private recipientOf(vm: VmSummary): string | undefined {
+    const channel = vm.team !== undefined ? this.d.policy.document.teams[vm.team]?.channel : undefined;
+    return channel ?? vm.owner;
+  }
+
+  private async audit(vm: VmSummary, key: string, expires: number | undefined, step: LeaseAudit["step"], message: string): Promise<void> {
+    const rec: LeaseAudit = {
+      kind: "lease",
+      id: key.slice(0, 128),
+      step,
+      vm: vm.name,
+      moref: vm.moref,
+      ...(expires !== undefined ? { expires: new Date(expires).toISOString() } : {}),
+      ...(vm.owner ? { owner: vm.owner } : {}),
+      ...(vm.team ? { team: vm.team } : {}),
+      message,
+      at: new Date(this.now()).toISOString(),
+    };
+    // The step's key as Nats-Msg-Id: a step redone after a crash is recorded once.
+    await this.d.js.publish(Subjects.audit("lease"), encodeJson(rec), { msgID: `audit-lease-${key}` });
+  }
+}
+
+/** A request id for the proxy's in-flight join (`A-Z a-z 0-9 _ -`, 8-64): a step repeated while its first call runs joins it. */
+function requestIdOf(key: string): string {
+  return `lease_${createHash("sha256").update(key).digest("hex").slice(0, 40)}`;
+}

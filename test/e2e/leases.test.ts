@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ProxyEndpoints } from "@iaas/contracts";
+import { requestJson } from "@iaas/runtime";
+import type { RecordedCall } from "@iaas/testkit";
+import { startSystem, type System } from "./harness.js";
+import { buttonsOf, click, finalPost, inventory, textOf } from "./helpers.js";
+
+const NOTIFY = "CNOTIFY1";
+
+/**
+ * The default policy with leases in seconds, so a lease's whole life (reminder, end, grace) fits
+ * in a test: default 14s, max 40s, a reminder 10s before the end, a grace of 4s.
+ */
+function policyOfSeconds(): string {
+  const yaml = readFileSync(new URL("../../deploy/policy.example.yaml", import.meta.url), "utf8");
+  const out = yaml
+    .replace(/perUserPerMinute: \d+/, "perUserPerMinute: 10000")
+    .replace(/  default: 30d\n  max: 90d\n  grace: 7d\n  remindBefore: \[3d, 1d\]/, "  default: 14s\n  max: 40s\n  grace: 4s\n  remindBefore: [10s]");
+  if (!out.includes("remindBefore: [10s]")) throw new Error("deploy/policy.example.yaml's leases are not the ones this test rewrites");
+  return out;
+}
+
+describe("leases, end to end with a policy of seconds", () => {
+  let sys: System;
+  beforeAll(async () => {
+    sys = await startSystem({ policyYaml: policyOfSeconds(), admins: "UADMIN1", gatewayEnv: { SLACK_BOT_TOKEN: "xoxb-e2e-lease", SLACK_NOTIFY_CHANNEL: NOTIFY }, leaseScanMs: 300 });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  const vmGet = async (vm: string) => (await requestJson(sys.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: 10_000 })).vm;
+  /** The first chat.postMessage to `channel` whose text matches `re`. */
+  const posted = (channel: string, re: RegExp) =>
+    sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c: RecordedCall) => c.body.channel === channel && re.test(String(c.body.text))), 60_000);
+  const run = async (text: string, user: string) => {
+    const r = await sys.slash(text, { user_id: user });
+    return { ack: textOf(r.json), final: () => finalPost(sys, r.responseUrl) };
+  };
+
+  it("refuses bad lease durations with a clear message", async () => {
+    for (const [opt, why] of [
+      ["lease=0d", /no time at all/],
+      ["lease=-3d", /not a duration/],
+      ["lease=999999d", /more than 10 years/],
+      ["lease=7x", /not a duration/],
+    ] as const) {
+      const r = await run(`create lease-bad small ${opt}`, "UALICE");
+      expect(r.ack, opt).toMatch(why);
+    }
+    expect((await inventory(sys)).has("lease-bad")).toBe(false);
+  });
+
+  it("gives a new VM its lease attribute, reminds its owner with Extend, and Extend moves the end", async () => {
+    const made = await run("create lease-a small", "UALICE");
+    expect(await made.final()).toMatch(/Its lease ends/);
+    const vm = await vmGet("lease-a");
+    expect(vm.leaseExpires).toBeDefined();
+    const first = Date.parse(vm.leaseExpires!);
+
+    const reminder = await posted("UALICE", /lease of `?lease-a`? ends in/);
+    const buttons = buttonsOf({ blocks: JSON.parse(String(reminder.body.blocks)) });
+    expect(buttons.map((b) => b.value)).toEqual(["extend lease-a", "delete lease-a"]);
+
+    const r = await click(sys, { userId: "UALICE", action: "iaas.run", value: buttons[0]!.value, channelId: "DALICE1" });
+    await finalPost(sys, r.responseUrl);
+    const after = Date.parse((await vmGet("lease-a")).leaseExpires!);
+    expect(after).toBeGreaterThan(first);
+  });
+
+  it("does not extend someone else's VM, nor past max without an approval", async () => {
+    const bob = await run("extend lease-a", "UBOB");
+    expect(/belongs to <@UALICE>/.test(bob.ack) ? bob.ack : await bob.final()).toMatch(/belongs to <@UALICE>/);
+    const long = await run("extend lease-a 60s", "UALICE");
+    expect(await long.final()).toMatch(/needs an approval/);
+  });
+
+  it("powers the VM off at the end of its lease and deletes it after the grace", async () => {
+    const made = await run("create lease-b small lease=3s", "UALICE");
+    await made.final();
+    await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /lease of `?lease-b`? ended/.test(String(c.body.text))), 60_000);
+    const off = await vmGet("lease-b").catch(() => undefined);
+    // Either still there and off, or already deleted after the grace: never on.
+    if (off) expect(off.powerState).toBe("poweredOff");
+    await posted("UALICE", /`?lease-b`? was deleted/);
+    expect((await inventory(sys)).has("lease-b")).toBe(false);
+  });
+
+  it("a garbage lease attribute: no action, IT told once", async () => {
+    const made = await run("create lease-c small", "UALICE");
+    await made.final();
+    const c = sys.observer;
+    const ref = await c.searchIndex.findByInventoryPath("/DC0/vm/lease-c");
+    const field = await c.customFieldsManager.ensure("iaas.lease.expires", "VirtualMachine");
+    await c.customFieldsManager.setField(ref!, field.key, "next tuesday");
+    const told = await posted(NOTIFY, /lease of `?lease-c`? cannot be read/);
+    expect(String(told.body.text)).toMatch(/nothing is done to it/);
+    expect((await vmGet("lease-c")).leaseInvalid).toBe("next tuesday");
+    const bad = await run("extend lease-c", "UALICE");
+    expect(await bad.final()).toMatch(/no lease that can be read/);
+    expect((await inventory(sys)).has("lease-c")).toBe(true);
+    expect(sys.slack.apiCalls("chat.postMessage").filter((x) => x.body.channel === NOTIFY && /lease-c/.test(String(x.body.text)))).toHaveLength(1);
+  });
+});
