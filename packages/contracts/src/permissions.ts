@@ -248,6 +248,8 @@ const users: NatsUserPermissions[] = [
       ...durable(Consumers.leaseKeeper),
       ...bucket(Buckets.commandState.name),
       ...bucket(Buckets.leases.name),
+      // an extend past the max is checked against its approval record, which only the gateway writes
+      ...readBucket(Buckets.approvals.name),
       // the VM as vCenter has it before each step, the leased VMs page by page, the lease itself,
       // the power-off at the end (and on, when an Extend asks), the delete after the grace
       ...calls(["vmGet", "vmLeases", "vmSetLease", "vmPower", "vmDestroy"]),

@@ -45,7 +45,8 @@ describe("the App Home view", () => {
 
   it("offers only the buttons the policy lets the user run on each VM", () => {
     const protectedVm = vm(1, { name: "prod-db" });
-    expect(vmButtons(policy, alice, protectedVm)).toEqual([]);
+    // A protected VM keeps what changes nothing IT guards: its lease and a new snapshot.
+    expect(vmButtons(policy, alice, protectedVm).map((b) => b.text.text)).toEqual(["Extend", "Snapshot"]);
     expect(vmButtons(policy, alice, vm(2, { owner: "UBOB1" }))).toEqual([]);
     expect(vmButtons(policy, alice, vm(3)).map((b) => b.value)).toEqual(expect.arrayContaining(["power off app-003", "delete app-003"]));
   });

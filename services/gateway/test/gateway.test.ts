@@ -245,14 +245,16 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       • \`/iaas templates\`: The templates you can deploy.
       • \`/iaas quota\`: What your VMs use of your quota (VMs, vCPU, memory, disk), and your teams'.
       • \`/iaas sizes\`: The VM sizes and limits of the policy.
-      • \`/iaas create &lt;name&gt; [size] [team=@team]\`: Create a new, empty VM of a size (the default size when none is given); \`team=\` gives it to a team as well.
-      • \`/iaas clone &lt;source-vm&gt; &lt;name&gt; [team=@team]\`: Make a full copy of a VM under a new name. _(your and your team's VMs)_
-      • \`/iaas deploy &lt;template&gt; &lt;name&gt; [size] [team=@team]\`: Make a new VM from a template, of a size (the default size when none is given).
+      • \`/iaas create &lt;name&gt; [size] [team=@team] [lease=7d]\`: Create a new, empty VM of a size (the default size when none is given); \`team=\` gives it to a team as well.
+      • \`/iaas clone &lt;source-vm&gt; &lt;name&gt; [team=@team] [lease=7d]\`: Make a full copy of a VM under a new name. _(your and your team's VMs)_
+      • \`/iaas deploy &lt;template&gt; &lt;name&gt; [size] [team=@team] [lease=7d]\`: Make a new VM from a template, of a size (the default size when none is given).
       • \`/iaas power on|off|reset|suspend|shutdown|reboot &lt;vm&gt;\`: Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools). _(your and your team's VMs)_
       • \`/iaas resize &lt;vm&gt; [cpu=N] [memory=GB]\`: Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add. _(your and your team's VMs)_
       • \`/iaas delete &lt;vm&gt;\`: Delete a VM (after you confirm). _(your and your team's VMs)_
       • \`/iaas owner &lt;vm&gt; &lt;@user|@team&gt;\`: Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins). _(VMs you own)_
       • \`/iaas snapshot create|list|revert|delete &lt;vm&gt; [name]\`: Take a snapshot of a VM (\`create\`, named by the time unless you name it), \`list\` its snapshots, \`revert\` to one (the current one by default, after you confirm), or \`delete\` one (its children are kept). _(your and your team's VMs)_
+      • \`/iaas lease &lt;vm&gt; [set &lt;duration&gt;|none]\`: A VM's lease: when it ends, the time left and what happens then; IT admins \`set 30d\` a lease or remove it (\`none\`). _(your and your team's VMs)_
+      • \`/iaas extend &lt;vm&gt; [duration] [power=on]\`: Extend a VM's lease to a duration from now (the policy's default when none is given); \`power=on\` powers it on as well. _(your and your team's VMs)_
       • \`/iaas approvals\`: The requests waiting for an approval: those you asked for, and those you may approve or reject (with the buttons).
       \`&lt;vm&gt;\` is an exact VM name or an inventory path starting with \`/\`; wildcards are not accepted."
     `);

@@ -16,14 +16,16 @@ describe("grammar: the commands beyond power", () => {
         "templates",
         "quota",
         "sizes",
-        "create <name> [size] [team=@team]",
-        "clone <source-vm> <name> [team=@team]",
-        "deploy <template> <name> [size] [team=@team]",
+        "create <name> [size] [team=@team] [lease=7d]",
+        "clone <source-vm> <name> [team=@team] [lease=7d]",
+        "deploy <template> <name> [size] [team=@team] [lease=7d]",
         "power on|off|reset|suspend|shutdown|reboot <vm>",
         "resize <vm> [cpu=N] [memory=GB]",
         "delete <vm>",
         "owner <vm> <@user|@team>",
         "snapshot create|list|revert|delete <vm> [name]",
+        "lease <vm> [set <duration>|none]",
+        "extend <vm> [duration] [power=on]",
         "echo [text]",
         "audit [vm]",
         "approvals",
@@ -205,21 +207,21 @@ describe("grammar: the commands beyond power", () => {
           "code": "IAAS_SYNTAX",
           "message": "\`create\` needs a name for the new VM.",
           "usage": [
-            "create <name> [size] [team=@team]",
+            "create <name> [size] [team=@team] [lease=7d]",
           ],
         },
         {
           "code": "IAAS_SYNTAX",
           "message": "\`clone web-01\` needs a name for the new VM.",
           "usage": [
-            "clone <source-vm> <name> [team=@team]",
+            "clone <source-vm> <name> [team=@team] [lease=7d]",
           ],
         },
         {
           "code": "IAAS_SYNTAX",
           "message": "\`deploy tmpl\` needs a name for the new VM.",
           "usage": [
-            "deploy <template> <name> [size] [team=@team]",
+            "deploy <template> <name> [size] [team=@team] [lease=7d]",
           ],
         },
         {
@@ -247,7 +249,7 @@ describe("grammar: the commands beyond power", () => {
           "code": "IAAS_SYNTAX",
           "message": "Unexpected \`extra\` after \`create a small\`; see \`/iaas sizes\`.",
           "usage": [
-            "create <name> [size] [team=@team]",
+            "create <name> [size] [team=@team] [lease=7d]",
           ],
         },
         {
@@ -284,7 +286,7 @@ describe("grammar: the commands beyond power", () => {
         "code": "IAAS_NAME_NOT_ALLOWED",
         "message": "\`nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…\` cannot be used as a VM name (is longer than 80 characters).",
         "usage": [
-          "create <name> [size] [team=@team]",
+          "create <name> [size] [team=@team] [lease=7d]",
         ],
       }
     `);
@@ -391,7 +393,7 @@ describe("grammar: the commands beyond power", () => {
           "code": "IAAS_INVALID_ARGUMENT",
           "message": "\`team=\` takes a team, and \`&lt;@U0BOB|bob&gt;\` is a person: mention a Slack user group (\`team=@platform\`) or name a team of the policy. A VM is yours when you make it; \`/iaas owner\` gives it to someone else.",
           "usage": [
-            "create <name> [size] [team=@team]",
+            "create <name> [size] [team=@team] [lease=7d]",
           ],
         }
       `);

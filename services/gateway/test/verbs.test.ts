@@ -12,8 +12,8 @@ describe("verb records", () => {
   });
 
   it("actions and queries", () => {
-    expect(Verbs.filter((v) => VerbRecords[v].kind === "action")).toEqual(["create", "clone", "deploy", "power", "resize", "delete", "owner"]);
-    expect(Verbs.filter((v) => VerbRecords[v].kind === "remote")).toEqual(["list", "info", "templates", "quota", "audit", "approvals", "remediation"]);
+    expect(Verbs.filter((v) => VerbRecords[v].kind === "action")).toEqual(["create", "clone", "deploy", "power", "resize", "delete", "owner", "extend"]);
+    expect(Verbs.filter((v) => VerbRecords[v].kind === "remote")).toEqual(["list", "info", "templates", "quota", "lease", "audit", "approvals", "remediation"]);
     // `snapshot list` is a query, `snapshot create|revert|delete` are actions.
     expect(Verbs.filter((v) => VerbRecords[v].kind === "split")).toEqual(["snapshot"]);
   });

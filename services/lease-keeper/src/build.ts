@@ -1,6 +1,6 @@
 import { LeaseCommandSchema } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { commandService, type CommandServiceDeps, type KV, type RunningCommandService } from "@iaas/runtime";
+import { commandService, openBucket, type CommandServiceDeps, type KV, type RunningCommandService } from "@iaas/runtime";
 import { authorizeLeaseCommand, runLeaseCommand } from "./commands.js";
 import { LeaseKeeper } from "./keeper.js";
 
@@ -27,7 +27,8 @@ export interface LeaseKeeperDeps extends CommandServiceDeps {
  */
 export function buildLeaseKeeper(deps: LeaseKeeperDeps): RunningCommandService {
   const { nc, policy } = deps;
-  const d = { nc, policy, proxyTimeoutMs: deps.config.proxyTimeoutMs };
+  let approvals: KV | undefined;
+  const d = { nc, policy, proxyTimeoutMs: deps.config.proxyTimeoutMs, approvals: () => approvals };
   const commands = commandService(deps, {
     consumer: "leaseKeeper",
     schema: LeaseCommandSchema,
@@ -45,6 +46,7 @@ export function buildLeaseKeeper(deps: LeaseKeeperDeps): RunningCommandService {
   });
   return {
     async start() {
+      approvals = await openBucket(nc, "approvals");
       await commands.start();
       keeper.start();
     },

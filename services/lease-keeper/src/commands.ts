@@ -1,12 +1,14 @@
 import { IaasError, ProxyEndpoints, formatDuration, quote, type LeaseCommand, type VmSummary } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { readVmForGuard, requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
+import { readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 
 export interface LeaseCommandDeps {
   nc: NatsConnection;
   policy: Policy;
   /** Timeout of the look-ups and of a power-on. */
   proxyTimeoutMs: number;
+  /** The `iaas_approvals` bucket (read only): an extend past the max runs only with its approved record. Undefined before start. */
+  approvals: () => KV | undefined;
 }
 
 const utc = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`;
@@ -23,7 +25,7 @@ export const extendMsOf = (policy: Policy, cmd: Extract<LeaseCommand, { action: 
  *   `power.on` on it as well when it asks to power the VM on;
  * - set: `lease.set` (admins by default) on any VM, templates refused by the proxy.
  */
-export async function authorizeLeaseCommand(d: LeaseCommandDeps, cmd: LeaseCommand): Promise<void> {
+export async function authorizeLeaseCommand(d: LeaseCommandDeps, cmd: LeaseCommand): Promise<Granted | undefined> {
   const { policy } = d;
   if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: VMs have no end date, so there is nothing to extend or set.");
   const call = { timeoutMs: d.proxyTimeoutMs, requestId: cmd.id };
@@ -31,7 +33,7 @@ export async function authorizeLeaseCommand(d: LeaseCommandDeps, cmd: LeaseComma
     policy.authorize(cmd.actor, "lease.set");
     const vm = await readVmForGuard(d.nc, cmd.vm, call);
     policy.authorizeOn(cmd.actor, "lease.set", vm);
-    return;
+    return undefined;
   }
   policy.authorize(cmd.actor, "lease.extend");
   const vm = await readVmForGuard(d.nc, cmd.vm, call);
@@ -39,12 +41,15 @@ export async function authorizeLeaseCommand(d: LeaseCommandDeps, cmd: LeaseComma
   if (cmd.powerOn) policy.authorizeOn(cmd.actor, "power.on", vm);
   checkHasLease(vm);
   const ms = extendMsOf(policy, cmd);
-  if (ms > policy.leases.max && cmd.approvalId === undefined) {
-    const match = policy.approvalFor({ command: "lease.extend", vm: vm.name, leaseMs: ms });
-    if (match) {
-      throw new IaasError("IAAS_APPROVAL_REQUIRED", `A lease of ${formatDuration(ms)} needs an approval (${match.why}); without one, \`extend ${vm.name}\` goes up to ${formatDuration(policy.leases.max)}.`);
-    }
+  const match = policy.approvalFor({ command: "lease.extend", vm: vm.name, leaseMs: ms });
+  if (!match) return undefined;
+  if (cmd.approvalId === undefined) {
+    throw new IaasError("IAAS_APPROVAL_REQUIRED", `A lease of ${formatDuration(ms)} needs an approval (${match.why}); without one, \`extend ${vm.name}\` goes up to ${formatDuration(policy.leases.max)}.`);
   }
+  // With an approval id: the approved record must be for exactly this command.
+  const kv = d.approvals();
+  if (!kv) throw new Error("lease-keeper not started");
+  return requireApproval({ kv, command: cmd, match });
 }
 
 /** An extend needs a lease to extend: a VM without one gets one from an admin (`lease <vm> set`). */

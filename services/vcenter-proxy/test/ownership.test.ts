@@ -97,6 +97,7 @@ describe("owner and team as custom attributes", () => {
     expect(r).toMatchObject({ created: true, vm: { name: "own-a1", owner: "UALICE", team: "platform", path: "/DC0/vm/own-a1" } });
     const defs = (await fieldDefs()).filter((d) => d.name.startsWith("iaas."));
     expect(defs.map((d) => [d.name, d.managedObjectType]).sort()).toEqual([
+      ["iaas.lease.expires", "VirtualMachine"],
       ["iaas.owner", "VirtualMachine"],
       ["iaas.team", "VirtualMachine"],
     ]);
@@ -107,7 +108,7 @@ describe("owner and team as custom attributes", () => {
     expect(await valueCount("own-a1", "iaas.owner")).toBe(1);
     // A second proxy (another replica, a restart) finds the definitions and adds none.
     expect(await plain.fields()).toEqual(await vc.fields());
-    expect((await fieldDefs()).filter((d) => d.name.startsWith("iaas."))).toHaveLength(2);
+    expect((await fieldDefs()).filter((d) => d.name.startsWith("iaas."))).toHaveLength(3);
   });
 
   it("a create that stopped before its owner was set: the redelivery sets it", async () => {
