@@ -210,7 +210,7 @@ describe("the generated config", () => {
     expect(await readFile(CONF, "utf8")).not.toMatch(/allow_responses/);
     const inboxes = (u: NatsUserName) => contracts.natsUser(u).publish.filter((g) => g.subject.startsWith("_INBOX")).map((g) => g.subject);
     // The proxy answers the admin and every service that calls it, and publishes nothing else.
-    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX_gateway.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>", "_R_.>"]);
+    expect(contracts.natsUser("vcenter-proxy").publish.map((g) => g.subject).sort()).toEqual(["_INBOX_gateway.>", "_INBOX_lease-keeper.>", "_INBOX_power.>", "_INBOX_remediation.>", "_INBOX_veba-bridge.>", "_INBOX_vm-lifecycle.>", "_R_.>"]);
     // Only the admin asks the others anything (`$SRV` discovery), from the JetStream account
     // through an import: the server gives those requests `_R_.…` reply subjects.
     for (const u of Object.values(ServiceNames).filter((n) => n !== "vcenter-proxy")) expect(inboxes(u), u).toEqual([]);
