@@ -21,7 +21,7 @@ async function sources(service: string): Promise<string> {
 }
 
 /** Buckets a service opens to read only: another service writes them (the gateway, an admin's pause). */
-const READ_ONLY: Partial<Record<string, readonly string[]>> = { [ServiceNames.remediation]: [Buckets.remediationControl.name], [ServiceNames.vmLifecycle]: [Buckets.approvals.name] };
+const READ_ONLY: Partial<Record<string, readonly string[]>> = { [ServiceNames.remediation]: [Buckets.remediationControl.name], [ServiceNames.vmLifecycle]: [Buckets.approvals.name], [ServiceNames.leaseKeeper]: [Buckets.approvals.name] };
 
 function keys(text: string, re: RegExp): string[] {
   return [...new Set([...text.matchAll(re)].map((m) => m[1]!))];

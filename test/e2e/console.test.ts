@@ -233,7 +233,7 @@ describe("the web console in a real browser", () => {
     expect(await page.locator("li.msg").filter({ hasText: "a follow-up" }).count()).toBe(1);
   });
 
-  it("the gateway takes the console's modal and Home payloads as Slack's (signed, acked with 200): a submission with no taker closes the dialog", async () => {
+  it("the gateway takes the console's modal and Home payloads as Slack's (signed, acked with 200): a submission with no taker is answered in the dialog", async () => {
     // As the gateway would call it with the trigger of a slash command the page sent.
     await send("/iaas help");
     await shown(/commands you can run/, "li.msg.ack");
@@ -254,10 +254,14 @@ describe("the web console in a real browser", () => {
     await dialog.getByText("Please complete this required field.").waitFor();
     await dialog.getByRole("textbox", { name: "Note" }).fill("hello");
     await dialog.getByRole("button", { name: "Send" }).click();
-    await dialog.waitFor({ state: "hidden" });
+    // No feature took console.probe: the gateway answers in the modal instead of closing it silently.
+    const answered = modalOf(page, "IaaS");
+    await answered.getByText("This form is not one the IaaS app opened. Nothing was done.").waitFor();
     const submitted = web.sent.at(-1)!;
     expect(submitted.status).toBe(200);
     expect(JSON.parse(new URLSearchParams(submitted.body).get("payload")!)).toMatchObject({ type: "view_submission", view: { id: opened.view.id, callback_id: "console.probe", state: { values: { n: { v: { type: "plain_text_input", value: "hello" } } } } } });
+    await answered.getByRole("button", { name: "Close" }).click();
+    await answered.waitFor({ state: "hidden" });
     const before = web.sent.length;
     await page.getByRole("tab", { name: "Home" }).click();
     await expect.poll(() => web.sent.length).toBe(before + 1);
