@@ -4,8 +4,8 @@
  * space at 96 MB) and exit. Here the services run as real processes under those same limits, the
  * proxy with its live index: the index's first build (one WaitForUpdatesEx answer holding the
  * whole inventory, 15 MB of XML: the simulator ignores maxObjectUpdates) is read piecewise and
- * fits the heap. `list all` (an admin), a pattern, a user's own VMs and a request for every VM at
- * once (refused with a clear error) answer from the index, and no service exits. The proxy's
+ * fits the heap. `list all` (an admin), a pattern, a user's own VMs, the App Home of a user with 500 VMs and a
+ * request for every VM at once (refused with a clear error) answer from the index, and no service exits. The proxy's
  * resident memory and the time from its login to a live index are reported (docs/benchmarks.md).
  *
  * The simulator takes about 20 s to build the inventory on two busy cores, which is why this is in
@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IaasError, ProxyEndpoints, VM_LIST_MAX_VMS } from "@iaas/contracts";
 import { requestJson } from "@iaas/runtime";
-import { ADMIN, FaultSystem, sleep, type SlashOutcome } from "./lib/system.js";
+import { blockActionsBody, postSigned } from "@iaas/testkit";
+import { ADMIN, FaultSystem, SIGNING_SECRET, sleep, type SlashOutcome } from "./lib/system.js";
 import { report } from "./lib/rounds.js";
 import { ROOT } from "./lib/procs.js";
 
@@ -27,6 +28,10 @@ const NODE_OPTIONS = readFileSync(join(ROOT, "deploy/node-options"), "utf8").tri
 const ALICE = "UALICE01";
 const OWNED = 30;
 const ownedVms = Array.from({ length: OWNED }, (_, i) => `DC0_H0_VM${i * 150}`);
+/** A user with 500 VMs, for the App Home (20 VMs a page). */
+const BOB = "UBOB0001";
+const BOB_VMS = 500;
+const bobVms = Array.from({ length: BOB_VMS }, (_, i) => `DC0_C0_RP0_VM${i * 9 + 1}`);
 
 /** A process's resident set and its peak so far, in MB (/proc/<pid>/status). */
 async function rssMB(pid: number): Promise<{ rss: number; peak: number }> {
@@ -50,7 +55,7 @@ describe(`a ${VMS.toLocaleString("en")}-VM vCenter, the proxy with its live inde
       name: "inventory-10k",
       vcsim: { vmsPerPool: VMS / 2, demo: false },
       services: [{ name: "vcenter-proxy" }, { name: "gateway" }],
-      env: { "vcenter-proxy": { NODE_OPTIONS }, gateway: { NODE_OPTIONS } },
+      env: { "vcenter-proxy": { NODE_OPTIONS }, gateway: { NODE_OPTIONS, SLACK_BOT_TOKEN: "faults-home-bot" } },
     });
     const proxy = sys.svc("vcenter-proxy");
     // The index builds in the background once the proxy is up: wait for it to be live and whole.
@@ -112,6 +117,49 @@ describe(`a ${VMS.toLocaleString("en")}-VM vCenter, the proxy with its live inde
     expect(own.slice(1, 21).map((l) => l.split(":")[0])).toEqual([...ownedVms].sort((a, b) => a.localeCompare(b)).slice(0, 20));
     expect(own.at(-1)).toMatch(/^…and 10 more\./);
     expect((await list("list", "UNOBODY1"))[0]).toBe("You and your teams have no VMs.");
+    alive();
+  });
+
+  it("the App Home of a user with 500 of the 10,000 VMs: 20 a page, within Slack's 100 blocks, Next turns the page", async () => {
+    const queue = [...bobVms];
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      for (let vm = queue.shift(); vm; vm = queue.shift()) await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm, owner: BOB }, { timeoutMs: 30_000 });
+    }));
+    type HomeView = { private_metadata: string; blocks: { type: string; text?: { text: string }; elements?: { action_id: string; value: string; text: { text: string } }[] }[] };
+    const published = (after: number) =>
+      sys.slack.waitFor((calls) => {
+        const c = calls.filter((x) => x.method === "views.publish" && x.body.user_id === BOB && x.at >= after).at(-1);
+        return c && (JSON.parse(String(c.body.view)) as HomeView);
+      }, 90_000);
+    const shown = (v: HomeView) => new Set(JSON.stringify(v.blocks).match(/DC0_C0_RP0_VM\d+/g) ?? []);
+    const at = Date.now();
+    const event = { token: "t", team_id: "T0001", api_app_id: "A0001", type: "event_callback", event_id: `Ev${at}`, event_time: Math.floor(at / 1000), event: { type: "app_home_opened", user: BOB, channel: "D0HOME1", tab: "home", event_ts: `${at / 1000}` } };
+    expect((await postSigned(sys.gatewayUrl(), JSON.stringify(event), { secret: SIGNING_SECRET })).status).toBe(200);
+    const first = await published(at);
+    expect(first.blocks.length).toBeLessThanOrEqual(100);
+    expect(JSON.stringify(first.blocks)).toContain(`Page 1 of ${BOB_VMS / 20} · ${BOB_VMS} VMs`);
+    const page1 = shown(first);
+    expect(page1.size).toBe(20);
+    for (const vm of page1) expect(bobVms).toContain(vm);
+    const next = first.blocks.flatMap((b) => b.elements ?? []).find((e) => e.text.text === "Next")!;
+    expect(next).toBeDefined();
+    const clicked = Date.now();
+    const click = {
+      type: "block_actions",
+      user: { id: BOB, team_id: "T0001" },
+      team: { id: "T0001" },
+      api_app_id: "A0001",
+      container: { type: "view", view_id: "V0HOME" },
+      trigger_id: `${clicked}.9.home`,
+      view: { id: "V0HOME", type: "home", private_metadata: first.private_metadata },
+      actions: [{ type: "button", action_id: next.action_id, value: next.value, action_ts: `${clicked / 1000}` }],
+    };
+    expect((await postSigned(sys.gatewayUrl(), blockActionsBody(click), { secret: SIGNING_SECRET })).status).toBe(200);
+    const second = await published(clicked);
+    expect(JSON.stringify(second.blocks)).toContain(`Page 2 of ${BOB_VMS / 20} · ${BOB_VMS} VMs`);
+    const page2 = shown(second);
+    expect(page2.size).toBe(20);
+    for (const vm of page2) expect(page1.has(vm), `${vm} on both pages`).toBe(false);
     alive();
   });
 
