@@ -38,6 +38,7 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
   handler: (req: z.infer<Req>, msg: ServiceMsg) => Promise<z.infer<Res>>,
   log: Logger,
 ): void {
+  const scope = service.info().name;
   service.addEndpoint(ep.name, {
     subject: ep.subject,
     handler: (err, msg) => {
@@ -54,7 +55,7 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
       const started = performance.now();
       // A server span under the caller's (its traceparent header); the handler runs in it, so the
       // calls it makes (a SOAP call to vCenter) are its children.
-      const hop = startHop(service.info().name, `process ${ep.subject}`, SpanKind.SERVER, natsAttributes(ep.subject, "process", "request"), msg.headers?.get(Headers.traceparent) || "");
+      const hop = startHop(scope, `process ${ep.subject}`, SpanKind.SERVER, natsAttributes(ep.subject, "process", "process"), msg.headers?.get(Headers.traceparent) || "");
       void otelContext.with(hop.ctx, async () => {
         try {
           const raw = decodeJson(msg.data);
