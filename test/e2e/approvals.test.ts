@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blockActionsBody, postSigned, type RecordedCall } from "@iaas/testkit";
+import { blockActionsBody, postSigned, waitUntil, type RecordedCall } from "@iaas/testkit";
 import { connect } from "@nats-io/transport-node";
 import { createLogger, createMetrics } from "@iaas/runtime";
 import { GatewayEnvSchema, buildGateway } from "@iaas/gateway";
@@ -78,6 +78,10 @@ describe("approvals: a yes from an approver, in Slack", () => {
     expect(json(card)).toContain("big-sizes");
     expect(json(card)).toContain("Quota after");
     expect((await inventory(sys)).has("big-01")).toBe(false);
+    // The sweep's gauges: one request waiting, for as long as it has existed.
+    const gauge = async (name: string) => (await sys.metrics.gateway.registry.getSingleMetric(name)!.get()).values[0]?.value ?? -1;
+    await waitUntil("the approval sweep counted the request", async () => (await gauge("iaas_gateway_approvals_pending")) === 1);
+    expect(await gauge("iaas_gateway_approval_oldest_pending_seconds")).toBeGreaterThanOrEqual(0);
   });
 
   it("changes nothing on the requester's own Approve, or a non-approver's, and says why", async () => {

@@ -73,7 +73,7 @@ export interface System {
   nc: NatsConnection;
   policy: Policy;
   /** Each service's metrics registry, as its /metrics endpoint serves it. */
-  metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway", Metrics>;
+  metrics: Record<"vcenter-proxy" | "power" | "vm-lifecycle" | "gateway" | "lease-keeper", Metrics>;
   /** vm-lifecycle as started (its snapshot sweeper, when `snapshotSweepMs` is set). */
   lifecycle: VmLifecycleService;
   /**
@@ -125,7 +125,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
   const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, ...(opts.vcenterFetch ? { fetch: opts.vcenterFetch } : {}) });
-  const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway") };
+  const metrics = { "vcenter-proxy": createMetrics("vcenter-proxy"), power: createMetrics("power"), "vm-lifecycle": createMetrics("vm-lifecycle"), gateway: createMetrics("gateway"), "lease-keeper": createMetrics("lease-keeper") };
   // As the proxy's main runs it: with the live inventory index.
   const vcenter = new Vcenter("default", client, log, { liveIndex: opts.liveIndex ?? true });
   await vcenter.index?.start();
@@ -180,7 +180,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     leases: await openBucket(leaseNc, "leases"),
     policy,
     log,
-    metrics: createMetrics("lease-keeper"),
+    metrics: metrics["lease-keeper"],
     config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000 },
   });
   await keeper.start();

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProxyEndpoints } from "@iaas/contracts";
 import { requestJson } from "@iaas/runtime";
-import type { RecordedCall } from "@iaas/testkit";
+import { waitUntil, type RecordedCall } from "@iaas/testkit";
 import { startSystem, type System } from "./harness.js";
 import { buttonsOf, click, finalPost, inventory, textOf } from "./helpers.js";
 
@@ -86,6 +86,16 @@ describe("leases, end to end with a policy of seconds", () => {
     if (off) expect(off.powerState).toBe("poweredOff");
     await posted("UALICE", /`?lease-b`? was deleted/);
     expect((await inventory(sys)).has("lease-b")).toBe(false);
+    // The keeper's metrics: the steps done, rounds that listed the VMs, no lease left past its end undone.
+    const reg = sys.metrics["lease-keeper"].registry;
+    const value = async (name: string, labels: Record<string, string> = {}) =>
+      (await reg.getSingleMetric(name)!.get()).values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((a, v) => a + v.value, 0);
+    // Powered off at the end, or found off already (a new VM may not have been powered on).
+    expect((await value("iaas_lease_steps_total", { step: "expire", outcome: "powered-off" })) + (await value("iaas_lease_steps_total", { step: "expire", outcome: "already-off" }))).toBeGreaterThanOrEqual(1);
+    expect(await value("iaas_lease_steps_total", { outcome: "failed" })).toBe(0);
+    expect(await value("iaas_lease_steps_total", { step: "grace", outcome: "deleted" })).toBeGreaterThanOrEqual(1);
+    expect(await value("iaas_lease_rounds_total", { outcome: "ok" })).toBeGreaterThanOrEqual(1);
+    await waitUntil("no lease past its end undone", async () => (await value("iaas_lease_overdue_vms")) === 0 && (await value("iaas_lease_rounds_total", { outcome: "ok" })) > 0);
   });
 
   it("a garbage lease attribute: no action, IT told once", async () => {

@@ -4,11 +4,13 @@
  * `promtool check rules`, and every metric named by a rule or by a panel of the Grafana dashboard in
  * deploy/grafana/ is one that a running service exports. The services run as `npm start` runs them
  * (scripts/start.mjs: one process each, the simulator, NATS and the Slack stand-in), and are scraped
- * over HTTP on their health ports.
+ * over HTTP on their health ports. With OTEL_EXPORTER_OTLP_ENDPOINT pointing at a small OTLP/JSON
+ * receiver here, the command sent through Slack reaches it as one trace across the services.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +20,7 @@ import { waitUntil } from "@iaas/testkit";
 import { metricNamesOf } from "./promql.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const SERVICES = ["vcenter-proxy", "power", "vm-lifecycle", "remediation", "gateway", "veba-bridge"] as const;
+const SERVICES = ["vcenter-proxy", "power", "vm-lifecycle", "remediation", "gateway", "veba-bridge", "lease-keeper"] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 async function freePort(): Promise<number> {
@@ -84,8 +86,32 @@ async function dashboards(): Promise<{ file: string; json: { title?: string; uid
 }
 const allPanels = (panels: Panel[] = []): Panel[] => panels.flatMap((p) => [p, ...allPanels(p.panels)]);
 
+/** One span as an OTLP/JSON export carries it, with the service.name of its resource. */
+interface OtlpSpan {
+  service: string;
+  scope: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+}
+/** OTLP/JSON ids are hex (the spec); base64 is accepted too, as protobuf's JSON mapping has it. */
+const hexId = (id: string | undefined) => (!id ? "" : /^[0-9a-f]+$/i.test(id) ? id.toLowerCase() : Buffer.from(id, "base64").toString("hex"));
+function spansOf(body: unknown): OtlpSpan[] {
+  type Attr = { key: string; value: { stringValue?: string } };
+  const doc = body as { resourceSpans?: { resource?: { attributes?: Attr[] }; scopeSpans?: { scope?: { name?: string }; spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number }[] }[] }[] };
+  return (doc.resourceSpans ?? []).flatMap((rs) => {
+    const service = rs.resource?.attributes?.find((a) => a.key === "service.name")?.value.stringValue ?? "";
+    return (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).map((sp) => ({ service, scope: ss.scope?.name ?? "", traceId: hexId(sp.traceId), spanId: hexId(sp.spanId), parentSpanId: hexId(sp.parentSpanId), name: sp.name, kind: sp.kind })));
+  });
+}
+
 describe("observability: metrics, alert rules and the dashboard", () => {
   let start: ChildProcess | undefined;
+  let otlp: Server | undefined;
+  const exportedSpans: OtlpSpan[] = [];
+  const otlpRequests: { path: string; contentType: string }[] = [];
   let runDir: string;
   let out = "";
   const ports = {} as Record<ServiceName, number>;
@@ -98,6 +124,22 @@ describe("observability: metrics, alert rules and the dashboard", () => {
     for (const s of SERVICES) ports[s] = await freePort();
     const healthEnv = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase().replace(/-/g, "_")}_HEALTH_PORT`, String(ports[s])]));
     const gatewayPort = await freePort();
+    // An OTLP/HTTP receiver: what the services' exporters post to <endpoint>/v1/traces.
+    otlp = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        otlpRequests.push({ path: req.url ?? "", contentType: String(req.headers["content-type"] ?? "") });
+        try {
+          exportedSpans.push(...spansOf(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+        } catch {
+          // Not JSON: counted by the request's content type, asserted below.
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((r) => otlp!.listen(0, "127.0.0.1", r));
+    const otlpPort = (otlp.address() as { port: number }).port;
     start = spawn(process.execPath, [join(root, "scripts/start.mjs")], {
       env: {
         PATH: process.env.PATH,
@@ -110,6 +152,8 @@ describe("observability: metrics, alert rules and the dashboard", () => {
         POLL_INTERVAL_MS: "500",
         LOG_FORMAT: "json",
         LOG_LEVEL: "warn",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+        OTEL_BSP_SCHEDULE_DELAY: "200",
         ...healthEnv,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -137,7 +181,31 @@ describe("observability: metrics, alert rules and the dashboard", () => {
       if (start.exitCode === null) start.kill("SIGKILL");
     }
     if (runDir) await rm(runDir, { recursive: true, force: true });
+    if (otlp) await new Promise((r) => otlp!.close(r));
   }, 60_000);
+
+  it("with OTEL_EXPORTER_OTLP_ENDPOINT set, the Slack command's spans arrive over OTLP/JSON as one trace across gateway, power and vcenter-proxy", async () => {
+    const trace = await waitUntil("the power-off's spans from gateway, power and vcenter-proxy", () => {
+      const soap = exportedSpans.find((s) => s.name === "PowerOffVM_Task");
+      if (!soap) return undefined;
+      const same = exportedSpans.filter((s) => s.traceId === soap.traceId);
+      return ["gateway", "power", "vcenter-proxy"].every((svc) => same.some((s) => s.service === svc)) && same.some((s) => s.name === "process iaas.cmd.power.off") && same;
+    }, 30_000);
+    expect(otlpRequests.every((r) => r.path === "/v1/traces" && r.contentType.startsWith("application/json"))).toBe(true);
+    const byId = new Map(trace.map((s) => [s.spanId, s]));
+    // From the SOAP call up its parents to the gateway's request: the services on the way, in order.
+    const chain: OtlpSpan[] = [];
+    for (let s = trace.find((x) => x.name === "PowerOffVM_Task"); s; s = byId.get(s.parentSpanId)) chain.unshift(s);
+    expect(chain.map((s) => `${s.service}: ${s.name}`)).toEqual([
+      "gateway: slack.command",
+      "gateway: publish iaas.cmd.power.off",
+      "power: process iaas.cmd.power.off",
+      "power: send vcenter.vm.power",
+      "vcenter-proxy: process vcenter.vm.power",
+      "vcenter-proxy: PowerOffVM_Task",
+    ]);
+    expect(chain[0]!.parentSpanId).toBe("");
+  });
 
   it.each(SERVICES)("%s: /metrics passes promtool check metrics", (service) => {
     const text = scrapes[service];

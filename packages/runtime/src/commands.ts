@@ -25,7 +25,8 @@ import {
 } from "@iaas/contracts";
 import { backoffMs, consumeLoop, type ConsumeLoop } from "./consume.js";
 import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
-import { childTraceparent, traceIdOf } from "./trace.js";
+import { traceIdOf } from "./trace.js";
+import { SpanKind, natsAttributes, otelContext, startHop, type HopSpan } from "./tracing.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 
@@ -170,7 +171,27 @@ interface ConsumerSettings {
   maxDeliver: number;
 }
 
+/**
+ * One delivery in a consumer span (messaging conventions: `process <subject>`) under the one that
+ * published it; the traceparent of the calls it makes and the results it publishes is this span's.
+ */
 async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: ConsumerSettings): Promise<void> {
+  const hop = startHop(def.durable, `process ${m.subject}`, SpanKind.CONSUMER, {
+    ...natsAttributes(m.subject, "process", "process"),
+    "messaging.consumer.group.name": def.durable,
+    "messaging.message.body.size": m.data.length,
+  }, m.headers?.get(Headers.traceparent) || "");
+  try {
+    await otelContext.with(hop.ctx, () => handleDelivery(m, opts, def, hop));
+  } catch (err) {
+    hop.fail(err);
+    throw err;
+  } finally {
+    hop.end();
+  }
+}
+
+async function handleDelivery<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: ConsumerSettings, hop: HopSpan): Promise<void> {
   const started = performance.now();
   const { js } = opts.jet;
   const delivery = m.info.deliveryCount;
@@ -203,7 +224,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
   }
 
   const verb = `${cmd.area}.${"action" in cmd ? cmd.action : "?"}`;
-  const traceparent = childTraceparent(m.headers?.get(Headers.traceparent) || undefined);
+  const traceparent = hop.traceparent;
   const log = opts.log.child({ requestId: cmd.id, verb, delivery, traceId: traceIdOf(traceparent) });
   const publishOpts = (msgID: string) => ({ msgID, headers: makeHeaders({ [Headers.traceparent]: traceparent, [Headers.requestId]: cmd.id }) });
   // The common case, a command seen for the first time, takes one round trip: creating its state
@@ -272,6 +293,7 @@ async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptio
     if (ie.code === "IAAS_INTERNAL") log.error({ err }, "command failed with an unexpected error");
     else log.info({ code: ie.code }, `command failed: ${ie.message}`);
     result = { id: cmd.id, status: "failed", command: verb, error: ie.toJSON(), at: new Date().toISOString() };
+    hop.fail(ie);
     if (ie.retryable) {
       // Out of deliveries: keep the command for an operator (docs/operations.md, dead letters).
       const [area, action] = verb.split(".") as ["power", string];

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { CodedErrorSchema, ErrorCatalogue, IaasError, formatIssues, Headers, isReplyInbox, oneLine, type ErrorCode } from "@iaas/contracts";
 import { decodeJson, encodeJson, makeHeaders } from "./jetstream.js";
 import { traceIdOf } from "./trace.js";
+import { SpanKind, natsAttributes, otelContext, startHop } from "./tracing.js";
 import type { Logger } from "./log.js";
 
 export type { Service, ServiceGroup };
@@ -37,6 +38,7 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
   handler: (req: z.infer<Req>, msg: ServiceMsg) => Promise<z.infer<Res>>,
   log: Logger,
 ): void {
+  const scope = service.info().name;
   service.addEndpoint(ep.name, {
     subject: ep.subject,
     handler: (err, msg) => {
@@ -51,7 +53,10 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
         return;
       }
       const started = performance.now();
-      void (async () => {
+      // A server span under the caller's (its traceparent header); the handler runs in it, so the
+      // calls it makes (a SOAP call to vCenter) are its children.
+      const hop = startHop(scope, `process ${ep.subject}`, SpanKind.SERVER, natsAttributes(ep.subject, "process", "process"), msg.headers?.get(Headers.traceparent) || "");
+      void otelContext.with(hop.ctx, async () => {
         try {
           const raw = decodeJson(msg.data);
           const parsed = ep.request.safeParse(raw);
@@ -65,8 +70,11 @@ export function addJsonEndpoint<Req extends z.ZodType, Res extends z.ZodType>(
           if (ie.code === "IAAS_INTERNAL") log.error({ endpoint: ep.name, requestId, traceId, code: ie.code, err: e }, `${ep.name} failed: ${ie.message}`);
           else log.info({ endpoint: ep.name, requestId, traceId, code: ie.code, cause: causeName(ie.cause) }, `${ep.name} failed: ${ie.message}`);
           msg.respondError(ie.status, oneLine(`${ie.code}: ${ie.message}`), encodeJson(ie.toJSON()));
+          hop.fail(ie);
+        } finally {
+          hop.end();
         }
-      })();
+      });
     },
   });
 }
@@ -81,12 +89,27 @@ export async function requestJson<Req extends z.ZodType, Res extends z.ZodType>(
   req: z.input<Req>,
   opts: { timeoutMs: number; requestId?: string; traceparent?: string },
 ): Promise<z.infer<Res>> {
-  const headers = opts.requestId || opts.traceparent ? makeHeaders({ [Headers.requestId]: opts.requestId, [Headers.traceparent]: opts.traceparent }) : undefined;
   const valid = ep.request.safeParse(req);
   if (!valid.success) throw new IaasError("IAAS_BAD_REQUEST", `bad ${ep.subject} request: ${formatIssues(valid.error)}`);
+  // A client span under the caller's traceparent (or the active span); the header carries it when recorded.
+  const hop = startHop("@iaas/runtime", `send ${ep.subject}`, SpanKind.CLIENT, natsAttributes(ep.subject, "send", "request"), opts.traceparent);
+  const traceparent = hop.span.isRecording() ? hop.traceparent : opts.traceparent;
+  const headers = opts.requestId || traceparent ? makeHeaders({ [Headers.requestId]: opts.requestId, [Headers.traceparent]: traceparent }) : undefined;
+  try {
+    return await answerOf(nc, ep, valid.data, opts.timeoutMs, headers);
+  } catch (err) {
+    hop.fail(err);
+    throw err;
+  } finally {
+    hop.end();
+  }
+}
+
+async function answerOf<Req extends z.ZodType, Res extends z.ZodType>(nc: NatsConnection, ep: JsonEndpoint<Req, Res>, data: z.infer<Req>, timeoutMs: number, headers: ReturnType<typeof makeHeaders> | undefined): Promise<z.infer<Res>> {
+  const opts = { timeoutMs };
   let msg;
   try {
-    msg = await nc.request(ep.subject, encodeJson(valid.data), { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
+    msg = await nc.request(ep.subject, encodeJson(data), { timeout: opts.timeoutMs, ...(headers ? { headers } : {}) });
   } catch (err) {
     if (err instanceof natsErrors.NoRespondersError) {
       throw new IaasError("IAAS_UNAVAILABLE", `no ${ep.subject.split(".")[0]} service is running`, { cause: err });

@@ -10,6 +10,7 @@ import { addMicroService, type Service } from "./micro.js";
 import { connectNats, isNatsConnected, type NatsConnection } from "./nats.js";
 import { startHealthServer, type ReadinessCheck } from "./health.js";
 import { fatal, onShutdown } from "./shutdown.js";
+import { startTracing } from "./tracing.js";
 
 export interface ServiceContext<E, P> {
   env: E;
@@ -54,13 +55,16 @@ export interface ServiceDefinition<S extends z.ZodType<BaseEnv & { HEALTH_PORT: 
  * What every service's main.ts does, once: parse the environment (a bad variable stops the
  * process naming it), log, prepare, connect to NATS, register the micro service, start the
  * service, serve /healthz /readyz /metrics and log "<name> ready"; on SIGINT/SIGTERM stop the
- * service, deregister, close the health server, drain NATS, then close what outlives NATS.
+ * service, deregister, close the health server, drain NATS, then close what outlives NATS and
+ * flush the spans (exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
  */
 export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: number }>, P = undefined>(def: ServiceDefinition<S, P>): Promise<void> {
   let log: Logger | undefined;
   try {
     const env = loadConfig(def.env);
     log = createLogger(def.name, env.LOG_LEVEL);
+    // Before anything makes a span; off (the API's no-op tracer) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    const tracing = await startTracing(def.name);
     const prepared = (await def.prepare?.(env, log)) as P;
     const nc = await connectNats(env, def.name, log, { noAsyncTraces: true });
     const jet = await jetstreamFor(nc);
@@ -74,7 +78,7 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
       registry: metrics.registry,
       log,
     });
-    log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, healthPort: health.port, id: micro.info().id, ...running.ready }, `${def.name} ready`);
+    log.info({ health: `http://${env.HEALTH_HOST}:${health.port}`, healthPort: health.port, id: micro.info().id, ...(tracing.enabled ? { tracing: "otlp" } : {}), ...running.ready }, `${def.name} ready`);
     const l = log;
     onShutdown(l, async () => {
       await running.stop();
@@ -82,6 +86,8 @@ export async function runService<S extends z.ZodType<BaseEnv & { HEALTH_PORT: nu
       await health.close();
       await nc.drain();
       await running.close?.();
+      // Last: the spans of the work that just finished are exported before the process exits.
+      await tracing.shutdown().catch((err: unknown) => l.warn({ err }, "trace export at shutdown failed"));
     });
   } catch (err) {
     fatal(log, err);

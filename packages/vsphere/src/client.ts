@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { decodeNode, encodeValue } from "./codec.js";
 import { TimeoutError, ValidationError, VimFault, isVimFault } from "./errors.js";
 import { asString, parseServiceContent, parseUserSession } from "./parse.js";
@@ -205,7 +206,39 @@ export class Vim25Client {
     }
   }
 
+  /**
+   * One call in a client span named after the method, when a span is active (a request being
+   * handled): the server's address and the object's type, never arguments, bodies or the session.
+   * A call outside any request (the keep-alive, an inventory feed) makes no span.
+   */
   private async invokeOnce(method: string, thisRef: MoRef, args: readonly Arg[], opts: InvokeOptions): Promise<unknown> {
+    if (!trace.getSpan(context.active())?.isRecording()) return this.invokeUntraced(method, thisRef, args, opts);
+    const url = new URL(this.transport.url);
+    const span = trace.getTracer("@iaas/vsphere").startSpan(method, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        "rpc.system": "soap",
+        "rpc.service": "vim25",
+        "rpc.method": method,
+        "server.address": url.hostname.replace(/^\[|\]$/g, ""),
+        "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+        "vsphere.object.type": thisRef.type,
+      },
+    });
+    try {
+      return await this.invokeUntraced(method, thisRef, args, opts);
+    } catch (err) {
+      const e = err as { faultType?: unknown; name?: unknown };
+      const type = typeof e?.faultType === "string" ? e.faultType : typeof e?.name === "string" ? e.name : "Error";
+      span.setAttribute("error.type", type);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async invokeUntraced(method: string, thisRef: MoRef, args: readonly Arg[], opts: InvokeOptions): Promise<unknown> {
     const encoded = args.map(([name, value, type]) => {
       try {
         return encodeValue(name, value, type);

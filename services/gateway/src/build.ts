@@ -133,6 +133,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         log: log.child({ component: "approvals" }),
         now,
         sweepMs: config.APPROVALS_SWEEP_S * 1000,
+        metrics: gm,
       });
       slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now, approvals });
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };

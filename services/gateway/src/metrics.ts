@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Metrics } from "@iaas/runtime";
+import { Counter, Gauge, Histogram, type Metrics } from "@iaas/runtime";
 
 /** The gateway's metrics, on the service registry (served at `/metrics`). */
 export function gatewayMetrics(m: Metrics) {
@@ -40,6 +40,17 @@ export function gatewayMetrics(m: Metrics) {
       name: "iaas_gateway_results_total",
       help: "Result messages consumed, by outcome (relayed, unknown_request, duplicate, malformed, retried).",
       labelNames: ["outcome"] as const,
+      registers: [m.registry],
+    }),
+    /** Set by each replica's approval sweep (every APPROVALS_SWEEP_S); replicas report the same bucket: take max(). */
+    approvalsPending: new Gauge({
+      name: "iaas_gateway_approvals_pending",
+      help: "Requests for approval that wait for a decision and have not expired, as of this replica's last approval sweep.",
+      registers: [m.registry],
+    }),
+    approvalOldestPendingSeconds: new Gauge({
+      name: "iaas_gateway_approval_oldest_pending_seconds",
+      help: "Age of the oldest request for approval still waiting for a decision (0 when none), as of the last approval sweep.",
       registers: [m.registry],
     }),
   };

@@ -3,6 +3,7 @@ import type { Policy } from "@iaas/policy";
 import { commandService, openBucket, type CommandServiceDeps, type KV, type RunningCommandService } from "@iaas/runtime";
 import { authorizeLeaseCommand, runLeaseCommand } from "./commands.js";
 import { LeaseKeeper } from "./keeper.js";
+import { keeperMetrics } from "./metrics.js";
 
 export interface LeaseKeeperDeps extends CommandServiceDeps {
   /** The same policy the gateway enforces (IAAS_POLICY or the default, plus IAAS_ADMINS). */
@@ -41,6 +42,7 @@ export function buildLeaseKeeper(deps: LeaseKeeperDeps): RunningCommandService {
     kv: deps.leases,
     policy,
     log: deps.log.child({ part: "keeper" }),
+    metrics: keeperMetrics(deps.metrics),
     config: { scanMs: deps.config.scanMs, claimStaleMs: deps.config.claimStaleMs, proxyTimeoutMs: deps.config.proxyTimeoutMs },
     ...(deps.now ? { now: deps.now } : {}),
   });

@@ -3,6 +3,7 @@ import { IaasError, ProxyEndpoints, Subjects, formatDuration, noticeSubject, typ
 import type { Policy } from "@iaas/policy";
 import { encodeJson, requestJson, type JetStreamClient, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 import { StepClaims } from "./claims.js";
+import type { KeeperMetrics } from "./metrics.js";
 
 export interface KeeperDeps {
   nc: NatsConnection;
@@ -11,6 +12,8 @@ export interface KeeperDeps {
   kv: KV;
   policy: Policy;
   log: Logger;
+  /** Steps done and failed, rounds, and leases ended but not acted on. */
+  metrics?: KeeperMetrics;
   config: {
     /** Time between two rounds over the leased VMs. */
     scanMs: number;
@@ -77,14 +80,32 @@ export class LeaseKeeper {
   async round(): Promise<void> {
     if (!this.d.policy.leases.enabled) return;
     let after: string | undefined;
-    do {
-      const page = await requestJson(this.d.nc, ProxyEndpoints.vmLeases, { limit: PAGE, ...(after ? { after } : {}) }, { timeoutMs: this.d.config.proxyTimeoutMs });
-      for (const vm of page.vms) {
-        if (this.stopped) return;
-        await this.consider(vm).catch((err: unknown) => this.d.log.warn({ err, vm: vm.name, moref: vm.moref }, "could not handle a VM's lease; the next round tries again"));
-      }
-      after = page.next;
-    } while (after && !this.stopped);
+    let overdue = 0;
+    try {
+      do {
+        const page = await requestJson(this.d.nc, ProxyEndpoints.vmLeases, { limit: PAGE, ...(after ? { after } : {}) }, { timeoutMs: this.d.config.proxyTimeoutMs });
+        for (const vm of page.vms) {
+          if (this.stopped) return;
+          await this.consider(vm).catch((err: unknown) => this.d.log.warn({ err, vm: vm.name, moref: vm.moref }, "could not handle a VM's lease; the next round tries again"));
+          if (await this.isOverdue(vm)) overdue += 1;
+        }
+        after = page.next;
+      } while (after && !this.stopped);
+    } catch (err) {
+      this.d.metrics?.rounds.inc({ outcome: "failed" });
+      throw err;
+    }
+    this.d.metrics?.rounds.inc({ outcome: "ok" });
+    this.d.metrics?.overdue.set(overdue);
+  }
+
+  /** A listed VM whose lease has ended and whose power-off step is not done (after this round's try). */
+  private async isOverdue(vm: VmSummary): Promise<boolean> {
+    if (!vm.leaseExpires || vm.leaseInvalid !== undefined) return false;
+    const expires = Date.parse(vm.leaseExpires);
+    if (this.now() < expires) return false;
+    const rec = await this.claims.read(stepKey(vm.moref, expires, "expire")).catch(() => undefined);
+    return rec?.record.state !== "done";
   }
 
   /** What is due for one listed VM; the VM is read again from vCenter before anything is done. */
@@ -105,6 +126,7 @@ export class LeaseKeeper {
     if (!(await this.claims.claim(key))) return;
     const outcome = await this.act(vm, expires, step, key).catch(async (err: unknown) => {
       // Not done: give the step back so the next round tries again.
+      this.d.metrics?.steps.inc({ step: step.kind, outcome: "failed" });
       await this.claims.release(key).catch(() => undefined);
       throw err;
     });
@@ -113,6 +135,7 @@ export class LeaseKeeper {
       return;
     }
     await this.claims.done(key, outcome);
+    this.d.metrics?.steps.inc({ step: step.kind, outcome });
   }
 
   /**
@@ -229,6 +252,7 @@ export class LeaseKeeper {
     await this.d.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: notice.id });
     await this.audit(vm, key, undefined, "invalid", "its lease attribute is not a time; IT told, nothing done");
     await this.claims.done(key, "told");
+    this.d.metrics?.steps.inc({ step: "invalid", outcome: "told" });
   }
 
   /**

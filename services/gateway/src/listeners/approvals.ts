@@ -24,6 +24,7 @@ import { errorText } from "../presentation/render.js";
 import type { SlackApi } from "../transport/slack.js";
 import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
 import type { GroupReader } from "./call.js";
+import type { GatewayMetrics } from "../metrics.js";
 import { CommandPublisher } from "./publish.js";
 
 /** Action ids of the card's buttons (under `iaas.`, which the transport routes); the value is the approval id. */
@@ -63,6 +64,8 @@ export interface ApprovalDeskDeps {
   log: Logger;
   now: () => number;
   sweepMs?: number;
+  /** What each sweep saw: requests waiting for a decision and the oldest one's age. */
+  metrics?: Pick<GatewayMetrics, "approvalsPending" | "approvalOldestPendingSeconds">;
 }
 
 /** What a request for approval is made of, from the checked slash command. */
@@ -387,8 +390,14 @@ export class ApprovalDesk {
   async sweep(): Promise<void> {
     const now = this.d.now();
     const log = this.d.log.child({ component: "approvals-sweep" });
+    let pending = 0;
+    let oldest = now;
     for (const cur of await this.d.store.all()) {
       const rec = cur.record;
+      if (rec.state === "pending" && now <= Date.parse(rec.expiresAt)) {
+        pending += 1;
+        oldest = Math.min(oldest, Date.parse(rec.createdAt));
+      }
       if (rec.state === "pending") {
         if (!rec.card && this.d.api && now - Date.parse(rec.createdAt) > REPUBLISH_AFTER_MS) await this.postCard(rec.id, log);
         if (now > Date.parse(rec.expiresAt)) await this.expire(cur, log);
@@ -400,6 +409,8 @@ export class ApprovalDesk {
         await this.finish(cur, log);
       }
     }
+    this.d.metrics?.approvalsPending.set(pending);
+    this.d.metrics?.approvalOldestPendingSeconds.set(Math.max(0, (now - oldest) / 1000));
   }
 
   private async expire(cur: StoredApproval, log: Logger): Promise<void> {

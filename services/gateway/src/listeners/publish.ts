@@ -1,5 +1,5 @@
-import { Headers, Subjects, type Command } from "@iaas/contracts";
-import { encodeJson, makeHeaders, type JetStreamClient } from "@iaas/runtime";
+import { Headers, ServiceNames, Subjects, type Command } from "@iaas/contracts";
+import { SpanKind, encodeJson, makeHeaders, natsAttributes, startHop, type JetStreamClient } from "@iaas/runtime";
 import type { RequestRecord, RequestStore } from "../stores/requests.js";
 
 /** Where a command's answers go: its request record without the delivery counters. */
@@ -26,8 +26,19 @@ export class CommandPublisher {
   /** Publishes once `stored` is done; a duplicate when JetStream or the store had it already. */
   async publish(command: Command, stored: Promise<boolean>, opts: { traceparent: string; timeoutMs: number }): Promise<{ duplicate: boolean }> {
     const created = await stored;
-    const headers = makeHeaders({ [Headers.traceparent]: opts.traceparent, [Headers.requestId]: command.id });
-    const pa = await this.d.js.publish(Subjects.command(command.area, command.action), encodeJson(command), { msgID: command.id, timeout: opts.timeoutMs, headers });
-    return { duplicate: pa.duplicate || !created };
+    const subject = Subjects.command(command.area, command.action);
+    const body = encodeJson(command);
+    // A producer span under the request's; the command service's consumer span is its child.
+    const hop = startHop(ServiceNames.gateway, `publish ${subject}`, SpanKind.PRODUCER, { ...natsAttributes(subject, "send", "publish"), "messaging.message.id": command.id, "messaging.message.body.size": body.length }, opts.traceparent);
+    const headers = makeHeaders({ [Headers.traceparent]: hop.span.isRecording() ? hop.traceparent : opts.traceparent, [Headers.requestId]: command.id });
+    try {
+      const pa = await this.d.js.publish(subject, body, { msgID: command.id, timeout: opts.timeoutMs, headers });
+      return { duplicate: pa.duplicate || !created };
+    } catch (err) {
+      hop.fail(err);
+      throw err;
+    } finally {
+      hop.end();
+    }
   }
 }

@@ -1,5 +1,5 @@
-import { IaasError, formatIssues, type Actor } from "@iaas/contracts";
-import { newTraceparent, traceIdOf, type Logger } from "@iaas/runtime";
+import { IaasError, ServiceNames, formatIssues, type Actor } from "@iaas/contracts";
+import { SpanKind, otelContext, startHop, traceIdOf, type Logger } from "@iaas/runtime";
 import { commandIdFor } from "../commands/ids.js";
 import { commandTooLong, parseCommand } from "../commands/parse.js";
 import { authorizeParsed, isAction, labelOf, recordOf, vmOf } from "../commands/verbs.js";
@@ -79,7 +79,9 @@ export class SlashCommands {
 
   private async call(p: CommandPayload, meta: CallMeta): Promise<Ack> {
     const id = commandIdFor(p.team_id, p.trigger_id);
-    const traceparent = newTraceparent();
+    // The request's server span: the root of its trace (publish, the command service, vCenter).
+    const hop = startHop(ServiceNames.gateway, "slack.command", SpanKind.SERVER, { "iaas.request.id": id, ...(meta.retryNum ? { "slack.retry_num": meta.retryNum } : {}) }, "");
+    const traceparent = hop.traceparent;
     // A Slack retry is the same request again, not one more.
     const admission = meta.retryNum ? undefined : this.d.rate.hit(p.user_id);
     // Awaited by admit() wherever the request does something; a path that throws before that
@@ -104,11 +106,18 @@ export class SlashCommands {
       },
     };
     try {
-      return await this.dispatch(c);
+      const ack = await otelContext.with(hop.ctx, () => this.dispatch(c));
+      hop.span.setAttributes({ "iaas.verb": ack.verb, "iaas.outcome": ack.outcome, ...(ack.code ? { "iaas.code": ack.code } : {}) });
+      return ack;
     } catch (err) {
-      if (!(err instanceof RateLimitedError)) throw err;
+      if (!(err instanceof RateLimitedError)) {
+        hop.fail(err);
+        throw err;
+      }
       c.log.info({ limit: err.limit }, "command refused: rate limit");
       return { message: ephemeral(errorText(err, id)), verb: "unknown", outcome: "limited", code: err.code };
+    } finally {
+      hop.end();
     }
   }
 

@@ -1,0 +1,140 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { ConfigError } from "./config.js";
+import { childTraceparent, newTraceparent } from "./trace.js";
+
+/**
+ * Spans over OTLP, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set.
+ * Unset, nothing of the SDK is even loaded: the code below talks to @opentelemetry/api, whose
+ * tracer is then a no-op, and the traceparent header goes on as before (a new span id per hop).
+ * Set, each hop's span id is the one in the header it sends, so the spans of the gateway, the
+ * command service, vcenter-proxy and its SOAP calls are one trace.
+ */
+export interface Tracing {
+  /** Spans are exported (an endpoint was configured, or an exporter passed). */
+  enabled: boolean;
+  /** Exports what is still buffered and stops; safe to call when disabled. */
+  shutdown(): Promise<void>;
+}
+
+const OFF: Tracing = { enabled: false, shutdown: async () => undefined };
+let active: Tracing | undefined;
+
+export interface TracingOptions {
+  /** Exports here instead of OTLP (tests: InMemorySpanExporter), each span as it ends. */
+  exporter?: SpanExporter;
+}
+
+/**
+ * Sets up the process's tracer provider once (`service.name` = `serviceName`); a second call
+ * answers the first one's. runService calls it before anything else and shuts it down last.
+ */
+export async function startTracing(serviceName: string, env: Record<string, string | undefined> = process.env, opts: TracingOptions = {}): Promise<Tracing> {
+  if (active) return active;
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!opts.exporter && (!endpoint || env.OTEL_SDK_DISABLED === "true" || env.OTEL_TRACES_EXPORTER === "none")) return OFF;
+  if (!opts.exporter) {
+    for (const name of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+      const v = env[name];
+      if (v && v !== "http/json") throw new ConfigError([name], `invalid configuration: ${name}: only http/json is supported (OTLP/JSON over HTTP, port 4318 on a collector)`);
+    }
+  }
+  // Loaded only here: a service without an endpoint never pays for the SDK.
+  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { resourceFromAttributes }, { ATTR_SERVICE_NAME }, { AsyncLocalStorageContextManager }] = await Promise.all([
+    import("@opentelemetry/sdk-trace-base"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/semantic-conventions"),
+    import("@opentelemetry/context-async-hooks"),
+  ]);
+  const processor = opts.exporter
+    ? new SimpleSpanProcessor(opts.exporter)
+    : new BatchSpanProcessor(new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter());
+  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }), spanProcessors: [processor] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(provider);
+  const t: Tracing = {
+    enabled: true,
+    async shutdown() {
+      if (active !== t) return;
+      active = undefined;
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+    },
+  };
+  active = t;
+  return t;
+}
+
+/** The attribute names of OpenTelemetry's messaging conventions used here (incubating, so spelled out). */
+export const MessagingAttrs = {
+  system: "messaging.system",
+  destination: "messaging.destination.name",
+  operationType: "messaging.operation.type",
+  operationName: "messaging.operation.name",
+  messageId: "messaging.message.id",
+  bodySize: "messaging.message.body.size",
+} as const;
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The context of a remote parent given as a W3C traceparent; ROOT_CONTEXT when missing or malformed. */
+export function contextOf(traceparent: string | undefined): Context {
+  const m = traceparent ? TRACEPARENT.exec(traceparent) : null;
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16) & TraceFlags.SAMPLED, isRemote: true });
+}
+
+/** A span of this process and the traceparent that calls made inside it carry. */
+export interface HopSpan {
+  span: Span;
+  /** The context with this span active: run the hop's work in it (`context.with`). */
+  ctx: Context;
+  /**
+   * What goes on in headers: this span when it is recorded; otherwise, as without tracing, a new
+   * span id under the parent's trace (or a new trace).
+   */
+  traceparent: string;
+  /** Marks the span failed with the error's name (never its message: it may quote a request). */
+  fail(err: unknown): void;
+  end(): void;
+}
+
+/**
+ * Starts a span under `parent`: a traceparent (from a header), or the active context when
+ * undefined. `tracerName` is the instrumentation scope: the service or package making the span.
+ */
+export function startHop(tracerName: string, name: string, kind: SpanKind, attributes: Attributes, parent?: string): HopSpan {
+  const parentCtx = parent === undefined ? context.active() : contextOf(parent);
+  const span = trace.getTracer(tracerName).startSpan(name, { kind, attributes }, parentCtx);
+  const ctx = trace.setSpan(parentCtx, span);
+  const sc = span.spanContext();
+  const parentSc = trace.getSpanContext(parentCtx);
+  // The SDK made a span (recorded, or sampled out with flags 00): its id goes on. The no-op tracer
+  // answers the parent's own context (or an invalid one): a new span id under it, as before tracing.
+  const made = trace.isSpanContextValid(sc) && sc.spanId !== parentSc?.spanId;
+  const traceparent = made ? format(sc) : parentSc && trace.isSpanContextValid(parentSc) ? childTraceparent(format(parentSc)) : newTraceparent();
+  return {
+    span,
+    ctx,
+    traceparent,
+    fail(err) {
+      const e = err as { code?: unknown; name?: unknown; faultType?: unknown };
+      const type = typeof e?.code === "string" ? e.code : typeof e?.faultType === "string" ? e.faultType : typeof e?.name === "string" ? e.name : "Error";
+      span.setAttribute("error.type", type);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+    },
+    end: () => span.end(),
+  };
+}
+
+function format(sc: { traceId: string; spanId: string; traceFlags: number }): string {
+  return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & TraceFlags.SAMPLED}`;
+}
+
+/** Attributes of a NATS hop by OpenTelemetry's messaging conventions. */
+export function natsAttributes(subject: string, operationType: "send" | "receive" | "process", operationName: string): Attributes {
+  return { [MessagingAttrs.system]: "nats", [MessagingAttrs.destination]: subject, [MessagingAttrs.operationType]: operationType, [MessagingAttrs.operationName]: operationName };
+}
+
+export { SpanKind, context as otelContext };
