@@ -588,7 +588,7 @@ export function cardMessage(rec: ApprovalRecord, refusal?: IaasError): { text: s
   ];
   if (rec.state === "pending") {
     const yes = approversOf(rec);
-    if (yes.length) blocks.push(context(`Approved so far by ${yes.map((u) => `<@${u}>`).join(", ")}; ${rec.minApprovals - yes.length} more needed.`));
+    if (yes.length) blocks.push(context(`Approved so far by ${yes.map((u) => `<@${u}>`).join(", ")} (${yes.length} of ${rec.minApprovals}); ${rec.minApprovals - yes.length} more needed.`));
     blocks.push({ type: "actions", block_id: `approval-${rec.id}`, elements: [button(APPROVE_ACTION, "Approve", rec.id, "primary"), button(REJECT_ACTION, "Reject", rec.id, "danger")] });
   } else {
     blocks.push(section(decidedLine(rec, refusal)));
