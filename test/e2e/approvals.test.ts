@@ -117,15 +117,105 @@ describe("approvals: a yes from an approver, in Slack", () => {
     expect((await inventory(sys)).get("big-01")?.count).toBe(1);
   });
 
-  it("rejects on Reject: the card and the requester say so, nothing is made", async () => {
+  /** A signed Reject click as `userId` with the trigger_id `trigger` (one the stand-in handed out, or a used one). */
+  const rejectWith = async (userId: string, value: string, trigger: string) => {
+    const responseUrl = sys.slack.responseUrl(`click-${randomUUID()}`);
+    const payload = { ...clickPayload({ userId, action: "iaas.approval.reject", value, channelId: CHANNEL }, responseUrl), trigger_id: trigger };
+    const r = await postSigned(sys.gatewayUrls[0]!, blockActionsBody(payload), { secret: SIGNING_SECRET });
+    expect(r.status).toBe(200);
+    return responseUrl;
+  };
+  type ReasonView = { callback_id: string; private_metadata: string; blocks: { type: string; block_id?: string; element?: { type: string; max_length?: number } }[] };
+  /** The modal views.open got for `trigger`. */
+  const modalFor = async (trigger: string) => {
+    const call = await sys.slack.waitFor((calls) => calls.find((c) => c.method === "views.open" && c.body.trigger_id === trigger), 30_000);
+    return JSON.parse(String(call.body.view)) as ReasonView;
+  };
+  /** The modal submitted as `userId` (signed, as Slack sends it) with `reason`; the gateway's answer in the ack. */
+  const submitReason = async (userId: string, view: Pick<ReasonView, "callback_id" | "private_metadata">, reason: string | undefined, via = 0) => {
+    const payload = {
+      type: "view_submission",
+      team: { id: "T0001", domain: "example" },
+      user: { id: userId, team_id: "T0001" },
+      api_app_id: "A0001",
+      trigger_id: sys.slack.trigger(userId),
+      view: { id: `V${randomUUID().slice(0, 8).toUpperCase()}`, type: "modal", callback_id: view.callback_id, private_metadata: view.private_metadata, state: { values: reason === undefined ? {} : { reason: { value: { type: "plain_text_input", value: reason } } } }, hash: "1.1" },
+    };
+    const r = await postSigned(sys.gatewayUrls[via]!, blockActionsBody(payload), { secret: SIGNING_SECRET });
+    expect(r.status).toBe(200);
+    return r.json as { response_action?: string; errors?: Record<string, string>; view?: unknown } | undefined;
+  };
+  /** Whether `vm`'s request is still listed as waiting for UADMIN's decision. */
+  const stillPending = async (vm: string) => JSON.stringify((await sys.slash("approvals", { user_id: "UADMIN" })).json).includes(vm);
+
+  it("asks an approver's Reject for a reason in a modal; the submission rejects with it: card, requester and audit carry it, escaped", async () => {
     await sys.slash("create big-02 xlarge", { user_id: "UALICE" });
     const { approvalId } = await cardFor("big-02");
-    await clickAs("UADMIN2", "iaas.approval.reject", approvalId);
-    await updatesOf("big-02", (t) => t.includes("Rejected by <@UADMIN2>"));
-    await dmsTo("UALICE", (t) => t.includes("big-02") && t.includes("was rejected by <@UADMIN2>"));
+    const opened = sys.slack.apiCalls("views.open").length;
+    // A non-approver's Reject opens nothing and is told why.
+    expect(await saidTo(await rejectWith("UBOB", approvalId, sys.slack.trigger("UBOB")))).toMatch(/Only <@UADMIN>, <@UADMIN2> may decide/);
+    expect(sys.slack.apiCalls("views.open")).toHaveLength(opened);
+    // Both admins click Reject: each gets the modal (views.open with the click's trigger_id), nothing is decided yet.
+    const t2 = sys.slack.trigger("UADMIN2");
+    await rejectWith("UADMIN2", approvalId, t2);
+    const view = await modalFor(t2);
+    expect(view.callback_id).toBe("iaas.approval.reject-reason");
+    expect(view.private_metadata).toBe(approvalId);
+    const input = view.blocks.find((b) => b.type === "input")!;
+    expect(input).toMatchObject({ block_id: "reason", optional: true, element: { type: "plain_text_input", max_length: 500 } });
+    expect(sys.slack.modalStack("UADMIN2").map((v) => v.view.callback_id)).toEqual(["iaas.approval.reject-reason"]);
+    const t1 = sys.slack.trigger("UADMIN");
+    await rejectWith("UADMIN", approvalId, t1);
+    const other = await modalFor(t1);
+    expect(await stillPending("big-02")).toBe(true);
+    // The modal's metadata submitted by someone else: the decider is the submission's user, checked as a click is.
+    expect(JSON.stringify(await submitReason("UBOB", view, "no"))).toMatch(/Only <@UADMIN>, <@UADMIN2> may decide this request; nothing was done/);
+    expect(JSON.stringify(await submitReason("UALICE", view, "no"))).toMatch(/You asked for this, so you cannot decide it/);
+    const long = await submitReason("UADMIN2", view, "x".repeat(501));
+    expect(long?.response_action).toBe("errors");
+    expect(long?.errors?.reason).toMatch(/At most 500 characters/);
+    expect(await stillPending("big-02")).toBe(true);
+
+    const reason = "Too big for a test VM: <!channel> & <https://evil.example|click here>, ask for large";
+    const escaped = "Too big for a test VM: &lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;, ask for large";
+    expect(await submitReason("UADMIN2", view, `  ${reason}  `, 1)).toBeUndefined();
+    const [update] = await updatesOf("big-02", (t) => t.includes("Rejected by <@UADMIN2>"));
+    expect(json(update!)).toContain(`*Reason:* ${escaped}`);
+    expect(json(update!)).not.toContain("<!channel>");
+    expect(json(update!)).not.toContain("approval.reject");
+    const [dm] = await dmsTo("UALICE", (t) => t.includes("big-02") && t.includes("was rejected by <@UADMIN2>"));
+    expect(textOf(dm!.body)).toContain(`*Reason:* ${escaped}`);
+    expect(textOf(dm!.body)).not.toContain("<!channel>");
+    const trail = await waitFor(async () => {
+      const t = textOf((await sys.slash("audit big-02", { user_id: "UADMIN" })).json);
+      return /UADMIN2 approval\.big-sizes big-02: rejected: /.test(t) && /UALICE vm\.create big-02: rejected/.test(t) ? t : undefined;
+    });
+    expect(trail).toContain(`UADMIN2 approval.big-sizes big-02: rejected: ${escaped}`);
+
+    // The other admin's modal, submitted after the decision: answered in the modal, nothing changes.
+    const late = await submitReason("UADMIN", other, "me too");
+    expect(late?.response_action).toBe("update");
+    expect(JSON.stringify(late?.view)).toMatch(/already rejected by <@UADMIN2>/);
     expect(await saidTo(await clickAs("UADMIN", "iaas.approval.approve", approvalId))).toMatch(/already rejected/);
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await inventory(sys)).has("big-02")).toBe(false);
+    expect(sys.slack.apiCalls("chat.postMessage").filter((c) => (c.body as { channel?: string }).channel === "UALICE" && json(c).includes("big-02") && json(c).includes("was rejected"))).toHaveLength(1);
+  });
+
+  it("rejects at once, without a reason, when the modal cannot be opened (a used trigger_id)", async () => {
+    await sys.slash("create big-06 xlarge", { user_id: "UALICE" });
+    const { approvalId } = await cardFor("big-06");
+    const used = sys.slack.trigger("UADMIN");
+    const opened = sys.slack.apiCalls("views.open").length;
+    // The stand-in, as Slack, takes a trigger once: this one opens a modal of its own first.
+    const first = await fetch(`${sys.slack.apiUrl}views.open`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ trigger_id: used, view: { type: "modal", title: { type: "plain_text", text: "Elsewhere" }, blocks: [] } }) });
+    expect(((await first.json()) as { ok: boolean }).ok).toBe(true);
+    await rejectWith("UADMIN", approvalId, used);
+    const [update] = await updatesOf("big-06", (t) => t.includes("Rejected by <@UADMIN>"));
+    expect(json(update!)).not.toContain("Reason:");
+    await dmsTo("UALICE", (t) => t.includes("big-06") && t.includes("was rejected by <@UADMIN>"));
+    // views.open was tried with the click's trigger (refused), and nothing else opened.
+    expect(sys.slack.apiCalls("views.open").slice(opened).map((c) => c.body.trigger_id)).toEqual([used, used]);
   });
 
   it("settles two Approve clicks at once on two replicas once: one command, one VM, one word to the requester", async () => {

@@ -21,7 +21,7 @@ import { button } from "./presentation/blocks.js";
 import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 import { ApprovalStore } from "./stores/approvals.js";
-import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION } from "./listeners/approvals.js";
+import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION, REJECT_VIEW } from "./listeners/approvals.js";
 import { checkApproverGroups } from "./config.js";
 
 export interface GatewayDeps {
@@ -157,6 +157,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       interactions
         .onAction([CONFIRM_ACTION, CANCEL_ACTION], (body) => handleClick(clicks, body))
         .onAction([APPROVE_ACTION, REJECT_ACTION], (body) => desk.click(body))
+        .onView(REJECT_VIEW, (b, a) => desk.submitReason(b, a))
         .onAction(RUN_ACTION, (body) => handleRunClick({ slash: (b, ack) => commands.handle(b, ack), allowed, log, ...(home ? { home: (b: unknown) => home!.run(b) } : {}) }, body));
       relay = await startResultRelay({ js, requests, replier, log, metrics: gm, ...(home ? { onFinal: (u: string) => home!.refresh(u) } : {}) });
       if (transport.postMessage) {

@@ -123,7 +123,11 @@ export async function checkVmQuota(
   if (await lookup(d, q.name, q.call)) return undefined;
   try {
     await d.quota.reserve(q);
-    return undefined;
+    // Approved under a `quotaOverrun` rule, the gateway took the share (unchecked) before it
+    // published, so the reservation above finds it held: the approval the command names is
+    // checked and recorded all the same, for the result and the audit record.
+    const overrun = (q.command as { approvalId?: string }).approvalId === undefined ? undefined : d.policy.approvalFor({ ...q.facts, overQuota: true });
+    return overrun?.rule.when.quotaOverrun ? await requireApproval({ kv: d.approvals, command: q.command, match: overrun }) : undefined;
   } catch (err) {
     // Over quota: it may still run under the approval of a `quotaOverrun` rule, which lets an
     // approver allow what the quota alone would refuse; the share is then taken unchecked.

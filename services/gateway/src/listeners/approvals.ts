@@ -3,6 +3,7 @@ import {
   ApprovalIdSchema,
   IaasError,
   ProxyEndpoints,
+  SlackUserIdSchema,
   approvalIdFor,
   approversOf,
   formatIssues,
@@ -19,7 +20,7 @@ import type { QuotaGate, QuotaHold } from "../stores/quotas.js";
 import type { RequestStore } from "../stores/requests.js";
 import { RESPONSE_URL_TTL_MS } from "../stores/requests.js";
 import { button, context, fields, section, type Block } from "../presentation/blocks.js";
-import { code } from "../presentation/mrkdwn.js";
+import { code, escape } from "../presentation/mrkdwn.js";
 import { errorText } from "../presentation/render.js";
 import type { SlackApi } from "../transport/slack.js";
 import { postToResponseUrl, type SlackMessage } from "../transport/reply.js";
@@ -43,8 +44,35 @@ const ClickSchema = z.object({
   user: z.object({ id: z.string() }),
   team: z.object({ id: z.string() }).nullish(),
   response_url: z.string().min(1).optional(),
+  trigger_id: z.string().min(1).max(255).optional(),
   actions: z.array(z.object({ action_id: z.string(), value: z.string().optional() })).min(1),
 });
+
+/** The callback id of the Reject modal; its private_metadata is the approval id, nothing else. */
+export const REJECT_VIEW = "iaas.approval.reject-reason";
+/** The reason field of the Reject modal (block and action ids) and its longest answer (as the record keeps it). */
+export const REASON_BLOCK = "reason";
+const REASON_ACTION = "value";
+export const MAX_REASON = 500;
+
+const ReasonSubmissionSchema = z.object({
+  type: z.literal("view_submission"),
+  user: z.object({ id: SlackUserIdSchema }),
+  team: z.object({ id: z.string() }).nullish(),
+  view: z.object({
+    callback_id: z.literal(REJECT_VIEW),
+    private_metadata: z.string().max(3000).default(""),
+    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.unknown())) }).default({ values: {} }),
+  }),
+});
+
+const NO_LONGER_VALID = ":hourglass: This request is no longer valid; nothing was done.";
+
+/** What a click or a submission comes to: words for the clicker (only they see them), and the work a transition sets off. */
+interface Outcome {
+  say?: string;
+  after?: () => Promise<void>;
+}
 
 export interface ApprovalDeskDeps {
   store: ApprovalStore;
@@ -193,13 +221,16 @@ export class ApprovalDesk {
     return this.d.store.pendingFor(actor, this.d.policy);
   }
 
-  // ---- clicks ---------------------------------------------------------------------------------
+  // ---- clicks and the Reject modal -------------------------------------------------------------
 
   /**
-   * Approve or Reject, from the card or from `/iaas approvals`. The clicker is the verified
-   * payload's user, nobody else. The requester, anyone who is not an approver, a click on a
-   * decided or expired request, a second yes by the same approver: nothing changes, the clicker is
-   * told why (on the click's response_url: only they see it).
+   * Approve or Reject, from the card, `/iaas approvals` or the App Home. The clicker is the
+   * verified payload's user, nobody else. The requester, anyone who is not an approver, a click on
+   * a decided or expired request, a second yes by the same approver: nothing changes, the clicker
+   * is told why (on the click's response_url: only they see it). Reject by an approver who may
+   * decide opens the reason modal (`views.open` with the click's trigger_id); the submission
+   * decides (`submitReason`). When the modal cannot be opened (no bot token, no trigger, Slack
+   * refused it) the click rejects at once, without a reason.
    */
   async click(body: unknown): Promise<void> {
     const parsed = ClickSchema.safeParse(body);
@@ -216,73 +247,145 @@ export class ApprovalDesk {
       const out = await postToResponseUrl(responseUrl, { response_type: "ephemeral", replace_original: false, text });
       if (!out.ok) this.d.log.warn({ detail: out.detail }, "response_url post failed");
     };
-    const clicker: Actor = { userId: p.user.id, ...(p.team?.id ? { teamId: p.team.id } : {}), ...groupsOf(this.d.groups, p.user.id), via: "slack" } as Actor;
+    const clicker = this.clicker(p.user.id, p.team?.id);
     const id = ApprovalIdSchema.safeParse(action.value);
     const log = this.d.log.child({ approvalId: id.success ? id.data : undefined, clicker: clicker.userId });
     if (!id.success) {
-      await say(":hourglass: This request is no longer valid; nothing was done.");
+      await say(NO_LONGER_VALID);
       return;
     }
     const decision = action.action_id === APPROVE_ACTION ? "approve" : "reject";
-    for (let attempt = 0; attempt < 10; attempt++) {
+    if (decision === "reject" && this.d.api && p.trigger_id) {
       const cur = await this.d.store.get(id.data);
+      const no = cur ? this.refusal(cur, clicker, p.team?.id, log) : { say: NO_LONGER_VALID };
+      if (no) return this.tell(no, say);
+      if (await this.askReason(cur!.record, p.trigger_id, log)) return;
+    }
+    await this.tell(await this.decide(clicker, p.team?.id, id.data, decision, undefined, log), say);
+  }
+
+  /**
+   * The Reject modal submitted: the reason checked, then the request rejected with it through the
+   * same checks and compare-and-set as a click, the decider being the submission's verified user.
+   * Answered in the modal: closed when it is rejected, else replaced by why nothing changed
+   * (decided or expired meanwhile, not an approver, the requester).
+   */
+  async submitReason(body: unknown, ack: (answer?: Record<string, unknown>) => Promise<void>): Promise<void> {
+    const parsed = ReasonSubmissionSchema.safeParse(body);
+    if (!parsed.success) {
+      const submitted = (body as { type?: unknown } | null)?.type === "view_submission";
+      if (submitted) this.d.log.warn(`reject reason submission refused: ${formatIssues(parsed.error)}`);
+      await ack(submitted ? { response_action: "update", view: noticeView(`:x: This form could not be read; nothing was done.`) } : undefined);
+      return;
+    }
+    const s = parsed.data;
+    const raw = (s.view.state.values[REASON_BLOCK]?.[REASON_ACTION] as { value?: unknown } | undefined)?.value;
+    const reason = typeof raw === "string" ? raw.trim() : "";
+    if (reason.length > MAX_REASON) {
+      await ack({ response_action: "errors", errors: { [REASON_BLOCK]: `At most ${MAX_REASON} characters, please (this is ${reason.length}).` } });
+      return;
+    }
+    const clicker = this.clicker(s.user.id, s.team?.id);
+    const id = ApprovalIdSchema.safeParse(s.view.private_metadata);
+    const log = this.d.log.child({ approvalId: id.success ? id.data : undefined, clicker: clicker.userId });
+    if (!id.success) {
+      await ack({ response_action: "update", view: noticeView(NO_LONGER_VALID) });
+      return;
+    }
+    const out = await this.decide(clicker, s.team?.id, id.data, "reject", reason || undefined, log);
+    await ack(out.say ? { response_action: "update", view: noticeView(out.say) } : undefined);
+    await out.after?.();
+  }
+
+  private clicker(userId: string, teamId: string | undefined): Actor {
+    return { userId, ...(teamId ? { teamId } : {}), ...groupsOf(this.d.groups, userId), via: "slack" } as Actor;
+  }
+
+  private async tell(out: Outcome, say: (text: string) => Promise<void>): Promise<void> {
+    if (out.say) await say(out.say);
+    await out.after?.();
+  }
+
+  /** Opens the reason modal for `rec`; false when Slack would not (the trigger is 3 s old or used, the token refused). */
+  private async askReason(rec: ApprovalRecord, triggerId: string, log: Logger): Promise<boolean> {
+    try {
+      await this.d.api!.viewsOpen(triggerId, rejectView(rec));
+      log.info("reject reason asked");
+      return true;
+    } catch (err) {
+      log.info({ reason: slackErrorOf(err) }, "the reject modal could not be opened; rejecting without a reason");
+      return false;
+    }
+  }
+
+  /**
+   * Why `clicker` may not decide the stored request now (what to tell them, and an expiry that is
+   * due), or undefined when they may. A refusal of who clicks is audited.
+   */
+  private refusal(cur: StoredApproval, clicker: Actor, teamId: string | undefined, log: Logger): Outcome | undefined {
+    const rec = cur.record;
+    const refuse = (why: string, message: string): Outcome => {
+      log.info({ why }, "approval click changed nothing");
+      this.audit(rec, "refused", clicker.userId, message, why);
+      return { say: `${message} (request ${code(rec.command.id)})` };
+    };
+    if (teamId && teamId !== rec.teamId) return refuse("other-workspace", ":no_entry: This request belongs to another workspace; nothing was done.");
+    if (clicker.userId === rec.requester) return refuse("requester", ":no_entry: You asked for this, so you cannot decide it: one of its approvers must. Nothing was done.");
+    if (!mayDecide(this.d.policy, clicker, rec)) return refuse("not-approver", `:no_entry: Only ${rec.approvers} may decide this request; nothing was done.`);
+    if (rec.state !== "pending") {
+      const who = rec.decisions.length ? ` by ${rec.decisions.map((x) => `<@${x.userId}>`).join(", ")}` : "";
+      log.info({ state: rec.state }, "click on a decided approval");
+      return { say: `:information_source: This request was already ${rec.state}${rec.state === "expired" ? "" : who}${rec.decidedAt ? ` (${at(rec.decidedAt)})` : ""}; nothing more was done. (request ${code(rec.command.id)})` };
+    }
+    if (this.d.now() > Date.parse(rec.expiresAt)) {
+      return { say: `:hourglass: This request expired before anyone decided it; nothing was done. (request ${code(rec.command.id)})`, after: () => this.expire(cur, log) };
+    }
+    if (rec.decisions.some((x) => x.userId === clicker.userId)) {
+      return { say: `:information_source: You already approved this; it waits for ${rec.minApprovals - approversOf(rec).length} more approver(s). (request ${code(rec.command.id)})` };
+    }
+    return undefined;
+  }
+
+  /**
+   * One decision by `clicker`, by compare-and-set on the record (re-read and re-checked when
+   * someone else wrote first): what to tell them, and what the transition sets off (the card,
+   * the publish, the requester's DM), which the caller runs after answering Slack.
+   */
+  private async decide(clicker: Actor, teamId: string | undefined, id: string, decision: "approve" | "reject", reason: string | undefined, log: Logger): Promise<Outcome> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.d.store.get(id);
       if (!cur) {
         log.info("click on an unknown approval");
-        await say(":hourglass: This request is no longer valid; nothing was done.");
-        return;
+        return { say: NO_LONGER_VALID };
       }
+      const no = this.refusal(cur, clicker, teamId, log);
+      if (no) return no;
       const rec = cur.record;
-      const refuse = async (why: string, message: string) => {
-        log.info({ why }, "approval click changed nothing");
-        this.audit(rec, "refused", clicker.userId, message, why);
-        await say(`${message} (request ${code(rec.command.id)})`);
-      };
-      if (p.team?.id && p.team.id !== rec.teamId) return refuse("other-workspace", ":no_entry: This request belongs to another workspace; nothing was done.");
-      if (clicker.userId === rec.requester) return refuse("requester", ":no_entry: You asked for this, so you cannot decide it: one of its approvers must. Nothing was done.");
-      if (!mayDecide(this.d.policy, clicker, rec)) return refuse("not-approver", `:no_entry: Only ${rec.approvers} may decide this request; nothing was done.`);
-      if (rec.state !== "pending") {
-        const who = rec.decisions.length ? ` by ${rec.decisions.map((x) => `<@${x.userId}>`).join(", ")}` : "";
-        log.info({ state: rec.state }, "click on a decided approval");
-        await say(`:information_source: This request was already ${rec.state}${rec.state === "expired" ? "" : who}${rec.decidedAt ? ` (${at(rec.decidedAt)})` : ""}; nothing more was done. (request ${code(rec.command.id)})`);
-        return;
-      }
-      const now = this.d.now();
-      if (now > Date.parse(rec.expiresAt)) {
-        await this.expire(cur, log);
-        await say(`:hourglass: This request expired before anyone decided it; nothing was done. (request ${code(rec.command.id)})`);
-        return;
-      }
-      if (rec.decisions.some((x) => x.userId === clicker.userId)) {
-        await say(`:information_source: You already approved this; it waits for ${rec.minApprovals - approversOf(rec).length} more approver(s). (request ${code(rec.command.id)})`);
-        return;
-      }
-      const iso = new Date(now).toISOString();
-      const decisions = [...rec.decisions, { userId: clicker.userId, decision, at: iso } as const];
+      const iso = new Date(this.d.now()).toISOString();
+      const decisions = [...rec.decisions, { userId: clicker.userId, decision, at: iso, ...(reason ? { reason } : {}) } as const];
       const enough = decision === "approve" && approversOf({ decisions }).length >= rec.minApprovals;
       const next: ApprovalRecord =
         decision === "reject" ? { ...rec, decisions, state: "rejected", decidedAt: iso } : enough ? { ...rec, decisions, state: "approved", decidedAt: iso } : { ...rec, decisions };
       const revision = await this.d.store.update(cur, next);
       if (revision === undefined) continue;
-      log.info({ decision, state: next.state }, "approval decided");
+      log.info({ decision, state: next.state, withReason: reason !== undefined }, "approval decided");
       const stored = { record: next, revision };
       if (next.state === "pending") {
-        this.audit(next, "approved", clicker.userId, `approved by ${clicker.userId}; ${next.minApprovals - approversOf(next).length} more needed`);
-        await this.updateCard(next, log);
-        await say(`:white_check_mark: Your approval is recorded; it waits for ${next.minApprovals - approversOf(next).length} more approver(s). (request ${code(rec.command.id)})`);
-        return;
+        const more = next.minApprovals - approversOf(next).length;
+        this.audit(next, "approved", clicker.userId, `approved by ${clicker.userId}; ${more} more needed`);
+        return { say: `:white_check_mark: Your approval is recorded; it waits for ${more} more approver(s). (request ${code(rec.command.id)})`, after: () => this.updateCard(next, log) };
       }
       if (next.state === "rejected") {
-        this.audit(next, "rejected", clicker.userId, `rejected by ${clicker.userId}`);
-        this.d.auditor.rejected(next.command.actor, next.command.id, next.verb, next.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${clicker.userId}; nothing was done.`);
-        await this.finish(stored, log);
-        return;
+        const because = reason ? `: ${reason}` : "";
+        this.audit(next, "rejected", clicker.userId, `rejected by ${clicker.userId}${because}`, reason);
+        this.d.auditor.rejected(next.command.actor, next.command.id, next.verb, next.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${clicker.userId}${because}; nothing was done.`);
+        return { after: () => this.finish(stored, log) };
       }
       this.audit(next, "approved", clicker.userId, `approved by ${approversOf(next).join(", ")}; the command runs`);
-      await this.runApproved(stored, log);
-      return;
+      return { after: () => this.runApproved(stored, log) };
     }
     log.warn("approval record changed too often meanwhile; the click was not recorded");
-    await say(":warning: Too many changes to this request at once; nothing was done. Click again.");
+    return { say: ":warning: Too many changes to this request at once; nothing was done. Click again." };
   }
 
   /**
@@ -496,7 +599,7 @@ export function cardMessage(rec: ApprovalRecord, refusal?: IaasError): { text: s
   ];
   if (rec.state === "pending") {
     const yes = approversOf(rec);
-    if (yes.length) blocks.push(context(`Approved so far by ${yes.map((u) => `<@${u}>`).join(", ")}; ${rec.minApprovals - yes.length} more needed.`));
+    if (yes.length) blocks.push(context(`Approved so far by ${yes.map((u) => `<@${u}>`).join(", ")} (${yes.length} of ${rec.minApprovals}); ${rec.minApprovals - yes.length} more needed.`));
     blocks.push({ type: "actions", block_id: `approval-${rec.id}`, elements: [button(APPROVE_ACTION, "Approve", rec.id, "primary"), button(REJECT_ACTION, "Reject", rec.id, "danger")] });
   } else {
     blocks.push(section(decidedLine(rec, refusal)));
@@ -513,7 +616,7 @@ function decidedLine(rec: ApprovalRecord, refusal?: IaasError): string {
   }
   if (rec.state === "rejected") {
     const by = rec.decisions.filter((x) => x.decision === "reject").map((x) => `<@${x.userId}>`).join(", ");
-    return `:no_entry_sign: Rejected by ${by}${when}.`;
+    return `:no_entry_sign: Rejected by ${by}${when}.${reasonLine(rec)}`;
   }
   return `:hourglass: Expired${when}: nobody decided in time, so it was rejected.`;
 }
@@ -524,8 +627,48 @@ function outcomeText(rec: ApprovalRecord, refusal?: IaasError): string {
     if (refusal) return errorText(refusal, id);
     return `:white_check_mark: Your request (${rec.summary}) was approved by ${approversOf(rec).map((u) => `<@${u}>`).join(", ")}; it runs now. (request ${code(id)})`;
   }
-  if (rec.state === "rejected") return `:no_entry_sign: Your request (${rec.summary}) was rejected by ${rec.decisions.filter((x) => x.decision === "reject").map((x) => `<@${x.userId}>`).join(", ")}; nothing was done. (request ${code(id)})`;
+  if (rec.state === "rejected") return `:no_entry_sign: Your request (${rec.summary}) was rejected by ${rec.decisions.filter((x) => x.decision === "reject").map((x) => `<@${x.userId}>`).join(", ")}; nothing was done.${reasonLine(rec)}\n(request ${code(id)})`;
   return `:hourglass: Your request (${rec.summary}) expired: nobody decided it in time, so nothing was done. Ask again if you still need it. (request ${code(id)})`;
+}
+
+/** The rejecter's reason as a line of its own (it is user text: escaped, so it mentions and links nobody), or nothing. */
+function reasonLine(rec: ApprovalRecord): string {
+  const reason = rec.decisions.find((x) => x.decision === "reject" && x.reason)?.reason;
+  return reason ? `\n*Reason:* ${escape(reason).replace(/\n+/g, " ")}` : "";
+}
+
+const plain = (text: string, max = 24) => ({ type: "plain_text" as const, text: text.length > max ? `${text.slice(0, max - 1)}…` : text });
+
+/**
+ * The Reject modal: what is asked, and an optional reason the requester is shown. It carries the
+ * approval id only; who rejects is the submission's user, checked again on submission.
+ */
+export function rejectView(rec: ApprovalRecord): Record<string, unknown> {
+  return {
+    type: "modal",
+    callback_id: REJECT_VIEW,
+    private_metadata: rec.id,
+    title: plain("Reject the request"),
+    submit: plain("Reject"),
+    close: plain("Cancel"),
+    blocks: [
+      section(`<@${rec.requester}> asks for approval: ${rec.summary}`),
+      {
+        type: "input",
+        block_id: REASON_BLOCK,
+        optional: true,
+        label: plain("Reason", 2000),
+        element: { type: "plain_text_input", action_id: REASON_ACTION, multiline: true, max_length: MAX_REASON, placeholder: plain("Why not, or what to ask for instead", 150) },
+        hint: plain(`Shown to the requester, on the card and in the audit trail. At most ${MAX_REASON} characters.`, 2000),
+      },
+      context(`Request ${code(rec.command.id)} · approval ${code(rec.id)}`),
+    ],
+  };
+}
+
+/** A modal that replaces the Reject form, saying why nothing changed. */
+function noticeView(text: string): Record<string, unknown> {
+  return { type: "modal", title: plain("IaaS"), close: plain("Close"), blocks: [section(text)] };
 }
 
 /** Slack's error string or the client's code, never the error object (its request holds the token). */
