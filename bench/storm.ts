@@ -388,7 +388,7 @@ export async function runStorm(say: (msg: string) => void, helperPids: (() => nu
 
     // The summary of a minute the brake refused changes in is posted once that minute is over: after a
     // drain, wait for the last one; then remediation is stopped, so what is counted below is what it did by then.
-    const summaries = () => sink.apiCalls.slice(posts0).filter((c) => c.method === "chat.postMessage" && String(c.body.text ?? "").startsWith(SUMMARY_TEXT));
+    const summaries = () => sink.apiCalls.slice(posts0).filter((c) => c.method === "chat.postMessage" && String(c.body.text ?? "").includes(SUMMARY_TEXT));
     if (drained) {
       const lastMinute = Math.floor(Date.now() / 60_000);
       const end = performance.now() + STORM.summaryWaitS * 1000;
