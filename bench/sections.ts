@@ -41,7 +41,7 @@ export function targetRowsOf(section: string): string[] {
 /** The first cell of a table row: a target's name. */
 const keyOf = (row: string) => row.split(" | ")[0];
 
-/** Puts rows into the Targets table at the top: replacing a row of the same target, else appended to it. */
+/** Puts rows into the Targets table at the top: in place of a row of the same target (its first cell), else appended. */
 export function upsertTargets(doc: string, rows: string[]): string {
   const head = doc.indexOf("## Targets");
   const table = head >= 0 ? doc.indexOf(TARGETS_HEAD, head) : -1;
@@ -50,8 +50,10 @@ export function upsertTargets(doc: string, rows: string[]): string {
   let to = from;
   while (doc.startsWith("| ", to)) to = doc.indexOf("\n", to) + 1;
   const existing = doc.slice(from, to).split("\n").filter(Boolean);
-  const keys = new Set(rows.map(keyOf));
-  // A row of the same section but for a target it no longer reports goes too: rows are keyed by their section.
-  const kept = existing.filter((r) => !keys.has(keyOf(r)));
-  return doc.slice(0, from) + [...kept, ...rows].map((r) => `${r}\n`).join("") + doc.slice(to);
+  const byKey = new Map(rows.map((r) => [keyOf(r), r]));
+  // A target already in the table keeps its place; a new one is appended.
+  const kept = existing.map((r) => byKey.get(keyOf(r)) ?? r);
+  const known = new Set(existing.map(keyOf));
+  kept.push(...rows.filter((r) => !known.has(keyOf(r))));
+  return doc.slice(0, from) + kept.map((r) => `${r}\n`).join("") + doc.slice(to);
 }
