@@ -210,7 +210,9 @@ export function renderCommands(r: CommandsResult, machine: string, command: stri
   }
   L.push(
     "",
-    "For the direct rows, *sum* is this process and vcsim together (there is no other process).",
+    "For the direct rows, *sum* is this process and vcsim together (there is no other process). Commands here run one",
+    "at a time, so each pays its own wake-ups, timers and garbage collection; in section 4's whole-stack run (8 at a",
+    "time) those are shared, and the CPU per command there (\"Where a target is missed\") is lower.",
     "",
   );
   const targets: string[] = [];
