@@ -147,20 +147,23 @@ export class SlackSink {
   private base = "";
   private readonly waiters = new Map<string, { pred: (p: SinkPost) => boolean; resolve: (p: SinkPost) => void }>();
   readonly posts = new Map<string, SinkPost[]>();
+  /** Web API calls (`/api/<method>`, e.g. the notices posted with `chat.postMessage`), in arrival order. */
+  readonly apiCalls: { method: string; at: number; body: Record<string, unknown> }[] = [];
 
   private constructor() {
     this.server = createServer((req, res) => {
       void readBody(req).then((raw) => {
         const at = performance.now();
         const path = (req.url ?? "/").split("?")[0]!;
+        let body: Record<string, unknown> = {};
+        try {
+          body = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          body = Object.fromEntries(new URLSearchParams(raw));
+        }
+        if (path.startsWith("/api/")) this.apiCalls.push({ method: path.slice("/api/".length), at, body });
         if (path.startsWith("/response/")) {
           const id = path.slice("/response/".length);
-          let body: Record<string, unknown> = {};
-          try {
-            body = JSON.parse(raw) as Record<string, unknown>;
-          } catch {
-            body = Object.fromEntries(new URLSearchParams(raw));
-          }
           const post = { id, at, body };
           const list = this.posts.get(id) ?? [];
           list.push(post);

@@ -113,6 +113,8 @@ export function renderReport(r: Results, m: Machine, seconds: number): string {
     "nats-server, the vCenter simulator (vcsim) with its demo inventory plus the benchmark's own VMs, the built",
     "services as child processes (as `npm start` runs them), a Slack sink for response URLs, and a bare",
     "signature-checking HTTP server as the floor for ack latency.",
+    "Sections 6c (`npm run bench -- --vms 10,1000,10000`), 6d (`-- --storm`) and 6e (`-- --commands`) come from runs",
+    "of their own, with their machine, date and command; a full run keeps them, and their rows of the Targets table.",
     "",
     "## Machine and run",
     "",

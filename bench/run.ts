@@ -10,6 +10,9 @@
  *   BENCH_RENDER_ONLY=1 pnpm tsx bench/run.ts     (re-render from the last run's .cache/bench-results.json)
  *   npm run bench -- --vms 10,1000,10000          (only the inventory axis, bench/inventory.ts: its section of
  *                                                  docs/benchmarks.md is replaced, the rest kept; a full run keeps it too)
+ *   npm run bench -- --storm                      (only the event storm, bench/storm.ts, the same way)
+ *   npm run bench -- --commands                   (only the CPU per command, bench/commands.ts, the same way)
+ *   npm run bench -- --storm --commands           (both, one after the other)
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -28,6 +31,12 @@ import { CpuMeter, ROOT, RssSampler, rssKb, startProc, startService, type Proc }
 import { summarize } from "./stats.js";
 import { machineInfo, renderReport, type Machine, type Results } from "./report.js";
 import { extractInventory, inventoryRow, renderInventory, spliceInventory, type InventoryRow } from "./inventory.js";
+import { extractSection, spliceSection, targetRowsOf, upsertTargets } from "./sections.js";
+import { STORM_TITLE, renderStorm, runStorm } from "./storm.js";
+import { COMMANDS_TITLE, renderCommands, runCommands } from "./commands.js";
+
+/** Sections written by runs of their own, kept by a full run (with their rows of the Targets table). */
+const OWN_SECTIONS = [STORM_TITLE, COMMANDS_TITLE];
 
 const SECRET = `bench-${randomBytes(12).toString("hex")}`;
 const USER = "U0BENCH01";
@@ -616,9 +625,10 @@ async function main(): Promise<void> {
     await mkdir(join(ROOT, ".cache"), { recursive: true });
     await writeFile(RAW, JSON.stringify(report, null, 1));
     // The inventory axis is a run of its own (`--vms`): its last section is kept.
-    const kept = extractInventory(await readFile(OUT, "utf8").catch(() => ""));
+    const previous = await readFile(OUT, "utf8").catch(() => "");
+    const kept = extractInventory(previous);
     const rendered = renderReport(report.results, report.machine, report.seconds);
-    await writeFile(OUT, kept ? spliceInventory(rendered, kept) : rendered);
+    await writeFile(OUT, keepOwnSections(previous, kept ? spliceInventory(rendered, kept) : rendered));
     say(`wrote ${OUT}`);
   } finally {
     sampler.stop();
@@ -652,14 +662,50 @@ async function inventoryMain(sizes: number[]): Promise<void> {
   say(`wrote the inventory axis to ${OUT}`);
 }
 
+/** The sections of OWN_SECTIONS from `previous`, put into `doc` with their target rows. */
+function keepOwnSections(previous: string, doc: string): string {
+  let out = doc;
+  for (const title of OWN_SECTIONS) {
+    const section = extractSection(previous, title);
+    if (section) out = upsertTargets(spliceSection(out, title, section), targetRowsOf(section));
+  }
+  return out;
+}
+
+/** `--storm` and/or `--commands`: those runs only, their sections replaced in docs/benchmarks.md. */
+async function ownSectionsMain(storm: boolean, commands: boolean): Promise<void> {
+  const m = await machineInfo();
+  const machine = `${m.nproc} × ${m.cpu}, ${m.memory}, Node ${m.node}, ${m.natsServer}, ${m.govmomi}, commit ${m.commit}`;
+  const command = `npm run bench -- ${[storm ? "--storm" : "", commands ? "--commands" : ""].filter(Boolean).join(" ")}`;
+  const parts: { title: string; section: string; targets: string[] }[] = [];
+  if (storm) {
+    const r = await runStorm(say, helperPids);
+    await mkdir(join(ROOT, ".cache"), { recursive: true });
+    await writeFile(join(ROOT, ".cache", "bench-storm.json"), JSON.stringify(r, null, 1));
+    parts.push({ title: STORM_TITLE, ...renderStorm(r, machine, command, m.date) });
+  }
+  if (commands) {
+    const r = await runCommands(say, helperPids);
+    await mkdir(join(ROOT, ".cache"), { recursive: true });
+    await writeFile(join(ROOT, ".cache", "bench-commands.json"), JSON.stringify(r, null, 1));
+    parts.push({ title: COMMANDS_TITLE, ...renderCommands(r, machine, command, new Date().toISOString().replace(/\.\d+Z$/, "Z")) });
+  }
+  let doc = await readFile(OUT, "utf8").catch(() => "# Benchmarks\n");
+  for (const p of parts) doc = upsertTargets(spliceSection(doc, p.title, p.section), p.targets);
+  await writeFile(OUT, doc);
+  say(`wrote ${parts.map((p) => p.title.replace(/^## /, "")).join(" and ")} to ${OUT}`);
+}
+
 async function renderOnly(): Promise<void> {
   const { results, machine, seconds } = JSON.parse(await readFile(RAW, "utf8")) as { results: Results; machine: Machine; seconds: number };
-  await writeFile(OUT, renderReport(results, machine, seconds));
+  await writeFile(OUT, keepOwnSections(await readFile(OUT, "utf8").catch(() => ""), renderReport(results, machine, seconds)));
   say(`re-rendered ${OUT} from ${RAW}`);
 }
 
 const sizes = vmsArg();
-await (sizes ? inventoryMain(sizes) : process.env.BENCH_RENDER_ONLY ? renderOnly() : main()).then(
+const stormArg = process.argv.includes("--storm");
+const commandsArg = process.argv.includes("--commands");
+await (sizes ? inventoryMain(sizes) : stormArg || commandsArg ? ownSectionsMain(stormArg, commandsArg) : process.env.BENCH_RENDER_ONLY ? renderOnly() : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
