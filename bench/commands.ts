@@ -12,11 +12,10 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { VimClient, VM_SUMMARY_PATHS, type MoRef } from "@iaas/vsphere";
 import { signedHeaders, slashCommandBody, startNatsServer, startVcsim } from "@iaas/testkit";
 import { HttpClient, SlackSink, type SinkPost } from "./http.js";
-import { CpuMeter, ROOT, procTicks, startService, type Proc } from "./stack.js";
+import { CpuMeter, ROOT, healthOf, procTicks, startService, untilReady, type Proc } from "./stack.js";
 import { summarize, type Summary } from "./stats.js";
 
 /** Commands per kind (after `WARMUP` not counted); 10 ms ticks over 100 commands resolve 0.1 ms per command. */
@@ -44,24 +43,6 @@ export interface CommandsResult {
   others: number;
 }
 
-async function healthOf(p: Proc): Promise<string> {
-  const o = await p.waitForJson("its health URL", (l) => typeof l.health === "string", 60_000);
-  return String(o.health);
-}
-
-async function untilReady(health: string, timeoutMs = 60_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const status = await fetch(`${health}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    if (performance.now() > end) throw new Error(`${health}/readyz still answers ${status} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 const isFinal = (p: SinkPost) => !String(p.body.text ?? "").startsWith(":hourglass");
 
 export async function runCommands(say: (msg: string) => void, helperPids: (() => number | undefined)[]): Promise<CommandsResult> {
@@ -85,7 +66,7 @@ export async function runCommands(say: (msg: string) => void, helperPids: (() =>
   const up = (name: string, extra: Record<string, string>) => {
     const p = startService(name, { ...env, LOG_LEVEL: "info", ...extra });
     procs.set(name, p);
-    return healthOf(p);
+    return healthOf(p, 60_000);
   };
   const client = new HttpClient(4);
   try {
@@ -95,7 +76,7 @@ export async function runCommands(say: (msg: string) => void, helperPids: (() =>
     const slackPort = procs.get("gateway")!.waitForJson("its Slack port", (o) => typeof o.slackPort === "number", 60_000);
     const healths = await Promise.all([proxyHealth, powerHealth, gatewayHealth]);
     const gw = await slackPort;
-    await Promise.all(healths.map((h) => untilReady(h)));
+    await Promise.all(healths.map((h) => untilReady(h, 60_000)));
     const gatewayUrl = `http://127.0.0.1:${String(gw.slackPort)}/slack/events`;
     const pids = (): Record<string, number | undefined> => ({
       "load generator": process.pid,

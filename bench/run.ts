@@ -27,7 +27,7 @@ import { VimClient, VM_SUMMARY_PATHS, VmProps, type MoRef } from "@iaas/vsphere"
 import { signedHeaders, slashCommandBody, startNatsServer, startVcsim, type NatsServer, type Vcsim } from "@iaas/testkit";
 import { Vcenter } from "@iaas/vcenter-proxy";
 import { HttpClient, SlackSink, closedLoop, openLoop, type SinkPost } from "./http.js";
-import { CpuMeter, ROOT, RssSampler, rssKb, startProc, startService, type Proc } from "./stack.js";
+import { CpuMeter, ROOT, RssSampler, healthOf, rssKb, startProc, startService, untilReady, type Proc } from "./stack.js";
 import { summarize } from "./stats.js";
 import { machineInfo, renderReport, type Machine, type Results } from "./report.js";
 import { extractInventory, inventoryRow, renderInventory, spliceInventory, type InventoryRow } from "./inventory.js";
@@ -170,26 +170,6 @@ async function setup(): Promise<World> {
     policyDir,
     env,
   };
-}
-
-/** The health server a service announces in its log (the first line with a `health` URL). */
-async function healthOf(p: Proc): Promise<string> {
-  const o = await p.waitForJson("its health URL", (l) => typeof l.health === "string");
-  return String(o.health);
-}
-
-/** Polls `/readyz` until it answers 200 (bounded). */
-async function untilReady(health: string, timeoutMs = 30_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const status = await fetch(`${health}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    if (performance.now() > end) throw new Error(`${health}/readyz still answers ${status} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
 
 function vmName(i: number): string {

@@ -179,3 +179,23 @@ export class CpuMeter {
     return { others: Math.max(0, (b.busy - a.busy) / wall - ours), ours, byProcess };
   }
 }
+
+/** The health server a service announces in its log (the first line with a `health` URL). */
+export async function healthOf(p: Proc, timeoutMs?: number): Promise<string> {
+  const o = await p.waitForJson("its health URL", (l) => typeof l.health === "string", timeoutMs);
+  return String(o.health);
+}
+
+/** Polls `/readyz` until it answers 200 (bounded). */
+export async function untilReady(health: string, timeoutMs = 30_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`${health}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (performance.now() > end) throw new Error(`${health}/readyz still answers ${status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

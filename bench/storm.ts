@@ -28,7 +28,7 @@ import { requestJson } from "@iaas/runtime";
 import { VimClient, listVmSummaries, type MoRef } from "@iaas/vsphere";
 import { startNatsServer, startVcsim } from "@iaas/testkit";
 import { HttpClient, SlackSink } from "./http.js";
-import { CpuMeter, ROOT, startService, type Proc } from "./stack.js";
+import { CpuMeter, ROOT, healthOf, startService, untilReady, type Proc } from "./stack.js";
 import { summarize, type Summary } from "./stats.js";
 
 const envNum = (name: string, dflt: number) => (process.env[name] ? Number(process.env[name]) : dflt);
@@ -142,24 +142,6 @@ function powerCe(t: Ce, key: number, vm: { name: string; ref: string }): string 
   return JSON.stringify({ ...t, id: randomUUID(), time: new Date().toISOString(), data });
 }
 
-async function healthOf(p: Proc): Promise<string> {
-  const o = await p.waitForJson("its health URL", (l) => typeof l.health === "string", 120_000);
-  return String(o.health);
-}
-
-async function untilReady(health: string, timeoutMs = 120_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const status = await fetch(`${health}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    if (performance.now() > end) throw new Error(`${health}/readyz still answers ${status} after ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
-
 /** Counters of one metric from a service's /metrics, by the value of `label`. */
 async function counters(health: string, metric: string, label: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${health}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
@@ -226,7 +208,7 @@ export async function runStorm(say: (msg: string) => void, helperPids: (() => nu
     // LOG_LEVEL info where the bench reads a service's log: the proxy's "inventory index is live", the bridge's URL.
     const proxy = startService("vcenter-proxy", { ...env, ...vcenter, LOG_LEVEL: "info" });
     procs.set("vcenter-proxy", proxy);
-    const proxyHealth = healthOf(proxy);
+    const proxyHealth = healthOf(proxy, 120_000);
     await proxy.waitForJson("a live index", (o) => o.msg === "inventory index is live", 300_000);
     // Every VM powered off first, before the bridge starts (its poller begins at vCenter's newest event):
     // the alarms below then ask for a change, not a deferral to the next power-off.
@@ -249,13 +231,13 @@ export async function runStorm(say: (msg: string) => void, helperPids: (() => nu
     const bridge = startService("veba-bridge", { ...env, ...vcenter, LOG_LEVEL: "info", BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1", BRIDGE_AUTH: "none", POLLER_ENABLED: "true", POLL_INTERVAL_MS: "1000", POLLER_BATCH: "1000" });
     const remediation = startService("remediation", { ...env, LOG_LEVEL: "info", REMEDIATION_PENDING_RECHECK_MS: "3600000" });
     procs.set("gateway", gateway).set("veba-bridge", bridge).set("remediation", remediation);
-    const gatewayHealth = healthOf(gateway);
+    const gatewayHealth = healthOf(gateway, 120_000);
     const [bridgeUrl, bridgeHealth, remHealth] = await Promise.all([
       bridge.waitForJson("its events URL", (o) => o.msg === "bridge listening" && typeof o.url === "string", 120_000).then((o) => String(o.url)),
-      healthOf(bridge),
-      healthOf(remediation),
+      healthOf(bridge, 120_000),
+      healthOf(remediation, 120_000),
     ]);
-    await Promise.all([remHealth, bridgeHealth, await proxyHealth, await gatewayHealth].map((h) => untilReady(h)));
+    await Promise.all([remHealth, bridgeHealth, await proxyHealth, await gatewayHealth].map((h) => untilReady(h, 120_000)));
 
     const jsm = await jetstreamManager(nc);
 

@@ -4,7 +4,7 @@ import { stringify } from "yaml";
 import { blockActionsBody, postSigned, type RecordedCall } from "@iaas/testkit";
 import { DEFAULT_POLICY } from "@iaas/policy";
 import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
-import { actor, clickPayload, finalPost, inventory, natsId, now, postsMatching, publishCommand, textOf } from "./helpers.js";
+import { actor, clickPayload, finalPost, inventory, natsId, now, postsMatching, publishCommand, textOf, waitFor } from "./helpers.js";
 
 const CHANNEL = "CRULES01";
 
@@ -137,13 +137,3 @@ describe("approval rules: two approvers, and a quota overrun", () => {
     expect((await inventory(sys)).has("twokey-late")).toBe(false);
   });
 });
-
-async function waitFor<T>(f: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}

@@ -5,7 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import { createLogger, createMetrics } from "@iaas/runtime";
 import { GatewayEnvSchema, buildGateway } from "@iaas/gateway";
 import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
-import { actor, clickPayload, inventory, natsId, now, postsMatching, publishCommand, textOf } from "./helpers.js";
+import { actor, clickPayload, inventory, natsId, now, postsMatching, publishCommand, textOf, waitFor } from "./helpers.js";
 
 const CHANNEL = "CAPPROVE1";
 const HOUR = 60 * 60_000;
@@ -306,13 +306,3 @@ describe("approvals: a yes from an approver, in Slack", () => {
     expect(() => buildGateway({ nc: sys.nc, config, log: createLogger("e2e", "silent"), metrics: createMetrics("gateway"), policy })).toThrow(/SLACK_BOT_TOKEN|user groups/);
   });
 });
-
-async function waitFor<T>(f: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}

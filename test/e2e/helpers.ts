@@ -140,3 +140,14 @@ export function actor(userId: string) {
 export function now(): string {
   return new Date().toISOString();
 }
+
+/** The first defined (and not false) value of `f`, polled every 300 ms up to `timeoutMs`. */
+export async function waitFor<T>(f: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
