@@ -103,5 +103,12 @@ describe("traces, end to end", () => {
     const res = await (await jetstreamManager(sys.nc)).streams.getMessage("IAAS_RESULTS", { last_by_subj: `iaas.result.${id}` });
     const sc = consume.spanContext();
     expect(res?.header.get("traceparent")).toBe(`00-${sc.traceId}-${sc.spanId}-01`);
+    // The gateway's relay of that result to Slack is the consumer span's child: the trace goes on to the post.
+    const relay = await waitUntil("the result relay's span", () =>
+      exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CONSUMER && s.instrumentationScope.name === "gateway" && s.attributes["messaging.destination.name"] === `iaas.result.${id}`),
+    );
+    expect(relay.name).toBe(`process iaas.result.${id}`);
+    expect(relay.parentSpanContext?.spanId).toBe(sc.spanId);
+    expect(relay.attributes["messaging.consumer.group.name"]).toBe("gateway-results");
   });
 });

@@ -26,7 +26,7 @@ import {
 import { backoffMs, consumeLoop, type ConsumeLoop } from "./consume.js";
 import { decodeJson, encodeJson, makeHeaders, readKvJson, type Jet, type KV } from "./jetstream.js";
 import { traceIdOf } from "./trace.js";
-import { SpanKind, natsAttributes, otelContext, startHop, type HopSpan } from "./tracing.js";
+import { inConsumeSpan, type HopSpan } from "./tracing.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 
@@ -176,19 +176,7 @@ interface ConsumerSettings {
  * published it; the traceparent of the calls it makes and the results it publishes is this span's.
  */
 async function handleOne<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: ConsumerSettings): Promise<void> {
-  const hop = startHop(def.durable, `process ${m.subject}`, SpanKind.CONSUMER, {
-    ...natsAttributes(m.subject, "process", "process"),
-    "messaging.consumer.group.name": def.durable,
-    "messaging.message.body.size": m.data.length,
-  }, m.headers?.get(Headers.traceparent) || "");
-  try {
-    await otelContext.with(hop.ctx, () => handleDelivery(m, opts, def, hop));
-  } catch (err) {
-    hop.fail(err);
-    throw err;
-  } finally {
-    hop.end();
-  }
+  await inConsumeSpan(def.durable, def.durable, m, (hop) => handleDelivery(m, opts, def, hop));
 }
 
 async function handleDelivery<C extends Command>(m: JsMsg, opts: CommandConsumerOptions<C>, def: ConsumerSettings, hop: HopSpan): Promise<void> {

@@ -1,5 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { Headers } from "@iaas/contracts";
 import { ConfigError } from "./config.js";
 import { childTraceparent, newTraceparent } from "./trace.js";
 
@@ -40,16 +41,15 @@ export async function startTracing(serviceName: string, env: Record<string, stri
     }
   }
   // Loaded only here: a service without an endpoint never pays for the SDK.
-  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { resourceFromAttributes }, { ATTR_SERVICE_NAME }, { AsyncLocalStorageContextManager }] = await Promise.all([
+  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }] = await Promise.all([
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/resources"),
-    import("@opentelemetry/semantic-conventions"),
     import("@opentelemetry/context-async-hooks"),
   ]);
   const processor = opts.exporter
     ? new SimpleSpanProcessor(opts.exporter)
     : new BatchSpanProcessor(new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter());
-  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }), spanProcessors: [processor] });
+  const provider = new BasicTracerProvider({ resource: resourceFromAttributes(resourceAttributes(serviceName, env)), spanProcessors: [processor] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
   const t: Tracing = {
@@ -64,6 +64,33 @@ export async function startTracing(serviceName: string, env: Record<string, stri
   };
   active = t;
   return t;
+}
+
+/**
+ * The process's resource: `OTEL_RESOURCE_ATTRIBUTES` (`key=value` pairs, comma-separated, values
+ * percent-encoded as the SDK specification says), then `service.name` from `OTEL_SERVICE_NAME`,
+ * or the service's own name. A malformed pair is a configuration error, not silently dropped.
+ */
+export function resourceAttributes(serviceName: string, env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const raw = env.OTEL_RESOURCE_ATTRIBUTES?.trim();
+  if (raw) {
+    for (const pair of raw.split(",")) {
+      if (!pair.trim()) continue;
+      const eq = pair.indexOf("=");
+      const key = eq > 0 ? pair.slice(0, eq).trim() : "";
+      let value: string | undefined;
+      try {
+        value = eq > 0 ? decodeURIComponent(pair.slice(eq + 1).trim()) : undefined;
+      } catch {
+        value = undefined;
+      }
+      if (!key || value === undefined) throw new ConfigError(["OTEL_RESOURCE_ATTRIBUTES"], "invalid configuration: OTEL_RESOURCE_ATTRIBUTES: expected key=value pairs separated by commas, values percent-encoded");
+      out[key] = value;
+    }
+  }
+  out["service.name"] = env.OTEL_SERVICE_NAME?.trim() || out["service.name"] || serviceName;
+  return out;
 }
 
 /** The attribute names of OpenTelemetry's messaging conventions used here (incubating, so spelled out). */
@@ -128,6 +155,35 @@ export function startHop(tracerName: string, name: string, kind: SpanKind, attri
   };
 }
 
+/** Spans are exported in this process: code on a hot path makes spans and headers only then. */
+export function tracingEnabled(): boolean {
+  return active !== undefined;
+}
+
+/**
+ * Publishes in a producer span (`publish <subject>`) under the active span: `fn` gets the
+ * traceparent the message carries. Without tracing, `fn` runs alone and gets undefined (no header
+ * is added, as before tracing).
+ */
+export async function inProduceSpan<T>(scope: string, subject: string, attributes: Attributes, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
+  if (!active) return fn(undefined);
+  const hop = startHop(scope, `publish ${subject}`, SpanKind.PRODUCER, { ...natsAttributes(subject, "send", "publish"), ...attributes });
+  try {
+    return await fn(hop.traceparent);
+  } catch (err) {
+    hop.fail(err);
+    throw err;
+  } finally {
+    hop.end();
+  }
+}
+
+/** The traceparent of the span active here (a consumer span a handler runs in), if any is recorded. */
+export function activeTraceparent(): string | undefined {
+  const sc = trace.getSpanContext(context.active());
+  return sc && trace.isSpanContextValid(sc) ? format(sc) : undefined;
+}
+
 function format(sc: { traceId: string; spanId: string; traceFlags: number }): string {
   return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & TraceFlags.SAMPLED}`;
 }
@@ -135,6 +191,33 @@ function format(sc: { traceId: string; spanId: string; traceFlags: number }): st
 /** Attributes of a NATS hop by OpenTelemetry's messaging conventions. */
 export function natsAttributes(subject: string, operationType: "send" | "receive" | "process", operationName: string): Attributes {
   return { [MessagingAttrs.system]: "nats", [MessagingAttrs.destination]: subject, [MessagingAttrs.operationType]: operationType, [MessagingAttrs.operationName]: operationName };
+}
+
+/**
+ * Handles one JetStream delivery in a consumer span (`process <subject>`) under the span that
+ * published it (its traceparent header), with the handler running in the span's context so the
+ * requests it makes and the messages it publishes are its children. A rejection marks the span
+ * failed and is passed on.
+ */
+export async function inConsumeSpan<T>(
+  scope: string,
+  group: string,
+  m: { subject: string; data: Uint8Array; headers?: { get(k: string): string } | undefined },
+  fn: (hop: HopSpan) => Promise<T>,
+): Promise<T> {
+  const hop = startHop(scope, `process ${m.subject}`, SpanKind.CONSUMER, {
+    ...natsAttributes(m.subject, "process", "process"),
+    "messaging.consumer.group.name": group,
+    "messaging.message.body.size": m.data.length,
+  }, m.headers?.get(Headers.traceparent) || "");
+  try {
+    return await context.with(hop.ctx, () => fn(hop));
+  } catch (err) {
+    hop.fail(err);
+    throw err;
+  } finally {
+    hop.end();
+  }
 }
 
 export { SpanKind, context as otelContext };

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { ConfigError } from "../src/config.js";
-import { contextOf, natsAttributes, startHop, startTracing, type Tracing } from "../src/tracing.js";
+import { contextOf, natsAttributes, resourceAttributes, startHop, startTracing, type Tracing } from "../src/tracing.js";
 
 const PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -50,6 +50,20 @@ describe("tracing", () => {
     expect(span?.attributes).toMatchObject({ "messaging.system": "nats", "messaging.destination.name": "iaas.cmd.power.off", "messaging.operation.type": "process", "error.type": "IAAS_NOT_FOUND" });
     expect(span?.status.message).toBe("IAAS_NOT_FOUND");
     expect(JSON.stringify(span?.attributes)).not.toContain("secret detail");
+  });
+
+  it("the resource: OTEL_RESOURCE_ATTRIBUTES (percent-decoded), service.name from OTEL_SERVICE_NAME over both", () => {
+    expect(resourceAttributes("power", {})).toEqual({ "service.name": "power" });
+    expect(resourceAttributes("power", { OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=prod, service.namespace=iaas,team=a%2Cb" })).toEqual({
+      "deployment.environment.name": "prod",
+      "service.namespace": "iaas",
+      team: "a,b",
+      "service.name": "power",
+    });
+    expect(resourceAttributes("power", { OTEL_RESOURCE_ATTRIBUTES: "service.name=from-attrs" })["service.name"]).toBe("from-attrs");
+    expect(resourceAttributes("power", { OTEL_RESOURCE_ATTRIBUTES: "service.name=from-attrs", OTEL_SERVICE_NAME: "power-eu" })["service.name"]).toBe("power-eu");
+    expect(() => resourceAttributes("power", { OTEL_RESOURCE_ATTRIBUTES: "novalue" })).toThrow(/OTEL_RESOURCE_ATTRIBUTES/);
+    expect(() => resourceAttributes("power", { OTEL_RESOURCE_ATTRIBUTES: "k=%E0%A4%A" })).toThrow(ConfigError);
   });
 
   it("a malformed or all-zero traceparent is no parent", () => {

@@ -1,6 +1,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import {
   Consumers,
+  ServiceNames,
   IaasError,
   ResultSchema,
   VsphereEventSchema,
@@ -13,7 +14,7 @@ import {
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { backoffMs, consumeLoop, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { backoffMs, consumeLoop, inConsumeSpan, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { newerAlarmStatus } from "./lookahead.js";
@@ -380,7 +381,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         what: "event",
         log,
         handle: (msg) =>
-          exclusive(() => handle(msg)).catch((err: unknown) => {
+          exclusive(() => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
             // Outside the per-event handling (the state bucket unreachable): the event comes back.
             log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
             m.events.inc({ outcome: "retried" });
@@ -394,7 +395,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         what: "result",
         log,
         handle: (msg) =>
-          exclusive(() => onResult(msg)).catch((err: unknown) => {
+          exclusive(() => inConsumeSpan(ServiceNames.remediation, resultsDef.durable, msg, () => onResult(msg))).catch((err: unknown) => {
             log.error({ err, seq: msg.seq }, "could not handle a command result; it comes back");
             msg.nak(backoffMs(msg.info.deliveryCount));
           }),

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import {
+  Headers,
   RemediationAuditSchema,
   Subjects,
   noticeSubject,
@@ -8,7 +9,7 @@ import {
   type RemediationAudit,
   type RemediationRule,
 } from "@iaas/contracts";
-import { encodeJson, type Jet, type Logger } from "@iaas/runtime";
+import { activeTraceparent, encodeJson, makeHeaders, type Jet, type Logger } from "@iaas/runtime";
 import type { RemediationMetrics } from "./metrics.js";
 import type { RemediationState } from "./state.js";
 
@@ -116,7 +117,10 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
         message: d.text.slice(0, 3000),
         at,
       });
-      await deps.jet.js.publish(Subjects.audit("remediation"), encodeJson(audit), { msgID: id });
+      // The event's consumer span, when traced: the gateway's post of the notice continues its trace.
+      const tp = activeTraceparent();
+      const headers = tp ? makeHeaders({ [Headers.traceparent]: tp }) : undefined;
+      await deps.jet.js.publish(Subjects.audit("remediation"), encodeJson(audit), { msgID: id, ...(headers ? { headers } : {}) });
       if (d.notify !== false) {
         const notice: Notice = {
           id,
@@ -134,7 +138,7 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
           ...(d.dryRun ? { dryRun: true } : {}),
           at,
         };
-        await deps.jet.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: id });
+        await deps.jet.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: id, ...(headers ? { headers } : {}) });
       }
       if (d.decision === "skipped") deps.metrics.skips.inc({ rule: d.rule, reason: d.reason });
       else deps.metrics.actions.inc({ rule: d.rule, outcome: d.decision === "acted" ? (d.dryRun ? "dry-run" : "applied") : d.decision, reason: d.reason });

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { Streams, oneLine } from "@iaas/contracts";
-import { ByteBudget, encodeJson, isNatsConnected, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { Headers, ServiceNames, Streams, oneLine } from "@iaas/contracts";
+import { ByteBudget, SpanKind, encodeJson, inProduceSpan, isNatsConnected, makeHeaders, otelContext, startHop, tracingEnabled, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
 import { contentModeOf, parseEvents, type ContentMode } from "./cloudevents.js";
 import { BridgeDefaults, type BridgeConfig } from "./config.js";
@@ -66,6 +66,22 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     if (!isAuthorized(req.headers.authorization, config.auth)) {
       throw new Rejection("unauthorized", req.headers.authorization ? "wrong credentials" : "credentials required (basic or bearer, as configured on the bridge)");
     }
+    if (!tracingEnabled()) return receive(req, res, expectsContinue);
+    // One server span per POST (under the sender's traceparent header, if any); each event's publish is its child.
+    const tp = req.headers.traceparent;
+    const hop = startHop(ServiceNames.vebaBridge, "POST /events", SpanKind.SERVER, { "http.request.method": "POST", "url.path": "/events" }, typeof tp === "string" ? tp : "");
+    try {
+      await otelContext.with(hop.ctx, () => receive(req, res, expectsContinue));
+      hop.span.setAttribute("http.response.status_code", res.statusCode);
+    } catch (err) {
+      hop.fail(err);
+      throw err;
+    } finally {
+      hop.end();
+    }
+  }
+
+  async function receive(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const mode = contentModeOf(req.headers);
     const declared = Number(req.headers["content-length"]);
     const sized = Number.isFinite(declared) && req.headers["content-length"] !== undefined;
@@ -172,12 +188,15 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     const started = performance.now();
     const eventClass = e.eventClass;
     try {
-      const ack = await jet.js.publish(e.subject, e.payload, {
-        msgID: e.msgId,
-        timeout: config.publishTimeoutMs,
-        // Only VSPHERE_EVENTS may take it: an ack from any other stream is not what consumers read.
-        expect: { streamName: Streams.events.name },
-      });
+      const ack = await inProduceSpan(ServiceNames.vebaBridge, e.subject, { "messaging.message.id": e.msgId, "messaging.message.body.size": e.payload.length }, (tp) =>
+        jet.js.publish(e.subject, e.payload, {
+          msgID: e.msgId,
+          timeout: config.publishTimeoutMs,
+          // Only VSPHERE_EVENTS may take it: an ack from any other stream is not what consumers read.
+          expect: { streamName: Streams.events.name },
+          ...(tp ? { headers: makeHeaders({ [Headers.traceparent]: tp }) } : {}),
+        }),
+      );
       m.publishSeconds.observe({ outcome: "ok" }, (performance.now() - started) / 1000);
       m.events.inc({ event_class: eventClass, outcome: ack.duplicate ? "duplicate" : "published" });
       m.eventFrom(e.source);

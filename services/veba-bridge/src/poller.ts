@@ -1,6 +1,8 @@
 import { z } from "zod";
 import {
+  Headers,
   IaasError,
+  ServiceNames,
   ProxyEndpoints,
   Streams,
   VsphereEventSchema,
@@ -11,7 +13,7 @@ import {
   type VsphereEvent,
 } from "@iaas/contracts";
 import { bridgeMetrics } from "./metrics.js";
-import { Counter, Gauge, encodeJson, requestJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
+import { Counter, Gauge, encodeJson, inProduceSpan, makeHeaders, requestJson, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 
 /**
  * The built-in vCenter event poller, reading vCenter events through vcenter-proxy, for sites
@@ -241,7 +243,11 @@ export function buildPoller(deps: PollerDeps): Poller {
           continue;
         }
         try {
-          const ack = await deps.jet.js.publish(out.subject, encodeJson(out.message), { msgID: out.msgId, timeout: config.publishTimeoutMs, expect: { streamName: Streams.events.name } });
+          const payload = encodeJson(out.message);
+          // Traced, each event is a trace of its own from here: its decisions and their vCenter calls follow it.
+          const ack = await inProduceSpan(ServiceNames.vebaBridge, out.subject, { "messaging.message.id": out.msgId, "messaging.message.body.size": payload.length }, (tp) =>
+            deps.jet.js.publish(out.subject, payload, { msgID: out.msgId, timeout: config.publishTimeoutMs, expect: { streamName: Streams.events.name }, ...(tp ? { headers: makeHeaders({ [Headers.traceparent]: tp }) } : {}) }),
+          );
           m.events.inc({ outcome: ack.duplicate ? "duplicate" : "published" });
           eventFrom(config.source);
           published += 1;

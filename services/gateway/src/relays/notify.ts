@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { Consumers, NoticeSchema, formatIssues, type Notice } from "@iaas/contracts";
-import { consumeLoop, decodeJson, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
+import { Consumers, NoticeSchema, ServiceNames, formatIssues, type Notice } from "@iaas/contracts";
+import { consumeLoop, decodeJson, inConsumeSpan, type JetStreamClient, type KV, type Logger } from "@iaas/runtime";
 import { JetStreamApiCodes, JetStreamApiError, type JsMsg } from "@nats-io/jetstream";
 import type { GatewayMetrics } from "../metrics.js";
 import { noticeMessage } from "../presentation/outcomes.js";
@@ -57,7 +57,7 @@ export async function startNoticeRelay(d: NoticeRelayDeps): Promise<NoticeRelay>
     limit: d.concurrency ?? 4,
     what: "notice",
     log: d.log,
-    handle: (m) => relayOne(d, m, { ackWaitMs, maxDeliver }),
+    handle: (m) => inConsumeSpan(ServiceNames.gateway, def.durable, m, () => relayOne(d, m, { ackWaitMs, maxDeliver })),
   });
 }
 

@@ -1,5 +1,5 @@
-import { Consumers, ResultSchema, Subjects, formatIssues, type Result } from "@iaas/contracts";
-import { consumeLoop, decodeJson, type JetStreamClient, type Logger } from "@iaas/runtime";
+import { Consumers, ResultSchema, ServiceNames, Subjects, formatIssues, type Result } from "@iaas/contracts";
+import { consumeLoop, decodeJson, inConsumeSpan, type JetStreamClient, type Logger } from "@iaas/runtime";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { GatewayMetrics } from "../metrics.js";
 import { resultMessage } from "../presentation/outcomes.js";
@@ -39,7 +39,7 @@ export async function startResultRelay(d: ResultRelayDeps): Promise<ResultRelay>
     log: d.log,
     handle: (m) => {
       const key = m.subject;
-      const p = (chains.get(key) ?? Promise.resolve()).then(() => relayOne(m, d, def.ackWaitNs));
+      const p = (chains.get(key) ?? Promise.resolve()).then(() => inConsumeSpan(ServiceNames.gateway, def.durable, m, () => relayOne(m, d, def.ackWaitNs)));
       chains.set(key, p);
       return p.finally(() => {
         if (chains.get(key) === p) chains.delete(key);
