@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Streams, eventSubject, normalizeVsphereEvent, type MsgRequest, type VsphereEvent } from "@iaas/contracts";
+import { Streams, eventSubject, normalizeVsphereEvent, type VsphereEvent } from "@iaas/contracts";
+import type { MsgRequest } from "@nats-io/jetstream";
 import { createLogger, ensureStreams, jetstreamFor, type Jet } from "@iaas/runtime";
 import { startNatsServer, type NatsServer } from "@iaas/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
