@@ -516,16 +516,20 @@ export function renderStorm(r: StormResult, machine: string, command: string, da
   if (!dr.drained) {
     const rem = r.cpu.byProcess.remediation ?? 0;
     const nats = r.cpu.byProcess["nats-server"] ?? 0;
+    const perEvent = Object.entries(r.cpu.cpuSecondsByProcess)
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ${((v * 1000) / Math.max(dr.decided, 1)).toFixed(1)} ms`)
+      .join(", ");
     L.push(
-      `**Why the drain is slow.** Remediation reads the stream one event at a time, and before acting on a red alarm it looks`,
-      "for a newer status of the same alarm on the same object stored after it (`newerAlarmStatus` in",
-      "services/remediation/src/lookahead.ts: an alarm that has gone back to green must not be acted on). It does so with one",
-      "`STREAM.MSG.GET` (`next_by_subj`) per alarm event queued behind, all on the one subject",
-      "`vsphere.event.AlarmStatusChangedEvent`: with the storm queued, each alarm reads every later alarm of the storm, so",
-      `the drain is quadratic in the backlog (${n(b.alarms)} alarms: about ${n(Math.round((b.alarms * b.alarms) / 2 / 1e6))} million reads in all). During the window remediation used`,
-      `${rem.toFixed(2)} cores and nats-server ${nats.toFixed(2)}, answering those reads; the bridge had stored the burst ${(b.perSecond / Math.max(decideRate, 1e-9)).toFixed(0)}x faster than`,
-      `remediation decided it.${r.changes.maxIn60s <= r.maxActionsPerMinute && r.notices.summaries === r.notices.brakeMinutes ? " The brake and the summaries held over the part that was decided." : ""} A fix is a lookahead that`,
-      "reads the backlog once (newest status per alarm and object, kept as the consumer moves on) instead of once per event.",
+      `**Why the drain is slow.** Remediation decides one event at a time, in stream order. The lookahead (does a newer`,
+      "status of the alarm wait behind it? services/remediation/src/lookahead.ts) is one forward scan of the alarm events",
+      "shared by every lookup, each message read once, so it is no longer quadratic; what is left is the work per event,",
+      "each a round trip that waits for the one before: a red alarm reads its handled mark, the pause, the scan's end, the VM",
+      "through vcenter-proxy (a SOAP read of the simulator), its flap, cooldown and cap entries and the brake, counts a",
+      "refusal, publishes its audit record and writes its handled mark; a power-off reads the VM's two deferral keys.",
+      `During the window remediation used ${rem.toFixed(2)} cores, nats-server ${nats.toFixed(2)} and vcsim ${(r.cpu.byProcess.vcsim ?? 0).toFixed(2)}, on a machine with`,
+      `${r.cpu.others.toFixed(2)} cores taken by other work: the 2 cores were nearly all busy. CPU per decided event: ${perEvent}.`,
+      `The largest share is the VM read of each red alarm (vcsim and vcenter-proxy); then remediation's own round trips.${r.changes.maxIn60s <= r.maxActionsPerMinute && r.notices.summaries === r.notices.brakeMinutes ? " The brake and the summaries held over the part that was decided." : ""}`,
       "",
     );
   }

@@ -17,7 +17,7 @@ import type { Policy } from "@iaas/policy";
 import { backoffMs, consumeLoop, inConsumeSpan, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
-import { newerAlarmStatus } from "./lookahead.js";
+import { createLookahead } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
 import { createReporter, recordBrakeSummary } from "./report.js";
@@ -26,6 +26,9 @@ import { RemediationState } from "./state.js";
 import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
 
 export const VERSION = "0.1.0";
+
+/** The lookahead's default cap: alarm events held in memory (a few MB). */
+export const LOOKAHEAD_ENTRIES = 50_000;
 
 /** The objects an alarm can be acknowledged on through vcenter-proxy. */
 const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
@@ -37,6 +40,8 @@ export interface RemediationConfig {
   taskTimeoutMs: number;
   /** How often deferred changes are checked against their VM's power state (besides power-off events). */
   pendingRecheckMs: number;
+  /** How many alarm events the lookahead holds in memory at most (lookahead.ts); 50 000 when unset. */
+  lookaheadEntries?: number;
 }
 
 export interface RemediationDeps {
@@ -93,6 +98,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const state = new RemediationState(deps.state, log);
   const vc = deps.vcenter ?? vcenterOverNats(deps.nc, { lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs });
   const report = createReporter({ jet, log, metrics: m, now });
+  const lookahead = createLookahead(jet, { maxEntries: deps.config.lookaheadEntries ?? LOOKAHEAD_ENTRIES });
   const def = Consumers.remediation;
   const resultsDef = Consumers.remediationResults;
 
@@ -152,7 +158,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       });
       return;
     }
-    const newer = await newerAlarmStatus(jet, msg.seq, ev, n);
+    const newer = await lookahead.newerAlarmStatus(msg.seq, ev, n);
     if (newer) {
       const cleared = newer.to !== "red";
       await report.record({

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BaseEnvSchema, PortSchema, natsAuthRefinement } from "@iaas/runtime";
-import type { RemediationConfig } from "./build.js";
+import { LOOKAHEAD_ENTRIES, type RemediationConfig } from "./build.js";
 
 /** Remediation's environment (README.md lists every variable); what it may do is policy (IAAS_POLICY). */
 export const RemediationEnvSchema = BaseEnvSchema.extend({
@@ -8,6 +8,7 @@ export const RemediationEnvSchema = BaseEnvSchema.extend({
   REMEDIATION_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(30_000),
   REMEDIATION_TASK_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   REMEDIATION_PENDING_RECHECK_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(60_000),
+  REMEDIATION_LOOKAHEAD_ENTRIES: z.coerce.number().int().min(100).max(10_000_000).default(LOOKAHEAD_ENTRIES),
 }).superRefine(natsAuthRefinement);
 export type RemediationEnv = z.infer<typeof RemediationEnvSchema>;
 
@@ -16,5 +17,6 @@ export function remediationConfigFromEnv(env: RemediationEnv): RemediationConfig
     lookupTimeoutMs: env.REMEDIATION_LOOKUP_TIMEOUT_MS,
     taskTimeoutMs: env.REMEDIATION_TASK_TIMEOUT_MS,
     pendingRecheckMs: env.REMEDIATION_PENDING_RECHECK_MS,
+    lookaheadEntries: env.REMEDIATION_LOOKAHEAD_ENTRIES,
   };
 }
