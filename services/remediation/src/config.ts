@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseVcenterSources } from "@iaas/contracts";
 import { BaseEnvSchema, PortSchema, natsAuthRefinement } from "@iaas/runtime";
 import type { RemediationConfig } from "./build.js";
 
@@ -8,6 +9,18 @@ export const RemediationEnvSchema = BaseEnvSchema.extend({
   REMEDIATION_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(30_000),
   REMEDIATION_TASK_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   REMEDIATION_PENDING_RECHECK_MS: z.coerce.number().int().min(1000).max(24 * 3_600_000).default(60_000),
+  /** `id=source` pairs: which vCenter (a VCENTERS id or `default`) an event's CloudEvent source is; unset: all go to the default one. */
+  VCENTER_SOURCES: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      try {
+        return parseVcenterSources(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
 }).superRefine(natsAuthRefinement);
 export type RemediationEnv = z.infer<typeof RemediationEnvSchema>;
 
@@ -16,5 +29,6 @@ export function remediationConfigFromEnv(env: RemediationEnv): RemediationConfig
     lookupTimeoutMs: env.REMEDIATION_LOOKUP_TIMEOUT_MS,
     taskTimeoutMs: env.REMEDIATION_TASK_TIMEOUT_MS,
     pendingRecheckMs: env.REMEDIATION_PENDING_RECHECK_MS,
+    vcenterSources: env.VCENTER_SOURCES,
   };
 }
