@@ -13,3 +13,4 @@ export * from "./permissions.js";
 export * from "./pause.js";
 export * from "./durations.js";
 export * from "./approvals.js";
+export * from "./vcenters.js";

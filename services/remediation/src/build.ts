@@ -9,8 +9,10 @@ import {
   formatIssues,
   normalizeVsphereEvent,
   quote,
+  vcenterOfSource,
   type NormalizedVsphereEvent,
   type RemediationRule,
+  type VcenterSource,
   type VsphereEvent,
 } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
@@ -42,6 +44,11 @@ export interface RemediationConfig {
   pendingRecheckMs: number;
   /** How many alarm events the lookahead holds in memory at most (lookahead.ts); 50 000 when unset. */
   lookaheadEntries?: number;
+  /**
+   * VCENTER_SOURCES: the vCenter of each event by its source. Empty: every event is the default
+   * vCenter's (one vCenter); else an event whose source matches none is refused (`unknown-vcenter`).
+   */
+  vcenterSources?: readonly VcenterSource[];
 }
 
 export interface RemediationDeps {
@@ -58,7 +65,7 @@ export interface RemediationDeps {
   control?: KV;
   /** The clock of cooldowns and the brake; the real one when unset. */
   now?: () => number;
-  /** vCenter access; through vcenter-proxy over NATS when unset. */
+  /** vCenter access (the default vCenter); through vcenter-proxy over NATS when unset. */
   vcenter?: VcenterPort;
 }
 
@@ -96,7 +103,16 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   const now = deps.now ?? Date.now;
   const m = remediationMetrics(deps.metrics);
   const state = new RemediationState(deps.state, log);
-  const vc = deps.vcenter ?? vcenterOverNats(deps.nc, { lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs });
+  const timeouts = { lookupTimeoutMs: deps.config.lookupTimeoutMs, taskTimeoutMs: deps.config.taskTimeoutMs };
+  const vc = deps.vcenter ?? vcenterOverNats(deps.nc, timeouts);
+  const sources = deps.config.vcenterSources ?? [];
+  // One port per vCenter, made on first use; the default one is `vc`.
+  const ports = new Map<string, VcenterPort>([["default", vc]]);
+  const portOf = (id: string): VcenterPort => {
+    let p = ports.get(id);
+    if (!p) ports.set(id, (p = vcenterOverNats(deps.nc, timeouts, id)));
+    return p;
+  };
   const report = createReporter({ jet, log, metrics: m, now });
   const lookahead = createLookahead(jet, { maxEntries: deps.config.lookaheadEntries ?? LOOKAHEAD_ENTRIES });
   const def = Consumers.remediation;
@@ -117,7 +133,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     return run;
   };
 
-  const ctxFor = (elog: Logger): RuleContext => ({ policy, vc, state, report, now, log: elog });
+  const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report, now, log: elog });
 
   function classify(ev: VsphereEvent, n: NormalizedVsphereEvent): Work | undefined {
     if (ev.eventClass === "AlarmStatusChangedEvent") {
@@ -130,8 +146,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     return undefined;
   }
 
-  async function onAlarm(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger): Promise<void> {
-    const ctx = ctxFor(elog);
+  async function onAlarm(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger, vcenter: string): Promise<void> {
+    const ctx = ctxFor(elog, vcenter);
     const s = policy.remediation;
     const entity = n.entity;
     const about = entity?.value ?? entity?.name ?? eventId;
@@ -196,7 +212,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         await moveAlarmedVm(ruleCtx, t);
         break;
     }
-    if (acted) await acknowledgeAlarm(n, elog);
+    if (acted) await acknowledgeAlarm(n, elog, portOf(vcenter));
   }
 
   /**
@@ -204,12 +220,12 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
    * recorded (a failure is logged; the event is not tried again for it, and a redelivered event
    * acknowledges again, which changes nothing).
    */
-  async function acknowledgeAlarm(n: NormalizedVsphereEvent, elog: Logger): Promise<void> {
+  async function acknowledgeAlarm(n: NormalizedVsphereEvent, elog: Logger, port: VcenterPort): Promise<void> {
     const alarm = n.alarm?.value;
     const entity = n.entity;
     if (!alarm || !entity?.value || !ACKNOWLEDGEABLE.has(entity.type)) return;
     try {
-      const r = await vc.acknowledgeAlarm(alarm, { type: entity.type as "VirtualMachine", value: entity.value });
+      const r = await port.acknowledgeAlarm(alarm, { type: entity.type as "VirtualMachine", value: entity.value });
       if (r.unsupported) elog.debug({ alarm }, "vCenter has no AlarmManager that acknowledges alarms: skipped");
       else elog.info({ alarm, entity: entity.value }, "alarm acknowledged in vCenter");
     } catch (err) {
@@ -217,13 +233,14 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     }
   }
 
-  async function onPowerOff(work: Extract<Work, { type: "power-off" }>, elog: Logger): Promise<void> {
+  async function onPowerOff(work: Extract<Work, { type: "power-off" }>, elog: Logger, vcenter = "default"): Promise<void> {
     if (!policy.remediation.enabled) return;
-    let items = work.moref ? await state.pendingOf(work.moref) : [];
-    if (!work.moref && work.name) items = [...(await state.allPending()).values()].find((ps) => ps[0]?.vm === work.name) ?? [];
+    const vstate = state.forVcenter(vcenter);
+    let items = work.moref ? await vstate.pendingOf(work.moref) : [];
+    if (!work.moref && work.name) items = [...(await state.allPending()).values()].find((ps) => ps[0]?.vm === work.name && (ps[0]?.vcenter ?? "default") === vcenter) ?? [];
     if (items.length === 0) return;
     elog.info({ vm: work.name, pending: items.length }, "VM powered off with changes waiting");
-    await applyPending(ctxFor(elog), items, work.name);
+    await applyPending(ctxFor(elog, vcenter), items, work.name);
   }
 
   async function handle(msg: JsMsg): Promise<void> {
@@ -248,7 +265,29 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       return;
     }
     const eventId = eventMsgId(ev);
-    const elog = log.child({ event: eventId, eventClass: ev.eventClass, delivery });
+    const vcenter = vcenterOfSource(sources, ev.source);
+    const elog = log.child({ event: eventId, eventClass: ev.eventClass, delivery, ...(vcenter && vcenter !== "default" ? { vcenter } : {}) });
+    if (!vcenter) {
+      // A source VCENTER_SOURCES does not name: acting on a VM by name in some other vCenter could
+      // change the wrong VM, so the event is refused (alarms are audited).
+      elog.warn({ source: ev.source }, "event from a source VCENTER_SOURCES does not name; not acting on it");
+      if (work.type === "alarm") {
+        const entity = n.entity;
+        await report.record({
+          rule: work.rule,
+          decision: "skipped",
+          reason: "unknown-vcenter",
+          cause: { id: eventId, alarm: work.alarm },
+          about: entity?.value ?? entity?.name ?? eventId,
+          ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }),
+          dryRun: policy.remediation.dryRun,
+          text: `Not acting on ${alarmText(work)}${entity?.name ? ` on ${quote(entity.name)}` : ""}: its source ${quote(ev.source)} is no vCenter VCENTER_SOURCES names.`,
+        });
+      }
+      msg.ack();
+      m.events.inc({ outcome: "unknown-source" });
+      return;
+    }
     if (work.type === "alarm" && (await state.isDone(eventId))) {
       elog.info("event already handled; dropping the repeat");
       msg.ack();
@@ -259,10 +298,10 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
     try {
       if (work.type === "alarm") {
-        await onAlarm(msg, ev, n, work, eventId, elog);
+        await onAlarm(msg, ev, n, work, eventId, elog, vcenter);
         await state.markDone(eventId, now());
       } else {
-        await onPowerOff(work, elog);
+        await onPowerOff(work, elog, vcenter);
       }
       msg.ack();
       m.events.inc({ outcome: "handled" });
@@ -348,9 +387,9 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const all = await state.allPending();
     for (const items of all.values()) {
       const first = items[0]!;
-      const rlog = log.child({ recheck: true, vm: first.vm });
+      const rlog = log.child({ recheck: true, vm: first.vm, ...(first.vcenter ? { vcenter: first.vcenter } : {}) });
       try {
-        await applyPending(ctxFor(rlog), items, undefined);
+        await applyPending(ctxFor(rlog, first.vcenter), items, undefined);
       } catch (err) {
         rlog.warn({ err: IaasError.from(err) }, "re-checking a deferred change failed; it stays queued");
       }

@@ -26,7 +26,7 @@ export function remediationMetrics(metrics: Metrics) {
       existing<Counter<"outcome">>("iaas_remediation_events_total") ??
       new Counter({
         name: "iaas_remediation_events_total",
-        help: "vSphere events read from the stream, by outcome (handled, ignored, duplicate, retried, poison, failed).",
+        help: "vSphere events read from the stream, by outcome (handled, ignored, duplicate, retried, poison, failed, unknown-source).",
         labelNames: ["outcome"] as const,
         registers: [registry],
       }),

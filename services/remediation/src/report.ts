@@ -23,6 +23,7 @@ export const Reasons = {
     "cleared",
     "superseded",
     "wrong-entity",
+    "unknown-vcenter",
     "vm-not-found",
     "vm-ambiguous",
     "vm-changed",

@@ -16,7 +16,8 @@ import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
  * | `brakeskips.<minute>` | red alarms the brake refused in that minute, and which one sent the summary notice |
  * | `flap.<vm>` | the VM's recent red alarms, and since when it is handed over to people (flapping) |
  *
- * `<vm>` is the VM's moref and `<id>` the event's Nats-Msg-Id, base64url-encoded (KV keys allow
+ * `<vm>` is the VM's moref (`<vcenter>/<moref>` for a VM of a vCenter other than the default one,
+ * so the default vCenter's keys are as with one vCenter) and `<id>` the event's Nats-Msg-Id, base64url-encoded (KV keys allow
  * only `A-Z a-z 0-9 - _ = . /`).
  */
 
@@ -55,6 +56,8 @@ export const PendingSchema = z.strictObject({
   eventId: z.string(),
   alarm: z.string(),
   at: IsoMs,
+  /** The VM's vCenter when it is not the default one (a VCENTERS id). */
+  vcenter: z.string().optional(),
 });
 export type Pending = z.infer<typeof PendingSchema>;
 
@@ -93,7 +96,21 @@ export class RemediationState {
   constructor(
     private readonly kv: KV,
     private readonly log: Logger,
+    /** The vCenter whose VMs this view keys (`default`: the moref alone). */
+    readonly vcenter = "default",
+    private readonly root?: RemediationState,
   ) {}
+
+  /** The same state, keying VMs by `<vcenter>/<moref>` for a vCenter other than the default one. */
+  forVcenter(vcenter: string): RemediationState {
+    const root = this.root ?? this;
+    return vcenter === "default" ? root : new RemediationState(this.kv, this.log, vcenter, root);
+  }
+
+  /** A VM's key: its moref, prefixed by its vCenter when that is not the default one. */
+  private vmKey(moref: string): string {
+    return enc(this.vcenter === "default" ? moref : `${this.vcenter}/${moref}`);
+  }
 
   private read<T>(key: string, schema: z.ZodType<T>): Promise<{ value: T; revision: number } | undefined> {
     // Written by another version, or damaged: forgotten rather than acted on as a guess.
@@ -117,18 +134,18 @@ export class RemediationState {
   // ---- cooldowns ----------------------------------------------------------------------------
 
   async cooldown(scope: CooldownScope, moref: string): Promise<Cooldown | undefined> {
-    return (await this.read(`cooldown.${scope}.${enc(moref)}`, CooldownSchema))?.value;
+    return (await this.read(`cooldown.${scope}.${this.vmKey(moref)}`, CooldownSchema))?.value;
   }
 
   async setCooldown(scope: CooldownScope, moref: string, c: Cooldown): Promise<void> {
-    await this.write(`cooldown.${scope}.${enc(moref)}`, c);
+    await this.write(`cooldown.${scope}.${this.vmKey(moref)}`, c);
   }
 
   // ---- cap episodes -------------------------------------------------------------------------
 
   /** Records that the VM is at the cap; false when this episode was already recorded (and noticed). */
   async startCapEpisode(resource: Resource, moref: string, eventId: string, value: number, now: number): Promise<boolean> {
-    const key = `cap.${resource}.${enc(moref)}`;
+    const key = `cap.${resource}.${this.vmKey(moref)}`;
     try {
       await this.kv.create(key, JSON.stringify({ since: now, eventId, value }));
       return true;
@@ -142,30 +159,31 @@ export class RemediationState {
 
   /** The VM is below the cap again: the next time it reaches it is a new episode. */
   async endCapEpisode(resource: Resource, moref: string): Promise<void> {
-    const key = `cap.${resource}.${enc(moref)}`;
+    const key = `cap.${resource}.${this.vmKey(moref)}`;
     if (await this.read(key, CapSchema)) await this.kv.delete(key);
   }
 
   // ---- deferred changes ---------------------------------------------------------------------
 
   async pending(resource: Resource, moref: string): Promise<Pending | undefined> {
-    return (await this.read(`pending.${resource}.${enc(moref)}`, PendingSchema))?.value;
+    return (await this.read(`pending.${resource}.${this.vmKey(moref)}`, PendingSchema))?.value;
   }
 
   async putPending(p: Pending): Promise<void> {
-    await this.write(`pending.${p.resource}.${enc(p.moref)}`, p);
+    await this.write(`pending.${p.resource}.${this.vmKey(p.moref)}`, this.vcenter === "default" ? p : { ...p, vcenter: this.vcenter });
   }
 
   async deletePending(p: Pending): Promise<void> {
-    await this.kv.delete(`pending.${p.resource}.${enc(p.moref)}`);
+    await this.kv.delete(`pending.${p.resource}.${this.vmKey(p.moref)}`);
   }
 
-  /** Every deferred change, grouped by VM moref. */
+  /** Every deferred change of every vCenter, grouped by VM (`<moref>`, or `<vcenter>/<moref>`; a Pending names its vCenter). */
   async allPending(): Promise<Map<string, Pending[]>> {
     const out = new Map<string, Pending[]>();
     for (const k of await kvKeys(this.kv, "pending.>")) {
       const p = (await this.read(k, PendingSchema))?.value;
-      if (p) out.set(p.moref, [...(out.get(p.moref) ?? []), p]);
+      const vm = p ? `${p.vcenter ? `${p.vcenter}/` : ""}${p.moref}` : "";
+      if (p) out.set(vm, [...(out.get(vm) ?? []), p]);
     }
     return out;
   }
@@ -189,7 +207,7 @@ export class RemediationState {
    * redelivery) gets the verdict it had the first time.
    */
   async noteRed(moref: string, eventId: string, alarm: string, now: number, count: number, withinMs: number): Promise<FlapVerdict> {
-    const key = `flap.${enc(moref)}`;
+    const key = `flap.${this.vmKey(moref)}`;
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.read(key, FlapSchema);
       const seen = cur?.value.reds.find((r) => r.eventId === eventId);
@@ -224,7 +242,7 @@ export class RemediationState {
 
   /** Whether the VM is handed over to people now (no red for `withinMs` ends it). */
   async isHandedOver(moref: string, now: number, withinMs: number): Promise<boolean> {
-    const cur = (await this.read(`flap.${enc(moref)}`, FlapSchema))?.value;
+    const cur = (await this.read(`flap.${this.vmKey(moref)}`, FlapSchema))?.value;
     if (!cur?.handover) return false;
     return Math.max(0, ...cur.reds.map((r) => r.at)) > now - withinMs;
   }
@@ -267,7 +285,11 @@ export class RemediationState {
    * Minutes whose summary this instance owes (it counted their first refusal), posted once the
    * minute is over; `unsummarizedBrakeMinutes` finds those another instance left behind.
    */
-  readonly owedSummaries = new Set<number>();
+  private readonly owed = new Set<number>();
+  /** Shared by every vCenter's view. */
+  get owedSummaries(): Set<number> {
+    return this.root?.owedSummaries ?? this.owed;
+  }
 
   /** How many red alarms the brake refused in the minute (epoch ms / 60 000), and the summary's facts. */
   async brakeMinute(minute: number): Promise<BrakeMinute | undefined> {

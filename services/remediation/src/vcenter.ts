@@ -26,16 +26,18 @@ export interface VcenterTimeouts {
  * drift guard sees which ones remediation calls (each must be granted to its NATS user).
  * Failures arrive as IaasError (IAAS_TIMEOUT, IAAS_UNAVAILABLE retryable).
  */
-export function vcenterOverNats(nc: NatsConnection, t: VcenterTimeouts): VcenterPort {
+export function vcenterOverNats(nc: NatsConnection, t: VcenterTimeouts, vcenter = "default"): VcenterPort {
+  // The default vCenter is asked without a `vcenter` field, as before several vCenters.
+  const on = vcenter === "default" ? {} : { vcenter };
   const lookup = () => ({ timeoutMs: t.lookupTimeoutMs });
   const task = () => ({ timeoutMs: t.taskTimeoutMs + 5_000 });
   return {
-    vmInfo: async (vm) => (await requestJson(nc, ProxyEndpoints.vmInfo, { vm }, lookup())).vm,
-    reconfigure: (vm, change) => requestJson(nc, ProxyEndpoints.vmReconfigure, { vm, ...change, timeoutMs: t.taskTimeoutMs }, task()),
-    relocate: (vm, datastore) => requestJson(nc, ProxyEndpoints.vmRelocate, { vm, datastore, timeoutMs: t.taskTimeoutMs }, task()),
-    power: async (vm, action) => (await requestJson(nc, ProxyEndpoints.vmPower, { vm, action, timeoutMs: t.taskTimeoutMs }, task())).vm,
-    acknowledgeAlarm: (alarm, entity) => requestJson(nc, ProxyEndpoints.alarmAcknowledge, { alarm, entity }, lookup()),
-    datastores: async () => (await requestJson(nc, ProxyEndpoints.datastoreList, {}, lookup())).datastores,
-    datastoreVms: async (datastore) => (await requestJson(nc, ProxyEndpoints.datastoreVms, { datastore }, lookup())).vms,
+    vmInfo: async (vm) => (await requestJson(nc, ProxyEndpoints.vmInfo, { ...on, vm }, lookup())).vm,
+    reconfigure: (vm, change) => requestJson(nc, ProxyEndpoints.vmReconfigure, { ...on, vm, ...change, timeoutMs: t.taskTimeoutMs }, task()),
+    relocate: (vm, datastore) => requestJson(nc, ProxyEndpoints.vmRelocate, { ...on, vm, datastore, timeoutMs: t.taskTimeoutMs }, task()),
+    power: async (vm, action) => (await requestJson(nc, ProxyEndpoints.vmPower, { ...on, vm, action, timeoutMs: t.taskTimeoutMs }, task())).vm,
+    acknowledgeAlarm: (alarm, entity) => requestJson(nc, ProxyEndpoints.alarmAcknowledge, { ...on, alarm, entity }, lookup()),
+    datastores: async () => (await requestJson(nc, ProxyEndpoints.datastoreList, on, lookup())).datastores,
+    datastoreVms: async (datastore) => (await requestJson(nc, ProxyEndpoints.datastoreVms, { ...on, datastore }, lookup())).vms,
   };
 }

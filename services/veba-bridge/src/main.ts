@@ -2,7 +2,7 @@ import { ServiceNames } from "@iaas/contracts";
 import { ensureStreams, loadConfig, openBucket, runService } from "@iaas/runtime";
 import { BRIDGE_DESCRIPTION, VERSION, buildBridge } from "./build.js";
 import { BridgeEnvSchema, bridgeConfigFromEnv } from "./config.js";
-import { PollerEnvSchema, buildPoller, pollerConfigFromEnv } from "./poller.js";
+import { PollerEnvSchema, buildPoller, pollerConfigsFromEnv } from "./poller.js";
 
 await runService({
   name: ServiceNames.vebaBridge,
@@ -17,13 +17,17 @@ await runService({
     const bridge = buildBridge({ nc, jet, log, metrics, config: bridgeConfigFromEnv(env) });
     await bridge.start(micro);
     // For sites without VEBA: vCenter's events through vcenter-proxy, published the same way.
-    const poller = pollerEnv.POLLER_ENABLED
-      ? buildPoller({ nc, jet, checkpoints: await openBucket(nc, "eventPoller"), log: log.child({ part: "poller" }), metrics, config: pollerConfigFromEnv(pollerEnv, env.BRIDGE_PUBLISH_TIMEOUT_MS) })
-      : undefined;
-    poller?.start();
+    // One poller per vCenter of VCENTER_SOURCES (each with its own source and checkpoint).
+    const checkpoints = pollerEnv.POLLER_ENABLED ? await openBucket(nc, "eventPoller") : undefined;
+    const pollers = checkpoints
+      ? pollerConfigsFromEnv(pollerEnv, env.BRIDGE_PUBLISH_TIMEOUT_MS).map((config) =>
+          buildPoller({ nc, jet, checkpoints, log: log.child({ part: "poller", ...(config.vcenter ? { vcenter: config.vcenter } : {}) }), metrics, config }),
+        )
+      : [];
+    for (const p of pollers) p.start();
     return {
       async stop() {
-        await poller?.stop();
+        await Promise.all(pollers.map((p) => p.stop()));
         await bridge.stop();
       },
       checks: { http: () => bridge.listening },

@@ -4,4 +4,4 @@ export { BridgeDefaults, BridgeEnvSchema, bridgeConfigFromEnv, type BridgeConfig
 export { contentModeOf, eventClassOf, parseEvents, mediaTypeOf, MediaTypes, type ContentMode, type ParsedEvent } from "./cloudevents.js";
 export { isAuthorized } from "./auth.js";
 export { Rejection, RejectCodes, RejectReasons, type RejectReason } from "./reject.js";
-export { buildPoller, PollerEnvSchema, pollerConfigFromEnv, sourceOf, toVsphereEvent, pascalize, type Poller, type PollerConfig, type PollerDeps, type PollerEnv, type PollResult } from "./poller.js";
+export { buildPoller, PollerEnvSchema, pollerConfigFromEnv, pollerConfigsFromEnv, sourceOf, toVsphereEvent, pascalize, type Poller, type PollerConfig, type PollerDeps, type PollerEnv, type PollResult } from "./poller.js";

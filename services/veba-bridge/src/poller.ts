@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   Headers,
+  parseVcenterSources,
   IaasError,
   ServiceNames,
   ProxyEndpoints,
@@ -47,6 +48,8 @@ export const PollerEnvSchema = z
     POLLER_BATCH: z.coerce.number().int().min(1).max(1000).default(100),
     /** Deadline of one events-read request. */
     POLLER_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(30_000),
+    /** `id=source` pairs: one poller per vCenter, each publishing with its source (unset: one, the default vCenter). */
+    VCENTER_SOURCES: z.string().optional(),
   })
   .superRefine((env, ctx) => {
     if (!env.POLLER_ENABLED) return;
@@ -54,6 +57,11 @@ export const PollerEnvSchema = z
     if (!src) {
       ctx.addIssue({ code: "custom", path: ["POLLER_SOURCE"], message: "is required when POLLER_ENABLED=true (or set VCENTER_URL): the vCenter URL events are published as coming from" });
       return;
+    }
+    try {
+      parseVcenterSources(env.VCENTER_SOURCES);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["VCENTER_SOURCES"], message: (err as Error).message });
     }
     if (!URL.canParse(src)) ctx.addIssue({ code: "custom", path: [env.POLLER_SOURCE ? "POLLER_SOURCE" : "VCENTER_URL"], message: "must be a URL such as https://vcenter.example.com/sdk" });
     for (const t of (env.POLLER_EVENT_TYPES ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -65,6 +73,8 @@ export type PollerEnv = z.infer<typeof PollerEnvSchema>;
 export interface PollerConfig {
   /** The CloudEvent-style source, e.g. `https://vcenter.example.com/sdk`. */
   source: string;
+  /** The vCenter read (a vcenter-proxy VCENTERS id); the default one when unset. */
+  vcenter?: string | undefined;
   intervalMs: number;
   batch: number;
   eventTypes?: string[] | undefined;
@@ -90,6 +100,17 @@ export function pollerConfigFromEnv(env: PollerEnv, publishTimeoutMs: number): P
     requestTimeoutMs: env.POLLER_TIMEOUT_MS,
     publishTimeoutMs,
   };
+}
+
+/**
+ * One poller config per vCenter: with VCENTER_SOURCES, one per `id=source` pair (that vCenter read,
+ * events published with that source); without, the single default-vCenter poller.
+ */
+export function pollerConfigsFromEnv(env: PollerEnv, publishTimeoutMs: number): PollerConfig[] {
+  const one = pollerConfigFromEnv(env, publishTimeoutMs);
+  const sources = parseVcenterSources(env.VCENTER_SOURCES);
+  if (sources.length === 0) return [one];
+  return sources.map((s) => ({ ...one, source: s.source, ...(s.id === "default" ? {} : { vcenter: s.id }) }));
 }
 
 export interface PollerDeps {
@@ -176,7 +197,7 @@ export function buildPoller(deps: PollerDeps): Poller {
   let stopping = false;
 
   const read = (afterKey: number, maxCount: number) =>
-    requestJson(deps.nc, ProxyEndpoints.eventsRead, { ...(afterKey >= 0 ? { afterKey } : {}), maxCount, ...types }, { timeoutMs: config.requestTimeoutMs });
+    requestJson(deps.nc, ProxyEndpoints.eventsRead, { ...(config.vcenter ? { vcenter: config.vcenter } : {}), ...(afterKey >= 0 ? { afterKey } : {}), maxCount, ...types }, { timeoutMs: config.requestTimeoutMs });
 
   async function load(): Promise<{ afterKey: number; revision: number } | undefined> {
     const e = await checkpoints.get(key);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "@iaas/runtime";
-import { PollerEnvSchema, pollerConfigFromEnv, sourceOf, toVsphereEvent } from "../src/mod.js";
+import { PollerEnvSchema, pollerConfigFromEnv, pollerConfigsFromEnv, sourceOf, toVsphereEvent } from "../src/mod.js";
 
 describe("poller configuration", () => {
   it("is off unless POLLER_ENABLED=true; when on it needs a source", () => {
@@ -22,6 +22,17 @@ describe("poller configuration", () => {
     const c = pollerConfigFromEnv(env, 5000);
     expect(c).toEqual({ source: "https://vcenter.example.com/sdk", intervalMs: 2500, batch: 100, eventTypes: ["AlarmStatusChangedEvent", "VmPoweredOffEvent"], start: 1200, requestTimeoutMs: 30_000, publishTimeoutMs: 5000 });
     expect(sourceOf("http://127.0.0.1:8989/sdk")).toBe("http://127.0.0.1:8989/sdk");
+  });
+
+  it("runs one poller per vCenter of VCENTER_SOURCES, each with its source; one for the default vCenter without it", () => {
+    const base = { POLLER_ENABLED: "true", VCENTER_URL: "https://vc-a.example.com/sdk" };
+    expect(pollerConfigsFromEnv(loadConfig(PollerEnvSchema, base), 5000).map((c) => [c.vcenter, c.source])).toEqual([[undefined, "https://vc-a.example.com/sdk"]]);
+    const env = loadConfig(PollerEnvSchema, { ...base, VCENTER_SOURCES: "default=https://vc-a.example.com/sdk,dr-site=https://vc-b.example.com/sdk" });
+    expect(pollerConfigsFromEnv(env, 5000).map((c) => [c.vcenter, c.source])).toEqual([
+      [undefined, "https://vc-a.example.com/sdk"],
+      ["dr-site", "https://vc-b.example.com/sdk"],
+    ]);
+    expect(() => loadConfig(PollerEnvSchema, { ...base, VCENTER_SOURCES: "dr-site" })).toThrow(/VCENTER_SOURCES: .*not id=source/);
   });
 
   it("names EventEx events by their type id, as VEBA does", () => {

@@ -13,6 +13,7 @@ import {
   Streams,
   Subjects,
   eventMsgId,
+  parseVcenterSources,
   type Notice,
   type RemediationAudit,
   type VsphereEvent,
@@ -62,6 +63,11 @@ export interface WorldOptions {
   gateway?: boolean;
   /** Also run the power service (`/iaas power …` through the gateway). */
   power?: boolean;
+  /**
+   * A second simulator, served by the proxy as this VCENTERS id; remediation gets VCENTER_SOURCES
+   * `default=<sim.url>,<id>=<simB.url>` (events from any other source are refused).
+   */
+  secondVcenter?: string;
 }
 
 export interface VmState {
@@ -80,6 +86,8 @@ export const FORMATS: Format[] = ["binary-router", "binary-tanzu", "structured-r
 export interface World {
   nats: NatsServer;
   sim: Vcsim;
+  /** The second simulator (the `secondVcenter` option). */
+  simB: Vcsim | undefined;
   slack: SlackStandIn;
   observer: VimClient;
   nc: NatsConnection;
@@ -98,7 +106,7 @@ export interface World {
   stopRemediation(): Promise<void>;
   startRemediation(): Promise<void>;
   /** POSTs a vSphere event to the bridge as VEBA would; resolves with its id (Nats-Msg-Id) once stored. */
-  post(eventClass: string, data: Record<string, unknown>, format?: Format): Promise<{ status: number; json: unknown; eventId: string }>;
+  post(eventClass: string, data: Record<string, unknown>, format?: Format, source?: string): Promise<{ status: number; json: unknown; eventId: string }>;
   /** A red (or other) alarm on a VM or datastore, in VEBA's PascalCase, with a fresh key. */
   alarm(alarm: string, entity: { type: "VirtualMachine" | "Datastore"; name: string }, opts?: { from?: string; to?: string; key?: number }): Promise<Record<string, unknown>>;
   powerOffEvent(vm: string): Promise<Record<string, unknown>>;
@@ -128,7 +136,7 @@ export function remediationPolicy(overrides: RemediationOverrides = {}): Policy 
 }
 
 export async function startWorld(opts: WorldOptions = {}): Promise<World> {
-  const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start()]);
+  const [nats, sim, slack, simB] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start(), opts.secondVcenter ? startVcsim(opts.vcsim) : undefined]);
   const stops: (() => Promise<unknown>)[] = [];
   const connectAs = (name: string) => connectNats(loadConfig(BaseEnvSchema, { NATS_URL: nats.url }), name, log);
   const policy = remediationPolicy(opts.remediation);
@@ -136,11 +144,16 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   // vcenter-proxy
   const proxyNc = await connectAs("vcenter-proxy");
   const client = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
-  const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", new Vcenter("default", client, log)]]), log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
+  const clientB = simB ? await VimClient.connect({ url: simB.url, username: simB.username, password: simB.password }) : undefined;
+  const vcenters = new Map([["default", new Vcenter("default", client, log)]]);
+  if (clientB && opts.secondVcenter) vcenters.set(opts.secondVcenter, new Vcenter(opts.secondVcenter, clientB, log));
+  const proxy = await startProxy({ nc: proxyNc, vcenters, log, metrics: createMetrics("vcenter-proxy"), config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
     await proxyNc.close();
     await client.logout().catch(() => undefined);
+    await clientB?.logout().catch(() => undefined);
+    await simB?.stop();
   });
 
   // the bridge (and the poller)
@@ -230,7 +243,12 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       policy,
       log,
       metrics,
-      config: { lookupTimeoutMs: 10_000, taskTimeoutMs: 30_000, pendingRecheckMs: opts.pendingRecheckMs ?? 3_600_000 },
+      config: {
+        lookupTimeoutMs: 10_000,
+        taskTimeoutMs: 30_000,
+        pendingRecheckMs: opts.pendingRecheckMs ?? 3_600_000,
+        ...(simB && opts.secondVcenter ? { vcenterSources: parseVcenterSources(`default=${sim.url},${opts.secondVcenter}=${simB.url}`) } : {}),
+      },
       now: () => clock.now,
     });
   let remediation = make();
@@ -263,6 +281,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const world: World = {
     nats,
     sim,
+    simB,
     slack,
     observer,
     nc,
@@ -289,7 +308,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       await remediation.start();
       running = true;
     },
-    async post(eventClass, data, format = "binary-tanzu") {
+    async post(eventClass, data, format = "binary-tanzu", source = sim.url) {
       const key = Number(data.Key);
       const id = randomUUID();
       const router = format.endsWith("router");

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VimClient, listVmSummaries } from "@iaas/vsphere";
+import { counter, startWorld, type World } from "./helpers.js";
+
+const CPU = "VM CPU Usage";
+// The demo inventory: a VM with CPU hot-add, present (same name, same moref) in both simulators.
+const HOT = "DC0_C0_RP0_VM0";
+
+describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
+  let w: World;
+  let b: VimClient;
+  const cpuOnB = async (name: string) => (await listVmSummaries(b)).find((v) => v.name === name)!.numCPU ?? 0;
+
+  beforeAll(async () => {
+    w = await startWorld({ secondVcenter: "vc-b" });
+    b = await VimClient.connect({ url: w.simB!.url, username: w.simB!.username, password: w.simB!.password });
+  });
+  afterAll(async () => {
+    await b?.logout().catch(() => undefined);
+    await w?.close();
+  });
+
+  it("an alarm from vCenter B acts on B's VM, not on A's VM of the same name", async () => {
+    const beforeA = (await w.vm(HOT)).numCpu;
+    const beforeB = await cpuOnB(HOT);
+    // Same inventory in both simulators: the alarm's moref names a VM in A as well.
+    const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }), "binary-tanzu", w.simB!.url);
+    expect(posted.status).toBe(200);
+    const n = await w.waitNotice("the action", (x) => x.cause === posted.eventId);
+    expect(n).toMatchObject({ kind: "remediation.action", vm: HOT });
+    expect(await cpuOnB(HOT)).toBe(beforeB + 1);
+    expect((await w.vm(HOT)).numCpu).toBe(beforeA);
+  });
+
+  it("B's cooldown is B's own: the same VM in A is still acted on (state keyed by vCenter)", async () => {
+    const beforeA = (await w.vm(HOT)).numCpu;
+    const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }));
+    const n = await w.waitNotice("the action in A", (x) => x.cause === posted.eventId);
+    expect(n.kind).toBe("remediation.action");
+    expect((await w.vm(HOT)).numCpu).toBe(beforeA + 1);
+    const keys: string[] = [];
+    for await (const k of await w.kv.keys("cooldown.scale.>")) keys.push(k);
+    const moref = (await w.moref(HOT)).value;
+    const enc = (s: string) => `cooldown.scale.${Buffer.from(s).toString("base64url")}`;
+    expect(keys.sort()).toEqual([enc(moref), enc(`vc-b/${moref}`)].sort());
+  });
+
+  it("an event from a source VCENTER_SOURCES does not name is refused: audited, not acted on", async () => {
+    const beforeA = (await w.vm(HOT)).numCpu;
+    const beforeB = await cpuOnB(HOT);
+    const refusedBefore = await counter(w, "iaas_remediation_events_total", { outcome: "unknown-source" });
+    w.clock.advance(11 * 60_000); // past both cooldowns: only the source refuses it
+    const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }), "binary-tanzu", "https://vc-unknown.example.com/sdk");
+    expect(posted.status).toBe(200);
+    const n = await w.waitNotice("the refusal", (x) => x.cause === posted.eventId);
+    expect(n.kind).toBe("remediation.skip");
+    expect(n.text).toContain("vc-unknown.example.com");
+    await w.caughtUp();
+    const audit = (await w.audits()).find((a) => a.cause === posted.eventId);
+    expect(audit).toMatchObject({ decision: "skipped", reason: "unknown-vcenter" });
+    expect(await counter(w, "iaas_remediation_events_total", { outcome: "unknown-source" })).toBe(refusedBefore + 1);
+    expect((await w.vm(HOT)).numCpu).toBe(beforeA);
+    expect(await cpuOnB(HOT)).toBe(beforeB);
+  });
+});
