@@ -111,11 +111,12 @@ describe("the lookahead: one shared scan gives the answers of reading every late
     for (let i = 0; i < 60; i++) capped.push(await small.newerAlarmStatus(seqs[i]!, evs[i]!, normalizeVsphereEvent(evs[i]!)));
     expect(capped).toEqual(want.slice(0, 60));
     expect(small.stats().fallbackReads).toBeGreaterThan(0);
-  });
+    // The reference answers read every later message per event: quadratic, slow on a loaded machine.
+  }, 180_000);
 
   it("reads each message once for a queued storm, holds at most its cap, and lookups at once share one scan", async () => {
     const base = 1_000_000;
-    const evs = Array.from({ length: 600 }, (_, i) => alarmEvent({ key: base + i, vm: { name: `vm-${i % 300}`, value: `vm-${i % 300}` }, alarm: i < 300 ? "VM CPU Usage" : "VM Memory Usage", to: "red" }));
+    const evs = Array.from({ length: 300 }, (_, i) => alarmEvent({ key: base + i, vm: { name: `vm-${i % 150}`, value: `vm-${i % 150}` }, alarm: i < 150 ? "VM CPU Usage" : "VM Memory Usage", to: "red" }));
     // The last one of vm-7's CPU alarm turns green: the red one before must see it.
     evs.push(alarmEvent({ key: base + 5000, vm: { name: "vm-7", value: "vm-7" }, alarm: "VM CPU Usage", to: "green" }));
     const seqs = await publish(evs);
@@ -124,7 +125,7 @@ describe("the lookahead: one shared scan gives the answers of reading every late
     // Ten lookups at once: one scan of the messages after it, not ten.
     await Promise.all(Array.from({ length: 10 }, () => la.newerAlarmStatus(seqs[0]!, evs[0]!, n0)));
     const first = la.stats();
-    expect(first.scanned).toBe(600); // the 600 stored after the first
+    expect(first.scanned).toBe(300); // the 300 stored after the first
     expect(first.entries).toBeLessThanOrEqual(200);
     let maxHeld = 0;
     let maxQueued = 0;
@@ -140,8 +141,8 @@ describe("the lookahead: one shared scan gives the answers of reading every late
     expect(got.filter(Boolean)).toHaveLength(1);
     // Past the consumer's position nothing is kept.
     expect(la.stats().entries).toBeLessThanOrEqual(1);
-    expect(la.stats().scanned).toBe(600);
-  });
+    expect(la.stats().scanned).toBe(300);
+  }, 180_000);
 
   it("a VM flapping thousands of times is held as one event", async () => {
     const evs = Array.from({ length: 2000 }, (_, i) => alarmEvent({ key: 5_000_000 + i, vm: { name: "flappy", value: "vm-flap" }, to: i % 2 ? "green" : "red" }));

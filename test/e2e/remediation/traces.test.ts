@@ -30,9 +30,11 @@ describe("traces of remediation", () => {
     expect(posted.status).toBe(200);
     await w.waitNotice("the action", (x) => x.cause === posted.eventId);
     const subject = "vsphere.event.AlarmStatusChangedEvent";
-    const spans = await waitUntil("the notice's relay span has ended", () => {
+    // Remediation's consumer span ends after its notice is out (audit, handled mark, ack): wait for both.
+    const spans = await waitUntil("the notice's relay span and remediation's consumer span have ended", () => {
       const all = exporter.getFinishedSpans();
-      return all.some((s) => s.kind === SpanKind.CONSUMER && s.instrumentationScope.name === "gateway" && String(s.attributes["messaging.destination.name"]).startsWith("iaas.notify.")) && all;
+      const ended = (scope: string, prefix: string) => all.some((s) => s.kind === SpanKind.CONSUMER && s.instrumentationScope.name === scope && String(s.attributes["messaging.destination.name"]).startsWith(prefix));
+      return ended("gateway", "iaas.notify.") && ended("remediation", subject) && all;
     });
     const publish = spans.find((s) => s.kind === SpanKind.PRODUCER && s.name === `publish ${subject}` && s.attributes["messaging.message.id"] === posted.eventId);
     expect(publish, "the bridge's publish of the event").toBeDefined();
