@@ -97,7 +97,7 @@ describe("traces, end to end", () => {
     const id = /(r-[a-z0-9]+)/.exec(String((r.json as { text?: string }).text))![1]!;
     const consume = await waitUntil("the consumer span of the second command", () => {
       const root = exporter.getFinishedSpans().find((s) => s.name === "slack.command" && s.attributes["iaas.request.id"] === id);
-      return root && exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CONSUMER && s.spanContext().traceId === root.spanContext().traceId);
+      return root && exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CONSUMER && s.instrumentationScope.name === "power" && s.spanContext().traceId === root.spanContext().traceId);
     });
     const { jetstreamManager } = await import("@nats-io/jetstream");
     const res = await (await jetstreamManager(sys.nc)).streams.getMessage("IAAS_RESULTS", { last_by_subj: `iaas.result.${id}` });
