@@ -14,4 +14,4 @@ export { runService, runCommandService, type CommandServiceDefinition, type Serv
 export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
 export { readVmForGuard, guardRead } from "./guard.js";
 export { requireApproval, type ApprovalMatchLike } from "./approvals.js";
-export { startTracing, startHop, inConsumeSpan, inProduceSpan, tracingEnabled, activeTraceparent, resourceAttributes, contextOf, natsAttributes, MessagingAttrs, SpanKind, otelContext, type Tracing, type TracingOptions, type HopSpan } from "./tracing.js";
+export { startTracing, startHop, inHop, inConsumeSpan, inProduceSpan, tracingEnabled, activeTraceparent, resourceAttributes, contextOf, natsAttributes, MessagingAttrs, SpanKind, otelContext, type Tracing, type TracingOptions, type HopSpan } from "./tracing.js";

@@ -168,14 +168,7 @@ export function tracingEnabled(): boolean {
 export async function inProduceSpan<T>(scope: string, subject: string, attributes: Attributes, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
   if (!active) return fn(undefined);
   const hop = startHop(scope, `publish ${subject}`, SpanKind.PRODUCER, { ...natsAttributes(subject, "send", "publish"), ...attributes });
-  try {
-    return await fn(hop.traceparent);
-  } catch (err) {
-    hop.fail(err);
-    throw err;
-  } finally {
-    hop.end();
-  }
+  return inHop(hop, () => fn(hop.traceparent));
 }
 
 /** The traceparent of the span active here (a consumer span a handler runs in), if any is recorded. */
@@ -210,8 +203,13 @@ export async function inConsumeSpan<T>(
     "messaging.consumer.group.name": group,
     "messaging.message.body.size": m.data.length,
   }, m.headers?.get(Headers.traceparent) || "");
+  return inHop(hop, () => fn(hop));
+}
+
+/** Runs `fn` in the hop's context; a rejection marks the span failed and is passed on; the span ends either way. */
+export async function inHop<T>(hop: HopSpan, fn: () => Promise<T>): Promise<T> {
   try {
-    return await context.with(hop.ctx, () => fn(hop));
+    return await context.with(hop.ctx, fn);
   } catch (err) {
     hop.fail(err);
     throw err;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { Headers, ServiceNames, Streams, oneLine } from "@iaas/contracts";
-import { ByteBudget, SpanKind, encodeJson, inProduceSpan, isNatsConnected, makeHeaders, otelContext, startHop, tracingEnabled, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
+import { ByteBudget, SpanKind, encodeJson, inHop, inProduceSpan, isNatsConnected, makeHeaders, startHop, tracingEnabled, type Jet, type Logger, type Metrics, type NatsConnection, type Service } from "@iaas/runtime";
 import { authRequired, challenges, isAuthorized } from "./auth.js";
 import { contentModeOf, parseEvents, type ContentMode } from "./cloudevents.js";
 import { BridgeDefaults, type BridgeConfig } from "./config.js";
@@ -70,15 +70,10 @@ export function buildBridge(deps: BridgeDeps): Bridge {
     // One server span per POST (under the sender's traceparent header, if any); each event's publish is its child.
     const tp = req.headers.traceparent;
     const hop = startHop(ServiceNames.vebaBridge, "POST /events", SpanKind.SERVER, { "http.request.method": "POST", "url.path": "/events" }, typeof tp === "string" ? tp : "");
-    try {
-      await otelContext.with(hop.ctx, () => receive(req, res, expectsContinue));
+    await inHop(hop, async () => {
+      await receive(req, res, expectsContinue);
       hop.span.setAttribute("http.response.status_code", res.statusCode);
-    } catch (err) {
-      hop.fail(err);
-      throw err;
-    } finally {
-      hop.end();
-    }
+    });
   }
 
   async function receive(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
