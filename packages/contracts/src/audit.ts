@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { VcenterIdSchema } from "./vcenters.js";
 import { ApprovalAuditSchema } from "./approvals.js";
 import { ActorSchema, CommandIdSchema, IsoTimeSchema, SlackUserIdSchema } from "./common.js";
 import { ErrorCodeSchema } from "./errors.js";
@@ -57,6 +58,8 @@ export const RemediationAuditSchema = z.strictObject({
   reason: RemediationReasonSchema.optional(),
   vm: z.string().optional(),
   datastore: z.string().optional(),
+  /** The vCenter of the VM or datastore, when it is not the default one. */
+  vcenter: VcenterIdSchema.optional(),
   /** What changed, or would have. */
   change: RemediationChangeSchema.optional(),
   /** The event that caused it: its Nats-Msg-Id (`<source>#<key>`) and, for alarms, the alarm's name. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { VcenterIdSchema } from "./vcenters.js";
 import { RemediationChangeSchema, RemediationDecisionSchema, RemediationReasonSchema, RemediationRuleSchema } from "./audit.js";
 import { IsoTimeSchema, SlackChannelIdSchema, SlackUserIdSchema } from "./common.js";
 import { Subjects } from "./subjects.js";
@@ -36,6 +37,8 @@ export const NoticeSchema = z.strictObject({
   text: z.string().min(1).max(3000),
   vm: z.string().optional(),
   datastore: z.string().optional(),
+  /** The vCenter of the VM or datastore, when it is not the default one. */
+  vcenter: VcenterIdSchema.optional(),
   /** The vSphere event or command that caused it. */
   cause: z.string().max(300).optional(),
   // The decision as facts, for remediation's notices (the same as its audit record).

@@ -9,7 +9,12 @@ export interface VcenterSource {
   source: string;
 }
 
+import { z } from "zod";
+
 const ID = /^[a-z0-9-]{1,32}$/;
+
+/** A vCenter's id: `default` or one of vcenter-proxy's VCENTERS (1-32 of a-z 0-9 -). */
+export const VcenterIdSchema = z.string().regex(ID);
 
 /** Parses VCENTER_SOURCES; throws an Error naming the bad pair. Empty or unset: no routing (`[]`). */
 export function parseVcenterSources(text: string | undefined): VcenterSource[] {

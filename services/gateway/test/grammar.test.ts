@@ -29,7 +29,7 @@ describe("grammar: the commands beyond power", () => {
         "echo [text]",
         "audit [vm]",
         "approvals",
-        "remediation pause|resume|status [duration] [reason]",
+        "remediation pause|resume|status [vc=<vcenter>] [duration] [reason]",
       ]
     `);
   });
@@ -48,13 +48,17 @@ describe("grammar: the commands beyond power", () => {
     expect(ok("remediation pause host firmware")).toEqual({ verb: "remediation", action: "pause", durationMs: 3_600_000, reason: "host firmware" });
     expect(ok("remediation resume")).toEqual({ verb: "remediation", action: "resume" });
     expect(ok("remediation status")).toEqual({ verb: "remediation", action: "status" });
-    const refused = ["remediation", "remediation stop", "remediation pause 8d", "remediation pause 0m", "remediation pause 2w", "remediation pause 90", "remediation resume now", "remediation status 1h", `remediation pause 1h ${"x".repeat(301)}`];
+    // One vCenter's pause: `vc=` first, its id folded to lower case.
+    expect(ok("remediation pause vc=DR-site 2h swap")).toEqual({ verb: "remediation", action: "pause", durationMs: 2 * 3_600_000, reason: "swap", vcenter: "dr-site" });
+    expect(ok("remediation pause vc=dr-site")).toEqual({ verb: "remediation", action: "pause", durationMs: 3_600_000, vcenter: "dr-site" });
+    expect(ok("remediation resume vc=dr-site")).toEqual({ verb: "remediation", action: "resume", vcenter: "dr-site" });
+    const refused = ["remediation", "remediation stop", "remediation pause vc=a_b", "remediation pause vc=", "remediation resume vc=a 1h", "remediation status vc=a", "remediation pause 8d", "remediation pause 0m", "remediation pause 2w", "remediation pause 90", "remediation resume now", "remediation status 1h", `remediation pause 1h ${"x".repeat(301)}`];
     for (const t of refused) {
       const r = parseCommand(t);
       expect(r.success, t).toBe(false);
       if (!r.success) {
         expect(r.error.code, t).toBe("IAAS_SYNTAX");
-        expect(r.error.usage, t).toEqual(["remediation pause|resume|status [duration] [reason]"]);
+        expect(r.error.usage, t).toEqual(["remediation pause|resume|status [vc=<vcenter>] [duration] [reason]"]);
       }
     }
     expect(show(parseCommand("remediation pause 8d"))).toMatchObject({ message: "`8d` is too long: a pause lasts at most 7 days (`7d`)." });

@@ -98,6 +98,10 @@ describe("notices", () => {
     const facts = JSON.stringify(noticeMessage({ ...notice, vm: "web-01", datastore: undefined, alarm: "VM CPU Usage", change: { cpu: { from: 2, to: 3 } } }).blocks[1]);
     expect(facts).toContain("VM `web-01` · alarm `VM CPU Usage` · 2 → 3 vCPU · cause: `https://vc/sdk#1` · remediation.skip (skipped: wrong-entity)");
   });
+  it("a notice about another vCenter than the default one names it among the facts", () => {
+    const facts = JSON.stringify(noticeMessage({ ...notice, vm: "web-01", datastore: undefined, vcenter: "dr-site", alarm: "VM CPU Usage", change: undefined }).blocks[1]);
+    expect(facts).toContain("VM `web-01` · vCenter `dr-site` · alarm `VM CPU Usage`");
+  });
 });
 
 describe("info says what vSphere's enums mean", () => {

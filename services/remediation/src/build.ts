@@ -22,7 +22,7 @@ import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
 import { createLookahead } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
-import { createReporter, recordBrakeSummary } from "./report.js";
+import { createReporter, recordBrakeSummary, reporterFor } from "./report.js";
 import { applyPending, scaleUp } from "./scaling.js";
 import { RemediationState } from "./state.js";
 import { vcenterOverNats, type VcenterPort } from "./vcenter.js";
@@ -133,7 +133,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     return run;
   };
 
-  const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report, now, log: elog });
+  const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report: reporterFor(report, vcenter), now, log: elog });
 
   function classify(ev: VsphereEvent, n: NormalizedVsphereEvent): Work | undefined {
     if (ev.eventClass === "AlarmStatusChangedEvent") {
@@ -153,31 +153,31 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const about = entity?.value ?? entity?.name ?? eventId;
     const base = { rule: work.rule, cause: { id: eventId, alarm: work.alarm }, about, dryRun: s.dryRun, ...(entity?.type === "Datastore" ? { datastore: entity.name } : { vm: entity?.name }) } as const;
     if (!entity?.name) {
-      await report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on ${alarmText(work)}: the event does not name the object it fired on.` });
+      await ctx.report.record({ ...base, decision: "skipped", reason: "wrong-entity", text: `Not acting on ${alarmText(work)}: the event does not name the object it fired on.` });
       return;
     }
     const t: AlarmTrigger = { rule: work.rule, eventId, alarm: work.alarm, entity: { ...entity, name: entity.name } };
     const on = `${entity.type === "Datastore" ? "datastore" : entity.type === "VirtualMachine" ? "VM" : entity.type} ${quote(entity.name)}`;
     if (!s.enabled) {
-      await report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
+      await ctx.report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
       return;
     }
-    const pause = control ? await pauseInForce(control, now(), elog) : undefined;
+    const pause = control ? await pauseInForce(control, now(), elog, vcenter) : undefined;
     if (pause) {
       // Audited, not noticed: a maintenance window can raise many alarms; `/iaas remediation status` lists them.
-      await report.record({
+      await ctx.report.record({
         ...base,
         decision: "skipped",
         reason: "paused",
         notify: false,
-        text: `Not acting on ${alarmText(t)} on ${on}: remediation is paused until ${pause.until}${pause.reason ? ` (${quote(pause.reason)})` : ""}.`,
+        text: `Not acting on ${alarmText(t)} on ${on}: remediation is paused${pause.vcenter ? ` in vCenter ${quote(pause.vcenter)}` : ""} until ${pause.until}${pause.reason ? ` (${quote(pause.reason)})` : ""}.`,
       });
       return;
     }
     const newer = await lookahead.newerAlarmStatus(msg.seq, ev, n);
     if (newer) {
       const cleared = newer.to !== "red";
-      await report.record({
+      await ctx.report.record({
         ...base,
         decision: "skipped",
         reason: cleared ? "cleared" : "superseded",
@@ -196,7 +196,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       report: {
         record: (d) => {
           if (d.decision === "acted" && !d.dryRun && d.cause.id === eventId) acted = true;
-          return report.record(d);
+          return ctx.report.record(d);
         },
       },
     };
@@ -318,7 +318,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       try {
         if (work.type === "alarm") {
           const entity = n.entity;
-          await report.record({
+          await reporterFor(report, vcenter).record({
             rule: work.rule,
             decision: "failed",
             reason: ie.retryable ? "retries-exhausted" : "vcenter-error",

@@ -56,6 +56,8 @@ export type Decision = {
     text: string;
     vm?: string | undefined;
     datastore?: string | undefined;
+    /** The vCenter of the VM or datastore when it is not the default one (set by `reporterFor`). */
+    vcenter?: string | undefined;
     change?: RemediationAudit["change"];
     /** What caused it: the event's id (or a deferral's id) and, for alarms, the alarm's name. */
     cause: { id: string; alarm?: string | undefined };
@@ -92,6 +94,11 @@ export interface Reporter {
   record(d: Decision): Promise<string>;
 }
 
+/** The reporter of one vCenter's decisions: they name it, unless it is the default one. */
+export function reporterFor(report: Reporter, vcenter: string): Reporter {
+  return vcenter === "default" ? report : { record: (d) => report.record({ ...d, vcenter }) };
+}
+
 /**
  * Every decision goes to the audit stream first, then its notice to the IAAS_NOTICES stream (kept
  * until a gateway posts it). Both publishes are acked by JetStream and carry the decision id as
@@ -111,6 +118,7 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
         reason: d.reason,
         ...(d.vm ? { vm: d.vm } : {}),
         ...(d.datastore ? { datastore: d.datastore } : {}),
+        ...(d.vcenter ? { vcenter: d.vcenter } : {}),
         ...(d.change ? { change: d.change } : {}),
         cause: d.cause.id.slice(0, 300),
         ...(d.cause.alarm ? { alarm: d.cause.alarm } : {}),
@@ -130,6 +138,7 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
           text: d.text.slice(0, 3000),
           ...(d.vm ? { vm: d.vm } : {}),
           ...(d.datastore ? { datastore: d.datastore } : {}),
+          ...(d.vcenter ? { vcenter: d.vcenter } : {}),
           cause: d.cause.id.slice(0, 300),
           rule: d.rule,
           decision: d.decision,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitUntil } from "@iaas/testkit";
 import { VimClient, listVmSummaries } from "@iaas/vsphere";
-import { counter, startWorld, type World } from "./helpers.js";
+import { REMEDIATION_ADMIN, counter, startWorld, type World } from "./helpers.js";
 
 const CPU = "VM CPU Usage";
 // The demo inventory: a VM with CPU hot-add, present (same name, same moref) in both simulators.
@@ -27,7 +28,10 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
     const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }), "binary-tanzu", w.simB!.url);
     expect(posted.status).toBe(200);
     const n = await w.waitNotice("the action", (x) => x.cause === posted.eventId);
-    expect(n).toMatchObject({ kind: "remediation.action", vm: HOT });
+    // The notice and the audit record name B; a decision in the default vCenter names none.
+    expect(n).toMatchObject({ kind: "remediation.action", vm: HOT, vcenter: "vc-b" });
+    await w.caughtUp();
+    expect((await w.audits()).find((a) => a.cause === posted.eventId)).toMatchObject({ decision: "acted", vcenter: "vc-b" });
     expect(await cpuOnB(HOT)).toBe(beforeB + 1);
     expect((await w.vm(HOT)).numCpu).toBe(beforeA);
   });
@@ -37,6 +41,7 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
     const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }));
     const n = await w.waitNotice("the action in A", (x) => x.cause === posted.eventId);
     expect(n.kind).toBe("remediation.action");
+    expect(n.vcenter).toBeUndefined();
     expect((await w.vm(HOT)).numCpu).toBe(beforeA + 1);
     const keys: string[] = [];
     for await (const k of await w.kv.keys("cooldown.scale.>")) keys.push(k);
@@ -61,5 +66,39 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
     expect(await counter(w, "iaas_remediation_events_total", { outcome: "unknown-source" })).toBe(refusedBefore + 1);
     expect((await w.vm(HOT)).numCpu).toBe(beforeA);
     expect(await cpuOnB(HOT)).toBe(beforeB);
+  });
+
+  it("a pause of vCenter B holds B's alarms back and not A's; status lists it; `resume vc=` ends it", async () => {
+    const text = (ack: { json: unknown }) => JSON.stringify(ack.json);
+    w.clock.advance(Date.now() - w.clock.now + 11 * 60_000); // past the cooldowns, on the gateway's clock
+    const paused = await w.slash("remediation pause vc=vc-b 2h swapping hosts", REMEDIATION_ADMIN);
+    expect(text(paused)).toContain("Automatic remediation is paused in vCenter");
+    expect(text(paused)).toContain("resume vc=vc-b");
+    expect(text(await w.slash("remediation pause vc=Not_An_Id 1h", REMEDIATION_ADMIN))).toContain("vc=");
+
+    const beforeA = (await w.vm(HOT)).numCpu;
+    const beforeB = await cpuOnB(HOT);
+    const onB = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }), "binary-tanzu", w.simB!.url);
+    const onA = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: HOT }));
+    expect(await w.waitNotice("the action in A", (x) => x.cause === onA.eventId)).toMatchObject({ kind: "remediation.action" });
+    await w.caughtUp();
+    expect(await waitUntil("B's skipped decision", async () => (await w.audits()).find((a) => a.cause === onB.eventId))).toMatchObject({
+      decision: "skipped",
+      reason: "paused",
+      vcenter: "vc-b",
+    });
+    expect((await w.vm(HOT)).numCpu).toBe(beforeA + 1);
+    expect(await cpuOnB(HOT)).toBe(beforeB);
+
+    const status = text(await w.slash("remediation status", REMEDIATION_ADMIN));
+    expect(status).toContain("paused in vCenter");
+    expect(status).toContain("1 alarm not acted on during the pause");
+    expect(status).not.toContain("(every vCenter)");
+    // The resume of every vCenter's pause leaves B's own alone.
+    expect(text(await w.slash("remediation resume", REMEDIATION_ADMIN))).toContain("was not paused");
+    const resumed = text(await w.slash("remediation resume vc=vc-b", REMEDIATION_ADMIN));
+    expect(resumed).toContain("resumed in vCenter");
+    expect(resumed).toContain("1 alarm not acted on during the pause");
+    expect(text(await w.slash("remediation status", REMEDIATION_ADMIN))).toContain("is not paused");
   });
 });

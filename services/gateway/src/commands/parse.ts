@@ -1,4 +1,4 @@
-import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SnapshotNameSchema, parseDuration as parseLeaseDuration, SlackUserIdSchema, TeamIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
+import { CommandAreas, IaasError, NewVmNameSchema, SizeNameSchema, SnapshotNameSchema, parseDuration as parseLeaseDuration, SlackUserIdSchema, TeamIdSchema, VcenterIdSchema, VmRefSchema, formatIssues, type ErrorCode, type PowerAction, type VmRef } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 
 /**
@@ -34,8 +34,9 @@ export type ParsedCommand =
   | { verb: "snapshot"; action: "create" | "revert"; vm: VmRef; name?: string }
   | { verb: "snapshot"; action: "delete"; vm: VmRef; name: string }
   | { verb: "approvals" }
-  | { verb: "remediation"; action: "status" | "resume" }
-  | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string };
+  | { verb: "remediation"; action: "status" }
+  | { verb: "remediation"; action: "resume"; vcenter?: string }
+  | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string; vcenter?: string };
 export type Verb = ParsedCommand["verb"];
 
 /** A parse failure: a catalogue code, a one-line message, and the usage of the command it concerns. */
@@ -281,23 +282,36 @@ const arg = {
       parseRest: (tokens) => tokens.join(" "),
     };
   },
-  /** `[duration] [reason]` of `remediation pause`: `30m`, `2h`, `1d` (1h when not given, at most 7d), then free text. */
-  pauseOptions(): ArgSpec<{ durationMs?: number; reason?: string }> & { optional: true } {
+  /**
+   * `[vc=<vcenter>] [duration] [reason]` of `remediation pause`: the vCenter it covers (every one
+   * when not given), `30m`, `2h`, `1d` (1h when not given, at most 7d), then free text.
+   */
+  pauseOptions(): ArgSpec<{ durationMs?: number; reason?: string; vcenter?: string }> & { optional: true } {
     return {
-      usage: "[duration] [reason]",
-      describe: "a duration (`30m`, `2h`, `1d`) and a reason",
+      usage: "[vc=<vcenter>] [duration] [reason]",
+      describe: "a vCenter, a duration (`30m`, `2h`, `1d`) and a reason",
       optional: true,
       parse: () => {
         throw new Error("pauseOptions takes the remaining tokens");
       },
-      parseRest(tokens) {
+      parseRest(all) {
+        let vcenter: string | undefined;
+        let tokens = all;
+        const vc = /^vc=(.*)$/i.exec(all[0] ?? "");
+        if (vc) {
+          vcenter = vc[1]!.toLowerCase();
+          if (!VcenterIdSchema.safeParse(vcenter).success) throw new CommandParseError("IAAS_SYNTAX", "`vc=` takes a vCenter's id: 1 to 32 of a-z, 0-9 and -.");
+          tokens = all.slice(1);
+        }
+        const at = vcenter !== undefined ? { vcenter } : {};
+        if (tokens.length === 0) return at;
         const [first, ...rest] = tokens;
         const d = first === undefined ? undefined : parseDuration(first);
         const words = d === undefined ? tokens : rest;
         const reason = words.join(" ");
         if ([...reason].length > MAX_PAUSE_REASON) throw new CommandParseError("IAAS_SYNTAX", `A pause reason may have at most ${MAX_PAUSE_REASON} characters.`);
         if (/[\u0000-\u001f\u007f]/.test(reason)) throw new CommandParseError("IAAS_SYNTAX", "A pause reason cannot contain control characters.");
-        return { ...(d !== undefined ? { durationMs: d } : {}), ...(reason !== "" ? { reason } : {}) };
+        return { ...at, ...(d !== undefined ? { durationMs: d } : {}), ...(reason !== "" ? { reason } : {}) };
       },
     };
   },
@@ -598,11 +612,14 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   remediation: command({
     verb: "remediation",
-    summary: "Pause automatic remediation for a maintenance window (`pause 2h reason`, 1h by default, at most 7d), `resume` it, or see its `status` (IT admins).",
+    summary:
+      "Pause automatic remediation for a maintenance window (`pause 2h reason`, 1h by default, at most 7d; `pause vc=<vcenter> ...` for one vCenter), `resume` it (`resume vc=<vcenter>`), or see its `status` (IT admins).",
     args: [arg.keyword("a remediation action", ["pause", "resume", "status"] as const), arg.pauseOptions()],
     build: ([action, o]) => {
-      if (action === "pause") return { verb: "remediation", action, durationMs: o?.durationMs ?? DEFAULT_PAUSE_MS, ...(o?.reason !== undefined ? { reason: o.reason } : {}) };
-      if (o !== undefined) throw new CommandParseError("IAAS_SYNTAX", `\`remediation ${action}\` takes nothing more.`);
+      const at = o?.vcenter !== undefined ? { vcenter: o.vcenter } : {};
+      if (action === "pause") return { verb: "remediation", action, durationMs: o?.durationMs ?? DEFAULT_PAUSE_MS, ...(o?.reason !== undefined ? { reason: o.reason } : {}), ...at };
+      if (action === "resume" && o !== undefined && o.durationMs === undefined && o.reason === undefined) return { verb: "remediation", action, ...at };
+      if (o !== undefined) throw new CommandParseError("IAAS_SYNTAX", `\`remediation ${action}\` takes ${action === "resume" ? "only `vc=<vcenter>`" : "nothing more"}.`);
       return { verb: "remediation", action };
     },
   }),

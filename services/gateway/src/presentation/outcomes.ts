@@ -75,6 +75,7 @@ export function noticeMessage(n: Notice): { text: string; blocks: Block[] } {
   const facts = [
     n.vm ? `VM ${code(n.vm)}` : undefined,
     n.datastore ? `datastore ${code(n.datastore)}` : undefined,
+    n.vcenter ? `vCenter ${code(n.vcenter)}` : undefined,
     n.alarm ? `alarm ${code(n.alarm)}` : undefined,
     n.change && changeText(n.change) ? changeText(n.change) : undefined,
     n.cause ? `cause: ${code(n.cause)}` : undefined,

@@ -264,32 +264,52 @@ function skippedBlocks(skipped: { records: AuditRow[]; scanned: number }): { blo
   return { blocks: [section(head), section(lines.map((l) => `• ${l}`).join("\n"))], lines: [head.replace(/\*/g, ""), ...lines] };
 }
 
+/** ` in vCenter `x`` for a pause of one vCenter, "" for the pause of every vCenter. */
+const inVcenter = (vcenter: string | undefined) => (vcenter === undefined ? "" : ` in vCenter ${code(vcenter)}`);
+const vcFlag = (vcenter: string | undefined) => (vcenter === undefined ? "" : ` vc=${vcenter}`);
+
 export function remediationPausedMessage(p: RemediationPause, extended: boolean): SlackMessage {
-  const head = `:double_vertical_bar: Automatic remediation is ${extended ? "still paused, now" : "paused"} until ${slackDate(p.until)}: alarms are recorded, not acted on. \`${SLASH} remediation resume\` ends it sooner.`;
+  const head = `:double_vertical_bar: Automatic remediation is ${extended ? "still paused, now" : "paused"}${inVcenter(p.vcenter)} until ${slackDate(p.until)}: alarms are recorded, not acted on. \`${SLASH} remediation resume${vcFlag(p.vcenter)}\` ends it sooner.`;
   return message(head, [section(head), sectionWithFields("*Pause*", pauseFacts(p))]);
 }
 
-export function remediationResumedMessage(p: RemediationPause | undefined, skipped: { records: AuditRow[]; scanned: number } | undefined): SlackMessage {
+/**
+ * After `resume`: what the pause held back; for one vCenter's pause, whether the pause of every
+ * vCenter still holds it (`still`).
+ */
+export function remediationResumedMessage(
+  p: RemediationPause | undefined,
+  skipped: { records: AuditRow[]; scanned: number } | undefined,
+  vcenter?: string,
+  still?: RemediationPause,
+): SlackMessage {
   if (!p || !skipped) {
-    const t = ":arrow_forward: Automatic remediation was not paused; nothing changed.";
+    const t = `:arrow_forward: Automatic remediation was not paused${inVcenter(vcenter)}; nothing changed.`;
     return message(t, [section(t)]);
   }
-  const head = ":arrow_forward: Automatic remediation is resumed: the next alarm is acted on. Alarms held back by the pause are not replayed.";
+  const next = still ? `the pause of every vCenter still holds until ${slackDate(still.until)}` : "the next alarm is acted on";
+  const head = `:arrow_forward: Automatic remediation is resumed${inVcenter(vcenter)}: ${next}. Alarms held back by the pause are not replayed.`;
   const s = skippedBlocks(skipped);
   return message([head, ...s.lines].join("\n"), [section(head), ...s.blocks]);
 }
 
+/** `status`: every pause in force (that of every vCenter first) with the alarms each held back. */
 export function remediationStatusMessage(
-  p: RemediationPause | undefined,
-  skipped: { records: AuditRow[]; scanned: number } | undefined,
+  pauses: readonly { pause: RemediationPause; skipped: { records: AuditRow[]; scanned: number } }[],
   settings: { enabled: boolean; dryRun: boolean },
 ): SlackMessage {
   const mode = !settings.enabled ? "turned off in the policy (`remediation.enabled: false`)" : settings.dryRun ? "on, in dry run (decisions only, no changes)" : "on";
-  if (!p || !skipped) {
+  if (pauses.length === 0) {
     const t = `:arrow_forward: Automatic remediation is not paused; it is ${mode}.`;
     return message(t, [section(t)]);
   }
-  const head = `:double_vertical_bar: Automatic remediation is paused until ${slackDate(p.until)} (every vCenter); in the policy it is ${mode}.`;
-  const s = skippedBlocks(skipped);
-  return message([head, ...s.lines].join("\n"), [section(head), sectionWithFields("*Pause*", pauseFacts(p)), ...s.blocks]);
+  const lines: string[] = [];
+  const blocks: Block[] = [];
+  for (const [i, { pause: p, skipped }] of pauses.entries()) {
+    const head = `:double_vertical_bar: Automatic remediation is paused${p.vcenter === undefined ? "" : inVcenter(p.vcenter)} until ${slackDate(p.until)}${p.vcenter === undefined ? " (every vCenter)" : ""}${i === 0 ? `; in the policy it is ${mode}` : ""}.`;
+    const s = skippedBlocks(skipped);
+    lines.push(head, ...s.lines);
+    blocks.push(section(head), sectionWithFields("*Pause*", pauseFacts(p)), ...s.blocks);
+  }
+  return message(lines.join("\n"), blocks);
 }

@@ -13,6 +13,8 @@ const OtherAuditSchema = z.object({
   at: z.string(),
   vm: z.string().optional(),
   datastore: z.string().optional(),
+  /** The vCenter, when a record names one (not the default one). */
+  vcenter: z.string().optional(),
   decision: z.string().optional(),
   rule: z.string().optional(),
   reason: z.string().optional(),
