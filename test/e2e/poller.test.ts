@@ -200,6 +200,10 @@ describe("event poller", () => {
     } finally {
       await clock.stop();
     }
+    // Its metrics name its vCenter (the default one: no `vcenter` in its config).
+    const polls = (await clockMetrics.registry.getSingleMetric("iaas_poller_polls_total")!.get()).values;
+    expect(polls.length).toBeGreaterThan(0);
+    expect(new Set(polls.map((v) => v.labels.vcenter))).toEqual(new Set(["default"]));
     expect(await checkpoint()).toBe(after);
     expect((await storedEvents(jet)).filter((s) => s.event.source === sim.url && s.event.key === key)).toEqual([]);
   });

@@ -174,14 +174,14 @@ function pollerMetrics(metrics: Metrics) {
   const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
   return {
     events:
-      existing<Counter<"outcome">>("iaas_poller_events_total") ??
-      new Counter({ name: "iaas_poller_events_total", help: "vCenter events read by the poller, by outcome (published, duplicate, skipped: not a valid event message).", labelNames: ["outcome"] as const, registers: [registry] }),
+      existing<Counter<"outcome" | "vcenter">>("iaas_poller_events_total") ??
+      new Counter({ name: "iaas_poller_events_total", help: "vCenter events read by the poller, by vCenter and outcome (published, duplicate, skipped: not a valid event message).", labelNames: ["outcome", "vcenter"] as const, registers: [registry] }),
     polls:
-      existing<Counter<"outcome">>("iaas_poller_polls_total") ??
-      new Counter({ name: "iaas_poller_polls_total", help: "Polls of vcenter-proxy events-read, by outcome (ok, failed).", labelNames: ["outcome"] as const, registers: [registry] }),
+      existing<Counter<"outcome" | "vcenter">>("iaas_poller_polls_total") ??
+      new Counter({ name: "iaas_poller_polls_total", help: "Polls of vcenter-proxy events-read, by vCenter and outcome (ok, failed).", labelNames: ["outcome", "vcenter"] as const, registers: [registry] }),
     checkpoint:
-      existing<Gauge>("iaas_poller_checkpoint_key") ??
-      new Gauge({ name: "iaas_poller_checkpoint_key", help: "The last vCenter event key the poller published.", registers: [registry] }),
+      existing<Gauge<"vcenter">>("iaas_poller_checkpoint_key") ??
+      new Gauge({ name: "iaas_poller_checkpoint_key", help: "The last vCenter event key the poller published, by vCenter.", labelNames: ["vcenter"] as const, registers: [registry] }),
   };
 }
 
@@ -189,6 +189,8 @@ function pollerMetrics(metrics: Metrics) {
 export function buildPoller(deps: PollerDeps): Poller {
   const { config, log, checkpoints } = deps;
   const m = pollerMetrics(deps.metrics);
+  // The metrics' label: a VCENTERS id, or `default`.
+  const vcenter = config.vcenter ?? "default";
   const { eventFrom } = bridgeMetrics(deps.metrics);
   const key = `source.${Buffer.from(config.source, "utf8").toString("base64url")}`;
   const types = config.eventTypes?.length ? { eventTypes: config.eventTypes } : {};
@@ -222,7 +224,7 @@ export function buildPoller(deps: PollerDeps): Poller {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const rev = revision === undefined ? await checkpoints.create(key, value) : await checkpoints.update(key, value, revision);
-        m.checkpoint.set(afterKey);
+        m.checkpoint.set({ vcenter }, afterKey);
         return { afterKey, revision: rev };
       } catch (err) {
         const cur = await load();
@@ -259,7 +261,7 @@ export function buildPoller(deps: PollerDeps): Poller {
         if ("error" in out) {
           // Never publishable, so never retried: counted and logged, and the checkpoint moves on.
           log.error({ key: e.key, eventClass: e.eventClass, reason: out.error }, "skipping a vCenter event that is not a valid event message");
-          m.events.inc({ outcome: "skipped" });
+          m.events.inc({ outcome: "skipped", vcenter });
           done = e.key;
           continue;
         }
@@ -269,7 +271,7 @@ export function buildPoller(deps: PollerDeps): Poller {
           const ack = await inProduceSpan(ServiceNames.vebaBridge, out.subject, { "messaging.message.id": out.msgId, "messaging.message.body.size": payload.length }, (tp) =>
             deps.jet.js.publish(out.subject, payload, { msgID: out.msgId, timeout: config.publishTimeoutMs, expect: { streamName: Streams.events.name }, ...(tp ? { headers: makeHeaders({ [Headers.traceparent]: tp }) } : {}) }),
           );
-          m.events.inc({ outcome: ack.duplicate ? "duplicate" : "published" });
+          m.events.inc({ outcome: ack.duplicate ? "duplicate" : "published", vcenter });
           eventFrom(config.source);
           published += 1;
           done = e.key;
@@ -291,11 +293,11 @@ export function buildPoller(deps: PollerDeps): Poller {
     timer = setTimeout(() => {
       const p = pollOnce().then(
         (r) => {
-          m.polls.inc({ outcome: "ok" });
+          m.polls.inc({ outcome: "ok", vcenter });
           if (r.published) log.debug({ published: r.published, checkpoint: r.checkpoint }, "polled vCenter events");
         },
         (err: unknown) => {
-          m.polls.inc({ outcome: "failed" });
+          m.polls.inc({ outcome: "failed", vcenter });
           const ie = IaasError.from(err);
           // vcenter-proxy or JetStream away for a moment is expected (start-up, restarts): no stack for those.
           if (ie.code === "IAAS_INTERNAL") log.error({ err }, `polling vCenter events failed: ${ie.message}`);
