@@ -14,7 +14,7 @@ import { z } from "zod";
 const ID = /^[a-z0-9-]{1,32}$/;
 
 /** A vCenter's id: `default` or one of vcenter-proxy's VCENTERS (1-32 of a-z 0-9 -). */
-export const VcenterIdSchema = z.string().regex(ID);
+export const VcenterIdSchema = z.string().regex(ID, "must be a vCenter id: 1 to 32 of a-z, 0-9 and -");
 
 /** Parses VCENTER_SOURCES; throws an Error naming the bad pair. Empty or unset: no routing (`[]`). */
 export function parseVcenterSources(text: string | undefined): VcenterSource[] {

@@ -46,6 +46,7 @@ export const DEFAULTS = {
     resourcePool: "/DC0/host/DC0_C0/Resources",
     folder: "/DC0/vm",
   },
+  vcenters: {},
   protected: {
     names: ["prod-*"],
     folders: [],

@@ -1,7 +1,7 @@
 import { IaasError, formatDuration, formatMemory, type Actor, type Usage } from "@iaas/contracts";
 import { COMMAND_IDS, type ApprovableCommand, commandLabel, expandCommandPattern, expandGrant, isScoped, type CommandId, type Grant, type Scope } from "./commands.js";
 import { compileGlob, matchesAny, type Glob } from "./glob.js";
-import type { ApprovalRule, Binding, Leases, Limits, Placement, PolicyDocument, QuotaLimits, RemediationSettings, Size, Snapshots } from "./schema.js";
+import type { ApprovalRule, Binding, Leases, Limits, Placement, PolicyDocument, QuotaLimits, RemediationSettings, Size, Snapshots, VcenterPolicy } from "./schema.js";
 
 /**
  * Commands that no user may run on a protected VM: delete, power off, reset, suspend, resize.
@@ -339,6 +339,36 @@ export class Policy {
     return this.document.placement;
   }
 
+  /** The limits in one vCenter: its own (`vcenters.<id>.limits`) field by field over the top-level ones. */
+  limitsFor(vcenter: string | undefined): Limits {
+    const own = vcenter === undefined ? undefined : this.vcenterPolicy(vcenter)?.limits;
+    return own ? { ...this.document.limits, ...own } : this.document.limits;
+  }
+
+  /** Where new VMs go in one vCenter: its own placement (`vcenters.<id>.placement`), else the top-level one. */
+  placementFor(vcenter: string | undefined): Placement {
+    return (vcenter === undefined ? undefined : this.vcenterPolicy(vcenter)?.placement) ?? this.document.placement;
+  }
+
+  /**
+   * Throws IAAS_LIMIT_EXCEEDED unless a new VM of `size` fits the limits of `vcenter` (every size
+   * fits the top-level limits; a vCenter's own may be smaller).
+   */
+  checkSizeIn(size: NamedSize, vcenter: string | undefined): void {
+    const l = this.limitsFor(vcenter);
+    const where = vcenter === undefined ? "" : ` in vCenter \`${vcenter}\``;
+    const over = [
+      size.cpu > l.maxCpu ? `${size.cpu} vCPU (at most ${l.maxCpu})` : undefined,
+      size.memoryGB > l.maxMemoryGB ? `${size.memoryGB} GB memory (at most ${l.maxMemoryGB} GB)` : undefined,
+      size.diskGB > l.maxDiskGB ? `a ${size.diskGB} GB disk (at most ${l.maxDiskGB} GB)` : undefined,
+    ].filter(Boolean);
+    if (over.length > 0) throw new IaasError("IAAS_LIMIT_EXCEEDED", `Size \`${size.name}\` is more than the policy allows${where}: ${over.join(", ")}.`);
+  }
+
+  private vcenterPolicy(vcenter: string): VcenterPolicy | undefined {
+    return Object.hasOwn(this.document.vcenters, vcenter) ? this.document.vcenters[vcenter] : undefined;
+  }
+
   /** Sizes in policy order, for `/iaas sizes`. */
   sizes(): NamedSize[] {
     return Object.entries(this.document.sizes).map(([name, s]) => ({ name, ...s }));
@@ -364,8 +394,9 @@ export class Policy {
    * The CPU and memory a resize ends with, if within limits. `change` holds the requested
    * absolute values (`cpu=4 memory=8`); what is left out stays as `current`.
    */
-  checkResize(current: { cpu: number; memoryGB: number }, change: { cpu?: number | undefined; memoryGB?: number | undefined }): { cpu: number; memoryGB: number } {
-    const { maxCpu, maxMemoryGB } = this.document.limits;
+  checkResize(current: { cpu: number; memoryGB: number }, change: { cpu?: number | undefined; memoryGB?: number | undefined }, vcenter?: string): { cpu: number; memoryGB: number } {
+    const { maxCpu, maxMemoryGB } = this.limitsFor(vcenter);
+    const where = vcenter !== undefined && this.vcenterPolicy(vcenter)?.limits ? ` in vCenter \`${vcenter}\`` : "";
     if (change.cpu === undefined && change.memoryGB === undefined) {
       throw new IaasError("IAAS_SYNTAX", "Say what to change: `cpu=N`, `memory=GB` or both.");
     }
@@ -374,7 +405,7 @@ export class Policy {
         throw new IaasError("IAAS_SYNTAX", `\`cpu=${change.cpu}\` is not a valid number of vCPUs: use a whole number from 1 to ${maxCpu}.`);
       }
       if (change.cpu > maxCpu) {
-        throw new IaasError("IAAS_LIMIT_EXCEEDED", `\`cpu=${change.cpu}\` is more than the policy allows: at most ${maxCpu} vCPU.`);
+        throw new IaasError("IAAS_LIMIT_EXCEEDED", `\`cpu=${change.cpu}\` is more than the policy allows${where}: at most ${maxCpu} vCPU.`);
       }
     }
     if (change.memoryGB !== undefined) {
@@ -382,7 +413,7 @@ export class Policy {
         throw new IaasError("IAAS_SYNTAX", `\`memory=${change.memoryGB}\` is not a valid memory size: use GB, for example \`memory=8\` or \`memory=0.5\`.`);
       }
       if (change.memoryGB > maxMemoryGB) {
-        throw new IaasError("IAAS_LIMIT_EXCEEDED", `\`memory=${change.memoryGB}\` is more than the policy allows: at most ${maxMemoryGB} GB.`);
+        throw new IaasError("IAAS_LIMIT_EXCEEDED", `\`memory=${change.memoryGB}\` is more than the policy allows${where}: at most ${maxMemoryGB} GB.`);
       }
     }
     return { cpu: change.cpu ?? current.cpu, memoryGB: change.memoryGB ?? current.memoryGB };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DurationSchema, SlackChannelIdSchema, SlackUserIdSchema } from "@iaas/contracts";
+import { DurationSchema, SlackChannelIdSchema, SlackUserIdSchema, VcenterIdSchema } from "@iaas/contracts";
 import { APPROVABLE_COMMANDS, COMMAND_IDS, expandCommandPattern, expandGrant } from "./commands.js";
 import { DEFAULTS } from "./defaults.js";
 
@@ -320,6 +320,17 @@ export const SnapshotsSchema = z
   .prefault({});
 export type Snapshots = z.infer<typeof SnapshotsSchema>;
 
+/**
+ * What differs in one vCenter (a VCENTERS id, or `default`): its own placement, taken whole as the
+ * top-level one is (a datacenter name of one vCenter means nothing in another), and limits field by
+ * field over the top-level ones (a smaller site may allow smaller VMs).
+ */
+export const VcenterPolicySchema = z.strictObject({
+  placement: PlacementSchema.unwrap().optional(),
+  limits: LimitsSchema.partial().optional(),
+});
+export type VcenterPolicy = z.infer<typeof VcenterPolicySchema>;
+
 /** The whole policy file. */
 export const PolicyDocumentSchema = z.strictObject({
   roles: z.record(RoleNameSchema, z.array(GrantEntrySchema).min(1)),
@@ -329,6 +340,8 @@ export const PolicyDocumentSchema = z.strictObject({
   limits: LimitsSchema,
   naming: NamingSchema,
   placement: PlacementSchema,
+  /** Placement and limits per vCenter, by id; a vCenter not named takes the top-level ones. */
+  vcenters: z.record(VcenterIdSchema, VcenterPolicySchema).default({}),
   protected: ProtectedSchema,
   teams: z.record(TeamNameSchema, TeamSchema).default({}),
   quotas: QuotasSchema,

@@ -78,6 +78,31 @@ describe("loadPolicy: good files", () => {
     const p = loadPolicy({ path: file(`${MINIMAL}placement: { datacenter: Paris, cluster: Prod }\n`), env: {} });
     expect(p.placement).toEqual({ datacenter: "Paris", cluster: "Prod" });
   });
+
+  it("a vCenter's own placement is taken whole; its limits field by field over the top-level ones", () => {
+    const p = loadPolicy({ path: file(`${MINIMAL}placement: { datacenter: Paris, cluster: Prod }
+vcenters:
+  dr-site:
+    placement: { datacenter: Lyon, folder: /Lyon/vm }
+    limits: { maxCpu: 2 }
+  lab: { limits: { maxMemoryGB: 8 } }
+`), env: {} });
+    expect(p.placementFor("dr-site")).toEqual({ datacenter: "Lyon", folder: "/Lyon/vm" });
+    expect(p.placementFor("lab")).toEqual({ datacenter: "Paris", cluster: "Prod" });
+    expect(p.placementFor("other")).toEqual({ datacenter: "Paris", cluster: "Prod" });
+    expect(p.placementFor(undefined)).toEqual({ datacenter: "Paris", cluster: "Prod" });
+    expect(p.limitsFor("dr-site")).toEqual({ maxCpu: 2, maxMemoryGB: 16, maxDiskGB: 100 });
+    expect(p.limitsFor("lab")).toEqual({ maxCpu: 4, maxMemoryGB: 8, maxDiskGB: 100 });
+    expect(p.limitsFor(undefined)).toEqual({ maxCpu: 4, maxMemoryGB: 16, maxDiskGB: 100 });
+    // A size that fits the top-level limits may not fit a vCenter's; resize is checked there too.
+    const big = p.resolveSize("big");
+    expect(() => p.checkSizeIn(big, undefined)).not.toThrow();
+    expect(() => p.checkSizeIn(big, "other")).not.toThrow();
+    expect(() => p.checkSizeIn(big, "dr-site")).toThrow("Size `big` is more than the policy allows in vCenter `dr-site`: 4 vCPU (at most 2).");
+    expect(() => p.checkSizeIn(big, "lab")).toThrow("16 GB memory (at most 8 GB)");
+    expect(() => p.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: 3 }, "dr-site")).toThrow("`cpu=3` is more than the policy allows in vCenter `dr-site`: at most 2 vCPU.");
+    expect(p.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: 3 }, "lab")).toEqual({ cpu: 3, memoryGB: 1 });
+  });
 });
 
 describe("loadPolicy: bad files name the field", () => {
@@ -102,13 +127,13 @@ describe("loadPolicy: bad files name the field", () => {
   });
 
   it("an unknown key, at the top and inside a section, lists what is allowed", () => {
-    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
+    expect(failure(`${MINIMAL}quota: { vmsPerUser: 3 }\n`)).toMatchInlineSnapshot(`"policy <file>: quota: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, vcenters, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
     expect(failure(MINIMAL.replace("maxDiskGB: 100", "maxDiskGB: 100, maxGpu: 1"))).toMatchInlineSnapshot(`"policy <file>: limits.maxGpu: unknown field (allowed here: maxCpu, maxMemoryGB, maxDiskGB)"`);
   });
 
   it("a wrong type", () => {
     expect(failure(MINIMAL.replace("maxCpu: 4", 'maxCpu: "four"'))).toMatchInlineSnapshot(`"policy <file>: limits.maxCpu: must be a number (got "four")"`);
-    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
+    expect(failure(MINIMAL.replace("bindings:", "bindings: {}\nx_bindings:"))).toMatchInlineSnapshot(`"policy <file>: bindings: must be a list (got a mapping); x_bindings: unknown field (allowed here: roles, bindings, sizes, defaultSize, limits, naming, placement, vcenters, protected, teams, quotas, confirm, confirmTtlSeconds, rateLimit, remediation, approvals, leases, snapshots)"`);
   });
 
   it("a missing required field", () => {
@@ -169,6 +194,10 @@ describe("loadPolicy: bad files name the field", () => {
 
   it("placement without a datacenter, or a folder that is not a path", () => {
     expect(failure(`${MINIMAL}placement: { folder: vm }\n`)).toMatchInlineSnapshot(`"policy <file>: placement.datacenter: is required; placement.folder: must be an inventory path starting with / (for example /DC0/vm/prod)"`);
+  });
+
+  it("a vCenter section with a bad id, an unknown field or a placement without a datacenter", () => {
+    expect(failure(`${MINIMAL}vcenters:\n  DR_site: { limits: { maxCpu: 2 } }\n  lab: { limits: { maxGpu: 1 }, placement: { folder: /x } }\n`)).toMatchInlineSnapshot(`"policy <file>: vcenters: "DR_site" is not a valid key: must be a vCenter id: 1 to 32 of a-z, 0-9 and -; vcenters.lab.placement.datacenter: is required; vcenters.lab.limits.maxGpu: unknown field (allowed here: maxCpu, maxMemoryGB, maxDiskGB)"`);
   });
 
   it("a bad id in IAAS_ADMINS names the variable", () => {
