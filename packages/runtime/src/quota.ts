@@ -38,6 +38,11 @@ export interface QuotaReservationsOptions {
   maxAttempts?: number;
   /** Timeout of one KV call. */
   timeoutMs?: number;
+  /**
+   * How long a KV call that failed (no answer: a NATS node lost, the bucket's leader being elected)
+   * is tried again before the reservation gives up with IAAS_UNAVAILABLE; default 15 s.
+   */
+  retryForMs?: number;
 }
 
 type Current = { entry: QuotaEntry; revision: number };
@@ -64,6 +69,7 @@ export class QuotaReservations {
   private readonly now: () => number;
   private readonly maxAttempts: number;
   private readonly timeoutMs: number;
+  private readonly retryForMs: number;
 
   constructor(
     private readonly kv: KV,
@@ -72,6 +78,25 @@ export class QuotaReservations {
     this.now = opts.now ?? Date.now;
     this.maxAttempts = opts.maxAttempts ?? 40;
     this.timeoutMs = opts.timeoutMs ?? 2_000;
+    this.retryForMs = opts.retryForMs ?? 15_000;
+  }
+
+  /**
+   * `call`, tried again with back-off while it fails for want of NATS (not a lost compare-and-set:
+   * that is a new round) until `retryForMs` has passed. Safe: a put that landed but whose answer
+   * was lost is seen by the next round's read (the command already holds its share there).
+   */
+  private async kvCall<T>(what: string, key: string, call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryForMs;
+    for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        return await call();
+      } catch (err) {
+        if (isWrongLastSequence(err) || Date.now() + pause > deadline) throw err;
+        this.opts.log.warn({ key, err: IaasError.from(err, "IAAS_UNAVAILABLE").message, retryInMs: pause }, `the quota bucket did not answer a ${what}; trying again`);
+        await sleep(pause);
+      }
+    }
   }
 
   /**
@@ -137,7 +162,7 @@ export class QuotaReservations {
       const data = JSON.stringify(QuotaEntrySchema.parse(next.write));
       try {
         // `update` refuses revision 0; put with the expected last sequence is the same CAS and takes it.
-        await this.kv.put(key, data, { previousSeq: cur.revision, timeout: this.timeoutMs });
+        await this.kvCall("write", key, () => this.kv.put(key, data, { previousSeq: cur.revision, timeout: this.timeoutMs }));
         return;
       } catch (err) {
         if (!isWrongLastSequence(err)) throw IaasError.from(err, "IAAS_UNAVAILABLE");
@@ -155,7 +180,7 @@ export class QuotaReservations {
    * deleted or unreadable entry holds no reservations.
    */
   private async read(key: string): Promise<Current> {
-    const e = await this.kv.get(key).catch((err: unknown) => {
+    const e = await this.kvCall("read", key, () => this.kv.get(key)).catch((err: unknown) => {
       throw IaasError.from(err, "IAAS_UNAVAILABLE");
     });
     if (!e) return { entry: { reservations: {} }, revision: 0 };

@@ -163,4 +163,32 @@ describe("quota reservations", () => {
     expect((await q.held(key)).count).toBe(1);
     expect(Buckets.quotas.name).toBe("iaas_quotas");
   });
+
+  it("rides out NATS going away mid-reserve (a node lost, a leader elected): tried again, reserved once; gives up after retryForMs", async () => {
+    // A server of its own, stopped and started again on its port with its store, under a connection that reconnects.
+    const own = await startNatsServer();
+    const nc = await connect({ servers: own.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      const kv = await openBucket(nc, "quotas");
+      const key = keyOf();
+      const commandId = nextId();
+      const patient = new QuotaReservations(kv, { log, timeoutMs: 500, retryForMs: 20_000 });
+      await own.stop();
+      const reserving = patient.reserve({ commandId, keys: [key], request: ONE_VM, ttlMs: MINUTE, check: vmLimit(1, () => 0) });
+      await sleep(1_500);
+      await own.restart();
+      await reserving;
+      expect((await patient.held(key)).count).toBe(1);
+      expect(Object.keys(QuotaEntrySchema.parse((await kv.get(key))!.json()).reservations)).toEqual([commandId]);
+
+      // Away for longer than it waits: a retryable refusal, nothing held.
+      const hasty = new QuotaReservations(kv, { log, timeoutMs: 300, retryForMs: 1_000 });
+      await own.stop();
+      const err = await hasty.reserve({ commandId: nextId(), keys: [keyOf()], request: ONE_VM, ttlMs: MINUTE, check: vmLimit(1, () => 0) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "IAAS_UNAVAILABLE", retryable: true });
+    } finally {
+      await nc.close().catch(() => undefined);
+      await own.dispose();
+    }
+  });
 });
