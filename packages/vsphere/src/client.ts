@@ -256,7 +256,9 @@ export class Vim25Client {
     const each = opts.each;
     const stream = each && { path: each.path, onElement: (node: XNode, scope: NsScope) => each.fn(decodeNode(node, scope, each.type, method)) };
     const deadline = startDeadline(opts.timeoutMs ?? this.transport.defaultTimeoutMs);
-    const queueSignal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
+    // Made only when the call has to wait (a re-login, a full queue): most never do.
+    let waitSignal: AbortSignal | undefined;
+    const queueSignal = (): AbortSignal => (waitSignal ??= opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal);
     try {
       // While a re-login is under way, a call must not go out without a session (it would only
       // fail NotAuthenticated and come back): it waits for the login outside the queue, then
@@ -264,8 +266,8 @@ export class Vim25Client {
       let res;
       for (;;) {
         if (this.relogin_ && !opts.noRelogin) {
-          await raceAbort(this.relogin_, queueSignal).catch((err: unknown) => {
-            if (err === deadline.signal.reason && deadline.signal.aborted) {
+          await raceAbort(this.relogin_, queueSignal()).catch((err: unknown) => {
+            if (deadline.isReason(err)) {
               throw new TimeoutError(`${method}: still waiting for the re-login after ${deadline.timeoutMs} ms`, { timeoutMs: deadline.timeoutMs, method });
             }
             throw err;
@@ -283,7 +285,7 @@ export class Vim25Client {
           )
         .catch((err: unknown) => {
           // Aborted while still queued for a slot: nothing was sent.
-          if (err === deadline.signal.reason && deadline.signal.aborted) {
+          if (deadline.isReason(err)) {
             throw new TimeoutError(`${method}: still queued after ${deadline.timeoutMs} ms (concurrency limit)`, {
               timeoutMs: deadline.timeoutMs,
               method,

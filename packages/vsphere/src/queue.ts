@@ -14,14 +14,18 @@ export class Semaphore {
   }
 
   /**
-   * Runs `fn` when a slot is free. If `signal` aborts while waiting, rejects with its reason and never
+   * Runs `fn` when a slot is free. If `waitSignal` aborts while waiting, rejects with its reason and never
    * runs `fn`. `first` puts the waiter at the head of the queue (a re-login, which every queued
    * call is waiting for).
    */
-  async run<T>(fn: () => Promise<T>, signal?: AbortSignal, first = false): Promise<T> {
-    signal?.throwIfAborted();
-    if (this.available > 0) this.available--;
-    else {
+  async run<T>(fn: () => Promise<T>, waitSignal?: AbortSignal | (() => AbortSignal), first = false): Promise<T> {
+    if (this.available > 0) {
+      if (typeof waitSignal !== "function") waitSignal?.throwIfAborted();
+      this.available--;
+    } else {
+      // A signal given as a function is made only now, when there is a wait to abort.
+      const signal = typeof waitSignal === "function" ? waitSignal() : waitSignal;
+      signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         const waiter = (): void => {
           signal?.removeEventListener("abort", onAbort);

@@ -30,19 +30,74 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** A running per-call timeout; started before a call queues for a connection slot so queueing counts. */
+/**
+ * A running per-call timeout; started before a call queues for a connection slot so queueing
+ * counts. Most calls never wait on it (a free slot, an answer in time), so its AbortSignal is made
+ * only when something asks for one: a timer of the call's own destroys the request otherwise.
+ */
 export interface Deadline {
   readonly timeoutMs: number;
+  /** Milliseconds left (0 once passed). */
+  readonly remainingMs: number;
+  /** Whether it has passed (its time is up, or `expire()` said so). */
+  readonly passed: boolean;
+  /** Aborts when it passes; made on first use. */
   readonly signal: AbortSignal;
-  /** Stops the timer once the call is over (AbortSignal.timeout's would stay armed for the whole timeout). */
+  /** Whether `err` is this deadline's abort reason (false when no signal was ever made). */
+  isReason(err: unknown): boolean;
+  /** Marks it passed now (a timer of the caller's fired) and aborts its signal, if made. */
+  expire(): void;
+  /** Stops its timer once the call is over. */
   clear(): void;
 }
 
+class CallDeadline implements Deadline {
+  private readonly at: number;
+  private expired = false;
+  private ac: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly timeoutMs: number) {
+    this.at = performance.now() + timeoutMs;
+  }
+
+  get remainingMs(): number {
+    return this.expired ? 0 : Math.max(0, this.at - performance.now());
+  }
+
+  get passed(): boolean {
+    return this.expired || performance.now() >= this.at;
+  }
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      const left = this.remainingMs;
+      if (left <= 0) this.expire();
+      else {
+        this.timer = setTimeout(() => this.expire(), left);
+        this.timer.unref();
+      }
+    }
+    return this.ac.signal;
+  }
+
+  isReason(err: unknown): boolean {
+    return this.ac !== undefined && this.ac.signal.aborted && err === this.ac.signal.reason;
+  }
+
+  expire(): void {
+    this.expired = true;
+    if (this.ac !== undefined && !this.ac.signal.aborted) this.ac.abort(new DOMException(`timed out after ${this.timeoutMs} ms`, "TimeoutError"));
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
 export function startDeadline(timeoutMs: number): Deadline {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
-  timer.unref();
-  return { timeoutMs, signal: ac.signal, clear: () => clearTimeout(timer) };
+  return new CallDeadline(timeoutMs);
 }
 
 /**
@@ -134,8 +189,7 @@ export class SoapTransport {
 
   private async sendWithin(method: string, bodyXml: string, deadline: Deadline, callerSignal: AbortSignal | undefined, stream: ElementStream | undefined): Promise<SoapResponse> {
     const req = { signal: callerSignal };
-    const { timeoutMs, signal: timeout } = deadline;
-    const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
+    const { timeoutMs } = deadline;
     const headers: Record<string, string> = {
       "Content-Type": "text/xml; charset=utf-8",
       SOAPAction: `"urn:vim25/${this.apiVersion}"`,
@@ -147,12 +201,13 @@ export class SoapTransport {
       let status: number;
       let text: string;
       try {
-        ({ status, text } = await this.post(this.agent, headers, payload, signal, stream && ((res) => readSplit(method, res, stream))));
+        ({ status, text } = await this.post(this.agent, headers, payload, deadline, req.signal, stream && ((res) => readSplit(method, res, stream))));
       } catch (err) {
-        throw this.failure(method, err, timeout, timeoutMs, req.signal);
+        throw this.failure(method, err, deadline, timeoutMs, req.signal);
       }
       return this.parse(method, status, text);
     }
+    const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
     const init: RequestInit = { method: "POST", headers, body: payload, signal };
     // Node's fetch takes an undici dispatcher in the init; typed loosely so no undici types are needed.
     if (this.opts.dispatcher !== undefined) (init as { dispatcher?: unknown }).dispatcher = this.opts.dispatcher;
@@ -165,15 +220,15 @@ export class SoapTransport {
       this.takeCookie(res.headers.getSetCookie());
       text = stream && status === 200 && res.body ? await readSplit(method, res.body as unknown as AsyncIterable<Uint8Array>, stream) : await res.text();
     } catch (err) {
-      throw this.failure(method, err, timeout, timeoutMs, req.signal);
+      throw this.failure(method, err, deadline, timeoutMs, req.signal);
     }
     return this.parse(method, status, text);
   }
 
-  private failure(method: string, err: unknown, timeout: AbortSignal, timeoutMs: number, callerSignal: AbortSignal | undefined): unknown {
+  private failure(method: string, err: unknown, deadline: Deadline, timeoutMs: number, callerSignal: AbortSignal | undefined): unknown {
     if (err instanceof ConsumerError) return err.error;
     if (err instanceof ProtocolError) return err;
-    if (timeout.aborted) return new TimeoutError(`${method}: no response within ${timeoutMs} ms`, { timeoutMs, method, cause: err });
+    if (deadline.passed) return new TimeoutError(`${method}: no response within ${timeoutMs} ms`, { timeoutMs, method, cause: err });
     if (callerSignal?.aborted) return callerSignal.reason;
     const cause = (err as { cause?: unknown }).cause ?? err;
     return new TransportError(`${method}: ${describe(cause)}`, { cause: err, method });
@@ -183,8 +238,14 @@ export class SoapTransport {
    * One POST over the keep-alive agent; resolves with the status and the whole body as text, or,
    * with `split` and a 200, with what `split` leaves of the body after taking its elements.
    */
-  private post(agent: HttpAgent, headers: Record<string, string>, payload: string, signal: AbortSignal, split?: (res: IncomingMessage) => Promise<string>): Promise<{ status: number; text: string }> {
-    const body = Buffer.from(payload, "utf8");
+  private post(
+    agent: HttpAgent,
+    headers: Record<string, string>,
+    payload: string,
+    deadline: Deadline,
+    callerSignal: AbortSignal | undefined,
+    split?: (res: IncomingMessage) => Promise<string>,
+  ): Promise<{ status: number; text: string }> {
     const t = this.target;
     const options: HttpRequestOptions = {
       protocol: t.protocol,
@@ -192,17 +253,25 @@ export class SoapTransport {
       port: t.port || undefined,
       path: t.pathname + t.search,
       method: "POST",
-      headers: { ...headers, "Content-Length": String(body.length) },
+      headers: { ...headers, "Content-Length": String(Buffer.byteLength(payload, "utf8")) },
       agent,
     };
     if (t.username || t.password) options.auth = `${decodeURIComponent(t.username)}:${decodeURIComponent(t.password)}`;
     return new Promise((resolve, reject) => {
-      signal.throwIfAborted();
-      // One listener of our own rather than http.request's `signal` option (a stream wrapper per request).
-      const onAbort = (): void => void r.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
-      signal.addEventListener("abort", onAbort, { once: true });
+      callerSignal?.throwIfAborted();
+      if (deadline.passed) throw new DOMException(`timed out after ${deadline.timeoutMs} ms`, "TimeoutError");
+      // A timer of our own for the deadline, and a listener only for a caller's signal: no
+      // AbortController per call, nor http.request's `signal` option (a stream wrapper per request).
+      const timer = setTimeout(() => {
+        deadline.expire();
+        r.destroy(new DOMException(`timed out after ${deadline.timeoutMs} ms`, "TimeoutError"));
+      }, deadline.remainingMs);
+      timer.unref();
+      const onAbort = callerSignal && ((): void => void r.destroy(callerSignal.reason instanceof Error ? callerSignal.reason : new Error(String(callerSignal.reason))));
+      if (onAbort) callerSignal!.addEventListener("abort", onAbort, { once: true });
       const settle = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => {
-        signal.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
+        if (onAbort) callerSignal!.removeEventListener("abort", onAbort);
         fn(...a);
       };
       resolve = settle(resolve);
@@ -225,7 +294,9 @@ export class SoapTransport {
       };
       const r = t.protocol === "https:" ? httpsRequest(options, onResponse) : httpRequest(options, onResponse);
       r.on("error", reject);
-      r.end(body);
+      // A string, not a Buffer: Node then sends the head and the body in one write (a Buffer goes
+      // as a second chunk, one writev of two).
+      r.end(payload, "utf8");
     });
   }
 
