@@ -68,6 +68,10 @@ export const ApprovalRecordSchema = z.strictObject({
   card: z.strictObject({ channel: SlackChannelIdSchema, ts: z.string().min(1).max(32) }).optional(),
   /** Set once the approved command was published (a replica that crashed before leaves it unset: the sweep publishes it). */
   published: z.boolean().optional(),
+  /** Set once the settled request's audit records were stored (a replica that crashed before leaves it unset: the sweep stores them, under the same ids). */
+  audited: z.boolean().optional(),
+  /** A replica telling the requester now, until then (another replica tells them after, when it died first). */
+  tellingUntil: IsoTimeSchema.optional(),
   /** Set once the requester was told of the decision. */
   told: z.boolean().optional(),
 });
