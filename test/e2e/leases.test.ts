@@ -6,7 +6,7 @@ import { StepRecordSchema, stepKey } from "@iaas/lease-keeper";
 import { VirtualMachine } from "@iaas/vsphere";
 import { waitUntil, type RecordedCall } from "@iaas/testkit";
 import { startSystem, type System } from "./harness.js";
-import { buttonsOf, click, finalPost, inventory, rawClone, textOf } from "./helpers.js";
+import { buttonsOf, click, finalPost, inventory, rawClone, textOf, waitFor } from "./helpers.js";
 
 const NOTIFY = "CNOTIFY1";
 
@@ -186,5 +186,43 @@ describe("leases, end to end with a policy of seconds", () => {
     expect(await bad.final()).toMatch(/no lease that can be read/);
     expect((await inventory(sys)).has("lease-c")).toBe(true);
     expect(sys.slack.apiCalls("chat.postMessage").filter((x) => x.body.channel === NOTIFY && /lease-c/.test(String(x.body.text)))).toHaveLength(1);
+  });
+
+  it("lease <vm> set <duration|date> and none: the owner within the max (as extend), an admin anything, none for admins only; audited", async () => {
+    await (await run("create lease-f small lease=40s", "UALICE")).final();
+    const endOf = async () => (await vmGet("lease-f")).leaseExpires;
+    const near = (iso: string | undefined, ms: number) => Math.abs(Date.parse(iso!) - (Date.now() + ms)) < 20_000;
+    // The owner: within the max it is an extend to that length.
+    const mine = await run("lease lease-f set 30s", "UALICE");
+    expect(mine.ack).toMatch(/Setting the lease of `lease-f` to 30 seconds? from now/);
+    expect(await mine.final()).toMatch(/The lease of `lease-f` now ends/);
+    expect(near(await endOf(), 30_000)).toBe(true);
+    // Past the max it waits for an approval, as `extend` does; removing it, or someone else's VM: refused.
+    const long = await run("lease lease-f set 2d", "UALICE");
+    expect(/approv/i.test(long.ack) ? long.ack : await long.final()).toMatch(/approv/i);
+    expect((await run("lease lease-f none", "UALICE")).ack).toMatch(/lease set/);
+    const bob = await run("lease lease-f set 30s", "UBOB");
+    expect(/belongs to <@UALICE>/.test(bob.ack) ? bob.ack : await bob.final()).toMatch(/belongs to <@UALICE>/);
+    expect((await run("lease lease-f set 2020-01-01", "UADMIN1")).ack).toMatch(/not in the future/);
+    expect(near(await endOf(), 30_000)).toBe(true);
+
+    // An admin: any length, a date, none.
+    expect(await (await run("lease lease-f set 2d", "UADMIN1")).final()).toMatch(/The lease of `lease-f` now ends/);
+    expect(near(await endOf(), 2 * 86_400_000)).toBe(true);
+    expect(await (await run("lease lease-f set 2031-01-31T18:00Z", "UADMIN1")).final()).toMatch(/now ends 2031-01-31 18:00 UTC/);
+    expect(await endOf()).toBe("2031-01-31T18:00:00.000Z");
+    expect(await (await run("lease lease-f none", "UADMIN1")).final()).toMatch(/`lease-f` has no lease now/);
+    expect(await endOf()).toBeUndefined();
+    // `lease <vm>` still only shows it.
+    expect((await sys.slash("lease lease-f", { user_id: "UALICE" })).json).toSatisfy((j: unknown) => /no lease|stays until someone deletes it/.test(textOf(j)));
+
+    // The command's audit record follows its final result.
+    const trail = await waitFor(async () => {
+      const t = textOf((await sys.slash("audit lease-f", { user_id: "UADMIN1" })).json);
+      return (t.match(/UADMIN1 lease\.set lease-f: succeeded/g) ?? []).length === 3 ? t : undefined;
+    });
+    expect(trail).toMatch(/UALICE lease\.extend lease-f: succeeded/);
+    expect(trail).toMatch(/UALICE lease\.set lease-f: rejected \(IAAS_NOT_ALLOWED\)/);
+    expect(trail).toMatch(/UBOB lease\.set lease-f: rejected \(IAAS_NOT_ALLOWED\)/);
   });
 });
