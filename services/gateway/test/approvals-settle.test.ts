@@ -84,7 +84,7 @@ describe("approvals: a settled request its replica did not finish", () => {
   };
 
   /** A request settled an hour ago, as a replica leaves it when it dies right after the compare-and-set. */
-  const settled = async (state: "rejected" | "expired", vm: string, reason?: string): Promise<ApprovalRecord> => {
+  const settled = async (state: "rejected" | "expired" | "approved", vm: string, reason?: string, more: Partial<ApprovalRecord> = {}): Promise<ApprovalRecord> => {
     const commandId = `r-${vm.replace(/[^a-z]/g, "").padEnd(24, "a").slice(0, 24)}`;
     const created = Date.now() - 25 * HOUR;
     const command = { area: "vm", action: "create", id: commandId, actor: { userId: "UALICE", teamId: "T0001", via: "slack" }, issuedAt: new Date(created).toISOString(), name: vm, size: "xlarge" } as Command;
@@ -104,12 +104,14 @@ describe("approvals: a settled request its replica did not finish", () => {
       why: "size `xlarge` needs an approval",
       approvers: "<@UADMIN>, <@UADMIN2>",
       minApprovals: 1,
-      decisions: state === "rejected" ? [{ userId: "UADMIN2", decision: "reject", at: new Date(Date.now() - HOUR).toISOString(), ...(reason ? { reason } : {}) }] : [],
+      decisions:
+        state === "expired" ? [] : [{ userId: "UADMIN2", decision: state === "rejected" ? "reject" : "approve", at: new Date(Date.now() - HOUR).toISOString(), ...(reason ? { reason } : {}) }],
       createdAt: new Date(created).toISOString(),
       expiresAt: new Date(created + 24 * HOUR).toISOString(),
       remindAt: new Date(created + 12 * HOUR).toISOString(),
       reminded: true,
       decidedAt: new Date(Date.now() - HOUR).toISOString(),
+      ...more,
     });
     await kv.put(rec.id, JSON.stringify(rec));
     return rec;
@@ -168,5 +170,26 @@ describe("approvals: a settled request its replica did not finish", () => {
     expect(dmsAbout("big-tel")).toHaveLength(1);
     await sweepBoth();
     expect(dmsAbout("big-tel")).toHaveLength(1);
+  });
+
+  it("an approved command published by a replica that died before the DM: the requester is told once, of a refusal too", async () => {
+    const ran = await settled("approved", "big-ran", undefined, { audited: true, published: true });
+    const refused = await settled("approved", "big-ref", undefined, {
+      audited: true,
+      published: true,
+      refused: { code: "IAAS_QUOTA_EXCEEDED", message: "You have reached your quota of 2 VMs.", retryable: false },
+    });
+    await sweepBoth();
+    await sweepBoth();
+    expect(dmsAbout("big-ran")).toHaveLength(1);
+    expect(dmsAbout("big-ran")[0]!.text).toMatch(/was approved by <@UADMIN2>; it runs now/);
+    const told = dms.filter((d) => d.channel === "UALICE" && d.text.includes(refused.command.id));
+    expect(told).toHaveLength(1);
+    expect(told[0]!.text).toContain("You have reached your quota of 2 VMs.");
+    expect(await stored(ran.id)).toMatchObject({ told: true });
+    // Nothing else: neither command published again, nor audited again (both were).
+    const { jsm } = await jetstreamFor(nc);
+    expect((await jsm.streams.info(Streams.commands.name)).state.messages).toBe(0);
+    expect(await auditsOf(ran.command.id)).toHaveLength(0);
   });
 });

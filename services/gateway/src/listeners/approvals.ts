@@ -424,7 +424,8 @@ export class ApprovalDesk {
       log.info({ code: refusal.code }, `approved command refused: ${refusal.message}`);
       this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message);
     }
-    const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true }));
+    const refused = refusal && { ...refusal.toJSON(), message: refusal.message.slice(0, 2000) };
+    const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true, ...(refused ? { refused } : {}) }));
     await this.finish(marked ?? stored, log, refusal);
   }
 
@@ -529,7 +530,7 @@ export class ApprovalDesk {
   /**
    * One pass: pending requests past their expiry are expired, past half their time reminded;
    * settled ones a crashed replica did not audit are audited, approved ones it did not publish are
-   * published, decided ones whose requester was not told are told. Each by compare-and-set (the
+   * published, settled ones whose requester was not told are told. Each by compare-and-set (the
    * replica whose write lands acts) or under fixed ids (a repeat is dropped).
    */
   async sweep(): Promise<void> {
@@ -559,8 +560,9 @@ export class ApprovalDesk {
       if (rec.state === "approved" && !rec.published) {
         log.warn({ approvalId: rec.id }, "an approved command was not marked published; publishing it (a repeat is dropped)");
         await this.runApproved(cur, log);
-      } else if (rec.state !== "approved" && !rec.told) {
-        await this.finish(cur, log);
+      } else if (!rec.told) {
+        // Published (or refused) and not told: the replica died in between.
+        await this.finish(cur, log, rec.refused && new IaasError(rec.refused.code, rec.refused.message, { retryable: rec.refused.retryable }));
       }
     }
     this.d.metrics?.approvalsPending.set(pending);
