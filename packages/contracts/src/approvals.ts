@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ApprovalIdSchema, CommandSchema, type Command } from "./commands.js";
 import { IsoTimeSchema, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema } from "./common.js";
-import { IaasError } from "./errors.js";
+import { CodedErrorSchema, IaasError } from "./errors.js";
 
 /**
  * How long an approved request may still be run after the decision. The gateway publishes it at
@@ -68,6 +68,12 @@ export const ApprovalRecordSchema = z.strictObject({
   card: z.strictObject({ channel: SlackChannelIdSchema, ts: z.string().min(1).max(32) }).optional(),
   /** Set once the approved command was published (a replica that crashed before leaves it unset: the sweep publishes it). */
   published: z.boolean().optional(),
+  /** Why the approved command could not run after all (its quota share refused), set with `published`: what the requester is told. */
+  refused: CodedErrorSchema.optional(),
+  /** Set once the settled request's audit records were stored (a replica that crashed before leaves it unset: the sweep stores them, under the same ids). */
+  audited: z.boolean().optional(),
+  /** A replica telling the requester now, until then (another replica tells them after, when it died first). */
+  tellingUntil: IsoTimeSchema.optional(),
   /** Set once the requester was told of the decision. */
   told: z.boolean().optional(),
 });

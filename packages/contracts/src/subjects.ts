@@ -160,7 +160,9 @@ export const Buckets = {
   /**
    * lease-keeper: what it did about each lease end (`<moref>.<expiry>.<step>`: reminded,
    * powered off, deleted, kept), claimed by compare-and-set before it acts, so with any number of
-   * replicas each step happens once. The lease itself lives on the VM (`iaas.lease.expires`).
+   * replicas each step happens once; and `deletes-in-flight.<step key>`, written before a delete
+   * is issued and removed once its notice and audit record are out, so a keeper killed in between
+   * leaves the next round what it needs to tell. The lease itself lives on the VM (`iaas.lease.expires`).
    */
   leases: { name: "iaas_leases", ttlMs: 120 * 24 * 60 * 60 * 1000 },
   /** vm-lifecycle's snapshot retention sweep: the snapshots it has deleted or claimed, so each is deleted once. */

@@ -253,7 +253,7 @@ describe("gateway over HTTP, with a real nats-server and the Slack stand-in", ()
       • \`/iaas delete &lt;vm&gt;\`: Delete a VM (after you confirm). _(your and your team's VMs)_
       • \`/iaas owner &lt;vm&gt; &lt;@user|@team&gt;\`: Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins). _(VMs you own)_
       • \`/iaas snapshot create|list|revert|delete &lt;vm&gt; [name]\`: Take a snapshot of a VM (\`create\`, named by the time unless you name it), \`list\` its snapshots, \`revert\` to one (the current one by default, after you confirm), or \`delete\` one (its children are kept). _(your and your team's VMs)_
-      • \`/iaas lease &lt;vm&gt; [set &lt;duration&gt;|none]\`: A VM's lease: when it ends, the time left and what happens then; IT admins \`set 30d\` a lease or remove it (\`none\`). _(your and your team's VMs)_
+      • \`/iaas lease &lt;vm&gt; [set &lt;duration|date&gt;|none]\`: A VM's lease: when it ends, the time left and what happens then. \`set 30d\` or \`set 2027-01-31\` sets it (its owner and team up to the policy's max, as \`extend\`; IT admins any), \`none\` removes it (IT admins). _(your and your team's VMs)_
       • \`/iaas extend &lt;vm&gt; [duration] [power=on]\`: Extend a VM's lease to a duration from now (the policy's default when none is given); \`power=on\` powers it on as well. _(your and your team's VMs)_
       • \`/iaas approvals\`: The requests waiting for an approval: those you asked for, and those you may approve or reject (with the buttons).
       \`&lt;vm&gt;\` is an exact VM name or an inventory path starting with \`/\`; wildcards are not accepted."

@@ -24,7 +24,7 @@ describe("grammar: the commands beyond power", () => {
         "delete <vm>",
         "owner <vm> <@user|@team>",
         "snapshot create|list|revert|delete <vm> [name]",
-        "lease <vm> [set <duration>|none]",
+        "lease <vm> [set <duration|date>|none]",
         "extend <vm> [duration] [power=on]",
         "echo [text]",
         "audit [vm]",

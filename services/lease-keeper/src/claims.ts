@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { IsoTimeSchema } from "@iaas/contracts";
-import type { KV, Logger } from "@iaas/runtime";
+import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
 
 /**
  * One step of one lease end in `iaas_leases` (`<moref>.<expiry>.<step>`): claimed by a keeper
@@ -75,4 +75,59 @@ export class StepClaims {
 export function isWrongLastSequence(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: unknown } } | undefined;
   return e?.code === 10071 || e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(String((err as Error | undefined)?.message));
+}
+
+/**
+ * `deletes-in-flight.<step key>` in `iaas_leases`: written before a lease-end delete is issued,
+ * removed once its notice and audit record are out. A keeper killed in between leaves it; the
+ * next round of any keeper finishes it (`LeaseKeeper.finishDeletes`): the VM being gone from
+ * vCenter, it sends what this one would have, under the same ids. It holds all they need, since
+ * a deleted VM can no longer be read.
+ */
+export const DeleteInFlightSchema = z.strictObject({
+  vm: z.strictObject({
+    name: z.string().max(255),
+    path: z.string().max(2000).optional(),
+    moref: z.string().max(80),
+    owner: z.string().max(255).optional(),
+    team: z.string().max(255).optional(),
+  }),
+  expires: IsoTimeSchema,
+  /** Where the notice goes (the team's channel or the owner) as it was when the delete was issued. */
+  to: z.string().max(80).optional(),
+  /** The notice's text and the audit record's message. */
+  text: z.string().max(3000),
+  message: z.string().max(3000),
+  by: z.string().max(80),
+  at: IsoTimeSchema,
+});
+export type DeleteInFlight = z.infer<typeof DeleteInFlightSchema>;
+
+const IN_FLIGHT = "deletes-in-flight";
+/** The marker's key of one step's delete. */
+export const inFlightKey = (stepKey: string) => `${IN_FLIGHT}.${stepKey}`;
+
+export class DeletesInFlight {
+  constructor(
+    private readonly kv: KV,
+    private readonly log: Logger,
+  ) {}
+
+  async put(stepKey: string, rec: DeleteInFlight): Promise<void> {
+    await this.kv.put(inFlightKey(stepKey), JSON.stringify(DeleteInFlightSchema.parse(rec)));
+  }
+
+  async remove(stepKey: string): Promise<void> {
+    await this.kv.delete(inFlightKey(stepKey));
+  }
+
+  /** Every marker, by step key (an unreadable one is logged and skipped). */
+  async all(): Promise<{ stepKey: string; record: DeleteInFlight }[]> {
+    const out: { stepKey: string; record: DeleteInFlight }[] = [];
+    for (const key of new Set(await kvKeys(this.kv, `${IN_FLIGHT}.>`))) {
+      const r = await readKvJson(this.kv, key, DeleteInFlightSchema, this.log, "lease delete in flight");
+      if (r) out.push({ stepKey: key.slice(IN_FLIGHT.length + 1), record: r.value });
+    }
+    return out;
+  }
 }

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { IaasError, ProxyEndpoints, Subjects, formatDuration, noticeSubject, type LeaseAudit, type Notice, type VmSummary } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
 import { encodeJson, requestJson, type JetStreamClient, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
-import { StepClaims } from "./claims.js";
+import { DeletesInFlight, StepClaims, type DeleteInFlight } from "./claims.js";
 import type { KeeperMetrics } from "./metrics.js";
 
 export interface KeeperDeps {
@@ -37,6 +37,9 @@ export const stepKey = (moref: string, expiresMs: number, step: string) => `${sa
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 
+/** What a notice and an audit record say of a VM: as listed, or as a delete-in-flight marker kept it. */
+type VmFacts = Pick<VmSummary, "name" | "path" | "moref" | "owner" | "team">;
+
 /**
  * The lease keeper: every `scanMs`, reads the leased VMs from vcenter-proxy (the lease is the VM's
  * custom attribute, so vCenter is the truth and a lease changed in the vSphere Client counts) and
@@ -47,6 +50,7 @@ const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace("
  */
 export class LeaseKeeper {
   private readonly claims: StepClaims;
+  private readonly inFlight: DeletesInFlight;
   private readonly now: () => number;
   private readonly by = `keeper-${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
@@ -56,6 +60,7 @@ export class LeaseKeeper {
   constructor(private readonly d: KeeperDeps) {
     this.now = d.now ?? Date.now;
     this.claims = new StepClaims(d.kv, { by: this.by, staleMs: d.config.claimStaleMs, now: this.now, log: d.log });
+    this.inFlight = new DeletesInFlight(d.kv, d.log);
   }
 
   start(): void {
@@ -76,9 +81,10 @@ export class LeaseKeeper {
     await this.running;
   }
 
-  /** One pass over every leased VM, page by page. */
+  /** One pass over every leased VM, page by page, after finishing the deletes a keeper left in flight. */
   async round(): Promise<void> {
     if (!this.d.policy.leases.enabled) return;
+    await this.finishDeletes();
     let after: string | undefined;
     let overdue = 0;
     try {
@@ -164,8 +170,60 @@ export class LeaseKeeper {
     return (await isDone(grace))?.state === "done" ? undefined : grace;
   }
 
+  /**
+   * The deletes a keeper issued and did not see through (killed before its notice and audit
+   * record were out: `deletes-in-flight.<step key>`). Each is claimed as its step (a keeper still
+   * deleting holds the claim: left to it); then, the VM gone from vCenter, the notice and audit
+   * record are sent under the step's ids (a repeat of what the dead keeper sent is dropped), the
+   * step marked done and the marker removed. A VM still there was not deleted: the marker is
+   * removed and the step given back, for the round to decide again on the VM as it is now.
+   */
+  async finishDeletes(): Promise<void> {
+    let markers;
+    try {
+      markers = await this.inFlight.all();
+    } catch (err) {
+      this.d.log.warn({ err }, "could not read the lease deletes in flight; the next round tries again");
+      return;
+    }
+    for (const { stepKey: key, record } of markers) {
+      if (this.stopped) return;
+      await this.finishDelete(key, record).catch((err: unknown) => this.d.log.warn({ err, key, vm: record.vm.name }, "could not finish a lease delete in flight; the next round tries again"));
+    }
+  }
+
+  private async finishDelete(key: string, m: DeleteInFlight): Promise<void> {
+    // Done is written after the notice and audit record: only the marker was left.
+    if ((await this.claims.read(key))?.record.state === "done") return this.inFlight.remove(key);
+    if (!(await this.claims.claim(key))) return;
+    let still: VmSummary | undefined;
+    try {
+      still = await this.fresh(m.vm);
+    } catch (err) {
+      await this.claims.release(key).catch(() => undefined);
+      throw err;
+    }
+    if (still) {
+      this.d.log.info({ key, vm: m.vm.name }, "a lease delete in flight did not happen; the step is decided again");
+      await this.inFlight.remove(key);
+      await this.claims.release(key);
+      return;
+    }
+    this.d.log.warn({ key, vm: m.vm.name, by: m.by }, "a keeper deleted a VM at the end of its lease and stopped before telling anyone; telling now");
+    await this.deleted(m.vm, key, m);
+    await this.claims.done(key, "deleted");
+    this.d.metrics?.steps.inc({ step: "grace", outcome: "deleted" });
+  }
+
+  /** The notice and the audit record of a lease-end delete, under the step's ids; then its marker removed. */
+  private async deleted(vm: VmFacts, key: string, m: DeleteInFlight): Promise<void> {
+    await this.tell(vm, key, "lease.deleted", "info", m.text, [], m.to);
+    await this.audit(vm, key, Date.parse(m.expires), "deleted", m.message);
+    await this.inFlight.remove(key);
+  }
+
   /** The VM as vCenter has it now, when it is still the one listed (same moref); undefined otherwise. */
-  private async fresh(listed: VmSummary): Promise<VmSummary | undefined> {
+  private async fresh(listed: VmFacts): Promise<VmSummary | undefined> {
     try {
       const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm: listed.path ?? listed.name }, { timeoutMs: this.d.config.proxyTimeoutMs });
       return vm.moref === listed.moref ? vm : undefined;
@@ -221,6 +279,18 @@ export class LeaseKeeper {
           await this.audit(vm, key, expires, "kept", `kept after the grace: ${why}`);
           return "kept";
         }
+        const to = this.recipientOf(vm);
+        const marker: DeleteInFlight = {
+          vm: { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, ...(vm.owner ? { owner: vm.owner } : {}), ...(vm.team ? { team: vm.team } : {}) },
+          expires: new Date(expires).toISOString(),
+          ...(to ? { to } : {}),
+          text: `\`${vm.name}\` was deleted: its lease ended at ${utc(expires)} and the grace of ${formatDuration(l.grace)} is over.`,
+          message: `deleted ${formatDuration(l.grace)} after the end of its lease`,
+          by: this.by,
+          at: new Date(this.now()).toISOString(),
+        };
+        // Durable before the delete: a keeper killed after it leaves what the next round needs to tell.
+        await this.inFlight.put(key, marker);
         try {
           const out = await requestJson(
             this.d.nc,
@@ -228,14 +298,20 @@ export class LeaseKeeper {
             { vm: vm.path ?? vm.name, powerOffFirst: true, expect: { moref: vm.moref, leaseExpires: new Date(expires).toISOString() }, timeoutMs: this.d.config.proxyTimeoutMs },
             { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) },
           );
-          if (!out.destroyed) return "gone";
+          if (!out.destroyed) {
+            await this.inFlight.remove(key);
+            return "gone";
+          }
         } catch (err) {
           // Its lease or the VM changed between the read and the delete: nothing was deleted; decided again next round.
-          if (err instanceof IaasError && err.code === "IAAS_INVALID_STATE") return undefined;
+          if (err instanceof IaasError && err.code === "IAAS_INVALID_STATE") {
+            await this.inFlight.remove(key);
+            return undefined;
+          }
+          // Anything else (a timeout) may have deleted it all the same: the marker stays for finishDeletes.
           throw err;
         }
-        await this.tell(vm, key, "lease.deleted", "info", `\`${vm.name}\` was deleted: its lease ended at ${utc(expires)} and the grace of ${formatDuration(l.grace)} is over.`, []);
-        await this.audit(vm, key, expires, "deleted", `deleted ${formatDuration(l.grace)} after the end of its lease`);
+        await this.deleted(vm, key, marker);
         return "deleted";
       }
     }
@@ -259,8 +335,7 @@ export class LeaseKeeper {
    * A notice to whoever answers for the VM: its team's channel when the policy names one, else its
    * owner (a DM), else the notify channel. Its id is the step's key, so it is posted once.
    */
-  private async tell(vm: VmSummary, key: string, kind: Notice["kind"], severity: Notice["severity"], text: string, buttons: NonNullable<Notice["buttons"]>): Promise<void> {
-    const to = this.recipientOf(vm);
+  private async tell(vm: VmFacts, key: string, kind: Notice["kind"], severity: Notice["severity"], text: string, buttons: NonNullable<Notice["buttons"]>, to = this.recipientOf(vm)): Promise<void> {
     const notice: Notice = {
       id: `lease-${key}`.slice(0, 128),
       kind,
@@ -274,12 +349,12 @@ export class LeaseKeeper {
     await this.d.js.publish(noticeSubject(kind), encodeJson(notice), { msgID: notice.id });
   }
 
-  private recipientOf(vm: VmSummary): string | undefined {
+  private recipientOf(vm: VmFacts): string | undefined {
     const channel = vm.team !== undefined ? this.d.policy.document.teams[vm.team]?.channel : undefined;
     return channel ?? vm.owner;
   }
 
-  private async audit(vm: VmSummary, key: string, expires: number | undefined, step: LeaseAudit["step"], message: string): Promise<void> {
+  private async audit(vm: VmFacts, key: string, expires: number | undefined, step: LeaseAudit["step"], message: string): Promise<void> {
     const rec: LeaseAudit = {
       kind: "lease",
       id: key.slice(0, 128),

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-export type ServiceName = "gateway" | "power" | "vcenter-proxy" | "vm-lifecycle" | "veba-bridge" | "remediation";
+export type ServiceName = "gateway" | "power" | "vcenter-proxy" | "vm-lifecycle" | "veba-bridge" | "remediation" | "lease-keeper";
 
 /** The compiled entry point of a service; `pnpm tsc -b` (npm run build:ts) writes it. */
 export function mainOf(name: ServiceName): string {

@@ -51,6 +51,8 @@ export interface FaultSystemOptions {
   natsUrls?: string[];
   /** Replicas for the streams and buckets, created here before the services start (a cluster). */
   replicas?: number;
+  /** Top-level sections of the policy given to every service in place of the defaults' (`leases` of seconds). */
+  policy?: Record<string, unknown>;
 }
 
 export interface SlashOutcome {
@@ -172,7 +174,7 @@ export class FaultSystem {
     // The default policy, except that every user may power every VM: the slash commands come
     // from a fresh user each (rate limits), on VMs nobody owns, and these tests are about faults,
     // not about whose VM it is. Deletes and resizes stay the owner's. JSON is YAML.
-    await writeFile(this.policyFile, JSON.stringify({ ...DEFAULT_POLICY, roles: { ...DEFAULT_POLICY.roles, operator: ["power.*:any"] } }));
+    await writeFile(this.policyFile, JSON.stringify({ ...DEFAULT_POLICY, roles: { ...DEFAULT_POLICY.roles, operator: ["power.*:any"] }, ...opts.policy }));
     if (opts.natsUrls) {
       this.natsUrls = opts.natsUrls;
     } else {

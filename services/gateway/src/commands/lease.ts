@@ -1,21 +1,16 @@
-import { IaasError, LeaseCommandSchema, ProxyEndpoints, formatDuration } from "@iaas/contracts";
+import { IaasError, LeaseCommandSchema, MAX_DURATION_MS, ProxyEndpoints, formatDuration } from "@iaas/contracts";
 import { fields, section } from "../presentation/blocks.js";
 import { code, escape } from "../presentation/mrkdwn.js";
 import { leaseWords } from "../presentation/views.js";
 import type { ParsedCommand } from "./parse.js";
-import type { ActionVerb, RecordOf } from "./verb.js";
+import type { ActionVerb, QueryVerb, RecordOf } from "./verb.js";
 
 type LeaseCmd = Extract<ParsedCommand, { verb: "lease" }>;
 
-/**
- * `/iaas lease <vm>`: when the lease ends, the time left and what happens then. One verb, two
- * records: `lease <vm> set 30d` and `lease <vm> none` change the lease (admins: `lease.set`) and
- * are the action `leaseSet` (verbs.ts picks it by the command's form).
- */
-export const lease: RecordOf<"lease"> = {
+/** `/iaas lease <vm>`: when the lease ends, the time left and what happens then. */
+const show: QueryVerb<LeaseCmd> = {
   kind: "remote",
-  ids: ["lease", "lease.set"],
-  grants: (cmd) => (cmd.set === undefined ? ["lease"] : ["lease.set"]),
+  ids: ["lease"],
   vm: (cmd) => cmd.vm,
   answer: async (cmd, { ask, policy, actorOn, now }) => {
     const { vm } = await ask(ProxyEndpoints.vmGet, { vm: cmd.vm });
@@ -33,16 +28,61 @@ export const lease: RecordOf<"lease"> = {
   },
 };
 
-/** `lease <vm> set <duration>` / `lease <vm> none` (admins): the action form of `lease`. */
-export const leaseSet: ActionVerb<LeaseCmd> = {
+/** The lease asked for, from `issuedAt` (the command's) or now: the duration typed, or the time to the date typed. */
+function lengthOf(cmd: LeaseCmd, from: number): number {
+  if (cmd.until === undefined) return cmd.set!;
+  const ms = Date.parse(cmd.until) - from;
+  if (ms < 1000) throw new IaasError("IAAS_INVALID_ARGUMENT", `${code(cmd.until)} is not in the future: a lease ends after now.`);
+  if (ms > MAX_DURATION_MS) throw new IaasError("IAAS_INVALID_ARGUMENT", `${code(cmd.until)} is more than 10 years from now.`);
+  return ms;
+}
+
+const setWords = (cmd: LeaseCmd) => (cmd.until !== undefined ? `to end ${cmd.until.slice(0, 16).replace("T", " ")} UTC` : `to ${formatDuration(cmd.set!)} from now`);
+
+/**
+ * `lease <vm> set <duration|date>` and `lease <vm> none` with `lease.set` (IT admins by
+ * default): any length, none too, on any VM its scope reaches; lease-keeper checks it again.
+ */
+const setByAdmin: ActionVerb<LeaseCmd> = {
   kind: "action",
   ids: ["lease.set"],
+  grants: (cmd) => (cmd.set === null ? ["lease.set"] : ["lease.set", "lease.extend"]),
   label: () => "lease.set",
   vm: (cmd) => cmd.vm,
   precheck: (policy) => {
     if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: there is no lease to set.");
   },
   target: (cmd) => ({ vm: cmd.vm, id: "lease.set" }),
-  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, area: "lease", action: "set", vm: cmd.vm, durationMs: cmd.set ?? null }),
-  doing: (cmd) => (cmd.set === null || cmd.set === undefined ? `Removing the lease of ${code(cmd.vm)}` : `Setting the lease of ${code(cmd.vm)} to ${formatDuration(cmd.set)} from now`),
+  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, area: "lease", action: "set", vm: cmd.vm, durationMs: cmd.set === null ? null : lengthOf(cmd, Date.parse(base.issuedAt)) }),
+  doing: (cmd) => (cmd.set === null ? `Removing the lease of ${code(cmd.vm)}` : `Setting the lease of ${code(cmd.vm)} ${setWords(cmd)}`),
+  runAs: (cmd, { policy, actor }) => (cmd.set !== null && !policy.can(actor, "lease.set") && policy.can(actor, "lease.extend") ? setByOwner : setByAdmin),
+};
+
+/**
+ * `lease <vm> set <duration|date>` by someone with `lease.extend` only (the owner and the team by
+ * default): an extend to that length, governed as `/iaas extend` is (their VMs, a VM with a
+ * lease, longer than `leases.max` only with an approval). Removing a lease needs `lease.set`.
+ */
+const setByOwner: ActionVerb<LeaseCmd> = {
+  kind: "action",
+  ids: ["lease.set"],
+  grants: (cmd) => (cmd.set === null ? ["lease.set"] : ["lease.set", "lease.extend"]),
+  label: () => "lease.set",
+  vm: (cmd) => cmd.vm,
+  precheck: setByAdmin.precheck,
+  target: (cmd) => ({ vm: cmd.vm, id: "lease.extend" }),
+  approvalFacts: (cmd) => ({ command: "lease.extend", vm: cmd.vm, leaseMs: lengthOf(cmd, Date.now()) }),
+  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, area: "lease", action: "extend", vm: cmd.vm, durationMs: lengthOf(cmd, Date.parse(base.issuedAt)) }),
+  doing: (cmd) => `Setting the lease of ${code(cmd.vm)} ${setWords(cmd)}`,
+};
+
+/**
+ * `/iaas lease <vm>` shows the lease; `lease <vm> set <duration|date>` and `lease <vm> none`
+ * change it: `lease.set` sets any lease (admins by default), `lease.extend` alone sets one as an
+ * extend would (owners, within the max), and only `lease.set` removes one.
+ */
+export const lease: RecordOf<"lease"> = {
+  kind: "split",
+  ids: ["lease", "lease.set"],
+  of: (cmd) => (cmd.set === undefined && cmd.until === undefined ? show : setByAdmin),
 };

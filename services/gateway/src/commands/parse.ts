@@ -25,8 +25,11 @@ export type ParsedCommand =
   | { verb: "resize"; vm: VmRef; cpu?: number; memoryGB?: number }
   | { verb: "delete"; vm: VmRef }
   | { verb: "owner"; vm: VmRef; owner?: string; team?: string }
-  /** `lease <vm>` shows the lease; `set` (admins): a new lease of that length from now, or none (`null`). */
-  | { verb: "lease"; vm: VmRef; set?: number | null }
+  /**
+   * `lease <vm>` shows the lease; `set` a new lease of that length from now, or none (`null`);
+   * `until` (`set 2027-01-31`): one that ends then (ISO 8601 UTC).
+   */
+  | { verb: "lease"; vm: VmRef; set?: number | null; until?: string }
   | { verb: "extend"; vm: VmRef; durationMs?: number; powerOn?: true }
   | { verb: "echo"; text?: string }
   | { verb: "audit"; vm?: VmRef }
@@ -432,7 +435,7 @@ const powerOption: ArgSpec<"on"> = {
   },
 };
 
-/** `[duration]` of `extend`, and `set <duration>|none` of `lease`. */
+/** `[duration]` of `extend`. */
 const durationArg: ArgSpec<number> = {
   usage: "duration",
   describe: "a duration (`30d`, `12h`)",
@@ -440,9 +443,26 @@ const durationArg: ArgSpec<number> = {
   parse: (token) => leaseDuration(token, quote(token)),
 };
 
-const leaseSetArg: ArgSpec<number | null> = {
-  usage: "[set <duration>|none]",
-  describe: "`set <duration>` or `none`",
+/** `2027-01-31` (midnight UTC starting that day) or `2027-01-31T18:00Z` (a time with its zone): a lease's end. */
+const LEASE_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2}))?$/i;
+
+/** The end a `lease set` date names, as ISO 8601 UTC; undefined when the token is not a date. */
+function leaseDate(token: string): string | undefined {
+  const m = LEASE_DATE.exec(token);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  const ms = Date.parse(m[4] === undefined ? `${m[1]}-${m[2]}-${m[3]}T00:00:00Z` : token.toUpperCase());
+  // Date.UTC rolls 2027-02-31 over to March: the day must read back as typed.
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || Number.isNaN(ms)) {
+    throw new CommandParseError("IAAS_INVALID_ARGUMENT", `${quote(token)} is not a date: give one such as \`2027-01-31\` or \`2027-01-31T18:00Z\`.`);
+  }
+  return new Date(ms).toISOString();
+}
+
+const leaseSetArg: ArgSpec<number | null | { until: string }> = {
+  usage: "[set <duration|date>|none]",
+  describe: "`set <duration|date>` or `none`",
   optional: true,
   parse: () => {
     throw new Error("leaseSetArg takes the remaining tokens");
@@ -451,8 +471,11 @@ const leaseSetArg: ArgSpec<number | null> = {
     const [first, second, extra] = tokens;
     const w = first?.toLowerCase();
     if (w === "none" && second === undefined) return null;
-    if (w === "set" && second !== undefined && extra === undefined) return leaseDuration(second, quote(second));
-    throw new CommandParseError("IAAS_SYNTAX", "After the VM, `lease` takes `set <duration>` (for example `set 30d`) or `none`.");
+    if (w === "set" && second !== undefined && extra === undefined) {
+      const until = leaseDate(second);
+      return until !== undefined ? { until } : leaseDuration(second, quote(second));
+    }
+    throw new CommandParseError("IAAS_SYNTAX", "After the VM, `lease` takes `set <duration>` (for example `set 30d`), `set <date>` (`set 2027-01-31`) or `none`.");
   },
 };
 
@@ -581,9 +604,10 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   lease: command({
     verb: "lease",
-    summary: "A VM's lease: when it ends, the time left and what happens then; IT admins `set 30d` a lease or remove it (`none`).",
+    summary:
+      "A VM's lease: when it ends, the time left and what happens then. `set 30d` or `set 2027-01-31` sets it (its owner and team up to the policy's max, as `extend`; IT admins any), `none` removes it (IT admins).",
     args: [arg.vm(), leaseSetArg],
-    build: ([vm, set]) => (set === undefined ? { verb: "lease", vm } : { verb: "lease", vm, set }),
+    build: ([vm, set]) => (set === undefined ? { verb: "lease", vm } : set !== null && typeof set === "object" ? { verb: "lease", vm, until: set.until } : { verb: "lease", vm, set }),
   }),
   extend: command({
     verb: "extend",

@@ -82,6 +82,12 @@ export interface Target {
 /** A verb that changes something: checked here, then confirmed first or published at once. */
 export interface ActionVerb<C extends ParsedCommand> extends VerbCommon<C> {
   kind: "action";
+  /**
+   * The record the command runs as for this actor, when that depends on who asks (`lease <vm>
+   * set`: with `lease.set` it sets, with only `lease.extend` it is an extend, within the same
+   * limits and approvals); this one when not given. Asked before any other check.
+   */
+  runAs?(cmd: C, env: { policy: Policy; actor: Actor }): ActionVerb<C>;
   /** The checks the gateway can make from the command alone (names, sizes, limits, protected names); the command service makes them again. */
   precheck(policy: Policy, cmd: C): void;
   /**

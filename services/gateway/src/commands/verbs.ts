@@ -11,7 +11,7 @@ import { echo } from "./echo.js";
 import { extend } from "./extend.js";
 import { help } from "./help.js";
 import { info } from "./info.js";
-import { lease, leaseSet } from "./lease.js";
+import { lease } from "./lease.js";
 import { list } from "./list.js";
 import { owner } from "./owner.js";
 import { parseCommand, type ParsedCommand, type Verb } from "./parse.js";
@@ -102,7 +102,8 @@ export function questionText(r: ActionVerb<ParsedCommand>, cmd: ParsedCommand, t
 export function mayRunOn(policy: Policy, actor: Actor, text: string, vm: { name: string; path?: string | undefined; owner?: string | undefined; team?: string | undefined }): boolean {
   const cmd = parseCommand(text);
   if (!cmd.success) return false;
-  const r = recordOf(cmd.data);
+  const asked = recordOf(cmd.data);
+  const r = isAction(asked) ? (asked.runAs?.(cmd.data, { policy, actor }) ?? asked) : asked;
   if (!isAction(r) || !r.target) return false;
   const t = r.target(cmd.data);
   if (t.vm !== vm.name) return false;

@@ -33,9 +33,10 @@ export class Actions {
   }
 
   /** A command that changes something: checked, then confirmed first or published now. */
-  async act(record: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
+  async act(asked: ActionVerb<ParsedCommand>, cmd: ParsedCommand, c: Call): Promise<Ack> {
     const { policy } = this.d;
     const started = performance.now();
+    const record = asked.runAs?.(cmd, { policy, actor: c.actor }) ?? asked;
     record.precheck(policy, cmd);
     let actor = c.actor;
     let vm: VmSummary | undefined;

@@ -37,6 +37,8 @@ export const DEFAULT_SWEEP_MS = 5_000;
 /** An approved request not marked published this long after the decision is published by the sweep (its replica died). */
 const REPUBLISH_AFTER_MS = 30_000;
 const STORE_TIMEOUT_MS = 1_000;
+/** How long a replica telling a requester holds the claim (past it, another replica tells them: this one died). */
+const TELL_CLAIM_MS = 60_000;
 const QUOTA_LOOKUP_TIMEOUT_MS = 1_500;
 
 const ClickSchema = z.object({
@@ -375,14 +377,10 @@ export class ApprovalDesk {
         this.audit(next, "approved", clicker.userId, `approved by ${clicker.userId}; ${more} more needed`);
         return { say: `:white_check_mark: Your approval is recorded; it waits for ${more} more approver(s). (request ${code(rec.command.id)})`, after: () => this.updateCard(next, log) };
       }
-      if (next.state === "rejected") {
-        const because = reason ? `: ${reason}` : "";
-        this.audit(next, "rejected", clicker.userId, `rejected by ${clicker.userId}${because}`, reason);
-        this.d.auditor.rejected(next.command.actor, next.command.id, next.verb, next.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${clicker.userId}${because}; nothing was done.`);
-        return { after: () => this.finish(stored, log) };
-      }
-      this.audit(next, "approved", clicker.userId, `approved by ${approversOf(next).join(", ")}; the command runs`);
-      return { after: () => this.runApproved(stored, log) };
+      // Audited after the compare-and-set from the record alone, under fixed ids: when this replica
+      // dies before, the sweep of any replica stores the same records (auditSettled).
+      if (next.state === "rejected") return { after: () => this.auditSettled(stored, log).then((s) => this.finish(s, log)) };
+      return { after: () => this.auditSettled(stored, log).then((s) => this.runApproved(s, log)) };
     }
     log.warn("approval record changed too often meanwhile; the click was not recorded");
     return { say: ":warning: Too many changes to this request at once; nothing was done. Click again." };
@@ -426,16 +424,60 @@ export class ApprovalDesk {
       log.info({ code: refusal.code }, `approved command refused: ${refusal.message}`);
       this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message);
     }
-    const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true }));
+    const refused = refusal && { ...refusal.toJSON(), message: refusal.message.slice(0, 2000) };
+    const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true, ...(refused ? { refused } : {}) }));
     await this.finish(marked ?? stored, log, refusal);
   }
 
-  /** After a decision or expiry: the card edited in place and the requester told, once (`told`). */
+  /**
+   * After a decision or expiry: the card edited in place and the requester told, then marked
+   * `told`. The replica that tells holds `tellingUntil` meanwhile, so replicas sweeping at once tell
+   * once; one that dies before marking `told` leaves it to the sweep once the claim has lapsed.
+   */
   private async finish(stored: StoredApproval, log: Logger, refusal?: IaasError): Promise<void> {
     await this.updateCard(stored.record, log, refusal);
-    const claimed = await this.change(stored.record.id, (r) => (r.told ? undefined : { ...r, told: true }));
+    const now = this.d.now();
+    const claimed = await this.change(stored.record.id, (r) =>
+      r.told || (r.tellingUntil && Date.parse(r.tellingUntil) > now) ? undefined : { ...r, tellingUntil: new Date(now + TELL_CLAIM_MS).toISOString() },
+    );
     if (!claimed) return;
     await this.tellRequester(claimed.record, log, refusal);
+    await this.change(stored.record.id, (r) => {
+      if (r.told) return undefined;
+      const { tellingUntil: _, ...rest } = r;
+      return { ...rest, told: true };
+    });
+  }
+
+  /**
+   * The audit records of a settled request (approved, rejected, expired), made from the record
+   * alone (who decided, the reason, when), so whichever replica stores them stores the same ones
+   * under the same Nats-Msg-Ids (a repeat is dropped); then marked `audited`. Answers the record
+   * as it is after (unchanged when the stream did not take them: the sweep tries again).
+   */
+  async auditSettled(stored: StoredApproval, log: Logger): Promise<StoredApproval> {
+    const rec = stored.record;
+    if (rec.state === "pending" || rec.audited) return stored;
+    const last = rec.decisions.at(-1);
+    const at = rec.decidedAt ?? rec.createdAt;
+    const stores: Promise<boolean>[] = [];
+    if (rec.state === "approved") {
+      stores.push(this.audit(rec, "approved", last?.userId, `approved by ${approversOf(rec).join(", ")}; the command runs`, undefined, at));
+    } else if (rec.state === "rejected") {
+      const rejecter = rec.decisions.find((x) => x.decision === "reject");
+      const reason = rejecter?.reason;
+      const because = reason ? `: ${reason}` : "";
+      stores.push(this.audit(rec, "rejected", rejecter?.userId, `rejected by ${rejecter?.userId ?? "an approver"}${because}`, reason, at));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${rejecter?.userId ?? "an approver"}${because}; nothing was done.`));
+    } else {
+      stores.push(this.audit(rec, "expired", undefined, `nobody decided within ${rec.rule}'s time; rejected`, undefined, at));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done."));
+    }
+    if (!(await Promise.all(stores)).every(Boolean)) {
+      log.warn({ approvalId: rec.id }, "the settled request's audit could not be stored; the sweep tries again");
+      return stored;
+    }
+    return (await this.change(rec.id, (r) => (r.audited ? undefined : { ...r, audited: true }))) ?? stored;
   }
 
   private async updateCard(rec: ApprovalRecord, log: Logger, refusal?: IaasError): Promise<void> {
@@ -487,15 +529,17 @@ export class ApprovalDesk {
 
   /**
    * One pass: pending requests past their expiry are expired, past half their time reminded;
-   * approved ones a crashed replica did not publish are published; decided ones whose requester
-   * was not told are told. Each by compare-and-set: the replica whose write lands acts.
+   * settled ones a crashed replica did not audit are audited, approved ones it did not publish are
+   * published, settled ones whose requester was not told are told. Each by compare-and-set (the
+   * replica whose write lands acts) or under fixed ids (a repeat is dropped).
    */
   async sweep(): Promise<void> {
     const now = this.d.now();
     const log = this.d.log.child({ component: "approvals-sweep" });
     let pending = 0;
     let oldest = now;
-    for (const cur of await this.d.store.all()) {
+    for (const found of await this.d.store.all()) {
+      let cur = found;
       const rec = cur.record;
       if (rec.state === "pending" && now <= Date.parse(rec.expiresAt)) {
         pending += 1;
@@ -505,11 +549,20 @@ export class ApprovalDesk {
         if (!rec.card && this.d.api && now - Date.parse(rec.createdAt) > REPUBLISH_AFTER_MS) await this.postCard(rec.id, log);
         if (now > Date.parse(rec.expiresAt)) await this.expire(cur, log);
         else if (!rec.reminded && now >= Date.parse(rec.remindAt)) await this.remind(cur, log);
-      } else if (rec.state === "approved" && !rec.published && now - Date.parse(rec.decidedAt ?? rec.createdAt) > REPUBLISH_AFTER_MS) {
+        continue;
+      }
+      if (now - Date.parse(rec.decidedAt ?? rec.createdAt) <= REPUBLISH_AFTER_MS) continue;
+      // `told` comes after `audited`: a request told of was audited (records from before `audited` too).
+      if (!rec.audited && !rec.told) {
+        log.warn({ approvalId: rec.id, state: rec.state }, "a settled request was not marked audited; storing its audit (a repeat is dropped)");
+        cur = await this.auditSettled(cur, log);
+      }
+      if (rec.state === "approved" && !rec.published) {
         log.warn({ approvalId: rec.id }, "an approved command was not marked published; publishing it (a repeat is dropped)");
         await this.runApproved(cur, log);
-      } else if (rec.state !== "approved" && !rec.told && now - Date.parse(rec.decidedAt ?? rec.createdAt) > REPUBLISH_AFTER_MS) {
-        await this.finish(cur, log);
+      } else if (!rec.told) {
+        // Published (or refused) and not told: the replica died in between.
+        await this.finish(cur, log, rec.refused && new IaasError(rec.refused.code, rec.refused.message, { retryable: rec.refused.retryable }));
       }
     }
     this.d.metrics?.approvalsPending.set(pending);
@@ -521,9 +574,7 @@ export class ApprovalDesk {
     const revision = await this.d.store.update(cur, next);
     if (revision === undefined) return;
     log.info({ approvalId: next.id }, "approval expired");
-    this.audit(next, "expired", undefined, `nobody decided within ${cur.record.rule}'s time; rejected`);
-    this.d.auditor.rejected(next.command.actor, next.command.id, next.verb, next.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done.");
-    await this.finish({ record: next, revision }, log);
+    await this.finish(await this.auditSettled({ record: next, revision }, log), log);
   }
 
   private async remind(cur: StoredApproval, log: Logger): Promise<void> {
@@ -553,8 +604,8 @@ export class ApprovalDesk {
     return undefined;
   }
 
-  private audit(rec: ApprovalRecord, decision: ApprovalAudit["decision"], by: string | undefined, message: string, reason?: string): void {
-    this.d.auditor.approval({
+  private audit(rec: ApprovalRecord, decision: ApprovalAudit["decision"], by: string | undefined, message: string, reason?: string, at?: string): Promise<boolean> {
+    return this.d.auditor.approval({
       kind: "approval",
       id: rec.id,
       request: rec.command.id,
@@ -565,7 +616,7 @@ export class ApprovalDesk {
       ...(by ? { by } : {}),
       ...(reason ? { reason } : {}),
       message: message.slice(0, 3000),
-      at: new Date(this.d.now()).toISOString(),
+      at: at ?? new Date(this.d.now()).toISOString(),
     });
   }
 }

@@ -40,23 +40,32 @@ export class Auditor {
     private readonly d: { js: JetStreamClient; jsm: JetStreamManager; log: Logger; now: () => number },
   ) {}
 
-  rejected(actor: Actor, id: string, command: string, vm: string | undefined, code: ErrorCode | undefined, message: string): void {
-    this.record(actor, id, command, vm, "rejected", code, message);
+  /*
+   * Each record method answers whether the stream took the record (never rejects); most callers
+   * do not wait, those that mark a record audited do.
+   */
+
+  rejected(actor: Actor, id: string, command: string, vm: string | undefined, code: ErrorCode | undefined, message: string): Promise<boolean> {
+    return this.record(actor, id, command, vm, "rejected", code, message);
   }
 
-  succeeded(actor: Actor, id: string, command: string, vm: string | undefined, message: string): void {
-    this.record(actor, id, command, vm, "succeeded", undefined, message);
+  succeeded(actor: Actor, id: string, command: string, vm: string | undefined, message: string): Promise<boolean> {
+    return this.record(actor, id, command, vm, "succeeded", undefined, message);
   }
 
-  /** A transition of a request for approval (`iaas.audit.approval`); one record per transition and clicker. */
-  approval(rec: ApprovalAudit): void {
+  /**
+   * A transition of a request for approval (`iaas.audit.approval`); one record per transition and
+   * clicker: the Nats-Msg-Id is the approval id, the transition and who made it, so the sweep
+   * storing a settled request's record again (its replica died before marking it audited) is dropped.
+   */
+  approval(rec: ApprovalAudit): Promise<boolean> {
     const parsed = ApprovalAuditSchema.parse(rec);
     const msgID = `approval-${parsed.id}-${parsed.decision}-${parsed.by ?? "sweep"}${parsed.decision === "refused" ? `-${parsed.at}` : ""}`;
-    this.track(this.d.js.publish(Subjects.audit("approval"), encodeJson(parsed), { msgID }).then(() => undefined), parsed.request);
+    return this.track(this.d.js.publish(Subjects.audit("approval"), encodeJson(parsed), { msgID }).then(() => undefined), parsed.request);
   }
 
   /** Same subject and Nats-Msg-Id scheme as the command services' records (runtime's publishAudit). */
-  private record(actor: Actor, id: string, command: string, vm: string | undefined, outcome: "rejected" | "succeeded", code: ErrorCode | undefined, message: string): void {
+  private record(actor: Actor, id: string, command: string, vm: string | undefined, outcome: "rejected" | "succeeded", code: ErrorCode | undefined, message: string): Promise<boolean> {
     const rec = CommandAuditSchema.parse({
       kind: "command",
       id,
@@ -68,13 +77,20 @@ export class Auditor {
       message: message.slice(0, 3000),
       at: new Date(this.d.now()).toISOString(),
     });
-    this.track(this.d.js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, outcome) }).then(() => undefined), id);
+    return this.track(this.d.js.publish(Subjects.audit("command"), encodeJson(rec), { msgID: CommandMsgIds.audit(id, outcome) }).then(() => undefined), id);
   }
 
-  private track(p: Promise<void>, id: string): void {
-    const q = p.catch((err: unknown) => this.d.log.error({ err, requestId: id }, "audit publish failed"));
+  private track(p: Promise<void>, id: string): Promise<boolean> {
+    const q = p.then(
+      () => true,
+      (err: unknown) => {
+        this.d.log.error({ err, requestId: id }, "audit publish failed");
+        return false;
+      },
+    );
     this.pending.add(q);
     void q.finally(() => this.pending.delete(q));
+    return q;
   }
 
   async flush(): Promise<void> {
