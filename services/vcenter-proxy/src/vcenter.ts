@@ -26,6 +26,9 @@ import {
 import type { Logger } from "@iaas/runtime";
 import { compileGlob } from "@iaas/policy";
 import { toIaasError } from "./faults.js";
+import { FirstByName } from "./list_view.js";
+
+export { FirstByName } from "./list_view.js";
 
 const ACTION_WORDS: Record<PowerAction, string> = {
   on: "power on",
@@ -90,43 +93,8 @@ export interface ListQuery {
  */
 const LIST_PAGE = 500;
 
-const collator = new Intl.Collator();
 /** Morefs in their numbering: `vm-12` before `vm-100`. */
 const BY_MOREF = new Intl.Collator(undefined, { numeric: true });
-
-/**
- * The first `limit` items by name (then moref) of those offered, and how many were offered: a
- * sorted array of at most `limit`, so memory is the answer's and a large inventory costs one
- * comparison per item past the first `limit` (an item after the last kept one is dropped at once).
- */
-export class FirstByName<T> {
-  private readonly kept: { name: string; id: string; item: T }[] = [];
-  total = 0;
-
-  constructor(readonly limit: number) {}
-
-  offer(name: string, id: string, item: T): void {
-    this.total++;
-    if (this.limit === 0) return;
-    const cmp = (a: { name: string; id: string }) => collator.compare(a.name, name) || (a.id < id ? -1 : a.id > id ? 1 : 0);
-    const k = this.kept;
-    if (k.length === this.limit && cmp(k[k.length - 1]!) <= 0) return;
-    let lo = 0;
-    let hi = k.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmp(k[mid]!) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    k.splice(lo, 0, { name, id, item });
-    if (k.length > this.limit) k.pop();
-  }
-
-  /** The kept items, in order, through `fn`, and the count of all offered. */
-  map<U>(fn: (item: T) => U): { items: U[]; total: number } {
-    return { items: this.kept.map((k) => fn(k.item)), total: this.total };
-  }
-}
 
 /** A contract summary from the live index alone (no path: `list` does not show it). */
 function indexedSummary(v: IndexedVm, keys: FieldKeys): VmSummary {
