@@ -3,9 +3,67 @@ import type { IndexedVm, VmChange } from "@iaas/vsphere";
 
 const collator = new Intl.Collator();
 
+/**
+ * The collator's primary weight of each printable ASCII character, by rank (`A` and `a` one
+ * rank), read from the collator itself; undefined where its order cannot be had that way. In the
+ * collator's default (CLDR root, as English uses it) each such character is one primary weight, not
+ * ignorable, and none contracts with another: two such names compare by these ranks until the
+ * first that differ, the shorter first if one is the other's start, and only names equal but for
+ * case need the collator. A comparison costs tens of nanoseconds instead of the collator's 0.2 to
+ * 1.5 µs (V8's own fast path leaves out `_` and capitals, which VM names are full of).
+ */
+const RANKS: Uint8Array | undefined = (() => {
+  const lang = collator.resolvedOptions().locale.split("-")[0];
+  if (lang !== "en" && lang !== "und") return undefined;
+  const base = new Intl.Collator(collator.resolvedOptions().locale, { sensitivity: "base" });
+  const chars = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).sort(base.compare);
+  const ranks = new Uint8Array(0x80);
+  let rank = 1;
+  chars.forEach((ch, i) => {
+    if (i > 0 && base.compare(chars[i - 1]!, ch) !== 0) rank++;
+    ranks[ch.charCodeAt(0)] = rank;
+  });
+  // Checked on a fixed sample: pairs of short names, against the collator.
+  let seed = 1;
+  const pick = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), chars[seed % chars.length]!);
+  const name = () => Array.from({ length: 1 + (seed % 4) }, pick).join("");
+  for (let i = 0; i < 500; i++) {
+    const a = name();
+    const b = i % 3 === 0 ? a.toUpperCase() + pick() : name();
+    if (Math.sign(byRanks(ranks, a, b) || collator.compare(a, b)) !== Math.sign(collator.compare(a, b))) return undefined;
+  }
+  return ranks;
+})();
+
+/**
+ * By primary rank: the sign, 0 when the names are the same but for case, NaN when either holds a
+ * character other than printable ASCII (the collator decides).
+ */
+function byRanks(ranks: Uint8Array, a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  let d = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    // Past 0x7f the array answers undefined; below 0x20 and at 0x7f, 0.
+    const ra = ranks[a.charCodeAt(i)];
+    const rb = ranks[b.charCodeAt(i)];
+    if (!ra || !rb) return Number.NaN;
+    if (d === 0 && ra !== rb) d = ra < rb ? -1 : 1;
+  }
+  for (let j = i; j < a.length; j++) if (!ranks[a.charCodeAt(j)]) return Number.NaN;
+  for (let j = i; j < b.length; j++) if (!ranks[b.charCodeAt(j)]) return Number.NaN;
+  return d !== 0 ? d : a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/** Names as the collator orders them (its sign), by primary ranks where both are printable ASCII. */
+export function compareNames(a: string, b: string): number {
+  // NaN and 0 are both falsy: the collator then decides.
+  return (RANKS !== undefined && byRanks(RANKS, a, b)) || collator.compare(a, b);
+}
+
 /** The order a `list` answers in: by name (the collator), then by moref as a string. */
 export function listOrder(aName: string, aId: string, bName: string, bId: string): number {
-  return collator.compare(aName, bName) || (aId < bId ? -1 : aId > bId ? 1 : 0);
+  return compareNames(aName, bName) || (aId < bId ? -1 : aId > bId ? 1 : 0);
 }
 
 /**
@@ -54,12 +112,48 @@ export interface OwnerKeys {
   team: number;
 }
 
-/** What a `list` narrows by; `wanted` (applied to every candidate) has the last word. */
-export interface ViewQuery {
+/** What a `list` keeps: see ProxyEndpoints.vmList. `glob` is case-insensitive, as `list` compiles it. */
+export interface ListFilter {
   owner?: string | undefined;
   scope?: { owner: string; teams: readonly string[] } | undefined;
   includeTemplates?: boolean | undefined;
   glob?: Glob | undefined;
+}
+
+/** A VM as the filter sees it (from the index, or read from vCenter). */
+export interface Listed {
+  name: string;
+  template: boolean;
+  owner: string | undefined;
+  team: string | undefined;
+}
+
+/** `list`'s filter; `skipGlob` where the candidates are known to match the pattern. */
+export function listWanted(q: ListFilter, skipGlob = false): (o: Listed) => boolean {
+  const glob = skipGlob ? undefined : q.glob;
+  return (o) =>
+    (q.includeTemplates || !o.template) &&
+    (!q.owner || o.owner === q.owner) &&
+    (!q.scope || (o.owner !== undefined && o.owner === q.scope.owner) || (o.team !== undefined && q.scope.teams.includes(o.team))) &&
+    (!glob || glob.test(o.name));
+}
+
+/** Whether a glob is its literal prefix and a `*`: every name with the prefix matches it. */
+const prefixOnly = (glob: Glob) => {
+  const rest = [...glob.source].slice([...glob.prefix].length);
+  return rest.length > 0 && rest.every((ch) => ch === "*");
+};
+
+/** Whether `name`, folded (globFold), starts with `prefix`: by code unit for ASCII, without a copy. */
+function foldStartsWith(name: string, prefix: string): boolean {
+  if (name.length < prefix.length) return globFold(name).startsWith(prefix);
+  for (let i = 0; i < prefix.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x80) return globFold(name).startsWith(prefix);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 const byList = (a: IndexedVm, b: IndexedVm) => listOrder(a.name, a.ref.value, b.name, b.ref.value);
@@ -92,6 +186,8 @@ export class ListView {
   private readonly unsubscribe: () => void;
   /** Entries not where their order put them (found by a walk instead): 0 unless the order is broken. */
   misplaced = 0;
+  /** Entries `page` has looked at, for tests: what a query costs. */
+  visited = 0;
 
   constructor(
     source: ViewSource,
@@ -114,14 +210,23 @@ export class ListView {
   }
 
   /**
-   * The first `limit` entries that `wanted` keeps, in list order, and how many it keeps, visiting
-   * only the candidates `q` narrows to: an owner's or a scope's VMs; else the names with the
-   * pattern's literal prefix; else every entry in order (a page of all, counted without a walk).
+   * The first `limit` entries `q` keeps (listWanted), in list order, and how many it keeps,
+   * visiting only the candidates `q` narrows to: an owner's or a scope's VMs; else the names with
+   * the pattern's literal prefix (not tested against the pattern when it is that prefix and a
+   * `*`); else every entry in order (a page of all, counted without a walk).
    */
-  page(q: ViewQuery, wanted: (v: IndexedVm) => boolean, limit: number): { items: IndexedVm[]; total: number } {
-    if (q.owner !== undefined || q.scope !== undefined) return this.first(this.scoped(q), wanted, limit);
+  page(q: ListFilter, limit: number): { items: IndexedVm[]; total: number } {
+    const keep = (skipGlob: boolean) => {
+      const w = listWanted(q, skipGlob);
+      return (v: IndexedVm) => {
+        this.visited++;
+        return w({ name: v.name, template: v.template, owner: this.ownerOf(v), team: this.teamOf(v) });
+      };
+    };
+    if (q.owner !== undefined || q.scope !== undefined) return this.first(this.scoped(q), keep(false), limit);
     const prefix = q.glob?.prefix ?? "";
-    if (prefix !== "") return this.first(this.withPrefix(prefix), wanted, limit);
+    if (prefix !== "") return this.first(this.withPrefix(prefix), keep(prefixOnly(q.glob!)), limit);
+    const wanted = keep(false);
     const items: IndexedVm[] = [];
     if (q.glob === undefined) {
       // In list order already: the page is the first `limit` that are wanted; the total is counted.
@@ -140,7 +245,7 @@ export class ListView {
   }
 
   /** The VMs of `q.owner`, else of `q.scope`'s owner and teams (each once). */
-  private *scoped(q: ViewQuery): Iterable<IndexedVm> {
+  private *scoped(q: ListFilter): Iterable<IndexedVm> {
     if (q.owner !== undefined) {
       yield* this.byOwner.get(q.owner) ?? [];
       return;
@@ -163,7 +268,7 @@ export class ListView {
       if (globFold(f[mid]!.name) < prefix) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < f.length && globFold(f[i]!.name).startsWith(prefix); i++) yield f[i]!;
+    for (let i = lo; i < f.length && foldStartsWith(f[i]!.name, prefix); i++) yield f[i]!;
   }
 
   private first(candidates: Iterable<IndexedVm>, wanted: (v: IndexedVm) => boolean, limit: number): { items: IndexedVm[]; total: number } {

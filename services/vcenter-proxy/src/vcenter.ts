@@ -26,7 +26,7 @@ import {
 import type { Logger } from "@iaas/runtime";
 import { compileGlob } from "@iaas/policy";
 import { toIaasError } from "./faults.js";
-import { FirstByName } from "./list_view.js";
+import { FirstByName, ListView, listWanted } from "./list_view.js";
 
 export { FirstByName } from "./list_view.js";
 
@@ -232,6 +232,8 @@ export interface VcenterOptions {
  */
 export class Vcenter {
   readonly index: VmIndex | undefined;
+  /** The index as `list` reads it, once the index is live and the attribute keys are known. */
+  private view: ListView | undefined;
   private readonly listPage: number;
   private fieldKeys: Promise<FieldKeys> | undefined;
   /** False once this vCenter showed it has no working AlarmManager (listed in none, or MethodNotFound). */
@@ -247,7 +249,11 @@ export class Vcenter {
     if (opts.liveIndex) {
       this.index = new VmIndex(client, { logger: log });
       // Not awaited: until it is live, look-ups ask vCenter.
-      this.index.start().catch((err: unknown) => log.warn({ err }, "inventory index not live yet; look-ups ask vCenter"));
+      this.index.start().then(
+        // Built now if the keys are known (the start-up migration asks for them), else with them.
+        () => void this.fieldKeys?.then((keys) => this.listView(keys), () => undefined),
+        (err: unknown) => log.warn({ err }, "inventory index not live yet; look-ups ask vCenter"),
+      );
     }
   }
 
@@ -263,7 +269,9 @@ export class Vcenter {
       const team = await cfm.ensure(TEAM_FIELD, "VirtualMachine");
       const lease = await cfm.ensure(LEASE_FIELD, "VirtualMachine");
       this.log.info({ owner: owner.key, team: team.key, lease: lease.key }, "custom attributes iaas.owner, iaas.team and iaas.lease.expires are defined");
-      return { owner: owner.key, team: team.key, lease: lease.key };
+      const keys = { owner: owner.key, team: team.key, lease: lease.key };
+      if (this.index?.live) this.listView(keys);
+      return keys;
     })().catch((err: unknown) => {
       this.fieldKeys = undefined;
       throw toIaasError(err, { action: "read the custom attributes iaas.owner, iaas.team and iaas.lease.expires" });
@@ -521,7 +529,17 @@ export class Vcenter {
 
   /** Stops the index's feed (before the client logs out). */
   async close(): Promise<void> {
+    this.view?.close();
     await this.index?.stop();
+  }
+
+  /**
+   * The list view of the live index, built on first use (one sort of what the index holds) and
+   * kept by its notifications from then on, whether or not the index is live at a given moment.
+   */
+  listView(keys: FieldKeys): ListView {
+    if (!this.index) throw new Error("no live index: this Vcenter lists from vCenter");
+    return (this.view ??= new ListView(this.index, keys));
   }
 
   /**
@@ -728,9 +746,9 @@ export class Vcenter {
    * of the matches and how many match. `scope`: only VMs owned by `scope.owner` or whose team is in
    * `scope.teams`; `glob`: only names matching it (case-insensitive).
    *
-   * Bounded by what it returns, not by the inventory: from the live index, a walk of it that
-   * keeps only the first `limit` matches by name (no copy of the inventory, no call to vCenter);
-   * without the index (still being built, feed lost), the VMs' references, then their facts read
+   * Bounded by what it returns, not by the inventory: from the live index's list view (ListView:
+   * a page of all is a slice of its order, a scope visits the scope's VMs, a pattern with a
+   * literal prefix the names with it; no call to vCenter); without the index (still being built, feed lost), the VMs' references, then their facts read
    * LIST_PAGE VMs at a time, each page dropped once its matches are counted. The answer stops at
    * VM_LIST_MAX_BYTES of JSON; a request without `limit` whose matches do not fit is refused.
    */
@@ -739,22 +757,13 @@ export class Vcenter {
       const keys = await this.fields();
       const limit = q.limit ?? VM_LIST_MAX_VMS;
       const glob = q.glob === undefined ? undefined : compileGlob(q.glob, { caseInsensitive: true });
-      const wanted = (o: { name: string; template: boolean; owner: string | undefined; team: string | undefined }) =>
-        (q.includeTemplates || !o.template) &&
-        (!q.owner || o.owner === q.owner) &&
-        (!q.scope || (o.owner !== undefined && o.owner === q.scope.owner) || (o.team !== undefined && q.scope.teams.includes(o.team))) &&
-        (!glob || glob.test(o.name));
+      const wanted = listWanted({ ...q, glob });
       let first: { items: VmSummary[]; total: number };
       if (this.index?.live) {
-        const sel = new FirstByName<IndexedVm>(limit);
-        for (const v of this.index.all()) {
-          // The index holds custom values only: an owner still in version 1's extraConfig only
-          // counts once the start-up migration has copied it (as for vm-usage).
-          const owner = v.customValues.get(keys.owner) || undefined;
-          const team = v.customValues.get(keys.team) || undefined;
-          if (wanted({ name: v.name, template: v.template, owner, team })) sel.offer(v.name, v.ref.value, v);
-        }
-        first = sel.map((v) => indexedSummary(v, keys));
+        // The index holds custom values only: an owner still in version 1's extraConfig only
+        // counts once the start-up migration has copied it (as for vm-usage).
+        const page = this.listView(keys).page({ ...q, glob }, limit);
+        first = { items: page.items.map((v) => indexedSummary(v, keys)), total: page.total };
       } else {
         const sel = new FirstByName<VmRecord>(limit);
         await this.client.propertyCollector.eachInContainer("VirtualMachine", VM_BRIEF_PATHS, this.listPage, (objects) => {
