@@ -23,6 +23,8 @@ const RANKS: Uint8Array | undefined = (() => {
     if (i > 0 && base.compare(chars[i - 1]!, ch) !== 0) rank++;
     ranks[ch.charCodeAt(0)] = rank;
   });
+  // One rank is one character but for case (a pattern's prefix is then a range of the ranks).
+  for (const a of chars) for (const b of chars) if ((ranks[a.charCodeAt(0)] === ranks[b.charCodeAt(0)]) !== (a.toLowerCase() === b.toLowerCase())) return undefined;
   // Checked on a fixed sample: pairs of short names, against the collator.
   let seed = 1;
   const pick = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), chars[seed % chars.length]!);
@@ -53,6 +55,24 @@ function byRanks(ranks: Uint8Array, a: string, b: string): number {
   for (let j = i; j < a.length; j++) if (!ranks[a.charCodeAt(j)]) return Number.NaN;
   for (let j = i; j < b.length; j++) if (!ranks[b.charCodeAt(j)]) return Number.NaN;
   return d !== 0 ? d : a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/** Whether the name is compared by ranks: printable ASCII (most VM names). */
+const ranked = (name: string): boolean => RANKS !== undefined && PRINTABLE.test(name);
+
+/**
+ * A ranked name against a pattern's folded prefix, by ranks over the prefix's length: 0 when the
+ * name starts with it (but for case), so the ranked names with a prefix are one range of list order.
+ */
+function byPrefix(ranks: Uint8Array, name: string, prefix: string): number {
+  const n = name.length < prefix.length ? name.length : prefix.length;
+  for (let i = 0; i < n; i++) {
+    const d = ranks[name.charCodeAt(i)]! - ranks[prefix.charCodeAt(i)]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return name.length < prefix.length ? -1 : 0;
 }
 
 /** Names as the collator orders them (its sign), by primary ranks where both are printable ASCII. */
@@ -166,11 +186,13 @@ const byFold = (a: IndexedVm, b: IndexedVm) => {
 
 /**
  * The live index as `list` reads it, kept up to date by its change notifications so a page costs
- * what it holds, not the inventory: every entry in list order (a page of all is a slice), the same
- * entries by folded name (a pattern with a literal prefix visits only the names with that prefix),
- * the VMs of each owner and of each team (a scope visits only its own), and the count of templates
- * (so the total of all needs no walk). It holds the index's entries, not copies: two references
- * per VM, plus one per owned VM and one per VM with a team.
+ * what it holds, not the inventory: every entry in list order (a page of all is a slice); the
+ * ranked ones (printable ASCII names, `compareNames`) again in list order, where the names with a
+ * pattern's literal prefix are one range (found by binary search: a prefix-and-star pattern's page
+ * is a slice of it and its count the range's length); the others by folded name, where they are
+ * one range too; the VMs of each owner and of each team (a scope visits only its own); and the
+ * templates (so a total needs no walk). It holds the index's entries, not copies: two references
+ * per VM, plus one per owned VM, one per VM with a team and one per template.
  *
  * Each sorted array is kept by binary search and insertion (a memmove of the array: microseconds at
  * 50,000 VMs); a change that keeps the name (power, size, custom values, disks) replaces the entry
@@ -179,10 +201,13 @@ const byFold = (a: IndexedVm, b: IndexedVm) => {
  */
 export class ListView {
   private readonly ordered: IndexedVm[];
+  /** The ranked entries, in list order. */
+  private readonly ranked: IndexedVm[];
+  /** The others, by folded name. */
   private readonly folded: IndexedVm[];
   private readonly byOwner = new Map<string, Set<IndexedVm>>();
   private readonly byTeam = new Map<string, Set<IndexedVm>>();
-  private templates = 0;
+  private readonly templates = new Set<IndexedVm>();
   private readonly unsubscribe: () => void;
   /** Entries not where their order put them (found by a walk instead): 0 unless the order is broken. */
   misplaced = 0;
@@ -195,8 +220,9 @@ export class ListView {
   ) {
     const all = [...source.all()];
     for (const v of all) this.addTo(v);
-    this.ordered = all.slice().sort(byList);
-    this.folded = all.sort(byFold);
+    this.ordered = all.sort(byList);
+    this.ranked = this.ordered.filter((v) => ranked(v.name));
+    this.folded = this.ordered.filter((v) => !ranked(v.name)).sort(byFold);
     // Subscribed in the turn that read the entries: no change falls between them.
     this.unsubscribe = source.subscribe((prev, next) => this.change(prev, next));
   }
@@ -225,7 +251,31 @@ export class ListView {
     };
     if (q.owner !== undefined || q.scope !== undefined) return this.first(this.scoped(q), keep(false), limit);
     const prefix = q.glob?.prefix ?? "";
-    if (prefix !== "") return this.first(this.withPrefix(prefix), keep(prefixOnly(q.glob!)), limit);
+    if (prefix !== "") {
+      const only = prefixOnly(q.glob!);
+      const wanted = keep(only);
+      const [lo, hi] = this.rankedRange(prefix);
+      if (!only) return this.first(this.withPrefix(prefix, lo, hi), wanted, limit);
+      // Every ranked name of the range matches: its first wanted are in list order already, and
+      // its count is the range's less its templates. The others are tested and merged in.
+      const sel = new FirstByName<IndexedVm>(limit);
+      let kept = 0;
+      for (let i = lo; i < hi && kept < limit; i++) {
+        const v = this.ranked[i]!;
+        if (wanted(v)) {
+          sel.offer(v.name, v.ref.value, v);
+          kept++;
+        }
+      }
+      let total = hi - lo;
+      if (!q.includeTemplates) for (const t of this.templates) if (ranked(t.name) && foldStartsWith(t.name, prefix)) total--;
+      for (const v of this.othersWithPrefix(prefix)) {
+        if (!wanted(v)) continue;
+        total++;
+        sel.offer(v.name, v.ref.value, v);
+      }
+      return { items: sel.map((v) => v).items, total };
+    }
     const wanted = keep(false);
     const items: IndexedVm[] = [];
     if (q.glob === undefined) {
@@ -234,7 +284,7 @@ export class ListView {
         if (items.length >= limit) break;
         if (wanted(v)) items.push(v);
       }
-      return { items, total: q.includeTemplates ? this.ordered.length : this.ordered.length - this.templates };
+      return { items, total: q.includeTemplates ? this.ordered.length : this.ordered.length - this.templates.size };
     }
     let total = 0;
     for (const v of this.ordered) {
@@ -258,8 +308,32 @@ export class ListView {
     }
   }
 
-  /** The entries whose folded name starts with `prefix` (folded), in folded order. */
-  private *withPrefix(prefix: string): Iterable<IndexedVm> {
+  /** Where the ranked names that start with `prefix` (folded) are: [lo, hi) of `ranked`. */
+  private rankedRange(prefix: string): [number, number] {
+    const r = this.ranked;
+    if (RANKS === undefined || !PRINTABLE.test(prefix)) return [0, 0];
+    const ranks = RANKS;
+    const bound = (past: number) => {
+      let lo = 0;
+      let hi = r.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (byPrefix(ranks, r[mid]!.name, prefix) < past) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    return [bound(0), bound(1)];
+  }
+
+  /** The ranked entries [lo, hi), then the others whose folded name starts with `prefix` (folded). */
+  private *withPrefix(prefix: string, lo: number, hi: number): Iterable<IndexedVm> {
+    for (let i = lo; i < hi; i++) yield this.ranked[i]!;
+    yield* this.othersWithPrefix(prefix);
+  }
+
+  /** The others whose folded name starts with `prefix` (folded), in folded order. */
+  private *othersWithPrefix(prefix: string): Iterable<IndexedVm> {
     const f = this.folded;
     let lo = 0;
     let hi = f.length;
@@ -288,19 +362,23 @@ export class ListView {
   private change(prev: IndexedVm | undefined, next: IndexedVm | undefined): void {
     if (prev) this.removeFrom(prev);
     if (next) this.addTo(next);
+    const own = (v: IndexedVm): [IndexedVm[], (a: IndexedVm, b: IndexedVm) => number] => (ranked(v.name) ? [this.ranked, byList] : [this.folded, byFold]);
     if (prev && next && prev.name === next.name && prev.ref.value === next.ref.value) {
-      // Same place in both orders: the entry is swapped in place.
+      // Same place in every order: the entry is swapped in place.
       this.ordered[this.indexOf(this.ordered, prev, byList)] = next;
-      this.folded[this.indexOf(this.folded, prev, byFold)] = next;
+      const [arr, cmp] = own(prev);
+      arr[this.indexOf(arr, prev, cmp)] = next;
       return;
     }
     if (prev) {
       this.ordered.splice(this.indexOf(this.ordered, prev, byList), 1);
-      this.folded.splice(this.indexOf(this.folded, prev, byFold), 1);
+      const [arr, cmp] = own(prev);
+      arr.splice(this.indexOf(arr, prev, cmp), 1);
     }
     if (next) {
       this.ordered.splice(lowerBound(this.ordered, next, byList), 0, next);
-      this.folded.splice(lowerBound(this.folded, next, byFold), 0, next);
+      const [arr, cmp] = own(next);
+      arr.splice(lowerBound(arr, next, cmp), 0, next);
     }
   }
 
@@ -315,7 +393,7 @@ export class ListView {
   }
 
   private addTo(v: IndexedVm): void {
-    if (v.template) this.templates++;
+    if (v.template) this.templates.add(v);
     const owner = this.ownerOf(v);
     const team = this.teamOf(v);
     if (owner !== undefined) setOf(this.byOwner, owner).add(v);
@@ -323,7 +401,7 @@ export class ListView {
   }
 
   private removeFrom(v: IndexedVm): void {
-    if (v.template) this.templates--;
+    if (v.template) this.templates.delete(v);
     const owner = this.ownerOf(v);
     const team = this.teamOf(v);
     if (owner !== undefined) dropFrom(this.byOwner, owner, v);

@@ -215,9 +215,12 @@ describe("ListView", () => {
     // An owner's 20 VMs, and with a team's 20.
     check({ owner: "U1", limit: 20 }, 20);
     check({ scope: { owner: "U1", teams: ["S1", "S1"] }, limit: 5 }, 40);
-    // `DC0_C1_RP0_VM1999*`: the names with that prefix (VM1999, VM19990-19999), not all 20,000.
+    // A prefix and a star: the page's own entries, the count from the range's bounds.
     check({ glob: "dc0_c1_rp0_vm1999*", limit: 20 }, 11);
-    check({ glob: "DC0_C0_RP0_VM4*", limit: 20 }, 0.06 * N);
+    check({ glob: "DC0_C0_RP0_VM4*", limit: 20 }, 20);
+    check({ glob: "DC0_C0_RP0_VM4**", limit: 0 }, 0);
+    // Any other pattern with a literal prefix: the names with that prefix (556 of the 20,000).
+    check({ glob: "DC0_C0_RP0_VM4*9", limit: 20 }, 0.03 * N);
     view.close();
   });
 });
