@@ -34,8 +34,8 @@ const OWNER = "UBENCH0001";
 const MINE = ["DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "DC0_C0_RP0_VM2", "DC0_H0_VM2", "DC0_H0_VM3"];
 
 /** Operations per kind and size, after WARMUP not counted: enough that a median on a shared machine holds still. */
-const ROUNDS = 100;
-const WARMUP = 10;
+const ROUNDS = 300;
+const WARMUP = 50;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 async function statusMB(pid: number): Promise<{ rss: number; peak: number }> {
