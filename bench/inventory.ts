@@ -5,7 +5,8 @@
  * and `vm-list` (the first 20 of all, as `list all` asks), `vm-list` with a pattern, `vm-list` of one
  * user's VMs (as `list` and App Home ask: a scope, here MINE VMs of the same owner at every size),
  * `vm-info` and `vm-power` by name over NATS: p50/p95 and the CPU each costs the proxy and the simulator
- * (/proc/<pid>/stat). Ratios are to the first (smallest) size of the same run.
+ * (/proc/<pid>/stat), the sizes measured side by side (`inventoryRows`). Ratios are to the first
+ * (smallest) size of the same run.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -44,7 +45,18 @@ async function statusMB(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
 }
 
-export async function inventoryRow(vms: number, say: (msg: string) => void, helperPids: (() => number | undefined)[]): Promise<InventoryRow> {
+/** One size's stack, started and ready to measure. */
+interface Stack {
+  vms: number;
+  pid: number;
+  simPid: number;
+  startToLiveMs: number;
+  loginToLiveMs: number;
+  run: Record<InventoryOp, () => Promise<unknown>>;
+  stop(): Promise<void>;
+}
+
+async function startStack(vms: number, say: (msg: string) => void, helperPids: (() => number | undefined)[]): Promise<Stack> {
   const perPool = Math.max(1, Math.round(vms / 2));
   say(`inventory ${vms} VMs: starting the simulator (-vm=${perPool})`);
   const [nats, sim] = await Promise.all([startNatsServer(), startVcsim({ vmsPerPool: perPool, demo: false })]);
@@ -65,6 +77,11 @@ export async function inventoryRow(vms: number, say: (msg: string) => void, help
   let loginAt = Number.NaN;
   void proxy.waitForJson("its login", (o) => o.msg === "logged in to vCenter", 300_000).then(() => (loginAt = performance.now()), () => undefined);
   const nc = await connect({ servers: nats.url, name: "bench-inventory" });
+  const stop = async () => {
+    await nc.close().catch(() => undefined);
+    await proxy.stop();
+    await Promise.all([sim.stop(), nats.stop()]);
+  };
   try {
     await proxy.waitForJson("a live index", (o) => o.msg === "inventory index is live", 300_000);
     const liveAt = performance.now();
@@ -82,26 +99,50 @@ export async function inventoryRow(vms: number, say: (msg: string) => void, help
       info: () => requestJson(nc, ProxyEndpoints.vmInfo, { vm: "DC0_H0_VM0" }, { timeoutMs: 120_000 }),
       power: () => requestJson(nc, ProxyEndpoints.vmPower, { vm: "DC0_H0_VM1", action: (on = !on) ? "off" : "on" }, { timeoutMs: 120_000 }),
     };
-    const ops = {} as InventoryRow["ops"];
+    return { vms, pid, simPid: sim.pid!, startToLiveMs: liveAt - spawned, loginToLiveMs: liveAt - loginAt, run, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Every size's row. The stacks are started one after another (each start timed while the others
+ * idle), then measured together: per operation, round by round, one request to each size (which
+ * goes first alternates), so load from elsewhere on the machine falls on every size alike and the
+ * ratios hold still; CPU per operation is each process's own over the rounds.
+ */
+export async function inventoryRows(sizes: number[], say: (msg: string) => void, helperPids: (() => number | undefined)[]): Promise<InventoryRow[]> {
+  const stacks: Stack[] = [];
+  try {
+    for (const vms of sizes) stacks.push(await startStack(vms, say, helperPids));
+    const ops = stacks.map(() => ({}) as InventoryRow["ops"]);
     for (const op of INVENTORY_OPS) {
-      for (let i = 0; i < WARMUP; i++) await run[op]();
-      const p0 = procTicks(pid);
-      const s0 = procTicks(sim.pid!);
-      const ms: number[] = [];
+      for (let i = 0; i < WARMUP; i++) for (const s of stacks) await s.run[op]();
+      const p0 = stacks.map((s) => procTicks(s.pid));
+      const s0 = stacks.map((s) => procTicks(s.simPid));
+      const ms = stacks.map((): number[] => []);
       for (let i = 0; i < ROUNDS; i++) {
-        const t = performance.now();
-        await run[op]();
-        ms.push(performance.now() - t);
+        const order = i % 2 === 0 ? stacks.map((_, k) => k) : stacks.map((_, k) => stacks.length - 1 - k);
+        for (const k of order) {
+          const t = performance.now();
+          await stacks[k]!.run[op]();
+          ms[k]!.push(performance.now() - t);
+        }
       }
-      ops[op] = { summary: summarize(ms), proxyCpuMs: ((procTicks(pid) - p0) * TICK_MS) / ROUNDS, vcsimCpuMs: ((procTicks(sim.pid!) - s0) * TICK_MS) / ROUNDS };
-      say(`inventory ${vms} VMs: ${op} p50 ${ops[op].summary.p50.toFixed(1)} ms, proxy CPU ${ops[op].proxyCpuMs.toFixed(1)} ms per op`);
+      stacks.forEach((s, k) => {
+        ops[k]![op] = { summary: summarize(ms[k]!), proxyCpuMs: ((procTicks(s.pid) - p0[k]!) * TICK_MS) / ROUNDS, vcsimCpuMs: ((procTicks(s.simPid) - s0[k]!) * TICK_MS) / ROUNDS };
+        say(`inventory ${s.vms} VMs: ${op} p50 ${ops[k]![op].summary.p50.toFixed(1)} ms, proxy CPU ${ops[k]![op].proxyCpuMs.toFixed(1)} ms per op`);
+      });
     }
-    const end = await statusMB(pid);
-    return { vms, startToLiveMs: liveAt - spawned, loginToLiveMs: liveAt - loginAt, rssMB: end.rss, peakRssMB: end.peak, ops };
+    const rows: InventoryRow[] = [];
+    for (const [k, s] of stacks.entries()) {
+      const end = await statusMB(s.pid);
+      rows.push({ vms: s.vms, startToLiveMs: s.startToLiveMs, loginToLiveMs: s.loginToLiveMs, rssMB: end.rss, peakRssMB: end.peak, ops: ops[k]! });
+    }
+    return rows;
   } finally {
-    await nc.close().catch(() => undefined);
-    await proxy.stop();
-    await Promise.all([sim.stop(), nats.stop()]);
+    for (const s of stacks) await s.stop().catch(() => undefined);
   }
 }
 
@@ -117,8 +158,10 @@ export function renderInventory(rows: InventoryRow[], machine: string, command: 
     "",
     `Machine: ${machine}; ${date}; \`${command}\`. One simulator per size (\`-vm=<n/2> -demo=false\`), a private nats-server and`,
     "the built vcenter-proxy under `deploy/node-options`; requests over NATS to the proxy (the gateway's share is in",
-    `section 3). ${ROUNDS} of each after ${WARMUP} not counted; CPU per operation from /proc/<pid>/stat (10 ms ticks, so small`,
-    "figures are coarse). Ratios to the first row of the same run.",
+    `section 3). The sizes' stacks run side by side once started: ${ROUNDS} rounds of each operation after ${WARMUP} not`,
+    "counted, each round one request to every size (which goes first alternates), so load from elsewhere on the",
+    "machine falls on all sizes alike; CPU per operation from /proc/<pid>/stat (10 ms ticks, so small figures are",
+    "coarse). Ratios to the first row of the same run.",
     "",
     `| VMs | start → index live | login → index live | proxy RSS (peak) | \`list\` (first 20 of all) p50 / p95 | proxy CPU per \`list\` | \`list DC0_C0_RP0_VM4*\` p50 | my VMs (${MINE.length}) p50 | \`info\` p50 (proxy CPU) | power by name p50 / p95 (vcsim CPU) |`,
     "|---|---|---|---|---|---|---|---|---|---|",
