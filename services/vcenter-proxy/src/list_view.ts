@@ -231,6 +231,16 @@ export class ListView {
     return this.ordered.length;
   }
 
+  /** The VMs and templates whose owner (custom attribute) is `owner`. */
+  ownedBy(owner: string): ReadonlySet<IndexedVm> {
+    return this.byOwner.get(owner) ?? NONE;
+  }
+
+  /** The VMs and templates whose team (custom attribute) is `team`. */
+  inTeam(team: string): ReadonlySet<IndexedVm> {
+    return this.byTeam.get(team) ?? NONE;
+  }
+
   close(): void {
     this.unsubscribe();
   }
@@ -408,6 +418,8 @@ export class ListView {
     if (team !== undefined) dropFrom(this.byTeam, team, v);
   }
 }
+
+const NONE: ReadonlySet<IndexedVm> = new Set();
 
 function lowerBound(arr: readonly IndexedVm[], v: IndexedVm, cmp: (a: IndexedVm, b: IndexedVm) => number): number {
   let lo = 0;

@@ -459,7 +459,8 @@ export class Vcenter {
   /**
    * What the VMs (not templates) of an owner and/or a team use. From the live index when it is
    * live (no call to vCenter; it holds each VM's size and custom values, and this proxy writes its
-   * own changes through); otherwise one read of every VM, devices included.
+   * own changes through), visiting only the owner's and the team's VMs (ListView); otherwise one
+   * read of every VM, devices included.
    */
   async usage(q: { owner?: string | undefined; team?: string | undefined }): Promise<{ owner?: Usage; team?: Usage }> {
     try {
@@ -478,12 +479,12 @@ export class Vcenter {
         if (q.team !== undefined && o.team === q.team) add(team, cpu, memoryMB, diskKB);
       };
       if (this.index?.live) {
-        for (const v of this.index.all()) {
-          if (v.template) continue;
-          // The index holds custom values only: a VM whose owner is still in version 1's
-          // extraConfig only counts once the start-up migration has copied it.
-          count({ owner: v.customValues.get(keys.owner) || undefined, team: v.customValues.get(keys.team) || undefined }, v.numCPU, v.memoryMB, v.diskKB);
-        }
+        // The owner's and the team's VMs alone, from the list view. The index holds custom values
+        // only: a VM whose owner is still in version 1's extraConfig only counts once the start-up
+        // migration has copied it.
+        const view = this.listView(keys);
+        if (q.owner !== undefined) for (const v of view.ownedBy(q.owner)) if (!v.template) add(own, v.numCPU, v.memoryMB, v.diskKB);
+        if (q.team !== undefined) for (const v of view.inTeam(q.team)) if (!v.template) add(team, v.numCPU, v.memoryMB, v.diskKB);
       } else {
         const rs = await this.client.retrieveContainer("VirtualMachine", USAGE_PATHS);
         for (const r of rs) {
