@@ -196,8 +196,9 @@ const byFold = (a: IndexedVm, b: IndexedVm) => {
  *
  * Each sorted array is kept by binary search and insertion (a memmove of the array: microseconds at
  * 50,000 VMs); a change that keeps the name (power, size, custom values, disks) replaces the entry
- * in place. Built once by sorting what the index holds, so a full answer never arrives one
- * insertion at a time.
+ * in place. Built once by sorting what the index holds, so the first full answer never arrives one
+ * insertion at a time (a rebuild after a renewed session names VMs the view holds: each is replaced
+ * in place).
  */
 export class ListView {
   private readonly ordered: IndexedVm[];
