@@ -242,6 +242,11 @@ export class ListView {
     return this.byTeam.get(team) ?? NONE;
   }
 
+  /** The templates. */
+  templateEntries(): ReadonlySet<IndexedVm> {
+    return this.templates;
+  }
+
   close(): void {
     this.unsubscribe();
   }

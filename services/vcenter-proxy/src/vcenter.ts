@@ -799,11 +799,11 @@ export class Vcenter {
     try {
       const parse = await this.parser();
       // Templates are few and VMs may be tens of thousands: the templates' references first (from
-      // the live index, or the template flag read LIST_PAGE VMs at a time), then the templates
+      // the live index's list view, or the template flag read LIST_PAGE VMs at a time), then the templates
       // alone read whole. Reading every VM's facts at once does not fit the heap at 10,000 VMs.
       const refs: MoRef[] = [];
       if (this.index?.live) {
-        for (const v of this.index.all()) if (v.template) refs.push(v.ref);
+        for (const v of this.listView(await this.fields()).templateEntries()) refs.push(v.ref);
       } else {
         await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.template], this.listPage, (objects) => {
           for (const r of objects) if (r.props[VmProps.template] === true) refs.push(r.obj);

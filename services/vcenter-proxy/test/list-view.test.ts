@@ -177,10 +177,12 @@ describe("ListView", () => {
           expect([q, viaView(view, q)]).toEqual([q, walk(index, q)]);
           compared++;
         }
-        // An owner's and a team's VMs (what vm-usage counts): the very entries the index holds.
+        // An owner's and a team's VMs (what vm-usage counts) and the templates (what template-list
+        // reads): the very entries the index holds.
         const all = [...index.all()];
         for (const o of owners) expect([o, new Set(view.ownedBy(o))]).toEqual([o, new Set(all.filter((v) => ownerOf(v) === o))]);
         for (const t of teams) expect([t, new Set(view.inTeam(t))]).toEqual([t, new Set(all.filter((v) => teamOf(v) === t))]);
+        expect(new Set(view.templateEntries())).toEqual(new Set(all.filter((v) => v.template)));
       }
     }
     expect(compared).toBeGreaterThan(1000);
