@@ -30,7 +30,7 @@ import { HttpClient, SlackSink, closedLoop, openLoop, type SinkPost } from "./ht
 import { CpuMeter, ROOT, RssSampler, healthOf, rssKb, startProc, startService, untilReady, type Proc } from "./stack.js";
 import { summarize } from "./stats.js";
 import { machineInfo, renderReport, type Machine, type Results } from "./report.js";
-import { extractInventory, inventoryRow, renderInventory, spliceInventory, type InventoryRow } from "./inventory.js";
+import { extractInventory, inventoryRows, renderInventory, spliceInventory } from "./inventory.js";
 import { extractSection, spliceSection, targetRowsOf, upsertTargets } from "./sections.js";
 import { STORM_TITLE, renderStorm, runStorm } from "./storm.js";
 import { COMMANDS_TITLE, renderCommands, runCommands } from "./commands.js";
@@ -632,8 +632,7 @@ function vmsArg(): number[] | undefined {
 }
 
 async function inventoryMain(sizes: number[]): Promise<void> {
-  const rows: InventoryRow[] = [];
-  for (const n of sizes) rows.push(await inventoryRow(n, say, helperPids));
+  const rows = await inventoryRows(sizes, say, helperPids);
   const m = await machineInfo();
   const machine = `${m.nproc} × ${m.cpu}, ${m.memory}, Node ${m.node}, ${m.govmomi}, commit ${m.commit}`;
   const section = renderInventory(rows, machine, `npm run bench -- --vms ${sizes.join(",")}`, m.date);

@@ -10,7 +10,16 @@
  * whose start only moves forward, so the work is at most (pattern + 1) × (name + 1) steps.
  * Characters are Unicode code points, so `?` is one character even outside the BMP.
  */
-export type Glob = { readonly source: string; test(name: string): boolean };
+export type Glob = {
+  readonly source: string;
+  /**
+   * The literal characters before the first `*` or `?`, folded as names are (`globFold`) when the
+   * glob is case-insensitive: every name it matches, so folded, starts with it. An index sorted by
+   * folded name finds a glob's candidates as one range.
+   */
+  readonly prefix: string;
+  test(name: string): boolean;
+};
 
 /** The longest glob accepted: the policy's limit; the `list` grammar allows less. */
 export const MAX_GLOB_LENGTH = 255;
@@ -31,7 +40,18 @@ export function compileGlob(source: string, opts: GlobOptions): Glob {
   const foldName = opts.caseInsensitive
     ? (name: string) => (ASCII.test(name) ? name.toLowerCase() : [...name].map(fold))
     : (name: string) => (ASCII.test(name) ? name : [...name]);
-  return { source, test: (name) => matchFolded(folded, foldName(name), opts.meter) };
+  const wild = folded.findIndex((ch) => ch === "*" || ch === "?");
+  const prefix = (wild < 0 ? folded : folded.slice(0, wild)).join("");
+  return { source, prefix, test: (name) => matchFolded(folded, foldName(name), opts.meter) };
+}
+
+/**
+ * A name as a case-insensitive glob compares it, as one string (each code point folded, as
+ * `compileGlob` does): a case-insensitive glob that matches `name` has a `prefix` that
+ * `globFold(name)` starts with.
+ */
+export function globFold(name: string): string {
+  return ASCII.test(name) ? name.toLowerCase() : [...name].map(foldCase).join("");
 }
 
 /** One match without keeping the compiled glob: `matchGlob("web-*", "web-01", { caseInsensitive: true })`. */

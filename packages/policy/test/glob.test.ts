@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileGlob } from "../src/glob.js"; const MAX_GLOB_LENGTH = 255; const matchGlob = (g: string, n: string, o: { caseInsensitive: boolean }) => compileGlob(g, o).test(n);
+import { compileGlob, globFold } from "../src/glob.js"; const MAX_GLOB_LENGTH = 255; const matchGlob = (g: string, n: string, o: { caseInsensitive: boolean }) => compileGlob(g, o).test(n);
 
 const ci = { caseInsensitive: true };
 
@@ -59,5 +59,29 @@ describe("name globs", () => {
   it("refuses a glob longer than the limit", () => {
     expect(() => compileGlob("a".repeat(MAX_GLOB_LENGTH + 1), ci)).toThrow(RangeError);
     expect(compileGlob("*".repeat(MAX_GLOB_LENGTH), ci).test("x".repeat(80))).toBe(true);
+  });
+
+  it("every name a case-insensitive glob matches starts, folded (globFold), with the glob's prefix", () => {
+    expect(compileGlob("DC0_C0*", ci).prefix).toBe("dc0_c0");
+    expect(compileGlob("Web-?1*", ci).prefix).toBe("web-");
+    expect(compileGlob("*web", ci).prefix).toBe("");
+    expect(compileGlob("Web", ci).prefix).toBe("web");
+    expect(compileGlob("Web*", { caseInsensitive: false }).prefix).toBe("Web");
+    // Fixed-seed random names and globs cut from them, over characters whose folding is not ASCII's.
+    const chars = ["a", "A", "k", "K", "\u212a", "s", "S", "\u017f", "\u00df", "\u1e9e", "\u0130", "i", "I", "\u00e9", "\u00c9", "_", "-", "0", "9", "\u{1f600}", "\u03a3", "\u03c3", "\u03c2"];
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const word = () => Array.from({ length: 1 + rnd(6) }, () => chars[rnd(chars.length)]!).join("");
+    let matched = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const name = word();
+      // A glob from another name's characters, or from this one's with its case changed, then a star.
+      const base = rnd(2) === 0 ? word() : [...name].slice(0, 1 + rnd(3)).map((ch) => (rnd(2) ? ch.toUpperCase() : ch.toLowerCase())).join("");
+      const glob = compileGlob(`${base}${rnd(2) ? "*" : "?*"}`, ci);
+      if (!glob.test(name)) continue;
+      matched++;
+      expect([glob.source, name, globFold(name).startsWith(glob.prefix)]).toEqual([glob.source, name, true]);
+    }
+    expect(matched).toBeGreaterThan(300);
   });
 });

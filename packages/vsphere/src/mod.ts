@@ -37,7 +37,7 @@ export {
   type TraversalSpec,
   type SelectionSpec,
 } from "./property.js";
-export { VmIndex, type IndexedVm, type NotedVm, type VmIndexOptions } from "./vm_index.js";
+export { VmIndex, type IndexedVm, type NotedVm, type VmChange, type VmIndexOptions } from "./vm_index.js";
 export { VmProps, HostProps, DatastoreProps, TaskProps, EntityProps } from "./props.js";
 export { Task, TASK_STATE_PATHS, type TaskInfo, type TaskOutcome, type TaskState, type WaitOptions } from "./task.js";
 export { SearchIndex } from "./objects/search_index.js";

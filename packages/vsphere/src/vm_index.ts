@@ -25,6 +25,13 @@ export interface IndexedVm {
   customValues: ReadonlyMap<number, string>;
 }
 
+/**
+ * A change to one VM of the index: `prev` what it held (undefined: the VM is new to it), `next`
+ * what it holds now (undefined: the VM left it). An entry is never changed in place: a change is
+ * a new object, so a view that keeps references can find the one it holds.
+ */
+export type VmChange = (prev: IndexedVm | undefined, next: IndexedVm | undefined) => void;
+
 /** What a caller that changed a VM writes through (`note`): the index's own fields, less the parsed ones. */
 export type NotedVm = Omit<IndexedVm, "customValues"> & { customValues?: ReadonlyMap<number, string> };
 
@@ -164,6 +171,7 @@ export class VmIndex {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly listeners = new Set<VmChange>();
   /** Full rebuilds (the first one included) and update sets applied, for tests and metrics. */
   readonly stats = { builds: 0, updates: 0, failures: 0 };
 
@@ -208,15 +216,35 @@ export class VmIndex {
     return this.vms.values();
   }
 
+  /**
+   * Calls `fn` after every change to an entry (put, renamed, custom value, disks, removed), in
+   * order, synchronously: a caller that walks `all()` and subscribes in the same turn misses
+   * nothing. Returns the unsubscribe.
+   */
+  subscribe(fn: VmChange): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(prev: IndexedVm | undefined, next: IndexedVm | undefined): void {
+    if (prev === next) return;
+    for (const fn of this.listeners) {
+      try {
+        fn(prev, next);
+      } catch (err) {
+        this.opts.logger?.warn?.({ err, vm: (next ?? prev)?.ref.value }, "a view of the inventory index failed to take a change");
+      }
+    }
+  }
+
   /** Writes through a VM this process made or changed; the feed's later word on it wins. */
   note(vm: NotedVm): void {
     const key = own(refKey(vm.ref));
     this.gone.delete(key);
     // A VM made during a rebuild may be missing from its answer, which must not sweep it away.
     this.building?.add(key);
-    const prev = this.vms.get(key);
-    this.removeVm(key);
-    this.put(key, { ...vm, ref: ownRef(vm.ref), name: own(vm.name), parent: vm.parent && this.parentRef(vm.parent), customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) });
+    const prev = this.removeVm(key, false);
+    this.put(key, { ...vm, ref: ownRef(vm.ref), name: own(vm.name), parent: vm.parent && this.parentRef(vm.parent), customValues: this.withWritten(key, new Map(vm.customValues ?? prev?.customValues ?? [])) }, prev);
     this.diskKnown.add(key);
   }
 
@@ -227,7 +255,11 @@ export class VmIndex {
     if (!w) this.written.set(key, (w = new Map()));
     w.set(fieldKey, { value, at: Date.now() });
     const prev = this.vms.get(key);
-    if (prev) this.vms.set(key, { ...prev, customValues: this.withWritten(key, new Map(prev.customValues)) });
+    if (prev) {
+      const next = { ...prev, customValues: this.withWritten(key, new Map(prev.customValues)) };
+      this.vms.set(key, next);
+      this.changed(prev, next);
+    }
     // A VM that just got an owner or a team counts in quotas from now on: its disks are read now.
     if (prev && !this.diskKnown.has(key) && this.live && this.building === undefined) {
       void this.readDisks([ref], undefined).catch((err: unknown) => this.opts.logger?.warn?.({ err, vm: ref.value }, "disks of a VM not read; its disk counts as 0 until it is reconfigured"));
@@ -409,7 +441,9 @@ export class VmIndex {
         const key = refKey(o.obj);
         const vm = this.vms.get(key);
         if (vm && VmProps.devices in o.props) {
-          this.vms.set(key, { ...vm, diskKB: diskKBOf(o.props[VmProps.devices]) });
+          const next = { ...vm, diskKB: diskKBOf(o.props[VmProps.devices]) };
+          this.vms.set(key, next);
+          this.changed(vm, next);
           this.diskKnown.add(key);
         }
       }
@@ -438,7 +472,8 @@ export class VmIndex {
     for (const key of [...this.written.keys()]) if (!this.vms.has(key)) this.written.delete(key);
   }
 
-  private put(key: string, vm: IndexedVm): void {
+  /** Adds a VM whose earlier entry (`prev`, already taken out by `removeVm(key, false)`) it replaces. */
+  private put(key: string, vm: IndexedVm, prev: IndexedVm | undefined): void {
     if (vm.customValues.size === 0) vm = { ...vm, customValues: NO_VALUES };
     this.vms.set(key, vm);
     const keys = this.byName.get(vm.name);
@@ -446,6 +481,7 @@ export class VmIndex {
     else if (typeof keys === "string") {
       if (keys !== key) this.byName.set(vm.name, [keys, key]);
     } else if (!keys.includes(key)) keys.push(key);
+    this.changed(prev, vm);
   }
 
   /**
@@ -507,8 +543,11 @@ export class VmIndex {
       // A build reads the disks of VMs with custom values at its end; later, a VM that gets one,
       // or one reconfigured.
       if (this.building === undefined && carriesValues(customValues) && (!this.diskKnown.has(key) || changes.has(VmProps.changeVersion))) this.diskDue.set(key, ref);
-      this.removeVm(key);
-      if (typeof name !== "string") return;
+      const removed = this.removeVm(key, false);
+      if (typeof name !== "string") {
+        this.changed(removed, undefined);
+        return;
+      }
       this.put(key, {
         ref: prev?.ref ?? ownRef(ref),
         name: name === prev?.name ? prev.name : own(name),
@@ -519,7 +558,7 @@ export class VmIndex {
         memoryMB,
         diskKB,
         customValues,
-      });
+      }, removed);
     } else {
       const prev = this.nodes.get(key);
       const name = had(EntityProps.name, prev?.name);
@@ -529,9 +568,13 @@ export class VmIndex {
     }
   }
 
-  private removeVm(key: string): void {
+  /**
+   * Takes a VM out; `tell: false` when the caller puts its next entry at once (and tells both as
+   * one change). Returns the entry it held.
+   */
+  private removeVm(key: string, tell = true): IndexedVm | undefined {
     const prev = this.vms.get(key);
-    if (!prev) return;
+    if (!prev) return undefined;
     this.vms.delete(key);
     const keys = this.byName.get(prev.name);
     if (keys === key) this.byName.delete(prev.name);
@@ -540,5 +583,7 @@ export class VmIndex {
       if (rest.length === 1) this.byName.set(prev.name, rest[0]!);
       else this.byName.set(prev.name, rest);
     }
+    if (tell) this.changed(prev, undefined);
+    return prev;
   }
 }

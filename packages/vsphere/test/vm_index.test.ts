@@ -2,10 +2,12 @@
  * VmIndex: a live copy of every VM's name, template flag and inventory path, fed by the property
  * collector. Checked against what vCenter answers to a listing, after changes, and across a
  * session that is terminated under it (the rebuild held back, to see the previous copy answer).
+ * A mirror fed only by its change notifications (`subscribe`) must hold the very entries the
+ * index holds after each of them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "@iaas/testkit";
-import { VmIndex, inventoryPath, type MoRef, type VimClient } from "@iaas/vsphere";
+import { VmIndex, inventoryPath, refKey, type IndexedVm, type MoRef, type VimClient } from "@iaas/vsphere";
 import { connect, mustFind, startVcsim, type Vcsim } from "./helpers.js";
 
 let sim: Vcsim;
@@ -16,6 +18,30 @@ let index: VmIndex;
 let gate: Promise<void> | undefined;
 let releaseBuild: () => void = () => undefined;
 let held = 0;
+/** The index as its notifications tell it, and what they told that did not fit what the mirror held. */
+const mirror = new Map<string, IndexedVm>();
+const misfits: string[] = [];
+let told = 0;
+
+/** Seeds the mirror from `all()` and follows `subscribe` from then on (one turn: nothing is missed). */
+function follow(idx: VmIndex): void {
+  for (const v of idx.all()) mirror.set(refKey(v.ref), v);
+  idx.subscribe((prev, next) => {
+    told++;
+    const key = refKey((next ?? prev)!.ref);
+    if (prev && next && refKey(prev.ref) !== refKey(next.ref)) misfits.push(`${key}: prev and next are different VMs`);
+    if (mirror.get(key) !== prev) misfits.push(`${key}: prev is not the entry the index held`);
+    if (prev === next) misfits.push(`${key}: told a change that is none`);
+    if (next) mirror.set(key, next);
+    else mirror.delete(key);
+  });
+}
+
+function expectMirrored(): void {
+  expect(misfits).toEqual([]);
+  expect(mirror.size).toBe(index.size);
+  for (const v of index.all()) expect(mirror.get(refKey(v.ref)), v.name).toBe(v);
+}
 
 function holdBuild(): void {
   held = 0;
@@ -38,6 +64,7 @@ beforeAll(async () => {
   admin = await connect(sim);
   index = new VmIndex(c, { maxWaitSeconds: 2 });
   await index.start();
+  follow(index);
 });
 
 afterAll(async () => {
@@ -97,6 +124,8 @@ describe("VmIndex", () => {
     await (await admin.vm(clone).destroy()).wait({ timeoutMs: 10_000 });
     await waitUntil("the VM gone from the index", () => indexed("idx-renamed").length === 0 && index.get(clone) === undefined);
     expect(index.live).toBe(true);
+    expect(mirror.has(refKey(clone))).toBe(false);
+    expectMirrored();
   });
 
   it("a terminated session: the previous copy answers during the rebuild, which then sweeps out what vCenter no longer has", async () => {
@@ -127,6 +156,40 @@ describe("VmIndex", () => {
     await rename(src, "DC0_H0_VM0");
     await waitUntil("renamed back", () => indexed("DC0_H0_VM0").includes(src.value));
     expect(index.pathOf(src)).toBe("/DC0/vm/DC0_H0_VM0");
+    expectMirrored();
+  });
+
+  it("tells every write-through: note (new, renamed), a custom value and the disks it brings, forget", async () => {
+    const vm = await mustFind(admin, "/DC0/vm/DC0_H0_VM1");
+    const before = index.get(vm)!;
+    const folder = before.parent;
+    const made: MoRef = { type: "VirtualMachine", value: "vm-noted-1" };
+    const base = { template: false, parent: folder, powerState: "poweredOff", numCPU: 1, memoryMB: 32, diskKB: 0 };
+    let n = told;
+    index.note({ ref: made, name: "idx-noted", ...base });
+    expect(told).toBe(n + 1);
+    expectMirrored();
+    n = told;
+    index.note({ ref: made, name: "idx-noted-renamed", ...base });
+    expect(told).toBe(n + 1);
+    expect(mirror.get(refKey(made))?.name).toBe("idx-noted-renamed");
+    expectMirrored();
+    n = told;
+    index.forget(made);
+    expect(told).toBe(n + 1);
+    expect(mirror.has(refKey(made))).toBe(false);
+    expectMirrored();
+    // A custom value on a VM whose disks the index has not read: the value at once, the disks after.
+    expect(before.diskKB).toBe(0);
+    const field = await admin.customFieldsManager.ensure("idx.test", "VirtualMachine");
+    await admin.customFieldsManager.setField(vm, field.key, "x");
+    n = told;
+    index.noteCustomValue(vm, field.key, "x");
+    expect(told).toBe(n + 1);
+    expect(mirror.get(refKey(vm))?.customValues.get(field.key)).toBe("x");
+    await waitUntil("the disks read", () => (index.get(vm)?.diskKB ?? 0) > 0);
+    expect(mirror.get(refKey(vm))?.diskKB).toBe(index.get(vm)!.diskKB);
+    expectMirrored();
   });
 
   it("stop ends the feed: not live, and a later start is not needed by anyone", async () => {

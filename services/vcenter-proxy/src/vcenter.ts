@@ -26,6 +26,9 @@ import {
 import type { Logger } from "@iaas/runtime";
 import { compileGlob } from "@iaas/policy";
 import { toIaasError } from "./faults.js";
+import { FirstByName, ListView, listWanted } from "./list_view.js";
+
+export { FirstByName } from "./list_view.js";
 
 const ACTION_WORDS: Record<PowerAction, string> = {
   on: "power on",
@@ -90,43 +93,8 @@ export interface ListQuery {
  */
 const LIST_PAGE = 500;
 
-const collator = new Intl.Collator();
 /** Morefs in their numbering: `vm-12` before `vm-100`. */
 const BY_MOREF = new Intl.Collator(undefined, { numeric: true });
-
-/**
- * The first `limit` items by name (then moref) of those offered, and how many were offered: a
- * sorted array of at most `limit`, so memory is the answer's and a large inventory costs one
- * comparison per item past the first `limit` (an item after the last kept one is dropped at once).
- */
-export class FirstByName<T> {
-  private readonly kept: { name: string; id: string; item: T }[] = [];
-  total = 0;
-
-  constructor(readonly limit: number) {}
-
-  offer(name: string, id: string, item: T): void {
-    this.total++;
-    if (this.limit === 0) return;
-    const cmp = (a: { name: string; id: string }) => collator.compare(a.name, name) || (a.id < id ? -1 : a.id > id ? 1 : 0);
-    const k = this.kept;
-    if (k.length === this.limit && cmp(k[k.length - 1]!) <= 0) return;
-    let lo = 0;
-    let hi = k.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmp(k[mid]!) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    k.splice(lo, 0, { name, id, item });
-    if (k.length > this.limit) k.pop();
-  }
-
-  /** The kept items, in order, through `fn`, and the count of all offered. */
-  map<U>(fn: (item: T) => U): { items: U[]; total: number } {
-    return { items: this.kept.map((k) => fn(k.item)), total: this.total };
-  }
-}
 
 /** A contract summary from the live index alone (no path: `list` does not show it). */
 function indexedSummary(v: IndexedVm, keys: FieldKeys): VmSummary {
@@ -264,6 +232,8 @@ export interface VcenterOptions {
  */
 export class Vcenter {
   readonly index: VmIndex | undefined;
+  /** The index as `list` reads it, once the index is live and the attribute keys are known. */
+  private view: ListView | undefined;
   private readonly listPage: number;
   private fieldKeys: Promise<FieldKeys> | undefined;
   /** False once this vCenter showed it has no working AlarmManager (listed in none, or MethodNotFound). */
@@ -279,7 +249,11 @@ export class Vcenter {
     if (opts.liveIndex) {
       this.index = new VmIndex(client, { logger: log });
       // Not awaited: until it is live, look-ups ask vCenter.
-      this.index.start().catch((err: unknown) => log.warn({ err }, "inventory index not live yet; look-ups ask vCenter"));
+      this.index.start().then(
+        // Built now if the keys are known (the start-up migration asks for them), else with them.
+        () => void this.fieldKeys?.then((keys) => this.listView(keys), () => undefined),
+        (err: unknown) => log.warn({ err }, "inventory index not live yet; look-ups ask vCenter"),
+      );
     }
   }
 
@@ -295,7 +269,9 @@ export class Vcenter {
       const team = await cfm.ensure(TEAM_FIELD, "VirtualMachine");
       const lease = await cfm.ensure(LEASE_FIELD, "VirtualMachine");
       this.log.info({ owner: owner.key, team: team.key, lease: lease.key }, "custom attributes iaas.owner, iaas.team and iaas.lease.expires are defined");
-      return { owner: owner.key, team: team.key, lease: lease.key };
+      const keys = { owner: owner.key, team: team.key, lease: lease.key };
+      if (this.index?.live) this.listView(keys);
+      return keys;
     })().catch((err: unknown) => {
       this.fieldKeys = undefined;
       throw toIaasError(err, { action: "read the custom attributes iaas.owner, iaas.team and iaas.lease.expires" });
@@ -483,7 +459,8 @@ export class Vcenter {
   /**
    * What the VMs (not templates) of an owner and/or a team use. From the live index when it is
    * live (no call to vCenter; it holds each VM's size and custom values, and this proxy writes its
-   * own changes through); otherwise one read of every VM, devices included.
+   * own changes through), visiting only the owner's and the team's VMs (ListView); otherwise one
+   * read of every VM, devices included.
    */
   async usage(q: { owner?: string | undefined; team?: string | undefined }): Promise<{ owner?: Usage; team?: Usage }> {
     try {
@@ -502,12 +479,12 @@ export class Vcenter {
         if (q.team !== undefined && o.team === q.team) add(team, cpu, memoryMB, diskKB);
       };
       if (this.index?.live) {
-        for (const v of this.index.all()) {
-          if (v.template) continue;
-          // The index holds custom values only: a VM whose owner is still in version 1's
-          // extraConfig only counts once the start-up migration has copied it.
-          count({ owner: v.customValues.get(keys.owner) || undefined, team: v.customValues.get(keys.team) || undefined }, v.numCPU, v.memoryMB, v.diskKB);
-        }
+        // The owner's and the team's VMs alone, from the list view. The index holds custom values
+        // only: a VM whose owner is still in version 1's extraConfig only counts once the start-up
+        // migration has copied it.
+        const view = this.listView(keys);
+        if (q.owner !== undefined) for (const v of view.ownedBy(q.owner)) if (!v.template) add(own, v.numCPU, v.memoryMB, v.diskKB);
+        if (q.team !== undefined) for (const v of view.inTeam(q.team)) if (!v.template) add(team, v.numCPU, v.memoryMB, v.diskKB);
       } else {
         const rs = await this.client.retrieveContainer("VirtualMachine", USAGE_PATHS);
         for (const r of rs) {
@@ -553,7 +530,17 @@ export class Vcenter {
 
   /** Stops the index's feed (before the client logs out). */
   async close(): Promise<void> {
+    this.view?.close();
     await this.index?.stop();
+  }
+
+  /**
+   * The list view of the live index, built on first use (one sort of what the index holds) and
+   * kept by its notifications from then on, whether or not the index is live at a given moment.
+   */
+  listView(keys: FieldKeys): ListView {
+    if (!this.index) throw new Error("no live index: this Vcenter lists from vCenter");
+    return (this.view ??= new ListView(this.index, keys));
   }
 
   /**
@@ -760,9 +747,9 @@ export class Vcenter {
    * of the matches and how many match. `scope`: only VMs owned by `scope.owner` or whose team is in
    * `scope.teams`; `glob`: only names matching it (case-insensitive).
    *
-   * Bounded by what it returns, not by the inventory: from the live index, a walk of it that
-   * keeps only the first `limit` matches by name (no copy of the inventory, no call to vCenter);
-   * without the index (still being built, feed lost), the VMs' references, then their facts read
+   * Bounded by what it returns, not by the inventory: from the live index's list view (ListView:
+   * a page of all is a slice of its order, a scope visits the scope's VMs, a pattern with a
+   * literal prefix the names with it; no call to vCenter); without the index (still being built, feed lost), the VMs' references, then their facts read
    * LIST_PAGE VMs at a time, each page dropped once its matches are counted. The answer stops at
    * VM_LIST_MAX_BYTES of JSON; a request without `limit` whose matches do not fit is refused.
    */
@@ -771,22 +758,13 @@ export class Vcenter {
       const keys = await this.fields();
       const limit = q.limit ?? VM_LIST_MAX_VMS;
       const glob = q.glob === undefined ? undefined : compileGlob(q.glob, { caseInsensitive: true });
-      const wanted = (o: { name: string; template: boolean; owner: string | undefined; team: string | undefined }) =>
-        (q.includeTemplates || !o.template) &&
-        (!q.owner || o.owner === q.owner) &&
-        (!q.scope || (o.owner !== undefined && o.owner === q.scope.owner) || (o.team !== undefined && q.scope.teams.includes(o.team))) &&
-        (!glob || glob.test(o.name));
+      const wanted = listWanted({ ...q, glob });
       let first: { items: VmSummary[]; total: number };
       if (this.index?.live) {
-        const sel = new FirstByName<IndexedVm>(limit);
-        for (const v of this.index.all()) {
-          // The index holds custom values only: an owner still in version 1's extraConfig only
-          // counts once the start-up migration has copied it (as for vm-usage).
-          const owner = v.customValues.get(keys.owner) || undefined;
-          const team = v.customValues.get(keys.team) || undefined;
-          if (wanted({ name: v.name, template: v.template, owner, team })) sel.offer(v.name, v.ref.value, v);
-        }
-        first = sel.map((v) => indexedSummary(v, keys));
+        // The index holds custom values only: an owner still in version 1's extraConfig only
+        // counts once the start-up migration has copied it (as for vm-usage).
+        const page = this.listView(keys).page({ ...q, glob }, limit);
+        first = { items: page.items.map((v) => indexedSummary(v, keys)), total: page.total };
       } else {
         const sel = new FirstByName<VmRecord>(limit);
         await this.client.propertyCollector.eachInContainer("VirtualMachine", VM_BRIEF_PATHS, this.listPage, (objects) => {
@@ -821,11 +799,11 @@ export class Vcenter {
     try {
       const parse = await this.parser();
       // Templates are few and VMs may be tens of thousands: the templates' references first (from
-      // the live index, or the template flag read LIST_PAGE VMs at a time), then the templates
+      // the live index's list view, or the template flag read LIST_PAGE VMs at a time), then the templates
       // alone read whole. Reading every VM's facts at once does not fit the heap at 10,000 VMs.
       const refs: MoRef[] = [];
       if (this.index?.live) {
-        for (const v of this.index.all()) if (v.template) refs.push(v.ref);
+        for (const v of this.listView(await this.fields()).templateEntries()) refs.push(v.ref);
       } else {
         await this.client.propertyCollector.eachInContainer("VirtualMachine", [VmProps.template], this.listPage, (objects) => {
           for (const r of objects) if (r.props[VmProps.template] === true) refs.push(r.obj);

@@ -119,6 +119,40 @@ describe("vcenter-proxy with the live inventory index", () => {
     release();
   });
 
+  it("list from the index's list view follows vCenter: after a clone, a rename, an owner and team, a power change and a destroy, the same answers as a list read from vCenter", async () => {
+    const queries = [
+      { limit: 5 },
+      { limit: 1000, includeTemplates: true },
+      { glob: "idx-l*", limit: 20 },
+      { glob: "IDX-L?ST*", limit: 20 },
+      { glob: "*-listed*", limit: 20 },
+      { glob: "dc0_h0*", limit: 3 },
+      { owner: "ULIST01", limit: 20 },
+      { scope: { owner: "UNOBODY1", teams: ["team-list"] }, limit: 20 },
+      { scope: { owner: "ULIST01", teams: [] }, glob: "idx*", limit: 0 },
+    ];
+    const same = async (what: string) => {
+      const want = JSON.stringify(await Promise.all(queries.map((q) => listing.list(q))));
+      await waitUntil(`the index's lists ${what}`, async () => JSON.stringify(await Promise.all(queries.map((q) => vc.list(q)))) === want);
+    };
+    const src = (await vc.findVm("DC0_H0_VM1")).ref;
+    const folder = (await admin.searchIndex.findByInventoryPath("/DC0/vm"))!;
+    const clone = (await (await admin.vm(src).clone(folder, "idx-listed", { location: {}, template: false, powerOn: false })).wait({ timeoutMs: 10_000 })) as MoRef;
+    await same("with the clone");
+    await rename(clone, "IDX-list-renamed");
+    await same("after the rename");
+    await vc.setOwner("IDX-list-renamed", { owner: "ULIST01", team: "team-list" });
+    await same("with its owner and team");
+    expect((await vc.list({ owner: "ULIST01", limit: 20 })).vms.map((v) => v.name)).toEqual(["IDX-list-renamed"]);
+    await vc.power("IDX-list-renamed", "on", 10_000);
+    await same("after its power on");
+    await vc.power("IDX-list-renamed", "off", 10_000);
+    await same("after its power off");
+    await (await admin.vm(clone).destroy()).wait({ timeoutMs: 10_000 });
+    await same("without it");
+    expect((await vc.list({ glob: "idx-l*", limit: 20 })).total).toBe(0);
+  });
+
   it("two VMs of one name: ambiguous, with both paths, from the index", async () => {
     const src = (await vc.findVm("DC0_H0_VM1")).ref;
     const dc = (await admin.searchIndex.findByInventoryPath("/DC0/vm"))!;
