@@ -59,6 +59,16 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   IAAS_POLICY: optional,
   /** Slack user ids that hold the admin role (comma-separated). */
   IAAS_ADMINS: AdminList,
+  /**
+   * vcenter-proxy's VCENTERS (the vCenters beside the default one, `lab,dr-site`): the ids `vc=`
+   * may name. With any, `list` asks every vCenter and quotas count VMs in all of them.
+   */
+  VCENTERS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is always there (VCENTER_URL's)")))
+    .refine((ids) => new Set(ids).size === ids.length, "an id is given twice"),
 }).superRefine((env, ctx) => {
   natsAuthRefinement(env, ctx);
   // Over HTTP every request is verified with it; Socket Mode's connection is opened with the app token instead.
@@ -80,4 +90,9 @@ export function checkApproverGroups(policy: Policy, config: Pick<GatewayConfig, 
     ["SLACK_BOT_TOKEN"],
     `the policy's approval rules name Slack user groups as approvers (${groups.join(", ")}), but without SLACK_BOT_TOKEN the gateway cannot read who is in them`,
   );
+}
+
+/** Every vCenter id the gateway knows: `default` first, then VCENTERS in their order. */
+export function vcentersOf(config: Pick<GatewayConfig, "VCENTERS">): string[] {
+  return ["default", ...config.VCENTERS];
 }

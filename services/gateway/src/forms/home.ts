@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { PowerStateWords, ProxyEndpoints, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, VM_LIST_MAX_VMS, formatDuration, type Actor, type VmSummary } from "@iaas/contracts";
 import { NO_USAGE, teamLabel, type Policy } from "@iaas/policy";
-import { quotaKey, requestJson, type Logger, type NatsConnection } from "@iaas/runtime";
+import { quotaKey, requestJson, usageAcross, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Ack, CommandPayload, GroupReader } from "../listeners/call.js";
 import { actorOn } from "../listeners/call.js";
 import { button, context, section, type Block } from "../presentation/blocks.js";
@@ -223,11 +223,11 @@ export class Home {
     const { policy } = this.d;
     const opts = { timeoutMs: HOME_TIMEOUT_MS };
     const teams = policy.teamsOf(actor).slice(0, MAX_TEAMS);
-    const [{ owner }, held] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { owner: actor.userId }, opts), this.d.quotas.held(quotaKey.user(actor.userId))]);
+    const [{ owner }, held] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { owner: actor.userId }, opts), this.d.quotas.held(quotaKey.user(actor.userId))]);
     const mine: QuotaLine = { kind: "user", id: actor.userId, used: owner ?? NO_USAGE, held, limits: policy.quotaOf("user", actor.userId) };
     const lines = await Promise.all(
       teams.map(async (team): Promise<QuotaLine> => {
-        const [u, h] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { team }, opts), this.d.quotas.held(quotaKey.team(team))]);
+        const [u, h] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { team }, opts), this.d.quotas.held(quotaKey.team(team))]);
         return { kind: "team", id: team, used: u.team ?? NO_USAGE, held: h, limits: policy.quotaOf("team", team) };
       }),
     );

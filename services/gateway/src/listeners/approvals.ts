@@ -13,7 +13,7 @@ import {
   type Command,
 } from "@iaas/contracts";
 import type { ApprovalMatch, Policy } from "@iaas/policy";
-import { newTraceparent, quotaKey, quotaShareOf, requestJson, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
+import { newTraceparent, quotaKey, quotaShareOf, requestJson, usageAcross, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Auditor } from "../stores/audit.js";
 import { mayDecide, type ApprovalStore, type StoredApproval } from "../stores/approvals.js";
 import type { QuotaGate, QuotaHold } from "../stores/quotas.js";
@@ -181,7 +181,7 @@ export class ApprovalDesk {
       const share = await quotaShareOf(this.d.nc, this.d.policy, command, call);
       if (!share) return {};
       const user = command.actor.userId;
-      const [{ owner }, held] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { owner: user }, call), this.d.quotas.held(quotaKey.user(user))]);
+      const [{ owner }, held] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { owner: user }, call), this.d.quotas.held(quotaKey.user(user))]);
       const limits = this.d.policy.quotaOf("user", user);
       const used = owner ?? { vms: 0, cpu: 0, memoryGB: 0, diskGB: 0 };
       const parts: string[] = [];
