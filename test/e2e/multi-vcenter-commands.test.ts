@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { ProxyEndpoints, Streams } from "@iaas/contracts";
+import { requestJson } from "@iaas/runtime";
+import { listVmSummaries, type VimClient } from "@iaas/vsphere";
+import { startSystem, type System } from "./harness.js";
+import { buttonsOf, click, finalPost, idOf, textOf } from "./helpers.js";
+
+/**
+ * Two vCenters behind one proxy (the second as VCENTERS id `vc-b`, the gateway told the same):
+ * both simulators have the same generated inventory, so every VM name is in both. `vc=` picks
+ * the vCenter a command acts in; without it, the default one, as with a single vCenter.
+ */
+describe("/iaas with two vCenters (vc=)", () => {
+  let sys: System;
+  const B = "vc-b";
+  beforeAll(async () => {
+    sys = await startSystem({ secondVcenter: B });
+    // Unowned VMs are admin-only. In A the VMs are U0001's; in B, DC0_H0_VM1 is U0002's.
+    for (const vm of ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0"]) {
+      await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm, owner: "U0001" }, { timeoutMs: 10_000 });
+    }
+    for (const [vm, owner] of [["DC0_H0_VM0", "U0001"], ["DC0_H0_VM1", "U0002"], ["DC0_C0_RP0_VM0", "U0001"]] as const) {
+      await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vcenter: B, vm, owner }, { timeoutMs: 10_000 });
+    }
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  const stateIn = async (c: VimClient, name: string) => (await listVmSummaries(c)).find((v) => v.name === name)?.powerState;
+  const inA = (name: string) => stateIn(sys.observer, name);
+  const inB = (name: string) => stateIn(sys.observerB!, name);
+  const commandsInStream = async () => (await (await jetstreamManager(sys.nc)).streams.info(Streams.commands.name)).state.messages;
+
+  it("power off <vm> vc=vc-b powers off B's VM only; the command carries the vCenter", async () => {
+    expect(await inA("DC0_H0_VM0")).toBe("poweredOn");
+    expect(await inB("DC0_H0_VM0")).toBe("poweredOn");
+    const r = await sys.slash(`power off DC0_H0_VM0 vc=${B}`);
+    expect(r.status).toBe(200);
+    expect(textOf(r.json)).toMatch(/^Powering off `DC0_H0_VM0` in vCenter `vc-b`… \(request `r-[a-z2-7]{24}`\)$/);
+    const id = idOf(r.json);
+    expect(await finalPost(sys, r.responseUrl)).toContain(":white_check_mark: `DC0_H0_VM0` is powered off");
+    expect(await inB("DC0_H0_VM0")).toBe("poweredOff");
+    expect(await inA("DC0_H0_VM0")).toBe("poweredOn");
+    const jsm = await jetstreamManager(sys.nc);
+    const cmd = await jsm.streams.getMessage(Streams.commands.name, { last_by_subj: "iaas.cmd.power.off" });
+    expect(cmd!.json()).toMatchObject({ id, vm: "DC0_H0_VM0", vcenter: B });
+    const res = await jsm.streams.getMessage(Streams.results.name, { last_by_subj: `iaas.result.${id}` });
+    expect(res!.json()).toMatchObject({ status: "succeeded", facts: { code: "done", vm: "DC0_H0_VM0", vcenter: B } });
+  });
+
+  it("without vc= the default vCenter is the one acted in, as with one vCenter", async () => {
+    const r = await sys.slash("power off DC0_C0_RP0_VM0");
+    expect(textOf(r.json)).toMatch(/^Powering off `DC0_C0_RP0_VM0`… \(request /);
+    expect(await finalPost(sys, r.responseUrl)).toContain(":white_check_mark: `DC0_C0_RP0_VM0` is powered off");
+    expect(await inA("DC0_C0_RP0_VM0")).toBe("poweredOff");
+    expect(await inB("DC0_C0_RP0_VM0")).toBe("poweredOn");
+  });
+
+  it("info vc=vc-b shows B's VM (and says so); info without it A's", async () => {
+    const b = await sys.slash(`info DC0_H0_VM0 vc=${B}`);
+    expect(textOf(b.json)).toMatch(/^DC0_H0_VM0: powered off, .*, vCenter vc-b$/);
+    // Its buttons act in B too.
+    expect(JSON.stringify(b.json)).toContain(`power on DC0_H0_VM0 vc=${B}`);
+    const a = await sys.slash("info DC0_H0_VM0");
+    expect(textOf(a.json)).toMatch(/^DC0_H0_VM0: powered on, /);
+    expect(textOf(a.json)).not.toContain("vCenter");
+  });
+
+  it("the owner is checked on the VM in the vCenter named: B's DC0_H0_VM1 is U0002's, A's is U0001's", async () => {
+    const before = await commandsInStream();
+    const refused = await sys.slash(`power off DC0_H0_VM1 vc=${B}`);
+    expect(textOf(refused.json)).toMatch(/^:warning: /);
+    expect(textOf(refused.json)).toContain("DC0_H0_VM1");
+    expect(await commandsInStream()).toBe(before);
+    expect(await inB("DC0_H0_VM1")).toBe("poweredOn");
+    // U0002 may: it is theirs in B (and A's, of the same name, is left alone).
+    const theirs = await sys.slash(`power off DC0_H0_VM1 vc=${B}`, { user_id: "U0002" });
+    expect(await finalPost(sys, theirs.responseUrl)).toContain(":white_check_mark: `DC0_H0_VM1` is powered off");
+    expect(await inB("DC0_H0_VM1")).toBe("poweredOff");
+    expect(await inA("DC0_H0_VM1")).toBe("poweredOn");
+  });
+
+  it("list marks each VM's vCenter; list vc=vc-b lists B's only", async () => {
+    const names = (text: string) => text.split("\n").slice(1).map((l) => l.slice(0, l.indexOf(":")));
+    const all = textOf((await sys.slash("list")).json);
+    expect(all).toMatch(/^5 of your VMs:\n/);
+    // By name, then A before B; B's DC0_H0_VM1 is U0002's, so not in U0001's list.
+    expect(names(all)).toEqual(["DC0_C0_RP0_VM0 (vc=default)", "DC0_C0_RP0_VM0 (vc=vc-b)", "DC0_H0_VM0 (vc=default)", "DC0_H0_VM0 (vc=vc-b)", "DC0_H0_VM1 (vc=default)"]);
+    const onlyB = textOf((await sys.slash(`list vc=${B}`)).json);
+    expect(onlyB).toMatch(/^2 of your VMs:\n/);
+    expect(names(onlyB)).toEqual(["DC0_C0_RP0_VM0 (vc=vc-b)", "DC0_H0_VM0 (vc=vc-b)"]);
+    const onlyA = textOf((await sys.slash("list vc=default DC0_H0*")).json);
+    expect(names(onlyA)).toEqual(["DC0_H0_VM0 (vc=default)", "DC0_H0_VM1 (vc=default)"]);
+  });
+
+  it("delete vc=vc-b confirms and deletes B's VM only", async () => {
+    const r = await sys.slash(`delete DC0_C0_RP0_VM0 vc=${B}`);
+    expect(textOf(r.json)).toMatch(/^Delete `DC0_C0_RP0_VM0` in vCenter `vc-b`\? This cannot be undone\./);
+    const id = idOf(r.json);
+    expect(buttonsOf(r.json)[0]).toMatchObject({ actionId: "iaas.confirm", value: id });
+    const mine = await click(sys, { userId: "U0001", action: "confirm", value: id });
+    expect(await finalPost(sys, mine.responseUrl)).toContain(":white_check_mark: Deleted `DC0_C0_RP0_VM0`.");
+    expect(await inB("DC0_C0_RP0_VM0")).toBeUndefined();
+    expect(await inA("DC0_C0_RP0_VM0")).toBe("poweredOff");
+  });
+
+  it("vc=nope is refused with IAAS_UNKNOWN_VCENTER naming the vCenters; nothing is published", async () => {
+    const before = await commandsInStream();
+    for (const text of ["power off DC0_H0_VM1 vc=nope", "delete DC0_H0_VM1 vc=nope", "info DC0_H0_VM1 vc=nope", "list vc=nope"]) {
+      const r = await sys.slash(text);
+      expect(r.status).toBe(200);
+      expect(textOf(r.json), text).toMatch(/^:warning: There is no vCenter `nope`; nothing was done\. The vCenters are `default`, `vc-b`; leave `vc=` out for `default`\. \(request `r-/);
+    }
+    // A barrier: a later request's answer proves the refusals were handled before it.
+    await sys.slash("sizes");
+    expect(await commandsInStream()).toBe(before);
+    expect(await inA("DC0_H0_VM1")).toBe("poweredOn");
+  });
+});
