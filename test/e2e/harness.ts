@@ -115,7 +115,7 @@ export interface SystemOptions {
   leaseScanMs?: number;
   /**
    * A second simulator, served by the proxy as this VCENTERS id (the same generated inventory as
-   * the first: the same VM names); the gateway gets VCENTERS set to it.
+   * the first: the same VM names); the gateway and vm-lifecycle get VCENTERS set to it.
    */
   secondVcenter?: string;
 }
@@ -178,7 +178,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     policy,
     log,
     metrics: metrics["vm-lifecycle"],
-    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4, snapshotSweepMs: opts.snapshotSweepMs ?? 0 },
+    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4, snapshotSweepMs: opts.snapshotSweepMs ?? 0, ...(opts.secondVcenter ? { vcenters: ["default", opts.secondVcenter] } : {}) },
   });
   await lifecycle.start();
   stops.push(async () => {

@@ -3,19 +3,29 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { ProxyEndpoints, Streams } from "@iaas/contracts";
 import { requestJson } from "@iaas/runtime";
 import { listVmSummaries, type VimClient } from "@iaas/vsphere";
+import { stringify } from "yaml";
+import { DEFAULT_POLICY } from "@iaas/policy";
 import { startSystem, type System } from "./harness.js";
 import { buttonsOf, click, finalPost, idOf, textOf } from "./helpers.js";
 
 /**
  * Two vCenters behind one proxy (the second as VCENTERS id `vc-b`, the gateway told the same):
  * both simulators have the same generated inventory, so every VM name is in both. `vc=` picks
- * the vCenter a command acts in; without it, the default one, as with a single vCenter.
+ * the vCenter a command acts in; without it, the default one, as with a single vCenter. The
+ * default policy, but U0003 may have only 2 VMs (in all vCenters together), and no rate limit
+ * to speak of (one user sends many commands here).
  */
+const POLICY = stringify({
+  ...structuredClone(DEFAULT_POLICY),
+  quotas: { ...structuredClone(DEFAULT_POLICY.quotas), users: { U0003: { vms: 2 } } },
+  rateLimit: { ...structuredClone(DEFAULT_POLICY.rateLimit), perUserPerMinute: 10_000 },
+});
+
 describe("/iaas with two vCenters (vc=)", () => {
   let sys: System;
   const B = "vc-b";
   beforeAll(async () => {
-    sys = await startSystem({ secondVcenter: B });
+    sys = await startSystem({ secondVcenter: B, policyYaml: POLICY });
     // Unowned VMs are admin-only. In A the VMs are U0001's; in B, DC0_H0_VM1 is U0002's.
     for (const vm of ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0"]) {
       await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm, owner: "U0001" }, { timeoutMs: 10_000 });
@@ -23,6 +33,9 @@ describe("/iaas with two vCenters (vc=)", () => {
     for (const [vm, owner] of [["DC0_H0_VM0", "U0001"], ["DC0_H0_VM1", "U0002"], ["DC0_C0_RP0_VM0", "U0001"]] as const) {
       await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vcenter: B, vm, owner }, { timeoutMs: 10_000 });
     }
+    // U0003 has one VM in each vCenter: 2 in all, their quota.
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm: "DC0_C0_RP0_VM1", owner: "U0003" }, { timeoutMs: 10_000 });
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vcenter: B, vm: "DC0_C0_RP0_VM1", owner: "U0003" }, { timeoutMs: 10_000 });
   });
   afterAll(async () => {
     await sys?.stop();
@@ -117,5 +130,40 @@ describe("/iaas with two vCenters (vc=)", () => {
     await sys.slash("sizes");
     expect(await commandsInStream()).toBe(before);
     expect(await inA("DC0_H0_VM1")).toBe("poweredOn");
+  });
+
+  it("snapshot create vc=vc-b snapshots B's VM only; snapshot list vc=vc-b shows it", async () => {
+    const r = await sys.slash(`snapshot create DC0_H0_VM0 pre-b vc=${B}`);
+    expect(textOf(r.json)).toMatch(/^Taking a snapshot `pre-b` of `DC0_H0_VM0` in vCenter `vc-b`…/);
+    expect(await finalPost(sys, r.responseUrl)).toContain(":white_check_mark: Took the snapshot `pre-b` of `DC0_H0_VM0`");
+    const snaps = async (vcenter?: string) => (await requestJson(sys.nc, ProxyEndpoints.snapshotList, { vm: "DC0_H0_VM0", ...(vcenter ? { vcenter } : {}) }, { timeoutMs: 10_000 })).snapshots.map((x) => x.name);
+    expect(await snaps(B)).toEqual(["pre-b"]);
+    expect(await snaps()).toEqual([]);
+    expect(textOf((await sys.slash(`snapshot list DC0_H0_VM0 vc=${B}`)).json)).toContain("pre-b");
+    expect(textOf((await sys.slash("snapshot list DC0_H0_VM0")).json)).not.toContain("pre-b");
+  });
+
+  it("create vc=vc-b makes the VM in B only, and the result names B", async () => {
+    const r = await sys.slash(`create mvc-01 vc=${B}`);
+    expect(textOf(r.json)).toMatch(/^Creating `mvc-01` in vCenter `vc-b`/);
+    const id = idOf(r.json);
+    expect(await finalPost(sys, r.responseUrl)).toContain(":white_check_mark: Created `mvc-01`");
+    expect(await inB("mvc-01")).toBeDefined();
+    expect(await inA("mvc-01")).toBeUndefined();
+    const res = await (await jetstreamManager(sys.nc)).streams.getMessage(Streams.results.name, { last_by_subj: `iaas.result.${id}` });
+    expect(res!.json()).toMatchObject({ status: "succeeded", facts: { vm: "mvc-01", vcenter: B, owner: "U0001" } });
+  });
+
+  it("quotas count the VMs of every vCenter: U0003's one in A and one in B fill their quota of 2", async () => {
+    const q = textOf((await sys.slash("quota", { user_id: "U0003" })).json);
+    expect(q).toMatch(/^Your quota: VMs 2 of 2, vCPU 2 of 20,/);
+    const before = await commandsInStream();
+    for (const text of ["create q3-01", `create q3-01 vc=${B}`]) {
+      const r = await sys.slash(text, { user_id: "U0003" });
+      expect(textOf(r.json), text).toMatch(/^:warning: .*quota/i);
+    }
+    expect(await commandsInStream()).toBe(before);
+    expect(await inA("q3-01")).toBeUndefined();
+    expect(await inB("q3-01")).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-export { loadConfig, ConfigError, BaseEnvSchema, PortSchema, natsAuthRefinement, type BaseEnv } from "./config.js";
+export { loadConfig, ConfigError, BaseEnvSchema, PortSchema, VcentersEnvSchema, natsAuthRefinement, type BaseEnv } from "./config.js";
 export { createLogger, type Logger } from "./log.js";
 export { connectNats, isNatsConnected, type NatsConnection } from "./nats.js";
 export { ensureStreams, ensureConsumer, disableDirectGet, kvKeys, type ConsumerOverrides, openBucket, readKvJson, jetstreamFor, encodeJson, decodeJson, makeHeaders, type Jet, type KV, type JetStreamClient, type JetStreamManager } from "./jetstream.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SlackUserIdSchema } from "@iaas/contracts";
-import { BaseEnvSchema, ConfigError, PortSchema, natsAuthRefinement } from "@iaas/runtime";
+import { BaseEnvSchema, ConfigError, PortSchema, VcentersEnvSchema, natsAuthRefinement } from "@iaas/runtime";
 import type { Policy } from "@iaas/policy";
 
 const optional = z
@@ -61,14 +61,10 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   IAAS_ADMINS: AdminList,
   /**
    * vcenter-proxy's VCENTERS (the vCenters beside the default one, `lab,dr-site`): the ids `vc=`
-   * may name. With any, `list` asks every vCenter and quotas count VMs in all of them.
+   * may name, besides `default`. With any, `list` asks every vCenter and quotas count VMs in all
+   * of them. Parsed to every id, `default` first.
    */
-  VCENTERS: z
-    .string()
-    .default("")
-    .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is always there (VCENTER_URL's)")))
-    .refine((ids) => new Set(ids).size === ids.length, "an id is given twice"),
+  VCENTERS: VcentersEnvSchema,
 }).superRefine((env, ctx) => {
   natsAuthRefinement(env, ctx);
   // Over HTTP every request is verified with it; Socket Mode's connection is opened with the app token instead.
@@ -94,5 +90,5 @@ export function checkApproverGroups(policy: Policy, config: Pick<GatewayConfig, 
 
 /** Every vCenter id the gateway knows: `default` first, then VCENTERS in their order. */
 export function vcentersOf(config: Pick<GatewayConfig, "VCENTERS">): string[] {
-  return ["default", ...config.VCENTERS];
+  return [...config.VCENTERS];
 }
