@@ -6,7 +6,7 @@ import { listVmSummaries, type VimClient } from "@iaas/vsphere";
 import { stringify } from "yaml";
 import { DEFAULT_POLICY } from "@iaas/policy";
 import { startSystem, type System } from "./harness.js";
-import { buttonsOf, click, finalPost, idOf, textOf } from "./helpers.js";
+import { actor, buttonsOf, click, finalPost, idOf, natsId, now, publishCommand, textOf } from "./helpers.js";
 
 /**
  * Two vCenters behind one proxy (the second as VCENTERS id `vc-b`, the gateway told the same):
@@ -165,5 +165,49 @@ describe("/iaas with two vCenters (vc=)", () => {
     expect(await commandsInStream()).toBe(before);
     expect(await inA("q3-01")).toBeUndefined();
     expect(await inB("q3-01")).toBeUndefined();
+  });
+
+  it("resize, clone, lease, extend and owner with vc=vc-b act on B's VMs; the result's facts name B", async () => {
+    const cpuIn = async (c: VimClient, name: string) => (await listVmSummaries(c)).find((v) => v.name === name)?.numCPU;
+    const resized = await sys.slash(`resize DC0_H0_VM0 cpu=2 vc=${B}`);
+    expect(textOf(resized.json)).toMatch(/^Resizing `DC0_H0_VM0` in vCenter `vc-b` to 2 vCPU…/);
+    const [post] = await sys.slack.waitFor(() => {
+      const p = sys.slack.postsTo(resized.responseUrl).filter((c) => textOf(c.body).startsWith(":white_check_mark:"));
+      return p.length > 0 && p;
+    }, 30_000);
+    expect(textOf(post!.body)).toContain("Resized `DC0_H0_VM0`");
+    // The result's facts line names the vCenter.
+    expect(JSON.stringify(post!.body)).toContain("vCenter `vc-b`");
+    expect(await cpuIn(sys.observerB!, "DC0_H0_VM0")).toBe(2);
+    expect(await cpuIn(sys.observer, "DC0_H0_VM0")).toBe(1);
+
+    const cloned = await sys.slash(`clone DC0_H0_VM0 mvc-02 vc=${B}`);
+    expect(await finalPost(sys, cloned.responseUrl)).toContain(":white_check_mark: Cloned `DC0_H0_VM0` to `mvc-02`");
+    expect(await cpuIn(sys.observerB!, "mvc-02")).toBe(2);
+    expect(await inA("mvc-02")).toBeUndefined();
+
+    // mvc-01 was made in B: A has no VM of that name.
+    expect(textOf((await sys.slash("lease mvc-01")).json)).toMatch(/^:warning: No VM named `mvc-01`/);
+    expect(textOf((await sys.slash(`lease mvc-01 vc=${B}`)).json)).toMatch(/^mvc-01: lease ends in /);
+    const extended = await sys.slash(`extend mvc-01 90d vc=${B}`);
+    expect(textOf(extended.json)).toMatch(/^Extending the lease of `mvc-01` in vCenter `vc-b` to 90 days from now…/);
+    expect(await finalPost(sys, extended.responseUrl)).toContain(":white_check_mark: The lease of `mvc-01` now ends");
+    const leaseOf = async () => (await requestJson(sys.nc, ProxyEndpoints.vmGet, { vcenter: B, vm: "mvc-01" }, { timeoutMs: 10_000 })).vm.leaseExpires;
+    expect(Date.parse((await leaseOf())!) - Date.now()).toBeGreaterThan(89 * 86_400_000);
+
+    const given = await sys.slash(`owner mvc-02 <@U0002> vc=${B}`);
+    expect(textOf(given.json)).toMatch(/^Giving `mvc-02` in vCenter `vc-b` to <@U0002>…/);
+    expect(await finalPost(sys, given.responseUrl)).toContain(":white_check_mark: `mvc-02` now belongs to <@U0002>");
+    expect((await requestJson(sys.nc, ProxyEndpoints.vmGet, { vcenter: B, vm: "mvc-02" }, { timeoutMs: 10_000 })).vm.owner).toBe("U0002");
+  });
+
+  it("a command published on NATS with vcenter is checked and run against that vCenter's VM", async () => {
+    // DC0_H0_VM1 is U0001's in A but U0002's in B: U0001's power-off in B is refused, A's VM untouched.
+    const refused = await publishCommand(sys, { id: natsId("mvc-off"), actor: actor("U0001"), issuedAt: now(), area: "power", action: "off", vm: "DC0_H0_VM1", vcenter: B });
+    expect(refused).toMatchObject({ status: "failed", error: { code: "IAAS_NOT_ALLOWED" } });
+    expect(await inA("DC0_H0_VM1")).toBe("poweredOn");
+    const ok = await publishCommand(sys, { id: natsId("mvc-on"), actor: actor("U0002"), issuedAt: now(), area: "power", action: "on", vm: "DC0_H0_VM1", vcenter: B });
+    expect(ok).toMatchObject({ status: "succeeded", facts: { code: "done", vm: "DC0_H0_VM1", vcenter: B } });
+    expect(await inB("DC0_H0_VM1")).toBe("poweredOn");
   });
 });

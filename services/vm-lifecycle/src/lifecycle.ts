@@ -44,14 +44,14 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
   switch (cmd.action) {
     case "create": {
       const size = d.policy.resolveSize(cmd.size);
-      await ctx.progress(`Creating ${quote(cmd.name)} (${size.name}: ${describeSize(size)})…`, { code: "working", vm: cmd.name, size: sizeFacts(size) });
+      await ctx.progress(`Creating ${quote(cmd.name)} (${size.name}: ${describeSize(size)})…`, { code: "working", vm: cmd.name, ...vc, size: sizeFacts(size) });
       const made = await requestJson(d.nc, ProxyEndpoints.vmCreate, { ...vc, name: cmd.name, cpu: size.cpu, memoryMB: mbOf(size), diskGB: size.diskGB, placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, made.created);
       const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
       return { message: `Created ${quote(vm.name)} (${size.name}: ${describeSize(size)}), ${PowerStateWords[vm.powerState]}. ${yours(team)}${leaseWords(leaseExpires, cmd.issuedAt)}`, facts: { code: "done", vm: vm.name, ...vc, size: sizeFacts(size), ...whose(vm), ...(leaseExpires ? { leaseExpires } : {}) }, vm };
     }
     case "clone": {
-      await ctx.progress(`Cloning ${quote(cmd.source)} to ${quote(cmd.name)}…`, { code: "working", vm: cmd.name, source: cmd.source });
+      await ctx.progress(`Cloning ${quote(cmd.source)} to ${quote(cmd.name)}…`, { code: "working", vm: cmd.name, ...vc, source: cmd.source });
       const made = await requestJson(d.nc, ProxyEndpoints.vmClone, { ...vc, source: cmd.source, name: cmd.name, sourceKind: "vm", placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, made.created);
       const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
@@ -59,14 +59,14 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
     }
     case "deploy": {
       const size = d.policy.resolveSize(cmd.size);
-      await ctx.progress(`Deploying ${quote(cmd.template)} as ${quote(cmd.name)} (${size.name}: ${size.cpu} vCPU, ${formatMemory(mbOf(size))} memory)…`, { code: "working", vm: cmd.name, source: cmd.template, size: sizeFacts(size) });
+      await ctx.progress(`Deploying ${quote(cmd.template)} as ${quote(cmd.name)} (${size.name}: ${size.cpu} vCPU, ${formatMemory(mbOf(size))} memory)…`, { code: "working", vm: cmd.name, ...vc, source: cmd.template, size: sizeFacts(size) });
       const made = await requestJson(d.nc, ProxyEndpoints.vmClone, { ...vc, source: cmd.template, name: cmd.name, sourceKind: "template", cpu: size.cpu, memoryMB: mbOf(size), placement, provenance, timeoutMs: d.taskTimeoutMs }, call);
       logMade(ctx, made.created);
       const { vm, leaseExpires } = await giveLease(d, cmd, made.vm, call);
       return { message: `Deployed ${quote(cmd.template)} as ${quote(vm.name)} (${describeVm(vm)}). ${yours(team)}${leaseWords(leaseExpires, cmd.issuedAt)}`, facts: { code: "done", vm: vm.name, ...vc, source: cmd.template, size: sizeFacts(size), ...whose(vm), ...(leaseExpires ? { leaseExpires } : {}) }, vm };
     }
     case "delete": {
-      await ctx.progress(`Deleting ${quote(cmd.vm)} (powering it off first if it is running)…`, { code: "working", vm: cmd.vm });
+      await ctx.progress(`Deleting ${quote(cmd.vm)} (powering it off first if it is running)…`, { code: "working", vm: cmd.vm, ...vc });
       const { name, destroyed } = await requestJson(d.nc, ProxyEndpoints.vmDestroy, { ...vc, vm: cmd.vm, powerOffFirst: true, timeoutMs: d.taskTimeoutMs }, call);
       if (!destroyed && !ctx.resumed) throw new IaasError("IAAS_VM_NOT_FOUND", `No VM named ${quote(cmd.vm)}. Names are exact and case-sensitive; see \`/iaas list\`.`);
       return { message: `Deleted ${quote(name)}.`, facts: { code: destroyed ? "done" : "already-done", vm: name, ...vc } };

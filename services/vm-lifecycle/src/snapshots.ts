@@ -53,7 +53,7 @@ export async function runSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCommand, 
   switch (cmd.action) {
     case "create": {
       const name = cmd.name ?? defaultSnapshotName(cmd.issuedAt);
-      await ctx.progress(`Taking the snapshot ${quote(name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, snapshot: name });
+      await ctx.progress(`Taking the snapshot ${quote(name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, ...vc, snapshot: name });
       const { vm, snapshot, created } = await requestJson(
         d.nc,
         ProxyEndpoints.snapshotCreate,
@@ -66,12 +66,12 @@ export async function runSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCommand, 
     }
     case "revert": {
       const what = cmd.name ? `the snapshot ${quote(cmd.name)}` : "its current snapshot";
-      await ctx.progress(`Reverting ${quote(cmd.vm)} to ${what}…`, { code: "working", vm: cmd.vm, ...(cmd.name ? { snapshot: cmd.name } : {}) });
+      await ctx.progress(`Reverting ${quote(cmd.vm)} to ${what}…`, { code: "working", vm: cmd.vm, ...vc, ...(cmd.name ? { snapshot: cmd.name } : {}) });
       const { vm, snapshot } = await requestJson(d.nc, ProxyEndpoints.snapshotRevert, { vm: cmd.vm, ...vc, ...(cmd.name ? { name: cmd.name } : {}), timeoutMs: d.taskTimeoutMs }, call);
       return { message: `Reverted ${quote(vm.name)} to the snapshot ${quote(snapshot.name)}; it is the current snapshot now.`, facts: { code: "done", vm: vm.name, ...vc, snapshot: snapshot.name }, vm };
     }
     case "delete": {
-      await ctx.progress(`Deleting the snapshot ${quote(cmd.name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, snapshot: cmd.name });
+      await ctx.progress(`Deleting the snapshot ${quote(cmd.name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, ...vc, snapshot: cmd.name });
       const { vm, removed } = await requestJson(d.nc, ProxyEndpoints.snapshotRemove, { vm: cmd.vm, ...vc, name: cmd.name, timeoutMs: d.taskTimeoutMs }, call);
       if (!removed && !ctx.resumed) throw new IaasError("IAAS_SNAPSHOT_NOT_FOUND", `${quote(vm)} has no snapshot named ${quote(cmd.name)}; \`/iaas snapshot list ${vm}\` shows its snapshots (names are exact).`);
       return { message: `Deleted the snapshot ${quote(cmd.name)} of ${quote(vm)}${removed ? "" : " (an earlier attempt had)"}; its child snapshots, if any, are kept.`, facts: { code: removed ? "done" : "already-done", vm, ...vc, snapshot: cmd.name } };
