@@ -6,7 +6,7 @@ import { listVmSummaries, type VimClient } from "@iaas/vsphere";
 import { stringify } from "yaml";
 import { DEFAULT_POLICY } from "@iaas/policy";
 import { startSystem, type System } from "./harness.js";
-import { actor, buttonsOf, click, finalPost, idOf, natsId, now, publishCommand, textOf } from "./helpers.js";
+import { actor, buttonsOf, click, finalPost, idOf, natsId, now, publishCommand, textOf, waitFor } from "./helpers.js";
 
 /**
  * Two vCenters behind one proxy (the second as VCENTERS id `vc-b`, the gateway told the same):
@@ -209,5 +209,21 @@ describe("/iaas with two vCenters (vc=)", () => {
     const ok = await publishCommand(sys, { id: natsId("mvc-on"), actor: actor("U0002"), issuedAt: now(), area: "power", action: "on", vm: "DC0_H0_VM1", vcenter: B });
     expect(ok).toMatchObject({ status: "succeeded", facts: { code: "done", vm: "DC0_H0_VM1", vcenter: B } });
     expect(await inB("DC0_H0_VM1")).toBe("poweredOn");
+  });
+
+  it("a command that waits for an approval runs, once approved, in the vCenter it named", async () => {
+    const r = await sys.slash(`create big-b xlarge vc=${B}`);
+    expect(textOf(r.json)).toMatch(/needs an approval/);
+    const id = idOf(r.json);
+    const jsm = await jetstreamManager(sys.nc);
+    await click(sys, { userId: "UADMIN1", action: "iaas.approval.approve", value: `ap-${id}` });
+    await waitFor(async () => (await inB("big-b")) !== undefined);
+    expect(await inA("big-b")).toBeUndefined();
+    const cmd = await jsm.streams.getMessage(Streams.commands.name, { last_by_subj: "iaas.cmd.vm.create" });
+    expect(cmd!.json()).toMatchObject({ id, name: "big-b", size: "xlarge", vcenter: B, approvalId: `ap-${id}` });
+  });
+
+  it("help names vc= and the vCenters when there are several", async () => {
+    expect(textOf((await sys.slash("help")).json)).toContain("(`default`, `vc-b`)");
   });
 });

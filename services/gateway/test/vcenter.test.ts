@@ -82,3 +82,15 @@ describe("vc=<name>: the vCenter a command acts in", () => {
     expect(listMessage([{ ...vm, name: "web-01" }], undefined, "all").text).toBe("1 VM:\nweb-01: powered on, 1 vCPU, 1 GB");
   });
 });
+
+describe("help mentions vc= only with several vCenters", () => {
+  it("one vCenter: no word of it; several: the note names them, and a verb's help says it when the verb takes it", async () => {
+    const { helpMessage } = await import("../src/presentation/views.js");
+    expect(helpMessage(["power", "sizes"]).text).not.toContain("vc=");
+    const several = helpMessage(["power", "sizes"], undefined, () => undefined, ["default", "lab"]).text;
+    expect(several).toContain("Add `vc=&lt;name&gt;` to a command about VMs to act in that vCenter (`default`, `lab`); without it, `default`. `/iaas list` without it lists every vCenter.");
+    expect(helpMessage([], "power", () => undefined, ["default", "lab"]).text).toContain("`vc=&lt;name&gt;`");
+    expect(helpMessage([], "sizes", () => undefined, ["default", "lab"]).text).not.toContain("vc=");
+    expect(helpMessage([], "power").text).not.toContain("vc=");
+  });
+});
