@@ -115,7 +115,7 @@ export interface SystemOptions {
   leaseScanMs?: number;
   /**
    * A second simulator, served by the proxy as this VCENTERS id (the same generated inventory as
-   * the first: the same VM names); the gateway and vm-lifecycle get VCENTERS set to it.
+   * the first: the same VM names); the gateway, vm-lifecycle and lease-keeper get VCENTERS set to it.
    */
   secondVcenter?: string;
 }
@@ -198,7 +198,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     policy,
     log,
     metrics: metrics["lease-keeper"],
-    config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000 },
+    config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000, ...(opts.secondVcenter ? { vcenters: ["default", opts.secondVcenter] } : {}) },
   });
   await keeper.start();
   stops.push(async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ProxyEndpoints, Streams } from "@iaas/contracts";
@@ -225,5 +226,42 @@ describe("/iaas with two vCenters (vc=)", () => {
 
   it("help names vc= and the vCenters when there are several", async () => {
     expect(textOf((await sys.slash("help")).json)).toContain("(`default`, `vc-b`)");
+  });
+});
+
+/** The default policy with leases in seconds (as leases.test.ts): default 14s, max 40s, a reminder 10s before the end, a grace of 4s. */
+function policyOfSeconds(): string {
+  const yaml = readFileSync(new URL("../../deploy/policy.example.yaml", import.meta.url), "utf8");
+  const out = yaml
+    .replace(/perUserPerMinute: \d+/, "perUserPerMinute: 10000")
+    .replace(/  default: 30d\n  max: 90d\n  grace: 7d\n  remindBefore: \[3d, 1d\]/, "  default: 14s\n  max: 40s\n  grace: 4s\n  remindBefore: [10s]");
+  if (!out.includes("remindBefore: [10s]")) throw new Error("deploy/policy.example.yaml's leases are not the ones this test rewrites");
+  return out;
+}
+
+describe("leases with two vCenters: the keeper keeps B's too", () => {
+  let sys: System;
+  const B = "vc-b";
+  beforeAll(async () => {
+    sys = await startSystem({ secondVcenter: B, policyYaml: policyOfSeconds(), gatewayEnv: { SLACK_BOT_TOKEN: "e2e-bot-token-not-real", SLACK_NOTIFY_CHANNEL: "CNOTIFY1" }, leaseScanMs: 300 });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  const names = async (c: VimClient) => (await listVmSummaries(c)).map((v) => v.name);
+
+  it("a VM of B with a lease is reminded (buttons with vc=vc-b), then deleted after the grace; A's VM of the same name is left", async () => {
+    // A's lease-b lives longer (lease=40s, the max) than B's (the default 14s).
+    for (const text of ["create lease-b small lease=40s", `create lease-b small vc=${B}`]) {
+      const r = await sys.slash(text, { user_id: "UALICE" });
+      expect(await finalPost(sys, r.responseUrl), text).toMatch(/Its lease ends/);
+    }
+    const reminder = await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /lease of `lease-b` in vCenter `vc-b` ends in/.test(String(c.body.text))), 60_000);
+    expect(buttonsOf({ blocks: JSON.parse(String(reminder.body.blocks)) }).map((b) => b.value)).toEqual([`extend lease-b vc=${B}`, `delete lease-b vc=${B}`]);
+    await waitFor(async () => !(await names(sys.observerB!)).includes("lease-b"), 60_000);
+    expect(await names(sys.observer)).toContain("lease-b");
+    // The owner is told after the delete, naming the vCenter.
+    await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /`lease-b` in vCenter `vc-b` was deleted/.test(String(c.body.text))), 30_000);
   });
 });
