@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ProxyEndpoints, Streams } from "@iaas/contracts";
-import { requestJson } from "@iaas/runtime";
+import { createLogger, jetstreamFor, openBucket, requestJson } from "@iaas/runtime";
+import { SnapshotSweeper } from "@iaas/vm-lifecycle";
+import { waitUntil } from "@iaas/testkit";
 import { listVmSummaries, type VimClient } from "@iaas/vsphere";
 import { stringify } from "yaml";
 import { DEFAULT_POLICY } from "@iaas/policy";
@@ -229,17 +231,21 @@ describe("/iaas with two vCenters (vc=)", () => {
   });
 });
 
-/** The default policy with leases in seconds (as leases.test.ts): default 14s, max 40s, a reminder 10s before the end, a grace of 4s. */
+/**
+ * The default policy with leases in seconds (as leases.test.ts): default 14s, max 40s, a reminder
+ * 10s before the end, a grace of 4s; and snapshots kept 1s (as snapshots.test.ts).
+ */
 function policyOfSeconds(): string {
   const yaml = readFileSync(new URL("../../deploy/policy.example.yaml", import.meta.url), "utf8");
   const out = yaml
     .replace(/perUserPerMinute: \d+/, "perUserPerMinute: 10000")
-    .replace(/  default: 30d\n  max: 90d\n  grace: 7d\n  remindBefore: \[3d, 1d\]/, "  default: 14s\n  max: 40s\n  grace: 4s\n  remindBefore: [10s]");
-  if (!out.includes("remindBefore: [10s]")) throw new Error("deploy/policy.example.yaml's leases are not the ones this test rewrites");
+    .replace(/  default: 30d\n  max: 90d\n  grace: 7d\n  remindBefore: \[3d, 1d\]/, "  default: 14s\n  max: 40s\n  grace: 4s\n  remindBefore: [10s]")
+    .replace(/snapshots:\n  maxPerVm: 3\n  maxAge: 7d/, "snapshots:\n  maxPerVm: 3\n  maxAge: 1s");
+  if (!out.includes("remindBefore: [10s]") || !out.includes("maxAge: 1s")) throw new Error("deploy/policy.example.yaml's leases or snapshots are not the ones this test rewrites");
   return out;
 }
 
-describe("leases with two vCenters: the keeper keeps B's too", () => {
+describe("leases and the snapshot sweep with two vCenters: B's are kept and swept too", () => {
   let sys: System;
   const B = "vc-b";
   beforeAll(async () => {
@@ -263,5 +269,25 @@ describe("leases with two vCenters: the keeper keeps B's too", () => {
     expect(await names(sys.observer)).toContain("lease-b");
     // The owner is told after the delete, naming the vCenter.
     await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /`lease-b` in vCenter `vc-b` was deleted/.test(String(c.body.text))), 30_000);
+  });
+
+  it("the snapshot sweep deletes old iaas snapshots in both vCenters, and tells the owner which vCenter", async () => {
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm: "DC0_H0_VM0", owner: "UALICE" }, { timeoutMs: 10_000 });
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vcenter: B, vm: "DC0_H0_VM0", owner: "UALICE" }, { timeoutMs: 10_000 });
+    for (const text of ["snapshot create DC0_H0_VM0 old-a", `snapshot create DC0_H0_VM0 old-b vc=${B}`]) {
+      const r = await sys.slash(text, { user_id: "UALICE" });
+      expect(await finalPost(sys, r.responseUrl), text).toMatch(/^:white_check_mark: Took the snapshot/);
+    }
+    const snaps = async (vcenter?: string) => (await requestJson(sys.nc, ProxyEndpoints.snapshotList, { vm: "DC0_H0_VM0", ...(vcenter ? { vcenter } : {}) }, { timeoutMs: 10_000 })).snapshots;
+    const [a, b] = [await snaps(), await snaps(B)];
+    expect([a.map((x) => x.name), b.map((x) => x.name)]).toEqual([["old-a"], ["old-b"]]);
+    // Older than maxAge (1 s) by vCenter's clock, which the sweep compares with.
+    await waitUntil("the snapshots to be older than maxAge", async () => ([...(await snaps()), ...(await snaps(B))].every((x) => Date.now() - Date.parse(x.createdAt) > 1500) ? true : undefined), 10_000);
+    const sweeper = new SnapshotSweeper({ nc: sys.nc, jet: await jetstreamFor(sys.nc), kv: await openBucket(sys.nc, "snapshotSweep"), policy: sys.policy, log: createLogger("e2e-sweep", "silent"), intervalMs: 200, lookupTimeoutMs: 10_000, taskTimeoutMs: 30_000, instance: "mvc", vcenters: ["default", B] });
+    await sweeper.round();
+    expect(sweeper.stats).toMatchObject({ claimed: 2, deleted: 2, failed: 0 });
+    expect([await snaps(), await snaps(B)]).toEqual([[], []]);
+    await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /Deleted the snapshot `old-b` of `DC0_H0_VM0` in vCenter `vc-b`/.test(String(c.body.text))), 30_000);
+    await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /Deleted the snapshot `old-a` of `DC0_H0_VM0`: /.test(String(c.body.text))), 30_000);
   });
 });

@@ -98,6 +98,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
           lookupTimeoutMs: deps.config.lookupTimeoutMs,
           taskTimeoutMs: deps.config.taskTimeoutMs,
           instance: `${hostname()}:${process.pid}`,
+          vcenters: deps.config.vcenters,
         });
         sweeper.start();
       }
