@@ -1,14 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ProxyEndpoints, Streams } from "@iaas/contracts";
 import { createLogger, jetstreamFor, openBucket, requestJson } from "@iaas/runtime";
 import { SnapshotSweeper } from "@iaas/vm-lifecycle";
-import { waitUntil } from "@iaas/testkit";
+import { postSigned, waitUntil } from "@iaas/testkit";
 import { listVmSummaries, type VimClient } from "@iaas/vsphere";
 import { stringify } from "yaml";
 import { DEFAULT_POLICY } from "@iaas/policy";
-import { startSystem, type System } from "./harness.js";
+import { SIGNING_SECRET, startSystem, type System } from "./harness.js";
 import { actor, buttonsOf, click, finalPost, idOf, natsId, now, publishCommand, textOf, waitFor } from "./helpers.js";
 
 /**
@@ -289,5 +290,23 @@ describe("leases and the snapshot sweep with two vCenters: B's are kept and swep
     expect([await snaps(), await snaps(B)]).toEqual([[], []]);
     await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /Deleted the snapshot `old-b` of `DC0_H0_VM0` in vCenter `vc-b`/.test(String(c.body.text))), 30_000);
     await sys.slack.waitFor(() => sys.slack.apiCalls("chat.postMessage").find((c) => c.body.channel === "UALICE" && /Deleted the snapshot `old-a` of `DC0_H0_VM0`: /.test(String(c.body.text))), 30_000);
+  });
+
+  it("the App Home lists the VMs of both vCenters, each marked, with buttons that name its vCenter", async () => {
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vm: "DC0_H0_VM1", owner: "UHOME" }, { timeoutMs: 10_000 });
+    await requestJson(sys.nc, ProxyEndpoints.vmSetOwner, { vcenter: B, vm: "DC0_H0_VM1", owner: "UHOME" }, { timeoutMs: 10_000 });
+    const at = Date.now();
+    const body = JSON.stringify({ token: "t", team_id: "T0001", api_app_id: "A0001", type: "event_callback", event_id: `Ev${randomUUID().slice(0, 8)}`, event_time: Math.floor(at / 1000), event: { type: "app_home_opened", user: "UHOME", channel: "D0HOME1", tab: "home", event_ts: `${at / 1000}` } });
+    expect((await postSigned(sys.gatewayUrl, body, { secret: SIGNING_SECRET })).status).toBe(200);
+    type HomeView = { blocks: { type: string; text?: { text: string }; elements?: { value: string }[] }[] };
+    const home = await sys.slack.waitFor((calls) => {
+      const c = calls.filter((x) => x.method === "views.publish" && x.body.user_id === "UHOME" && x.at >= at).at(-1);
+      return c && (JSON.parse(String(c.body.view)) as HomeView);
+    });
+    const titles = home.blocks.filter((b) => b.type === "section" && b.text?.text.startsWith("*DC0_H0_VM1*")).map((b) => b.text!.text.split("\n")[0]);
+    expect(titles).toEqual(["*DC0_H0_VM1* (vc=default)", "*DC0_H0_VM1* (vc=vc-b)"]);
+    const values = home.blocks.flatMap((b) => b.elements ?? []).map((e) => e.value);
+    expect(values).toContain("delete DC0_H0_VM1 vc=default");
+    expect(values).toContain(`delete DC0_H0_VM1 vc=${B}`);
   });
 });
