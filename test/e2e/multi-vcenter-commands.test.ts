@@ -213,6 +213,14 @@ describe("/iaas with two vCenters (vc=)", () => {
     const ok = await publishCommand(sys, { id: natsId("mvc-on"), actor: actor("U0002"), issuedAt: now(), area: "power", action: "on", vm: "DC0_H0_VM1", vcenter: B });
     expect(ok).toMatchObject({ status: "succeeded", facts: { code: "done", vm: "DC0_H0_VM1", vcenter: B } });
     expect(await inB("DC0_H0_VM1")).toBe("poweredOn");
+    // The audit record names the vCenter too.
+    const jsm = await jetstreamManager(sys.nc);
+    const audit = await waitFor(async () => {
+      const m = await jsm.streams.getMessage(Streams.audit.name, { last_by_subj: "iaas.audit.command" }).catch(() => null);
+      const rec = m?.json<{ id: string; vcenter?: string }>();
+      return rec?.id === ok.id ? rec : undefined;
+    }, 30_000);
+    expect(audit).toMatchObject({ command: "power.on", vm: "DC0_H0_VM1", vcenter: B, outcome: "succeeded" });
   });
 
   it("a command that waits for an approval runs, once approved, in the vCenter it named", async () => {

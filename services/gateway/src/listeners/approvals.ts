@@ -422,7 +422,7 @@ export class ApprovalDesk {
       }
     } else {
       log.info({ code: refusal.code }, `approved command refused: ${refusal.message}`);
-      this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message);
+      this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message, rec.command.vcenter);
     }
     const refused = refusal && { ...refusal.toJSON(), message: refusal.message.slice(0, 2000) };
     const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true, ...(refused ? { refused } : {}) }));
@@ -468,10 +468,10 @@ export class ApprovalDesk {
       const reason = rejecter?.reason;
       const because = reason ? `: ${reason}` : "";
       stores.push(this.audit(rec, "rejected", rejecter?.userId, `rejected by ${rejecter?.userId ?? "an approver"}${because}`, reason, at));
-      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${rejecter?.userId ?? "an approver"}${because}; nothing was done.`));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${rejecter?.userId ?? "an approver"}${because}; nothing was done.`, rec.command.vcenter));
     } else {
       stores.push(this.audit(rec, "expired", undefined, `nobody decided within ${rec.rule}'s time; rejected`, undefined, at));
-      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done."));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done.", rec.command.vcenter));
     }
     if (!(await Promise.all(stores)).every(Boolean)) {
       log.warn({ approvalId: rec.id }, "the settled request's audit could not be stored; the sweep tries again");

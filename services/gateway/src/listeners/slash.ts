@@ -149,7 +149,7 @@ export class SlashCommands {
       if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL" || err instanceof RateLimitedError) throw err;
       await c.admit();
       c.log.info({ code: err.code, verb: label }, `command refused: ${err.message}`);
-      this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message);
+      this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message, cmd.data.vcenter);
       return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code, refusal: err.message };
     }
   }

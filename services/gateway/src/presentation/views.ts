@@ -227,14 +227,14 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
     if (row.kind === "command") {
       const c = row.record;
       blocks.push(
-        sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""} · request ${code(c.id)}`, [
+        sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""}${c.vcenter ? ` (vc=${escape(c.vcenter)})` : ""} · request ${code(c.id)}`, [
           ["Who", `<@${c.actor.userId}> via ${c.actor.via}${c.approvedBy?.length ? `, approved by ${c.approvedBy.map((u) => `<@${u}>`).join(", ")}` : ""}`],
           ["When", when],
           ["Result", `${c.outcome}${c.code ? ` (${c.code})` : ""}`],
           ["Details", clip(c.message)],
         ]),
       );
-      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""}${c.approvedBy?.length ? ` approved by ${c.approvedBy.join(", ")}` : ""} (request ${c.id})`);
+      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}${c.vcenter ? ` (vc=${escape(c.vcenter)})` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""}${c.approvedBy?.length ? ` approved by ${c.approvedBy.join(", ")}` : ""} (request ${c.id})`);
     } else {
       const o = row.record;
       const label = [o.kind, o.rule].filter(Boolean).join(".");
