@@ -70,6 +70,9 @@ export interface System {
   gatewayUrls: string[];
   /** A SOAP session of the test's own, to read back what the system did. */
   observer: VimClient;
+  /** The second simulator and a session on it (the `secondVcenter` option). */
+  simB: Vcsim | undefined;
+  observerB: VimClient | undefined;
   nc: NatsConnection;
   policy: Policy;
   /** Each service's metrics registry, as its /metrics endpoint serves it. */
@@ -110,6 +113,11 @@ export interface SystemOptions {
   liveIndex?: boolean;
   /** lease-keeper's round interval (LEASE_SCAN_MS); 500 ms when unset. */
   leaseScanMs?: number;
+  /**
+   * A second simulator, served by the proxy as this VCENTERS id (the same generated inventory as
+   * the first: the same VM names); the gateway, vm-lifecycle and lease-keeper get VCENTERS set to it.
+   */
+  secondVcenter?: string;
 }
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
@@ -117,7 +125,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const admins = opts.admins ?? "UADMIN1";
   // One policy for every service, as one IAAS_POLICY file and IAAS_ADMINS would give them.
   const policy: Policy = opts.policyYaml ? parsePolicy(opts.policyYaml, { source: "e2e policy", env: { IAAS_ADMINS: admins } }) : loadPolicy({ env: { IAAS_ADMINS: admins } });
-  const [nats, sim, slack] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start(opts.slackOptions)]);
+  const [nats, sim, slack, simB] = await Promise.all([startNatsServer(), startVcsim(opts.vcsim), SlackStandIn.start(opts.slackOptions), opts.secondVcenter ? startVcsim(opts.vcsim) : undefined]);
   const stops: (() => Promise<unknown>)[] = [];
 
   const connectAs = (name: string) => connect({ servers: nats.url, name });
@@ -129,12 +137,21 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   // As the proxy's main runs it: with the live inventory index.
   const vcenter = new Vcenter("default", client, log, { liveIndex: opts.liveIndex ?? true });
   await vcenter.index?.start();
-  const proxy = await startProxy({ nc: proxyNc, vcenters: new Map([["default", vcenter]]), log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
+  const vcenters = new Map([["default", vcenter]]);
+  const clientB = simB ? await VimClient.connect({ url: simB.url, username: simB.username, password: simB.password }) : undefined;
+  const vcenterB = clientB && opts.secondVcenter ? new Vcenter(opts.secondVcenter, clientB, log, { liveIndex: opts.liveIndex ?? true }) : undefined;
+  if (vcenterB) {
+    await vcenterB.index?.start();
+    vcenters.set(opts.secondVcenter!, vcenterB);
+  }
+  const proxy = await startProxy({ nc: proxyNc, vcenters, log, metrics: metrics["vcenter-proxy"], config: { taskTimeoutMs: 30_000 } });
   stops.push(async () => {
     await proxy.stop();
     await vcenter.close();
+    await vcenterB?.close();
     await proxyNc.close();
     await client.logout().catch(() => undefined);
+    await clientB?.logout().catch(() => undefined);
   });
 
   // power
@@ -161,7 +178,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     policy,
     log,
     metrics: metrics["vm-lifecycle"],
-    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4, snapshotSweepMs: opts.snapshotSweepMs ?? 0 },
+    config: { taskTimeoutMs: 30_000, lookupTimeoutMs: 10_000, concurrency: 4, snapshotSweepMs: opts.snapshotSweepMs ?? 0, ...(opts.secondVcenter ? { vcenters: ["default", opts.secondVcenter] } : {}) },
   });
   await lifecycle.start();
   stops.push(async () => {
@@ -181,7 +198,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     policy,
     log,
     metrics: metrics["lease-keeper"],
-    config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000 },
+    config: { concurrency: 4, proxyTimeoutMs: 30_000, scanMs: opts.leaseScanMs ?? 500, claimStaleMs: 60_000, ...(opts.secondVcenter ? { vcenters: ["default", opts.secondVcenter] } : {}) },
   });
   await keeper.start();
   stops.push(async () => {
@@ -193,7 +210,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   opts.slack?.(slack);
   const gwNc = await connectAs("gateway");
   await ensureGatewayResources(gwNc, log);
-  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins, ...opts.gatewayEnv });
+  const config = GatewayEnvSchema.parse({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", IAAS_ADMINS: admins, ...(opts.secondVcenter ? { VCENTERS: opts.secondVcenter } : {}), ...opts.gatewayEnv });
   const gateway = buildGateway({ nc: gwNc, config, log, metrics: metrics.gateway, policy, ...(opts.now ? { now: opts.now } : {}) });
   const { port } = await gateway.start();
   stops.push(async () => {
@@ -213,6 +230,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   }
 
   const observer = await VimClient.connect({ url: sim.url, username: sim.username, password: sim.password });
+  const observerB = simB ? await VimClient.connect({ url: simB.url, username: simB.username, password: simB.password }) : undefined;
   const nc = await connectAs("e2e-observer");
   const gatewayUrl = port === undefined ? "" : `http://127.0.0.1:${port}/slack/events`;
   let n = 0;
@@ -226,6 +244,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     gatewayUrl,
     gatewayUrls: [gatewayUrl, ...replicaUrls],
     observer,
+    simB,
+    observerB,
     nc,
     policy,
     async adopt(vms, owner, team) {
@@ -244,7 +264,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       for (const s of stops.reverse()) await s().catch(() => undefined);
       await nc.close().catch(() => undefined);
       await observer.logout().catch(() => undefined);
-      await Promise.all([nats.dispose(), sim.stop(), slack.close()]);
+      await observerB?.logout().catch(() => undefined);
+      await Promise.all([nats.dispose(), sim.stop(), slack.close(), simB?.stop()]);
     },
   };
 }

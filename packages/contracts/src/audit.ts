@@ -13,6 +13,8 @@ export const CommandAuditSchema = z.strictObject({
   command: z.string(),
   /** The VM the command named, if any. */
   vm: z.string().optional(),
+  /** The vCenter the command named (`vcenter`, `vc=` in Slack), if any: none is the default one. */
+  vcenter: VcenterIdSchema.optional(),
   outcome: z.enum(["succeeded", "failed", "rejected"]),
   code: ErrorCodeSchema.optional(),
   message: z.string().max(3000),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ActorSchema, CommandIdSchema, IsoTimeSchema, SlackUserIdSchema, TeamIdSchema, VmRefSchema, VmSummarySchema, type PowerState } from "./common.js";
+import { VcenterIdSchema } from "./vcenters.js";
 import { CodedErrorSchema } from "./errors.js";
 import { MAX_DURATION_MS } from "./durations.js";
 import { CommandAreas } from "./subjects.js";
@@ -23,9 +24,16 @@ const commandBase = {
   issuedAt: IsoTimeSchema,
 };
 
+/**
+ * The vCenter the command acts in (`vc=` in Slack): every proxy request made for it names this
+ * one. Without it, the default vCenter. A clone or deploy copies within that one vCenter.
+ */
+const inVcenter = { vcenter: VcenterIdSchema.optional() };
+
 /** `iaas.cmd.power.<action>`: the action in the body must equal the subject's. */
 export const PowerCommandSchema = z.strictObject({
   ...commandBase,
+  ...inVcenter,
   area: z.literal("power"),
   action: PowerActionSchema,
   vm: VmRefSchema,
@@ -52,7 +60,7 @@ export const NewVmNameSchema = z
 /** A policy size name (`small`); matched case-insensitively against the policy's sizes. */
 export const SizeNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f\s]+$/, "must be one word");
 
-const vmBase = { ...commandBase, area: z.literal("vm") };
+const vmBase = { ...commandBase, ...inVcenter, area: z.literal("vm") };
 
 /**
  * The id of the approval a command runs under: set by the gateway when an approver said yes.
@@ -124,7 +132,7 @@ export const SnapshotNameSchema = z
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
   .refine((s) => s.trim() === s, "must not start or end with spaces");
 
-const snapshotBase = { ...commandBase, area: z.literal("snapshot"), vm: VmRefSchema };
+const snapshotBase = { ...commandBase, ...inVcenter, area: z.literal("snapshot"), vm: VmRefSchema };
 /** `iaas.cmd.snapshot.create`: a snapshot without memory (quiesced only when Tools run). */
 export const SnapshotCreateCommandSchema = z.strictObject({ ...snapshotBase, action: z.literal("create"), name: SnapshotNameSchema.optional() });
 /** `iaas.cmd.snapshot.revert`: back to the named snapshot, or to the current one. Confirmed before publishing. */
@@ -136,7 +144,7 @@ export type SnapshotCommand = z.infer<typeof SnapshotCommandSchema>;
 
 // ---- iaas.cmd.lease.<action> ----------------------------------------------------------------
 
-const leaseBase = { ...commandBase, area: z.literal("lease"), vm: VmRefSchema };
+const leaseBase = { ...commandBase, ...inVcenter, area: z.literal("lease"), vm: VmRefSchema };
 /**
  * `iaas.cmd.lease.extend`: the lease ends `durationMs` after the command's `issuedAt` (so a
  * redelivery sets the same time); the policy's `leases.default` when not given. Longer than
@@ -174,6 +182,8 @@ export const ResultFactsSchema = z.strictObject({
   code: ResultCodeSchema,
   /** The VM acted on, by name: also where the result carries no summary (a delete, a progress step). */
   vm: z.string().max(255).optional(),
+  /** The vCenter of that VM, when the command named one (`vcenter`). */
+  vcenter: VcenterIdSchema.optional(),
   /** The VM a clone copies, or the template a deploy copies. */
   source: z.string().max(255).optional(),
   /** The policy size a create or a deploy uses. */

@@ -26,6 +26,7 @@ export const ErrorCatalogue = {
   IAAS_SNAPSHOT_EXISTS: { status: 409, retryable: false, message: "The VM already has a snapshot by that name.", fix: "Choose another name, or leave the name out (iaas then names it by the time)." },
   IAAS_RATE_LIMITED: { status: 429, retryable: true, message: "Too many commands; slow down.", fix: "Wait a minute and try again." },
   IAAS_CONFIRMATION_EXPIRED: { status: 410, retryable: false, message: "This confirmation has expired.", fix: "Run the command again." },
+  IAAS_UNKNOWN_VCENTER: { status: 400, retryable: false, message: "There is no vCenter by that name.", fix: "`vc=` takes one of the gateway's vCenters: `default` or an id of VCENTERS; the message lists them. Leave `vc=` out for the default vCenter." },
   IAAS_VM_NOT_FOUND: { status: 404, retryable: false, message: "No VM by that name.", fix: "Check the name with `/iaas list`; names are exact and case-sensitive." },
   IAAS_VM_AMBIGUOUS: { status: 409, retryable: false, message: "More than one VM has that name.", fix: "Use the inventory path (for example `/DC0/vm/name`) shown in the reply." },
   IAAS_NOT_FOUND: { status: 404, retryable: false, message: "The object was not found.", fix: "It was deleted or never existed; check the name." },

@@ -308,7 +308,7 @@ async function handleDelivery<C extends Command>(m: JsMsg, opts: CommandConsumer
   // result is published then (deduplicated by Nats-Msg-Id), instead of running the command again.
   await opts.state.put(cmd.id, JSON.stringify({ status: "done", at: result.at, result } satisfies CommandState));
   await publishFinal(js, result, traceparent);
-  await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result, granted || undefined).catch((err: unknown) => log.error({ err }, "audit publish failed"));
+  await publishAudit(js, cmd.actor, cmd.id, verb, vmNamed(cmd), result, granted || undefined, (cmd as { vcenter?: string }).vcenter).catch((err: unknown) => log.error({ err }, "audit publish failed"));
   m.ack();
   opts.metrics.commands.inc({ verb, outcome: result.status, code: result.status === "failed" ? result.error.code : "" });
   opts.metrics.commandSeconds.observe({ verb }, (performance.now() - started) / 1000);
@@ -339,6 +339,7 @@ export async function publishAudit(
   vm: string | undefined,
   result: FinalResult | { status: "rejected"; code: string; message: string; at: string },
   granted?: Granted,
+  vcenter?: string,
 ): Promise<void> {
   const rec: CommandAudit = {
     kind: "command",
@@ -346,6 +347,7 @@ export async function publishAudit(
     actor,
     command,
     ...(vm ? { vm } : {}),
+    ...(vcenter !== undefined ? { vcenter } : {}),
     outcome: result.status === "rejected" ? "rejected" : result.status,
     ...(result.status === "failed" ? { code: result.error.code } : result.status === "rejected" ? { code: result.code as CommandAudit["code"] } : {}),
     message: result.status === "failed" ? result.error.message : result.message,

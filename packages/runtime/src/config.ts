@@ -9,6 +9,18 @@ export class ConfigError extends Error {
 }
 
 export const PortSchema = z.coerce.number().int().min(0).max(65535);
+
+/**
+ * VCENTERS as the services beside vcenter-proxy read it (the same comma list as the proxy's: the
+ * vCenters beside the default one, `lab,dr-site`), parsed to every vCenter id: `default` first.
+ */
+export const VcentersEnvSchema = z
+  .string()
+  .default("")
+  .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is always there (VCENTER_URL's)")))
+  .refine((ids) => new Set(ids).size === ids.length, "an id is given twice")
+  .transform((ids) => ["default", ...ids]);
 const optionalNonEmpty = z
   .string()
   .optional()

@@ -11,8 +11,13 @@ const ANSWERS = new Set(["IAAS_VM_NOT_FOUND", "IAAS_VM_AMBIGUOUS", "IAAS_BAD_REQ
  * an answer about the VM (not found, ambiguous) leaves as a retryable error, so the command is
  * tried again later rather than decided on half the facts.
  */
-export async function readVmForGuard(nc: NatsConnection, vm: string, call: { timeoutMs: number; requestId: string }): Promise<VmSummary> {
-  return guardRead(vm, async () => (await requestJson(nc, ProxyEndpoints.vmGet, { vm }, call)).vm);
+export async function readVmForGuard(nc: NatsConnection, vm: string, call: { timeoutMs: number; requestId: string }, vcenter?: string): Promise<VmSummary> {
+  return guardRead(vm, async () => (await requestJson(nc, ProxyEndpoints.vmGet, { vm, ...inVcenter(vcenter) }, call)).vm);
+}
+
+/** The `vcenter` field of a proxy request for a command's vCenter: none for the default one, as before there were several. */
+export function inVcenter(vcenter: string | undefined): { vcenter?: string } {
+  return vcenter === undefined ? {} : { vcenter };
 }
 
 /** `read` of the VM `vm` (vm-get, vm-info) with readVmForGuard's rule for failures. */

@@ -1,4 +1,4 @@
-export { loadConfig, ConfigError, BaseEnvSchema, PortSchema, natsAuthRefinement, type BaseEnv } from "./config.js";
+export { loadConfig, ConfigError, BaseEnvSchema, PortSchema, VcentersEnvSchema, natsAuthRefinement, type BaseEnv } from "./config.js";
 export { createLogger, type Logger } from "./log.js";
 export { connectNats, isNatsConnected, type NatsConnection } from "./nats.js";
 export { ensureStreams, ensureConsumer, disableDirectGet, kvKeys, type ConsumerOverrides, openBucket, readKvJson, jetstreamFor, encodeJson, decodeJson, makeHeaders, type Jet, type KV, type JetStreamClient, type JetStreamManager } from "./jetstream.js";
@@ -11,7 +11,7 @@ export { commandService, type CommandServiceDeps, type RunningCommandService, st
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
 export { runService, runCommandService, type CommandServiceDefinition, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";
-export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
-export { readVmForGuard, guardRead } from "./guard.js";
+export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, usageAcross, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
+export { readVmForGuard, guardRead, inVcenter } from "./guard.js";
 export { requireApproval, type ApprovalMatchLike } from "./approvals.js";
 export { startTracing, startHop, inHop, inConsumeSpan, inProduceSpan, tracingEnabled, activeTraceparent, resourceAttributes, contextOf, natsAttributes, MessagingAttrs, SpanKind, otelContext, type Tracing, type TracingOptions, type HopSpan } from "./tracing.js";

@@ -4,6 +4,7 @@ import { CommandIdSchema, IaasError, IsoTimeSchema, ProxyEndpoints, UsageSchema,
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "./jetstream.js";
 import type { Logger } from "./log.js";
+import { inVcenter } from "./guard.js";
 import { requestJson } from "./micro.js";
 import type { NatsConnection } from "./nats.js";
 
@@ -218,7 +219,7 @@ export interface QuotaPolicy {
   checkQuota(a: { actor: Actor; request: Usage; user: Usage; team?: { id: string; used: Usage } | undefined }): void;
 }
 
-type Call = { timeoutMs: number; requestId: string; traceparent?: string };
+type Call = { timeoutMs: number; requestId?: string; traceparent?: string };
 
 /** The quota share of one new VM of a policy size (create, deploy). */
 export const shareOfSize = (size: { cpu: number; memoryGB: number; diskGB: number }): Usage => ({ vms: 1, cpu: size.cpu, memoryGB: size.memoryGB, diskGB: size.diskGB });
@@ -242,7 +243,7 @@ export async function quotaShareOf(nc: NatsConnection, policy: QuotaPolicy, cmd:
   const userLimited = limited("user", cmd.actor.userId);
   const teamLimited = cmd.team !== undefined && limited("team", cmd.team);
   if (!userLimited && !teamLimited) return undefined;
-  const request = cmd.action === "clone" ? shareOfSource((await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm) : shareOfSize(policy.resolveSize(cmd.size));
+  const request = cmd.action === "clone" ? shareOfSource((await requestJson(nc, ProxyEndpoints.vmInfo, { vm: cmd.source, ...inVcenter(cmd.vcenter) }, call)).vm) : shareOfSize(policy.resolveSize(cmd.size));
   const keys = quotaKeysOf(cmd.actor.userId, teamLimited ? cmd.team : undefined).filter((k) => userLimited || k !== quotaKey.user(cmd.actor.userId));
   return { request, keys, ...(teamLimited ? { team: cmd.team } : {}) };
 }
@@ -252,19 +253,37 @@ export async function quotaShareOf(nc: NatsConnection, policy: QuotaPolicy, cmd:
  * vcenter-proxy (which counts every create, clone and delete it has finished), plus what other
  * requests hold, against the policy's limits. Throws IAAS_QUOTA_EXCEEDED with the figures.
  */
-export function proxyQuotaCheck(nc: NatsConnection, policy: QuotaPolicy, a: { actor: Actor; team?: string | undefined; request: Usage; call: Call }): QuotaCheck {
+export function proxyQuotaCheck(nc: NatsConnection, policy: QuotaPolicy, a: { actor: Actor; team?: string | undefined; request: Usage; call: Call; vcenters?: readonly string[] | undefined }): QuotaCheck {
   return async (key, held) => {
     if (key === quotaKey.user(a.actor.userId)) {
-      const { owner } = await requestJson(nc, ProxyEndpoints.vmUsage, { owner: a.actor.userId }, a.call);
+      const { owner } = await usageAcross(nc, a.vcenters, { owner: a.actor.userId }, a.call);
       policy.checkQuota({ actor: a.actor, request: a.request, user: add(owner ?? ZERO, held) });
       return;
     }
     if (a.team !== undefined && key === quotaKey.team(a.team)) {
-      const { team } = await requestJson(nc, ProxyEndpoints.vmUsage, { team: a.team }, a.call);
+      const { team } = await usageAcross(nc, a.vcenters, { team: a.team }, a.call);
       // The owner's own share passed on the user key, which is always taken first.
       policy.checkQuota({ actor: a.actor, request: a.request, user: ZERO, team: { id: a.team, used: add(team ?? ZERO, held) } });
       return;
     }
     throw new IaasError("IAAS_INTERNAL", `no quota check for the key ${key}`);
   };
+}
+
+/**
+ * What an owner's (and/or a team's) VMs use in every vCenter of `vcenters`, summed: a quota is
+ * one for all of them. Without `vcenters` (or with only `default`), the default vCenter's
+ * vm-usage as it is, one request as before there were several.
+ */
+export async function usageAcross(nc: NatsConnection, vcenters: readonly string[] | undefined, q: { owner?: string; team?: string }, call: Call): Promise<{ owner?: Usage; team?: Usage }> {
+  const ids = vcenters === undefined || vcenters.length === 0 ? ["default"] : vcenters;
+  const answers = await Promise.all(ids.map((id) => requestJson(nc, ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) }, call)));
+  if (answers.length === 1) return answers[0]!;
+  const sum = (pick: (u: { owner?: Usage | undefined; team?: Usage | undefined }) => Usage | undefined): Usage | undefined => {
+    const parts = answers.map(pick).filter((u): u is Usage => u !== undefined);
+    return parts.length === 0 ? undefined : parts.reduce(add, ZERO);
+  };
+  const owner = sum((u) => u.owner);
+  const team = sum((u) => u.team);
+  return { ...(owner ? { owner } : {}), ...(team ? { team } : {}) };
 }

@@ -22,7 +22,7 @@ import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 import { ApprovalStore } from "./stores/approvals.js";
 import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION, REJECT_VIEW } from "./listeners/approvals.js";
-import { checkApproverGroups } from "./config.js";
+import { checkApproverGroups, vcentersOf } from "./config.js";
 
 export interface GatewayDeps {
   nc: NatsConnection;
@@ -66,6 +66,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let auditor: Auditor | undefined;
   let approvals: ApprovalDesk | undefined;
   checkApproverGroups(policy, config);
+  const vcenters = vcentersOf(config);
   let forms: Forms | undefined;
   let home: Home | undefined;
 
@@ -108,7 +109,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
       const confirmations = new ConfirmationStore(await openBucket(nc, "confirmations"), log);
       const rate = new RateLimiter(await openBucket(nc, "rateLimits"), () => policy.rateLimitPerUserPerMinute, now, log, 500);
       // Wall-clock time, not `now`: reservations are shared with vm-lifecycle, which reads them by its own clock.
-      const quotas = new QuotaGate({ kv: await openBucket(nc, "quotas"), nc, policy, log });
+      const quotas = new QuotaGate({ kv: await openBucket(nc, "quotas"), nc, policy, log, vcenters });
       auditor = new Auditor({ js, jsm, log, now });
       const pause = new PauseStore(await openBucket(nc, "remediationControl"));
       const replier = new Replier({
@@ -135,7 +136,7 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
         sweepMs: config.APPROVALS_SWEEP_S * 1000,
         metrics: gm,
       });
-      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now, approvals });
+      slash = new SlashCommands({ nc, js, requests, confirmations, rate, quotas, auditor, pause, replier, allowed, policy, groups, log, metrics: gm, now, approvals, vcenters });
       click = { store: confirmations, requests, js, quotas, auditor, allowed, log, metrics: gm, now, ...(groups.active ? { groups } : {}) };
       const clicks = click;
       const desk = approvals;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SlackUserIdSchema } from "@iaas/contracts";
-import { BaseEnvSchema, ConfigError, PortSchema, natsAuthRefinement } from "@iaas/runtime";
+import { BaseEnvSchema, ConfigError, PortSchema, VcentersEnvSchema, natsAuthRefinement } from "@iaas/runtime";
 import type { Policy } from "@iaas/policy";
 
 const optional = z
@@ -59,6 +59,12 @@ export const GatewayEnvSchema = BaseEnvSchema.extend({
   IAAS_POLICY: optional,
   /** Slack user ids that hold the admin role (comma-separated). */
   IAAS_ADMINS: AdminList,
+  /**
+   * vcenter-proxy's VCENTERS (the vCenters beside the default one, `lab,dr-site`): the ids `vc=`
+   * may name, besides `default`. With any, `list` asks every vCenter and quotas count VMs in all
+   * of them. Parsed to every id, `default` first.
+   */
+  VCENTERS: VcentersEnvSchema,
 }).superRefine((env, ctx) => {
   natsAuthRefinement(env, ctx);
   // Over HTTP every request is verified with it; Socket Mode's connection is opened with the app token instead.
@@ -80,4 +86,9 @@ export function checkApproverGroups(policy: Policy, config: Pick<GatewayConfig, 
     ["SLACK_BOT_TOKEN"],
     `the policy's approval rules name Slack user groups as approvers (${groups.join(", ")}), but without SLACK_BOT_TOKEN the gateway cannot read who is in them`,
   );
+}
+
+/** Every vCenter id the gateway knows: `default` first, then VCENTERS in their order. */
+export function vcentersOf(config: Pick<GatewayConfig, "VCENTERS">): string[] {
+  return [...config.VCENTERS];
 }

@@ -18,6 +18,8 @@ export interface LeaseKeeperDeps extends CommandServiceDeps {
     scanMs: number;
     /** A step claimed longer ago than this, and not done, is taken over (its keeper died). */
     claimStaleMs: number;
+    /** Every vCenter whose leases the keeper keeps (VCENTERS, `default` first); the default one when unset. */
+    vcenters?: readonly string[];
   };
   now?: () => number;
 }
@@ -43,7 +45,7 @@ export function buildLeaseKeeper(deps: LeaseKeeperDeps): RunningCommandService {
     policy,
     log: deps.log.child({ part: "keeper" }),
     metrics: keeperMetrics(deps.metrics),
-    config: { scanMs: deps.config.scanMs, claimStaleMs: deps.config.claimStaleMs, proxyTimeoutMs: deps.config.proxyTimeoutMs },
+    config: { scanMs: deps.config.scanMs, claimStaleMs: deps.config.claimStaleMs, proxyTimeoutMs: deps.config.proxyTimeoutMs, vcenters: deps.config.vcenters },
     ...(deps.now ? { now: deps.now } : {}),
   });
   return {

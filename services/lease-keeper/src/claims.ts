@@ -92,6 +92,8 @@ export const DeleteInFlightSchema = z.strictObject({
     owner: z.string().max(255).optional(),
     team: z.string().max(255).optional(),
   }),
+  /** The vCenter the VM is in, when not the default one. */
+  vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
   expires: IsoTimeSchema,
   /** Where the notice goes (the team's channel or the owner) as it was when the delete was issued. */
   to: z.string().max(80).optional(),

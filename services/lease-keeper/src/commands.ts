@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, formatDuration, quote, type LeaseCommand, type VmSummary } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
+import { inVcenter, readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 
 export interface LeaseCommandDeps {
   nc: NatsConnection;
@@ -31,12 +31,12 @@ export async function authorizeLeaseCommand(d: LeaseCommandDeps, cmd: LeaseComma
   const call = { timeoutMs: d.proxyTimeoutMs, requestId: cmd.id };
   if (cmd.action === "set") {
     policy.authorize(cmd.actor, "lease.set");
-    const vm = await readVmForGuard(d.nc, cmd.vm, call);
+    const vm = await readVmForGuard(d.nc, cmd.vm, call, cmd.vcenter);
     policy.authorizeOn(cmd.actor, "lease.set", vm);
     return undefined;
   }
   policy.authorize(cmd.actor, "lease.extend");
-  const vm = await readVmForGuard(d.nc, cmd.vm, call);
+  const vm = await readVmForGuard(d.nc, cmd.vm, call, cmd.vcenter);
   policy.authorizeOn(cmd.actor, "lease.extend", vm);
   if (cmd.powerOn) policy.authorizeOn(cmd.actor, "power.on", vm);
   checkHasLease(vm);
@@ -70,19 +70,19 @@ export async function runLeaseCommand(d: LeaseCommandDeps, cmd: LeaseCommand, ct
   const call = { timeoutMs: d.proxyTimeoutMs, requestId: cmd.id, traceparent: ctx.traceparent };
   const ms = cmd.action === "extend" ? extendMsOf(d.policy, cmd) : cmd.durationMs;
   const expires = ms === null ? null : new Date(Date.parse(cmd.issuedAt) + ms).toISOString();
-  const { vm, changed } = await requestJson(d.nc, ProxyEndpoints.vmSetLease, { vm: cmd.vm, expires }, call);
+  const { vm, changed } = await requestJson(d.nc, ProxyEndpoints.vmSetLease, { vm: cmd.vm, ...inVcenter(cmd.vcenter), expires }, call);
   if (expires === null) {
-    return { message: changed ? `${quote(vm.name)} has no lease now: it stays until someone deletes it.` : `${quote(vm.name)} had no lease; nothing changed.`, facts: { code: changed ? "done" : "unchanged", vm: vm.name, leaseExpires: null }, vm };
+    return { message: changed ? `${quote(vm.name)} has no lease now: it stays until someone deletes it.` : `${quote(vm.name)} had no lease; nothing changed.`, facts: { code: changed ? "done" : "unchanged", vm: vm.name, ...inVcenter(cmd.vcenter), leaseExpires: null }, vm };
   }
   let powered = "";
   if (cmd.action === "extend" && cmd.powerOn && vm.powerState !== "poweredOn") {
-    const on = await requestJson(d.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, action: "on", timeoutMs: d.proxyTimeoutMs }, { ...call, timeoutMs: d.proxyTimeoutMs + 5_000 });
+    const on = await requestJson(d.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, ...inVcenter(cmd.vcenter), action: "on", timeoutMs: d.proxyTimeoutMs }, { ...call, timeoutMs: d.proxyTimeoutMs + 5_000 });
     powered = on.vm.powerState === "poweredOn" ? " It is powered on again." : "";
   }
   const left = formatDuration(Date.parse(expires) - Date.now());
   return {
     message: `The lease of ${quote(vm.name)} now ends ${utc(expires)} (in ${left}).${powered}`,
-    facts: { code: changed || powered ? "done" : "unchanged", vm: vm.name, leaseExpires: expires },
+    facts: { code: changed || powered ? "done" : "unchanged", vm: vm.name, ...inVcenter(cmd.vcenter), leaseExpires: expires },
     vm: powered ? { ...vm, powerState: "poweredOn" } : vm,
   };
 }

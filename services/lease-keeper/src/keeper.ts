@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { IaasError, ProxyEndpoints, Subjects, formatDuration, noticeSubject, type LeaseAudit, type Notice, type VmSummary } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { encodeJson, requestJson, type JetStreamClient, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
+import { encodeJson, inVcenter, requestJson, type JetStreamClient, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 import { DeletesInFlight, StepClaims, type DeleteInFlight } from "./claims.js";
 import type { KeeperMetrics } from "./metrics.js";
 
@@ -21,6 +21,8 @@ export interface KeeperDeps {
     claimStaleMs: number;
     /** Deadline of one proxy call (a power-off or delete task included). */
     proxyTimeoutMs: number;
+    /** Every vCenter whose leases it keeps (VCENTERS, `default` first); the default one when unset. */
+    vcenters?: readonly string[] | undefined;
   };
   now?: () => number;
 }
@@ -35,6 +37,24 @@ const stepName = (s: Step) => (s.kind === "remind" ? `remind-${s.beforeMs}` : s.
 /** `<moref>.<expiry ms>.<step>`: the key of one step in `iaas_leases` (also the audit and notice ids). */
 export const stepKey = (moref: string, expiresMs: number, step: string) => `${safe(moref)}.${expiresMs}.${step}`;
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+
+/**
+ * Which vCenter a VM is in, as the keeper passes it along: the id, the `vcenter` of its proxy
+ * requests, how its steps are keyed (the default vCenter's by moref, as before there were several;
+ * another's by `<id>/<moref>`: two vCenters may use the same morefs), and what its notices add.
+ */
+interface Where {
+  id: string;
+  req: { vcenter?: string };
+  key(moref: string): string;
+  /** ` in vCenter \`lab\``, and ` vc=lab` for a button's command; empty for the default one. */
+  words: string;
+  vc: string;
+}
+function whereOf(id: string): Where {
+  const other = id !== "default";
+  return { id, req: inVcenter(other ? id : undefined), key: (moref) => (other ? `${id}/${moref}` : moref), words: other ? ` in vCenter \`${id}\`` : "", vc: other ? ` vc=${id}` : "" };
+}
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 
 /** What a notice and an audit record say of a VM: as listed, or as a delete-in-flight marker kept it. */
@@ -81,56 +101,75 @@ export class LeaseKeeper {
     await this.running;
   }
 
-  /** One pass over every leased VM, page by page, after finishing the deletes a keeper left in flight. */
+  /**
+   * One pass over every leased VM of every vCenter, page by page, after finishing the deletes a
+   * keeper left in flight. A vCenter that cannot be read does not hold up the others; the round
+   * then counts as failed, and the next one tries again.
+   */
   async round(): Promise<void> {
     if (!this.d.policy.leases.enabled) return;
     await this.finishDeletes();
-    let after: string | undefined;
     let overdue = 0;
-    try {
-      do {
-        const page = await requestJson(this.d.nc, ProxyEndpoints.vmLeases, { limit: PAGE, ...(after ? { after } : {}) }, { timeoutMs: this.d.config.proxyTimeoutMs });
-        for (const vm of page.vms) {
-          if (this.stopped) return;
-          await this.consider(vm).catch((err: unknown) => this.d.log.warn({ err, vm: vm.name, moref: vm.moref }, "could not handle a VM's lease; the next round tries again"));
-          if (await this.isOverdue(vm)) overdue += 1;
-        }
-        after = page.next;
-      } while (after && !this.stopped);
-    } catch (err) {
+    let failed: unknown;
+    for (const id of this.d.config.vcenters?.length ? this.d.config.vcenters : ["default"]) {
+      if (this.stopped) return;
+      try {
+        overdue += await this.roundIn(whereOf(id));
+      } catch (err) {
+        failed ??= err;
+        if ((this.d.config.vcenters?.length ?? 0) > 1) this.d.log.warn({ err, vcenter: id }, "could not read a vCenter's leases; the next round tries again");
+      }
+    }
+    if (failed !== undefined) {
       this.d.metrics?.rounds.inc({ outcome: "failed" });
-      throw err;
+      throw failed;
     }
     this.d.metrics?.rounds.inc({ outcome: "ok" });
     this.d.metrics?.overdue.set(overdue);
   }
 
+  /** The leased VMs of one vCenter; answers how many are overdue. */
+  private async roundIn(at: Where): Promise<number> {
+    let after: string | undefined;
+    let overdue = 0;
+    do {
+      const page = await requestJson(this.d.nc, ProxyEndpoints.vmLeases, { ...at.req, limit: PAGE, ...(after ? { after } : {}) }, { timeoutMs: this.d.config.proxyTimeoutMs });
+      for (const vm of page.vms) {
+        if (this.stopped) return overdue;
+        await this.consider(vm, at).catch((err: unknown) => this.d.log.warn({ err, vm: vm.name, moref: vm.moref, vcenter: at.id }, "could not handle a VM's lease; the next round tries again"));
+        if (await this.isOverdue(vm, at)) overdue += 1;
+      }
+      after = page.next;
+    } while (after && !this.stopped);
+    return overdue;
+  }
+
   /** A listed VM whose lease has ended and whose power-off step is not done (after this round's try). */
-  private async isOverdue(vm: VmSummary): Promise<boolean> {
+  private async isOverdue(vm: VmSummary, at: Where): Promise<boolean> {
     if (!vm.leaseExpires || vm.leaseInvalid !== undefined) return false;
     const expires = Date.parse(vm.leaseExpires);
     if (this.now() < expires) return false;
-    const rec = await this.claims.read(stepKey(vm.moref, expires, "expire")).catch(() => undefined);
+    const rec = await this.claims.read(stepKey(at.key(vm.moref), expires, "expire")).catch(() => undefined);
     return rec?.record.state !== "done";
   }
 
   /** What is due for one listed VM; the VM is read again from vCenter before anything is done. */
-  private async consider(listed: VmSummary): Promise<void> {
-    if (listed.leaseInvalid !== undefined) return this.invalid(listed);
+  private async consider(listed: VmSummary, at: Where): Promise<void> {
+    if (listed.leaseInvalid !== undefined) return this.invalid(listed, at);
     if (!listed.leaseExpires) return;
-    const due = await this.dueStep(listed);
+    const due = await this.dueStep(listed, at);
     if (!due) return;
-    const vm = await this.fresh(listed);
+    const vm = await this.fresh(listed, at);
     if (!vm) return;
-    if (vm.leaseInvalid !== undefined) return this.invalid(vm);
+    if (vm.leaseInvalid !== undefined) return this.invalid(vm, at);
     if (!vm.leaseExpires) return;
     // Decided again on vCenter's answer: a lease extended meanwhile (from Slack or the vSphere Client) moves every step.
-    const step = await this.dueStep(vm);
+    const step = await this.dueStep(vm, at);
     if (!step) return;
     const expires = Date.parse(vm.leaseExpires);
-    const key = stepKey(vm.moref, expires, stepName(step));
+    const key = stepKey(at.key(vm.moref), expires, stepName(step));
     if (!(await this.claims.claim(key))) return;
-    const outcome = await this.act(vm, expires, step, key).catch(async (err: unknown) => {
+    const outcome = await this.act(vm, expires, step, key, at).catch(async (err: unknown) => {
       // Not done: give the step back so the next round tries again.
       this.d.metrics?.steps.inc({ step: step.kind, outcome: "failed" });
       await this.claims.release(key).catch(() => undefined);
@@ -150,11 +189,11 @@ export class LeaseKeeper {
    * (or since the power-off, if the keeper was down at the end: the owner always gets the full
    * grace after being told).
    */
-  private async dueStep(vm: VmSummary): Promise<Step | undefined> {
+  private async dueStep(vm: VmSummary, at: Where): Promise<Step | undefined> {
     const l = this.d.policy.leases;
     const expires = Date.parse(vm.leaseExpires!);
     const now = this.now();
-    const isDone = async (s: Step) => (await this.claims.read(stepKey(vm.moref, expires, stepName(s))))?.record;
+    const isDone = async (s: Step) => (await this.claims.read(stepKey(at.key(vm.moref), expires, stepName(s))))?.record;
     if (now < expires) {
       const windows = [...l.remindBefore].sort((a, b) => a - b).filter((b) => now >= expires - b);
       const nearest = windows[0];
@@ -198,7 +237,8 @@ export class LeaseKeeper {
     if (!(await this.claims.claim(key))) return;
     let still: VmSummary | undefined;
     try {
-      still = await this.fresh(m.vm);
+      // In the vCenter the delete was issued in (a marker of before there were several: the default one).
+      still = await this.fresh(m.vm, whereOf(m.vcenter ?? "default"));
     } catch (err) {
       await this.claims.release(key).catch(() => undefined);
       throw err;
@@ -223,9 +263,9 @@ export class LeaseKeeper {
   }
 
   /** The VM as vCenter has it now, when it is still the one listed (same moref); undefined otherwise. */
-  private async fresh(listed: VmFacts): Promise<VmSummary | undefined> {
+  private async fresh(listed: VmFacts, at: Where): Promise<VmSummary | undefined> {
     try {
-      const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm: listed.path ?? listed.name }, { timeoutMs: this.d.config.proxyTimeoutMs });
+      const { vm } = await requestJson(this.d.nc, ProxyEndpoints.vmGet, { ...at.req, vm: listed.path ?? listed.name }, { timeoutMs: this.d.config.proxyTimeoutMs });
       return vm.moref === listed.moref ? vm : undefined;
     } catch (err) {
       if (err instanceof IaasError && (err.code === "IAAS_VM_NOT_FOUND" || err.code === "IAAS_NOT_FOUND")) return undefined;
@@ -234,7 +274,7 @@ export class LeaseKeeper {
   }
 
   /** Does one claimed step; returns its outcome, or undefined when it turned out not to be due. */
-  private async act(vm: VmSummary, expires: number, step: Step, key: string): Promise<string | undefined> {
+  private async act(vm: VmSummary, expires: number, step: Step, key: string, at: Where): Promise<string | undefined> {
     const l = this.d.policy.leases;
     const protection = this.d.policy.protectionOf(vm.name, vm.path);
     const keeps = l.afterGrace === "keep" || protection !== undefined;
@@ -244,9 +284,9 @@ export class LeaseKeeper {
     switch (step.kind) {
       case "remind": {
         const left = formatDuration(expires - this.now());
-        await this.tell(vm, key, "lease.reminder", "warning", `The lease of \`${vm.name}\` ends in ${left} (${utc(expires)}). Then it is powered off, and ${afterEnd}. Extend it to keep it running.`, [
-          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}`, style: "primary" },
-          { label: "Delete now", text: `delete ${vm.name}`, style: "danger" },
+        await this.tell(vm, key, "lease.reminder", "warning", `The lease of \`${vm.name}\`${at.words} ends in ${left} (${utc(expires)}). Then it is powered off, and ${afterEnd}. Extend it to keep it running.`, [
+          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}${at.vc}`, style: "primary" },
+          { label: "Delete now", text: `delete ${vm.name}${at.vc}`, style: "danger" },
         ]);
         await this.audit(vm, key, expires, "reminded", `reminded the owner: the lease ends in ${left}`);
         return "sent";
@@ -255,7 +295,7 @@ export class LeaseKeeper {
         let outcome = "already-off";
         if (vm.powerState !== "poweredOff") {
           try {
-            await requestJson(this.d.nc, ProxyEndpoints.vmPower, { vm: vm.path ?? vm.name, action: "off", timeoutMs: this.d.config.proxyTimeoutMs }, { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) });
+            await requestJson(this.d.nc, ProxyEndpoints.vmPower, { ...at.req, vm: vm.path ?? vm.name, action: "off", timeoutMs: this.d.config.proxyTimeoutMs }, { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) });
             outcome = "powered-off";
           } catch (err) {
             // Off already (a keeper that died after its power-off): the step is done all the same.
@@ -263,9 +303,9 @@ export class LeaseKeeper {
           }
         }
         const until = keeps ? afterEnd : `it will be deleted at ${utc(Math.max(expires, this.now()) + l.grace)} unless its lease is extended`;
-        await this.tell(vm, key, "lease.expired", "warning", `The lease of \`${vm.name}\` ended at ${utc(expires)}, so it is powered off; ${until}.`, [
-          { label: "Extend and power on", text: `extend ${vm.name} power=on`, style: "primary" },
-          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}` },
+        await this.tell(vm, key, "lease.expired", "warning", `The lease of \`${vm.name}\`${at.words} ended at ${utc(expires)}, so it is powered off; ${until}.`, [
+          { label: "Extend and power on", text: `extend ${vm.name} power=on${at.vc}`, style: "primary" },
+          { label: `Extend by ${formatDuration(l.default)}`, text: `extend ${vm.name}${at.vc}` },
         ]);
         await this.audit(vm, key, expires, "powered-off", outcome === "powered-off" ? "powered off at the end of its lease" : "its lease ended; it was already powered off");
         return outcome;
@@ -273,8 +313,8 @@ export class LeaseKeeper {
       case "grace": {
         if (keeps) {
           const why = protection !== undefined ? `it is protected (${protection}), and a lease never deletes a protected VM` : "the policy keeps VMs after the grace";
-          await this.tell(vm, key, "lease.kept", "info", `The lease of \`${vm.name}\` ended at ${utc(expires)} and the grace is over; it was not deleted: ${why}. It stays powered off until someone extends its lease or powers it on.`, [
-            { label: "Extend and power on", text: `extend ${vm.name} power=on`, style: "primary" },
+          await this.tell(vm, key, "lease.kept", "info", `The lease of \`${vm.name}\`${at.words} ended at ${utc(expires)} and the grace is over; it was not deleted: ${why}. It stays powered off until someone extends its lease or powers it on.`, [
+            { label: "Extend and power on", text: `extend ${vm.name} power=on${at.vc}`, style: "primary" },
           ]);
           await this.audit(vm, key, expires, "kept", `kept after the grace: ${why}`);
           return "kept";
@@ -282,9 +322,10 @@ export class LeaseKeeper {
         const to = this.recipientOf(vm);
         const marker: DeleteInFlight = {
           vm: { name: vm.name, ...(vm.path ? { path: vm.path } : {}), moref: vm.moref, ...(vm.owner ? { owner: vm.owner } : {}), ...(vm.team ? { team: vm.team } : {}) },
+          ...(at.req.vcenter !== undefined ? { vcenter: at.req.vcenter } : {}),
           expires: new Date(expires).toISOString(),
           ...(to ? { to } : {}),
-          text: `\`${vm.name}\` was deleted: its lease ended at ${utc(expires)} and the grace of ${formatDuration(l.grace)} is over.`,
+          text: `\`${vm.name}\`${at.words} was deleted: its lease ended at ${utc(expires)} and the grace of ${formatDuration(l.grace)} is over.`,
           message: `deleted ${formatDuration(l.grace)} after the end of its lease`,
           by: this.by,
           at: new Date(this.now()).toISOString(),
@@ -295,7 +336,7 @@ export class LeaseKeeper {
           const out = await requestJson(
             this.d.nc,
             ProxyEndpoints.vmDestroy,
-            { vm: vm.path ?? vm.name, powerOffFirst: true, expect: { moref: vm.moref, leaseExpires: new Date(expires).toISOString() }, timeoutMs: this.d.config.proxyTimeoutMs },
+            { ...at.req, vm: vm.path ?? vm.name, powerOffFirst: true, expect: { moref: vm.moref, leaseExpires: new Date(expires).toISOString() }, timeoutMs: this.d.config.proxyTimeoutMs },
             { timeoutMs: this.d.config.proxyTimeoutMs + 5_000, requestId: requestIdOf(key) },
           );
           if (!out.destroyed) {
@@ -318,12 +359,12 @@ export class LeaseKeeper {
   }
 
   /** A lease attribute that is not a time: nothing is done to the VM; IT is told once per value. */
-  private async invalid(vm: VmSummary): Promise<void> {
+  private async invalid(vm: VmSummary, at: Where): Promise<void> {
     const text = vm.leaseInvalid ?? "";
-    const key = `${safe(vm.moref)}.invalid.${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
+    const key = `${safe(at.key(vm.moref))}.invalid.${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
     if ((await this.claims.read(key))?.record.state === "done") return;
     if (!(await this.claims.claim(key))) return;
-    const message = `The lease of \`${vm.name}\` cannot be read: its custom attribute iaas.lease.expires holds \`${text.slice(0, 60)}\`, not a time such as 2027-01-31T12:00:00Z. The VM has no lease in force and nothing is done to it; an IT admin sets one with \`/iaas lease ${vm.name} set 30d\` or removes it with \`/iaas lease ${vm.name} none\`.`;
+    const message = `The lease of \`${vm.name}\`${at.words} cannot be read: its custom attribute iaas.lease.expires holds \`${text.slice(0, 60)}\`, not a time such as 2027-01-31T12:00:00Z. The VM has no lease in force and nothing is done to it; an IT admin sets one with \`/iaas lease ${vm.name} set 30d${at.vc}\` or removes it with \`/iaas lease ${vm.name} none${at.vc}\`.`;
     const notice: Notice = { id: `lease-${key}`.slice(0, 128), kind: "lease.invalid", severity: "warning", text: message, vm: vm.name.slice(0, 255), at: new Date(this.now()).toISOString() };
     await this.d.js.publish(noticeSubject(notice.kind), encodeJson(notice), { msgID: notice.id });
     await this.audit(vm, key, undefined, "invalid", "its lease attribute is not a time; IT told, nothing done");

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
 import { loadPolicy } from "@iaas/policy";
-import { BaseEnvSchema, PortSchema, natsAuthRefinement, openBucket, runCommandService } from "@iaas/runtime";
+import { BaseEnvSchema, PortSchema, VcentersEnvSchema, natsAuthRefinement, openBucket, runCommandService } from "@iaas/runtime";
 import { buildLeaseKeeper } from "./build.js";
 
 const EnvSchema = BaseEnvSchema.extend({
@@ -15,6 +15,8 @@ const EnvSchema = BaseEnvSchema.extend({
   LEASE_CLAIM_STALE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
   IAAS_POLICY: z.string().optional(),
   IAAS_ADMINS: z.string().optional(),
+  /** vcenter-proxy's VCENTERS: the keeper keeps the leases of every vCenter. */
+  VCENTERS: VcentersEnvSchema,
 }).superRefine(natsAuthRefinement);
 
 await runCommandService({
@@ -39,7 +41,7 @@ await runCommandService({
         policy,
         log,
         metrics,
-        config: { concurrency: env.LEASE_CONCURRENCY, proxyTimeoutMs: env.LEASE_TIMEOUT_MS, scanMs: env.LEASE_SCAN_MS, claimStaleMs: Math.max(env.LEASE_CLAIM_STALE_MS, env.LEASE_TIMEOUT_MS + 5_000) },
+        config: { concurrency: env.LEASE_CONCURRENCY, proxyTimeoutMs: env.LEASE_TIMEOUT_MS, scanMs: env.LEASE_SCAN_MS, claimStaleMs: Math.max(env.LEASE_CLAIM_STALE_MS, env.LEASE_TIMEOUT_MS + 5_000), vcenters: env.VCENTERS },
       });
     let service: ReturnType<typeof buildLeaseKeeper> | undefined;
     return {

@@ -1,5 +1,5 @@
 import { IaasError, PowerStateAfter, ProxyEndpoints, describeVm, quote, type PowerAction, type PowerCommand, type VmSummary } from "@iaas/contracts";
-import { requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
+import { inVcenter, requestJson, type CommandContext, type CommandOutcome, type NatsConnection } from "@iaas/runtime";
 
 const DONE: Record<PowerAction, string> = {
   on: "is powered on",
@@ -12,7 +12,7 @@ const DONE: Record<PowerAction, string> = {
 
 /** The outcome of a finished action: the facts, and the same in plain text. */
 function outcome(cmd: PowerCommand, vm: VmSummary, code: "done" | "already-done"): CommandOutcome {
-  return { message: `${quote(vm.name)} ${DONE[cmd.action]} (${describeVm(vm)}).`, facts: { code, vm: vm.name }, vm };
+  return { message: `${quote(vm.name)} ${DONE[cmd.action]} (${describeVm(vm)}).`, facts: { code, vm: vm.name, ...inVcenter(cmd.vcenter) }, vm };
 }
 
 export interface PowerDeps {
@@ -29,7 +29,7 @@ export interface PowerDeps {
 export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandContext): Promise<CommandOutcome> {
   const call = { timeoutMs: deps.proxyTimeoutMs, requestId: cmd.id, traceparent: ctx.traceparent };
   if (ctx.resumed) {
-    const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmGet, { vm: cmd.vm }, call);
+    const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmGet, { vm: cmd.vm, ...inVcenter(cmd.vcenter) }, call);
     const target = PowerStateAfter[cmd.action];
     if (target && vm.powerState === target) {
       ctx.log.info("resumed command: the VM is already in the target state");
@@ -38,6 +38,6 @@ export async function runPower(deps: PowerDeps, cmd: PowerCommand, ctx: CommandC
     if (!target) throw new IaasError("IAAS_INTERRUPTED", `An earlier attempt to ${cmd.action} ${quote(vm.name)} was interrupted, so it is not repeated automatically; check the VM and run the command again if needed.`);
   }
   // Timeout for the NATS request: a little longer than the proxy's own task deadline.
-  const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, action: cmd.action, timeoutMs: deps.proxyTimeoutMs }, { ...call, timeoutMs: deps.proxyTimeoutMs + 5_000 });
+  const { vm } = await requestJson(deps.nc, ProxyEndpoints.vmPower, { vm: cmd.vm, ...inVcenter(cmd.vcenter), action: cmd.action, timeoutMs: deps.proxyTimeoutMs }, { ...call, timeoutMs: deps.proxyTimeoutMs + 5_000 });
   return outcome(cmd, vm, "done");
 }

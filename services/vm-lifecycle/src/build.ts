@@ -19,6 +19,8 @@ export interface VmLifecycleDeps extends CommandServiceDeps {
     concurrency: number;
     /** Time between two rounds of the snapshot retention sweep; 0 turns the sweep off. */
     snapshotSweepMs: number;
+    /** Every vCenter id (VCENTERS, `default` first): a quota counts the VMs of all of them. Unset: the default one. */
+    vcenters?: readonly string[];
   };
 }
 
@@ -81,7 +83,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
       return sweeper;
     },
     async start() {
-      quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS });
+      quota = new VmQuota({ nc, policy, log, kv: await openBucket(nc, "quotas"), holdMs: deps.config.taskTimeoutMs + QUOTA_HOLD_MARGIN_MS, vcenters: deps.config.vcenters });
       approvals = await openBucket(nc, "approvals");
       await inner.start();
       await snapshots.start();
@@ -96,6 +98,7 @@ export function buildVmLifecycleService(deps: VmLifecycleDeps): VmLifecycleServi
           lookupTimeoutMs: deps.config.lookupTimeoutMs,
           taskTimeoutMs: deps.config.taskTimeoutMs,
           instance: `${hostname()}:${process.pid}`,
+          vcenters: deps.config.vcenters,
         });
         sweeper.start();
       }

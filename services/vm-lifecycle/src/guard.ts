@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, formatDuration, type Actor, type Usage, type VmCommand } from "@iaas/contracts";
 import { commandIdOf, teamLabel, type ApprovalFacts, type Policy } from "@iaas/policy";
-import { guardRead, readVmForGuard, requestJson, requireApproval, shareOfSize, shareOfSource, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
+import { guardRead, inVcenter, readVmForGuard, requestJson, requireApproval, shareOfSize, shareOfSource, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 import type { VmQuota } from "./quota.js";
 
 export interface GuardDeps {
@@ -55,7 +55,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       checkTeam(policy, actor, cmd.team);
       checkLease(policy, cmd);
       // A clone is as big as its source: vm-info has the disks vm-get leaves out.
-      const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source }, call)).vm);
+      const source = await guardRead(cmd.source, async () => (await requestJson(d.nc, ProxyEndpoints.vmInfo, { vm: cmd.source, ...inVcenter(cmd.vcenter) }, call)).vm);
       policy.authorizeOn(actor, "clone", source);
       const facts: ApprovalFacts = { command: "clone", vm: cmd.name, cpu: source.numCpu, memoryGB: source.memoryMB / 1024, leaseMs: cmd.leaseMs };
       const granted = await approved(d, cmd, facts);
@@ -64,7 +64,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
     case "delete": {
       policy.authorize(actor, "delete");
       policy.checkProtected("delete", { name: cmd.vm }, { via });
-      const vm = await lookup(d, cmd.vm, call);
+      const vm = await lookup(d, cmd.vm, call, cmd.vcenter);
       // Gone already: a redelivery whose first attempt deleted it, or a name that never existed.
       // Nothing can be deleted either way; the handler tells the two apart.
       if (!vm) return undefined;
@@ -78,7 +78,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       // Limits first: they need no look-up, and the answer is the same whatever the VM.
       policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
       // Not found or ambiguous: the proxy's own words (they name the path form to use).
-      const vm = await readVmForGuard(d.nc, cmd.vm, call);
+      const vm = await readVmForGuard(d.nc, cmd.vm, call, cmd.vcenter);
       policy.authorizeOn(actor, "resize", vm);
       policy.checkProtected("resize", { name: vm.name, path: vm.path }, { via, resolved: true });
       return approved(d, cmd, { command: "resize", vm: cmd.vm, cpu: cmd.cpu ?? vm.numCpu, memoryGB: cmd.memoryGB ?? vm.memoryMB / 1024 });
@@ -92,7 +92,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
         throw new IaasError("IAAS_INVALID_ARGUMENT", `\`team=${cmd.team}\` is not a team: use a Slack user group or one of the policy's teams${knownTeams(policy)}.`);
       }
       policy.checkProtected("owner", { name: cmd.vm }, { via });
-      const vm = await readVmForGuard(d.nc, cmd.vm, call);
+      const vm = await readVmForGuard(d.nc, cmd.vm, call, cmd.vcenter);
       if (vm.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${vm.name}\` is a template: templates have no owner or team; deploy it to get a VM.`);
       policy.authorizeOn(actor, "owner", vm);
       policy.checkProtected("owner", { name: vm.name, path: vm.path }, { via, resolved: true });
@@ -120,7 +120,7 @@ export async function checkVmQuota(
   d: GuardDeps,
   q: { commandId: string; actor: Actor; name: string; team?: string | undefined; request: Usage; call: Call; command: VmCommand; facts: ApprovalFacts },
 ): Promise<Granted | undefined> {
-  if (await lookup(d, q.name, q.call)) return undefined;
+  if (await lookup(d, q.name, q.call, q.command.vcenter)) return undefined;
   try {
     await d.quota.reserve(q);
     // Approved under a `quotaOverrun` rule, the gateway took the share (unchecked) before it
@@ -170,9 +170,9 @@ function knownTeams(policy: Policy): string {
 }
 
 /** The VM, or undefined when there is none of that name; every other failure as readVmForGuard leaves it. */
-async function lookup(d: GuardDeps, vm: string, call: Call) {
+async function lookup(d: GuardDeps, vm: string, call: Call, vcenter: string | undefined) {
   try {
-    return await readVmForGuard(d.nc, vm, call);
+    return await readVmForGuard(d.nc, vm, call, vcenter);
   } catch (err) {
     if (err instanceof IaasError && err.code === "IAAS_VM_NOT_FOUND") return undefined;
     throw err;

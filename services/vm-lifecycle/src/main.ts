@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
 import { loadPolicy } from "@iaas/policy";
-import { BaseEnvSchema, PortSchema, natsAuthRefinement, runCommandService } from "@iaas/runtime";
+import { BaseEnvSchema, PortSchema, VcentersEnvSchema, natsAuthRefinement, runCommandService } from "@iaas/runtime";
 import { buildVmLifecycleService } from "./build.js";
 
 const EnvSchema = BaseEnvSchema.extend({
@@ -14,6 +14,8 @@ const EnvSchema = BaseEnvSchema.extend({
   VM_LIFECYCLE_SNAPSHOT_SWEEP_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   IAAS_POLICY: z.string().optional(),
   IAAS_ADMINS: z.string().optional(),
+  /** vcenter-proxy's VCENTERS: a quota counts the VMs of every vCenter. */
+  VCENTERS: VcentersEnvSchema,
 }).superRefine(natsAuthRefinement);
 
 await runCommandService({
@@ -41,6 +43,7 @@ await runCommandService({
         lookupTimeoutMs: env.VM_LIFECYCLE_LOOKUP_TIMEOUT_MS,
         concurrency: env.VM_LIFECYCLE_CONCURRENCY,
         snapshotSweepMs: env.VM_LIFECYCLE_SNAPSHOT_SWEEP_MS,
+        vcenters: env.VCENTERS,
       },
     }),
 });

@@ -10,6 +10,8 @@ export interface VmQuotaDeps {
   kv: KV;
   /** How long a reservation lasts if the command never ends (a crash): the task deadline and a margin. */
   holdMs: number;
+  /** Every vCenter: what the VMs use is summed over all of them (usageAcross). */
+  vcenters?: readonly string[] | undefined;
 }
 
 type MakesVm = Extract<VmCommand, { action: "create" | "clone" | "deploy" }>;
@@ -39,7 +41,7 @@ export class VmQuota {
       ttlMs: this.d.holdMs,
       // Unchecked: an approver allowed this request over quota (a `quotaOverrun` rule); it still
       // holds its share, so requests checked meanwhile count it.
-      check: q.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: q.actor, team: q.team, request: q.request, call: q.call }),
+      check: q.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: q.actor, team: q.team, request: q.request, call: q.call, vcenters: this.d.vcenters }),
     });
   }
 

@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, quote, type SnapshotCommand } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
+import { inVcenter, readVmForGuard, requestJson, requireApproval, type CommandContext, type CommandOutcome, type Granted, type KV, type NatsConnection } from "@iaas/runtime";
 
 export interface SnapshotDeps {
   nc: NatsConnection;
@@ -27,7 +27,7 @@ export async function authorizeSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCom
   policy.authorize(cmd.actor, id);
   const protectedToo = cmd.action !== "create";
   if (protectedToo) policy.checkProtected(id, { name: cmd.vm }, { via });
-  const vm = await readVmForGuard(d.nc, cmd.vm, { timeoutMs: d.lookupTimeoutMs, requestId: cmd.id });
+  const vm = await readVmForGuard(d.nc, cmd.vm, { timeoutMs: d.lookupTimeoutMs, requestId: cmd.id }, cmd.vcenter);
   policy.authorizeOn(cmd.actor, id, vm);
   if (protectedToo) policy.checkProtected(id, { name: vm.name, path: vm.path }, { via, resolved: true });
   if (cmd.action !== "revert") return undefined;
@@ -49,31 +49,32 @@ export function defaultSnapshotName(issuedAt: string): string {
  */
 export async function runSnapshotCommand(d: SnapshotDeps, cmd: SnapshotCommand, ctx: CommandContext): Promise<CommandOutcome> {
   const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id, traceparent: ctx.traceparent };
+  const vc = inVcenter(cmd.vcenter);
   switch (cmd.action) {
     case "create": {
       const name = cmd.name ?? defaultSnapshotName(cmd.issuedAt);
-      await ctx.progress(`Taking the snapshot ${quote(name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, snapshot: name });
+      await ctx.progress(`Taking the snapshot ${quote(name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, ...vc, snapshot: name });
       const { vm, snapshot, created } = await requestJson(
         d.nc,
         ProxyEndpoints.snapshotCreate,
-        { vm: cmd.vm, name, madeBy: { owner: cmd.actor.userId, requestId: cmd.id }, limit: d.policy.snapshots.maxPerVm, timeoutMs: d.taskTimeoutMs },
+        { vm: cmd.vm, ...vc, name, madeBy: { owner: cmd.actor.userId, requestId: cmd.id }, limit: d.policy.snapshots.maxPerVm, timeoutMs: d.taskTimeoutMs },
         call,
       );
       if (!created) ctx.log.info("the snapshot was already made by an earlier delivery of this command; not making another");
       const of = `${vm.snapshots ?? "?"} of ${d.policy.snapshots.maxPerVm} allowed`;
-      return { message: `Took the snapshot ${quote(snapshot.name)} of ${quote(vm.name)} (${snapshot.quiesced ? "quiesced" : "disks only"}; ${of}).`, facts: { code: "done", vm: vm.name, snapshot: snapshot.name }, vm };
+      return { message: `Took the snapshot ${quote(snapshot.name)} of ${quote(vm.name)} (${snapshot.quiesced ? "quiesced" : "disks only"}; ${of}).`, facts: { code: "done", vm: vm.name, ...vc, snapshot: snapshot.name }, vm };
     }
     case "revert": {
       const what = cmd.name ? `the snapshot ${quote(cmd.name)}` : "its current snapshot";
-      await ctx.progress(`Reverting ${quote(cmd.vm)} to ${what}…`, { code: "working", vm: cmd.vm, ...(cmd.name ? { snapshot: cmd.name } : {}) });
-      const { vm, snapshot } = await requestJson(d.nc, ProxyEndpoints.snapshotRevert, { vm: cmd.vm, ...(cmd.name ? { name: cmd.name } : {}), timeoutMs: d.taskTimeoutMs }, call);
-      return { message: `Reverted ${quote(vm.name)} to the snapshot ${quote(snapshot.name)}; it is the current snapshot now.`, facts: { code: "done", vm: vm.name, snapshot: snapshot.name }, vm };
+      await ctx.progress(`Reverting ${quote(cmd.vm)} to ${what}…`, { code: "working", vm: cmd.vm, ...vc, ...(cmd.name ? { snapshot: cmd.name } : {}) });
+      const { vm, snapshot } = await requestJson(d.nc, ProxyEndpoints.snapshotRevert, { vm: cmd.vm, ...vc, ...(cmd.name ? { name: cmd.name } : {}), timeoutMs: d.taskTimeoutMs }, call);
+      return { message: `Reverted ${quote(vm.name)} to the snapshot ${quote(snapshot.name)}; it is the current snapshot now.`, facts: { code: "done", vm: vm.name, ...vc, snapshot: snapshot.name }, vm };
     }
     case "delete": {
-      await ctx.progress(`Deleting the snapshot ${quote(cmd.name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, snapshot: cmd.name });
-      const { vm, removed } = await requestJson(d.nc, ProxyEndpoints.snapshotRemove, { vm: cmd.vm, name: cmd.name, timeoutMs: d.taskTimeoutMs }, call);
+      await ctx.progress(`Deleting the snapshot ${quote(cmd.name)} of ${quote(cmd.vm)}…`, { code: "working", vm: cmd.vm, ...vc, snapshot: cmd.name });
+      const { vm, removed } = await requestJson(d.nc, ProxyEndpoints.snapshotRemove, { vm: cmd.vm, ...vc, name: cmd.name, timeoutMs: d.taskTimeoutMs }, call);
       if (!removed && !ctx.resumed) throw new IaasError("IAAS_SNAPSHOT_NOT_FOUND", `${quote(vm)} has no snapshot named ${quote(cmd.name)}; \`/iaas snapshot list ${vm}\` shows its snapshots (names are exact).`);
-      return { message: `Deleted the snapshot ${quote(cmd.name)} of ${quote(vm)}${removed ? "" : " (an earlier attempt had)"}; its child snapshots, if any, are kept.`, facts: { code: removed ? "done" : "already-done", vm, snapshot: cmd.name } };
+      return { message: `Deleted the snapshot ${quote(cmd.name)} of ${quote(vm)}${removed ? "" : " (an earlier attempt had)"}; its child snapshots, if any, are kept.`, facts: { code: removed ? "done" : "already-done", vm, ...vc, snapshot: cmd.name } };
     }
   }
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { IsoTimeSchema, ProxyEndpoints, formatDuration, noticeSubject, type MadeSnapshot, type Notice } from "@iaas/contracts";
 import type { Policy } from "@iaas/policy";
-import { encodeJson, readKvJson, requestJson, type Jet, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
+import { encodeJson, inVcenter, readKvJson, requestJson, type Jet, type KV, type Logger, type NatsConnection } from "@iaas/runtime";
 
 /**
  * A snapshot's record in `iaas_snapshot_sweep`: claimed by one replica while it deletes it, then
@@ -34,7 +34,16 @@ export interface SnapshotSweepDeps {
   taskTimeoutMs: number;
   /** This replica's name in its claims (for operators reading the bucket). */
   instance: string;
+  /** Every vCenter whose snapshots it sweeps (VCENTERS, `default` first); the default one when unset. */
+  vcenters?: readonly string[] | undefined;
   now?: () => number;
+}
+
+/** The vCenter a round is in: its id, the `vcenter` of its proxy requests, and the prefix of its keys (none for the default one, as before there were several). */
+interface Where {
+  id: string;
+  req: { vcenter?: string };
+  prefix: string;
 }
 
 /** A claim left by a replica that died lasts this long past the task deadline before another takes it over. */
@@ -97,30 +106,45 @@ export class SnapshotSweeper {
     this.timer.unref();
   }
 
-  /** One round: read the aged snapshots iaas made, delete each one this replica manages to claim. */
+  /**
+   * One round: read the aged snapshots iaas made in every vCenter, delete each one this replica
+   * manages to claim. A vCenter that cannot be read does not hold up the others; the round then
+   * fails, and the next one tries again.
+   */
   async round(): Promise<void> {
     const maxAge = this.d.policy.snapshots.maxAge;
     const before = new Date(this.now() - maxAge).toISOString();
-    const { snapshots } = await requestJson(this.d.nc, ProxyEndpoints.snapshotsMade, { before }, { timeoutMs: this.d.lookupTimeoutMs });
-    for (const s of snapshots) {
+    let failed: unknown;
+    for (const id of this.d.vcenters?.length ? this.d.vcenters : ["default"]) {
       if (this.stopped) break;
-      await this.sweepOne(s, maxAge);
+      // Another vCenter's snapshots are keyed (claims, notices) by its id too: morefs repeat across vCenters.
+      const at: Where = id === "default" ? { id, req: {}, prefix: "" } : { id, req: inVcenter(id), prefix: `${id}.` };
+      try {
+        const { snapshots } = await requestJson(this.d.nc, ProxyEndpoints.snapshotsMade, { ...at.req, before }, { timeoutMs: this.d.lookupTimeoutMs });
+        for (const s of snapshots) {
+          if (this.stopped) break;
+          await this.sweepOne(s, maxAge, at);
+        }
+      } catch (err) {
+        failed ??= err;
+      }
     }
+    if (failed !== undefined) throw failed;
     this.stats.rounds++;
   }
 
-  private async sweepOne(s: MadeSnapshot, maxAge: number): Promise<void> {
-    const key = `${s.vmMoref}.${s.moref}`;
+  private async sweepOne(s: MadeSnapshot, maxAge: number, at: Where): Promise<void> {
+    const key = `${at.prefix}${s.vmMoref}.${s.moref}`;
     const claim = await this.claim(key, s);
     if (!claim) return;
     this.stats.claimed++;
-    const log = this.d.log.child({ vm: s.vm, snapshot: s.name, moref: s.moref });
+    const log = this.d.log.child({ vm: s.vm, snapshot: s.name, moref: s.moref, ...(at.prefix ? { vcenter: at.id } : {}) });
     try {
       const { removed } = await requestJson(
         this.d.nc,
         ProxyEndpoints.snapshotRemove,
-        { vm: s.vmPath ?? s.vm, name: s.name, moref: s.moref, timeoutMs: this.d.taskTimeoutMs },
-        { timeoutMs: this.d.taskTimeoutMs + 5_000, requestId: `sweep-${s.moref}` },
+        { ...at.req, vm: s.vmPath ?? s.vm, name: s.name, moref: s.moref, timeoutMs: this.d.taskTimeoutMs },
+        { timeoutMs: this.d.taskTimeoutMs + 5_000, requestId: `sweep-${at.prefix.replace(".", "-")}${s.moref}` },
       );
       if (removed) {
         this.stats.deleted++;
@@ -128,7 +152,7 @@ export class SnapshotSweeper {
       }
       // A takeover that finds it gone may follow a replica that deleted it and died before telling
       // the owner: tell them now (the notice id is the same, so a notice already sent is not sent again).
-      if (removed || claim.takeover) await this.tell(s, maxAge);
+      if (removed || claim.takeover) await this.tell(s, maxAge, at);
       await this.d.kv.update(key, JSON.stringify(this.record(s, "done", removed)), claim.revision).catch((err: unknown) => log.warn({ err }, "could not mark the swept snapshot done; its claim lapses and a later round finds it gone"));
     } catch (err) {
       this.stats.failed++;
@@ -163,12 +187,12 @@ export class SnapshotSweeper {
     }
   }
 
-  private async tell(s: MadeSnapshot, maxAge: number): Promise<void> {
+  private async tell(s: MadeSnapshot, maxAge: number, at: Where): Promise<void> {
     const notice: Notice = {
-      id: `snapshot-swept-${s.vmMoref}-${s.moref}`,
+      id: `snapshot-swept-${at.prefix.replace(".", "-")}${s.vmMoref}-${s.moref}`,
       kind: "snapshot.swept",
       severity: "info",
-      text: `Deleted the snapshot \`${s.name}\` of \`${s.vm}\`: iaas took it for you on ${s.createdAt.slice(0, 16).replace("T", " ")} UTC, and the policy keeps snapshots for ${formatDuration(maxAge)}.`.slice(0, 3000),
+      text: `Deleted the snapshot \`${s.name}\` of \`${s.vm}\`${at.prefix ? ` in vCenter \`${at.id}\`` : ""}: iaas took it for you on ${s.createdAt.slice(0, 16).replace("T", " ")} UTC, and the policy keeps snapshots for ${formatDuration(maxAge)}.`.slice(0, 3000),
       vm: s.vm,
       cause: s.madeBy.requestId,
       to: s.madeBy.owner,

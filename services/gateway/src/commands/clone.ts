@@ -1,6 +1,8 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 export const clone: RecordOf<"clone"> = {
@@ -14,6 +16,6 @@ export const clone: RecordOf<"clone"> = {
   newTeam: (cmd) => cmd.team,
   // A clone is as big as its source (when the look-up answered in time; vm-lifecycle checks again with it).
   approvalFacts: (cmd, { vm }) => ({ command: "clone", vm: cmd.name, ...(vm ? { cpu: vm.numCpu, memoryGB: vm.memoryMB / 1024 } : {}), ...(cmd.leaseMs !== undefined ? { leaseMs: cmd.leaseMs } : {}) }),
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
-  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${newVmSuffix({ team: cmd.team })}`,
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "vm", action: "clone", source: cmd.source, name: cmd.name, ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
+  doing: (cmd) => `Cloning ${code(cmd.source)} to ${code(cmd.name)}${inWords(cmd.vcenter)}${newVmSuffix({ team: cmd.team })}`,
 };

@@ -1,6 +1,8 @@
 import { VmCommandSchema } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
 import { checkNewVm, leaseOf, newVmSuffix } from "./team.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 export const create: RecordOf<"create"> = {
@@ -14,6 +16,6 @@ export const create: RecordOf<"create"> = {
     const size = policy.resolveSize(cmd.size);
     return { command: "create", vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB, ...(cmd.leaseMs !== undefined ? { leaseMs: cmd.leaseMs } : {}) };
   },
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
-  doing: (cmd) => `Creating ${code(cmd.name)}${newVmSuffix(cmd)}`,
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "vm", action: "create", name: cmd.name, ...(cmd.size ? { size: cmd.size } : {}), ...(cmd.team ? { team: cmd.team } : {}), ...leaseOf(cmd) }),
+  doing: (cmd) => `Creating ${code(cmd.name)}${inWords(cmd.vcenter)}${newVmSuffix(cmd)}`,
 };

@@ -3,6 +3,8 @@ import { teamLabel } from "@iaas/policy";
 import { fields } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { memory } from "../presentation/views.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 export const del: RecordOf<"delete"> = {
@@ -27,7 +29,7 @@ export const del: RecordOf<"delete"> = {
       ["Owner", `${vm.owner ? `<@${vm.owner}>` : "none recorded"}${vm.team ? ` · ${teamLabel(vm.team)}` : ""}`],
     ]);
   },
-  command: (cmd, base) => VmCommandSchema.parse({ ...base, area: "vm", action: "delete", vm: cmd.vm }),
-  doing: (cmd) => `Deleting ${code(cmd.vm)}`,
-  question: (cmd) => `Delete ${code(cmd.vm)}? This cannot be undone.`,
+  command: (cmd, base) => VmCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "vm", action: "delete", vm: cmd.vm }),
+  doing: (cmd) => `Deleting ${code(cmd.vm)}${inWords(cmd.vcenter)}`,
+  question: (cmd) => `Delete ${code(cmd.vm)}${inWords(cmd.vcenter)}? This cannot be undone.`,
 };

@@ -1,5 +1,7 @@
 import { LeaseCommandSchema, formatDuration } from "@iaas/contracts";
 import { code } from "../presentation/mrkdwn.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 /**
@@ -16,6 +18,6 @@ export const extend: RecordOf<"extend"> = {
   target: (cmd) => ({ vm: cmd.vm, id: "lease.extend" }),
   approvalFacts: (cmd, { policy }) => ({ command: "lease.extend", vm: cmd.vm, leaseMs: cmd.durationMs ?? policy.leases.default }),
   command: (cmd, base) =>
-    LeaseCommandSchema.parse({ ...base, area: "lease", action: "extend", vm: cmd.vm, ...(cmd.durationMs !== undefined ? { durationMs: cmd.durationMs } : {}), ...(cmd.powerOn ? { powerOn: true } : {}) }),
-  doing: (cmd) => `Extending the lease of ${code(cmd.vm)}${cmd.durationMs !== undefined ? ` to ${formatDuration(cmd.durationMs)} from now` : ""}${cmd.powerOn ? " and powering it on" : ""}`,
+    LeaseCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "lease", action: "extend", vm: cmd.vm, ...(cmd.durationMs !== undefined ? { durationMs: cmd.durationMs } : {}), ...(cmd.powerOn ? { powerOn: true } : {}) }),
+  doing: (cmd) => `Extending the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)}${cmd.durationMs !== undefined ? ` to ${formatDuration(cmd.durationMs)} from now` : ""}${cmd.powerOn ? " and powering it on" : ""}`,
 };

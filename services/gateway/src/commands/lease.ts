@@ -3,6 +3,8 @@ import { fields, section } from "../presentation/blocks.js";
 import { code, escape } from "../presentation/mrkdwn.js";
 import { leaseWords } from "../presentation/views.js";
 import type { ParsedCommand } from "./parse.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { ActionVerb, QueryVerb, RecordOf } from "./verb.js";
 
 type LeaseCmd = Extract<ParsedCommand, { verb: "lease" }>;
@@ -13,7 +15,7 @@ const show: QueryVerb<LeaseCmd> = {
   ids: ["lease"],
   vm: (cmd) => cmd.vm,
   answer: async (cmd, { ask, policy, actorOn, now }) => {
-    const { vm } = await ask(ProxyEndpoints.vmGet, { vm: cmd.vm });
+    const { vm } = await ask(ProxyEndpoints.vmGet, { vm: cmd.vm, ...inVcenter(cmd.vcenter) });
     policy.authorizeOn(actorOn(vm.team), "lease", vm);
     if (vm.template) throw new IaasError("IAAS_INVALID_ARGUMENT", `\`${vm.name}\` is a template: templates have no lease.`);
     const l = policy.leases;
@@ -53,8 +55,8 @@ const setByAdmin: ActionVerb<LeaseCmd> = {
     if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: there is no lease to set.");
   },
   target: (cmd) => ({ vm: cmd.vm, id: "lease.set" }),
-  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, area: "lease", action: "set", vm: cmd.vm, durationMs: cmd.set === null ? null : lengthOf(cmd, Date.parse(base.issuedAt)) }),
-  doing: (cmd) => (cmd.set === null ? `Removing the lease of ${code(cmd.vm)}` : `Setting the lease of ${code(cmd.vm)} ${setWords(cmd)}`),
+  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "lease", action: "set", vm: cmd.vm, durationMs: cmd.set === null ? null : lengthOf(cmd, Date.parse(base.issuedAt)) }),
+  doing: (cmd) => (cmd.set === null ? `Removing the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)}` : `Setting the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)} ${setWords(cmd)}`),
   runAs: (cmd, { policy, actor }) => (cmd.set !== null && !policy.can(actor, "lease.set") && policy.can(actor, "lease.extend") ? setByOwner : setByAdmin),
 };
 
@@ -72,8 +74,8 @@ const setByOwner: ActionVerb<LeaseCmd> = {
   precheck: setByAdmin.precheck,
   target: (cmd) => ({ vm: cmd.vm, id: "lease.extend" }),
   approvalFacts: (cmd) => ({ command: "lease.extend", vm: cmd.vm, leaseMs: lengthOf(cmd, Date.now()) }),
-  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, area: "lease", action: "extend", vm: cmd.vm, durationMs: lengthOf(cmd, Date.parse(base.issuedAt)) }),
-  doing: (cmd) => `Setting the lease of ${code(cmd.vm)} ${setWords(cmd)}`,
+  command: (cmd, base) => LeaseCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "lease", action: "extend", vm: cmd.vm, durationMs: lengthOf(cmd, Date.parse(base.issuedAt)) }),
+  doing: (cmd) => `Setting the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)} ${setWords(cmd)}`,
 };
 
 /**

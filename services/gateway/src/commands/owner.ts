@@ -3,6 +3,8 @@ import { teamLabel } from "@iaas/policy";
 import { fields } from "../presentation/blocks.js";
 import { code, plainCode } from "../presentation/mrkdwn.js";
 import { checkTeam } from "./team.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 /** Who the VM goes to, as a message says it. */
@@ -24,7 +26,7 @@ export const owner: RecordOf<"owner"> = {
   },
   inspect: async (_cmd, { vm }) => (vm ? fields([["Owner now", `${vm.owner ? `<@${vm.owner}>` : "nobody"}${vm.team ? ` · ${teamLabel(vm.team)}` : ""}`]]) : []),
   command: (cmd, base) =>
-    VmCommandSchema.parse({ ...base, area: "vm", action: "owner", vm: cmd.vm, ...(cmd.owner !== undefined ? { owner: cmd.owner } : {}), ...(cmd.team !== undefined ? { team: cmd.team } : {}) }),
-  doing: (cmd) => `Giving ${code(cmd.vm)} to ${toWhom(cmd)}`,
-  question: (cmd) => `Give ${code(cmd.vm)} to ${toWhom(cmd)}?`,
+    VmCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "vm", action: "owner", vm: cmd.vm, ...(cmd.owner !== undefined ? { owner: cmd.owner } : {}), ...(cmd.team !== undefined ? { team: cmd.team } : {}) }),
+  doing: (cmd) => `Giving ${code(cmd.vm)}${inWords(cmd.vcenter)} to ${toWhom(cmd)}`,
+  question: (cmd) => `Give ${code(cmd.vm)}${inWords(cmd.vcenter)} to ${toWhom(cmd)}?`,
 };

@@ -11,7 +11,7 @@ import { code } from "../presentation/mrkdwn.js";
  * "did you mean" routing: `pow off x` and `poweroff x` are unknown commands.
  */
 
-export type ParsedCommand =
+export type ParsedCommand = (
   | { verb: "help"; topic?: Verb }
   | { verb: "list"; glob?: string; all?: true }
   | { verb: "info"; vm: VmRef }
@@ -39,7 +39,16 @@ export type ParsedCommand =
   | { verb: "approvals" }
   | { verb: "remediation"; action: "status" }
   | { verb: "remediation"; action: "resume"; vcenter?: string }
-  | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string; vcenter?: string };
+  | { verb: "remediation"; action: "pause"; durationMs: number; reason?: string; vcenter?: string }
+) & {
+  /**
+   * `vc=<id>`: the vCenter the command acts in (for `list`, the one it lists; for `remediation`,
+   * the one paused or resumed). Only its shape is checked here; whether the gateway knows that
+   * vCenter is checked before anything is asked or published. Unset: the default vCenter
+   * (`list`: every vCenter; `remediation`: every vCenter).
+   */
+  vcenter?: string;
+};
 export type Verb = ParsedCommand["verb"];
 
 /** A parse failure: a catalogue code, a one-line message, and the usage of the command it concerns. */
@@ -357,6 +366,8 @@ interface CommandGrammar<V extends Verb, A extends readonly ArgSpec<unknown>[]> 
   verb: V;
   summary: string;
   args: A;
+  /** Takes `vc=<id>` (the vCenter), anywhere after the verb: every verb that names VMs. */
+  vcenter?: true;
   /** The `key=` options it takes, by key (only `team` so far). */
   options?: { readonly [K in keyof CommandOptions]?: ArgSpec<CommandOptions[K]> };
   build(values: ArgValues<A>, options: CommandOptions): Extract<ParsedCommand, { verb: V }>;
@@ -367,6 +378,7 @@ export interface GrammarEntry<V extends Verb = Verb> {
   verb: V;
   summary: string;
   args: readonly ArgSpec<unknown>[];
+  vcenter?: true;
   options?: { readonly [K in keyof CommandOptions]?: ArgSpec<CommandOptions[K]> };
   build(values: readonly unknown[], options: CommandOptions): ParsedCommand;
 }
@@ -513,18 +525,21 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   list: command({
     verb: "list",
+    vcenter: true,
     summary: "List VMs with their power state, CPU and memory; a pattern such as `web-*` narrows the list, `all` lists every VM, not only yours.",
     args: [arg.listOptions()],
     build: ([o]) => ({ verb: "list", ...o }),
   }),
   info: command({
     verb: "info",
+    vcenter: true,
     summary: "Everything about one VM: power, CPU, memory, disks, host, guest OS, IP, tools, owner, hot-add.",
     args: [arg.vm()],
     build: ([vm]) => ({ verb: "info", vm }),
   }),
   templates: command({
     verb: "templates",
+    vcenter: true,
     summary: "The templates you can deploy.",
     args: [],
     build: () => ({ verb: "templates" }),
@@ -543,6 +558,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   create: command({
     verb: "create",
+    vcenter: true,
     summary: "Create a new, empty VM of a size (the default size when none is given); `team=` gives it to a team as well.",
     args: [arg.newName(), arg.optional(arg.size(), "size")],
     options: { team: teamOption, lease: leaseOption },
@@ -550,6 +566,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   clone: command({
     verb: "clone",
+    vcenter: true,
     summary: "Make a full copy of a VM under a new name.",
     args: [arg.vm("<source-vm>", "the VM to clone"), arg.newName()],
     options: { team: teamOption, lease: leaseOption },
@@ -557,6 +574,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   deploy: command({
     verb: "deploy",
+    vcenter: true,
     summary: "Make a new VM from a template, of a size (the default size when none is given).",
     args: [arg.vm("<template>", "a template name"), arg.newName(), arg.optional(arg.size(), "size")],
     options: { team: teamOption, lease: leaseOption },
@@ -564,30 +582,35 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   power: command({
     verb: "power",
+    vcenter: true,
     summary: "Power a VM on or off, reset or suspend it, or shut down or reboot its guest OS (needs VMware Tools).",
     args: [arg.keyword("a power action", POWER_ACTIONS), arg.vm()],
     build: ([action, vm]) => ({ verb: "power", action, vm }),
   }),
   resize: command({
     verb: "resize",
+    vcenter: true,
     summary: "Set a VM's vCPUs and/or memory (GB), within the policy's limits; a running VM needs hot-add.",
     args: [arg.vm(), arg.resizeOptions()],
     build: ([vm, o]) => ({ verb: "resize", vm, ...(o.cpu !== undefined ? { cpu: o.cpu } : {}), ...(o.memoryGB !== undefined ? { memoryGB: o.memoryGB } : {}) }),
   }),
   delete: command({
     verb: "delete",
+    vcenter: true,
     summary: "Delete a VM (after you confirm).",
     args: [arg.vm()],
     build: ([vm]) => ({ verb: "delete", vm }),
   }),
   owner: command({
     verb: "owner",
+    vcenter: true,
     summary: "Give a VM to a person (its new owner) or to a team; adopts a VM nobody owns (IT admins).",
     args: [arg.vm(), arg.party()],
     build: ([vm, to]) => (to.kind === "user" ? { verb: "owner", vm, owner: to.id } : { verb: "owner", vm, team: to.id }),
   }),
   snapshot: command({
     verb: "snapshot",
+    vcenter: true,
     summary: "Take a snapshot of a VM (`create`, named by the time unless you name it), `list` its snapshots, `revert` to one (the current one by default, after you confirm), or `delete` one (its children are kept).",
     args: [arg.keyword("a snapshot action", ["create", "list", "revert", "delete"] as const), arg.vm(), arg.snapshotName()],
     build: ([action, vm, name]) => {
@@ -604,6 +627,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   lease: command({
     verb: "lease",
+    vcenter: true,
     summary:
       "A VM's lease: when it ends, the time left and what happens then. `set 30d` or `set 2027-01-31` sets it (its owner and team up to the policy's max, as `extend`; IT admins any), `none` removes it (IT admins).",
     args: [arg.vm(), leaseSetArg],
@@ -611,6 +635,7 @@ export const Grammar: { readonly [V in Verb]: GrammarEntry<V> } = {
   }),
   extend: command({
     verb: "extend",
+    vcenter: true,
     summary: "Extend a VM's lease to a duration from now (the policy's default when none is given); `power=on` powers it on as well.",
     args: [arg.vm(), arg.optional(durationArg, "duration")],
     options: { power: powerOption },
@@ -663,6 +688,11 @@ export function usageOf(verb: Verb): string[] {
   return [[g.verb, ...g.args.map((a) => a.usage), ...Object.values(g.options ?? {}).map((o) => o.usage)].join(" ")];
 }
 
+/** Whether a verb takes `vc=<name>` (it names VMs: power, info, list, create, …). */
+export function takesVcenter(verb: Verb): boolean {
+  return Grammar[verb].vcenter === true;
+}
+
 export function summaryOf(verb: Verb): string {
   return Grammar[verb].summary;
 }
@@ -707,6 +737,33 @@ export function parseCommand(text: string): ParseResult {
 }
 
 function parseArgs(g: GrammarEntry, all: string[]): ParsedCommand {
+  const { tokens: rest, vcenter } = takeVcenter(g, all);
+  const cmd = parseRest(g, rest);
+  return vcenter === undefined ? cmd : { ...cmd, vcenter };
+}
+
+/** What `vc=` takes: a vCenter id (`default` or an id of VCENTERS), as vcenter-proxy names them. */
+const VCENTER_ID = /^[a-z0-9-]{1,32}$/;
+
+/** Takes `vc=<id>` out of the tokens of a verb that has it, wherever it stands; at most once. */
+function takeVcenter(g: GrammarEntry, tokens: string[]): { tokens: string[]; vcenter?: string } {
+  if (!g.vcenter) return { tokens };
+  let vcenter: string | undefined;
+  const rest: string[] = [];
+  for (const t of tokens) {
+    if (!/^vc=/i.test(t)) {
+      rest.push(t);
+      continue;
+    }
+    if (vcenter !== undefined) throw new CommandParseError("IAAS_SYNTAX", "`vc=` is given twice.");
+    const value = t.slice(3).toLowerCase();
+    if (!VCENTER_ID.test(value)) throw new CommandParseError("IAAS_UNKNOWN_VCENTER", `${quote(t)} does not name a vCenter: use \`vc=<name>\` with a vCenter's id (1-32 of a-z 0-9 -), for example \`vc=default\`.`);
+    vcenter = value;
+  }
+  return { tokens: rest, ...(vcenter !== undefined ? { vcenter } : {}) };
+}
+
+function parseRest(g: GrammarEntry, all: string[]): ParsedCommand {
   const { tokens, options } = takeOptions(g, all);
   const specs = g.args;
   const values: unknown[] = [];

@@ -1,6 +1,8 @@
 import { CommandAreas, PowerCommandSchema, type PowerAction } from "@iaas/contracts";
 import { commandIdOf } from "@iaas/policy";
+import { inVcenter } from "@iaas/runtime";
 import { code } from "../presentation/mrkdwn.js";
+import { inWords } from "./vcenter.js";
 import type { RecordOf } from "./verb.js";
 
 const DOING: Record<PowerAction, string> = {
@@ -21,6 +23,6 @@ export const power: RecordOf<"power"> = {
   vm: (cmd) => cmd.vm,
   precheck: (policy, cmd) => policy.checkProtected(commandIdOf("power", cmd.action), { name: cmd.vm }),
   target: (cmd) => ({ vm: cmd.vm, id: commandIdOf("power", cmd.action) }),
-  command: (cmd, base) => PowerCommandSchema.parse({ ...base, area: "power", action: cmd.action, vm: cmd.vm }),
-  doing: (cmd) => `${DOING[cmd.action]} ${code(cmd.vm)}`,
+  command: (cmd, base) => PowerCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "power", action: cmd.action, vm: cmd.vm }),
+  doing: (cmd) => `${DOING[cmd.action]} ${code(cmd.vm)}${inWords(cmd.vcenter)}`,
 };

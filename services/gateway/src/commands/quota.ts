@@ -1,6 +1,7 @@
 import { ProxyEndpoints } from "@iaas/contracts";
 import { NO_USAGE } from "@iaas/policy";
-import { quotaKey } from "@iaas/runtime";
+import { inVcenter, quotaKey } from "@iaas/runtime";
+import type { Usage } from "@iaas/contracts";
 import { quotaMessage, type QuotaLine } from "../presentation/views.js";
 import type { RecordOf } from "./verb.js";
 
@@ -10,18 +11,30 @@ const MAX_TEAMS = 10;
 export const quota: RecordOf<"quota"> = {
   kind: "remote",
   ids: ["quota"],
-  answer: async (_cmd, { policy, actor, ask, held }) => {
+  answer: async (_cmd, { policy, actor, ask, held, vcenters }) => {
+    // A quota holds for every vCenter at once: what the VMs use is summed over all of them.
+    const usage = async (q: { owner?: string; team?: string }) => {
+      const answers = await Promise.all(vcenters.map((id) => ask(ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) })));
+      return { owner: sumUsage(answers.map((a) => a.owner)), team: sumUsage(answers.map((a) => a.team)) };
+    };
     const teams = policy.teamsOf(actor).slice(0, MAX_TEAMS);
     const [mine, ...theirs] = await Promise.all([
       (async (): Promise<QuotaLine> => {
-        const [{ owner }, h] = await Promise.all([ask(ProxyEndpoints.vmUsage, { owner: actor.userId }), held(quotaKey.user(actor.userId))]);
+        const [{ owner }, h] = await Promise.all([usage({ owner: actor.userId }), held(quotaKey.user(actor.userId))]);
         return { kind: "user", id: actor.userId, used: owner ?? NO_USAGE, held: h, limits: policy.quotaOf("user", actor.userId) };
       })(),
       ...teams.map(async (team): Promise<QuotaLine> => {
-        const [u, h] = await Promise.all([ask(ProxyEndpoints.vmUsage, { team }), held(quotaKey.team(team))]);
+        const [u, h] = await Promise.all([usage({ team }), held(quotaKey.team(team))]);
         return { kind: "team", id: team, used: u.team ?? NO_USAGE, held: h, limits: policy.quotaOf("team", team) };
       }),
     ]);
     return quotaMessage(mine!, theirs);
   },
 };
+
+/** Usages added up; undefined when none was given (no VMs counted anywhere). */
+function sumUsage(parts: readonly (Usage | undefined)[]): Usage | undefined {
+  const given = parts.filter((u): u is Usage => u !== undefined);
+  if (given.length === 0) return undefined;
+  return given.reduce((a, b) => ({ vms: a.vms + b.vms, cpu: a.cpu + b.cpu, memoryGB: a.memoryGB + b.memoryGB, diskGB: a.diskGB + b.diskGB }));
+}

@@ -3,6 +3,8 @@ import { fields } from "../presentation/blocks.js";
 import { code } from "../presentation/mrkdwn.js";
 import { snapshotsMessage } from "../presentation/views.js";
 import type { ParsedCommand } from "./parse.js";
+import { inVcenter } from "@iaas/runtime";
+import { inWords } from "./vcenter.js";
 import type { ActionVerb, QueryVerb, RecordOf } from "./verb.js";
 
 type Snap = Extract<ParsedCommand, { verb: "snapshot" }>;
@@ -16,7 +18,7 @@ const list: QueryVerb<Of<"list">> = {
   label: () => "snapshot.list",
   vm: (cmd) => cmd.vm,
   answer: async (cmd, { ask, policy, actorOn }) => {
-    const { vm, snapshots } = await ask(ProxyEndpoints.snapshotList, { vm: cmd.vm });
+    const { vm, snapshots } = await ask(ProxyEndpoints.snapshotList, { vm: cmd.vm, ...inVcenter(cmd.vcenter) });
     policy.authorizeOn(actorOn(vm.team), "snapshot.list", vm);
     return snapshotsMessage(vm, snapshots, policy.snapshots.maxPerVm);
   },
@@ -34,8 +36,8 @@ const create: ActionVerb<Of<"create" | "revert">> = {
   vm: (cmd) => cmd.vm,
   precheck: () => undefined,
   target: (cmd) => ({ vm: cmd.vm, id: "snapshot.create" }),
-  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, area: "snapshot", action: "create", vm: cmd.vm, ...(cmd.name !== undefined ? { name: cmd.name } : {}) }),
-  doing: (cmd) => `Taking a snapshot${cmd.name !== undefined ? ` ${code(cmd.name)}` : ""} of ${code(cmd.vm)}`,
+  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "snapshot", action: "create", vm: cmd.vm, ...(cmd.name !== undefined ? { name: cmd.name } : {}) }),
+  doing: (cmd) => `Taking a snapshot${cmd.name !== undefined ? ` ${code(cmd.name)}` : ""} of ${code(cmd.vm)}${inWords(cmd.vcenter)}`,
 };
 
 const revert: ActionVerb<Of<"create" | "revert">> = {
@@ -46,9 +48,9 @@ const revert: ActionVerb<Of<"create" | "revert">> = {
   precheck: (policy, cmd) => policy.checkProtected("snapshot.revert", { name: cmd.vm }),
   target: (cmd) => ({ vm: cmd.vm, id: "snapshot.revert" }),
   inspect: async (cmd, { vm }) => (vm ? fields([["VM", `${code(vm.name)}${vm.path ? `\n${code(vm.path)}` : ""}`], ["Snapshot", cmd.name !== undefined ? code(cmd.name) : "the current one"]]) : []),
-  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, area: "snapshot", action: "revert", vm: cmd.vm, ...(cmd.name !== undefined ? { name: cmd.name } : {}) }),
-  doing: (cmd) => `Reverting ${code(cmd.vm)} to ${cmd.name !== undefined ? `the snapshot ${code(cmd.name)}` : "its current snapshot"}`,
-  question: (cmd) => `Revert ${code(cmd.vm)} to ${cmd.name !== undefined ? `the snapshot ${code(cmd.name)}` : "its current snapshot"}? What changed in the VM since that snapshot is lost.`,
+  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "snapshot", action: "revert", vm: cmd.vm, ...(cmd.name !== undefined ? { name: cmd.name } : {}) }),
+  doing: (cmd) => `Reverting ${code(cmd.vm)}${inWords(cmd.vcenter)} to ${cmd.name !== undefined ? `the snapshot ${code(cmd.name)}` : "its current snapshot"}`,
+  question: (cmd) => `Revert ${code(cmd.vm)}${inWords(cmd.vcenter)} to ${cmd.name !== undefined ? `the snapshot ${code(cmd.name)}` : "its current snapshot"}? What changed in the VM since that snapshot is lost.`,
 };
 
 const del: ActionVerb<Of<"delete">> = {
@@ -58,8 +60,8 @@ const del: ActionVerb<Of<"delete">> = {
   vm: (cmd) => cmd.vm,
   precheck: (policy, cmd) => policy.checkProtected("snapshot.delete", { name: cmd.vm }),
   target: (cmd) => ({ vm: cmd.vm, id: "snapshot.delete" }),
-  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, area: "snapshot", action: "delete", vm: cmd.vm, name: cmd.name }),
-  doing: (cmd) => `Deleting the snapshot ${code(cmd.name)} of ${code(cmd.vm)}`,
+  command: (cmd, base) => SnapshotCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "snapshot", action: "delete", vm: cmd.vm, name: cmd.name }),
+  doing: (cmd) => `Deleting the snapshot ${code(cmd.name)} of ${code(cmd.vm)}${inWords(cmd.vcenter)}`,
 };
 
 /** `/iaas snapshot create|list|revert|delete <vm> [name]`: each form its own policy command id. */

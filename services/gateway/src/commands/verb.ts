@@ -40,6 +40,8 @@ export interface AnswerEnv {
   teams(): string[];
   /** How far the actor's grants for a verb reach (`help`). */
   scopeOf(verb: Verb): Scope | undefined;
+  /** Every vCenter id the gateway knows, `default` first (one: only the default vCenter). */
+  vcenters: readonly string[];
   ask<Req extends z.ZodType, Res extends z.ZodType>(ep: JsonEndpoint<Req, Res>, req: z.input<Req>): Promise<z.infer<Res>>;
   /** What requests in flight hold on a quota key (`user.U…`, `team.…`). */
   held: QuotaGate["held"];

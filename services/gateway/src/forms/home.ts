@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { PowerStateWords, ProxyEndpoints, SlackChannelIdSchema, SlackTeamIdSchema, SlackUserIdSchema, VM_LIST_MAX_VMS, formatDuration, type Actor, type VmSummary } from "@iaas/contracts";
 import { NO_USAGE, teamLabel, type Policy } from "@iaas/policy";
-import { quotaKey, requestJson, type Logger, type NatsConnection } from "@iaas/runtime";
+import { inVcenter, quotaKey, requestJson, usageAcross, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Ack, CommandPayload, GroupReader } from "../listeners/call.js";
 import { actorOn } from "../listeners/call.js";
 import { button, context, section, type Block } from "../presentation/blocks.js";
 import { escape } from "../presentation/mrkdwn.js";
-import { memory, quotaMessage, type QuotaLine } from "../presentation/views.js";
+import { memory, quotaMessage, type ListedVm, type QuotaLine } from "../presentation/views.js";
 import type { QuotaGate } from "../stores/quotas.js";
 import type { Replier } from "../transport/reply.js";
 import type { SlackApi } from "../transport/slack.js";
@@ -36,10 +36,11 @@ export interface HomeApproval {
 export interface HomeContent {
   userId: string;
   roles: readonly string[];
-  vms: readonly VmSummary[];
+  /** With several vCenters, each VM names its own (`vcenter`). */
+  vms: readonly ListedVm[];
   total: number;
   page: number;
-  /** The buttons of each VM, by name. */
+  /** The buttons of each VM, by `homeKey`. */
   buttons: ReadonlyMap<string, ReturnType<typeof vmButtons>>;
   approvals: readonly HomeApproval[];
   quota: { mine: QuotaLine; teams: QuotaLine[] } | undefined;
@@ -57,6 +58,11 @@ function leaseLeft(vm: VmSummary, now: number): string | undefined {
   return left > 0 ? `lease ${formatDuration(Math.max(60_000, Math.floor(left / 60_000) * 60_000))} left` : "lease ended";
 }
 
+/** A VM's key in `HomeContent.buttons`: its name, and its vCenter when it names one (names repeat across vCenters). */
+export function homeKey(vm: Pick<ListedVm, "name" | "vcenter">): string {
+  return vm.vcenter === undefined ? vm.name : `${vm.vcenter}/${vm.name}`;
+}
+
 /** The Home view (views.publish); `metadata` is signed by the caller. */
 export function homeView(h: HomeContent, metadata: string): Record<string, unknown> {
   const blocks: Block[] = [];
@@ -69,8 +75,8 @@ export function homeView(h: HomeContent, metadata: string): Record<string, unkno
   else if (h.total === 0) blocks.push(section("You and your teams have no VMs."));
   for (const vm of h.vms) {
     const facts = [POWER[vm.powerState] ?? PowerStateWords[vm.powerState], `${vm.numCpu} vCPU`, memory(vm.memoryMB), leaseLeft(vm, h.now), vm.snapshots !== undefined ? `${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : undefined, vm.team ? teamLabel(vm.team) : undefined].filter(Boolean);
-    blocks.push(section(`*${escape(vm.name)}*\n${facts.join(" · ")}`));
-    const buttons = h.buttons.get(vm.name) ?? [];
+    blocks.push(section(`*${escape(vm.name)}*${vm.vcenter !== undefined ? ` (vc=${escape(vm.vcenter)})` : ""}\n${facts.join(" · ")}`));
+    const buttons = h.buttons.get(homeKey(vm)) ?? [];
     if (buttons.length) blocks.push({ type: "actions", elements: buttons });
   }
   const pages = Math.max(1, Math.ceil(h.total / HOME_PAGE_SIZE));
@@ -203,31 +209,52 @@ export class Home {
     const groups = this.d.groups.groupsOf(st.u);
     const actor: Actor = { userId: st.u, teamId: st.t, channelId: st.c, ...(groups?.length ? { groups: [...groups] } : {}), via: "slack" };
     const roles = policy.rolesOf(actor);
-    const base = { userId: st.u, roles, page: st.p, now: this.d.now(), approvals: [] as HomeApproval[], buttons: new Map(), vms: [] as VmSummary[], total: 0, quota: undefined, canList: false };
+    const base = { userId: st.u, roles, page: st.p, now: this.d.now(), approvals: [] as HomeApproval[], buttons: new Map(), vms: [] as ListedVm[], total: 0, quota: undefined, canList: false };
     if (roles.length === 0) return base;
     const ask = <T>(p: Promise<T>) => p;
     const teams = [...new Set([...this.d.groups.allGroupsOf(st.u, 200), ...policy.teamsOf(actor)])].slice(0, 200);
     const canList = policy.can(actor, "list");
     const limit = Math.min((st.p + 1) * HOME_PAGE_SIZE, VM_LIST_MAX_VMS);
     const [list, quota, approvals] = await Promise.all([
-      canList ? ask(requestJson(this.d.nc, ProxyEndpoints.vmList, { scope: { owner: st.u, teams }, limit }, { timeoutMs: HOME_TIMEOUT_MS })) : Promise.resolve({ vms: [], total: 0 }),
+      canList ? ask(this.list({ scope: { owner: st.u, teams }, limit })) : Promise.resolve({ vms: [], total: 0 }),
       policy.can(actor, "quota") ? this.quota(actor).catch(() => undefined) : Promise.resolve(undefined),
       (this.d.approvalsFor?.(actor) ?? Promise.resolve([])).catch(() => []),
     ]);
     const vms = list.vms.slice(st.p * HOME_PAGE_SIZE, (st.p + 1) * HOME_PAGE_SIZE);
-    const buttons = new Map(vms.map((vm) => [vm.name, vmButtons(policy, actorOn(this.d.groups, actor, vm.team), vm)] as const));
+    const buttons = new Map(vms.map((vm) => [homeKey(vm), vmButtons(policy, actorOn(this.d.groups, actor, vm.team), vm, vm.vcenter)] as const));
     return { ...base, canList, vms, total: list.total ?? list.vms.length, buttons, quota, approvals };
+  }
+
+  /**
+   * The first `limit` of the user's VMs: from the default vCenter, or with several from each of
+   * them, merged by name (each VM then names its vCenter, and its buttons carry `vc=`). A vCenter
+   * that cannot be read is left out; if none can, the list fails.
+   */
+  private async list(req: { scope: { owner: string; teams: string[] }; limit: number }): Promise<{ vms: ListedVm[]; total?: number | undefined }> {
+    const ids = this.d.quotas.vcenters ?? ["default"];
+    if (ids.length <= 1) return requestJson(this.d.nc, ProxyEndpoints.vmList, req, { timeoutMs: HOME_TIMEOUT_MS });
+    const answers = await Promise.allSettled(ids.map((id) => requestJson(this.d.nc, ProxyEndpoints.vmList, { ...req, ...inVcenter(id === "default" ? undefined : id) }, { timeoutMs: HOME_TIMEOUT_MS })));
+    const vms: ListedVm[] = [];
+    let total = 0;
+    answers.forEach((a, i) => {
+      if (a.status === "rejected") return this.d.log.warn({ err: a.reason, vcenter: ids[i] }, "Home: could not list a vCenter's VMs");
+      vms.push(...a.value.vms.map((v) => ({ ...v, vcenter: ids[i]! })));
+      total += a.value.total ?? a.value.vms.length;
+    });
+    if (answers.every((a) => a.status === "rejected")) throw (answers[0] as PromiseRejectedResult).reason;
+    vms.sort((a, b) => a.name.localeCompare(b.name) || ids.indexOf(a.vcenter!) - ids.indexOf(b.vcenter!));
+    return { vms: vms.slice(0, req.limit), total };
   }
 
   private async quota(actor: Actor): Promise<{ mine: QuotaLine; teams: QuotaLine[] }> {
     const { policy } = this.d;
     const opts = { timeoutMs: HOME_TIMEOUT_MS };
     const teams = policy.teamsOf(actor).slice(0, MAX_TEAMS);
-    const [{ owner }, held] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { owner: actor.userId }, opts), this.d.quotas.held(quotaKey.user(actor.userId))]);
+    const [{ owner }, held] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { owner: actor.userId }, opts), this.d.quotas.held(quotaKey.user(actor.userId))]);
     const mine: QuotaLine = { kind: "user", id: actor.userId, used: owner ?? NO_USAGE, held, limits: policy.quotaOf("user", actor.userId) };
     const lines = await Promise.all(
       teams.map(async (team): Promise<QuotaLine> => {
-        const [u, h] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { team }, opts), this.d.quotas.held(quotaKey.team(team))]);
+        const [u, h] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { team }, opts), this.d.quotas.held(quotaKey.team(team))]);
         return { kind: "team", id: team, used: u.team ?? NO_USAGE, held: h, limits: policy.quotaOf("team", team) };
       }),
     );

@@ -1,6 +1,6 @@
 import { IaasError, ProxyEndpoints, type Actor, type Command, type VmSummary } from "@iaas/contracts";
 import { describeSize, teamLabel, type Policy } from "@iaas/policy";
-import { requestJson } from "@iaas/runtime";
+import { inVcenter, requestJson } from "@iaas/runtime";
 import type { ParsedCommand } from "../commands/parse.js";
 import type { ActionVerb, InspectEnv } from "../commands/verb.js";
 import { acceptedText, grantsOf, labelOf, questionText, vmOf } from "../commands/verbs.js";
@@ -52,7 +52,7 @@ export class Actions {
       // A request whose answer could not go anywhere asks vCenter nothing.
       await c.admit();
       if (!replyable(this.d, c)) return foreignResponseUrl(c, labelOf(cmd));
-      vm = await this.lookup(target.vm, c);
+      vm = await this.lookup(target.vm, c, cmd.vcenter);
       if (vm) {
         actor = actorOn(this.d.groups, actor, vm.team);
         policy.checkProtected(target.id, { name: vm.name, path: vm.path }, { via: actor.via, resolved: true });
@@ -116,13 +116,13 @@ export class Actions {
   }
 
   /**
-   * The VM a command names, looked up within the ack budget. Not found or ambiguous: the proxy's
+   * The VM a command names, in the vCenter it names (`vc=`), looked up within the ack budget. Not found or ambiguous: the proxy's
    * error, refused in the ack. If vCenter is slow or the proxy is away, undefined: the command
    * goes on (or its buttons are shown) and the command service checks.
    */
-  private async lookup(vm: string, c: Call): Promise<VmSummary | undefined> {
+  private async lookup(vm: string, c: Call, vcenter: string | undefined): Promise<VmSummary | undefined> {
     try {
-      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
+      return (await requestJson(this.d.nc, ProxyEndpoints.vmGet, { vm, ...inVcenter(vcenter) }, { timeoutMs: LOOKUP_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent })).vm;
     } catch (err) {
       if (err instanceof IaasError && (err.code === "IAAS_TIMEOUT" || err.code === "IAAS_UNAVAILABLE" || err.code === "IAAS_VCENTER_UNAVAILABLE")) {
         c.log.warn({ code: err.code }, "VM look-up at the door failed; the command service will check");

@@ -13,7 +13,7 @@ import {
   type Command,
 } from "@iaas/contracts";
 import type { ApprovalMatch, Policy } from "@iaas/policy";
-import { newTraceparent, quotaKey, quotaShareOf, requestJson, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
+import { newTraceparent, quotaKey, quotaShareOf, requestJson, usageAcross, type JetStreamClient, type Logger, type NatsConnection } from "@iaas/runtime";
 import type { Auditor } from "../stores/audit.js";
 import { mayDecide, type ApprovalStore, type StoredApproval } from "../stores/approvals.js";
 import type { QuotaGate, QuotaHold } from "../stores/quotas.js";
@@ -181,7 +181,7 @@ export class ApprovalDesk {
       const share = await quotaShareOf(this.d.nc, this.d.policy, command, call);
       if (!share) return {};
       const user = command.actor.userId;
-      const [{ owner }, held] = await Promise.all([requestJson(this.d.nc, ProxyEndpoints.vmUsage, { owner: user }, call), this.d.quotas.held(quotaKey.user(user))]);
+      const [{ owner }, held] = await Promise.all([usageAcross(this.d.nc, this.d.quotas.vcenters, { owner: user }, call), this.d.quotas.held(quotaKey.user(user))]);
       const limits = this.d.policy.quotaOf("user", user);
       const used = owner ?? { vms: 0, cpu: 0, memoryGB: 0, diskGB: 0 };
       const parts: string[] = [];
@@ -422,7 +422,7 @@ export class ApprovalDesk {
       }
     } else {
       log.info({ code: refusal.code }, `approved command refused: ${refusal.message}`);
-      this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message);
+      this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, refusal.code, refusal.message, rec.command.vcenter);
     }
     const refused = refusal && { ...refusal.toJSON(), message: refusal.message.slice(0, 2000) };
     const marked = await this.change(rec.id, (r) => (r.published ? undefined : { ...r, published: true, ...(refused ? { refused } : {}) }));
@@ -468,10 +468,10 @@ export class ApprovalDesk {
       const reason = rejecter?.reason;
       const because = reason ? `: ${reason}` : "";
       stores.push(this.audit(rec, "rejected", rejecter?.userId, `rejected by ${rejecter?.userId ?? "an approver"}${because}`, reason, at));
-      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${rejecter?.userId ?? "an approver"}${because}; nothing was done.`));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_NOT_ALLOWED", `Rejected by approver ${rejecter?.userId ?? "an approver"}${because}; nothing was done.`, rec.command.vcenter));
     } else {
       stores.push(this.audit(rec, "expired", undefined, `nobody decided within ${rec.rule}'s time; rejected`, undefined, at));
-      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done."));
+      stores.push(this.d.auditor.rejected(rec.command.actor, rec.command.id, rec.verb, rec.vm, "IAAS_APPROVAL_DECIDED", "The request for approval expired before anyone decided it; nothing was done.", rec.command.vcenter));
     }
     if (!(await Promise.all(stores)).every(Boolean)) {
       log.warn({ approvalId: rec.id }, "the settled request's audit could not be stored; the sweep tries again");

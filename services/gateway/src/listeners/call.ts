@@ -101,6 +101,8 @@ export interface SlashDeps {
   now: () => number;
   /** Requests that wait for an approver (policy `approvals`). */
   approvals: ApprovalDesk;
+  /** Every vCenter id `vc=` may name: `default` first, then VCENTERS. One: the default only (`vc=` is then of no use). */
+  vcenters: readonly string[];
 }
 
 export interface Ack {

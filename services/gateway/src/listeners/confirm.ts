@@ -179,14 +179,14 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
     if (!(await d.store.settle(cur, "expired"))) return;
     count("expired");
     const message = "This confirmation has expired; nothing was done. Run the command again.";
-    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, "IAAS_CONFIRMATION_EXPIRED", message);
+    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, "IAAS_CONFIRMATION_EXPIRED", message, rec.command.vcenter);
     await say(replace(`:hourglass: ${message} (request ${code(rec.id)})`));
     return;
   }
   if (action.action_id === CANCEL_ACTION) {
     if (!(await d.store.settle(cur, "cancelled"))) return;
     count("cancelled");
-    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, undefined, "Cancelled by the requester; nothing was done.");
+    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, undefined, "Cancelled by the requester; nothing was done.", rec.command.vcenter);
     await say(replace(`:no_entry_sign: Cancelled; nothing was done. (request ${code(rec.id)})`));
     return;
   }
@@ -200,7 +200,7 @@ export async function handleClick(d: ClickDeps, body: unknown): Promise<void> {
   } catch (err) {
     const ie = IaasError.from(err);
     log.info({ code: ie.code }, `confirmed command refused: ${ie.message}`);
-    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, ie.code, ie.message);
+    d.auditor.rejected(actor, rec.id, rec.verb, rec.vm, ie.code, ie.message, rec.command.vcenter);
     await say(replace(errorText(ie, rec.id)));
     return;
   }

@@ -30,6 +30,7 @@ export class Queries {
       actorOn: (team) => actorOn(d.groups, c.actor, team),
       teams: () => [...new Set([...d.groups.allGroupsOf(c.actor.userId, MAX_SCOPE_TEAMS), ...d.policy.teamsOf(c.actor)])].slice(0, MAX_SCOPE_TEAMS),
       scopeOf: (verb) => scopeOfVerb(d.policy, c.actor, verb),
+      vcenters: d.vcenters,
       ask: (ep, req) => requestJson(d.nc, ep, req, { timeoutMs: QUERY_TIMEOUT_MS, requestId: c.id, traceparent: c.traceparent }),
       held: (key) => d.quotas.held(key),
       pause: d.pause,

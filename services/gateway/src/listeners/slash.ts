@@ -1,7 +1,7 @@
 import { IaasError, ServiceNames, formatIssues, type Actor } from "@iaas/contracts";
 import { SpanKind, otelContext, startHop, traceIdOf, type Logger } from "@iaas/runtime";
 import { commandIdFor } from "../commands/ids.js";
-import { commandTooLong, parseCommand } from "../commands/parse.js";
+import { commandTooLong, parseCommand, takesVcenter } from "../commands/parse.js";
 import { authorizeParsed, isAction, labelOf, recordOf, vmOf } from "../commands/verbs.js";
 import { ephemeral, errorText, parseErrorText, userFacingError } from "../presentation/render.js";
 import type { SlackMessage } from "../transport/reply.js";
@@ -141,16 +141,25 @@ export class SlashCommands {
     try {
       // Commands with an effect await the rate limit themselves (act), overlapping it with their own work.
       if (!isAction(record)) await c.admit();
+      // The verbs about VMs; `remediation pause|resume vc=` names the vCenter of its own pause.
+      if (takesVcenter(cmd.data.verb)) checkVcenter(this.d.vcenters, cmd.data.vcenter);
       authorizeParsed(this.d.policy, c.actor, cmd.data);
       return isAction(record) ? await this.actions.act(record, cmd.data, c) : await this.queries.answer(record, cmd.data, c, label);
     } catch (err) {
       if (!(err instanceof IaasError) || err.code === "IAAS_INTERNAL" || err instanceof RateLimitedError) throw err;
       await c.admit();
       c.log.info({ code: err.code, verb: label }, `command refused: ${err.message}`);
-      this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message);
+      this.d.auditor.rejected(c.actor, id, label, vmOf(cmd.data), err.code, err.message, cmd.data.vcenter);
       return { message: ephemeral(errorText(err, id)), verb: label, outcome: "rejected", code: err.code, refusal: err.message };
     }
   }
+}
+
+/** `vc=` names a vCenter the gateway knows (`default` or an id of VCENTERS), or the command is refused before anything is asked or published. */
+export function checkVcenter(known: readonly string[], vcenter: string | undefined): void {
+  if (vcenter === undefined || known.includes(vcenter)) return;
+  const ids = known.map((id) => `\`${id}\``).join(", ");
+  throw new IaasError("IAAS_UNKNOWN_VCENTER", `There is no vCenter \`${vcenter}\`; nothing was done. ${known.length === 1 ? `Only the default vCenter is configured (${ids}): leave \`vc=\` out.` : `The vCenters are ${ids}; leave \`vc=\` out for \`default\`.`}`);
 }
 
 function actorOf(p: CommandPayload, groups: readonly string[] | undefined): Actor {

@@ -19,12 +19,13 @@ export function vmLine(vm: Pick<VmSummary, "name" | "powerState" | "numCpu" | "m
   return `${code(vm.name)}: ${PowerStateWords[vm.powerState]} · ${vm.numCpu} vCPU · ${formatMemory(vm.memoryMB)} memory`;
 }
 
-/** The facts a result carries beyond its VM summary: what it copied and with which size. */
+/** The facts a result carries beyond its VM summary: what it copied, with which size, in which vCenter (when the command named one). */
 function factsLine(f: ResultFacts | undefined, vm: VmSummary | undefined): string | undefined {
   const parts = [
     vm ? vmLine(vm) : f?.vm ? code(f.vm) : undefined,
     f?.source ? `from ${code(f.source)}` : undefined,
     f?.size ? `size ${code(f.size.name)}: ${f.size.cpu} vCPU · ${formatMemory(f.size.memoryMB)} memory${f.size.diskGB !== undefined ? ` · ${f.size.diskGB} GB disk` : ""}` : undefined,
+    f?.vcenter ? `vCenter ${code(f.vcenter)}` : undefined,
   ].filter((p): p is string => p !== undefined);
   return parts.length ? parts.join(" · ") : undefined;
 }

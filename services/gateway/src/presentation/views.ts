@@ -3,7 +3,7 @@ import { AUDIT_SHOW, type AuditRow } from "../stores/audit.js";
 import { describeSize, teamLabel, type Policy, type Scope } from "@iaas/policy";
 import { context, fields, section, sectionWithFields, MAX_BLOCKS, type Block, type Button } from "./blocks.js";
 import { code, escape } from "./mrkdwn.js";
-import { summaryOf, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
+import { summaryOf, takesVcenter, usageOf, type ParseResult, type Verb } from "../commands/parse.js";
 import type { SlackMessage } from "../transport/reply.js";
 import { QUOTA_FIELDS, type QuotaLimits } from "@iaas/policy";
 import type { RemediationPause, SnapshotInfo, Usage } from "@iaas/contracts";
@@ -35,15 +35,18 @@ function scopeWords(verb: Verb, scope: Scope | undefined): string {
   return verb === "owner" ? " _(VMs you own)_" : " _(your and your team's VMs)_";
 }
 
-export function helpMessage(verbs: readonly Verb[], topic?: Verb, scopeOf: (verb: Verb) => Scope | undefined = () => undefined): SlackMessage {
+export function helpMessage(verbs: readonly Verb[], topic?: Verb, scopeOf: (verb: Verb) => Scope | undefined = () => undefined, vcenters: readonly string[] = ["default"]): SlackMessage {
+  // With one vCenter `vc=` has nothing to choose, and is not mentioned.
+  const vcNote = vcenters.length > 1 ? `Add ${code("vc=<name>")} to a command about VMs to act in that vCenter (${vcenters.map((v) => code(v)).join(", ")}); without it, ${code("default")}. ${code(`${SLASH} list`)} without it lists every vCenter.` : undefined;
   if (topic) {
     const usage = usageOf(topic).map((u) => `Usage: ${code(`${SLASH} ${u}`)}`).join("\n");
     const head = `*${SLASH} ${topic}*: ${summaryOf(topic)}${scopeWords(topic, scopeOf(topic))}`;
-    return message(`${head}\n${usage}`, [section(head), section(usage)]);
+    const vc = vcNote && takesVcenter(topic) ? [vcNote] : [];
+    return message([head, usage, ...vc].join("\n"), [section(head), section(usage), ...vc.map((n) => context(n))]);
   }
   if (verbs.length === 0) return message("There are no commands you may run; ask an IT admin.", [section("There are no commands you may run; ask an IT admin.")]);
   const lines = verbs.flatMap((v) => usageOf(v).map((u) => `• ${code(`${SLASH} ${u}`)}: ${summaryOf(v)}${scopeWords(v, scopeOf(v))}`));
-  const note = `${code("<vm>")} is an exact VM name or an inventory path starting with ${code("/")}; wildcards are not accepted.`;
+  const note = `${code("<vm>")} is an exact VM name or an inventory path starting with ${code("/")}; wildcards are not accepted.${vcNote ? ` ${vcNote}` : ""}`;
   return message([`*${SLASH} commands you can run*`, ...lines, note].join("\n"), [
     section(`*${SLASH} commands you can run*`),
     ...fields(verbs.map((v) => [usageOf(v).map((u) => code(`${SLASH} ${u}`)).join("\n"), `${summaryOf(v)}${scopeWords(v, scopeOf(v))}`] as const)),
@@ -51,11 +54,14 @@ export function helpMessage(verbs: readonly Verb[], topic?: Verb, scopeOf: (verb
   ]);
 }
 
+/** A VM of a `list`, with the vCenter it is in when several are configured. */
+export type ListedVm = VmSummary & { vcenter?: string };
+
 /**
  * `list`: the caller's own and team VMs (`own`), or every VM (`all`); the first LIST_CAP of `vms`
  * are shown, and `total` (how many match, default `vms.length`) is what the counts say.
  */
-export function listMessage(vms: readonly VmSummary[], glob: string | undefined, scope: "own" | "all" = "all", total = vms.length): SlackMessage {
+export function listMessage(vms: readonly ListedVm[], glob: string | undefined, scope: "own" | "all" = "all", total = vms.length, unread: readonly string[] = []): SlackMessage {
   const shown = vms.slice(0, LIST_CAP);
   const count = Math.max(total, shown.length);
   const more = count - shown.length;
@@ -64,18 +70,21 @@ export function listMessage(vms: readonly VmSummary[], glob: string | undefined,
   const what = glob === undefined ? noun : `${noun} matching ${code(glob)}`;
   if (count === 0) {
     const none = scope === "own" ? `You and your teams have no VMs${glob === undefined ? "" : ` matching ${code(glob)}`}.` : `No ${what}.`;
-    return message(none, [section(none)]);
+    return unread.length ? message([none, ...unread].join("\n"), [section(none), context(unread.join("\n"))]) : message(none, [section(none)]);
   }
   const head = `*${count} ${what}*${more > 0 ? ` (showing ${shown.length})` : ""}`;
   const left = (v: VmSummary) => (v.leaseExpires ? ` · lease ${leaseWords(v)!.replace(/ \(.*\)$/, "")}` : "");
   const line = (v: VmSummary) => `${POWER[v.powerState]} · ${v.numCpu} vCPU · ${memory(v.memoryMB)}${v.owner ? ` · <@${v.owner}>` : ""}${left(v)}`;
+  // With several vCenters each VM says which one it is in, as `vc=` names it.
+  const named = (v: ListedVm) => `${escape(v.name)}${v.vcenter !== undefined ? ` (vc=${escape(v.vcenter)})` : ""}`;
   const blocks: Block[] = [section(head)];
   for (let i = 0; i < shown.length; i += 5) {
-    blocks.push(...fields(shown.slice(i, i + 5).flatMap((v) => [[escape(v.name), line(v)] as const])));
+    blocks.push(...fields(shown.slice(i, i + 5).flatMap((v) => [[named(v), line(v)] as const])));
   }
   const tail = more > 0 ? `…and ${more} more. Narrow the list with a pattern: ${code(`${SLASH} list web-*`)}.` : undefined;
   if (tail) blocks.push(context(tail));
-  const text = [`${count} ${what}:`, ...shown.map((v) => `${escape(v.name)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : [])].join("\n");
+  if (unread.length) blocks.push(context(unread.join("\n")));
+  const text = [`${count} ${what}:`, ...shown.map((v) => `${named(v)}: ${PowerStateWords[v.powerState]}, ${v.numCpu} vCPU, ${memory(v.memoryMB)}`), ...(tail ? [tail] : []), ...unread].join("\n");
   return message(text, blocks);
 }
 
@@ -89,7 +98,7 @@ export function leaseWords(vm: Pick<VmSummary, "leaseExpires" | "leaseInvalid" |
   return at > now ? `ends in ${formatDuration(at - now)} (${when})` : `ended ${formatDuration(now - at)} ago (${when})`;
 }
 
-export function infoMessage(vm: VmInfo, actions: readonly Button[] = []): SlackMessage {
+export function infoMessage(vm: VmInfo, actions: readonly Button[] = [], vcenter?: string): SlackMessage {
   const pairs: [string, string][] = [
     ["Power", POWER[vm.powerState]],
     ["CPU", `${vm.numCpu} vCPU${vm.cpuHotAddEnabled ? " (hot-add on)" : " (hot-add off)"}`],
@@ -104,9 +113,10 @@ export function infoMessage(vm: VmInfo, actions: readonly Button[] = []): SlackM
     ["Team", vm.team ? teamLabel(vm.team) : "none"],
     ...(vm.snapshots !== undefined ? [["Snapshots", vm.snapshots === 0 ? "none" : `${vm.snapshots} (${code(`${SLASH} snapshot list ${vm.name}`)})`] as [string, string]] : []),
     ...(leaseWords(vm) !== undefined ? [["Lease", leaseWords(vm)!] as [string, string]] : []),
+    ...(vcenter !== undefined ? [["vCenter", code(vcenter)] as [string, string]] : []),
   ];
   const title = `*${escape(vm.name)}*${vm.template ? " (template)" : ""}${vm.path ? ` · ${code(vm.path)}` : ""}`;
-  const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}${vm.snapshots !== undefined ? `, ${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : ""}`;
+  const text = `${escape(vm.name)}: ${PowerStateWords[vm.powerState]}, ${vm.numCpu} vCPU, ${memory(vm.memoryMB)} memory, CPU hot-add ${vm.cpuHotAddEnabled ? "on" : "off"}, memory hot-add ${vm.memoryHotAddEnabled ? "on" : "off"}${vm.owner ? `, owner <@${vm.owner}>` : ""}${vm.ipAddress ? `, IP ${escape(vm.ipAddress)}` : ""}${vm.snapshots !== undefined ? `, ${vm.snapshots} snapshot${vm.snapshots === 1 ? "" : "s"}` : ""}${vcenter !== undefined ? `, vCenter ${escape(vcenter)}` : ""}`;
   return message(text, [
     section(title),
     ...fields(pairs),
@@ -217,14 +227,14 @@ export function auditMessage(rows: readonly AuditRow[], vm: string | undefined, 
     if (row.kind === "command") {
       const c = row.record;
       blocks.push(
-        sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""} · request ${code(c.id)}`, [
+        sectionWithFields(`${icon[c.outcome] ?? ""} ${code(c.command)}${c.vm ? ` ${code(c.vm)}` : ""}${c.vcenter ? ` (vc=${escape(c.vcenter)})` : ""} · request ${code(c.id)}`, [
           ["Who", `<@${c.actor.userId}> via ${c.actor.via}${c.approvedBy?.length ? `, approved by ${c.approvedBy.map((u) => `<@${u}>`).join(", ")}` : ""}`],
           ["When", when],
           ["Result", `${c.outcome}${c.code ? ` (${c.code})` : ""}`],
           ["Details", clip(c.message)],
         ]),
       );
-      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""}${c.approvedBy?.length ? ` approved by ${c.approvedBy.join(", ")}` : ""} (request ${c.id})`);
+      lines.push(`${c.at} ${c.actor.userId} ${escape(c.command)}${c.vm ? ` ${escape(c.vm)}` : ""}${c.vcenter ? ` (vc=${escape(c.vcenter)})` : ""}: ${c.outcome}${c.code ? ` (${c.code})` : ""}${c.approvedBy?.length ? ` approved by ${c.approvedBy.join(", ")}` : ""} (request ${c.id})`);
     } else {
       const o = row.record;
       const label = [o.kind, o.rule].filter(Boolean).join(".");

@@ -40,13 +40,8 @@ export class Auditor {
     private readonly d: { js: JetStreamClient; jsm: JetStreamManager; log: Logger; now: () => number },
   ) {}
 
-  /*
-   * Each record method answers whether the stream took the record (never rejects); most callers
-   * do not wait, those that mark a record audited do.
-   */
-
-  rejected(actor: Actor, id: string, command: string, vm: string | undefined, code: ErrorCode | undefined, message: string): Promise<boolean> {
-    return this.record(actor, id, command, vm, "rejected", code, message);
+  rejected(actor: Actor, id: string, command: string, vm: string | undefined, code: ErrorCode | undefined, message: string, vcenter?: string): Promise<boolean> {
+    return this.record(actor, id, command, vm, "rejected", code, message, vcenter);
   }
 
   succeeded(actor: Actor, id: string, command: string, vm: string | undefined, message: string): Promise<boolean> {
@@ -65,13 +60,14 @@ export class Auditor {
   }
 
   /** Same subject and Nats-Msg-Id scheme as the command services' records (runtime's publishAudit). */
-  private record(actor: Actor, id: string, command: string, vm: string | undefined, outcome: "rejected" | "succeeded", code: ErrorCode | undefined, message: string): Promise<boolean> {
+  private record(actor: Actor, id: string, command: string, vm: string | undefined, outcome: "rejected" | "succeeded", code: ErrorCode | undefined, message: string, vcenter?: string): Promise<boolean> {
     const rec = CommandAuditSchema.parse({
       kind: "command",
       id,
       actor,
       command,
       ...(vm ? { vm } : {}),
+      ...(vcenter !== undefined ? { vcenter } : {}),
       outcome,
       ...(code ? { code } : {}),
       message: message.slice(0, 3000),

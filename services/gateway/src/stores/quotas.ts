@@ -27,7 +27,7 @@ export interface QuotaHold {
 export class QuotaGate {
   readonly reservations: QuotaReservations;
 
-  constructor(private readonly d: { kv: KV; nc: NatsConnection; policy: Policy; log: Logger; now?: () => number }) {
+  constructor(private readonly d: { kv: KV; nc: NatsConnection; policy: Policy; log: Logger; now?: () => number; /** Every vCenter: a quota counts the VMs of all of them. */ vcenters?: readonly string[] }) {
     this.reservations = new QuotaReservations(d.kv, { log: d.log, ...(d.now ? { now: d.now } : {}) });
   }
 
@@ -45,7 +45,7 @@ export class QuotaGate {
       keys: share.keys,
       request: share.request,
       ttlMs: QUOTA_HOLD_MS,
-      check: opts.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: command.actor, team: share.team, request: share.request, call }),
+      check: opts.unchecked ? () => undefined : proxyQuotaCheck(this.d.nc, this.d.policy, { actor: command.actor, team: share.team, request: share.request, call, vcenters: this.d.vcenters }),
     });
     return { commandId: command.id, keys: share.keys };
   }
@@ -54,6 +54,11 @@ export class QuotaGate {
   async release(hold: QuotaHold | undefined): Promise<void> {
     if (!hold) return;
     await this.reservations.release(hold.commandId, hold.keys).catch((err: unknown) => this.d.log.warn({ err, requestId: hold.commandId }, "could not release a quota reservation; it expires by itself"));
+  }
+
+  /** The vCenters a quota counts VMs in (usageAcross): every one the gateway knows. */
+  get vcenters(): readonly string[] | undefined {
+    return this.d.vcenters;
   }
 
   /** What requests in flight hold on a quota key (`/iaas quota`). */
