@@ -16,11 +16,14 @@ import { actor, buttonsOf, click, finalPost, idOf, natsId, now, publishCommand, 
  * Two vCenters behind one proxy (the second as VCENTERS id `vc-b`, the gateway told the same):
  * both simulators have the same generated inventory, so every VM name is in both. `vc=` picks
  * the vCenter a command acts in; without it, the default one, as with a single vCenter. The
- * default policy, but U0003 may have only 2 VMs (in all vCenters together), and no rate limit
- * to speak of (one user sends many commands here).
+ * default policy, but U0003 may have only 2 VMs (in all vCenters together), no rate limit to
+ * speak of (one user sends many commands here), and a placement and limits per vCenter.
  */
 const POLICY = stringify({
   ...structuredClone(DEFAULT_POLICY),
+  // Per vCenter: B puts new VMs on the standalone host DC0_H0 (the top-level placement: cluster
+  // DC0_C0), and the default vCenter allows at most 2 vCPU (the top-level limits: 8).
+  vcenters: { "vc-b": { placement: { datacenter: "DC0", resourcePool: "/DC0/host/DC0_H0/Resources", folder: "/DC0/vm" } }, default: { limits: { maxCpu: 2 } } },
   quotas: { ...structuredClone(DEFAULT_POLICY.quotas), users: { U0003: { vms: 2 } } },
   rateLimit: { ...structuredClone(DEFAULT_POLICY.rateLimit), perUserPerMinute: 10_000 },
 });
@@ -156,6 +159,19 @@ describe("/iaas with two vCenters (vc=)", () => {
     expect(await inA("mvc-01")).toBeUndefined();
     const res = await (await jetstreamManager(sys.nc)).streams.getMessage(Streams.results.name, { last_by_subj: `iaas.result.${id}` });
     expect(res!.json()).toMatchObject({ status: "succeeded", facts: { vm: "mvc-01", vcenter: B, owner: "U0001" } });
+  });
+
+  it("placement and limits per vCenter (policy vcenters): B's new VM on B's host; the default vCenter's smaller limits refuse a large size and a resize past them", async () => {
+    const { vm } = await requestJson(sys.nc, ProxyEndpoints.vmInfo, { vcenter: B, vm: "mvc-01" }, { timeoutMs: 10_000 });
+    expect(vm.host).toBe("DC0_H0");
+    const before = await commandsInStream();
+    const large = textOf((await sys.slash("create big-a large")).json);
+    expect(large).toContain("Size `large` is more than the policy allows in vCenter `default`: 4 vCPU (at most 2)");
+    const resize = textOf((await sys.slash("resize DC0_H0_VM0 cpu=3")).json);
+    expect(resize).toContain("`cpu=3` is more than the policy allows in vCenter `default`: at most 2 vCPU.");
+    expect(await commandsInStream()).toBe(before);
+    // The same size is within B's limits (the top-level ones): it goes ahead there.
+    expect(textOf((await sys.slash(`create big-b2 large vc=${B}`)).json)).toMatch(/^Creating `big-b2` in vCenter `vc-b`/);
   });
 
   it("quotas count the VMs of every vCenter: U0003's one in A and one in B fill their quota of 2", async () => {

@@ -339,15 +339,18 @@ export class Policy {
     return this.document.placement;
   }
 
-  /** The limits in one vCenter: its own (`vcenters.<id>.limits`) field by field over the top-level ones. */
+  /**
+   * The limits in one vCenter (none named: `default`): its own (`vcenters.<id>.limits`) field by
+   * field over the top-level ones.
+   */
   limitsFor(vcenter: string | undefined): Limits {
-    const own = vcenter === undefined ? undefined : this.vcenterPolicy(vcenter)?.limits;
+    const own = this.vcenterPolicy(vcenter)?.limits;
     return own ? { ...this.document.limits, ...own } : this.document.limits;
   }
 
-  /** Where new VMs go in one vCenter: its own placement (`vcenters.<id>.placement`), else the top-level one. */
+  /** Where new VMs go in one vCenter (none named: `default`): its own placement (`vcenters.<id>.placement`), else the top-level one. */
   placementFor(vcenter: string | undefined): Placement {
-    return (vcenter === undefined ? undefined : this.vcenterPolicy(vcenter)?.placement) ?? this.document.placement;
+    return this.vcenterPolicy(vcenter)?.placement ?? this.document.placement;
   }
 
   /**
@@ -356,7 +359,7 @@ export class Policy {
    */
   checkSizeIn(size: NamedSize, vcenter: string | undefined): void {
     const l = this.limitsFor(vcenter);
-    const where = vcenter === undefined ? "" : ` in vCenter \`${vcenter}\``;
+    const where = this.limitsWhere(vcenter);
     const over = [
       size.cpu > l.maxCpu ? `${size.cpu} vCPU (at most ${l.maxCpu})` : undefined,
       size.memoryGB > l.maxMemoryGB ? `${size.memoryGB} GB memory (at most ${l.maxMemoryGB} GB)` : undefined,
@@ -365,8 +368,14 @@ export class Policy {
     if (over.length > 0) throw new IaasError("IAAS_LIMIT_EXCEEDED", `Size \`${size.name}\` is more than the policy allows${where}: ${over.join(", ")}.`);
   }
 
-  private vcenterPolicy(vcenter: string): VcenterPolicy | undefined {
-    return Object.hasOwn(this.document.vcenters, vcenter) ? this.document.vcenters[vcenter] : undefined;
+  private vcenterPolicy(vcenter: string | undefined): VcenterPolicy | undefined {
+    const id = vcenter ?? "default";
+    return Object.hasOwn(this.document.vcenters, id) ? this.document.vcenters[id] : undefined;
+  }
+
+  /** ` in vCenter `x`` where that vCenter has limits of its own (a refusal names whose limits it met). */
+  private limitsWhere(vcenter: string | undefined): string {
+    return this.vcenterPolicy(vcenter)?.limits ? ` in vCenter \`${vcenter ?? "default"}\`` : "";
   }
 
   /** Sizes in policy order, for `/iaas sizes`. */
@@ -396,7 +405,7 @@ export class Policy {
    */
   checkResize(current: { cpu: number; memoryGB: number }, change: { cpu?: number | undefined; memoryGB?: number | undefined }, vcenter?: string): { cpu: number; memoryGB: number } {
     const { maxCpu, maxMemoryGB } = this.limitsFor(vcenter);
-    const where = vcenter !== undefined && this.vcenterPolicy(vcenter)?.limits ? ` in vCenter \`${vcenter}\`` : "";
+    const where = this.limitsWhere(vcenter);
     if (change.cpu === undefined && change.memoryGB === undefined) {
       throw new IaasError("IAAS_SYNTAX", "Say what to change: `cpu=N`, `memory=GB` or both.");
     }

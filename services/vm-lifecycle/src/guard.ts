@@ -44,6 +44,8 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.authorize(actor, commandIdOf("vm", cmd.action));
       policy.checkName(cmd.name);
       const size = policy.resolveSize(cmd.size);
+      // A vCenter's own limits may be smaller than the ones every size fits.
+      policy.checkSizeIn(size, cmd.vcenter);
       checkTeam(policy, actor, cmd.team);
       const facts: ApprovalFacts = { command: cmd.action, vm: cmd.name, size, cpu: size.cpu, memoryGB: size.memoryGB, leaseMs: cmd.leaseMs };
       const granted = await approved(d, cmd, facts);
@@ -76,7 +78,7 @@ export async function authorizeVmCommand(d: GuardDeps, cmd: VmCommand): Promise<
       policy.authorize(actor, "resize");
       policy.checkProtected("resize", { name: cmd.vm }, { via });
       // Limits first: they need no look-up, and the answer is the same whatever the VM.
-      policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
+      policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB }, cmd.vcenter);
       // Not found or ambiguous: the proxy's own words (they name the path form to use).
       const vm = await readVmForGuard(d.nc, cmd.vm, call, cmd.vcenter);
       policy.authorizeOn(actor, "resize", vm);

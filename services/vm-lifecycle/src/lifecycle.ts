@@ -9,9 +9,9 @@ export interface LifecycleDeps {
   taskTimeoutMs: number;
 }
 
-/** The policy's placement in the proxy's terms: a cluster stands for its root resource pool. */
-export function placementOf(policy: Policy): Placement {
-  const p = policy.placement;
+/** The policy's placement in a vCenter, in the proxy's terms: a cluster stands for its root resource pool. */
+export function placementOf(policy: Policy, vcenter?: string): Placement {
+  const p = policy.placementFor(vcenter);
   const resourcePool = p.resourcePool ?? (p.cluster ? `/${p.datacenter}/host/${p.cluster}/Resources` : undefined);
   return {
     datacenter: p.datacenter,
@@ -38,7 +38,7 @@ export async function runVmCommand(d: LifecycleDeps, cmd: VmCommand, ctx: Comman
   const call = { timeoutMs: d.taskTimeoutMs + 5_000, requestId: cmd.id, traceparent: ctx.traceparent };
   const team = "team" in cmd && typeof cmd.team === "string" ? cmd.team : undefined;
   const provenance = { owner: cmd.actor.userId, ...(team ? { team } : {}), requestId: cmd.id };
-  const placement = placementOf(d.policy);
+  const placement = placementOf(d.policy, cmd.vcenter);
   // Every request of the command goes to its vCenter (none named: the default one).
   const vc = inVcenter(cmd.vcenter);
   switch (cmd.action) {

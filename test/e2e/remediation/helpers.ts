@@ -189,6 +189,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     GATEWAY_PORT: "0",
     SLACK_BOT_TOKEN: "xoxb-e2e",
     SLACK_NOTIFY_CHANNEL: NOTIFY_CHANNEL,
+    ...(opts.secondVcenter ? { VCENTERS: opts.secondVcenter } : {}),
   });
   const startGateway = async (): Promise<{ port: number | undefined; stop: () => Promise<void> }> => {
     const gwNc = await connectAs("gateway");

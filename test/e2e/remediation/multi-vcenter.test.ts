@@ -75,6 +75,10 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
     expect(text(paused)).toContain("Automatic remediation is paused in vCenter");
     expect(text(paused)).toContain("resume vc=vc-b");
     expect(text(await w.slash("remediation pause vc=Not_An_Id 1h", REMEDIATION_ADMIN))).toContain("vc=");
+    // A vCenter the gateway does not know (its VCENTERS) is refused, not paused in vain.
+    const unknown = text(await w.slash("remediation pause vc=nope 1h", REMEDIATION_ADMIN));
+    expect(unknown).toContain("There is no vCenter `nope`");
+    expect(text(await w.slash("remediation status", REMEDIATION_ADMIN))).not.toContain("nope");
 
     const beforeA = (await w.vm(HOT)).numCpu;
     const beforeB = await cpuOnB(HOT);

@@ -12,7 +12,7 @@ export const resize: RecordOf<"resize"> = {
   precheck: (policy, cmd) => {
     policy.checkProtected("resize", { name: cmd.vm });
     // Against the smallest VM: the real current size is vm-lifecycle's to check.
-    policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB });
+    policy.checkResize({ cpu: 1, memoryGB: 1 }, { cpu: cmd.cpu, memoryGB: cmd.memoryGB }, cmd.vcenter);
   },
   target: (cmd) => ({ vm: cmd.vm, id: "resize" }),
   // What the VM ends with: the values asked for, the rest as it is.

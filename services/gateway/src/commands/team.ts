@@ -17,11 +17,12 @@ export function checkTeam(policy: Policy, team: string | undefined): void {
 
 /**
  * What the gateway checks of a new VM (create, clone, deploy) from the command alone: the naming
- * rule, the size when the verb takes one, and the team.
+ * rule, the size when the verb takes one (within the limits of the command's vCenter), and the team.
  */
-export function checkNewVm(policy: Policy, cmd: { name: string; size?: string | undefined; team?: string | undefined; leaseMs?: number | undefined }, sized: boolean): void {
+export function checkNewVm(policy: Policy, cmd: { name: string; size?: string | undefined; team?: string | undefined; leaseMs?: number | undefined; vcenter?: string | undefined }, sized: boolean): void {
   policy.checkName(cmd.name);
-  if (sized) policy.resolveSize(cmd.size);
+  // The size in its vCenter's limits (vcenters.<id>.limits), which may be smaller than the ones every size fits.
+  if (sized) policy.checkSizeIn(policy.resolveSize(cmd.size), cmd.vcenter);
   checkTeam(policy, cmd.team);
   if (cmd.leaseMs !== undefined && !policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: leave out `lease=`.");
 }

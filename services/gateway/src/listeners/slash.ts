@@ -142,7 +142,7 @@ export class SlashCommands {
       // Commands with an effect await the rate limit themselves (act), overlapping it with their own work.
       if (!isAction(record)) await c.admit();
       // The verbs about VMs; `remediation pause|resume vc=` names the vCenter of its own pause.
-      if (takesVcenter(cmd.data.verb)) checkVcenter(this.d.vcenters, cmd.data.vcenter);
+      if (takesVcenter(cmd.data.verb) || cmd.data.verb === "remediation") checkVcenter(this.d.vcenters, cmd.data.vcenter);
       authorizeParsed(this.d.policy, c.actor, cmd.data);
       return isAction(record) ? await this.actions.act(record, cmd.data, c) : await this.queries.answer(record, cmd.data, c, label);
     } catch (err) {
