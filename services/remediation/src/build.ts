@@ -365,7 +365,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const rlog = log.child({ result: r.id, command: r.command, vm: r.vm.name, delivery });
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, resultsDef.ackWaitNs / 1e6 / 3));
     try {
-      await onPowerOff({ type: "power-off", moref: r.vm.moref, name: r.vm.name }, rlog);
+      // The VM is in the vCenter the command named (its result says which); none named: the default one.
+      await onPowerOff({ type: "power-off", moref: r.vm.moref, name: r.vm.name }, r.facts?.vcenter ? rlog.child({ vcenter: r.facts.vcenter }) : rlog, r.facts?.vcenter ?? "default");
       msg.ack();
     } catch (err) {
       const ie = IaasError.from(err);

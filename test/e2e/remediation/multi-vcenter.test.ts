@@ -13,7 +13,7 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
   const cpuOnB = async (name: string) => (await listVmSummaries(b)).find((v) => v.name === name)!.numCPU ?? 0;
 
   beforeAll(async () => {
-    w = await startWorld({ secondVcenter: "vc-b" });
+    w = await startWorld({ secondVcenter: "vc-b", power: true, pendingRecheckMs: 10 * 60_000 });
     b = await VimClient.connect({ url: w.simB!.url, username: w.simB!.username, password: w.simB!.password });
   });
   afterAll(async () => {
@@ -104,5 +104,26 @@ describe("remediation with two vCenters (VCENTER_SOURCES)", () => {
     expect(resumed).toContain("resumed in vCenter");
     expect(resumed).toContain("1 alarm not acted on during the pause");
     expect(text(await w.slash("remediation status", REMEDIATION_ADMIN))).toContain("is not paused");
+  });
+
+  it("a change deferred on B's VM is applied when `/iaas power off <vm> vc=vc-b` powers it off (its result names B), not A's VM of the same name", async () => {
+    const COLD = "DC0_H0_VM1"; // no CPU hot-add, in both simulators
+    const onB = async () => (await listVmSummaries(b)).find((v) => v.name === COLD)!;
+    const beforeA = await w.vm(COLD);
+    const beforeB = await onB();
+    expect(beforeB.powerState).toBe("poweredOn");
+    const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(CPU, { type: "VirtualMachine", name: COLD }), "binary-tanzu", w.simB!.url);
+    expect(await w.waitNotice("the deferral in B", (x) => x.cause === posted.eventId)).toMatchObject({ kind: "remediation.deferred", vm: COLD, vcenter: "vc-b" });
+    const ack = await w.slash(`power off ${COLD} vc=vc-b`, REMEDIATION_ADMIN);
+    expect(JSON.stringify(ack.json)).not.toContain(":x:");
+    // The re-check is ten minutes away and no power-off event is posted: only the result can do it.
+    await waitUntil("the deferred vCPU on B's VM", async () => {
+      const now = await onB();
+      return now.powerState === "poweredOff" && (now.numCPU ?? 0) === (beforeB.numCPU ?? 0) + 1;
+    }, 10_000);
+    expect(await w.waitNotice("the deferred change applied in B", (x) => x.kind === "remediation.action" && x.vm === COLD)).toMatchObject({ reason: "deferred-applied", vcenter: "vc-b" });
+    const afterA = await w.vm(COLD);
+    expect(afterA.numCpu).toBe(beforeA.numCpu);
+    expect(afterA.powerState).toBe(beforeA.powerState);
   });
 });
