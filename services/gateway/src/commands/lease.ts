@@ -41,19 +41,26 @@ function lengthOf(cmd: LeaseCmd, from: number): number {
 
 const setWords = (cmd: LeaseCmd) => (cmd.until !== undefined ? `to end ${cmd.until.slice(0, 16).replace("T", " ")} UTC` : `to ${formatDuration(cmd.set!)} from now`);
 
+/** What both forms of `lease <vm> set|none` share: one command id, its grants, its label and the leases check. */
+function setCommon(): Pick<ActionVerb<LeaseCmd>, "kind" | "ids" | "grants" | "label" | "vm" | "precheck"> {
+  return {
+    kind: "action",
+    ids: ["lease.set"],
+    grants: (cmd) => (cmd.set === null ? ["lease.set"] : ["lease.set", "lease.extend"]),
+    label: () => "lease.set",
+    vm: (cmd) => cmd.vm,
+    precheck: (policy) => {
+      if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: there is no lease to set.");
+    },
+  };
+}
+
 /**
  * `lease <vm> set <duration|date>` and `lease <vm> none` with `lease.set` (IT admins by
  * default): any length, none too, on any VM its scope reaches; lease-keeper checks it again.
  */
 const setByAdmin: ActionVerb<LeaseCmd> = {
-  kind: "action",
-  ids: ["lease.set"],
-  grants: (cmd) => (cmd.set === null ? ["lease.set"] : ["lease.set", "lease.extend"]),
-  label: () => "lease.set",
-  vm: (cmd) => cmd.vm,
-  precheck: (policy) => {
-    if (!policy.leases.enabled) throw new IaasError("IAAS_INVALID_ARGUMENT", "Leases are off in this policy: there is no lease to set.");
-  },
+  ...setCommon(),
   target: (cmd) => ({ vm: cmd.vm, id: "lease.set" }),
   command: (cmd, base) => LeaseCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "lease", action: "set", vm: cmd.vm, durationMs: cmd.set === null ? null : lengthOf(cmd, Date.parse(base.issuedAt)) }),
   doing: (cmd) => (cmd.set === null ? `Removing the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)}` : `Setting the lease of ${code(cmd.vm)}${inWords(cmd.vcenter)} ${setWords(cmd)}`),
@@ -66,12 +73,7 @@ const setByAdmin: ActionVerb<LeaseCmd> = {
  * lease, longer than `leases.max` only with an approval). Removing a lease needs `lease.set`.
  */
 const setByOwner: ActionVerb<LeaseCmd> = {
-  kind: "action",
-  ids: ["lease.set"],
-  grants: (cmd) => (cmd.set === null ? ["lease.set"] : ["lease.set", "lease.extend"]),
-  label: () => "lease.set",
-  vm: (cmd) => cmd.vm,
-  precheck: setByAdmin.precheck,
+  ...setCommon(),
   target: (cmd) => ({ vm: cmd.vm, id: "lease.extend" }),
   approvalFacts: (cmd) => ({ command: "lease.extend", vm: cmd.vm, leaseMs: lengthOf(cmd, Date.now()) }),
   command: (cmd, base) => LeaseCommandSchema.parse({ ...base, ...inVcenter(cmd.vcenter), area: "lease", action: "extend", vm: cmd.vm, durationMs: lengthOf(cmd, Date.parse(base.issuedAt)) }),
