@@ -41,7 +41,8 @@ export interface QuotaReservationsOptions {
   timeoutMs?: number;
   /**
    * How long a KV call that failed (no answer: a NATS node lost, the bucket's leader being elected)
-   * is tried again before the reservation gives up with IAAS_UNAVAILABLE; default 15 s.
+   * is tried again before the reservation gives up with IAAS_UNAVAILABLE; default 60 s (a stream leader
+   * elected on a loaded 3-node cluster took longer than 15 s once).
    */
   retryForMs?: number;
 }
@@ -79,7 +80,7 @@ export class QuotaReservations {
     this.now = opts.now ?? Date.now;
     this.maxAttempts = opts.maxAttempts ?? 40;
     this.timeoutMs = opts.timeoutMs ?? 2_000;
-    this.retryForMs = opts.retryForMs ?? 15_000;
+    this.retryForMs = opts.retryForMs ?? 60_000;
   }
 
   /**
