@@ -10,6 +10,7 @@ import {
   normalizeVsphereEvent,
   quote,
   vcenterOfSource,
+  type RemediationPause,
   type NormalizedVsphereEvent,
   type RemediationRule,
   type VcenterSource,
@@ -19,7 +20,7 @@ import type { Policy } from "@iaas/policy";
 import { backoffMs, consumeLoop, inConsumeSpan, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
-import { createLookahead } from "./lookahead.js";
+import { createLookahead, type LaterStatus } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
 import { createReporter, recordBrakeSummary, reporterFor } from "./report.js";
@@ -146,7 +147,22 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     return undefined;
   }
 
-  async function onAlarm(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger, vcenter: string): Promise<void> {
+  /**
+   * The reads an alarm starts with, started together with its handled mark (each its own round
+   * trip, none depending on another): the pause in force and the lookahead's newer status. Read
+   * whether or not the alarm gets that far; an unused read changes nothing.
+   */
+  type Reads = { pause: Promise<RemediationPause | undefined>; newer: Promise<LaterStatus | undefined> };
+  function startReads(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, elog: Logger, vcenter: string): Reads {
+    const pause = control ? pauseInForce(control, now(), elog, vcenter) : Promise.resolve(undefined);
+    const newer = lookahead.newerAlarmStatus(msg.seq, ev, n);
+    // Awaited later, or never (a repeat): a failure is not unhandled meanwhile.
+    pause.catch(() => undefined);
+    newer.catch(() => undefined);
+    return { pause, newer };
+  }
+
+  async function onAlarm(reads: Reads, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger, vcenter: string): Promise<void> {
     const ctx = ctxFor(elog, vcenter);
     const s = policy.remediation;
     const entity = n.entity;
@@ -162,7 +178,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await ctx.report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
       return;
     }
-    const pause = control ? await pauseInForce(control, now(), elog, vcenter) : undefined;
+    const pause = await reads.pause;
     if (pause) {
       // Audited, not noticed: a maintenance window can raise many alarms; `/iaas remediation status` lists them.
       await ctx.report.record({
@@ -174,7 +190,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       });
       return;
     }
-    const newer = await lookahead.newerAlarmStatus(msg.seq, ev, n);
+    const newer = await reads.newer;
     if (newer) {
       const cleared = newer.to !== "red";
       await ctx.report.record({
@@ -288,6 +304,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       m.events.inc({ outcome: "unknown-source" });
       return;
     }
+    const reads = work.type === "alarm" ? startReads(msg, ev, n, elog, vcenter) : undefined;
     if (work.type === "alarm" && (await state.isDone(eventId))) {
       elog.info("event already handled; dropping the repeat");
       msg.ack();
@@ -298,7 +315,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
     try {
       if (work.type === "alarm") {
-        await onAlarm(msg, ev, n, work, eventId, elog, vcenter);
+        await onAlarm(reads!, ev, n, work, eventId, elog, vcenter);
         await state.markDone(eventId, now());
       } else {
         await onPowerOff(work, elog, vcenter);
@@ -407,6 +424,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
 
   /** Posts the summary of each minute the brake refused changes in, once that minute is over (by the brake's clock). */
   async function postBrakeSummaries(): Promise<void> {
+    // The refusals counted in memory first: the summary says how many there were.
+    await state.writeBrakeSkips();
     const minuteNow = Math.floor(now() / 60_000);
     for (const minute of [...state.owedSummaries].sort((a, b) => a - b)) {
       if (minute >= minuteNow) continue;
@@ -449,9 +468,9 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       // Summaries an instance that stopped mid-minute left behind, and those of this one.
       for (const minute of await state.unsummarizedBrakeMinutes()) state.owedSummaries.add(minute);
       summaries = setInterval(() => {
-        if (summarizing || state.owedSummaries.size === 0) return;
+        if (summarizing || (state.owedSummaries.size === 0 && !state.hasUnwrittenSkips)) return;
         summarizing = postBrakeSummaries()
-          .catch((err: unknown) => log.warn({ err }, "posting the brake's summary failed; tried again in a second"))
+          .catch((err: unknown) => log.warn({ err }, "counting the brake's refusals or posting its summary failed; tried again in a second"))
           .finally(() => (summarizing = undefined));
       }, 1000);
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
@@ -464,6 +483,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await loop?.stop();
       await resultLoop?.stop();
       await turn;
+      // What the brake refused and was counted in memory only: written, so a restart loses none of it.
+      await state.writeBrakeSkips().catch((err: unknown) => log.warn({ err }, "could not write the brake's refusals counted in memory; the minute's summary may miss them"));
     },
     recheckPending: () => exclusive(recheckPending),
   };
