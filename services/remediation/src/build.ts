@@ -33,6 +33,12 @@ export const VERSION = "0.1.0";
 /** The lookahead's default cap: alarm events held in memory (a few MB). */
 export const LOOKAHEAD_ENTRIES = 50_000;
 
+/**
+ * Events handled at once, each waiting for its round trips (NATS, vcenter-proxy): those of different
+ * VMs; the events of one VM take turns in stream order.
+ */
+export const EVENT_CONCURRENCY = 16;
+
 /** The objects an alarm can be acknowledged on through vcenter-proxy. */
 const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
 
@@ -126,13 +132,50 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   let summaries: NodeJS.Timeout | undefined;
   let summarizing: Promise<void> | undefined;
   let stopping = false;
-  // Events and re-checks take turns: a deferred change is never applied by both at once.
-  let turn: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = turn.then(fn, fn);
-    turn = run.catch(() => undefined);
+  // Turns: the events of one VM one after another, in stream order; those of different VMs side by
+  // side (up to EVENT_CONCURRENCY). Work without a VM key (a datastore, a VM named but not by moref,
+  // the re-check, a command result) runs alone: it waits for everything before it, and everything
+  // after it waits for it. So a deferred change is never applied by two at once.
+  const noop = () => undefined;
+  let barrier: Promise<unknown> = Promise.resolve();
+  const running = new Set<Promise<unknown>>();
+  const tails = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(key: string | undefined, fn: () => Promise<T>): Promise<T> => {
+    let run: Promise<T>;
+    if (key === undefined) {
+      run = Promise.all([barrier, ...running]).then(fn);
+      barrier = run.then(noop, noop);
+    } else {
+      run = Promise.all([barrier, tails.get(key)]).then(fn);
+      const tail = run.then(noop, noop);
+      tails.set(key, tail);
+      void tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+    }
+    const settled = run.then(noop, noop);
+    running.add(settled);
+    void settled.then(() => running.delete(settled));
     return run;
   };
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => inTurn(undefined, fn);
+
+  /** Whose turn an event takes: its VM's (a CPU or memory alarm, a power-off, named by moref), or none (alone). */
+  function turnOf(msg: JsMsg): string | undefined {
+    let ev: VsphereEvent;
+    try {
+      const parsed = VsphereEventSchema.safeParse(decodeJson(msg.data));
+      if (!parsed.success) return undefined;
+      ev = parsed.data;
+    } catch {
+      return undefined;
+    }
+    const n = normalizeVsphereEvent(ev);
+    const work = classify(ev, n);
+    if (!work) return `ignored`;
+    const moref = work.type === "power-off" ? work.moref : (work.rule === "cpu" || work.rule === "memory") && n.entity?.type === "VirtualMachine" ? n.entity.value : undefined;
+    return moref ? `vm\u0000${ev.source}\u0000${moref}` : undefined;
+  }
 
   const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report: reporterFor(report, vcenter), now, log: elog });
 
@@ -439,13 +482,13 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       stopping = false;
       control ??= await openBucket(deps.nc, "remediationControl");
       const consumer = await jet.js.consumers.get(def.stream, def.durable);
-      // One event at a time, in stream order.
+      // Several events at a time; those of one VM in stream order (inTurn).
       loop = consumeLoop(consumer, {
-        limit: 1,
+        limit: EVENT_CONCURRENCY,
         what: "event",
         log,
         handle: (msg) =>
-          exclusive(() => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
+          inTurn(turnOf(msg), () => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
             // Outside the per-event handling (the state bucket unreachable): the event comes back.
             log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
             m.events.inc({ outcome: "retried" });
@@ -482,7 +525,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await summarizing;
       await loop?.stop();
       await resultLoop?.stop();
-      await turn;
+      await Promise.all([barrier, ...running]);
       // What the brake refused and was counted in memory only: written, so a restart loses none of it.
       await state.writeBrakeSkips().catch((err: unknown) => log.warn({ err }, "could not write the brake's refusals counted in memory; the minute's summary may miss them"));
     },

@@ -387,7 +387,17 @@ export class RemediationState {
    * Takes one action from the budget of `limit` per minute, shared by every instance (a
    * compare-and-set on one key). False when the last minute already had `limit` actions.
    */
-  async takeBrake(now: number, limit: number): Promise<boolean> {
+  takeBrake(now: number, limit: number): Promise<boolean> {
+    // One at a time within this instance (events of different VMs run side by side): they never contend with each other.
+    const root = this.root ?? this;
+    const run = root.brakeTurn.then(() => this.takeBrakeNow(now, limit));
+    root.brakeTurn = run.catch(() => undefined);
+    return run;
+  }
+
+  private brakeTurn: Promise<unknown> = Promise.resolve();
+
+  private async takeBrakeNow(now: number, limit: number): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.read("brake", BrakeSchema);
       const recent = (cur?.value.times ?? []).filter((t) => t > now - WINDOW_MS && t <= now + WINDOW_MS);
