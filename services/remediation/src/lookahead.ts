@@ -60,7 +60,7 @@ export interface Lookahead {
    * was down or busy, and an alarm that has gone back to green since must not be acted on. Returns
    * the newest such status (the highest key; of equal keys, the first stored).
    */
-  newerAlarmStatus(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent): Promise<LaterStatus | undefined>;
+  newerAlarmStatus(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent, upTo?: number): Promise<LaterStatus | undefined>;
   stats(): LookaheadStats;
 }
 
@@ -87,11 +87,11 @@ export interface LookaheadOptions {
 export function createLookahead(jet: Jet, opts: LookaheadOptions): Lookahead {
   const scans = new Map<string, Scan>();
   return {
-    newerAlarmStatus(afterSeq, ev, n) {
+    newerAlarmStatus(afterSeq, ev, n, upTo) {
       const subject = eventSubject(ev.eventClass);
       let s = scans.get(subject);
       if (!s) scans.set(subject, (s = new Scan(jet, subject, opts.maxEntries)));
-      return s.lookup(afterSeq, ev, n);
+      return s.lookup(afterSeq, ev, n, upTo);
     },
     stats() {
       const all = [...scans.values()].map((s) => s.stats());
@@ -136,6 +136,12 @@ class Scan {
   private fallbackReads = 0;
   private running: Promise<void> | undefined;
   private next: Promise<void> | undefined;
+  /** The highest stream sequence the scan has read past (an alarm event's, or the end found). */
+  private pos = 0;
+  /** Reads of the scan issued so far; a read that finds nothing answers the lookups that waited before it. */
+  private reads = 0;
+  /** Lookups waiting for the scan to pass a sequence (`reach`). */
+  private waiters: { upTo: number; since: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly jet: Jet,
@@ -147,13 +153,14 @@ class Scan {
     return { entries: this.live, queued: this.queue.length - this.head, groups: this.groups.size, start: this.start, end: this.end, scanned: this.scanned, fallbackReads: this.fallbackReads };
   }
 
-  async lookup(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent): Promise<LaterStatus | undefined> {
+  async lookup(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent, upTo?: number): Promise<LaterStatus | undefined> {
     if (!this.started) {
       this.started = true;
       this.start = afterSeq + 1;
       this.end = afterSeq;
+      this.pos = afterSeq;
     }
-    await this.extend();
+    await (upTo === undefined ? this.extend() : this.reach(upTo));
     // From memory, synchronously: what is held now covers [start, end].
     const held = this.start;
     let newest = this.fromMemory(afterSeq, ev, n);
@@ -181,6 +188,34 @@ class Scan {
     return this.next;
   }
 
+  /**
+   * Waits until the scan has read past `upTo` (the stream's last sequence when the event was
+   * delivered), not to the moving end: while a storm is being stored, the scan chases the end and
+   * would hold every lookup until the storm is over.
+   */
+  private reach(upTo: number): Promise<void> {
+    if (this.pos >= upTo) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ upTo, since: this.reads, resolve, reject });
+      this.extend().catch((err: unknown) => {
+        const failed = this.waiters;
+        this.waiters = [];
+        for (const w of failed) w.reject(err);
+      });
+    });
+  }
+
+  /** Lets go the lookups the scan has read far enough for; `endBefore`: a read found the end, and it was issued as read number `endBefore`. */
+  private release(endBefore?: number): void {
+    if (this.waiters.length === 0) return;
+    const keep: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.upTo <= this.pos || (endBefore !== undefined && w.since < endBefore)) w.resolve();
+      else keep.push(w);
+    }
+    this.waiters = keep;
+  }
+
   private get(seq: number): Promise<StoredMsg | null> {
     // nats.js types next_by_subj only for direct get; the server takes it on STREAM.MSG.GET too,
     // and nats.js passes the query through unchanged.
@@ -190,14 +225,23 @@ class Scan {
 
   private async scanToEnd(): Promise<void> {
     for (;;) {
+      const read = ++this.reads;
       const m = await this.get(this.end + 1);
-      if (!m) return;
+      if (!m) {
+        // The end: every lookup waiting since before this read has all it asked for; the others read once more.
+        this.release(read);
+        if (this.waiters.length === 0) return;
+        continue;
+      }
       this.scanned++;
+      this.pos = Math.max(this.pos, m.seq);
       // A lookup may have dropped through a later sequence meanwhile: that part is not held.
-      if (m.seq < this.start) continue;
-      this.end = m.seq;
-      const a = readAlarm(m);
-      if (a) this.add(m.seq, a);
+      if (m.seq >= this.start) {
+        this.end = m.seq;
+        const a = readAlarm(m);
+        if (a) this.add(m.seq, a);
+      }
+      this.release();
     }
   }
 
