@@ -96,7 +96,7 @@ const POWER_OFF_EVENTS: ReadonlySet<string> = new Set(["VmPoweredOffEvent", "VmG
 
 /**
  * The remediation service, not started. It reads every event of VSPHERE_EVENTS on its durable,
- * one at a time and in order, and acts on the alarms the policy names:
+ * those of one VM in stream order (different VMs side by side: inTurn), and acts on the alarms the policy names:
  * - a red CPU or memory alarm on a VM: one vCPU or 2 GB more (scaling.ts);
  * - a red datastore usage alarm: VMs moved off the datastore; a red VM storage alarm: that VM moved (evacuation.ts);
  * - a VM's power-off: changes deferred for it (no hot-add) are applied; the power-off is vCenter's
@@ -198,7 +198,9 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   type Reads = { pause: Promise<RemediationPause | undefined>; newer: Promise<LaterStatus | undefined> };
   function startReads(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, elog: Logger, vcenter: string): Reads {
     const pause = control ? pauseInForce(control, now(), elog, vcenter) : Promise.resolve(undefined);
-    const newer = lookahead.newerAlarmStatus(msg.seq, ev, n);
+    // What was stored when the event was delivered (the stream holds only events, all on our durable's filter):
+    // the scan reads that far, not on to a storm's moving end.
+    const newer = lookahead.newerAlarmStatus(msg.seq, ev, n, msg.seq + msg.info.pending);
     // Awaited later, or never (a repeat): a failure is not unhandled meanwhile.
     pause.catch(() => undefined);
     newer.catch(() => undefined);
@@ -495,7 +497,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
             msg.nak(backoffMs(msg.info.deliveryCount));
           }),
       });
-      // Our own power-offs, from the command results: one at a time, taking turns with the events.
+      // Our own power-offs, from the command results: one at a time, each alone (inTurn without a key).
       const results = await jet.js.consumers.get(resultsDef.stream, resultsDef.durable);
       resultLoop = consumeLoop(results, {
         limit: 1,

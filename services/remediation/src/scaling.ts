@@ -140,6 +140,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   }
   await ctx.state.setCooldown("scale", vm.moref, { until: now + settings.cooldownMinutes * 60_000, eventId: t.eventId, from: current, reason: how, ...targetSpec(resource, target) });
   await makeChange(ctx, t, vm, resource, current, target, how);
+  await ctx.state.brakeDone(now, ctx.now());
 }
 
 /**
@@ -365,4 +366,5 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${quote(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (alarm ${quote(x.p.alarm)}).` });
     await ctx.state.deletePending(x.p);
   }
+  await ctx.state.brakeDone(now, ctx.now());
 }

@@ -397,6 +397,36 @@ export class RemediationState {
 
   private brakeTurn: Promise<unknown> = Promise.resolve();
 
+  /**
+   * A change the brake allowed at `takenAt` is made (recorded) at `doneAt`: it counts from then, so
+   * a slow change does not let the next minute's budget start before it is over (the minute of
+   * changes is the minute of made changes, as the audit shows them). Best effort: a failure is
+   * logged, and the change keeps counting from when it was allowed.
+   */
+  brakeDone(takenAt: number, doneAt: number): Promise<void> {
+    const root = this.root ?? this;
+    const run = root.brakeTurn.then(() => this.brakeDoneNow(takenAt, doneAt)).catch((err: unknown) => this.log.warn({ err }, "could not move the brake's record of a change to when it was made"));
+    root.brakeTurn = run;
+    return run;
+  }
+
+  private async brakeDoneNow(takenAt: number, doneAt: number): Promise<void> {
+    if (doneAt <= takenAt) return;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read("brake", BrakeSchema);
+      const i = cur?.value.times.indexOf(takenAt) ?? -1;
+      if (!cur || i < 0) return;
+      const times = [...cur.value.times];
+      times[i] = doneAt;
+      try {
+        await this.kv.update("brake", JSON.stringify({ times }), cur.revision);
+        return;
+      } catch {
+        // Another instance took one meanwhile: read again.
+      }
+    }
+  }
+
   private async takeBrakeNow(now: number, limit: number): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.read("brake", BrakeSchema);
