@@ -127,7 +127,11 @@ describe("the brake's short cut: once the minute's budget is spent, red alarms a
   it("no VM read for a refusal once the brake said no; the cooldown still comes first; the next minute reads and acts again", async () => {
     // Every VM read remediation asks vcenter-proxy for, by VM name (a plain subscriber sees each request).
     const reads: string[] = [];
-    const sub = w.nc.subscribe(ProxyEndpoints.vmInfo.subject, { callback: (_err, m) => reads.push(String((m.json() as { vm?: string }).vm)) });
+    const sub = w.nc.subscribe(ProxyEndpoints.vmInfo.subject, {
+      callback: (_err, m) => {
+        reads.push(String((m.json() as { vm?: string }).vm));
+      },
+    });
     const red = async (vm: string, alarm = CPU) => {
       const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(alarm, { type: "VirtualMachine", name: vm }));
       await w.caughtUp();
