@@ -119,6 +119,9 @@ function readAlarm(m: StoredMsg): { source: string; key: number; to: string; ala
 
 const lower = (r: ObjRef) => r.name?.toLowerCase();
 
+/** The most reads the scan makes at once. */
+const MAX_WIDTH = 32;
+
 class Scan {
   /** Held: every alarm event of the subject with a sequence in [start, end] that can still be an answer. */
   private start = 0;
@@ -140,6 +143,8 @@ class Scan {
   private pos = 0;
   /** Reads of the scan issued so far; a read that finds nothing answers the lookups that waited before it. */
   private reads = 0;
+  /** How many reads the scan makes at once (scanToEnd). */
+  private width = 1;
   /** Lookups waiting for the scan to pass a sequence (`reach`). */
   private waiters: { upTo: number; since: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
@@ -226,20 +231,30 @@ class Scan {
   private async scanToEnd(): Promise<void> {
     for (;;) {
       const read = ++this.reads;
-      const m = await this.get(this.end + 1);
-      if (!m) {
+      // `width` reads at once, from the next `width` sequences: each finds the first alarm event at or after its
+      // sequence, so together they find every one up to the highest found (none missed, some found twice). A storm
+      // is read `width` sequences a round trip; the width doubles while no read finds the end, and is 1 again once one does.
+      const from = this.end + 1;
+      const found = await Promise.all(Array.from({ length: this.width }, (_, i) => this.get(from + i)));
+      const atEnd = found.some((m) => !m);
+      this.width = atEnd ? 1 : Math.min(MAX_WIDTH, this.width * 2);
+      const seen = new Set<number>();
+      for (const m of found) {
+        if (!m || seen.has(m.seq) || m.seq <= this.end) continue;
+        seen.add(m.seq);
+        this.scanned++;
+        this.pos = Math.max(this.pos, m.seq);
+        // A lookup may have dropped through a later sequence meanwhile: that part is not held.
+        if (m.seq < this.start) continue;
+        this.end = m.seq;
+        const a = readAlarm(m);
+        if (a) this.add(m.seq, a);
+      }
+      if (atEnd) {
         // The end: every lookup waiting since before this read has all it asked for; the others read once more.
         this.release(read);
         if (this.waiters.length === 0) return;
         continue;
-      }
-      this.scanned++;
-      this.pos = Math.max(this.pos, m.seq);
-      // A lookup may have dropped through a later sequence meanwhile: that part is not held.
-      if (m.seq >= this.start) {
-        this.end = m.seq;
-        const a = readAlarm(m);
-        if (a) this.add(m.seq, a);
       }
       this.release();
     }
