@@ -78,7 +78,10 @@ export interface LookaheadOptions {
  * events that can still be the newest status past some sequence (an event with a higher key
  * stored later hides the earlier ones). A lookup extends the scan to the stream's end (lookups at
  * the same time share one scan; one that starts while a scan is running waits for it and then for
- * one more read, so it sees everything stored before it started) and answers from memory.
+ * one more read, so it sees everything stored before it started) and answers from memory; given
+ * `upTo` (the stream's last sequence when its event was delivered) it waits only until the scan has
+ * read that far, not for the end a storm keeps moving. While behind, the scan reads up to 32
+ * sequences a round trip.
  *
  * Memory: at most `maxEntries` events; past that the oldest are dropped. Events the consumer has
  * passed are dropped too (a lookup at sequence s drops those up to s). A lookup before the held
