@@ -521,7 +521,7 @@ export function renderStorm(r: StormResult, machine: string, command: string, da
       .map(([k, v]) => `${k} ${((v * 1000) / Math.max(dr.decided, 1)).toFixed(1)} ms`)
       .join(", ");
     L.push(
-      `**Why the drain is slow.** Remediation decides up to 16 events at a time (those of one VM in stream order). Once the`,
+      `**Why the drain is slow.** Remediation decides up to 64 events at a time (those of one VM in stream order). Once the`,
       "brake's budget of the minute is known to be spent, a red alarm is refused without reading its VM: it reads its",
       "handled mark, the pause and the lookahead's newer status together, then the flap guard (a compare-and-set) and the",
       "cooldown together, publishes its audit record and writes its handled mark; the refusal is counted in memory and",

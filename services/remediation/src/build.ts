@@ -37,7 +37,7 @@ export const LOOKAHEAD_ENTRIES = 50_000;
  * Events handled at once, each waiting for its round trips (NATS, vcenter-proxy): those of different
  * VMs; the events of one VM take turns in stream order.
  */
-export const EVENT_CONCURRENCY = 16;
+export const EVENT_CONCURRENCY = 64;
 
 /** The objects an alarm can be acknowledged on through vcenter-proxy. */
 const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
