@@ -521,15 +521,13 @@ export function renderStorm(r: StormResult, machine: string, command: string, da
       .map(([k, v]) => `${k} ${((v * 1000) / Math.max(dr.decided, 1)).toFixed(1)} ms`)
       .join(", ");
     L.push(
-      `**Why the drain is slow.** Remediation decides one event at a time, in stream order. The lookahead (does a newer`,
-      "status of the alarm wait behind it? services/remediation/src/lookahead.ts) is one forward scan of the alarm events",
-      "shared by every lookup, each message read once, so it is no longer quadratic; what is left is the work per event,",
-      "each a round trip that waits for the one before: a red alarm reads its handled mark, the pause, the scan's end, the VM",
-      "through vcenter-proxy (a SOAP read of the simulator), its flap, cooldown and cap entries and the brake, counts a",
-      "refusal, publishes its audit record and writes its handled mark; a power-off reads the VM's two deferral keys.",
+      `**Why the drain is slow.** Remediation decides up to 64 events at a time (those of one VM in stream order). Once the`,
+      "brake's budget of the minute is known to be spent, a red alarm is refused without reading its VM: it reads its",
+      "handled mark, the pause and the lookahead's newer status together, then the flap guard (a compare-and-set) and the",
+      "cooldown together, publishes its audit record and writes its handled mark; the refusal is counted in memory and",
+      "written once a second. A power-off reads the VM's two deferral keys at once. Each of these is a NATS round trip.",
       `During the window remediation used ${rem.toFixed(2)} cores, nats-server ${nats.toFixed(2)} and vcsim ${(r.cpu.byProcess.vcsim ?? 0).toFixed(2)}, on a machine with`,
-      `${r.cpu.others.toFixed(2)} cores taken by other work: the 2 cores were nearly all busy. CPU per decided event: ${perEvent}.`,
-      `The largest share is the VM read of each red alarm (vcsim and vcenter-proxy); then remediation's own round trips.${r.changes.maxIn60s <= r.maxActionsPerMinute && r.notices.summaries === r.notices.brakeMinutes ? " The brake and the summaries held over the part that was decided." : ""}`,
+      `${r.cpu.others.toFixed(2)} cores taken by other work. CPU per decided event: ${perEvent}.${r.changes.maxIn60s <= r.maxActionsPerMinute && r.notices.summaries === r.notices.brakeMinutes ? " The brake and the summaries held over the part that was decided." : ""}`,
       "",
     );
   }

@@ -10,6 +10,7 @@ import {
   normalizeVsphereEvent,
   quote,
   vcenterOfSource,
+  type RemediationPause,
   type NormalizedVsphereEvent,
   type RemediationRule,
   type VcenterSource,
@@ -19,7 +20,7 @@ import type { Policy } from "@iaas/policy";
 import { backoffMs, consumeLoop, inConsumeSpan, decodeJson, openBucket, type ConsumeLoop, type Jet, type KV, type Logger, type Metrics, type NatsConnection } from "@iaas/runtime";
 import { alarmText, errText, type AlarmTrigger, type RuleContext } from "./context.js";
 import { evacuateDatastore, moveAlarmedVm } from "./evacuation.js";
-import { createLookahead } from "./lookahead.js";
+import { createLookahead, type LaterStatus } from "./lookahead.js";
 import { pauseInForce } from "./pause.js";
 import { remediationMetrics } from "./metrics.js";
 import { createReporter, recordBrakeSummary, reporterFor } from "./report.js";
@@ -31,6 +32,12 @@ export const VERSION = "0.1.0";
 
 /** The lookahead's default cap: alarm events held in memory (a few MB). */
 export const LOOKAHEAD_ENTRIES = 50_000;
+
+/**
+ * Events handled at once, each waiting for its round trips (NATS, vcenter-proxy): those of different
+ * VMs; the events of one VM take turns in stream order.
+ */
+export const EVENT_CONCURRENCY = 64;
 
 /** The objects an alarm can be acknowledged on through vcenter-proxy. */
 const ACKNOWLEDGEABLE = new Set(["VirtualMachine", "Datastore", "HostSystem", "ClusterComputeResource"]);
@@ -89,7 +96,7 @@ const POWER_OFF_EVENTS: ReadonlySet<string> = new Set(["VmPoweredOffEvent", "VmG
 
 /**
  * The remediation service, not started. It reads every event of VSPHERE_EVENTS on its durable,
- * one at a time and in order, and acts on the alarms the policy names:
+ * those of one VM in stream order (different VMs side by side: inTurn), and acts on the alarms the policy names:
  * - a red CPU or memory alarm on a VM: one vCPU or 2 GB more (scaling.ts);
  * - a red datastore usage alarm: VMs moved off the datastore; a red VM storage alarm: that VM moved (evacuation.ts);
  * - a VM's power-off: changes deferred for it (no hot-add) are applied; the power-off is vCenter's
@@ -125,13 +132,50 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
   let summaries: NodeJS.Timeout | undefined;
   let summarizing: Promise<void> | undefined;
   let stopping = false;
-  // Events and re-checks take turns: a deferred change is never applied by both at once.
-  let turn: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = turn.then(fn, fn);
-    turn = run.catch(() => undefined);
+  // Turns: the events of one VM one after another, in stream order; those of different VMs side by
+  // side (up to EVENT_CONCURRENCY). Work without a VM key (a datastore, a VM named but not by moref,
+  // the re-check, a command result) runs alone: it waits for everything before it, and everything
+  // after it waits for it. So a deferred change is never applied by two at once.
+  const noop = () => undefined;
+  let barrier: Promise<unknown> = Promise.resolve();
+  const running = new Set<Promise<unknown>>();
+  const tails = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(key: string | undefined, fn: () => Promise<T>): Promise<T> => {
+    let run: Promise<T>;
+    if (key === undefined) {
+      run = Promise.all([barrier, ...running]).then(fn);
+      barrier = run.then(noop, noop);
+    } else {
+      run = Promise.all([barrier, tails.get(key)]).then(fn);
+      const tail = run.then(noop, noop);
+      tails.set(key, tail);
+      void tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+    }
+    const settled = run.then(noop, noop);
+    running.add(settled);
+    void settled.then(() => running.delete(settled));
     return run;
   };
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => inTurn(undefined, fn);
+
+  /** Whose turn an event takes: its VM's (a CPU or memory alarm, a power-off, named by moref), or none (alone). */
+  function turnOf(msg: JsMsg): string | undefined {
+    let ev: VsphereEvent;
+    try {
+      const parsed = VsphereEventSchema.safeParse(decodeJson(msg.data));
+      if (!parsed.success) return undefined;
+      ev = parsed.data;
+    } catch {
+      return undefined;
+    }
+    const n = normalizeVsphereEvent(ev);
+    const work = classify(ev, n);
+    if (!work) return `ignored`;
+    const moref = work.type === "power-off" ? work.moref : (work.rule === "cpu" || work.rule === "memory") && n.entity?.type === "VirtualMachine" ? n.entity.value : undefined;
+    return moref ? `vm\u0000${ev.source}\u0000${moref}` : undefined;
+  }
 
   const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report: reporterFor(report, vcenter), now, log: elog });
 
@@ -146,7 +190,24 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     return undefined;
   }
 
-  async function onAlarm(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger, vcenter: string): Promise<void> {
+  /**
+   * The reads an alarm starts with, started together with its handled mark (each its own round
+   * trip, none depending on another): the pause in force and the lookahead's newer status. Read
+   * whether or not the alarm gets that far; an unused read changes nothing.
+   */
+  type Reads = { pause: Promise<RemediationPause | undefined>; newer: Promise<LaterStatus | undefined> };
+  function startReads(msg: JsMsg, ev: VsphereEvent, n: NormalizedVsphereEvent, elog: Logger, vcenter: string): Reads {
+    const pause = control ? pauseInForce(control, now(), elog, vcenter) : Promise.resolve(undefined);
+    // What was stored when the event was delivered (the stream holds only events, all on our durable's filter):
+    // the scan reads that far, not on to a storm's moving end.
+    const newer = lookahead.newerAlarmStatus(msg.seq, ev, n, msg.seq + msg.info.pending);
+    // Awaited later, or never (a repeat): a failure is not unhandled meanwhile.
+    pause.catch(() => undefined);
+    newer.catch(() => undefined);
+    return { pause, newer };
+  }
+
+  async function onAlarm(reads: Reads, ev: VsphereEvent, n: NormalizedVsphereEvent, work: Extract<Work, { type: "alarm" }>, eventId: string, elog: Logger, vcenter: string): Promise<void> {
     const ctx = ctxFor(elog, vcenter);
     const s = policy.remediation;
     const entity = n.entity;
@@ -162,7 +223,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await ctx.report.record({ ...base, decision: "skipped", reason: "disabled", text: `Not acting on ${alarmText(t)} on ${on}: remediation is turned off (remediation.enabled: false).` });
       return;
     }
-    const pause = control ? await pauseInForce(control, now(), elog, vcenter) : undefined;
+    const pause = await reads.pause;
     if (pause) {
       // Audited, not noticed: a maintenance window can raise many alarms; `/iaas remediation status` lists them.
       await ctx.report.record({
@@ -174,7 +235,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       });
       return;
     }
-    const newer = await lookahead.newerAlarmStatus(msg.seq, ev, n);
+    const newer = await reads.newer;
     if (newer) {
       const cleared = newer.to !== "red";
       await ctx.report.record({
@@ -288,6 +349,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       m.events.inc({ outcome: "unknown-source" });
       return;
     }
+    const reads = work.type === "alarm" ? startReads(msg, ev, n, elog, vcenter) : undefined;
     if (work.type === "alarm" && (await state.isDone(eventId))) {
       elog.info("event already handled; dropping the repeat");
       msg.ack();
@@ -298,7 +360,7 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, def.ackWaitNs / 1e6 / 3));
     try {
       if (work.type === "alarm") {
-        await onAlarm(msg, ev, n, work, eventId, elog, vcenter);
+        await onAlarm(reads!, ev, n, work, eventId, elog, vcenter);
         await state.markDone(eventId, now());
       } else {
         await onPowerOff(work, elog, vcenter);
@@ -408,6 +470,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
 
   /** Posts the summary of each minute the brake refused changes in, once that minute is over (by the brake's clock). */
   async function postBrakeSummaries(): Promise<void> {
+    // The refusals counted in memory first: the summary says how many there were.
+    await state.writeBrakeSkips();
     const minuteNow = Math.floor(now() / 60_000);
     for (const minute of [...state.owedSummaries].sort((a, b) => a - b)) {
       if (minute >= minuteNow) continue;
@@ -421,20 +485,20 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       stopping = false;
       control ??= await openBucket(deps.nc, "remediationControl");
       const consumer = await jet.js.consumers.get(def.stream, def.durable);
-      // One event at a time, in stream order.
+      // Several events at a time; those of one VM in stream order (inTurn).
       loop = consumeLoop(consumer, {
-        limit: 1,
+        limit: EVENT_CONCURRENCY,
         what: "event",
         log,
         handle: (msg) =>
-          exclusive(() => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
+          inTurn(turnOf(msg), () => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
             // Outside the per-event handling (the state bucket unreachable): the event comes back.
             log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
             m.events.inc({ outcome: "retried" });
             msg.nak(backoffMs(msg.info.deliveryCount));
           }),
       });
-      // Our own power-offs, from the command results: one at a time, taking turns with the events.
+      // Our own power-offs, from the command results: one at a time, each alone (inTurn without a key).
       const results = await jet.js.consumers.get(resultsDef.stream, resultsDef.durable);
       resultLoop = consumeLoop(results, {
         limit: 1,
@@ -450,9 +514,9 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       // Summaries an instance that stopped mid-minute left behind, and those of this one.
       for (const minute of await state.unsummarizedBrakeMinutes()) state.owedSummaries.add(minute);
       summaries = setInterval(() => {
-        if (summarizing || state.owedSummaries.size === 0) return;
+        if (summarizing || (state.owedSummaries.size === 0 && !state.hasUnwrittenSkips)) return;
         summarizing = postBrakeSummaries()
-          .catch((err: unknown) => log.warn({ err }, "posting the brake's summary failed; tried again in a second"))
+          .catch((err: unknown) => log.warn({ err }, "counting the brake's refusals or posting its summary failed; tried again in a second"))
           .finally(() => (summarizing = undefined));
       }, 1000);
       log.info({ dryRun: policy.remediation.dryRun, enabled: policy.remediation.enabled, policy: policy.source }, "remediation consuming vSphere events");
@@ -464,7 +528,9 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
       await summarizing;
       await loop?.stop();
       await resultLoop?.stop();
-      await turn;
+      await Promise.all([barrier, ...running]);
+      // What the brake refused and was counted in memory only: written, so a restart loses none of it.
+      await state.writeBrakeSkips().catch((err: unknown) => log.warn({ err }, "could not write the brake's refusals counted in memory; the minute's summary may miss them"));
     },
     recheckPending: () => exclusive(recheckPending),
   };

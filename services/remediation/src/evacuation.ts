@@ -178,6 +178,7 @@ async function moveVm(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, source: Spa
     return "skipped";
   }
   await ctx.report.record({ ...base, datastore: source.ds.name, change, decision: "acted", reason: "relocated", text: `Moved ${name} ${where} because of ${because}.` });
+  if (!resumed) await ctx.state.brakeDone(now, ctx.now());
   plan();
   return "moved";
 }

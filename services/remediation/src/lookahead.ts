@@ -60,7 +60,7 @@ export interface Lookahead {
    * was down or busy, and an alarm that has gone back to green since must not be acted on. Returns
    * the newest such status (the highest key; of equal keys, the first stored).
    */
-  newerAlarmStatus(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent): Promise<LaterStatus | undefined>;
+  newerAlarmStatus(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent, upTo?: number): Promise<LaterStatus | undefined>;
   stats(): LookaheadStats;
 }
 
@@ -78,7 +78,10 @@ export interface LookaheadOptions {
  * events that can still be the newest status past some sequence (an event with a higher key
  * stored later hides the earlier ones). A lookup extends the scan to the stream's end (lookups at
  * the same time share one scan; one that starts while a scan is running waits for it and then for
- * one more read, so it sees everything stored before it started) and answers from memory.
+ * one more read, so it sees everything stored before it started) and answers from memory; given
+ * `upTo` (the stream's last sequence when its event was delivered) it waits only until the scan has
+ * read that far, not for the end a storm keeps moving. While behind, the scan reads up to 32
+ * sequences a round trip.
  *
  * Memory: at most `maxEntries` events; past that the oldest are dropped. Events the consumer has
  * passed are dropped too (a lookup at sequence s drops those up to s). A lookup before the held
@@ -87,11 +90,11 @@ export interface LookaheadOptions {
 export function createLookahead(jet: Jet, opts: LookaheadOptions): Lookahead {
   const scans = new Map<string, Scan>();
   return {
-    newerAlarmStatus(afterSeq, ev, n) {
+    newerAlarmStatus(afterSeq, ev, n, upTo) {
       const subject = eventSubject(ev.eventClass);
       let s = scans.get(subject);
       if (!s) scans.set(subject, (s = new Scan(jet, subject, opts.maxEntries)));
-      return s.lookup(afterSeq, ev, n);
+      return s.lookup(afterSeq, ev, n, upTo);
     },
     stats() {
       const all = [...scans.values()].map((s) => s.stats());
@@ -119,6 +122,9 @@ function readAlarm(m: StoredMsg): { source: string; key: number; to: string; ala
 
 const lower = (r: ObjRef) => r.name?.toLowerCase();
 
+/** The most reads the scan makes at once. */
+const MAX_WIDTH = 32;
+
 class Scan {
   /** Held: every alarm event of the subject with a sequence in [start, end] that can still be an answer. */
   private start = 0;
@@ -136,6 +142,14 @@ class Scan {
   private fallbackReads = 0;
   private running: Promise<void> | undefined;
   private next: Promise<void> | undefined;
+  /** The highest stream sequence the scan has read past (an alarm event's, or the end found). */
+  private pos = 0;
+  /** Reads of the scan issued so far; a read that finds nothing answers the lookups that waited before it. */
+  private reads = 0;
+  /** How many reads the scan makes at once (scanToEnd). */
+  private width = 1;
+  /** Lookups waiting for the scan to pass a sequence (`reach`). */
+  private waiters: { upTo: number; since: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly jet: Jet,
@@ -147,13 +161,14 @@ class Scan {
     return { entries: this.live, queued: this.queue.length - this.head, groups: this.groups.size, start: this.start, end: this.end, scanned: this.scanned, fallbackReads: this.fallbackReads };
   }
 
-  async lookup(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent): Promise<LaterStatus | undefined> {
+  async lookup(afterSeq: number, ev: VsphereEvent, n: NormalizedVsphereEvent, upTo?: number): Promise<LaterStatus | undefined> {
     if (!this.started) {
       this.started = true;
       this.start = afterSeq + 1;
       this.end = afterSeq;
+      this.pos = afterSeq;
     }
-    await this.extend();
+    await (upTo === undefined ? this.extend() : this.reach(upTo));
     // From memory, synchronously: what is held now covers [start, end].
     const held = this.start;
     let newest = this.fromMemory(afterSeq, ev, n);
@@ -181,6 +196,34 @@ class Scan {
     return this.next;
   }
 
+  /**
+   * Waits until the scan has read past `upTo` (the stream's last sequence when the event was
+   * delivered), not to the moving end: while a storm is being stored, the scan chases the end and
+   * would hold every lookup until the storm is over.
+   */
+  private reach(upTo: number): Promise<void> {
+    if (this.pos >= upTo) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ upTo, since: this.reads, resolve, reject });
+      this.extend().catch((err: unknown) => {
+        const failed = this.waiters;
+        this.waiters = [];
+        for (const w of failed) w.reject(err);
+      });
+    });
+  }
+
+  /** Lets go the lookups the scan has read far enough for; `endBefore`: a read found the end, and it was issued as read number `endBefore`. */
+  private release(endBefore?: number): void {
+    if (this.waiters.length === 0) return;
+    const keep: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.upTo <= this.pos || (endBefore !== undefined && w.since < endBefore)) w.resolve();
+      else keep.push(w);
+    }
+    this.waiters = keep;
+  }
+
   private get(seq: number): Promise<StoredMsg | null> {
     // nats.js types next_by_subj only for direct get; the server takes it on STREAM.MSG.GET too,
     // and nats.js passes the query through unchanged.
@@ -190,14 +233,33 @@ class Scan {
 
   private async scanToEnd(): Promise<void> {
     for (;;) {
-      const m = await this.get(this.end + 1);
-      if (!m) return;
-      this.scanned++;
-      // A lookup may have dropped through a later sequence meanwhile: that part is not held.
-      if (m.seq < this.start) continue;
-      this.end = m.seq;
-      const a = readAlarm(m);
-      if (a) this.add(m.seq, a);
+      const read = ++this.reads;
+      // `width` reads at once, from the next `width` sequences: each finds the first alarm event at or after its
+      // sequence, so together they find every one up to the highest found (none missed, some found twice). A storm
+      // is read `width` sequences a round trip; the width doubles while no read finds the end, and is 1 again once one does.
+      const from = this.end + 1;
+      const found = await Promise.all(Array.from({ length: this.width }, (_, i) => this.get(from + i)));
+      const atEnd = found.some((m) => !m);
+      this.width = atEnd ? 1 : Math.min(MAX_WIDTH, this.width * 2);
+      const seen = new Set<number>();
+      for (const m of found) {
+        if (!m || seen.has(m.seq) || m.seq <= this.end) continue;
+        seen.add(m.seq);
+        this.scanned++;
+        this.pos = Math.max(this.pos, m.seq);
+        // A lookup may have dropped through a later sequence meanwhile: that part is not held.
+        if (m.seq < this.start) continue;
+        this.end = m.seq;
+        const a = readAlarm(m);
+        if (a) this.add(m.seq, a);
+      }
+      if (atEnd) {
+        // The end: every lookup waiting since before this read has all it asked for; the others read once more.
+        this.release(read);
+        if (this.waiters.length === 0) return;
+        continue;
+      }
+      this.release();
     }
   }
 

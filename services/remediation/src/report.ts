@@ -161,12 +161,13 @@ export function createReporter(deps: { jet: Jet; log: Logger; metrics: Remediati
 /**
  * A change the brake (remediation.maxActionsPerMinute) refused: audited like every decision, but
  * not posted one by one. The refusals of a minute are counted in the remediation state
- * (`brakeskips.<minute>`, with the first one's facts) and the skips metric; the minute's one summary
+ * (`brakeskips.<minute>`, with the first one's facts; counted in memory and written once a second)
+ * and the skips metric; the minute's one summary
  * notice, with that count, is posted once the minute is over (`recordBrakeSummary`), so a storm of
  * red alarms (a host failure) is one message, not hundreds.
  */
 export async function recordBrakeSkip(deps: { report: Reporter; state: RemediationState; now: () => number }, d: Extract<Decision, { decision: "skipped" }>, limit: number): Promise<void> {
-  await deps.state.noteBrakeSkip(deps.now(), d.cause.id, { rule: d.rule, dryRun: d.dryRun, limit, first: d.text.slice(0, 1500) });
+  deps.state.noteBrakeSkip(deps.now(), d.cause.id, { rule: d.rule, dryRun: d.dryRun, limit, first: d.text.slice(0, 1500) });
   await deps.report.record({ ...d, reason: "brake", notify: false });
 }
 

@@ -52,6 +52,8 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
     return;
   }
 
+  if (!dryRun && t.entity.value && ctx.state.brakeSpent(ctx.now()) && (await refusedUnread(ctx, t, resource, t.entity.value))) return;
+
   let vm: VmInfo;
   try {
     vm = await ctx.vc.vmInfo(t.entity.name);
@@ -138,6 +140,38 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
   }
   await ctx.state.setCooldown("scale", vm.moref, { until: now + settings.cooldownMinutes * 60_000, eventId: t.eventId, from: current, reason: how, ...targetSpec(resource, target) });
   await makeChange(ctx, t, vm, resource, current, target, how);
+  await ctx.state.brakeDone(now, ctx.now());
+}
+
+/**
+ * The storm's short cut: the brake's budget is known to be used up (`brakeSpent`), so no change can
+ * be made this minute and the VM (the alarm's moref) is not read. The flap guard still counts the
+ * red and a cooldown still refuses first, as on the long path; what only the VM's read tells (not
+ * found, changed, a template, at the cap, no hot-add) is not looked at: the alarm is refused as
+ * `brake`. False when the long path decides: this event's own change to resume, or the brake has
+ * budget again after all.
+ */
+async function refusedUnread(ctx: RuleContext, t: AlarmTrigger, resource: Resource, moref: string): Promise<boolean> {
+  const settings = ctx.policy.remediation;
+  const now = ctx.now();
+  const vm = { moref, name: t.entity.name };
+  const [flapping, cooldown] = await Promise.all([handedOver(ctx, t, vm, "resizing"), ctx.state.cooldown("scale", moref)]);
+  if (flapping) return true;
+  if (cooldown && cooldown.eventId === t.eventId) return false;
+  const base = { rule: resource, cause: { id: t.eventId, alarm: t.alarm }, about: moref, dryRun: false, vm: t.entity.name } as const;
+  const name = quote(t.entity.name);
+  if (cooldown && cooldown.until > now) {
+    await ctx.report.record({
+      ...base,
+      decision: "skipped",
+      reason: "cooldown",
+      text: `Not resizing ${name} for ${alarmText(t)}: it was changed less than ${settings.cooldownMinutes} min ago (cooldown until ${new Date(cooldown.until).toISOString().slice(11, 16)} UTC).`,
+    });
+    return true;
+  }
+  if (!ctx.state.brakeSpent(now)) return false;
+  await recordBrakeSkip(ctx, { ...base, decision: "skipped", reason: "brake", text: `Not resizing ${name} for ${alarmText(t)}: remediation already made ${settings.maxActionsPerMinute} changes in the last minute (remediation.maxActionsPerMinute). Wanted: ${WORD[resource].add}.` }, settings.maxActionsPerMinute);
+  return true;
 }
 
 /**
@@ -145,7 +179,7 @@ export async function scaleUp(ctx: RuleContext, t: AlarmTrigger, resource: Resou
  * remediation.flap.count times within flap.withinMinutes), records the decision not to act and
  * returns true. Only the red that starts the hand-over is posted; later ones are audited.
  */
-export async function handedOver(ctx: RuleContext, t: AlarmTrigger, vm: VmInfo, doing: string): Promise<boolean> {
+export async function handedOver(ctx: RuleContext, t: AlarmTrigger, vm: Pick<VmInfo, "moref" | "name">, doing: string): Promise<boolean> {
   const f = ctx.policy.remediation.flap;
   const v = await ctx.state.noteRed(vm.moref, t.eventId, t.alarm, ctx.now(), f.count, f.withinMinutes * 60_000);
   if (!v.held) return false;
@@ -332,4 +366,5 @@ export async function applyPending(ctx: RuleContext, items: Pending[], vmName: s
     await ctx.report.record({ ...base(x.p), decision: "acted", reason: "deferred-applied", change: changeOf(x.p.resource, x.from, x.to), text: `Applied the change deferred for ${quote(vm.name)} while it was powered off: ${WORD[x.p.resource].unit(x.from)} → ${WORD[x.p.resource].unit(x.to)} (alarm ${quote(x.p.alarm)}).` });
     await ctx.state.deletePending(x.p);
   }
+  await ctx.state.brakeDone(now, ctx.now());
 }

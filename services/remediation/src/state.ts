@@ -82,6 +82,7 @@ const BrakeSkipsSchema = z.strictObject({
   /** The summary was posted. */
   summarized: z.boolean().optional(),
 });
+type UnwrittenSkips = { count: number; first: string; summary?: z.infer<typeof BrakeSummarySchema> };
 /** A minute the brake refused changes in, for its summary notice. */
 export type BrakeMinute = { minute: number; skipped: number; summary: z.infer<typeof BrakeSummarySchema> | undefined; summarized: boolean };
 
@@ -190,12 +191,9 @@ export class RemediationState {
 
   /** Deferred changes of one VM. */
   async pendingOf(moref: string): Promise<Pending[]> {
-    const out: Pending[] = [];
-    for (const r of ["cpu", "memory"] as const) {
-      const p = await this.pending(r, moref);
-      if (p) out.push(p);
-    }
-    return out;
+    // Both keys at once: a storm of power-offs reads them for every VM.
+    const found = await Promise.all((["cpu", "memory"] as const).map((r) => this.pending(r, moref)));
+    return found.filter((p): p is Pending => p !== undefined);
   }
 
   // ---- the flap guard ----------------------------------------------------------------------
@@ -250,35 +248,75 @@ export class RemediationState {
   // ---- brake refusals ------------------------------------------------------------------------
 
   /**
-   * Counts one red alarm the brake refused in the minute of `now`; true when this event is the
-   * first of that minute: this instance then owes the minute's one summary notice (with the count,
-   * so posted once the minute is over), and so does the one a redelivery of that event reaches.
-   * A redelivered refusal other than the first may be counted twice.
+   * Counts one red alarm the brake refused in the minute of `now`, in memory: `writeBrakeSkips`
+   * adds what was counted to `brakeskips.<minute>` (once a second, before a summary and on stop),
+   * so a storm costs one compare-and-set a second rather than one per refusal. What an instance
+   * counted but had not written when it died is lost (at most about a second's refusals).
    */
-  async noteBrakeSkip(now: number, eventId: string, summary?: z.infer<typeof BrakeSummarySchema>): Promise<{ first: boolean; minute: number }> {
+  noteBrakeSkip(now: number, eventId: string, summary?: z.infer<typeof BrakeSummarySchema>): number {
     const minute = Math.floor(now / WINDOW_MS);
+    const u = this.unwrittenSkips.get(minute);
+    if (u) u.count++;
+    else this.unwrittenSkips.set(minute, { count: 1, first: eventId, ...(summary ? { summary } : {}) });
+    return minute;
+  }
+
+  /** Refusals counted by `noteBrakeSkip` and not written yet, by minute: how many, and the first one's facts. */
+  private readonly unwritten = new Map<number, UnwrittenSkips>();
+  private get unwrittenSkips(): Map<number, UnwrittenSkips> {
+    return this.root?.unwrittenSkips ?? this.unwritten;
+  }
+
+  /** Whether refusals are counted in memory and not written yet. */
+  get hasUnwrittenSkips(): boolean {
+    return this.unwrittenSkips.size > 0;
+  }
+
+  /**
+   * Adds the refusals counted in memory to their minutes' `brakeskips.<minute>` (a compare-and-set
+   * each, so replicas add up). The instance that creates a minute's key (its first refusal) owes that
+   * minute's one summary notice, and so does the one whose first refusal of the minute is the key's
+   * (a redelivery of that event: not counted twice). Another refusal redelivered may be counted twice.
+   * What cannot be written (contended, NATS away) stays counted in memory for the next time.
+   */
+  async writeBrakeSkips(): Promise<void> {
+    const all = this.unwrittenSkips;
+    for (const [minute, u] of [...all]) {
+      all.delete(minute);
+      let written = false;
+      try {
+        written = await this.addBrakeSkips(minute, u);
+      } finally {
+        if (!written) {
+          // Counted again meanwhile: both are kept, the earlier one's facts first.
+          const again = all.get(minute);
+          all.set(minute, again ? { ...u, count: u.count + again.count } : u);
+        }
+      }
+    }
+  }
+
+  private async addBrakeSkips(minute: number, u: UnwrittenSkips): Promise<boolean> {
     const key = `brakeskips.${minute}`;
     for (let attempt = 0; attempt < 20; attempt++) {
       const cur = await this.read(key, BrakeSkipsSchema);
       try {
         if (!cur) {
-          await this.kv.create(key, JSON.stringify({ skipped: 1, by: eventId, ...(summary ? { summary } : {}) }));
+          await this.kv.create(key, JSON.stringify({ skipped: u.count, by: u.first, ...(u.summary ? { summary: u.summary } : {}) }));
           this.owedSummaries.add(minute);
-          return { first: true, minute };
+          return true;
         }
         // A redelivered first refusal is not counted twice.
-        if (cur.value.by === eventId) {
-          this.owedSummaries.add(minute);
-          return { first: true, minute };
-        }
-        await this.kv.update(key, JSON.stringify({ ...cur.value, skipped: cur.value.skipped + 1 }), cur.revision);
-        return { first: false, minute };
+        const first = cur.value.by === u.first;
+        if (first) this.owedSummaries.add(minute);
+        const add = first ? u.count - 1 : u.count;
+        if (add > 0) await this.kv.update(key, JSON.stringify({ ...cur.value, skipped: cur.value.skipped + add }), cur.revision);
+        return true;
       } catch {
-        // Another instance counted one meanwhile: read again.
+        // Another instance counted some meanwhile: read again.
       }
     }
-    // Contended: the decision is audited anyway; no summary from this one.
-    return { first: false, minute };
+    return false;
   }
 
   /**
@@ -330,15 +368,75 @@ export class RemediationState {
 
   // ---- the brake -------------------------------------------------------------------------
 
+  /** Until when (epoch ms) the brake's budget is known to be used up: learnt from a refusal of `takeBrake`. */
+  private readonly spentHint = { until: 0 };
+  private get spent(): { until: number } {
+    return this.root?.spent ?? this.spentHint;
+  }
+
+  /**
+   * Whether the brake's budget is known to be used up at `now` (the last refusal of `takeBrake` said
+   * until when), so an alarm can be refused before its VM is read. Only a hint: a change is still
+   * made only after `takeBrake` succeeds, and once the hint runs out the shared key is read again.
+   */
+  brakeSpent(now: number): boolean {
+    return now < this.spent.until;
+  }
+
   /**
    * Takes one action from the budget of `limit` per minute, shared by every instance (a
    * compare-and-set on one key). False when the last minute already had `limit` actions.
    */
-  async takeBrake(now: number, limit: number): Promise<boolean> {
+  takeBrake(now: number, limit: number): Promise<boolean> {
+    // One at a time within this instance (events of different VMs run side by side): they never contend with each other.
+    const root = this.root ?? this;
+    const run = root.brakeTurn.then(() => this.takeBrakeNow(now, limit));
+    root.brakeTurn = run.catch(() => undefined);
+    return run;
+  }
+
+  private brakeTurn: Promise<unknown> = Promise.resolve();
+
+  /**
+   * A change the brake allowed at `takenAt` is made (recorded) at `doneAt`: it counts from then, so
+   * a slow change does not let the next minute's budget start before it is over (the minute of
+   * changes is the minute of made changes, as the audit shows them). Best effort: a failure is
+   * logged, and the change keeps counting from when it was allowed.
+   */
+  brakeDone(takenAt: number, doneAt: number): Promise<void> {
+    const root = this.root ?? this;
+    const run = root.brakeTurn.then(() => this.brakeDoneNow(takenAt, doneAt)).catch((err: unknown) => this.log.warn({ err }, "could not move the brake's record of a change to when it was made"));
+    root.brakeTurn = run;
+    return run;
+  }
+
+  private async brakeDoneNow(takenAt: number, doneAt: number): Promise<void> {
+    if (doneAt <= takenAt) return;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read("brake", BrakeSchema);
+      const i = cur?.value.times.indexOf(takenAt) ?? -1;
+      if (!cur || i < 0) return;
+      const times = [...cur.value.times];
+      times[i] = doneAt;
+      try {
+        await this.kv.update("brake", JSON.stringify({ times }), cur.revision);
+        return;
+      } catch {
+        // Another instance took one meanwhile: read again.
+      }
+    }
+  }
+
+  private async takeBrakeNow(now: number, limit: number): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.read("brake", BrakeSchema);
       const recent = (cur?.value.times ?? []).filter((t) => t > now - WINDOW_MS && t <= now + WINDOW_MS);
-      if (recent.length >= limit) return false;
+      if (recent.length >= limit) {
+        // The budget comes back when enough of these actions are a minute old; other instances can only take more.
+        const sorted = [...recent].sort((a, b) => a - b);
+        this.spent.until = limit > 0 ? sorted[recent.length - limit]! + WINDOW_MS : now + WINDOW_MS;
+        return false;
+      }
       const next = JSON.stringify({ times: [...recent, now] });
       try {
         if (cur) await this.kv.update("brake", next, cur.revision);

@@ -144,6 +144,28 @@ describe("the lookahead: one shared scan gives the answers of reading every late
     expect(la.stats().scanned).toBe(300);
   }, 180_000);
 
+  it("a lookup reads as far as the stream reached at its event's delivery, not on while a storm is still being stored", async () => {
+    const base = 7_000_000;
+    const first = alarmEvent({ key: base, vm: { name: "vm-upto", value: "vm-upto" }, to: "red" });
+    const cleared = alarmEvent({ key: base + 1, vm: { name: "vm-upto", value: "vm-upto" }, to: "green" });
+    const [seq] = await publish([first]);
+    const [greenSeq] = await publish([cleared]);
+    const la = createLookahead(jet, { maxEntries: 50_000 });
+    // A storm stored meanwhile, 20 at a time, until the lookup answers: reading on to the end would never answer.
+    let answered = false;
+    let stormKey = base + 10;
+    const storm = (async () => {
+      while (!answered) {
+        await Promise.all(Array.from({ length: 20 }, () => jet.js.publish(SUBJECT, JSON.stringify(alarmEvent({ key: stormKey++, vm: { name: `storm-${stormKey % 500}`, value: `storm-${stormKey % 500}` }, to: "red" })))));
+      }
+    })();
+    const got = await la.newerAlarmStatus(seq!, first, normalizeVsphereEvent(first), greenSeq! + 1);
+    answered = true;
+    await storm;
+    // What was stored before the delivery is seen: the alarm turned green again.
+    expect(got).toEqual({ to: "green", key: base + 1 });
+  }, 120_000);
+
   it("a VM flapping thousands of times is held as one event", async () => {
     const evs = Array.from({ length: 2000 }, (_, i) => alarmEvent({ key: 5_000_000 + i, vm: { name: "flappy", value: "vm-flap" }, to: i % 2 ? "green" : "red" }));
     const seqs: number[] = [];

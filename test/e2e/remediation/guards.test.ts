@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Consumers } from "@iaas/contracts";
+import { Consumers, ProxyEndpoints } from "@iaas/contracts";
 import { waitUntil } from "@iaas/testkit";
 import { startWorld, type World } from "./helpers.js";
 
@@ -113,6 +113,64 @@ describe("the storm guard: hundreds of red alarms in a minute", () => {
     expect(skipped).toBeGreaterThanOrEqual(refused.length);
     expect(skipped).toBeLessThanOrEqual(300 - LIMIT);
   }, 240_000);
+});
+
+describe("the brake's short cut: once the minute's budget is spent, red alarms are refused without reading their VM", () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ remediation: { maxActionsPerMinute: 1, cooldownMinutes: 10 } });
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it("no VM read for a refusal once the brake said no; the cooldown still comes first; the next minute reads and acts again", async () => {
+    // Every VM read remediation asks vcenter-proxy for, by VM name (a plain subscriber sees each request).
+    const reads: string[] = [];
+    const sub = w.nc.subscribe(ProxyEndpoints.vmInfo.subject, {
+      callback: (_err, m) => {
+        reads.push(String((m.json() as { vm?: string }).vm));
+      },
+    });
+    const red = async (vm: string, alarm = CPU) => {
+      const posted = await w.post("AlarmStatusChangedEvent", await w.alarm(alarm, { type: "VirtualMachine", name: vm }));
+      await w.caughtUp();
+      return posted.eventId;
+    };
+    try {
+      // The minute's one change, then a refusal that reads its VM (the brake says no only when asked).
+      const acted = await red(HOT);
+      expect(w.noticesFor(acted)).toMatchObject([{ kind: "remediation.action" }]);
+      const first = await red("DC0_H0_VM0");
+      await w.nc.flush();
+      expect(reads).toEqual([HOT, "DC0_H0_VM0"]);
+
+      // Now known spent: refused as `brake` with no read, whatever the VM (with hot-add or without).
+      const later = [await red("DC0_H0_VM1"), await red("DC0_C0_RP0_VM1"), await red("DC0_H0_VM1", MEMORY)];
+      // The VM changed a moment ago: its cooldown refuses, still without a read.
+      const cooled = await red(HOT);
+      await w.nc.flush();
+      expect(reads).toEqual([HOT, "DC0_H0_VM0"]);
+      const audits = await w.audits();
+      const reasonOf = (cause: string) => audits.filter((a) => a.cause === cause).map((a) => a.reason);
+      for (const c of [first, ...later]) expect(reasonOf(c)).toEqual(["brake"]);
+      expect(reasonOf(cooled)).toEqual(["cooldown"]);
+      expect(w.notices.filter((n) => [first, ...later].includes(n.cause ?? ""))).toEqual([]);
+
+      // The minute over: its summary counts every refusal, and the next red reads its VM and acts.
+      w.clock.advance(61_000);
+      const summary = await w.waitNotice("the brake's summary", (n) => n.reason === "storm");
+      expect(summary.text).toContain("it skipped 4 changes for red alarms between");
+      const before = await w.vm("DC0_H0_VM0");
+      const next = await red("DC0_H0_VM0");
+      expect(w.noticesFor(next)).toMatchObject([{ kind: "remediation.action" }]);
+      expect((await w.vm("DC0_H0_VM0")).numCpu).toBe(before.numCpu + 1);
+      await w.nc.flush();
+      expect(reads).toEqual([HOT, "DC0_H0_VM0", "DC0_H0_VM0"]);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
 });
 
 async function listVms(w: World): Promise<string[]> {
