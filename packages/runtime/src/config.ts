@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { VcenterIdSchema } from "@iaas/contracts";
 
 /** A missing or invalid environment variable; the message names it. Never carries the value. */
 export class ConfigError extends Error {
@@ -18,7 +19,7 @@ export const VcentersEnvSchema = z
   .string()
   .default("")
   .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
-  .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is always there (VCENTER_URL's)")))
+  .pipe(z.array(VcenterIdSchema.refine((id) => id !== "default", "\"default\" is always there (VCENTER_URL's)")))
   .refine((ids) => new Set(ids).size === ids.length, "an id is given twice")
   .transform((ids) => ["default", ...ids]);
 const optionalNonEmpty = z

@@ -11,7 +11,7 @@ export { commandService, type CommandServiceDeps, type RunningCommandService, st
 export { onShutdown, fatal } from "./shutdown.js";
 export { newTraceparent, childTraceparent, traceIdOf } from "./trace.js";
 export { runService, runCommandService, type CommandServiceDefinition, type ServiceDefinition, type ServiceContext, type RunningService } from "./service.js";
-export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, usageAcross, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
+export { QuotaReservations, QuotaEntrySchema, ReservationSchema, quotaKey, quotaKeysOf, quotaShareOf, usageAcross, sumUsageAnswers, shareOfSize, shareOfSource, proxyQuotaCheck, type QuotaCheck, type QuotaEntry, type QuotaPolicy, type QuotaReservationsOptions } from "./quota.js";
 export { readVmForGuard, guardRead, inVcenter } from "./guard.js";
 export { requireApproval, type ApprovalMatchLike } from "./approvals.js";
 export { startTracing, startHop, inHop, inConsumeSpan, inProduceSpan, tracingEnabled, activeTraceparent, resourceAttributes, contextOf, natsAttributes, MessagingAttrs, SpanKind, otelContext, type Tracing, type TracingOptions, type HopSpan } from "./tracing.js";

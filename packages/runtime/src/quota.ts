@@ -278,9 +278,13 @@ export function proxyQuotaCheck(nc: NatsConnection, policy: QuotaPolicy, a: { ac
  */
 export async function usageAcross(nc: NatsConnection, vcenters: readonly string[] | undefined, q: { owner?: string; team?: string }, call: Call): Promise<{ owner?: Usage; team?: Usage }> {
   const ids = vcenters === undefined || vcenters.length === 0 ? ["default"] : vcenters;
-  const answers = await Promise.all(ids.map((id) => requestJson(nc, ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) }, call)));
+  return sumUsageAnswers(await Promise.all(ids.map((id) => requestJson(nc, ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) }, call))));
+}
+
+/** vm-usage answers of several vCenters added up, owner and team apart (one answer: itself). */
+export function sumUsageAnswers(answers: readonly { owner?: Usage; team?: Usage }[]): { owner?: Usage; team?: Usage } {
   if (answers.length === 1) return answers[0]!;
-  const sum = (pick: (u: { owner?: Usage | undefined; team?: Usage | undefined }) => Usage | undefined): Usage | undefined => {
+  const sum = (pick: (u: { owner?: Usage; team?: Usage }) => Usage | undefined): Usage | undefined => {
     const parts = answers.map(pick).filter((u): u is Usage => u !== undefined);
     return parts.length === 0 ? undefined : parts.reduce(add, ZERO);
   };

@@ -22,7 +22,7 @@ import { SlashPayloadSchema } from "./listeners/call.js";
 import { UserGroups } from "./stores/usergroups.js";
 import { ApprovalStore } from "./stores/approvals.js";
 import { APPROVE_ACTION, ApprovalDesk, REJECT_ACTION, REJECT_VIEW } from "./listeners/approvals.js";
-import { checkApproverGroups, vcentersOf } from "./config.js";
+import { checkApproverGroups } from "./config.js";
 
 export interface GatewayDeps {
   nc: NatsConnection;
@@ -66,7 +66,8 @@ export function buildGateway({ nc, config, log, metrics, policy: given, now = Da
   let auditor: Auditor | undefined;
   let approvals: ApprovalDesk | undefined;
   checkApproverGroups(policy, config);
-  const vcenters = vcentersOf(config);
+  // Every vCenter id `vc=` may name: `default` first, then VCENTERS.
+  const vcenters = config.VCENTERS;
   let forms: Forms | undefined;
   let home: Home | undefined;
 

@@ -87,8 +87,3 @@ export function checkApproverGroups(policy: Policy, config: Pick<GatewayConfig, 
     `the policy's approval rules name Slack user groups as approvers (${groups.join(", ")}), but without SLACK_BOT_TOKEN the gateway cannot read who is in them`,
   );
 }
-
-/** Every vCenter id the gateway knows: `default` first, then VCENTERS in their order. */
-export function vcentersOf(config: Pick<GatewayConfig, "VCENTERS">): string[] {
-  return [...config.VCENTERS];
-}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IsoTimeSchema } from "@iaas/contracts";
+import { IsoTimeSchema, VcenterIdSchema } from "@iaas/contracts";
 import { kvKeys, readKvJson, type KV, type Logger } from "@iaas/runtime";
 
 /**
@@ -93,7 +93,7 @@ export const DeleteInFlightSchema = z.strictObject({
     team: z.string().max(255).optional(),
   }),
   /** The vCenter the VM is in, when not the default one. */
-  vcenter: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
+  vcenter: VcenterIdSchema.optional(),
   expires: IsoTimeSchema,
   /** Where the notice goes (the team's channel or the owner) as it was when the delete was issued. */
   to: z.string().max(80).optional(),

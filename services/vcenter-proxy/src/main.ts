@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ServiceNames } from "@iaas/contracts";
 import { VimClient, isVimFault, type VimClientOptions } from "@iaas/vsphere";
-import { BaseEnvSchema, ConfigError, PortSchema, loadConfig, natsAuthRefinement, runService, type Logger } from "@iaas/runtime";
+import { BaseEnvSchema, ConfigError, PortSchema, VcentersEnvSchema, loadConfig, natsAuthRefinement, runService, type Logger } from "@iaas/runtime";
 import { PROXY_DESCRIPTION, buildProxy } from "./build.js";
 import { Vcenter } from "./vcenter.js";
 
@@ -30,11 +30,7 @@ const EnvSchema = BaseEnvSchema.extend({
    * More vCenters beside the default one, by id (`lab,dr`): each is read from VCENTER_<ID>_URL,
    * _USERNAME, _PASSWORD and _INSECURE, and requests name it in their `vcenter` field.
    */
-  VCENTERS: z
-    .string()
-    .default("")
-    .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^[a-z0-9-]{1,32}$/, "ids are 1-32 of a-z 0-9 -").refine((id) => id !== "default", "\"default\" is VCENTER_URL's"))),
+  VCENTERS: VcentersEnvSchema,
 }).superRefine(natsAuthRefinement);
 
 /** The variables of one more vCenter, named after its id (`lab` → VCENTER_LAB_URL, ...). */
@@ -58,7 +54,8 @@ await runService({
   async prepare(env, log) {
     const targets = [
       { id: "default", url: env.VCENTER_URL, username: env.VCENTER_USERNAME, password: env.VCENTER_PASSWORD, insecure: env.VCENTER_INSECURE },
-      ...env.VCENTERS.map((id) => ({ id, ...loadConfig(extraVcenterSchema(id)) })),
+      // The ones beside the default one (VCENTER_URL's, first in the list).
+      ...env.VCENTERS.slice(1).map((id) => ({ id, ...loadConfig(extraVcenterSchema(id)) })),
     ];
     const vcenters = new Map<string, Vcenter>();
     for (const t of targets) {

@@ -742,9 +742,6 @@ function parseArgs(g: GrammarEntry, all: string[]): ParsedCommand {
   return vcenter === undefined ? cmd : { ...cmd, vcenter };
 }
 
-/** What `vc=` takes: a vCenter id (`default` or an id of VCENTERS), as vcenter-proxy names them. */
-const VCENTER_ID = /^[a-z0-9-]{1,32}$/;
-
 /** Takes `vc=<id>` out of the tokens of a verb that has it, wherever it stands; at most once. */
 function takeVcenter(g: GrammarEntry, tokens: string[]): { tokens: string[]; vcenter?: string } {
   if (!g.vcenter) return { tokens };
@@ -757,7 +754,8 @@ function takeVcenter(g: GrammarEntry, tokens: string[]): { tokens: string[]; vce
     }
     if (vcenter !== undefined) throw new CommandParseError("IAAS_SYNTAX", "`vc=` is given twice.");
     const value = t.slice(3).toLowerCase();
-    if (!VCENTER_ID.test(value)) throw new CommandParseError("IAAS_UNKNOWN_VCENTER", `${quote(t)} does not name a vCenter: use \`vc=<name>\` with a vCenter's id (1-32 of a-z 0-9 -), for example \`vc=default\`.`);
+    // A vCenter id (`default` or an id of VCENTERS), as vcenter-proxy names them.
+    if (!VcenterIdSchema.safeParse(value).success) throw new CommandParseError("IAAS_UNKNOWN_VCENTER", `${quote(t)} does not name a vCenter: use \`vc=<name>\` with a vCenter's id (1-32 of a-z 0-9 -), for example \`vc=default\`.`);
     vcenter = value;
   }
   return { tokens: rest, ...(vcenter !== undefined ? { vcenter } : {}) };

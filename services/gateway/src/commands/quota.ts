@@ -1,7 +1,6 @@
 import { ProxyEndpoints } from "@iaas/contracts";
 import { NO_USAGE } from "@iaas/policy";
-import { inVcenter, quotaKey } from "@iaas/runtime";
-import type { Usage } from "@iaas/contracts";
+import { inVcenter, quotaKey, sumUsageAnswers } from "@iaas/runtime";
 import { quotaMessage, type QuotaLine } from "../presentation/views.js";
 import type { RecordOf } from "./verb.js";
 
@@ -14,8 +13,7 @@ export const quota: RecordOf<"quota"> = {
   answer: async (_cmd, { policy, actor, ask, held, vcenters }) => {
     // A quota holds for every vCenter at once: what the VMs use is summed over all of them.
     const usage = async (q: { owner?: string; team?: string }) => {
-      const answers = await Promise.all(vcenters.map((id) => ask(ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) })));
-      return { owner: sumUsage(answers.map((a) => a.owner)), team: sumUsage(answers.map((a) => a.team)) };
+      return sumUsageAnswers(await Promise.all(vcenters.map((id) => ask(ProxyEndpoints.vmUsage, { ...q, ...inVcenter(id === "default" ? undefined : id) }))));
     };
     const teams = policy.teamsOf(actor).slice(0, MAX_TEAMS);
     const [mine, ...theirs] = await Promise.all([
@@ -31,10 +29,3 @@ export const quota: RecordOf<"quota"> = {
     return quotaMessage(mine!, theirs);
   },
 };
-
-/** Usages added up; undefined when none was given (no VMs counted anywhere). */
-function sumUsage(parts: readonly (Usage | undefined)[]): Usage | undefined {
-  const given = parts.filter((u): u is Usage => u !== undefined);
-  if (given.length === 0) return undefined;
-  return given.reduce((a, b) => ({ vms: a.vms + b.vms, cpu: a.cpu + b.cpu, memoryGB: a.memoryGB + b.memoryGB, diskGB: a.diskGB + b.diskGB }));
-}
