@@ -174,7 +174,8 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     const work = classify(ev, n);
     if (!work) return `ignored`;
     const moref = work.type === "power-off" ? work.moref : (work.rule === "cpu" || work.rule === "memory") && n.entity?.type === "VirtualMachine" ? n.entity.value : undefined;
-    return moref ? `vm\u0000${ev.source}\u0000${moref}` : undefined;
+    // By vCenter, as the state is: sources of one vCenter (VEBA's, the poller's) share a VM's turn.
+    return moref ? `vm\u0000${vcenterOfSource(sources, ev.source) ?? ev.source}\u0000${moref}` : undefined;
   }
 
   const ctxFor = (elog: Logger, vcenter = "default"): RuleContext => ({ policy, vc: portOf(vcenter), state: state.forVcenter(vcenter), report: reporterFor(report, vcenter), now, log: elog });
@@ -490,13 +491,20 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         limit: EVENT_CONCURRENCY,
         what: "event",
         log,
-        handle: (msg) =>
-          inTurn(turnOf(msg), () => inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg))).catch((err: unknown) => {
-            // Outside the per-event handling (the state bucket unreachable): the event comes back.
-            log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
-            m.events.inc({ outcome: "retried" });
-            msg.nak(backoffMs(msg.info.deliveryCount));
-          }),
+        handle: (msg) => {
+          const waiting = aliveWhileWaiting(msg, def.ackWaitNs);
+          return inTurn(turnOf(msg), () => {
+            waiting.stop();
+            return inConsumeSpan(ServiceNames.remediation, def.durable, msg, () => handle(msg));
+          })
+            .catch((err: unknown) => {
+              // Outside the per-event handling (the state bucket unreachable): the event comes back.
+              log.error({ err, seq: msg.seq }, "could not handle an event; it comes back");
+              m.events.inc({ outcome: "retried" });
+              msg.nak(backoffMs(msg.info.deliveryCount));
+            })
+            .finally(waiting.stop);
+        },
       });
       // Our own power-offs, from the command results: one at a time, each alone (inTurn without a key).
       const results = await jet.js.consumers.get(resultsDef.stream, resultsDef.durable);
@@ -504,11 +512,18 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
         limit: 1,
         what: "result",
         log,
-        handle: (msg) =>
-          exclusive(() => inConsumeSpan(ServiceNames.remediation, resultsDef.durable, msg, () => onResult(msg))).catch((err: unknown) => {
-            log.error({ err, seq: msg.seq }, "could not handle a command result; it comes back");
-            msg.nak(backoffMs(msg.info.deliveryCount));
-          }),
+        handle: (msg) => {
+          const waiting = aliveWhileWaiting(msg, resultsDef.ackWaitNs);
+          return exclusive(() => {
+            waiting.stop();
+            return inConsumeSpan(ServiceNames.remediation, resultsDef.durable, msg, () => onResult(msg));
+          })
+            .finally(waiting.stop)
+            .catch((err: unknown) => {
+              log.error({ err, seq: msg.seq }, "could not handle a command result; it comes back");
+              msg.nak(backoffMs(msg.info.deliveryCount));
+            });
+        },
       });
       scheduleRecheck();
       // Summaries an instance that stopped mid-minute left behind, and those of this one.
@@ -534,4 +549,13 @@ export function buildRemediation(deps: RemediationDeps): Remediation {
     },
     recheckPending: () => exclusive(recheckPending),
   };
+}
+
+/**
+ * Tells JetStream a message is being worked on while it waits for its turn (behind a VM's slow
+ * change, or a barrier), so it is not delivered again meanwhile; `stop` once its turn comes.
+ */
+function aliveWhileWaiting(msg: JsMsg, ackWaitNs: number): { stop: () => void } {
+  const timer = setInterval(() => msg.working(), Math.max(1000, ackWaitNs / 1e6 / 3));
+  return { stop: () => clearInterval(timer) };
 }
